@@ -1,0 +1,41 @@
+//! Password hashing: argon2id with a random salt, stored as a PHC string.
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not hash the password: {0}")]
+pub struct HashError(String);
+
+/// The longest password accepted; argon2 is slow by design, so unbounded input is a DoS vector.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+        return Err(HashError(format!("a password must be 1 to {MAX_PASSWORD_LEN} bytes")));
+    }
+    let hash = Argon2::default().hash_password(password.as_bytes()).map_err(|e| HashError(e.to_string()))?;
+    Ok(hash.to_string())
+}
+
+/// True when `password` matches the stored PHC `hash`. A malformed hash never matches.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    password.len() <= MAX_PASSWORD_LEN
+        && Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_are_salted() {
+        let a = hash_password("s3cret").unwrap();
+        let b = hash_password("s3cret").unwrap();
+        assert!(a.starts_with("$argon2id$"));
+        assert_ne!(a, b);
+        assert!(verify_password("s3cret", &a));
+        assert!(!verify_password("s3cret!", &a));
+        assert!(!verify_password("s3cret", "not a hash"));
+        assert!(hash_password("").is_err());
+    }
+}

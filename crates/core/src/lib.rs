@@ -1,0 +1,9 @@
+//! hermod's business rules: which recipients are accepted and where their mail goes, how
+//! passwords are checked. Typed inputs, typed outcomes; never reply text (see server's reply.rs).
+
+pub mod auth;
+mod delivery;
+mod routing;
+
+pub use delivery::deliver_local;
+pub use routing::{LocalRecipient, RcptOutcome, RejectReason, Router};

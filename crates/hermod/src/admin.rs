@@ -1,0 +1,143 @@
+//! Domain, user and alias management against the store (safe while the server runs).
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use hermod_config::Config;
+use hermod_store::{AliasKey, SqliteStore, Store};
+use hermod_types::{Address, Domain};
+use std::io::BufRead;
+
+#[derive(Subcommand)]
+pub enum DomainAction {
+    /// Receive mail for DOMAIN.
+    Add { domain: String },
+    /// Stop receiving mail for DOMAIN (it must have no users or aliases left).
+    Remove { domain: String },
+    /// List the local domains.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum UserAction {
+    /// Create an account; the password is read from the first line of standard input.
+    Add {
+        address: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Mailbox quota in bytes (default: unlimited).
+        #[arg(long)]
+        quota: Option<u64>,
+    },
+    /// Change a password, read from the first line of standard input.
+    Passwd {
+        address: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Delete an account with all its mail.
+    Remove { address: String },
+    /// List accounts with their usage and quota.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum AliasAction {
+    /// Deliver mail for ALIAS to every TARGET (`@domain` as ALIAS: catch-all).
+    Add {
+        alias: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Delete an alias.
+    Remove { alias: String },
+    /// List aliases with their targets.
+    List,
+}
+
+pub fn open_store(config: &Config) -> Result<SqliteStore> {
+    SqliteStore::open(&config.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+}
+
+fn parse_domain(s: &str) -> Result<Domain> {
+    Domain::parse(s).with_context(|| format!("invalid domain {s:?}"))
+}
+
+pub fn parse_address(s: &str) -> Result<Address> {
+    Address::parse(s).with_context(|| format!("invalid address {s:?}"))
+}
+
+pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
+    let store = open_store(config)?;
+    match action {
+        DomainAction::Add { domain } => store.add_domain(&parse_domain(&domain)?)?,
+        DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?)?,
+        DomainAction::List => store.domains()?.iter().for_each(|d| println!("{d}")),
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        bail!("empty password on standard input");
+    }
+    Ok(password.to_owned())
+}
+
+pub fn user(config: &Config, action: UserAction) -> Result<()> {
+    let store = open_store(config)?;
+    match action {
+        UserAction::Add { address, quota, .. } => {
+            let address = parse_address(&address)?;
+            if !store.is_local_domain(address.domain())? {
+                bail!("unknown domain {}: add it first with `hermod domain add {}`", address.domain(), address.domain());
+            }
+            let hash = hermod_core::auth::hash_password(&read_password()?)?;
+            store.add_user(&address, &hash, quota)?;
+        }
+        UserAction::Passwd { address, .. } => {
+            let address = parse_address(&address)?;
+            let hash = hermod_core::auth::hash_password(&read_password()?)?;
+            store.set_password(&address, &hash)?;
+        }
+        UserAction::Remove { address } => store.remove_user(&parse_address(&address)?)?,
+        UserAction::List => {
+            for u in store.users()? {
+                let quota = u.quota.map_or("unlimited".to_owned(), |q| q.to_string());
+                println!("{}\tused={}\tquota={quota}", u.address, u.used);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
+    let store = open_store(config)?;
+    match action {
+        AliasAction::Add { alias, targets } => {
+            let key = AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
+            let mut parsed = Vec::new();
+            for target in &targets {
+                let target = parse_address(target)?;
+                if !store.is_local_domain(target.domain())? {
+                    bail!("alias target {target} is not in a local domain: forwarding to other domains needs outbound delivery, which this version does not have yet");
+                }
+                parsed.push(target);
+            }
+            store.add_alias(&key, &parsed)?;
+        }
+        AliasAction::Remove { alias } => {
+            let key = AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
+            store.remove_alias(&key)?;
+        }
+        AliasAction::List => {
+            for (alias, targets) in store.aliases()? {
+                println!("{alias}\t{}", targets.join(" "));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `hermod export` (Maildir++) and `hermod import` (Maildir with subfolders, or mbox).
+//!
+//! Stored messages use CRLF line ends; Maildir and mbox files on Unix use LF, so lines are
+//! converted on the way out and on the way in.
+
+use crate::admin::{open_store, parse_address};
+use anyhow::{Context, Result, bail};
+use hermod_config::Config;
+use hermod_store::{DeliveryTarget, Flags, MailboxInfo, Store, UserRecord};
+use hermod_types::MailboxName;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+fn find_user(store: &dyn Store, address: &str) -> Result<UserRecord> {
+    let address = parse_address(address)?;
+    store.user(&address)?.with_context(|| format!("no such user: {}", address.normalized()))
+}
+
+/// INBOX is the Maildir itself; `A/B` is `.A.B` (Maildir++ uses `.` as the separator).
+fn folder_dir(root: &Path, mailbox: &MailboxInfo) -> PathBuf {
+    match mailbox.name.as_str() {
+        "INBOX" => root.to_owned(),
+        name => root.join(format!(".{}", name.replace('/', "."))),
+    }
+}
+
+pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
+    let store = open_store(config)?;
+    let user = find_user(&store, address)?;
+    let mut count = 0;
+    for mailbox in store.mailboxes(user.id)? {
+        let folder = folder_dir(dir, &mailbox);
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(folder.join(sub)).with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        if mailbox.name.as_str() != "INBOX" {
+            fs::write(folder.join("maildirfolder"), b"")?;
+        }
+        for message in store.messages(mailbox.id)? {
+            let mut body = Vec::with_capacity(message.size as usize);
+            store.open_blob(&message.blob)?.read_to_end(&mut body)?;
+            let name = format!(
+                "{}.{}_{}.hermod:2,{}",
+                message.internal_date,
+                mailbox.uid_validity.get(),
+                message.uid.get(),
+                message.flags.maildir_letters()
+            );
+            fs::write(folder.join("cur").join(name), crlf_to_lf(&body))?;
+            count += 1;
+        }
+    }
+    eprintln!("exported {count} message(s) of {} to {}", user.address, dir.display());
+    Ok(())
+}
+
+pub fn import(config: &Config, address: &str, path: &Path) -> Result<()> {
+    let store = open_store(config)?;
+    let user = find_user(&store, address)?;
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let count = if meta.is_dir() {
+        import_maildir(&store, &user, path)?
+    } else {
+        import_mbox(&store, &user, path)?
+    };
+    eprintln!("imported {count} message(s) into {}", user.address);
+    Ok(())
+}
+
+fn import_maildir(store: &dyn Store, user: &UserRecord, root: &Path) -> Result<usize> {
+    if !root.join("cur").is_dir() && !root.join("new").is_dir() {
+        bail!("{} is neither a Maildir (no cur/ or new/) nor an mbox file", root.display());
+    }
+    let mut count = import_folder(store, user, root, &MailboxName::parse("INBOX")?)?;
+    let mut subfolders: Vec<_> = fs::read_dir(root)?.filter_map(|e| e.ok()).collect();
+    subfolders.sort_by_key(|e| e.file_name());
+    for entry in subfolders {
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str().and_then(|n| n.strip_prefix('.')) else {
+            continue;
+        };
+        if name.is_empty() || !entry.path().join("cur").is_dir() {
+            continue;
+        }
+        let mailbox = MailboxName::parse(&name.replace('.', "/"))
+            .with_context(|| format!("folder {name:?} is not a valid mailbox name"))?;
+        count += import_folder(store, user, &entry.path(), &mailbox)?;
+    }
+    Ok(count)
+}
+
+fn import_folder(store: &dyn Store, user: &UserRecord, dir: &Path, mailbox: &MailboxName) -> Result<usize> {
+    let mut files = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = fs::read_dir(dir.join(sub)) else { continue };
+        files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()));
+    }
+    files.sort();
+    for file in &files {
+        let content = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let flags = name.split_once(":2,").map_or_else(Flags::default, |(_, f)| Flags::from_maildir_letters(f));
+        let date = file_date(file);
+        store_one(store, user, mailbox, &content, flags, date)?;
+    }
+    Ok(files.len())
+}
+
+fn file_date(path: &Path) -> i64 {
+    let modified = fs::metadata(path).and_then(|m| m.modified());
+    modified.ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn import_mbox(store: &dyn Store, user: &UserRecord, path: &Path) -> Result<usize> {
+    let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !content.starts_with(b"From ") {
+        bail!("{} is neither a Maildir nor an mbox file (no \"From \" line at the start)", path.display());
+    }
+    let inbox = MailboxName::parse("INBOX")?;
+    let date = file_date(path);
+    let messages = split_mbox(&content);
+    for message in &messages {
+        store_one(store, user, &inbox, message, Flags::default(), date)?;
+    }
+    Ok(messages.len())
+}
+
+/// Splits an mbox at its `From ` separator lines and undoes `>From ` quoting (mboxrd).
+fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    for line in content.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"From ") {
+            messages.push(Vec::new());
+            continue;
+        }
+        let Some(current) = messages.last_mut() else { continue };
+        let quoted = line.iter().position(|&b| b != b'>').is_some_and(|n| n > 0 && line[n..].starts_with(b"From "));
+        current.extend_from_slice(if quoted { &line[1..] } else { line });
+    }
+    for message in &mut messages {
+        // The blank line before each separator belongs to the mbox format, not the message.
+        if message.ends_with(b"\n\n") {
+            message.pop();
+        }
+    }
+    messages
+}
+
+fn store_one(store: &dyn Store, user: &UserRecord, mailbox: &MailboxName, content: &[u8], flags: Flags, date: i64) -> Result<()> {
+    let mut writer = store.blob_writer()?;
+    writer.write_all(&lf_to_crlf(content))?;
+    let sealed = writer.seal()?;
+    let target = DeliveryTarget { user: user.id, mailbox: mailbox.clone(), flags, internal_date: date };
+    store.deliver(sealed, &[target])?;
+    Ok(())
+}
+
+fn lf_to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 40);
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    for (i, &b) in data.iter().enumerate() {
+        if !(b == b'\r' && data.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_ends_convert_both_ways() {
+        assert_eq!(lf_to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+        assert_eq!(crlf_to_lf(b"a\r\nb\rc\r\n"), b"a\nb\rc\n");
+    }
+
+    #[test]
+    fn splits_mboxrd() {
+        let mbox = b"From a@b Sat Jan  1 00:00:00 2000\nSubject: one\n\n>From here\n\nFrom c@d Sat Jan  1 00:00:00 2000\nSubject: two\n\nbody\n";
+        let messages = split_mbox(mbox);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0], b"Subject: one\n\nFrom here\n");
+        assert_eq!(messages[1], b"Subject: two\n\nbody\n");
+    }
+}

@@ -1,0 +1,79 @@
+//! The `hermod` command: run the server, manage domains, users and aliases, move mail in and
+//! out as Maildir/mbox.
+
+mod admin;
+mod maildir;
+mod serve;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use hermod_config::Config;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "hermod", version, about = "A complete mail server in one binary")]
+struct Cli {
+    /// Configuration file; written with commented defaults if it does not exist.
+    #[arg(long, global = true, env = "HERMOD_CONFIG", default_value = "./hermod-data/hermod.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the mail server until SIGTERM or SIGINT.
+    Serve,
+    /// Manage the domains hermod receives mail for.
+    Domain {
+        #[command(subcommand)]
+        action: admin::DomainAction,
+    },
+    /// Manage mail accounts.
+    User {
+        #[command(subcommand)]
+        action: admin::UserAction,
+    },
+    /// Manage aliases (`@example.test` is the catch-all of a domain).
+    Alias {
+        #[command(subcommand)]
+        action: admin::AliasAction,
+    },
+    /// Write a user's folders as Maildir++ into DIR.
+    Export { address: String, dir: PathBuf },
+    /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
+    Import { address: String, path: PathBuf },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli) {
+        // One clear line: the chain of causes joined, no backtrace.
+        let causes: Vec<String> = error.chain().map(|c| c.to_string()).collect();
+        eprintln!("hermod: {}", causes.join(": "));
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = load_config(&cli.config)?;
+    match cli.command {
+        Command::Serve => serve::serve(config),
+        Command::Domain { action } => admin::domain(&config, action),
+        Command::User { action } => admin::user(&config, action),
+        Command::Alias { action } => admin::alias(&config, action),
+        Command::Export { address, dir } => maildir::export(&config, &address, &dir),
+        Command::Import { address, path } => maildir::import(&config, &address, &path),
+    }
+}
+
+/// Loads the configuration, writing the commented default first if there is none, so the
+/// very first `hermod` command leaves a working, documented setup behind.
+fn load_config(path: &Path) -> Result<Config> {
+    if !path.exists() {
+        hermod_config::write_default(path)
+            .with_context(|| format!("cannot write the default configuration {}", path.display()))?;
+        eprintln!("hermod: wrote a default configuration to {}", path.display());
+    }
+    hermod_config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
+}

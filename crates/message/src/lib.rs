@@ -1,0 +1,9 @@
+//! Reading and writing messages: the trace headers hermod adds, dates, header scanning.
+
+mod date;
+mod headers;
+mod trace;
+
+pub use date::rfc5322_date;
+pub use headers::{count_header, header_section};
+pub use trace::{Protocol, Received, return_path};

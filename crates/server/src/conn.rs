@@ -1,0 +1,154 @@
+//! A client connection: the byte stream (plain or TLS, swapped in place by STARTTLS), an input
+//! buffer the protocol codecs consume from, and an output buffer flushed before each read so
+//! pipelined replies go out together.
+
+use crate::reply::Reply;
+use crate::shutdown::Shutdown;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// Size of one read; also the most a client can make us buffer beyond a protocol limit.
+const READ_CHUNK: usize = 16 * 1024;
+
+pub(crate) enum Stream<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
+    /// Only while STARTTLS swaps the stream, or after a failed handshake.
+    Gone,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>)
+    -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            Stream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// What waiting for input produced.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fill {
+    Data,
+    Eof,
+    Timeout,
+    Shutdown,
+}
+
+pub(crate) struct Conn<S> {
+    stream: Stream<S>,
+    pub input: Vec<u8>,
+    output: Vec<u8>,
+    shutdown: Shutdown,
+    tls_version: Option<String>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
+    pub fn new(stream: S, shutdown: Shutdown) -> Conn<S> {
+        Conn {
+            stream: Stream::Plain(stream),
+            input: Vec::with_capacity(READ_CHUNK),
+            output: Vec::with_capacity(1024),
+            shutdown,
+            tls_version: None,
+        }
+    }
+
+    /// Starts with TLS already on (implicit TLS listeners).
+    pub async fn new_tls(stream: S, acceptor: &TlsAcceptor, shutdown: Shutdown) -> io::Result<Conn<S>> {
+        let mut conn = Conn::new(stream, shutdown);
+        conn.start_tls(acceptor).await?;
+        Ok(conn)
+    }
+
+    /// Reads more input, flushing queued replies first. While `interruptible`, a server
+    /// shutdown ends the wait (between commands); inside a transaction it does not.
+    pub async fn fill(&mut self, timeout: Duration, interruptible: bool) -> io::Result<Fill> {
+        self.flush().await?;
+        self.input.reserve(READ_CHUNK);
+        let read = self.stream.read_buf(&mut self.input);
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            n = read => Ok(if n? == 0 { Fill::Eof } else { Fill::Data }),
+            _ = tokio::time::sleep(timeout) => Ok(Fill::Timeout),
+            _ = shutdown.wait(), if interruptible => Ok(Fill::Shutdown),
+        }
+    }
+
+    pub fn queue(&mut self, reply: &Reply) {
+        reply.render(&mut self.output);
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output).await?;
+            self.stream.flush().await?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends one last reply and closes; errors no longer matter then.
+    pub async fn close_with(&mut self, reply: &Reply) {
+        self.queue(reply);
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// RFC 3207 4.2: whatever the client sent after STARTTLS, before the handshake, is
+    /// discarded; it could otherwise be injected into the protected session.
+    pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        self.flush().await?;
+        self.input.clear();
+        let Stream::Plain(plain) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(io::Error::other("TLS is already active"));
+        };
+        let tls = acceptor.accept(plain).await?;
+        let (_, session) = tls.get_ref();
+        self.tls_version = Some(format!(
+            "{} with {}",
+            session.protocol_version().map_or("TLS".into(), |v| format!("{v:?}")),
+            session.negotiated_cipher_suite().map_or("?".into(), |c| format!("{:?}", c.suite()))
+        ));
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// "TLSv1_3 with TLS13_AES_256_GCM_SHA384" once TLS is on.
+    pub fn tls(&self) -> Option<&str> {
+        self.tls_version.as_deref()
+    }
+}

@@ -1,0 +1,219 @@
+//! Listeners, TLS, connection limits, graceful shutdown, and the protocol sessions.
+
+mod conn;
+mod limits;
+pub mod reply;
+pub mod shutdown;
+mod smtp;
+pub mod tls;
+
+use conn::Conn;
+use hermod_config::Config;
+use hermod_core::Router;
+use hermod_store::Store;
+use hermod_types::Domain;
+use limits::ConnectionLimits;
+use shutdown::{Shutdown, ShutdownTrigger};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+pub use smtp::Helo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr} ({service}): {source}")]
+    Bind { service: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// The services of the `[listen]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Smtp,
+    Submission,
+    Submissions,
+    Pop3,
+    Pop3s,
+    Imap,
+    Imaps,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+            Service::Pop3 => "pop3",
+            Service::Pop3s => "pop3s",
+            Service::Imap => "imap",
+            Service::Imaps => "imaps",
+        }
+    }
+
+    /// Services this version serves; the others' listen keys are accepted but unused.
+    fn is_built(self) -> bool {
+        matches!(self, Service::Smtp)
+    }
+
+    fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 7] {
+        let l = &config.listen;
+        [
+            (Service::Smtp, &l.smtp),
+            (Service::Submission, &l.submission),
+            (Service::Submissions, &l.submissions),
+            (Service::Pop3, &l.pop3),
+            (Service::Pop3s, &l.pop3s),
+            (Service::Imap, &l.imap),
+            (Service::Imaps, &l.imaps),
+        ]
+    }
+}
+
+/// Sockets bound before privileges are dropped (ports below 1024 need root).
+pub struct Listeners {
+    bound: Vec<(Service, TcpListener)>,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
+        let mut bound = Vec::new();
+        for (service, addrs) in Service::configured(config) {
+            if addrs.is_empty() {
+                continue;
+            }
+            if !service.is_built() {
+                tracing::warn!("{} is not available in this version of hermod yet; listen.{} is ignored", service.name(), service.name());
+                continue;
+            }
+            for &addr in addrs {
+                let listener = TcpListener::bind(addr).await.map_err(|source| {
+                    ServerError::Bind { service: service.name(), addr, source }
+                })?;
+                bound.push((service, listener));
+            }
+        }
+        Ok(Listeners { bound })
+    }
+
+    /// The addresses actually bound (port 0 becomes the port the OS chose).
+    pub fn local_addrs(&self, service: Service) -> Vec<SocketAddr> {
+        let mine = self.bound.iter().filter(|(s, _)| *s == service);
+        mine.filter_map(|(_, l)| l.local_addr().ok()).collect()
+    }
+}
+
+/// What every session shares.
+pub(crate) struct Context {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub router: Router,
+    pub tls: Option<TlsAcceptor>,
+    /// The server's hostname as a domain, for the bare `<Postmaster>` recipient.
+    pub hostname_domain: Option<Domain>,
+}
+
+pub struct Server {
+    ctx: Arc<Context>,
+    listeners: Listeners,
+}
+
+impl Server {
+    pub fn new(config: Config, listeners: Listeners, store: Arc<dyn Store>) -> Result<Server, ServerError> {
+        let tls = tls::server_config(&config)?;
+        let router = Router::new(store.clone(), config.recipient_delimiter);
+        let hostname_domain = Domain::parse(&config.hostname).ok();
+        let ctx = Context {
+            config: Arc::new(config),
+            store,
+            router,
+            tls: Some(TlsAcceptor::from(tls)),
+            hostname_domain,
+        };
+        Ok(Server { ctx: Arc::new(ctx), listeners })
+    }
+
+    /// Serves until `stop` resolves, then stops accepting, lets sessions finish what they are
+    /// doing (up to `limits.shutdown_grace`) and returns.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        let (trigger, shutdown) = shutdown::channel();
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let limits = ConnectionLimits::new(&self.ctx.config.limits);
+        for (service, listener) in self.listeners.bound {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(service = %service.name(), %addr, "listening");
+            }
+            let acceptor = Acceptor {
+                ctx: self.ctx.clone(),
+                limits: limits.clone(),
+                shutdown: shutdown.clone(),
+                done: done_tx.clone(),
+            };
+            tokio::spawn(acceptor.run(listener));
+        }
+        drop(done_tx);
+        stop.await;
+        stop_sessions(trigger, &mut done_rx, self.ctx.config.limits.shutdown_grace).await;
+    }
+}
+
+async fn stop_sessions(trigger: ShutdownTrigger, done: &mut mpsc::Receiver<()>, grace: Duration) {
+    tracing::info!("shutting down: no new connections, waiting for sessions in flight");
+    trigger.trigger();
+    // Every session holds a sender; recv() returns None once the last one is gone.
+    if tokio::time::timeout(grace, done.recv()).await.is_err() {
+        tracing::warn!("sessions still running after {grace:?}; stopping anyway");
+    }
+}
+
+struct Acceptor {
+    ctx: Arc<Context>,
+    limits: ConnectionLimits,
+    shutdown: Shutdown,
+    done: mpsc::Sender<()>,
+}
+
+impl Acceptor {
+    async fn run(mut self, listener: TcpListener) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = self.shutdown.wait() => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => self.start_session(stream, peer),
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn start_session(&self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let (ctx, shutdown, done) = (self.ctx.clone(), self.shutdown.clone(), self.done.clone());
+        let permit = self.limits.admit(peer.ip());
+        tokio::spawn(async move {
+            let _done = done;
+            let mut conn = Conn::new(stream, shutdown);
+            let _permit = match permit {
+                Ok(permit) => permit,
+                Err(refusal) => {
+                    tracing::info!(%peer, "connection refused: {}", refusal.text);
+                    conn.close_with(&refusal).await;
+                    return;
+                }
+            };
+            tracing::debug!(%peer, "connection");
+            smtp::Session::new(ctx, conn, peer).run().await;
+        });
+    }
+}

@@ -1,0 +1,308 @@
+//! DATA and BDAT: receiving the message, checking it, and delivering it durably before the 250.
+
+use super::{Flow, Session, Transaction};
+use crate::conn::Fill;
+use crate::reply::{self, Reply};
+use hermod_message::{Protocol, Received, count_header, header_section, return_path, rfc5322_date};
+use hermod_proto::smtp::{DataDecoder, DataEnd};
+use hermod_store::{BlobWriter, SealedBlob, Store, StoreError};
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// How much of the message start is kept in memory for header checks.
+const HEAD_KEEP: usize = 64 * 1024;
+/// Buffered content is handed to the disk writer in pieces of about this size, so a large
+/// message never sits in memory whole.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// A message body on its way to the store.
+pub(crate) struct Spool {
+    writer: Option<BlobWriter>,
+    pending: Vec<u8>,
+    head: Vec<u8>,
+    content_size: u64,
+    id: String,
+    failed: Option<String>,
+}
+
+impl Spool {
+    /// Opens a body in the store and writes the trace fields ahead of the content.
+    async fn start(store: Arc<dyn Store>, trace: impl FnOnce(&str) -> String) -> Result<Spool, StoreError> {
+        let writer = tokio::task::spawn_blocking(move || store.blob_writer())
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        let id = writer.id().to_string();
+        let pending = trace(&id).into_bytes();
+        Ok(Spool { writer: Some(writer), pending, head: Vec::new(), content_size: 0, id, failed: None })
+    }
+
+    async fn push(&mut self, data: &[u8]) {
+        if self.head.len() < HEAD_KEEP {
+            let take = data.len().min(HEAD_KEEP - self.head.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        self.content_size += data.len() as u64;
+        if self.failed.is_none() {
+            self.pending.extend_from_slice(data);
+            if self.pending.len() >= FLUSH_AT {
+                self.write_pending().await;
+            }
+        }
+    }
+
+    async fn write_pending(&mut self) {
+        let (Some(mut writer), false) = (self.writer.take(), self.pending.is_empty()) else {
+            return;
+        };
+        let chunk = std::mem::take(&mut self.pending);
+        let done = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            writer.write_all(&chunk).map(|()| (writer, chunk))
+        })
+        .await;
+        match done {
+            Ok(Ok((writer, mut chunk))) => {
+                chunk.clear();
+                self.pending = chunk;
+                self.writer = Some(writer);
+            }
+            Ok(Err(e)) => self.failed = Some(e.to_string()),
+            Err(e) => self.failed = Some(e.to_string()),
+        }
+    }
+
+    /// Writes the rest and fsyncs.
+    async fn seal(mut self) -> Result<SealedBlob, String> {
+        self.write_pending().await;
+        if let Some(failed) = self.failed {
+            return Err(failed);
+        }
+        let writer = self.writer.take().ok_or("spool writer missing")?;
+        let sealed = tokio::task::spawn_blocking(move || writer.seal()).await;
+        sealed.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// Why a DATA or BDAT may not start now, if so.
+    fn data_precondition(&self) -> Option<Reply> {
+        match &self.txn {
+            _ if self.helo.is_none() => Some(reply::NEED_HELO),
+            None => Some(reply::NEED_MAIL),
+            Some(txn) if txn.rcpts.is_empty() => Some(reply::NEED_RCPT),
+            Some(_) => None,
+        }
+    }
+
+    pub(super) async fn data(&mut self) -> std::io::Result<Flow> {
+        if let Some(refusal) = self.data_precondition() {
+            return Ok(self.respond(refusal));
+        }
+        if self.txn.as_ref().is_some_and(|t| t.chunks.is_some()) {
+            return Ok(self.respond(reply::DATA_AFTER_BDAT));
+        }
+        let mut spool = match self.start_spool().await {
+            Ok(spool) => spool,
+            Err(reply) => return Ok(self.respond(reply)),
+        };
+        self.conn.queue(&reply::START_DATA);
+        let limits = &self.ctx.config.limits;
+        let mut decoder = DataDecoder::new(limits.max_message_size, limits.max_data_line);
+        let mut out = Vec::with_capacity(64 * 1024);
+        let end = loop {
+            let (used, end) = decoder.feed(&self.conn.input, &mut out);
+            self.conn.input.drain(..used);
+            if !out.is_empty() {
+                spool.push(&out).await;
+                out.clear();
+            }
+            if let Some(end) = end {
+                break end;
+            }
+            if let Some(flow) = self.wait_for_data().await? {
+                return Ok(flow);
+            }
+        };
+        let reply = match end {
+            DataEnd::Ok => self.finish_message(spool).await,
+            DataEnd::TooBig => reply::TOO_BIG,
+            DataEnd::BareLineEnding => reply::DATA_BARE_LINE_ENDING,
+            DataEnd::LineTooLong => reply::DATA_LINE_TOO_LONG,
+        };
+        self.txn = None;
+        Ok(self.respond(reply))
+    }
+
+    /// Reads more message content; `Some` when the session must end instead.
+    async fn wait_for_data(&mut self) -> std::io::Result<Option<Flow>> {
+        match self.conn.fill(self.ctx.config.limits.data_timeout, false).await? {
+            Fill::Data => Ok(None),
+            Fill::Timeout => {
+                tracing::info!(peer = %self.peer, "data timeout");
+                self.conn.close_with(&reply::TIMEOUT).await;
+                Ok(Some(Flow::Close))
+            }
+            Fill::Eof | Fill::Shutdown => Ok(Some(Flow::Close)),
+        }
+    }
+
+    /// BDAT (RFC 3030): the chunk is always read in full, even when it is refused.
+    pub(super) async fn bdat(&mut self, size: u64, last: bool) -> std::io::Result<Flow> {
+        let refusal = self.data_precondition();
+        let mut spool = match (refusal, self.txn.as_mut().and_then(|t| t.chunks.take())) {
+            (Some(refusal), _) => {
+                return self.skip_chunk(size, refusal).await;
+            }
+            (None, Some(spool)) => spool,
+            (None, None) => match self.start_spool().await {
+                Ok(spool) => spool,
+                Err(reply) => return self.skip_chunk(size, reply).await,
+            },
+        };
+        let max = self.ctx.config.limits.max_message_size;
+        let too_big = spool.content_size.saturating_add(size) > max;
+        let mut remaining = size;
+        while remaining > 0 {
+            if self.conn.input.is_empty()
+                && let Some(flow) = self.wait_for_data().await?
+            {
+                return Ok(flow);
+            }
+            let take = remaining.min(self.conn.input.len() as u64) as usize;
+            if !too_big {
+                spool.push(&self.conn.input[..take]).await;
+            }
+            self.conn.input.drain(..take);
+            remaining -= take as u64;
+        }
+        if too_big {
+            self.txn = None;
+            return Ok(self.respond(reply::TOO_BIG));
+        }
+        if !last {
+            if let Some(txn) = &mut self.txn {
+                txn.chunks = Some(spool);
+            }
+            return Ok(self.respond(reply::chunk_ok(size)));
+        }
+        let reply = self.finish_message(spool).await;
+        self.txn = None;
+        Ok(self.respond(reply))
+    }
+
+    /// Reads and drops a refused chunk so the command stream stays in sync.
+    async fn skip_chunk(&mut self, size: u64, reply: Reply) -> std::io::Result<Flow> {
+        let mut remaining = size;
+        while remaining > 0 {
+            if self.conn.input.is_empty()
+                && let Some(flow) = self.wait_for_data().await?
+            {
+                return Ok(flow);
+            }
+            let take = remaining.min(self.conn.input.len() as u64) as usize;
+            self.conn.input.drain(..take);
+            remaining -= take as u64;
+        }
+        if self.txn.is_some() {
+            self.txn = None;
+        }
+        Ok(self.respond(reply))
+    }
+
+    async fn start_spool(&mut self) -> Result<Spool, Reply> {
+        let txn = self.txn.as_ref().ok_or(reply::NEED_MAIL)?;
+        let helo = self.helo.clone().ok_or(reply::NEED_HELO)?;
+        let sender = txn.sender();
+        let single_rcpt = match txn.rcpts.as_slice() {
+            [one] => Some(one.address.clone()),
+            _ => None,
+        };
+        let protocol = Protocol {
+            extended: helo.extended,
+            tls: self.conn.tls().is_some(),
+            authenticated: false,
+            utf8: txn.params.smtputf8,
+        };
+        let (peer_ip, by, tls) =
+            (self.peer.ip(), self.ctx.config.hostname.clone(), self.conn.tls().map(str::to_owned));
+        let trace = move |id: &str| {
+            let received = Received {
+                helo: &helo.name,
+                peer_ip,
+                peer_name: None,
+                by: &by,
+                protocol,
+                id,
+                for_rcpt: single_rcpt.as_deref(),
+                tls: tls.as_deref(),
+                date: rfc5322_date(SystemTime::now()),
+            };
+            return_path(sender.as_deref()) + &received.render()
+        };
+        Spool::start(self.ctx.store.clone(), trace).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot open a message body in the store");
+            reply::LOCAL_ERROR
+        })
+    }
+
+    /// Checks the complete message and delivers it; the reply is the client's receipt.
+    async fn finish_message(&mut self, spool: Spool) -> Reply {
+        let Some(txn) = self.txn.take() else {
+            return reply::NEED_MAIL;
+        };
+        let received = count_header(header_section(&spool.head), "Received");
+        let (id, size) = (spool.id.clone(), spool.content_size);
+        let reply = if received > self.ctx.config.limits.max_received_headers {
+            reply::MAIL_LOOP
+        } else {
+            self.deliver(spool, &txn).await
+        };
+        log_message(&self.peer, &txn, &id, size, &reply);
+        reply
+    }
+
+    async fn deliver(&self, spool: Spool, txn: &Transaction) -> Reply {
+        let id = spool.id.clone();
+        let sealed = match spool.seal().await {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                tracing::error!(id, error = %e, "writing the message body failed");
+                return reply::LOCAL_ERROR;
+            }
+        };
+        let (store, recipients) = (self.ctx.store.clone(), txn.recipients());
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let delivered = tokio::task::spawn_blocking(move || {
+            hermod_core::deliver_local(store.as_ref(), sealed, &recipients, now)
+        })
+        .await;
+        match delivered {
+            Ok(Ok(_)) => reply::accepted(&id),
+            Ok(Err(StoreError::OverQuota(user))) => {
+                tracing::info!(id, user, "over quota at delivery");
+                reply::OVER_QUOTA
+            }
+            Ok(Err(e)) => {
+                tracing::error!(id, error = %e, "delivery failed");
+                reply::LOCAL_ERROR
+            }
+            Err(e) => {
+                tracing::error!(id, error = %e, "delivery task failed");
+                reply::LOCAL_ERROR
+            }
+        }
+    }
+}
+
+/// One log line per message, accepted or not.
+fn log_message(peer: &std::net::SocketAddr, txn: &Transaction, id: &str, size: u64, reply: &Reply) {
+    let from = txn.sender().unwrap_or_default();
+    let to: Vec<&str> = txn.rcpts.iter().map(|r| r.address.as_str()).collect();
+    let result = format!("{} {}", reply.code, reply.text);
+    if reply.is_positive() {
+        tracing::info!(id, %peer, from, to = ?to, size, result, "message accepted");
+    } else {
+        tracing::info!(id, %peer, from, to = ?to, size, result, "message rejected");
+    }
+}

@@ -1,0 +1,203 @@
+//! The SMTP receiving session (RFC 5321) on the `smtp` listener: joins the `proto` codec to a
+//! connection and to `core`'s decisions.
+
+mod data;
+mod envelope;
+
+use crate::conn::{Conn, Fill};
+use crate::reply::{self, Reply};
+use crate::Context;
+use hermod_proto::smtp::{Command, CommandError, LineError, LineFramer, parse_command};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub(crate) use envelope::Transaction;
+
+/// Protocol errors tolerated per connection before we hang up on a misbehaving client.
+const MAX_ERRORS: u32 = 20;
+
+/// What the client said of itself in EHLO/HELO.
+#[derive(Debug, Clone)]
+pub(crate) struct Helo {
+    pub name: String,
+    pub extended: bool,
+}
+
+/// Whether the session goes on after a command.
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+pub(crate) struct Session<S> {
+    ctx: Arc<Context>,
+    conn: Conn<S>,
+    peer: SocketAddr,
+    framer: LineFramer,
+    helo: Option<Helo>,
+    /// The mail transaction in progress, from MAIL to the end of DATA/BDAT LAST.
+    txn: Option<Transaction>,
+    errors: u32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(crate) fn new(ctx: Arc<Context>, conn: Conn<S>, peer: SocketAddr) -> Session<S> {
+        let framer = LineFramer::new(ctx.config.limits.max_command_line);
+        Session { ctx, conn, peer, framer, helo: None, txn: None, errors: 0 }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let greeting = reply::greeting(&self.ctx.config.hostname);
+        self.conn.queue(&greeting);
+        if let Err(e) = self.command_loop().await {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+        }
+    }
+
+    async fn command_loop(&mut self) -> std::io::Result<()> {
+        loop {
+            while let Some(line) = self.framer.next_line(&mut self.conn.input) {
+                if let Flow::Close = self.handle_line(line).await? {
+                    return self.conn.flush().await;
+                }
+            }
+            let timeout = self.ctx.config.limits.command_timeout;
+            match self.conn.fill(timeout, self.txn.is_none()).await? {
+                Fill::Data => {}
+                Fill::Eof => return Ok(()),
+                Fill::Timeout => {
+                    tracing::info!(peer = %self.peer, "command timeout");
+                    self.conn.close_with(&reply::TIMEOUT).await;
+                    return Ok(());
+                }
+                Fill::Shutdown => {
+                    self.conn.close_with(&reply::SHUTTING_DOWN).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn handle_line(&mut self, line: Result<Vec<u8>, LineError>) -> std::io::Result<Flow> {
+        let outcome = match line {
+            Ok(line) => match parse_command(&line) {
+                Ok(command) => return self.handle_command(command).await,
+                Err(e) => command_error(&e),
+            },
+            Err(LineError::TooLong) => reply::LINE_TOO_LONG,
+            Err(LineError::BareLineEnding) => reply::BARE_LINE_ENDING,
+        };
+        Ok(self.error(outcome))
+    }
+
+    /// Answers a client mistake; too many of them end the session.
+    fn error(&mut self, reply: Reply) -> Flow {
+        self.errors += 1;
+        if self.errors > MAX_ERRORS {
+            self.conn.queue(&reply::TOO_MANY_ERRORS);
+            return Flow::Close;
+        }
+        self.conn.queue(&reply);
+        Flow::Continue
+    }
+
+    fn respond(&mut self, reply: Reply) -> Flow {
+        if reply.is_positive() {
+            self.conn.queue(&reply);
+            Flow::Continue
+        } else {
+            self.error(reply)
+        }
+    }
+
+    async fn handle_command(&mut self, command: Command) -> std::io::Result<Flow> {
+        let flow = match command {
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Helo(name) => self.hello(name, false),
+            Command::Mail { from, params } => {
+                let reply = self.mail(from, params);
+                self.respond(reply)
+            }
+            Command::Rcpt { to, params: _ } => {
+                let reply = self.rcpt(to).await;
+                self.respond(reply)
+            }
+            Command::Data => return self.data().await,
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
+            Command::Rset => {
+                self.txn = None;
+                self.respond(reply::RESET)
+            }
+            Command::Noop => self.respond(reply::OK),
+            Command::Quit => {
+                self.conn.queue(&reply::BYE);
+                Flow::Close
+            }
+            Command::Vrfy(_) => self.respond(reply::VRFY),
+            Command::Help(_) => self.respond(reply::HELP),
+            Command::StartTls => return self.start_tls().await,
+            Command::Expn(_) | Command::Auth { .. } => self.respond(reply::NOT_IMPLEMENTED),
+        };
+        Ok(flow)
+    }
+
+    /// EHLO/HELO: a fresh start (RFC 5321 4.1.4: like RSET).
+    fn hello(&mut self, name: String, extended: bool) -> Flow {
+        self.txn = None;
+        let peer = self.peer.ip().to_string();
+        let hostname = &self.ctx.config.hostname;
+        let reply = if extended {
+            reply::ehlo(hostname, &peer, &self.extensions())
+        } else {
+            reply::helo(hostname, &peer)
+        };
+        self.helo = Some(Helo { name, extended });
+        self.respond(reply)
+    }
+
+    fn extensions(&self) -> Vec<String> {
+        let mut keywords = vec![
+            "PIPELINING".to_owned(),
+            format!("SIZE {}", self.ctx.config.limits.max_message_size),
+            "8BITMIME".to_owned(),
+            "ENHANCEDSTATUSCODES".to_owned(),
+            "SMTPUTF8".to_owned(),
+            "CHUNKING".to_owned(),
+        ];
+        if self.ctx.tls.is_some() && self.conn.tls().is_none() {
+            keywords.push("STARTTLS".to_owned());
+        }
+        keywords.push("HELP".to_owned());
+        keywords
+    }
+
+    async fn start_tls(&mut self) -> std::io::Result<Flow> {
+        let Some(acceptor) = self.ctx.tls.clone() else {
+            return Ok(self.respond(reply::TLS_UNAVAILABLE));
+        };
+        if self.conn.tls().is_some() {
+            return Ok(self.respond(reply::ALREADY_TLS));
+        }
+        self.conn.queue(&reply::TLS_GO);
+        if let Err(e) = self.conn.start_tls(&acceptor).await {
+            tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+            return Ok(Flow::Close);
+        }
+        // RFC 3207 4.2: the session starts over; the client must EHLO again.
+        self.framer = LineFramer::new(self.ctx.config.limits.max_command_line);
+        self.helo = None;
+        self.txn = None;
+        Ok(Flow::Continue)
+    }
+}
+
+fn command_error(error: &CommandError) -> Reply {
+    match error {
+        CommandError::UnknownCommand => reply::UNKNOWN_COMMAND,
+        CommandError::Syntax(detail) => reply::syntax(detail.as_ref()),
+        CommandError::BadAddress(e) => reply::bad_address(&e.to_string()),
+        CommandError::UnknownParameter(name) => reply::unknown_parameter(name),
+        CommandError::NotUtf8 => reply::NOT_UTF8,
+    }
+}

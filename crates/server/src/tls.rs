@@ -1,0 +1,77 @@
+//! TLS for every listener: the configured certificate, or a self-signed one made once.
+
+use hermod_config::Config;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS certificate {path}: {message}")]
+    Pem { path: PathBuf, message: String },
+    #[error("TLS setup: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("generating a self-signed certificate: {0}")]
+    Generate(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// The rustls configuration shared by SMTP, submission, POP3 and IMAP.
+pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
+    let (cert_path, key_path) = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ => self_signed(&config.data_dir, &config.hostname)?,
+    };
+    let pem_err = |path: &Path| {
+        let path = path.to_owned();
+        move |e: rustls_pki_types::pem::Error| TlsError::Pem { path, message: e.to_string() }
+    };
+    let certs = CertificateDer::pem_file_iter(&cert_path)
+        .map_err(pem_err(&cert_path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_err(&cert_path))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem { path: cert_path, message: "no certificate in file".into() });
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(pem_err(&key_path))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(Arc::new(tls))
+}
+
+/// `data_dir/tls/{cert,key}.pem`, generated for `hostname` on first use and kept, so clients
+/// that pinned it keep working across restarts.
+fn self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    let dir = data_dir.join("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let names = vec![hostname.to_owned(), "localhost".to_owned()];
+    let made =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    write_private(&key, made.signing_key.serialize_pem().as_bytes()).map_err(io(&key))?;
+    std::fs::write(&cert, made.cert.pem()).map_err(io(&cert))?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate for {hostname}");
+    Ok((cert, key))
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}

@@ -1,0 +1,247 @@
+//! SMTP receiving against a real listener on 127.0.0.1:0.
+
+use hermod_store::Store;
+use hermod_testkit::{TestServer, run_transcript};
+use hermod_types::{Address, Domain};
+use std::time::Duration;
+
+async fn server_with_alice() -> TestServer {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test", "pw");
+    server
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn golden_transcripts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/transcripts/smtp");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 4, "transcripts missing in {}", dir.display());
+    for file in files {
+        let server = server_with_alice().await;
+        run_transcript(&file, server.smtp).await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn stores_the_message_byte_for_byte_with_trace_fields() {
+    let server = server_with_alice().await;
+    let mut c = server.client().await;
+    assert_eq!(c.cmd("EHLO client.test").await.code, 250);
+    let body = "Subject: hi\r\n\r\n..dot\r\n\x00bin\xc3\xa9\r\nlast line\r\n";
+    let reply = c.send_mail("bob@remote.test", &["alice@example.test"], body).await;
+    assert_eq!(reply.code, 250, "{reply:?}");
+    let stored = server.inbox("alice@example.test");
+    assert_eq!(stored.len(), 1);
+    let stored = text(&stored[0]);
+    assert!(stored.starts_with("Return-Path: <bob@remote.test>\r\nReceived: from client.test ([127.0.0.1])\r\n\tby mx.example.test (hermod) with ESMTP id "), "{stored}");
+    assert!(stored.contains("\r\n\tfor <alice@example.test>;\r\n"), "{stored}");
+    assert!(stored.ends_with("\r\nSubject: hi\r\n\r\n.dot\r\n\x00bin\u{e9}\r\nlast line\r\n"), "{stored}");
+}
+
+#[tokio::test]
+async fn one_copy_for_many_recipients_aliases_and_catch_all() {
+    let server = server_with_alice().await;
+    server.add_user("bob@example.test", "pw");
+    let store = server.store.clone();
+    let alias = hermod_store::AliasKey::parse("team@example.test").unwrap();
+    let targets = [Address::parse("alice@example.test").unwrap(), Address::parse("bob@example.test").unwrap()];
+    store.add_alias(&alias, &targets).unwrap();
+    let catch_all = hermod_store::AliasKey::parse("@example.test").unwrap();
+    store.add_alias(&catch_all, &targets[1..]).unwrap();
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    let reply = c.send_mail("x@remote.test", &["team@example.test", "alice@example.test", "whoever@example.test"], "Subject: t\r\n\r\nhi\r\n").await;
+    assert_eq!(reply.code, 250);
+    assert_eq!(server.inbox("alice@example.test").len(), 1, "alice gets one copy");
+    assert_eq!(server.inbox("bob@example.test").len(), 1, "bob gets one copy");
+    // No `for` clause with several recipients: it would disclose Bcc recipients.
+    assert!(!text(&server.inbox("bob@example.test")[0]).contains("\tfor <"));
+    let blob_of = |addr: &str| {
+        let user = store.user(&Address::parse(addr).unwrap()).unwrap().unwrap();
+        let inbox = store.mailbox(user.id, &hermod_types::MailboxName::parse("INBOX").unwrap()).unwrap().unwrap();
+        store.messages(inbox.id).unwrap()[0].blob.clone()
+    };
+    assert_eq!(blob_of("alice@example.test"), blob_of("bob@example.test"), "one stored body");
+}
+
+#[tokio::test]
+async fn size_limits_are_enforced_at_mail_and_at_data() {
+    let server = TestServer::start_with(|c| c.limits.max_message_size = 2048).await;
+    server.add_user("alice@example.test", "pw");
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    let r = c.cmd("MAIL FROM:<a@remote.test> SIZE=4096").await;
+    assert_eq!((r.code, r.lines[0].starts_with("5.3.4")), (552, true), "{r:?}");
+    assert_eq!(c.cmd("MAIL FROM:<a@remote.test> SIZE=100").await.code, 250);
+    assert_eq!(c.cmd("RCPT TO:<alice@example.test>").await.code, 250);
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    c.send(format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(998)).repeat(4).as_bytes()).await;
+    let r = c.cmd(".").await;
+    assert_eq!(r.code, 552, "{r:?}");
+    // The session goes on and nothing was stored.
+    assert_eq!(c.cmd("NOOP").await.code, 250);
+    assert!(server.inbox("alice@example.test").is_empty());
+}
+
+#[tokio::test]
+async fn recipient_limit_quota_and_mail_loop() {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_recipients = 2;
+        c.limits.max_received_headers = 3;
+    })
+    .await;
+    server.add_user("alice@example.test", "pw");
+    server.add_user_with_quota("full@example.test", "pw", Some(10));
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    c.cmd("MAIL FROM:<a@remote.test>").await;
+    let r = c.cmd("RCPT TO:<full@example.test>").await;
+    assert_eq!((r.code, r.text().starts_with("4.2.2")), (452, true), "{r:?}");
+    assert_eq!(c.cmd("RCPT TO:<alice@example.test>").await.code, 250);
+    assert_eq!(c.cmd("RCPT TO:<alice+x@example.test>").await.code, 250);
+    let r = c.cmd("RCPT TO:<postmaster@example.test>").await;
+    assert_eq!((r.code, r.text().starts_with("4.5.3")), (452, true), "{r:?}");
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    c.send(b"Received: a\r\nReceived: b\r\nReceived: c\r\nReceived: d\r\nSubject: loop\r\n\r\nx\r\n").await;
+    let r = c.cmd(".").await;
+    assert_eq!((r.code, r.text().starts_with("5.4.6")), (554, true), "{r:?}");
+    assert!(server.inbox("alice@example.test").is_empty());
+}
+
+#[tokio::test]
+async fn pipelined_transaction_is_answered_in_order() {
+    let server = server_with_alice().await;
+    let mut c = server.client().await;
+    c.send(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n").await;
+    let codes: Vec<u16> = [c.reply().await, c.reply().await, c.reply().await, c.reply().await, c.reply().await].iter().map(|r| r.code).collect();
+    assert_eq!(codes, [250, 250, 550, 250, 354]);
+    c.send(b"Subject: p\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n").await;
+    let codes: Vec<u16> = [c.reply().await, c.reply().await, c.reply().await, c.reply().await].iter().map(|r| r.code).collect();
+    assert_eq!(codes, [250, 250, 250, 354]);
+    assert_eq!(c.cmd("Subject: q\r\n\r\nbody\r\n.").await.code, 250);
+    assert_eq!(server.inbox("alice@example.test").len(), 2);
+}
+
+#[tokio::test]
+async fn bdat_chunks_are_joined_and_refused_chunks_are_skipped() {
+    let server = server_with_alice().await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    // A chunk without a transaction is read in full and refused; the stream stays in sync.
+    c.send(b"BDAT 5\r\nhello").await;
+    assert_eq!(c.reply().await.code, 503);
+    c.cmd("MAIL FROM:<a@remote.test>").await;
+    c.cmd("RCPT TO:<alice@example.test>").await;
+    c.send(b"BDAT 16\r\nSubject: c\r\n\r\nab\n").await;
+    assert_eq!(c.reply().await.code, 250);
+    c.send(b"BDAT 4 LAST\r\n.x\r\n").await;
+    let r = c.reply().await;
+    assert_eq!(r.code, 250, "{r:?}");
+    assert_eq!(c.cmd("DATA").await.code, 503, "transaction is over");
+    let stored = text(&server.inbox("alice@example.test")[0]);
+    assert!(stored.ends_with("\r\nSubject: c\r\n\r\nab\n.x\r\n"), "{stored}");
+}
+
+#[tokio::test]
+async fn starttls_discards_pipelined_bytes_and_restarts_the_session() {
+    let server = server_with_alice().await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    // An attacker's injection pipelined behind STARTTLS must not run inside TLS.
+    c.send(b"STARTTLS\r\nMAIL FROM:<evil@remote.test>\r\n").await;
+    let (mut tls, _) = {
+        let r = c.reply().await;
+        assert_eq!(r.code, 220);
+        c.starttls_after_reply().await
+    };
+    let r = tls.cmd("RCPT TO:<alice@example.test>").await;
+    assert_eq!(r.code, 503, "the injected MAIL must have been discarded: {r:?}");
+    let ehlo = tls.cmd("EHLO client.test").await;
+    assert!(!ehlo.text().contains("STARTTLS"), "{ehlo:?}");
+    let r = tls.send_mail("bob@remote.test", &["alice@example.test"], "Subject: tls\r\n\r\nx\r\n").await;
+    assert_eq!(r.code, 250);
+    let stored = text(&server.inbox("alice@example.test")[0]);
+    assert!(stored.contains(" with ESMTPS id "), "{stored}");
+}
+
+#[tokio::test]
+async fn utf8_addresses_need_smtputf8_and_idn_domains_work() {
+    let server = TestServer::start().await;
+    server.store.add_domain(&Domain::parse("bücher.test").unwrap()).unwrap();
+    server.add_user("jürgen@bücher.test", "pw");
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    let r = c.cmd("MAIL FROM:<jörg@remote.test>").await;
+    assert_eq!((r.code, r.text().starts_with("5.6.7")), (553, true), "{r:?}");
+    assert_eq!(c.cmd("MAIL FROM:<a@remote.test>").await.code, 250);
+    let r = c.cmd("RCPT TO:<jürgen@bücher.test>").await;
+    assert_eq!(r.code, 553, "{r:?}");
+    c.cmd("RSET").await;
+    assert_eq!(c.cmd("MAIL FROM:<jörg@remote.test> SMTPUTF8").await.code, 250);
+    assert_eq!(c.cmd("RCPT TO:<JÜRGEN@xn--bcher-kva.test>").await.code, 250);
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    assert_eq!(c.cmd("Subject: Grüße\r\n\r\nx\r\n.").await.code, 250);
+    let stored = text(&server.inbox("jürgen@bücher.test")[0]);
+    assert!(stored.contains(" with UTF8SMTP id "), "{stored}");
+}
+
+#[tokio::test]
+async fn idle_clients_get_a_timeout_reply() {
+    let server = TestServer::start_with(|c| c.limits.command_timeout = Duration::from_millis(300)).await;
+    let mut c = server.client().await;
+    let r = c.reply().await;
+    assert_eq!((r.code, r.text().starts_with("4.4.2")), (421, true), "{r:?}");
+    assert_eq!(c.reply().await.code, 0, "connection closed");
+}
+
+#[tokio::test]
+async fn connections_per_ip_are_capped() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_ip = 1).await;
+    let first = server.client().await;
+    assert_eq!(first.greeting.code, 220);
+    let second = server.client().await;
+    assert_eq!(second.greeting.code, 421);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.client().await.greeting.code, 220);
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_transaction_in_flight_finish() {
+    let server = server_with_alice().await;
+    let mut idle = server.client().await;
+    let mut busy = server.client().await;
+    busy.cmd("EHLO client.test").await;
+    busy.cmd("MAIL FROM:<a@remote.test>").await;
+    busy.cmd("RCPT TO:<alice@example.test>").await;
+    assert_eq!(busy.cmd("DATA").await.code, 354);
+    let store = server.store.clone();
+    let stopping = tokio::spawn(server.stop());
+    let r = idle.reply().await;
+    assert_eq!(r.code, 421, "idle sessions are told to come back: {r:?}");
+    let r = busy.cmd("Subject: late\r\n\r\nstill delivered\r\n.").await;
+    assert_eq!(r.code, 250, "{r:?}");
+    drop(busy);
+    stopping.await.unwrap();
+    let alice = store.user(&Address::parse("alice@example.test").unwrap()).unwrap().unwrap();
+    let inbox = store.mailbox(alice.id, &hermod_types::MailboxName::parse("INBOX").unwrap()).unwrap().unwrap();
+    assert_eq!(store.messages(inbox.id).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bare_line_endings_and_long_lines_in_commands() {
+    let server = TestServer::start_with(|c| c.limits.max_command_line = 600).await;
+    let mut c = server.client().await;
+    c.send(format!("HELO {}\r\n", "a".repeat(700)).as_bytes()).await;
+    let r = c.reply().await;
+    assert_eq!((r.code, r.text().starts_with("5.5.2")), (500, true), "{r:?}");
+    c.send(b"HELO a\rb\r\n").await;
+    assert_eq!(c.reply().await.code, 500);
+    assert_eq!(c.cmd("HELO ok.test").await.code, 250);
+}

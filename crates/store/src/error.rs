@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("domain {0} already exists")]
+    DomainExists(String),
+    #[error("unknown domain {0}: add it first with `hermod domain add {0}`")]
+    UnknownDomain(String),
+    #[error("domain {domain} still has {users} user(s) and {aliases} alias(es): remove them first")]
+    DomainInUse { domain: String, users: u64, aliases: u64 },
+    #[error("user {0} already exists")]
+    UserExists(String),
+    #[error("no such user: {0}")]
+    UnknownUser(String),
+    #[error("no such alias: {0}")]
+    UnknownAlias(String),
+    #[error("{0} is an alias; remove the alias first")]
+    AddressIsAlias(String),
+    #[error("{0} is already a user; an alias of the same name would never be used")]
+    AliasShadowsUser(String),
+    #[error("no such mailbox: {0}")]
+    UnknownMailbox(String),
+    #[error("mailbox {0} already exists")]
+    MailboxExists(String),
+    #[error("user {0} is over quota")]
+    OverQuota(String),
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the store's commit thread has stopped")]
+    CommitterGone,
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { path, source }
+    }
+
+    /// True when retrying later may succeed (a busy database, a full disk, ...), as opposed to
+    /// a request that is wrong in itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(_) | StoreError::Io { .. } | StoreError::CommitterGone
+        )
+    }
+}

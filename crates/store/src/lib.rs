@@ -1,0 +1,70 @@
+//! hermod's storage: accounts, domains, aliases, IMAP-shaped mailboxes and message bodies.
+//!
+//! The rest of the server talks to the [`Store`] trait only; nothing outside this crate knows
+//! that the embedded backend is SQLite plus one file per message body. The trait assumes
+//! nothing about being the only process using the data: the CLI runs management commands
+//! against the same store while the server runs, and a shared-database backend can follow.
+
+mod blob;
+mod error;
+mod model;
+mod sqlite;
+
+pub use blob::{BlobWriter, SealedBlob};
+pub use error::StoreError;
+pub use model::{
+    AliasKey, BlobId, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo, MessageMeta,
+    SpecialUse, UserId, UserRecord, DEFAULT_MAILBOXES,
+};
+pub use sqlite::SqliteStore;
+
+use hermod_types::{Address, Domain, MailboxName, Uid};
+use std::io::Read;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything hermod stores. Methods block (they do disk I/O): async callers run them on a
+/// blocking thread. Every method is safe to call concurrently from many threads and while
+/// other processes use the same store.
+pub trait Store: Send + Sync + 'static {
+    fn add_domain(&self, domain: &Domain) -> Result<()>;
+    /// Refuses while users or aliases of the domain exist, so no mail is orphaned by accident.
+    fn remove_domain(&self, domain: &Domain) -> Result<()>;
+    fn domains(&self) -> Result<Vec<String>>;
+    fn is_local_domain(&self, domain: &Domain) -> Result<bool>;
+
+    /// Creates the user and its default mailboxes (INBOX, Sent, Drafts, Trash, Junk).
+    fn add_user(&self, address: &Address, password_hash: &str, quota: Option<u64>)
+    -> Result<UserId>;
+    fn set_password(&self, address: &Address, password_hash: &str) -> Result<()>;
+    /// Removes the user with all its mailboxes and messages.
+    fn remove_user(&self, address: &Address) -> Result<()>;
+    fn users(&self) -> Result<Vec<UserRecord>>;
+    fn user(&self, address: &Address) -> Result<Option<UserRecord>>;
+    /// The oldest account of a domain: where `postmaster@` goes when nothing else says.
+    fn first_user(&self, domain: Option<&Domain>) -> Result<Option<UserRecord>>;
+
+    fn add_alias(&self, alias: &AliasKey, targets: &[Address]) -> Result<()>;
+    fn remove_alias(&self, alias: &AliasKey) -> Result<()>;
+    /// Every alias with its targets, sorted by alias.
+    fn aliases(&self) -> Result<Vec<(String, Vec<String>)>>;
+    fn alias_targets(&self, alias: &AliasKey) -> Result<Vec<Address>>;
+
+    /// A writer for a new message body; [`BlobWriter::seal`] makes it durable.
+    fn blob_writer(&self) -> Result<BlobWriter>;
+    /// Files one sealed body into every target mailbox, atomically: all targets get it or none
+    /// does. Returns only after the body and the index are on stable storage. Concurrent calls
+    /// share one index commit (group commit).
+    fn deliver(&self, blob: SealedBlob, targets: &[DeliveryTarget]) -> Result<Vec<Delivered>>;
+
+    fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>>;
+    fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>>;
+    fn create_mailbox(&self, user: UserId, name: &MailboxName) -> Result<MailboxInfo>;
+    /// Messages of a mailbox in UID order.
+    fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
+    fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn Read + Send>>;
+    /// Replaces the flags of the given messages (bumping MODSEQ).
+    fn set_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()>;
+    /// Removes the given messages at once; bodies no longer referenced are deleted.
+    fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()>;
+}

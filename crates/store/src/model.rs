@@ -1,0 +1,200 @@
+//! Plain data the store hands out and takes in.
+
+use hermod_types::{Address, Domain, MailboxName, Uid, UidValidity};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxId(pub i64);
+
+/// Names one stored message body. 32 lowercase hex digits, so it is always safe as a file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(String);
+
+impl BlobId {
+    pub(crate) fn random() -> std::io::Result<BlobId> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(BlobId(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// Accepts only what [`BlobId::random`] produces; anything else never reaches a path.
+    pub fn parse(s: &str) -> Option<BlobId> {
+        let ok = s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| BlobId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    /// The normalized address (lowercase local part, ASCII domain): the login name.
+    pub address: String,
+    pub password_hash: String,
+    pub quota: Option<u64>,
+    pub used: u64,
+}
+
+/// The left side of an alias: one address, or every address of a domain (catch-all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasKey {
+    Address(Address),
+    CatchAll(Domain),
+}
+
+impl AliasKey {
+    /// `@example.test` is the catch-all of example.test; anything else must be an address.
+    pub fn parse(s: &str) -> Result<AliasKey, hermod_types::AddressError> {
+        match s.strip_prefix('@') {
+            Some(domain) => Ok(AliasKey::CatchAll(Domain::parse(domain)?)),
+            None => Ok(AliasKey::Address(Address::parse(s)?)),
+        }
+    }
+
+    pub fn domain(&self) -> &Domain {
+        match self {
+            AliasKey::Address(a) => a.domain(),
+            AliasKey::CatchAll(d) => d,
+        }
+    }
+
+    /// The key as stored: a normalized address or `@domain`.
+    pub fn key(&self) -> String {
+        match self {
+            AliasKey::Address(a) => a.normalized(),
+            AliasKey::CatchAll(d) => format!("@{}", d.as_str()),
+        }
+    }
+}
+
+/// IMAP system flags as bits, plus keywords.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub bits: u8,
+    pub keywords: Vec<String>,
+}
+
+impl Flags {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DELETED: u8 = 8;
+    pub const DRAFT: u8 = 16;
+
+    pub fn has(&self, bit: u8) -> bool {
+        self.bits & bit != 0
+    }
+
+    /// Maildir info letters (sorted, as the Maildir spec requires) for these flags.
+    pub fn maildir_letters(&self) -> String {
+        let pairs = [
+            (Self::DRAFT, 'D'),
+            (Self::FLAGGED, 'F'),
+            (Self::ANSWERED, 'R'),
+            (Self::SEEN, 'S'),
+            (Self::DELETED, 'T'),
+        ];
+        pairs.iter().filter(|(bit, _)| self.has(*bit)).map(|(_, c)| *c).collect()
+    }
+
+    pub fn from_maildir_letters(letters: &str) -> Flags {
+        let mut bits = 0;
+        for c in letters.chars() {
+            bits |= match c {
+                'D' => Self::DRAFT,
+                'F' => Self::FLAGGED,
+                'R' => Self::ANSWERED,
+                'S' => Self::SEEN,
+                'T' => Self::DELETED,
+                _ => 0,
+            };
+        }
+        Flags { bits, keywords: Vec::new() }
+    }
+}
+
+/// RFC 6154 special-use attribute of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialUse {
+    Sent,
+    Drafts,
+    Trash,
+    Junk,
+}
+
+impl SpecialUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Trash => "\\Trash",
+            SpecialUse::Junk => "\\Junk",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<SpecialUse> {
+        [SpecialUse::Sent, SpecialUse::Drafts, SpecialUse::Trash, SpecialUse::Junk]
+            .into_iter()
+            .find(|u| u.as_str() == s)
+    }
+}
+
+/// The mailboxes every new user gets.
+pub const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 5] = [
+    ("INBOX", None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: MailboxId,
+    pub name: MailboxName,
+    pub uid_validity: UidValidity,
+    pub uid_next: u32,
+    pub highest_modseq: u64,
+    pub special_use: Option<SpecialUse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub blob: BlobId,
+    /// Exact octet count of the stored message (CRLF line endings).
+    pub size: u64,
+    /// Seconds since the Unix epoch.
+    pub internal_date: i64,
+    pub flags: Flags,
+    pub modseq: u64,
+}
+
+/// One copy of a message to file: whose, into which mailbox, with which flags.
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub user: UserId,
+    pub mailbox: MailboxName,
+    pub flags: Flags,
+    /// Seconds since the Unix epoch.
+    pub internal_date: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub user: UserId,
+    pub mailbox: MailboxId,
+    pub uid: Uid,
+}

@@ -1,0 +1,110 @@
+//! Group commit: deliveries from many sessions share one index transaction and one fsync.
+//!
+//! Each delivering thread seals its own body (its own fsync, in parallel), then hands a job to
+//! this thread and waits. The thread takes every job that queued up while the previous commit
+//! was in flight, fsyncs the directories the new bodies were linked into, applies each job in
+//! a savepoint (one bad job, e.g. over quota, fails alone) and commits once. Throughput grows
+//! with concurrency instead of stalling at the disk's fsync rate.
+
+use super::mailbox::file_message;
+use crate::blob::sync_dir;
+use crate::{Delivered, DeliveryTarget, Result, StoreError};
+use rusqlite::Connection;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+/// Most jobs in one transaction; bounds the latency of the first job in a large batch.
+const MAX_BATCH: usize = 512;
+
+pub(crate) struct Job {
+    pub blob_id: String,
+    pub size: u64,
+    pub dir: PathBuf,
+    pub targets: Vec<DeliveryTarget>,
+    pub reply: mpsc::SyncSender<Result<Vec<Delivered>>>,
+}
+
+pub(crate) struct Committer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    pub(crate) fn start(conn: Connection) -> Result<Committer> {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("store-commit".into())
+            .spawn(move || run(conn, queue))
+            .map_err(|e| StoreError::Io { path: "store-commit thread".into(), source: e })?;
+        Ok(Committer { jobs })
+    }
+
+    /// Queues a job and waits until it is committed (or failed).
+    pub(crate) fn submit(&self, job: impl FnOnce(mpsc::SyncSender<Result<Vec<Delivered>>>) -> Job)
+    -> Result<Vec<Delivered>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.jobs.send(job(reply)).map_err(|_| StoreError::CommitterGone)?;
+        answer.recv().map_err(|_| StoreError::CommitterGone)?
+    }
+}
+
+fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, batch);
+    }
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
+    let dirs: BTreeSet<&PathBuf> = batch.iter().map(|j| &j.dir).collect();
+    let synced = dirs.into_iter().find_map(|d| sync_dir(d).err());
+    if let Some(err) = synced {
+        let msg = err.to_string();
+        for job in batch {
+            let _ = job.reply.send(Err(StoreError::Corrupt(format!("fsync failed: {msg}"))));
+        }
+        return;
+    }
+    let outcomes = match apply_all(conn, &batch) {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            tracing::error!(error = %err, jobs = batch.len(), "group commit failed");
+            let msg = err.to_string();
+            batch.iter().map(|_| Err(StoreError::Corrupt(format!("commit failed: {msg}")))).collect()
+        }
+    };
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Vec<Delivered>>>> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut sp = tx.savepoint()?;
+        let outcome = apply_job(&sp, job);
+        if outcome.is_ok() {
+            sp.commit()?;
+        } else {
+            sp.rollback()?;
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn apply_job(conn: &Connection, job: &Job) -> Result<Vec<Delivered>> {
+    conn.execute(
+        "INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, 0)",
+        rusqlite::params![job.blob_id, job.size as i64],
+    )?;
+    job.targets.iter().map(|t| file_message(conn, &job.blob_id, job.size, t)).collect()
+}

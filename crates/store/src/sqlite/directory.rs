@@ -1,0 +1,177 @@
+//! Domains, users and aliases.
+
+use super::mailbox::insert_mailbox;
+use crate::{AliasKey, DEFAULT_MAILBOXES, Result, StoreError, UserId, UserRecord};
+use hermod_types::{Address, Domain, MailboxName};
+use rusqlite::{Connection, OptionalExtension, params};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub(crate) fn has_domain(conn: &Connection, domain: &Domain) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?;
+    Ok(stmt.exists([domain.as_str()])?)
+}
+
+pub(crate) fn add_domain(conn: &Connection, domain: &Domain) -> Result<()> {
+    if has_domain(conn, domain)? {
+        return Err(StoreError::DomainExists(domain.to_string()));
+    }
+    conn.execute("INSERT INTO domains (name, created) VALUES (?1, ?2)", params![domain.as_str(), now()])?;
+    Ok(())
+}
+
+fn require_domain(conn: &Connection, domain: &Domain) -> Result<()> {
+    if has_domain(conn, domain)? {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownDomain(domain.to_string()))
+    }
+}
+
+pub(crate) fn remove_domain(conn: &Connection, domain: &Domain) -> Result<()> {
+    require_domain(conn, domain)?;
+    let count = |table: &str| -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM {table} WHERE domain = ?1");
+        Ok(conn.query_row(&sql, [domain.as_str()], |r| r.get::<_, i64>(0))? as u64)
+    };
+    let (users, aliases) = (count("users")?, count("aliases")?);
+    if users > 0 || aliases > 0 {
+        return Err(StoreError::DomainInUse { domain: domain.to_string(), users, aliases });
+    }
+    conn.execute("DELETE FROM domains WHERE name = ?1", [domain.as_str()])?;
+    Ok(())
+}
+
+pub(crate) fn domains(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM domains ORDER BY name")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn alias_exists(conn: &Connection, key: &str) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM aliases WHERE alias = ?1")?;
+    Ok(stmt.exists([key])?)
+}
+
+pub(crate) fn add_user(conn: &Connection, address: &Address, hash: &str, quota: Option<u64>)
+-> Result<UserId> {
+    require_domain(conn, address.domain())?;
+    let key = address.normalized();
+    if user(conn, &key)?.is_some() {
+        return Err(StoreError::UserExists(key));
+    }
+    if alias_exists(conn, &key)? {
+        return Err(StoreError::AddressIsAlias(key));
+    }
+    conn.execute(
+        "INSERT INTO users (address, domain, password, quota) VALUES (?1, ?2, ?3, ?4)",
+        params![key, address.domain().as_str(), hash, quota.map(|q| q as i64)],
+    )?;
+    let id = UserId(conn.last_insert_rowid());
+    for (name, special) in DEFAULT_MAILBOXES {
+        let name = MailboxName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        insert_mailbox(conn, id, &name, special)?;
+    }
+    Ok(id)
+}
+
+pub(crate) fn set_password(conn: &Connection, address: &Address, hash: &str) -> Result<()> {
+    let key = address.normalized();
+    let changed =
+        conn.execute("UPDATE users SET password = ?1 WHERE address = ?2", params![hash, key])?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
+
+pub(crate) fn remove_user(conn: &Connection, address: &Address) -> Result<()> {
+    let key = address.normalized();
+    let changed = conn.execute("DELETE FROM users WHERE address = ?1", [&key])?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: UserId(r.get(0)?),
+        address: r.get(1)?,
+        password_hash: r.get(2)?,
+        quota: r.get::<_, Option<i64>>(3)?.map(|q| q as u64),
+        used: r.get::<_, i64>(4)?.max(0) as u64,
+    })
+}
+
+const USER_COLUMNS: &str = "id, address, password, quota, used";
+
+pub(crate) fn user(conn: &Connection, normalized: &str) -> Result<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE address = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt.query_row([normalized], user_from_row).optional()?)
+}
+
+/// Users in creation order, optionally of one domain only.
+pub(crate) fn users(conn: &Connection, domain: Option<&Domain>) -> Result<Vec<UserRecord>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR domain = ?1 ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([domain.map(Domain::as_str)], user_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn add_alias(conn: &Connection, alias: &AliasKey, targets: &[Address]) -> Result<()> {
+    require_domain(conn, alias.domain())?;
+    let key = alias.key();
+    if user(conn, &key)?.is_some() {
+        return Err(StoreError::AliasShadowsUser(key));
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO aliases (alias, target, domain) VALUES (?1, ?2, ?3)",
+    )?;
+    for target in targets {
+        stmt.execute(params![key, target.to_string(), alias.domain().as_str()])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn remove_alias(conn: &Connection, alias: &AliasKey) -> Result<()> {
+    let key = alias.key();
+    if conn.execute("DELETE FROM aliases WHERE alias = ?1", [&key])? == 0 {
+        return Err(StoreError::UnknownAlias(key));
+    }
+    Ok(())
+}
+
+pub(crate) fn aliases(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
+    let mut stmt = conn.prepare_cached("SELECT alias, target FROM aliases ORDER BY alias, target")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for row in rows {
+        let (alias, target) = row?;
+        match out.last_mut() {
+            Some((last, targets)) if *last == alias => targets.push(target),
+            _ => out.push((alias, vec![target])),
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn alias_targets(conn: &Connection, alias: &AliasKey) -> Result<Vec<Address>> {
+    let mut stmt = conn.prepare_cached("SELECT target FROM aliases WHERE alias = ?1 ORDER BY target")?;
+    let rows = stmt.query_map([alias.key()], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for target in rows {
+        let target = target?;
+        let parsed = Address::parse(&target)
+            .map_err(|e| StoreError::Corrupt(format!("alias target {target}: {e}")))?;
+        out.push(parsed);
+    }
+    Ok(out)
+}

@@ -1,0 +1,191 @@
+//! The embedded backend: an SQLite index (WAL, synchronous=FULL) beside a folder of bodies.
+
+mod commit;
+mod directory;
+mod mailbox;
+mod schema;
+
+use crate::blob::BlobDir;
+use crate::{
+    BlobId, BlobWriter, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo, MessageMeta,
+    Result, SealedBlob, StoreError, UserId,
+};
+use commit::{Committer, Job};
+use hermod_types::{MailboxName, Uid};
+use rusqlite::Connection;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// How old a leftover file must be before the start-up sweep removes it: far longer than any
+/// delivery in flight in another process takes.
+const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+pub struct SqliteStore {
+    /// Reads and management writes. Deliveries go through the committer's own connection.
+    conn: Mutex<Connection>,
+    committer: Committer,
+    blobs: BlobDir,
+    data_dir: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir).map_err(StoreError::io(data_dir))?;
+        let blobs = BlobDir::open(data_dir)?;
+        let db = data_dir.join("hermod.db");
+        let mut conn = schema::open_connection(&db)?;
+        schema::migrate(&mut conn)?;
+        let committer = Committer::start(schema::open_connection(&db)?)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), committer, blobs, data_dir: data_dir.into() })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Removes what a crash left behind (partial bodies, bodies whose commit never happened).
+    /// Returns how many files went.
+    pub fn sweep(&self) -> Result<usize> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT 1 FROM blobs WHERE id = ?1")?;
+        let mut referenced = |id: &BlobId| -> Result<bool> { Ok(stmt.exists([id.as_str()])?) };
+        self.blobs.sweep(SWEEP_MIN_AGE, &mut referenced)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: SQLite rolls back
+        // an unfinished transaction when the next one begins.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one write transaction on the shared connection, then unlinks the bodies it
+    /// released.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<(T, Vec<BlobId>)>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (value, garbage) = f(&tx)?;
+        tx.commit()?;
+        drop(conn);
+        for id in garbage {
+            let _ = std::fs::remove_file(self.blobs.path(&id));
+        }
+        Ok(value)
+    }
+}
+
+impl crate::Store for SqliteStore {
+    fn add_domain(&self, domain: &hermod_types::Domain) -> Result<()> {
+        self.write(|c| Ok((directory::add_domain(c, domain)?, vec![])))
+    }
+
+    fn remove_domain(&self, domain: &hermod_types::Domain) -> Result<()> {
+        self.write(|c| Ok((directory::remove_domain(c, domain)?, vec![])))
+    }
+
+    fn domains(&self) -> Result<Vec<String>> {
+        directory::domains(&self.lock())
+    }
+
+    fn is_local_domain(&self, domain: &hermod_types::Domain) -> Result<bool> {
+        directory::has_domain(&self.lock(), domain)
+    }
+
+    fn add_user(
+        &self,
+        address: &hermod_types::Address,
+        password_hash: &str,
+        quota: Option<u64>,
+    ) -> Result<UserId> {
+        self.write(|c| Ok((directory::add_user(c, address, password_hash, quota)?, vec![])))
+    }
+
+    fn set_password(&self, address: &hermod_types::Address, password_hash: &str) -> Result<()> {
+        self.write(|c| Ok((directory::set_password(c, address, password_hash)?, vec![])))
+    }
+
+    fn remove_user(&self, address: &hermod_types::Address) -> Result<()> {
+        self.write(|c| {
+            directory::remove_user(c, address)?;
+            Ok(((), mailbox::collect_garbage(c)?))
+        })
+    }
+
+    fn users(&self) -> Result<Vec<crate::UserRecord>> {
+        directory::users(&self.lock(), None)
+    }
+
+    fn user(&self, address: &hermod_types::Address) -> Result<Option<crate::UserRecord>> {
+        directory::user(&self.lock(), &address.normalized())
+    }
+
+    fn first_user(&self, domain: Option<&hermod_types::Domain>) -> Result<Option<crate::UserRecord>> {
+        Ok(directory::users(&self.lock(), domain)?.into_iter().next())
+    }
+
+    fn add_alias(&self, alias: &crate::AliasKey, targets: &[hermod_types::Address]) -> Result<()> {
+        self.write(|c| Ok((directory::add_alias(c, alias, targets)?, vec![])))
+    }
+
+    fn remove_alias(&self, alias: &crate::AliasKey) -> Result<()> {
+        self.write(|c| Ok((directory::remove_alias(c, alias)?, vec![])))
+    }
+
+    fn aliases(&self) -> Result<Vec<(String, Vec<String>)>> {
+        directory::aliases(&self.lock())
+    }
+
+    fn alias_targets(&self, alias: &crate::AliasKey) -> Result<Vec<hermod_types::Address>> {
+        directory::alias_targets(&self.lock(), alias)
+    }
+
+    fn blob_writer(&self) -> Result<BlobWriter> {
+        self.blobs.writer()
+    }
+
+    fn deliver(&self, mut blob: SealedBlob, targets: &[DeliveryTarget]) -> Result<Vec<Delivered>> {
+        let path = self.blobs.install(&mut blob)?;
+        let outcome = self.committer.submit(|reply| Job {
+            blob_id: blob.id().as_str().to_owned(),
+            size: blob.size(),
+            dir: self.blobs.shard_dir(blob.id()),
+            targets: targets.to_vec(),
+            reply,
+        });
+        if outcome.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        outcome
+    }
+
+    fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>> {
+        mailbox::list_mailboxes(&self.lock(), user)
+    }
+
+    fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>> {
+        mailbox::find_mailbox(&self.lock(), user, name)
+    }
+
+    fn create_mailbox(&self, user: UserId, name: &MailboxName) -> Result<MailboxInfo> {
+        self.write(|c| Ok((mailbox::insert_mailbox(c, user, name, None)?, vec![])))
+    }
+
+    fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
+        mailbox::list_messages(&self.lock(), mailbox)
+    }
+
+    fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn Read + Send>> {
+        let path = self.blobs.path(blob);
+        let file = std::fs::File::open(&path).map_err(StoreError::io(&path))?;
+        Ok(Box::new(file))
+    }
+
+    fn set_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()> {
+        self.write(|c| Ok((mailbox::set_flags(c, mailbox, uids, &flags)?, vec![])))
+    }
+
+    fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()> {
+        self.write(|c| Ok(((), mailbox::delete_messages(c, mailbox, uids)?)))
+    }
+}

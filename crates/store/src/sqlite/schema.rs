@@ -1,0 +1,103 @@
+//! The embedded index: SQLite in WAL mode, fsync on every commit.
+
+use crate::Result;
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (key, value) VALUES ('last_uidvalidity', 0);
+
+CREATE TABLE domains (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    address TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    password TEXT NOT NULL,
+    quota INTEGER,
+    used INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE aliases (
+    alias TEXT NOT NULL,
+    target TEXT NOT NULL,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    PRIMARY KEY (alias, target)
+);
+
+CREATE TABLE mailboxes (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL DEFAULT 1,
+    highestmodseq INTEGER NOT NULL DEFAULT 1,
+    special_use TEXT,
+    UNIQUE (user_id, name)
+);
+
+CREATE TABLE blobs (
+    id TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    refs INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE messages (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid INTEGER NOT NULL,
+    blob_id TEXT NOT NULL REFERENCES blobs(id),
+    size INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    flags INTEGER NOT NULL DEFAULT 0,
+    keywords TEXT NOT NULL DEFAULT '',
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_by_blob ON messages (blob_id);
+
+-- Reference counts and quota usage follow the message rows in the same transaction,
+-- including rows removed by ON DELETE CASCADE, so they cannot drift.
+CREATE TRIGGER message_added AFTER INSERT ON messages BEGIN
+    UPDATE blobs SET refs = refs + 1 WHERE id = NEW.blob_id;
+    UPDATE users SET used = used + NEW.size
+        WHERE id = (SELECT user_id FROM mailboxes WHERE id = NEW.mailbox_id);
+END;
+CREATE TRIGGER message_removed AFTER DELETE ON messages BEGIN
+    UPDATE blobs SET refs = refs - 1 WHERE id = OLD.blob_id;
+    UPDATE users SET used = used - OLD.size
+        WHERE id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);
+END;
+"#;
+
+pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    // Another process (the CLI, or a second node later) may hold the write lock briefly.
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: every commit is fsynced before it returns; a 250 relies on that.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    } else if version != SCHEMA_VERSION {
+        return Err(crate::StoreError::Corrupt(format!(
+            "store schema version {version} is not supported by this hermod (expects {SCHEMA_VERSION})"
+        )));
+    }
+    tx.commit()?;
+    Ok(())
+}

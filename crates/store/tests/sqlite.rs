@@ -1,0 +1,168 @@
+//! The embedded store: directory rules, atomic multi-recipient delivery, group commit,
+//! quotas, expunge and garbage collection, crash leftovers.
+
+use hermod_store::{
+    AliasKey, DeliveryTarget, Flags, SqliteStore, Store, StoreError, UserId,
+};
+use hermod_types::{Address, Domain, MailboxName};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.add_domain(&Domain::parse("example.test").unwrap()).unwrap();
+    (dir, store)
+}
+
+fn inbox() -> MailboxName {
+    MailboxName::parse("INBOX").unwrap()
+}
+
+fn target(user: UserId) -> DeliveryTarget {
+    DeliveryTarget { user, mailbox: inbox(), flags: Flags::default(), internal_date: 1_700_000_000 }
+}
+
+fn put(store: &dyn Store, body: &[u8], users: &[UserId]) -> Result<(), StoreError> {
+    let mut w = store.blob_writer()?;
+    w.write_all(body).unwrap();
+    let targets: Vec<_> = users.iter().map(|u| target(*u)).collect();
+    store.deliver(w.seal()?, &targets).map(|_| ())
+}
+
+fn count(store: &dyn Store, user: UserId) -> usize {
+    let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();
+    store.messages(mailbox.id).unwrap().len()
+}
+
+#[test]
+fn directory_rules() {
+    let (_dir, store) = store();
+    let example = Domain::parse("example.test").unwrap();
+    assert!(matches!(store.add_domain(&example), Err(StoreError::DomainExists(_))));
+    let alice = store.add_user(&addr("Alice@Example.test"), "hash", None).unwrap();
+    assert_eq!(store.user(&addr("alice@example.test")).unwrap().unwrap().id, alice);
+    assert!(matches!(store.add_user(&addr("alice@example.test"), "h", None), Err(StoreError::UserExists(_))));
+    assert!(matches!(store.add_user(&addr("x@other.test"), "h", None), Err(StoreError::UnknownDomain(_))));
+    let names: Vec<String> = store.mailboxes(alice).unwrap().iter().map(|m| m.name.to_string()).collect();
+    assert_eq!(names, ["INBOX", "Sent", "Drafts", "Trash", "Junk"]);
+    let validity: Vec<u32> = store.mailboxes(alice).unwrap().iter().map(|m| m.uid_validity.get()).collect();
+    assert!(validity.windows(2).all(|w| w[0] < w[1]), "UIDVALIDITY never repeats: {validity:?}");
+
+    let team = AliasKey::parse("team@example.test").unwrap();
+    store.add_alias(&team, &[addr("alice@example.test")]).unwrap();
+    assert!(matches!(store.add_user(&addr("team@example.test"), "h", None), Err(StoreError::AddressIsAlias(_))));
+    let shadow = AliasKey::parse("alice@example.test").unwrap();
+    assert!(matches!(store.add_alias(&shadow, &[addr("x@example.test")]), Err(StoreError::AliasShadowsUser(_))));
+    assert!(matches!(store.remove_domain(&example), Err(StoreError::DomainInUse { users: 1, aliases: 1, .. })));
+    store.remove_alias(&team).unwrap();
+    store.remove_user(&addr("alice@example.test")).unwrap();
+    store.remove_domain(&example).unwrap();
+    assert!(store.domains().unwrap().is_empty());
+}
+
+#[test]
+fn one_body_for_many_recipients_and_garbage_collection() {
+    let (dir, store) = store();
+    let a = store.add_user(&addr("a@example.test"), "h", None).unwrap();
+    let b = store.add_user(&addr("b@example.test"), "h", None).unwrap();
+    put(&store, b"Subject: x\r\n\r\nbody\r\n", &[a, b]).unwrap();
+    let blobs = || walk(&dir.path().join("blobs"));
+    assert_eq!(blobs(), 1, "one stored copy");
+    let used = |u: &str| store.user(&addr(u)).unwrap().unwrap().used;
+    assert_eq!((used("a@example.test"), used("b@example.test")), (20, 20));
+
+    let box_a = store.mailbox(a, &inbox()).unwrap().unwrap();
+    let msg = store.messages(box_a.id).unwrap().remove(0);
+    let mut body = String::new();
+    store.open_blob(&msg.blob).unwrap().read_to_string(&mut body).unwrap();
+    assert_eq!(body, "Subject: x\r\n\r\nbody\r\n");
+    assert_eq!((msg.uid.get(), msg.size), (1, 20));
+
+    store.set_flags(box_a.id, &[msg.uid], Flags { bits: Flags::SEEN, keywords: vec!["$Label".into()] }).unwrap();
+    let flagged = store.messages(box_a.id).unwrap().remove(0);
+    assert!(flagged.flags.has(Flags::SEEN) && flagged.modseq > msg.modseq);
+
+    store.expunge(box_a.id, &[msg.uid]).unwrap();
+    assert_eq!((count(&store, a), used("a@example.test")), (0, 0));
+    assert_eq!(blobs(), 1, "b still references the body");
+    store.remove_user(&addr("b@example.test")).unwrap();
+    assert_eq!(blobs(), 0, "the last reference removed the body");
+    // UIDs are never reused.
+    put(&store, b"again\r\n", &[a]).unwrap();
+    assert_eq!(store.messages(box_a.id).unwrap()[0].uid.get(), 2);
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+}
+
+#[test]
+fn quota_failure_is_all_or_nothing() {
+    let (_dir, store) = store();
+    let roomy = store.add_user(&addr("roomy@example.test"), "h", None).unwrap();
+    let tight = store.add_user(&addr("tight@example.test"), "h", Some(30)).unwrap();
+    put(&store, &[b'x'; 20], &[roomy, tight]).unwrap();
+    let err = put(&store, &[b'y'; 20], &[roomy, tight]).unwrap_err();
+    assert!(matches!(err, StoreError::OverQuota(ref who) if who == "tight@example.test"), "{err}");
+    assert_eq!((count(&store, roomy), count(&store, tight)), (1, 1), "nobody got the second copy");
+}
+
+#[test]
+fn concurrent_deliveries_share_commits_and_all_land() {
+    let (_dir, store) = store();
+    let store = Arc::new(store);
+    let user = store.add_user(&addr("a@example.test"), "h", None).unwrap();
+    let threads: Vec<_> = (0..32)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for n in 0..20 {
+                    put(store.as_ref(), format!("m {t} {n}\r\n").as_bytes(), &[user]).unwrap();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();
+    let uids: Vec<u32> = store.messages(mailbox.id).unwrap().iter().map(|m| m.uid.get()).collect();
+    assert_eq!(uids, (1..=640).collect::<Vec<_>>(), "every delivery has its own UID, none lost");
+}
+
+#[test]
+fn unsealed_and_undelivered_bodies_leave_nothing_behind() {
+    let (dir, store) = store();
+    let mut w = store.blob_writer().unwrap();
+    w.write_all(b"partial").unwrap();
+    drop(w);
+    let sealed = store.blob_writer().unwrap().seal().unwrap();
+    drop(sealed);
+    assert_eq!(walk(&dir.path().join("tmp")), 0);
+    assert_eq!(walk(&dir.path().join("blobs")), 0);
+    // A crash leftover older than the sweep age is removed; a fresh one is left alone.
+    std::fs::write(dir.path().join("tmp/deadbeef.tmp"), b"x").unwrap();
+    assert_eq!(store.sweep().unwrap(), 0);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(dir.path().join("tmp/deadbeef.tmp")).unwrap().set_modified(old).unwrap();
+    assert_eq!(store.sweep().unwrap(), 1);
+}
+
+#[test]
+fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (validity, user) = {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.add_domain(&Domain::parse("example.test").unwrap()).unwrap();
+        let user = store.add_user(&addr("a@example.test"), "h", None).unwrap();
+        put(&store, b"kept\r\n", &[user]).unwrap();
+        (store.mailbox(user, &inbox()).unwrap().unwrap().uid_validity, user)
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();
+    assert_eq!(mailbox.uid_validity, validity);
+    assert_eq!(store.messages(mailbox.id).unwrap().len(), 1);
+}

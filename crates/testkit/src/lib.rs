@@ -1,0 +1,109 @@
+//! Test support: a real hermod server on 127.0.0.1:0 over a temporary store, a scripted SMTP
+//! client (plain or TLS), and the golden-transcript runner.
+
+mod client;
+mod transcript;
+
+pub use client::{SmtpClient, SmtpReply};
+pub use transcript::run_transcript;
+
+use hermod_config::Config;
+use hermod_server::{Listeners, Server, Service};
+use hermod_store::{SqliteStore, Store};
+use hermod_types::{Address, Domain, MailboxName};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub smtp: SocketAddr,
+    pub store: Arc<SqliteStore>,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    // Last: the directory outlives the server using it.
+    pub dir: tempfile::TempDir,
+}
+
+/// A configuration listening on loopback port 0 for SMTP only, storing under `dir`.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::defaults(dir.join("hermod.toml"), dir.to_owned());
+    config.hostname = "mx.example.test".into();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
+    config.listen.smtp = vec![loopback];
+    config.listen.submission.clear();
+    config.listen.submissions.clear();
+    config.listen.pop3.clear();
+    config.listen.pop3s.clear();
+    config.listen.imap.clear();
+    config.listen.imaps.clear();
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with `example.test` as a local domain; `adjust` may change the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
+        store.add_domain(&Domain::parse("example.test").unwrap()).expect("add domain");
+        let listeners = Listeners::bind(&config).await.expect("bind");
+        let smtp = listeners.local_addrs(Service::Smtp)[0];
+        let server = Server::new(config.clone(), listeners, store.clone()).expect("server");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer { smtp, store, config, stop: Some(stop), task: Some(task), dir }
+    }
+
+    pub fn add_user(&self, address: &str, password: &str) {
+        self.add_user_with_quota(address, password, None);
+    }
+
+    pub fn add_user_with_quota(&self, address: &str, password: &str, quota: Option<u64>) {
+        let hash = hermod_core::auth::hash_password(password).expect("hash");
+        self.store.add_user(&Address::parse(address).expect("address"), &hash, quota).expect("add user");
+    }
+
+    /// The messages in a mailbox of a user, in UID order, as stored.
+    pub fn messages(&self, address: &str, mailbox: &str) -> Vec<Vec<u8>> {
+        let user = self.store.user(&Address::parse(address).unwrap()).unwrap().expect("user exists");
+        let name = MailboxName::parse(mailbox).unwrap();
+        let mailbox = self.store.mailbox(user.id, &name).unwrap().expect("mailbox exists");
+        let metas = self.store.messages(mailbox.id).unwrap();
+        metas
+            .iter()
+            .map(|m| {
+                let mut body = Vec::new();
+                self.store.open_blob(&m.blob).unwrap().read_to_end(&mut body).unwrap();
+                body
+            })
+            .collect()
+    }
+
+    pub fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
+        self.messages(address, "INBOX")
+    }
+
+    pub async fn client(&self) -> SmtpClient {
+        SmtpClient::connect(self.smtp).await
+    }
+
+    /// Graceful shutdown; waits until the server returned.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
