@@ -1,1 +1,439 @@
+//! hermod's configuration: the TOML schema, its defaults, validation that reports every
+//! problem at once with its key path, and the commented default file. Only this crate reads
+//! configuration files.
 
+mod default_file;
+mod walker;
+
+pub use default_file::default_file_text;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use walker::Section;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this configuration came from.
+    pub path: PathBuf,
+    pub hostname: String,
+    /// Absolute: relative paths in the file resolve against the file's folder.
+    pub data_dir: PathBuf,
+    pub run_as: Option<String>,
+    /// Plus-addressing separator; `None` turns it off.
+    pub recipient_delimiter: Option<char>,
+    pub listen: Listen,
+    pub tls: Tls,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listen {
+    pub smtp: Vec<SocketAddr>,
+    pub submission: Vec<SocketAddr>,
+    pub submissions: Vec<SocketAddr>,
+    pub pop3: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+    pub imap: Vec<SocketAddr>,
+    pub imaps: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_command_line: usize,
+    pub max_data_line: usize,
+    pub max_received_headers: usize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+fn loopback(port: u16) -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([127, 0, 0, 1], port))]
+}
+
+impl Default for Listen {
+    fn default() -> Listen {
+        Listen {
+            smtp: loopback(2525),
+            submission: loopback(2587),
+            submissions: loopback(2465),
+            pop3: loopback(2110),
+            pop3s: loopback(2995),
+            imap: loopback(2143),
+            imaps: loopback(2993),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            max_connections: 1000,
+            max_connections_per_ip: 50,
+            max_command_line: 2048,
+            max_data_line: 8192,
+            max_received_headers: 50,
+            // RFC 5321 4.5.3.2.7 (server timeout) and 4.5.3.2.5 (data block).
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(180),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Every default, for a file at `path` storing in `data_dir`.
+    pub fn defaults(path: PathBuf, data_dir: PathBuf) -> Config {
+        Config {
+            path,
+            hostname: "localhost".into(),
+            data_dir,
+            run_as: None,
+            recipient_delimiter: Some('+'),
+            listen: Listen::default(),
+            tls: Tls::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// Dotted key path (`limits.max_recipients`, `listen.smtp[1]`); empty for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration in {}:", self.file.display())?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        file: path.to_owned(),
+        errors: vec![ConfigError {
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    parse(&text, path)
+}
+
+/// Parses configuration text; `path` is the file it came from (its folder anchors relative
+/// paths).
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let fail = |errors| ConfigErrors {
+        file: path.to_owned(),
+        errors,
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let message = e.message().to_owned();
+        let at = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .unwrap_or_default();
+        fail(vec![ConfigError {
+            key: String::new(),
+            message: format!("TOML syntax error{at}: {message}"),
+        }])
+    })?;
+    let base = absolute_folder(path);
+    let mut config = Config::defaults(path.to_owned(), base.clone());
+    let mut root = Section::new(&table, "");
+    read_root(&mut root, &mut config, &base);
+    read_listen(&mut root, &mut config.listen);
+    read_tls(&mut root, &mut config.tls, &base);
+    read_limits(&mut root, &mut config.limits);
+    let errors = root.finish();
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(fail(errors))
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(" at line {line}, column {col}")
+}
+
+fn absolute_folder(path: &Path) -> PathBuf {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned())
+}
+
+fn read_root(root: &mut Section<'_>, config: &mut Config, base: &Path) {
+    if let Some(hostname) = root.string("hostname") {
+        match validate_hostname(&hostname) {
+            Ok(h) => config.hostname = h,
+            Err(message) => root.error("hostname", message),
+        }
+    }
+    if let Some(dir) = root.string("data_dir") {
+        config.data_dir = base.join(dir);
+    }
+    if let Some(user) = root.string("run_as") {
+        match user.is_empty() {
+            true => root.error(
+                "run_as",
+                "must name a user (leave the key out to keep the current user)".into(),
+            ),
+            false => config.run_as = Some(user),
+        }
+    }
+    if let Some(delimiter) = root.string("recipient_delimiter") {
+        let mut chars = delimiter.chars();
+        match (chars.next(), chars.next()) {
+            (None, _) => config.recipient_delimiter = None,
+            (Some(c), None) if !c.is_alphanumeric() && c != '@' && !c.is_whitespace() => {
+                config.recipient_delimiter = Some(c)
+            }
+            _ => root.error(
+                "recipient_delimiter",
+                format!("expected one punctuation character or \"\", got {delimiter:?}"),
+            ),
+        }
+    }
+}
+
+fn validate_hostname(name: &str) -> Result<String, String> {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "{name:?} is not a valid host name (letters, digits, hyphens, dots)"
+        ));
+    }
+    Ok(name)
+}
+
+fn read_listen(root: &mut Section<'_>, listen: &mut Listen) {
+    let Some(mut section) = root.section("listen") else {
+        return;
+    };
+    let fields: [(&'static str, &mut Vec<SocketAddr>); 7] = [
+        ("smtp", &mut listen.smtp),
+        ("submission", &mut listen.submission),
+        ("submissions", &mut listen.submissions),
+        ("pop3", &mut listen.pop3),
+        ("pop3s", &mut listen.pop3s),
+        ("imap", &mut listen.imap),
+        ("imaps", &mut listen.imaps),
+    ];
+    for (key, field) in fields {
+        if let Some(addrs) = section.addrs(key) {
+            *field = addrs;
+        }
+    }
+    root.absorb(section);
+}
+
+fn read_tls(root: &mut Section<'_>, tls: &mut Tls, base: &Path) {
+    let Some(mut section) = root.section("tls") else {
+        return;
+    };
+    tls.cert = section.string("cert").map(|p| base.join(p));
+    tls.key = section.string("key").map(|p| base.join(p));
+    if tls.cert.is_some() != tls.key.is_some() {
+        let missing = if tls.cert.is_none() { "cert" } else { "key" };
+        section.error(
+            missing,
+            "tls.cert and tls.key must be given together".into(),
+        );
+    }
+    root.absorb(section);
+}
+
+fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
+    let Some(mut s) = root.section("limits") else {
+        return;
+    };
+    let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    if let Some(v) = s.size("max_message_size", 1024) {
+        limits.max_message_size = v;
+    }
+    let counts: [(&'static str, u64, &mut usize); 6] = [
+        ("max_recipients", 1, &mut limits.max_recipients),
+        ("max_connections", 1, &mut limits.max_connections),
+        (
+            "max_connections_per_ip",
+            1,
+            &mut limits.max_connections_per_ip,
+        ),
+        ("max_command_line", 512, &mut limits.max_command_line),
+        ("max_data_line", 1000, &mut limits.max_data_line),
+        ("max_received_headers", 1, &mut limits.max_received_headers),
+    ];
+    for (key, min, field) in counts {
+        if let Some(v) = s.integer(key, min) {
+            *field = as_usize(v);
+        }
+    }
+    let durations: [(&'static str, &mut Duration); 3] = [
+        ("command_timeout", &mut limits.command_timeout),
+        ("data_timeout", &mut limits.data_timeout),
+        ("shutdown_grace", &mut limits.shutdown_grace),
+    ];
+    for (key, field) in durations {
+        if let Some(v) = s.duration(key) {
+            *field = v;
+        }
+    }
+    root.absorb(s);
+}
+
+/// Writes the commented default file, creating its folder; never overwrites.
+pub fn write_default(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(default_file_text().as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_is_the_defaults() {
+        let path = Path::new("/srv/hermod/hermod.toml");
+        let parsed = parse(&default_file_text(), path).unwrap();
+        assert_eq!(parsed, Config::defaults(path.into(), "/srv/hermod".into()));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let text = "data_dir = \"data\"\n[tls]\ncert = \"c.pem\"\nkey = \"/abs/k.pem\"\n";
+        let config = parse(text, Path::new("/etc/hermod/hermod.toml")).unwrap();
+        assert_eq!(config.data_dir, Path::new("/etc/hermod/data"));
+        assert_eq!(
+            config.tls.cert.as_deref(),
+            Some(Path::new("/etc/hermod/c.pem"))
+        );
+        assert_eq!(config.tls.key.as_deref(), Some(Path::new("/abs/k.pem")));
+    }
+
+    #[test]
+    fn values_are_read() {
+        let text = "hostname = \"MX.Example.ORG\"\nrecipient_delimiter = \"-\"\nrun_as = \"mail\"\n[listen]\nsmtp = [\"0.0.0.0:25\", \"[::]:25\"]\nimap = []\n[limits]\nmax_message_size = \"10MiB\"\ncommand_timeout = 60\ndata_timeout = \"2m\"\n";
+        let c = parse(text, Path::new("x/hermod.toml")).unwrap();
+        assert_eq!(c.hostname, "mx.example.org");
+        assert_eq!(
+            (c.recipient_delimiter, c.run_as.as_deref()),
+            (Some('-'), Some("mail"))
+        );
+        assert_eq!(c.listen.smtp.len(), 2);
+        assert!(c.listen.imap.is_empty());
+        assert_eq!(c.limits.max_message_size, 10 << 20);
+        assert_eq!(
+            (
+                c.limits.command_timeout.as_secs(),
+                c.limits.data_timeout.as_secs()
+            ),
+            (60, 120)
+        );
+        assert!(c.data_dir.is_absolute());
+        let off = parse("recipient_delimiter = \"\"", Path::new("h.toml")).unwrap();
+        assert_eq!(off.recipient_delimiter, None);
+    }
+
+    /// Each file in testdata/config/bad has a sibling `.expected` with one expected error per
+    /// line: `key.path: message fragment`. All must be reported, and nothing else.
+    #[test]
+    fn bad_config_corpus() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/config/bad");
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        cases.sort();
+        assert!(cases.len() >= 8, "corpus missing in {}", dir.display());
+        for case in cases {
+            let text = std::fs::read_to_string(&case).unwrap();
+            let expected = std::fs::read_to_string(case.with_extension("expected")).unwrap();
+            let errors = parse(&text, &case)
+                .expect_err(&format!("{} should fail", case.display()))
+                .errors;
+            let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(
+                errors.len(),
+                expected.len(),
+                "{}: got {errors:?}",
+                case.display()
+            );
+            for (error, want) in errors.iter().zip(&expected) {
+                let (key, fragment) = want.split_once(": ").unwrap_or((want, ""));
+                assert_eq!(error.key, key, "{}", case.display());
+                assert!(
+                    error.message.contains(fragment),
+                    "{}: {error} lacks {fragment:?}",
+                    case.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn write_default_creates_folders_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/hermod.toml");
+        write_default(&path).unwrap();
+        assert!(load(&path).is_ok());
+        assert!(write_default(&path).is_err());
+    }
+}

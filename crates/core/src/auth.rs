@@ -11,16 +11,22 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 
 pub fn hash_password(password: &str) -> Result<String, HashError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
-        return Err(HashError(format!("a password must be 1 to {MAX_PASSWORD_LEN} bytes")));
+        return Err(HashError(format!(
+            "a password must be 1 to {MAX_PASSWORD_LEN} bytes"
+        )));
     }
-    let hash = Argon2::default().hash_password(password.as_bytes()).map_err(|e| HashError(e.to_string()))?;
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| HashError(e.to_string()))?;
     Ok(hash.to_string())
 }
 
 /// True when `password` matches the stored PHC `hash`. A malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     password.len() <= MAX_PASSWORD_LEN
-        && Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+        && Argon2::default()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok()
 }
 
 #[cfg(test)]

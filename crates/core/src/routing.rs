@@ -72,7 +72,10 @@ impl Router {
     }
 
     /// The bare `<Postmaster>` recipient (RFC 5321 4.1.1.3): the server's own postmaster.
-    pub fn resolve_bare_postmaster(&self, hostname_domain: Option<&Address>) -> Result<RcptOutcome> {
+    pub fn resolve_bare_postmaster(
+        &self,
+        hostname_domain: Option<&Address>,
+    ) -> Result<RcptOutcome> {
         if let Some(addr) = hostname_domain
             && self.store.is_local_domain(addr.domain())?
         {
@@ -103,15 +106,21 @@ impl Router {
                 found => return Ok(found),
             }
         }
-        let catch_all = self.store.alias_targets(&AliasKey::CatchAll(addr.domain().clone()))?;
+        let catch_all = self
+            .store
+            .alias_targets(&AliasKey::CatchAll(addr.domain().clone()))?;
         if !catch_all.is_empty() && !is_postmaster(addr.local()) {
             return self.expand_targets(&catch_all, depth, seen);
         }
         Ok(Expansion::Unknown)
     }
 
-    fn expand_targets(&self, targets: &[Address], depth: usize, seen: &mut Vec<String>)
-    -> Result<Expansion> {
+    fn expand_targets(
+        &self,
+        targets: &[Address],
+        depth: usize,
+        seen: &[String],
+    ) -> Result<Expansion> {
         let mut users = Vec::new();
         for target in targets {
             if !self.store.is_local_domain(target.domain())? {
@@ -120,7 +129,7 @@ impl Router {
                 tracing::warn!(target = %target, "alias target outside local domains skipped");
                 continue;
             }
-            let mut branch = seen.clone();
+            let mut branch = seen.to_vec();
             match self.expand(target, depth + 1, &mut branch)? {
                 Expansion::Users(found) => users.extend(found),
                 Expansion::Loop => return Ok(Expansion::Loop),
@@ -129,7 +138,11 @@ impl Router {
                 }
             }
         }
-        Ok(if users.is_empty() { Expansion::Unknown } else { Expansion::Users(users) })
+        Ok(if users.is_empty() {
+            Expansion::Unknown
+        } else {
+            Expansion::Users(users)
+        })
     }
 
     /// `alice+news@example.test` -> `alice@example.test`, when plus-addressing is on.
@@ -163,13 +176,20 @@ fn dedupe(users: Vec<UserRecord>) -> Vec<UserRecord> {
 /// Any recipient whose mailbox cannot take the message makes the whole RCPT fail temporarily:
 /// the sender keeps the message and retries, so nothing is lost and nobody gets half an alias.
 fn check_quotas(users: Vec<UserRecord>, size: u64) -> RcptOutcome {
-    let full = users
-        .iter()
-        .any(|u| u.quota.is_some_and(|q| u.used >= q || u.used.saturating_add(size) > q));
+    let full = users.iter().any(|u| {
+        u.quota
+            .is_some_and(|q| u.used >= q || u.used.saturating_add(size) > q)
+    });
     if full {
         return RcptOutcome::Reject(RejectReason::OverQuota);
     }
     RcptOutcome::Local(
-        users.into_iter().map(|u| LocalRecipient { user: u.id, address: u.address }).collect(),
+        users
+            .into_iter()
+            .map(|u| LocalRecipient {
+                user: u.id,
+                address: u.address,
+            })
+            .collect(),
     )
 }

@@ -79,7 +79,10 @@ pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
 
 fn read_password() -> Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
         bail!("empty password on standard input");
@@ -93,7 +96,11 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
         UserAction::Add { address, quota, .. } => {
             let address = parse_address(&address)?;
             if !store.is_local_domain(address.domain())? {
-                bail!("unknown domain {}: add it first with `hermod domain add {}`", address.domain(), address.domain());
+                bail!(
+                    "unknown domain {}: add it first with `hermod domain add {}`",
+                    address.domain(),
+                    address.domain()
+                );
             }
             let hash = hermod_core::auth::hash_password(&read_password()?)?;
             store.add_user(&address, &hash, quota)?;
@@ -118,19 +125,23 @@ pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
     let store = open_store(config)?;
     match action {
         AliasAction::Add { alias, targets } => {
-            let key = AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
+            let key =
+                AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
             let mut parsed = Vec::new();
             for target in &targets {
                 let target = parse_address(target)?;
                 if !store.is_local_domain(target.domain())? {
-                    bail!("alias target {target} is not in a local domain: forwarding to other domains needs outbound delivery, which this version does not have yet");
+                    bail!(
+                        "alias target {target} is not in a local domain: forwarding to other domains needs outbound delivery, which this version does not have yet"
+                    );
                 }
                 parsed.push(target);
             }
             store.add_alias(&key, &parsed)?;
         }
         AliasAction::Remove { alias } => {
-            let key = AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
+            let key =
+                AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
             store.remove_alias(&key)?;
         }
         AliasAction::List => {

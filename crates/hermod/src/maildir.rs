@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 fn find_user(store: &dyn Store, address: &str) -> Result<UserRecord> {
     let address = parse_address(address)?;
-    store.user(&address)?.with_context(|| format!("no such user: {}", address.normalized()))
+    store
+        .user(&address)?
+        .with_context(|| format!("no such user: {}", address.normalized()))
 }
 
 /// INBOX is the Maildir itself; `A/B` is `.A.B` (Maildir++ uses `.` as the separator).
@@ -32,7 +34,8 @@ pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
     for mailbox in store.mailboxes(user.id)? {
         let folder = folder_dir(dir, &mailbox);
         for sub in ["cur", "new", "tmp"] {
-            fs::create_dir_all(folder.join(sub)).with_context(|| format!("cannot create {}", folder.display()))?;
+            fs::create_dir_all(folder.join(sub))
+                .with_context(|| format!("cannot create {}", folder.display()))?;
         }
         if mailbox.name.as_str() != "INBOX" {
             fs::write(folder.join("maildirfolder"), b"")?;
@@ -51,7 +54,11 @@ pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
             count += 1;
         }
     }
-    eprintln!("exported {count} message(s) of {} to {}", user.address, dir.display());
+    eprintln!(
+        "exported {count} message(s) of {} to {}",
+        user.address,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -70,7 +77,10 @@ pub fn import(config: &Config, address: &str, path: &Path) -> Result<()> {
 
 fn import_maildir(store: &dyn Store, user: &UserRecord, root: &Path) -> Result<usize> {
     if !root.join("cur").is_dir() && !root.join("new").is_dir() {
-        bail!("{} is neither a Maildir (no cur/ or new/) nor an mbox file", root.display());
+        bail!(
+            "{} is neither a Maildir (no cur/ or new/) nor an mbox file",
+            root.display()
+        );
     }
     let mut count = import_folder(store, user, root, &MailboxName::parse("INBOX")?)?;
     let mut subfolders: Vec<_> = fs::read_dir(root)?.filter_map(|e| e.ok()).collect();
@@ -90,17 +100,34 @@ fn import_maildir(store: &dyn Store, user: &UserRecord, root: &Path) -> Result<u
     Ok(count)
 }
 
-fn import_folder(store: &dyn Store, user: &UserRecord, dir: &Path, mailbox: &MailboxName) -> Result<usize> {
+fn import_folder(
+    store: &dyn Store,
+    user: &UserRecord,
+    dir: &Path,
+    mailbox: &MailboxName,
+) -> Result<usize> {
     let mut files = Vec::new();
     for sub in ["new", "cur"] {
-        let Ok(entries) = fs::read_dir(dir.join(sub)) else { continue };
-        files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()));
+        let Ok(entries) = fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        files.extend(
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file()),
+        );
     }
     files.sort();
     for file in &files {
         let content = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let flags = name.split_once(":2,").map_or_else(Flags::default, |(_, f)| Flags::from_maildir_letters(f));
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let flags = name
+            .split_once(":2,")
+            .map_or_else(Flags::default, |(_, f)| Flags::from_maildir_letters(f));
         let date = file_date(file);
         store_one(store, user, mailbox, &content, flags, date)?;
     }
@@ -109,13 +136,19 @@ fn import_folder(store: &dyn Store, user: &UserRecord, dir: &Path, mailbox: &Mai
 
 fn file_date(path: &Path) -> i64 {
     let modified = fs::metadata(path).and_then(|m| m.modified());
-    modified.ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)
+    modified
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn import_mbox(store: &dyn Store, user: &UserRecord, path: &Path) -> Result<usize> {
     let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !content.starts_with(b"From ") {
-        bail!("{} is neither a Maildir nor an mbox file (no \"From \" line at the start)", path.display());
+        bail!(
+            "{} is neither a Maildir nor an mbox file (no \"From \" line at the start)",
+            path.display()
+        );
     }
     let inbox = MailboxName::parse("INBOX")?;
     let date = file_date(path);
@@ -134,8 +167,13 @@ fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
             messages.push(Vec::new());
             continue;
         }
-        let Some(current) = messages.last_mut() else { continue };
-        let quoted = line.iter().position(|&b| b != b'>').is_some_and(|n| n > 0 && line[n..].starts_with(b"From "));
+        let Some(current) = messages.last_mut() else {
+            continue;
+        };
+        let quoted = line
+            .iter()
+            .position(|&b| b != b'>')
+            .is_some_and(|n| n > 0 && line[n..].starts_with(b"From "));
         current.extend_from_slice(if quoted { &line[1..] } else { line });
     }
     for message in &mut messages {
@@ -147,11 +185,23 @@ fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
     messages
 }
 
-fn store_one(store: &dyn Store, user: &UserRecord, mailbox: &MailboxName, content: &[u8], flags: Flags, date: i64) -> Result<()> {
+fn store_one(
+    store: &dyn Store,
+    user: &UserRecord,
+    mailbox: &MailboxName,
+    content: &[u8],
+    flags: Flags,
+    date: i64,
+) -> Result<()> {
     let mut writer = store.blob_writer()?;
     writer.write_all(&lf_to_crlf(content))?;
     let sealed = writer.seal()?;
-    let target = DeliveryTarget { user: user.id, mailbox: mailbox.clone(), flags, internal_date: date };
+    let target = DeliveryTarget {
+        user: user.id,
+        mailbox: mailbox.clone(),
+        flags,
+        internal_date: date,
+    };
     store.deliver(sealed, &[target])?;
     Ok(())
 }

@@ -11,10 +11,19 @@ use hermod_config::Config;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "hermod", version, about = "A complete mail server in one binary")]
+#[command(
+    name = "hermod",
+    version,
+    about = "A complete mail server in one binary"
+)]
 struct Cli {
     /// Configuration file; written with commented defaults if it does not exist.
-    #[arg(long, global = true, env = "HERMOD_CONFIG", default_value = "./hermod-data/hermod.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "HERMOD_CONFIG",
+        default_value = "./hermod-data/hermod.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -71,9 +80,13 @@ fn run(cli: Cli) -> Result<()> {
 /// very first `hermod` command leaves a working, documented setup behind.
 fn load_config(path: &Path) -> Result<Config> {
     if !path.exists() {
-        hermod_config::write_default(path)
-            .with_context(|| format!("cannot write the default configuration {}", path.display()))?;
-        eprintln!("hermod: wrote a default configuration to {}", path.display());
+        hermod_config::write_default(path).with_context(|| {
+            format!("cannot write the default configuration {}", path.display())
+        })?;
+        eprintln!(
+            "hermod: wrote a default configuration to {}",
+            path.display()
+        );
     }
     hermod_config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
 }

@@ -8,7 +8,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub fn serve(config: Config) -> Result<()> {
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(config))
 }
 
@@ -32,7 +34,10 @@ async fn run(config: Config) -> Result<()> {
             .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
         let swept = store.sweep()?;
         if swept > 0 {
-            tracing::info!(files = swept, "removed files left behind by an interrupted delivery");
+            tracing::info!(
+                files = swept,
+                "removed files left behind by an interrupted delivery"
+            );
         }
         Ok(store)
     })
@@ -63,7 +68,10 @@ fn drop_privileges(run_as: Option<&str>) -> Result<()> {
         return Ok(());
     };
     if !Uid::effective().is_root() {
-        tracing::warn!(run_as = name, "not root, so run_as cannot switch users; keeping the current user");
+        tracing::warn!(
+            run_as = name,
+            "not root, so run_as cannot switch users; keeping the current user"
+        );
         return Ok(());
     }
     let user = User::from_name(name)?.with_context(|| format!("run_as: no such user {name:?}"))?;

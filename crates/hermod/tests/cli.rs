@@ -10,33 +10,90 @@ fn domains_users_and_aliases() {
     ok(&config, &["domain", "add", "Example.TEST"], None);
     assert_eq!(ok(&config, &["domain", "list"], None), "example.test\n");
 
-    let out = hermod(&config, &["user", "add", "bob@unknown.test", "--password-stdin"], Some("pw\n"));
+    let out = hermod(
+        &config,
+        &["user", "add", "bob@unknown.test", "--password-stdin"],
+        Some("pw\n"),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     assert!(err.contains("unknown domain unknown.test"), "{err}");
 
-    ok(&config, &["user", "add", "alice@example.test", "--password-stdin", "--quota", "1000000"], Some("s3cret\n"));
-    let out = hermod(&config, &["user", "add", "alice@example.test", "--password-stdin"], Some("x\n"));
+    ok(
+        &config,
+        &[
+            "user",
+            "add",
+            "alice@example.test",
+            "--password-stdin",
+            "--quota",
+            "1000000",
+        ],
+        Some("s3cret\n"),
+    );
+    let out = hermod(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("x\n"),
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    ok(&config, &["user", "passwd", "alice@example.test", "--password-stdin"], Some("n3w\n"));
+    ok(
+        &config,
+        &["user", "passwd", "alice@example.test", "--password-stdin"],
+        Some("n3w\n"),
+    );
     let users = ok(&config, &["user", "list"], None);
-    assert!(users.starts_with("alice@example.test\tused=0\tquota=1000000"), "{users}");
+    assert!(
+        users.starts_with("alice@example.test\tused=0\tquota=1000000"),
+        "{users}"
+    );
 
-    let out = hermod(&config, &["user", "add", "not an address", "--password-stdin"], Some("x\n"));
+    let out = hermod(
+        &config,
+        &["user", "add", "not an address", "--password-stdin"],
+        Some("x\n"),
+    );
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("hermod: invalid address"));
 
-    ok(&config, &["alias", "add", "postmaster@example.test", "alice@example.test"], None);
-    ok(&config, &["alias", "add", "@example.test", "alice@example.test"], None);
+    ok(
+        &config,
+        &[
+            "alias",
+            "add",
+            "postmaster@example.test",
+            "alice@example.test",
+        ],
+        None,
+    );
+    ok(
+        &config,
+        &["alias", "add", "@example.test", "alice@example.test"],
+        None,
+    );
     let aliases = ok(&config, &["alias", "list"], None);
-    assert_eq!(aliases, "@example.test\talice@example.test\npostmaster@example.test\talice@example.test\n");
-    let out = hermod(&config, &["alias", "add", "fwd@example.test", "someone@remote.test"], None);
-    assert!(!out.status.success(), "remote targets need outbound delivery");
+    assert_eq!(
+        aliases,
+        "@example.test\talice@example.test\npostmaster@example.test\talice@example.test\n"
+    );
+    let out = hermod(
+        &config,
+        &["alias", "add", "fwd@example.test", "someone@remote.test"],
+        None,
+    );
+    assert!(
+        !out.status.success(),
+        "remote targets need outbound delivery"
+    );
     ok(&config, &["alias", "remove", "@example.test"], None);
 
     let out = hermod(&config, &["domain", "remove", "example.test"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("still has 1 user(s)"));
-    ok(&config, &["alias", "remove", "postmaster@example.test"], None);
+    ok(
+        &config,
+        &["alias", "remove", "postmaster@example.test"],
+        None,
+    );
     ok(&config, &["user", "remove", "alice@example.test"], None);
     ok(&config, &["domain", "remove", "example.test"], None);
     assert_eq!(ok(&config, &["domain", "list"], None), "");
@@ -49,14 +106,21 @@ fn first_command_writes_a_commented_default_config() {
     ok(&config, &["domain", "list"], None);
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("2525") && text.contains('#'), "{text}");
-    assert!(dir.path().join("sub/hermod.db").exists(), "data_dir is the config's folder");
+    assert!(
+        dir.path().join("sub/hermod.db").exists(),
+        "data_dir is the config's folder"
+    );
 }
 
 #[test]
 fn bad_config_lists_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hermod.toml");
-    std::fs::write(&config, "hostnme = \"x\"\n[limits]\nmax_recipients = -1\n[listen]\nsmtp = [\"nowhere\"]\n").unwrap();
+    std::fs::write(
+        &config,
+        "hostnme = \"x\"\n[limits]\nmax_recipients = -1\n[listen]\nsmtp = [\"nowhere\"]\n",
+    )
+    .unwrap();
     let out = hermod(&config, &["serve"], None);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
@@ -70,31 +134,83 @@ fn export_and_import_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     ok(&config, &["domain", "add", "example.test"], None);
-    ok(&config, &["user", "add", "alice@example.test", "--password-stdin"], Some("pw\n"));
-    ok(&config, &["user", "add", "bob@example.test", "--password-stdin"], Some("pw\n"));
+    ok(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("pw\n"),
+    );
+    ok(
+        &config,
+        &["user", "add", "bob@example.test", "--password-stdin"],
+        Some("pw\n"),
+    );
     let mbox = dir.path().join("in.mbox");
     std::fs::write(&mbox, "From a@b Sat Jan  1 00:00:00 2000\nSubject: one\n\n>From quoted\n\nFrom c@d Sat Jan  1 00:00:00 2000\nSubject: two\n\nbody\n").unwrap();
-    ok(&config, &["import", "alice@example.test", mbox.to_str().unwrap()], None);
+    ok(
+        &config,
+        &["import", "alice@example.test", mbox.to_str().unwrap()],
+        None,
+    );
 
     let maildir = dir.path().join("in-maildir");
-    for sub in ["cur", "new", "tmp", ".Archive.2024/cur", ".Archive.2024/new", ".Archive.2024/tmp"] {
+    for sub in [
+        "cur",
+        "new",
+        "tmp",
+        ".Archive.2024/cur",
+        ".Archive.2024/new",
+        ".Archive.2024/tmp",
+    ] {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
     }
     std::fs::write(maildir.join("cur/1.x.host:2,SF"), "Subject: seen\n\nx\n").unwrap();
-    std::fs::write(maildir.join(".Archive.2024/new/2.y.host"), "Subject: archived\n\ny\n").unwrap();
-    ok(&config, &["import", "alice@example.test", maildir.to_str().unwrap()], None);
+    std::fs::write(
+        maildir.join(".Archive.2024/new/2.y.host"),
+        "Subject: archived\n\ny\n",
+    )
+    .unwrap();
+    ok(
+        &config,
+        &["import", "alice@example.test", maildir.to_str().unwrap()],
+        None,
+    );
 
     let out = dir.path().join("out");
-    ok(&config, &["export", "alice@example.test", out.to_str().unwrap()], None);
+    ok(
+        &config,
+        &["export", "alice@example.test", out.to_str().unwrap()],
+        None,
+    );
     let mut inbox = maildir_messages(&out);
     inbox.sort();
-    assert_eq!(inbox, ["Subject: one\n\nFrom quoted\n", "Subject: seen\n\nx\n", "Subject: two\n\nbody\n"]);
-    assert_eq!(maildir_messages(&out.join(".Archive.2024")), ["Subject: archived\n\ny\n"]);
-    let seen: Vec<_> = std::fs::read_dir(out.join("cur")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(":2,FS")).collect();
+    assert_eq!(
+        inbox,
+        [
+            "Subject: one\n\nFrom quoted\n",
+            "Subject: seen\n\nx\n",
+            "Subject: two\n\nbody\n"
+        ]
+    );
+    assert_eq!(
+        maildir_messages(&out.join(".Archive.2024")),
+        ["Subject: archived\n\ny\n"]
+    );
+    let seen: Vec<_> = std::fs::read_dir(out.join("cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(":2,FS"))
+        .collect();
     assert_eq!(seen.len(), 1, "flags survive: {seen:?}");
     for folder in ["Sent", "Drafts", "Trash", "Junk"] {
-        assert!(out.join(format!(".{folder}/cur")).is_dir(), "default folder {folder}");
+        assert!(
+            out.join(format!(".{folder}/cur")).is_dir(),
+            "default folder {folder}"
+        );
     }
-    let err = hermod(&config, &["export", "nobody@example.test", out.to_str().unwrap()], None);
+    let err = hermod(
+        &config,
+        &["export", "nobody@example.test", out.to_str().unwrap()],
+        None,
+    );
     assert!(String::from_utf8_lossy(&err.stderr).contains("no such user"));
 }

@@ -9,13 +9,21 @@ use std::time::{Duration, Instant};
 fn setup(dir: &std::path::Path) -> std::path::PathBuf {
     let config = write_config(dir);
     ok(&config, &["domain", "add", "example.test"], None);
-    ok(&config, &["user", "add", "alice@example.test", "--password-stdin"], Some("pw\n"));
+    ok(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("pw\n"),
+    );
     config
 }
 
 fn export_inbox(config: &std::path::Path, dir: &std::path::Path, name: &str) -> Vec<String> {
     let out = dir.join(name);
-    ok(config, &["export", "alice@example.test", out.to_str().unwrap()], None);
+    ok(
+        config,
+        &["export", "alice@example.test", out.to_str().unwrap()],
+        None,
+    );
     maildir_messages(&out)
 }
 
@@ -27,19 +35,46 @@ fn serves_and_stops_cleanly_on_sigterm() {
     let mut smtp = Smtp::connect(server.smtp).unwrap();
     smtp.cmd("EHLO client.test").unwrap();
     // The store is shared with management commands while the server runs.
-    ok(&config, &["user", "add", "bob@example.test", "--password-stdin"], Some("pw\n"));
-    assert_eq!(smtp.send("x@remote.test", "bob@example.test", "Subject: live\r\n\r\nhi\r\n").unwrap(), 250);
-    assert_eq!(smtp.send("x@remote.test", "alice@example.test", "Subject: a\r\n\r\nhi\r\n").unwrap(), 250);
+    ok(
+        &config,
+        &["user", "add", "bob@example.test", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(
+        smtp.send(
+            "x@remote.test",
+            "bob@example.test",
+            "Subject: live\r\n\r\nhi\r\n"
+        )
+        .unwrap(),
+        250
+    );
+    assert_eq!(
+        smtp.send(
+            "x@remote.test",
+            "alice@example.test",
+            "Subject: a\r\n\r\nhi\r\n"
+        )
+        .unwrap(),
+        250
+    );
     nix_kill(server.child.id(), "TERM");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
     let logged: Vec<String> = server.log.try_iter().collect();
-    assert!(logged.iter().any(|l| l.contains("message accepted")), "one log line per message: {logged:?}");
+    assert!(
+        logged.iter().any(|l| l.contains("message accepted")),
+        "one log line per message: {logged:?}"
+    );
     assert_eq!(export_inbox(&config, dir.path(), "out").len(), 1);
 }
 
 fn nix_kill(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -56,13 +91,18 @@ fn sigkill_under_load_loses_no_acknowledged_mail() {
         .map(|t| {
             let (addr, acked) = (server.smtp, acked.clone());
             std::thread::spawn(move || {
-                let Ok(mut smtp) = Smtp::connect(addr) else { return };
+                let Ok(mut smtp) = Smtp::connect(addr) else {
+                    return;
+                };
                 if smtp.cmd("EHLO load.test").is_err() {
                     return;
                 }
                 for n in 0.. {
                     let tag = format!("crash-{t}-{n}");
-                    let body = format!("Subject: {tag}\r\nMessage-ID: <{tag}@load.test>\r\n\r\n{}\r\n", "x".repeat(2000));
+                    let body = format!(
+                        "Subject: {tag}\r\nMessage-ID: <{tag}@load.test>\r\n\r\n{}\r\n",
+                        "x".repeat(2000)
+                    );
                     match smtp.send("load@remote.test", "alice@example.test", &body) {
                         Ok(250) => acked.lock().unwrap().push(tag),
                         _ => return,
@@ -84,7 +124,11 @@ fn sigkill_under_load_loses_no_acknowledged_mail() {
         s.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 50, "load did not get going: {} acknowledged", acked.len());
+    assert!(
+        acked.len() >= 50,
+        "load did not get going: {} acknowledged",
+        acked.len()
+    );
 
     // Restart (the sweep runs), then stop, then look.
     let mut again = serve(&config);
@@ -93,11 +137,19 @@ fn sigkill_under_load_loses_no_acknowledged_mail() {
     again.child.wait().unwrap();
     let mut counts: HashMap<String, usize> = HashMap::new();
     for message in export_inbox(&config, dir.path(), "after") {
-        let subject = message.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap().to_owned();
+        let subject = message
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap()
+            .to_owned();
         *counts.entry(subject).or_default() += 1;
     }
     for tag in &acked {
-        assert_eq!(counts.get(tag), Some(&1), "{tag} was acknowledged, so it must be stored exactly once");
+        assert_eq!(
+            counts.get(tag),
+            Some(&1),
+            "{tag} was acknowledged, so it must be stored exactly once"
+        );
     }
     assert!(counts.values().all(|&n| n == 1), "no message stored twice");
 }

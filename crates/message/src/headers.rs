@@ -39,7 +39,8 @@ mod tests {
 
     #[test]
     fn counts_fields_not_continuations_or_body() {
-        let headers = b"Received: from a\r\n\tby b\r\nreceived : x\r\nX-Received: no\r\nReceivedX: no\r\n";
+        let headers =
+            b"Received: from a\r\n\tby b\r\nreceived : x\r\nX-Received: no\r\nReceivedX: no\r\n";
         assert_eq!(count_header(headers, "Received"), 2);
         let msg = b"Received: a\r\n\r\nReceived: in body\r\n";
         assert_eq!(count_header(header_section(msg), "received"), 1);

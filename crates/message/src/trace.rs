@@ -79,7 +79,13 @@ mod tests {
     #[test]
     fn protocol_names() {
         let p = |extended, tls, authenticated, utf8| {
-            Protocol { extended, tls, authenticated, utf8 }.name()
+            Protocol {
+                extended,
+                tls,
+                authenticated,
+                utf8,
+            }
+            .name()
         };
         assert_eq!(p(false, false, false, false), "SMTP");
         assert_eq!(p(true, false, false, false), "ESMTP");
@@ -95,7 +101,12 @@ mod tests {
             peer_ip: "192.0.2.7".parse().unwrap(),
             peer_name: None,
             by: "mx.example.test",
-            protocol: Protocol { extended: true, tls: false, authenticated: false, utf8: false },
+            protocol: Protocol {
+                extended: true,
+                tls: false,
+                authenticated: false,
+                utf8: false,
+            },
             id: "abc123",
             for_rcpt: Some("alice@example.test"),
             tls: None,

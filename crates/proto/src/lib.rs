@@ -1,1 +1,4 @@
+//! Sans-I/O protocol codecs: bytes in, typed commands out; typed replies in, bytes out.
+//! "Need more data" is a value (`None`), never a read. No sockets, no tokio, no logging.
 
+pub mod smtp;

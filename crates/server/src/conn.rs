@@ -23,8 +23,11 @@ pub(crate) enum Stream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>)
-    -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -34,7 +37,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -87,13 +94,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
     }
 
-    /// Starts with TLS already on (implicit TLS listeners).
-    pub async fn new_tls(stream: S, acceptor: &TlsAcceptor, shutdown: Shutdown) -> io::Result<Conn<S>> {
-        let mut conn = Conn::new(stream, shutdown);
-        conn.start_tls(acceptor).await?;
-        Ok(conn)
-    }
-
     /// Reads more input, flushing queued replies first. While `interruptible`, a server
     /// shutdown ends the wait (between commands); inside a transaction it does not.
     pub async fn fill(&mut self, timeout: Duration, interruptible: bool) -> io::Result<Fill> {
@@ -140,8 +140,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let (_, session) = tls.get_ref();
         self.tls_version = Some(format!(
             "{} with {}",
-            session.protocol_version().map_or("TLS".into(), |v| format!("{v:?}")),
-            session.negotiated_cipher_suite().map_or("?".into(), |c| format!("{:?}", c.suite()))
+            session
+                .protocol_version()
+                .map_or("TLS".into(), |v| format!("{v:?}")),
+            session
+                .negotiated_cipher_suite()
+                .map_or("?".into(), |c| format!("{:?}", c.suite()))
         ));
         self.stream = Stream::Tls(Box::new(tls));
         Ok(())

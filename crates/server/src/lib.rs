@@ -22,12 +22,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
-pub use smtp::Helo;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr} ({service}): {source}")]
-    Bind { service: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        service: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
 }
@@ -89,13 +91,22 @@ impl Listeners {
                 continue;
             }
             if !service.is_built() {
-                tracing::warn!("{} is not available in this version of hermod yet; listen.{} is ignored", service.name(), service.name());
+                tracing::warn!(
+                    "{} is not available in this version of hermod yet; listen.{} is ignored",
+                    service.name(),
+                    service.name()
+                );
                 continue;
             }
             for &addr in addrs {
-                let listener = TcpListener::bind(addr).await.map_err(|source| {
-                    ServerError::Bind { service: service.name(), addr, source }
-                })?;
+                let listener =
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServerError::Bind {
+                            service: service.name(),
+                            addr,
+                            source,
+                        })?;
                 bound.push((service, listener));
             }
         }
@@ -125,7 +136,11 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(config: Config, listeners: Listeners, store: Arc<dyn Store>) -> Result<Server, ServerError> {
+    pub fn new(
+        config: Config,
+        listeners: Listeners,
+        store: Arc<dyn Store>,
+    ) -> Result<Server, ServerError> {
         let tls = tls::server_config(&config)?;
         let router = Router::new(store.clone(), config.recipient_delimiter);
         let hostname_domain = Domain::parse(&config.hostname).ok();
@@ -136,7 +151,10 @@ impl Server {
             tls: Some(TlsAcceptor::from(tls)),
             hostname_domain,
         };
-        Ok(Server { ctx: Arc::new(ctx), listeners })
+        Ok(Server {
+            ctx: Arc::new(ctx),
+            listeners,
+        })
     }
 
     /// Serves until `stop` resolves, then stops accepting, lets sessions finish what they are

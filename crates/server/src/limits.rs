@@ -44,7 +44,10 @@ impl ConnectionLimits {
         }
         *per_ip += 1;
         open.0 += 1;
-        Ok(Permit { inner: self.inner.clone(), ip })
+        Ok(Permit {
+            inner: self.inner.clone(),
+            ip,
+        })
     }
 }
 

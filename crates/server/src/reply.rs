@@ -12,12 +12,20 @@ pub struct Reply {
 }
 
 const fn r(code: u16, enhanced: (u8, u16, u16), text: &'static str) -> Reply {
-    Reply { code, enhanced: Some(enhanced), text: Cow::Borrowed(text) }
+    Reply {
+        code,
+        enhanced: Some(enhanced),
+        text: Cow::Borrowed(text),
+    }
 }
 
 impl Reply {
     pub fn new(code: u16, enhanced: (u8, u16, u16), text: impl Into<Cow<'static, str>>) -> Reply {
-        Reply { code, enhanced: Some(enhanced), text: text.into() }
+        Reply {
+            code,
+            enhanced: Some(enhanced),
+            text: text.into(),
+        }
     }
 
     pub fn is_positive(&self) -> bool {
@@ -37,34 +45,62 @@ pub const BYE: Reply = r(221, (2, 0, 0), "Bye");
 pub const SENDER_OK: Reply = r(250, (2, 1, 0), "Sender OK");
 pub const RCPT_OK: Reply = r(250, (2, 1, 5), "Recipient OK");
 /// RFC 5321 3.5.3: VRFY is not used for address harvesting.
-pub const VRFY: Reply = r(252, (2, 5, 2), "Cannot VRFY user, but will accept message and attempt delivery");
-pub const HELP: Reply = r(214, (2, 0, 0), "hermod: see RFC 5321. Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS");
+pub const VRFY: Reply = r(
+    252,
+    (2, 5, 2),
+    "Cannot VRFY user, but will accept message and attempt delivery",
+);
+pub const HELP: Reply = r(
+    214,
+    (2, 0, 0),
+    "hermod: see RFC 5321. Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS",
+);
 pub const TLS_GO: Reply = r(220, (2, 0, 0), "Ready to start TLS");
-pub const START_DATA: Reply = Reply { code: 354, enhanced: None, text: Cow::Borrowed("End data with <CR><LF>.<CR><LF>") };
+pub const START_DATA: Reply = Reply {
+    code: 354,
+    enhanced: None,
+    text: Cow::Borrowed("End data with <CR><LF>.<CR><LF>"),
+};
 
 // 4xx: temporary; the sender keeps the message and retries.
 pub const TIMEOUT: Reply = r(421, (4, 4, 2), "Timeout, closing connection");
 pub const SHUTTING_DOWN: Reply = r(421, (4, 3, 2), "Server shutting down, try again later");
 pub const TOO_MANY_CONNECTIONS: Reply = r(421, (4, 7, 0), "Too many connections, try again later");
-pub const TOO_MANY_FROM_IP: Reply = r(421, (4, 7, 0), "Too many connections from your address, try again later");
+pub const TOO_MANY_FROM_IP: Reply = r(
+    421,
+    (4, 7, 0),
+    "Too many connections from your address, try again later",
+);
 pub const TOO_MANY_ERRORS: Reply = r(421, (4, 7, 0), "Too many errors, closing connection");
 pub const TOO_MANY_RCPTS: Reply = r(452, (4, 5, 3), "Too many recipients");
 pub const OVER_QUOTA: Reply = r(452, (4, 2, 2), "Mailbox full, try again later");
 pub const LOCAL_ERROR: Reply = r(451, (4, 3, 0), "Local error in processing, try again later");
-pub const NO_POSTMASTER: Reply = r(451, (4, 3, 0), "No mailbox for postmaster configured yet, try again later");
+pub const NO_POSTMASTER: Reply = r(
+    451,
+    (4, 3, 0),
+    "No mailbox for postmaster configured yet, try again later",
+);
 pub const TLS_UNAVAILABLE: Reply = r(454, (4, 7, 0), "TLS not available");
 
 // 5xx: permanent.
 pub const UNKNOWN_COMMAND: Reply = r(500, (5, 5, 1), "Command unrecognized");
 pub const LINE_TOO_LONG: Reply = r(500, (5, 5, 2), "Line too long");
-pub const BARE_LINE_ENDING: Reply = r(500, (5, 5, 2), "Bare CR or LF not allowed, lines must end with CRLF");
+pub const BARE_LINE_ENDING: Reply = r(
+    500,
+    (5, 5, 2),
+    "Bare CR or LF not allowed, lines must end with CRLF",
+);
 pub const NOT_UTF8: Reply = r(500, (5, 5, 2), "Command is not valid UTF-8");
 pub const NOT_IMPLEMENTED: Reply = r(502, (5, 5, 1), "Command not implemented");
 pub const NEED_HELO: Reply = r(503, (5, 5, 1), "Send EHLO or HELO first");
 pub const NESTED_MAIL: Reply = r(503, (5, 5, 1), "Sender already specified");
 pub const NEED_MAIL: Reply = r(503, (5, 5, 1), "Send MAIL first");
 pub const NEED_RCPT: Reply = r(554, (5, 5, 1), "No valid recipients");
-pub const DATA_AFTER_BDAT: Reply = r(503, (5, 5, 1), "DATA may not follow BDAT in one transaction");
+pub const DATA_AFTER_BDAT: Reply = r(
+    503,
+    (5, 5, 1),
+    "DATA may not follow BDAT in one transaction",
+);
 pub const ALREADY_TLS: Reply = r(503, (5, 5, 1), "TLS already active");
 pub const UNKNOWN_USER: Reply = r(550, (5, 1, 1), "No such user here");
 pub const RELAY_DENIED: Reply = r(550, (5, 7, 1), "Relaying denied");
@@ -72,7 +108,11 @@ pub const ALIAS_LOOP: Reply = r(550, (5, 4, 6), "Alias loop for this recipient")
 pub const TOO_BIG: Reply = r(552, (5, 3, 4), "Message too big");
 pub const MAIL_LOOP: Reply = r(554, (5, 4, 6), "Too many Received headers: mail loop");
 pub const NEED_SMTPUTF8: Reply = r(553, (5, 6, 7), "Non-ASCII address requires SMTPUTF8");
-pub const BDAT_FAILED: Reply = r(554, (5, 5, 0), "Previous BDAT chunk failed, transaction aborted");
+pub const BDAT_FAILED: Reply = r(
+    554,
+    (5, 5, 0),
+    "Previous BDAT chunk failed, transaction aborted",
+);
 
 pub fn syntax(detail: &str) -> Reply {
     Reply::new(501, (5, 5, 2), format!("Syntax error: {detail}"))
@@ -87,7 +127,11 @@ pub fn unknown_parameter(name: &str) -> Reply {
 }
 
 pub fn greeting(hostname: &str) -> Reply {
-    Reply { code: 220, enhanced: None, text: format!("{hostname} ESMTP hermod").into() }
+    Reply {
+        code: 220,
+        enhanced: None,
+        text: format!("{hostname} ESMTP hermod").into(),
+    }
 }
 
 pub fn accepted(id: &str) -> Reply {
@@ -105,11 +149,19 @@ pub fn ehlo(hostname: &str, peer: &str, keywords: &[String]) -> Reply {
         text.push('\n');
         text.push_str(k);
     }
-    Reply { code: 250, enhanced: None, text: text.into() }
+    Reply {
+        code: 250,
+        enhanced: None,
+        text: text.into(),
+    }
 }
 
 pub fn helo(hostname: &str, peer: &str) -> Reply {
-    Reply { code: 250, enhanced: None, text: format!("{hostname} greets {peer}").into() }
+    Reply {
+        code: 250,
+        enhanced: None,
+        text: format!("{hostname} greets {peer}").into(),
+    }
 }
 
 pub fn reject(reason: &RejectReason) -> Reply {
@@ -122,6 +174,9 @@ pub fn reject(reason: &RejectReason) -> Reply {
     }
 }
 
-pub const DATA_BARE_LINE_ENDING: Reply =
-    r(554, (5, 6, 0), "Message contains a bare CR or LF; lines must end with CRLF");
+pub const DATA_BARE_LINE_ENDING: Reply = r(
+    554,
+    (5, 6, 0),
+    "Message contains a bare CR or LF; lines must end with CRLF",
+);
 pub const DATA_LINE_TOO_LONG: Reply = r(554, (5, 6, 0), "Message has a line that is too long");

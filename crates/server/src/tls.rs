@@ -16,7 +16,10 @@ pub enum TlsError {
     #[error("generating a self-signed certificate: {0}")]
     Generate(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The rustls configuration shared by SMTP, submission, POP3 and IMAP.
@@ -27,14 +30,20 @@ pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
     };
     let pem_err = |path: &Path| {
         let path = path.to_owned();
-        move |e: rustls_pki_types::pem::Error| TlsError::Pem { path, message: e.to_string() }
+        move |e: rustls_pki_types::pem::Error| TlsError::Pem {
+            path,
+            message: e.to_string(),
+        }
     };
     let certs = CertificateDer::pem_file_iter(&cert_path)
         .map_err(pem_err(&cert_path))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_err(&cert_path))?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: cert_path, message: "no certificate in file".into() });
+        return Err(TlsError::Pem {
+            path: cert_path,
+            message: "no certificate in file".into(),
+        });
     }
     let key = PrivateKeyDer::from_pem_file(&key_path).map_err(pem_err(&key_path))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -70,8 +79,12 @@ fn self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), Tl
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(data)?;
     file.sync_all()
 }

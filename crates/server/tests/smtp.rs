@@ -18,7 +18,10 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn golden_transcripts() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/transcripts/smtp");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 4, "transcripts missing in {}", dir.display());
     for file in files {
@@ -33,15 +36,23 @@ async fn stores_the_message_byte_for_byte_with_trace_fields() {
     let server = server_with_alice().await;
     let mut c = server.client().await;
     assert_eq!(c.cmd("EHLO client.test").await.code, 250);
-    let body = "Subject: hi\r\n\r\n..dot\r\n\x00bin\xc3\xa9\r\nlast line\r\n";
-    let reply = c.send_mail("bob@remote.test", &["alice@example.test"], body).await;
+    let body = "Subject: hi\r\n\r\n..dot\r\n\x00biné\r\nlast line\r\n";
+    let reply = c
+        .send_mail("bob@remote.test", &["alice@example.test"], body)
+        .await;
     assert_eq!(reply.code, 250, "{reply:?}");
     let stored = server.inbox("alice@example.test");
     assert_eq!(stored.len(), 1);
     let stored = text(&stored[0]);
     assert!(stored.starts_with("Return-Path: <bob@remote.test>\r\nReceived: from client.test ([127.0.0.1])\r\n\tby mx.example.test (hermod) with ESMTP id "), "{stored}");
-    assert!(stored.contains("\r\n\tfor <alice@example.test>;\r\n"), "{stored}");
-    assert!(stored.ends_with("\r\nSubject: hi\r\n\r\n.dot\r\n\x00bin\u{e9}\r\nlast line\r\n"), "{stored}");
+    assert!(
+        stored.contains("\r\n\tfor <alice@example.test>;\r\n"),
+        "{stored}"
+    );
+    assert!(
+        stored.ends_with("\r\nSubject: hi\r\n\r\n.dot\r\n\x00bin\u{e9}\r\nlast line\r\n"),
+        "{stored}"
+    );
 }
 
 #[tokio::test]
@@ -50,24 +61,52 @@ async fn one_copy_for_many_recipients_aliases_and_catch_all() {
     server.add_user("bob@example.test", "pw");
     let store = server.store.clone();
     let alias = hermod_store::AliasKey::parse("team@example.test").unwrap();
-    let targets = [Address::parse("alice@example.test").unwrap(), Address::parse("bob@example.test").unwrap()];
+    let targets = [
+        Address::parse("alice@example.test").unwrap(),
+        Address::parse("bob@example.test").unwrap(),
+    ];
     store.add_alias(&alias, &targets).unwrap();
     let catch_all = hermod_store::AliasKey::parse("@example.test").unwrap();
     store.add_alias(&catch_all, &targets[1..]).unwrap();
     let mut c = server.client().await;
     c.cmd("EHLO client.test").await;
-    let reply = c.send_mail("x@remote.test", &["team@example.test", "alice@example.test", "whoever@example.test"], "Subject: t\r\n\r\nhi\r\n").await;
+    let reply = c
+        .send_mail(
+            "x@remote.test",
+            &[
+                "team@example.test",
+                "alice@example.test",
+                "whoever@example.test",
+            ],
+            "Subject: t\r\n\r\nhi\r\n",
+        )
+        .await;
     assert_eq!(reply.code, 250);
-    assert_eq!(server.inbox("alice@example.test").len(), 1, "alice gets one copy");
-    assert_eq!(server.inbox("bob@example.test").len(), 1, "bob gets one copy");
+    assert_eq!(
+        server.inbox("alice@example.test").len(),
+        1,
+        "alice gets one copy"
+    );
+    assert_eq!(
+        server.inbox("bob@example.test").len(),
+        1,
+        "bob gets one copy"
+    );
     // No `for` clause with several recipients: it would disclose Bcc recipients.
     assert!(!text(&server.inbox("bob@example.test")[0]).contains("\tfor <"));
     let blob_of = |addr: &str| {
         let user = store.user(&Address::parse(addr).unwrap()).unwrap().unwrap();
-        let inbox = store.mailbox(user.id, &hermod_types::MailboxName::parse("INBOX").unwrap()).unwrap().unwrap();
+        let inbox = store
+            .mailbox(user.id, &hermod_types::MailboxName::parse("INBOX").unwrap())
+            .unwrap()
+            .unwrap();
         store.messages(inbox.id).unwrap()[0].blob.clone()
     };
-    assert_eq!(blob_of("alice@example.test"), blob_of("bob@example.test"), "one stored body");
+    assert_eq!(
+        blob_of("alice@example.test"),
+        blob_of("bob@example.test"),
+        "one stored body"
+    );
 }
 
 #[tokio::test]
@@ -77,11 +116,20 @@ async fn size_limits_are_enforced_at_mail_and_at_data() {
     let mut c = server.client().await;
     c.cmd("EHLO client.test").await;
     let r = c.cmd("MAIL FROM:<a@remote.test> SIZE=4096").await;
-    assert_eq!((r.code, r.lines[0].starts_with("5.3.4")), (552, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.lines[0].starts_with("5.3.4")),
+        (552, true),
+        "{r:?}"
+    );
     assert_eq!(c.cmd("MAIL FROM:<a@remote.test> SIZE=100").await.code, 250);
     assert_eq!(c.cmd("RCPT TO:<alice@example.test>").await.code, 250);
     assert_eq!(c.cmd("DATA").await.code, 354);
-    c.send(format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(998)).repeat(4).as_bytes()).await;
+    c.send(
+        format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(998))
+            .repeat(4)
+            .as_bytes(),
+    )
+    .await;
     let r = c.cmd(".").await;
     assert_eq!(r.code, 552, "{r:?}");
     // The session goes on and nothing was stored.
@@ -100,17 +148,33 @@ async fn recipient_limit_quota_and_mail_loop() {
     server.add_user_with_quota("full@example.test", "pw", Some(10));
     let mut c = server.client().await;
     c.cmd("EHLO client.test").await;
-    c.cmd("MAIL FROM:<a@remote.test>").await;
+    // The declared SIZE does not fit in the 10-byte quota.
+    c.cmd("MAIL FROM:<a@remote.test> SIZE=100").await;
     let r = c.cmd("RCPT TO:<full@example.test>").await;
-    assert_eq!((r.code, r.text().starts_with("4.2.2")), (452, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.text().starts_with("4.2.2")),
+        (452, true),
+        "{r:?}"
+    );
     assert_eq!(c.cmd("RCPT TO:<alice@example.test>").await.code, 250);
     assert_eq!(c.cmd("RCPT TO:<alice+x@example.test>").await.code, 250);
     let r = c.cmd("RCPT TO:<postmaster@example.test>").await;
-    assert_eq!((r.code, r.text().starts_with("4.5.3")), (452, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.text().starts_with("4.5.3")),
+        (452, true),
+        "{r:?}"
+    );
     assert_eq!(c.cmd("DATA").await.code, 354);
-    c.send(b"Received: a\r\nReceived: b\r\nReceived: c\r\nReceived: d\r\nSubject: loop\r\n\r\nx\r\n").await;
+    c.send(
+        b"Received: a\r\nReceived: b\r\nReceived: c\r\nReceived: d\r\nSubject: loop\r\n\r\nx\r\n",
+    )
+    .await;
     let r = c.cmd(".").await;
-    assert_eq!((r.code, r.text().starts_with("5.4.6")), (554, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.text().starts_with("5.4.6")),
+        (554, true),
+        "{r:?}"
+    );
     assert!(server.inbox("alice@example.test").is_empty());
 }
 
@@ -119,10 +183,27 @@ async fn pipelined_transaction_is_answered_in_order() {
     let server = server_with_alice().await;
     let mut c = server.client().await;
     c.send(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n").await;
-    let codes: Vec<u16> = [c.reply().await, c.reply().await, c.reply().await, c.reply().await, c.reply().await].iter().map(|r| r.code).collect();
+    let codes: Vec<u16> = [
+        c.reply().await,
+        c.reply().await,
+        c.reply().await,
+        c.reply().await,
+        c.reply().await,
+    ]
+    .iter()
+    .map(|r| r.code)
+    .collect();
     assert_eq!(codes, [250, 250, 550, 250, 354]);
     c.send(b"Subject: p\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n").await;
-    let codes: Vec<u16> = [c.reply().await, c.reply().await, c.reply().await, c.reply().await].iter().map(|r| r.code).collect();
+    let codes: Vec<u16> = [
+        c.reply().await,
+        c.reply().await,
+        c.reply().await,
+        c.reply().await,
+    ]
+    .iter()
+    .map(|r| r.code)
+    .collect();
     assert_eq!(codes, [250, 250, 250, 354]);
     assert_eq!(c.cmd("Subject: q\r\n\r\nbody\r\n.").await.code, 250);
     assert_eq!(server.inbox("alice@example.test").len(), 2);
@@ -138,14 +219,17 @@ async fn bdat_chunks_are_joined_and_refused_chunks_are_skipped() {
     assert_eq!(c.reply().await.code, 503);
     c.cmd("MAIL FROM:<a@remote.test>").await;
     c.cmd("RCPT TO:<alice@example.test>").await;
-    c.send(b"BDAT 16\r\nSubject: c\r\n\r\nab\n").await;
+    c.send(b"BDAT 17\r\nSubject: c\r\n\r\nab\n").await;
     assert_eq!(c.reply().await.code, 250);
     c.send(b"BDAT 4 LAST\r\n.x\r\n").await;
     let r = c.reply().await;
     assert_eq!(r.code, 250, "{r:?}");
     assert_eq!(c.cmd("DATA").await.code, 503, "transaction is over");
     let stored = text(&server.inbox("alice@example.test")[0]);
-    assert!(stored.ends_with("\r\nSubject: c\r\n\r\nab\n.x\r\n"), "{stored}");
+    assert!(
+        stored.ends_with("\r\nSubject: c\r\n\r\nab\n.x\r\n"),
+        "{stored}"
+    );
 }
 
 #[tokio::test]
@@ -154,17 +238,27 @@ async fn starttls_discards_pipelined_bytes_and_restarts_the_session() {
     let mut c = server.client().await;
     c.cmd("EHLO client.test").await;
     // An attacker's injection pipelined behind STARTTLS must not run inside TLS.
-    c.send(b"STARTTLS\r\nMAIL FROM:<evil@remote.test>\r\n").await;
+    c.send(b"STARTTLS\r\nMAIL FROM:<evil@remote.test>\r\n")
+        .await;
     let (mut tls, _) = {
         let r = c.reply().await;
         assert_eq!(r.code, 220);
         c.starttls_after_reply().await
     };
     let r = tls.cmd("RCPT TO:<alice@example.test>").await;
-    assert_eq!(r.code, 503, "the injected MAIL must have been discarded: {r:?}");
+    assert_eq!(
+        r.code, 503,
+        "the injected MAIL must have been discarded: {r:?}"
+    );
     let ehlo = tls.cmd("EHLO client.test").await;
     assert!(!ehlo.text().contains("STARTTLS"), "{ehlo:?}");
-    let r = tls.send_mail("bob@remote.test", &["alice@example.test"], "Subject: tls\r\n\r\nx\r\n").await;
+    let r = tls
+        .send_mail(
+            "bob@remote.test",
+            &["alice@example.test"],
+            "Subject: tls\r\n\r\nx\r\n",
+        )
+        .await;
     assert_eq!(r.code, 250);
     let stored = text(&server.inbox("alice@example.test")[0]);
     assert!(stored.contains(" with ESMTPS id "), "{stored}");
@@ -173,17 +267,27 @@ async fn starttls_discards_pipelined_bytes_and_restarts_the_session() {
 #[tokio::test]
 async fn utf8_addresses_need_smtputf8_and_idn_domains_work() {
     let server = TestServer::start().await;
-    server.store.add_domain(&Domain::parse("bücher.test").unwrap()).unwrap();
+    server
+        .store
+        .add_domain(&Domain::parse("bücher.test").unwrap())
+        .unwrap();
     server.add_user("jürgen@bücher.test", "pw");
     let mut c = server.client().await;
     c.cmd("EHLO client.test").await;
     let r = c.cmd("MAIL FROM:<jörg@remote.test>").await;
-    assert_eq!((r.code, r.text().starts_with("5.6.7")), (553, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.text().starts_with("5.6.7")),
+        (553, true),
+        "{r:?}"
+    );
     assert_eq!(c.cmd("MAIL FROM:<a@remote.test>").await.code, 250);
     let r = c.cmd("RCPT TO:<jürgen@bücher.test>").await;
     assert_eq!(r.code, 553, "{r:?}");
     c.cmd("RSET").await;
-    assert_eq!(c.cmd("MAIL FROM:<jörg@remote.test> SMTPUTF8").await.code, 250);
+    assert_eq!(
+        c.cmd("MAIL FROM:<jörg@remote.test> SMTPUTF8").await.code,
+        250
+    );
     assert_eq!(c.cmd("RCPT TO:<JÜRGEN@xn--bcher-kva.test>").await.code, 250);
     assert_eq!(c.cmd("DATA").await.code, 354);
     assert_eq!(c.cmd("Subject: Grüße\r\n\r\nx\r\n.").await.code, 250);
@@ -193,10 +297,15 @@ async fn utf8_addresses_need_smtputf8_and_idn_domains_work() {
 
 #[tokio::test]
 async fn idle_clients_get_a_timeout_reply() {
-    let server = TestServer::start_with(|c| c.limits.command_timeout = Duration::from_millis(300)).await;
+    let server =
+        TestServer::start_with(|c| c.limits.command_timeout = Duration::from_millis(300)).await;
     let mut c = server.client().await;
     let r = c.reply().await;
-    assert_eq!((r.code, r.text().starts_with("4.4.2")), (421, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.text().starts_with("4.4.2")),
+        (421, true),
+        "{r:?}"
+    );
     assert_eq!(c.reply().await.code, 0, "connection closed");
 }
 
@@ -229,8 +338,17 @@ async fn shutdown_lets_a_transaction_in_flight_finish() {
     assert_eq!(r.code, 250, "{r:?}");
     drop(busy);
     stopping.await.unwrap();
-    let alice = store.user(&Address::parse("alice@example.test").unwrap()).unwrap().unwrap();
-    let inbox = store.mailbox(alice.id, &hermod_types::MailboxName::parse("INBOX").unwrap()).unwrap().unwrap();
+    let alice = store
+        .user(&Address::parse("alice@example.test").unwrap())
+        .unwrap()
+        .unwrap();
+    let inbox = store
+        .mailbox(
+            alice.id,
+            &hermod_types::MailboxName::parse("INBOX").unwrap(),
+        )
+        .unwrap()
+        .unwrap();
     assert_eq!(store.messages(inbox.id).unwrap().len(), 1);
 }
 
@@ -238,9 +356,14 @@ async fn shutdown_lets_a_transaction_in_flight_finish() {
 async fn bare_line_endings_and_long_lines_in_commands() {
     let server = TestServer::start_with(|c| c.limits.max_command_line = 600).await;
     let mut c = server.client().await;
-    c.send(format!("HELO {}\r\n", "a".repeat(700)).as_bytes()).await;
+    c.send(format!("HELO {}\r\n", "a".repeat(700)).as_bytes())
+        .await;
     let r = c.reply().await;
-    assert_eq!((r.code, r.text().starts_with("5.5.2")), (500, true), "{r:?}");
+    assert_eq!(
+        (r.code, r.text().starts_with("5.5.2")),
+        (500, true),
+        "{r:?}"
+    );
     c.send(b"HELO a\rb\r\n").await;
     assert_eq!(c.reply().await.code, 500);
     assert_eq!(c.cmd("HELO ok.test").await.code, 250);

@@ -18,7 +18,10 @@ pub(crate) struct BlobDir {
 
 impl BlobDir {
     pub(crate) fn open(data_dir: &Path) -> Result<BlobDir> {
-        let dir = BlobDir { tmp: data_dir.join("tmp"), blobs: data_dir.join("blobs") };
+        let dir = BlobDir {
+            tmp: data_dir.join("tmp"),
+            blobs: data_dir.join("blobs"),
+        };
         fs::create_dir_all(&dir.tmp).map_err(StoreError::io(&dir.tmp))?;
         for shard in 0..=255u8 {
             let path = dir.blobs.join(format!("{shard:02x}"));
@@ -43,7 +46,12 @@ impl BlobDir {
             .create_new(true)
             .open(&tmp)
             .map_err(StoreError::io(&tmp))?;
-        Ok(BlobWriter { file: Some(BufWriter::with_capacity(64 * 1024, file)), id, tmp, size: 0 })
+        Ok(BlobWriter {
+            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            id,
+            tmp,
+            size: 0,
+        })
     }
 
     /// Moves a sealed body into place. The directory entry is made durable by the commit.
@@ -92,12 +100,17 @@ fn read_dir(path: &Path) -> Result<Vec<fs::DirEntry>> {
 
 fn is_old(entry: &fs::DirEntry, min_age: std::time::Duration) -> bool {
     let modified = entry.metadata().and_then(|m| m.modified());
-    modified.ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= min_age)
+    modified
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age >= min_age)
 }
 
 /// fsync a directory so that the names created in it survive a crash.
 pub(crate) fn sync_dir(path: &Path) -> Result<()> {
-    File::open(path).and_then(|d| d.sync_all()).map_err(StoreError::io(path))
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(path))
 }
 
 /// A message body being written. Dropping it unsealed deletes the partial file.
@@ -136,7 +149,10 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob already sealed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob already sealed"))?;
         let n = file.write(buf)?;
         self.size += n as u64;
         Ok(n)

@@ -7,7 +7,11 @@ pub enum StoreError {
     #[error("unknown domain {0}: add it first with `hermod domain add {0}`")]
     UnknownDomain(String),
     #[error("domain {domain} still has {users} user(s) and {aliases} alias(es): remove them first")]
-    DomainInUse { domain: String, users: u64, aliases: u64 },
+    DomainInUse {
+        domain: String,
+        users: u64,
+        aliases: u64,
+    },
     #[error("user {0} already exists")]
     UserExists(String),
     #[error("no such user: {0}")]
@@ -29,7 +33,10 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the store's commit thread has stopped")]
     CommitterGone,
 }

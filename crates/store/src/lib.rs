@@ -13,8 +13,8 @@ mod sqlite;
 pub use blob::{BlobWriter, SealedBlob};
 pub use error::StoreError;
 pub use model::{
-    AliasKey, BlobId, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo, MessageMeta,
-    SpecialUse, UserId, UserRecord, DEFAULT_MAILBOXES,
+    AliasKey, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo,
+    MessageMeta, SpecialUse, UserId, UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -34,8 +34,12 @@ pub trait Store: Send + Sync + 'static {
     fn is_local_domain(&self, domain: &Domain) -> Result<bool>;
 
     /// Creates the user and its default mailboxes (INBOX, Sent, Drafts, Trash, Junk).
-    fn add_user(&self, address: &Address, password_hash: &str, quota: Option<u64>)
-    -> Result<UserId>;
+    fn add_user(
+        &self,
+        address: &Address,
+        password_hash: &str,
+        quota: Option<u64>,
+    ) -> Result<UserId>;
     fn set_password(&self, address: &Address, password_hash: &str) -> Result<()>;
     /// Removes the user with all its mailboxes and messages.
     fn remove_user(&self, address: &Address) -> Result<()>;

@@ -106,7 +106,11 @@ impl Flags {
             (Self::SEEN, 'S'),
             (Self::DELETED, 'T'),
         ];
-        pairs.iter().filter(|(bit, _)| self.has(*bit)).map(|(_, c)| *c).collect()
+        pairs
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, c)| *c)
+            .collect()
     }
 
     pub fn from_maildir_letters(letters: &str) -> Flags {
@@ -121,7 +125,10 @@ impl Flags {
                 _ => 0,
             };
         }
-        Flags { bits, keywords: Vec::new() }
+        Flags {
+            bits,
+            keywords: Vec::new(),
+        }
     }
 }
 
@@ -145,9 +152,14 @@ impl SpecialUse {
     }
 
     pub(crate) fn parse(s: &str) -> Option<SpecialUse> {
-        [SpecialUse::Sent, SpecialUse::Drafts, SpecialUse::Trash, SpecialUse::Junk]
-            .into_iter()
-            .find(|u| u.as_str() == s)
+        [
+            SpecialUse::Sent,
+            SpecialUse::Drafts,
+            SpecialUse::Trash,
+            SpecialUse::Junk,
+        ]
+        .into_iter()
+        .find(|u| u.as_str() == s)
     }
 }
 

@@ -1,9 +1,7 @@
 //! The embedded store: directory rules, atomic multi-recipient delivery, group commit,
 //! quotas, expunge and garbage collection, crash leftovers.
 
-use hermod_store::{
-    AliasKey, DeliveryTarget, Flags, SqliteStore, Store, StoreError, UserId,
-};
+use hermod_store::{AliasKey, DeliveryTarget, Flags, SqliteStore, Store, StoreError, UserId};
 use hermod_types::{Address, Domain, MailboxName};
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -15,7 +13,9 @@ fn addr(s: &str) -> Address {
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    store.add_domain(&Domain::parse("example.test").unwrap()).unwrap();
+    store
+        .add_domain(&Domain::parse("example.test").unwrap())
+        .unwrap();
     (dir, store)
 }
 
@@ -24,7 +24,12 @@ fn inbox() -> MailboxName {
 }
 
 fn target(user: UserId) -> DeliveryTarget {
-    DeliveryTarget { user, mailbox: inbox(), flags: Flags::default(), internal_date: 1_700_000_000 }
+    DeliveryTarget {
+        user,
+        mailbox: inbox(),
+        flags: Flags::default(),
+        internal_date: 1_700_000_000,
+    }
 }
 
 fn put(store: &dyn Store, body: &[u8], users: &[UserId]) -> Result<(), StoreError> {
@@ -43,22 +48,64 @@ fn count(store: &dyn Store, user: UserId) -> usize {
 fn directory_rules() {
     let (_dir, store) = store();
     let example = Domain::parse("example.test").unwrap();
-    assert!(matches!(store.add_domain(&example), Err(StoreError::DomainExists(_))));
-    let alice = store.add_user(&addr("Alice@Example.test"), "hash", None).unwrap();
-    assert_eq!(store.user(&addr("alice@example.test")).unwrap().unwrap().id, alice);
-    assert!(matches!(store.add_user(&addr("alice@example.test"), "h", None), Err(StoreError::UserExists(_))));
-    assert!(matches!(store.add_user(&addr("x@other.test"), "h", None), Err(StoreError::UnknownDomain(_))));
-    let names: Vec<String> = store.mailboxes(alice).unwrap().iter().map(|m| m.name.to_string()).collect();
+    assert!(matches!(
+        store.add_domain(&example),
+        Err(StoreError::DomainExists(_))
+    ));
+    let alice = store
+        .add_user(&addr("Alice@Example.test"), "hash", None)
+        .unwrap();
+    assert_eq!(
+        store.user(&addr("alice@example.test")).unwrap().unwrap().id,
+        alice
+    );
+    assert!(matches!(
+        store.add_user(&addr("alice@example.test"), "h", None),
+        Err(StoreError::UserExists(_))
+    ));
+    assert!(matches!(
+        store.add_user(&addr("x@other.test"), "h", None),
+        Err(StoreError::UnknownDomain(_))
+    ));
+    let names: Vec<String> = store
+        .mailboxes(alice)
+        .unwrap()
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
     assert_eq!(names, ["INBOX", "Sent", "Drafts", "Trash", "Junk"]);
-    let validity: Vec<u32> = store.mailboxes(alice).unwrap().iter().map(|m| m.uid_validity.get()).collect();
-    assert!(validity.windows(2).all(|w| w[0] < w[1]), "UIDVALIDITY never repeats: {validity:?}");
+    let validity: Vec<u32> = store
+        .mailboxes(alice)
+        .unwrap()
+        .iter()
+        .map(|m| m.uid_validity.get())
+        .collect();
+    assert!(
+        validity.windows(2).all(|w| w[0] < w[1]),
+        "UIDVALIDITY never repeats: {validity:?}"
+    );
 
     let team = AliasKey::parse("team@example.test").unwrap();
-    store.add_alias(&team, &[addr("alice@example.test")]).unwrap();
-    assert!(matches!(store.add_user(&addr("team@example.test"), "h", None), Err(StoreError::AddressIsAlias(_))));
+    store
+        .add_alias(&team, &[addr("alice@example.test")])
+        .unwrap();
+    assert!(matches!(
+        store.add_user(&addr("team@example.test"), "h", None),
+        Err(StoreError::AddressIsAlias(_))
+    ));
     let shadow = AliasKey::parse("alice@example.test").unwrap();
-    assert!(matches!(store.add_alias(&shadow, &[addr("x@example.test")]), Err(StoreError::AliasShadowsUser(_))));
-    assert!(matches!(store.remove_domain(&example), Err(StoreError::DomainInUse { users: 1, aliases: 1, .. })));
+    assert!(matches!(
+        store.add_alias(&shadow, &[addr("x@example.test")]),
+        Err(StoreError::AliasShadowsUser(_))
+    ));
+    assert!(matches!(
+        store.remove_domain(&example),
+        Err(StoreError::DomainInUse {
+            users: 1,
+            aliases: 1,
+            ..
+        })
+    ));
     store.remove_alias(&team).unwrap();
     store.remove_user(&addr("alice@example.test")).unwrap();
     store.remove_domain(&example).unwrap();
@@ -79,11 +126,24 @@ fn one_body_for_many_recipients_and_garbage_collection() {
     let box_a = store.mailbox(a, &inbox()).unwrap().unwrap();
     let msg = store.messages(box_a.id).unwrap().remove(0);
     let mut body = String::new();
-    store.open_blob(&msg.blob).unwrap().read_to_string(&mut body).unwrap();
+    store
+        .open_blob(&msg.blob)
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
     assert_eq!(body, "Subject: x\r\n\r\nbody\r\n");
     assert_eq!((msg.uid.get(), msg.size), (1, 20));
 
-    store.set_flags(box_a.id, &[msg.uid], Flags { bits: Flags::SEEN, keywords: vec!["$Label".into()] }).unwrap();
+    store
+        .set_flags(
+            box_a.id,
+            &[msg.uid],
+            Flags {
+                bits: Flags::SEEN,
+                keywords: vec!["$Label".into()],
+            },
+        )
+        .unwrap();
     let flagged = store.messages(box_a.id).unwrap().remove(0);
     assert!(flagged.flags.has(Flags::SEEN) && flagged.modseq > msg.modseq);
 
@@ -98,18 +158,33 @@ fn one_body_for_many_recipients_and_garbage_collection() {
 }
 
 fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk(&p) } else { 1 })
+        .sum()
 }
 
 #[test]
 fn quota_failure_is_all_or_nothing() {
     let (_dir, store) = store();
-    let roomy = store.add_user(&addr("roomy@example.test"), "h", None).unwrap();
-    let tight = store.add_user(&addr("tight@example.test"), "h", Some(30)).unwrap();
+    let roomy = store
+        .add_user(&addr("roomy@example.test"), "h", None)
+        .unwrap();
+    let tight = store
+        .add_user(&addr("tight@example.test"), "h", Some(30))
+        .unwrap();
     put(&store, &[b'x'; 20], &[roomy, tight]).unwrap();
     let err = put(&store, &[b'y'; 20], &[roomy, tight]).unwrap_err();
-    assert!(matches!(err, StoreError::OverQuota(ref who) if who == "tight@example.test"), "{err}");
-    assert_eq!((count(&store, roomy), count(&store, tight)), (1, 1), "nobody got the second copy");
+    assert!(
+        matches!(err, StoreError::OverQuota(ref who) if who == "tight@example.test"),
+        "{err}"
+    );
+    assert_eq!(
+        (count(&store, roomy), count(&store, tight)),
+        (1, 1),
+        "nobody got the second copy"
+    );
 }
 
 #[test]
@@ -129,8 +204,17 @@ fn concurrent_deliveries_share_commits_and_all_land() {
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
     let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();
-    let uids: Vec<u32> = store.messages(mailbox.id).unwrap().iter().map(|m| m.uid.get()).collect();
-    assert_eq!(uids, (1..=640).collect::<Vec<_>>(), "every delivery has its own UID, none lost");
+    let uids: Vec<u32> = store
+        .messages(mailbox.id)
+        .unwrap()
+        .iter()
+        .map(|m| m.uid.get())
+        .collect();
+    assert_eq!(
+        uids,
+        (1..=640).collect::<Vec<_>>(),
+        "every delivery has its own UID, none lost"
+    );
 }
 
 #[test]
@@ -147,7 +231,12 @@ fn unsealed_and_undelivered_bodies_leave_nothing_behind() {
     std::fs::write(dir.path().join("tmp/deadbeef.tmp"), b"x").unwrap();
     assert_eq!(store.sweep().unwrap(), 0);
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    std::fs::File::options().write(true).open(dir.path().join("tmp/deadbeef.tmp")).unwrap().set_modified(old).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("tmp/deadbeef.tmp"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     assert_eq!(store.sweep().unwrap(), 1);
 }
 
@@ -156,10 +245,15 @@ fn reopening_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let (validity, user) = {
         let store = SqliteStore::open(dir.path()).unwrap();
-        store.add_domain(&Domain::parse("example.test").unwrap()).unwrap();
+        store
+            .add_domain(&Domain::parse("example.test").unwrap())
+            .unwrap();
         let user = store.add_user(&addr("a@example.test"), "h", None).unwrap();
         put(&store, b"kept\r\n", &[user]).unwrap();
-        (store.mailbox(user, &inbox()).unwrap().unwrap().uid_validity, user)
+        (
+            store.mailbox(user, &inbox()).unwrap().unwrap().uid_validity,
+            user,
+        )
     };
     let store = SqliteStore::open(dir.path()).unwrap();
     let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();

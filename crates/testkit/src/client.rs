@@ -35,7 +35,13 @@ pub struct SmtpClient {
 
 impl SmtpClient {
     pub(crate) fn from_stream(stream: Box<dyn Io>) -> SmtpClient {
-        SmtpClient { io: BufReader::new(stream), greeting: SmtpReply { code: 0, lines: vec![] } }
+        SmtpClient {
+            io: BufReader::new(stream),
+            greeting: SmtpReply {
+                code: 0,
+                lines: vec![],
+            },
+        }
     }
 
     pub(crate) fn io_mut(&mut self) -> &mut BufReader<Box<dyn Io>> {
@@ -46,7 +52,10 @@ impl SmtpClient {
         let stream = TcpStream::connect(addr).await.expect("connect");
         let mut client = SmtpClient {
             io: BufReader::new(Box::new(stream)),
-            greeting: SmtpReply { code: 0, lines: vec![] },
+            greeting: SmtpReply {
+                code: 0,
+                lines: vec![],
+            },
         };
         client.greeting = client.reply().await;
         client
@@ -97,8 +106,14 @@ impl SmtpClient {
         let stream = self.io.into_inner();
         let connector = tokio_rustls::TlsConnector::from(insecure_client_config());
         let name = ServerName::try_from("mx.example.test").unwrap();
-        let tls = connector.connect(name, stream).await.expect("TLS handshake");
-        let client = SmtpClient { io: BufReader::new(Box::new(tls)), greeting: greeting.clone() };
+        let tls = connector
+            .connect(name, stream)
+            .await
+            .expect("TLS handshake");
+        let client = SmtpClient {
+            io: BufReader::new(Box::new(tls)),
+            greeting: greeting.clone(),
+        };
         (client, greeting)
     }
 
@@ -166,6 +181,8 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

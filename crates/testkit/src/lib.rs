@@ -53,7 +53,9 @@ impl TestServer {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
-        store.add_domain(&Domain::parse("example.test").unwrap()).expect("add domain");
+        store
+            .add_domain(&Domain::parse("example.test").unwrap())
+            .expect("add domain");
         let listeners = Listeners::bind(&config).await.expect("bind");
         let smtp = listeners.local_addrs(Service::Smtp)[0];
         let server = Server::new(config.clone(), listeners, store.clone()).expect("server");
@@ -61,7 +63,14 @@ impl TestServer {
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer { smtp, store, config, stop: Some(stop), task: Some(task), dir }
+        TestServer {
+            smtp,
+            store,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
     }
 
     pub fn add_user(&self, address: &str, password: &str) {
@@ -70,20 +79,34 @@ impl TestServer {
 
     pub fn add_user_with_quota(&self, address: &str, password: &str, quota: Option<u64>) {
         let hash = hermod_core::auth::hash_password(password).expect("hash");
-        self.store.add_user(&Address::parse(address).expect("address"), &hash, quota).expect("add user");
+        self.store
+            .add_user(&Address::parse(address).expect("address"), &hash, quota)
+            .expect("add user");
     }
 
     /// The messages in a mailbox of a user, in UID order, as stored.
     pub fn messages(&self, address: &str, mailbox: &str) -> Vec<Vec<u8>> {
-        let user = self.store.user(&Address::parse(address).unwrap()).unwrap().expect("user exists");
+        let user = self
+            .store
+            .user(&Address::parse(address).unwrap())
+            .unwrap()
+            .expect("user exists");
         let name = MailboxName::parse(mailbox).unwrap();
-        let mailbox = self.store.mailbox(user.id, &name).unwrap().expect("mailbox exists");
+        let mailbox = self
+            .store
+            .mailbox(user.id, &name)
+            .unwrap()
+            .expect("mailbox exists");
         let metas = self.store.messages(mailbox.id).unwrap();
         metas
             .iter()
             .map(|m| {
                 let mut body = Vec::new();
-                self.store.open_blob(&m.blob).unwrap().read_to_end(&mut body).unwrap();
+                self.store
+                    .open_blob(&m.blob)
+                    .unwrap()
+                    .read_to_end(&mut body)
+                    .unwrap();
                 body
             })
             .collect()

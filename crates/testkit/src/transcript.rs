@@ -9,22 +9,34 @@ use tokio::io::AsyncBufReadExt;
 /// Runs the transcript at `path` against the SMTP server at `addr`; panics with the line
 /// number on the first mismatch.
 pub async fn run_transcript(path: &std::path::Path, addr: SocketAddr) {
-    let script = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let script =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut client = SmtpClient::connect_raw(addr).await;
     for (n, line) in script.lines().enumerate() {
         let at = format!("{}:{}", path.display(), n + 1);
         if let Some(sent) = line.strip_prefix("C: ") {
             client.send(format!("{sent}\r\n").as_bytes()).await;
         } else if let Some(raw) = line.strip_prefix("C! ") {
-            client.send(raw.replace("\\r", "\r").replace("\\n", "\n").as_bytes()).await;
+            client
+                .send(raw.replace("\\r", "\r").replace("\\n", "\n").as_bytes())
+                .await;
         } else if line == "S: <closed>" {
             let got = client.read_line().await;
-            assert!(got.is_empty(), "{at}: expected the connection to close, got {got:?}");
+            assert!(
+                got.is_empty(),
+                "{at}: expected the connection to close, got {got:?}"
+            );
         } else if let Some(expected) = line.strip_prefix("S: ") {
             let got = client.read_line().await;
-            assert!(got.starts_with(expected), "{at}: expected {expected:?}, got {got:?}");
+            assert!(
+                got.starts_with(expected),
+                "{at}: expected {expected:?}, got {got:?}"
+            );
         } else {
-            assert!(line.trim().is_empty() || line.starts_with('#'), "{at}: unknown line {line:?}");
+            assert!(
+                line.trim().is_empty() || line.starts_with('#'),
+                "{at}: unknown line {line:?}"
+            );
         }
     }
 }
@@ -40,9 +52,10 @@ impl SmtpClient {
     pub async fn read_line(&mut self) -> String {
         let mut line = String::new();
         let io = self.io_mut();
-        let read = tokio::time::timeout(std::time::Duration::from_secs(20), io.read_line(&mut line))
-            .await
-            .expect("transcript line timed out");
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(20), io.read_line(&mut line))
+                .await
+                .expect("transcript line timed out");
         read.expect("read");
         line.trim_end_matches(['\r', '\n']).to_owned()
     }

@@ -82,7 +82,10 @@ fn validate_ascii_domain(d: &str) -> Result<(), AddressError> {
         if label.len() > 63 {
             return Err(AddressError::LabelTooLong);
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(AddressError::BadDomainChar);
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -115,7 +118,9 @@ fn is_atext(c: char) -> bool {
 }
 
 fn is_dot_atom(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
 }
 
 impl LocalPart {
@@ -136,7 +141,9 @@ impl LocalPart {
     /// Parses the SMTP form: a dot-atom or a quoted string.
     pub fn parse_smtp(s: &str) -> Result<LocalPart, AddressError> {
         if let Some(inner) = s.strip_prefix('"') {
-            let inner = inner.strip_suffix('"').ok_or(AddressError::BadQuotedString)?;
+            let inner = inner
+                .strip_suffix('"')
+                .ok_or(AddressError::BadQuotedString)?;
             let mut content = String::new();
             let mut chars = inner.chars();
             while let Some(c) = chars.next() {
@@ -149,7 +156,11 @@ impl LocalPart {
             return LocalPart::parse(&content);
         }
         if !is_dot_atom(s) {
-            return Err(if s.is_empty() { AddressError::EmptyLocalPart } else { AddressError::BadLocalPart });
+            return Err(if s.is_empty() {
+                AddressError::EmptyLocalPart
+            } else {
+                AddressError::BadLocalPart
+            });
         }
         LocalPart::parse(s)
     }
@@ -217,7 +228,10 @@ impl Address {
         if domain.starts_with('[') {
             return Err(AddressError::AddressLiteral);
         }
-        Ok(Address { local: LocalPart::parse_smtp(local)?, domain: Domain::parse(domain)? })
+        Ok(Address {
+            local: LocalPart::parse_smtp(local)?,
+            domain: Domain::parse(domain)?,
+        })
     }
 
     pub fn local(&self) -> &LocalPart {
@@ -265,7 +279,10 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(Domain::parse("Example.TEST.").unwrap().as_str(), "example.test");
+        assert_eq!(
+            Domain::parse("Example.TEST.").unwrap().as_str(),
+            "example.test"
+        );
         let idn = Domain::parse("bücher.example").unwrap();
         assert_eq!(idn.as_str(), "xn--bcher-kva.example");
         assert_eq!(idn.to_unicode(), "bücher.example");
@@ -279,8 +296,14 @@ mod tests {
         ] {
             assert_eq!(Domain::parse(bad), Err(err), "{bad}");
         }
-        assert_eq!(Domain::parse(&format!("{}.test", "a".repeat(64))), Err(AddressError::LabelTooLong));
-        assert_eq!(Domain::parse(&"a.".repeat(127).add_tld()), Err(AddressError::DomainTooLong));
+        assert_eq!(
+            Domain::parse(&format!("{}.test", "a".repeat(64))),
+            Err(AddressError::LabelTooLong)
+        );
+        assert_eq!(
+            Domain::parse(&"a.".repeat(127).add_tld()),
+            Err(AddressError::DomainTooLong)
+        );
     }
 
     trait AddTld {
@@ -295,9 +318,15 @@ mod tests {
     #[test]
     fn addresses() {
         let a = Address::parse("Alice@Example.TEST").unwrap();
-        assert_eq!((a.to_string(), a.normalized()), ("Alice@example.test".into(), "alice@example.test".into()));
+        assert_eq!(
+            (a.to_string(), a.normalized()),
+            ("Alice@example.test".into(), "alice@example.test".into())
+        );
         let q = Address::parse("\"john doe\"@x.test").unwrap();
-        assert_eq!((q.local().as_str(), q.to_string()), ("john doe", "\"john doe\"@x.test".into()));
+        assert_eq!(
+            (q.local().as_str(), q.to_string()),
+            ("john doe", "\"john doe\"@x.test".into())
+        );
         let e = Address::parse(r#""a\"b"@x.test"#).unwrap();
         assert_eq!(e.local().as_str(), "a\"b");
         assert_eq!(e.to_string(), r#""a\"b"@x.test"#);
@@ -305,17 +334,35 @@ mod tests {
         assert!(!u.is_ascii());
         assert_eq!(u.domain().to_unicode(), "例子.广告");
         assert!(Address::parse(&format!("{}@x.test", "a".repeat(64))).is_ok());
-        for bad in ["nobody", "@x.test", "a@", "a..b@x.test", ".a@x.test", "a b@x.test", "\"open@x.test", "a@[1.2.3.4]"] {
+        for bad in [
+            "nobody",
+            "@x.test",
+            "a@",
+            "a..b@x.test",
+            ".a@x.test",
+            "a b@x.test",
+            "\"open@x.test",
+            "a@[1.2.3.4]",
+        ] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Address::parse(&format!("{}@x.test", "a".repeat(65))), Err(AddressError::LocalPartTooLong));
+        assert_eq!(
+            Address::parse(&format!("{}@x.test", "a".repeat(65))),
+            Err(AddressError::LocalPartTooLong)
+        );
     }
 
     #[test]
     fn plus_addressing() {
         let l = LocalPart::parse("alice+news+x").unwrap();
         assert_eq!(l.split_detail('+'), ("alice", Some("news+x")));
-        assert_eq!(LocalPart::parse("+x").unwrap().split_detail('+'), ("+x", None));
-        assert_eq!(LocalPart::parse("bob").unwrap().split_detail('+'), ("bob", None));
+        assert_eq!(
+            LocalPart::parse("+x").unwrap().split_detail('+'),
+            ("+x", None)
+        );
+        assert_eq!(
+            LocalPart::parse("bob").unwrap().split_detail('+'),
+            ("bob", None)
+        );
     }
 }

@@ -30,7 +30,9 @@ impl MailboxName {
         if s.chars().any(char::is_control) {
             return Err(MailboxNameError::ControlChar);
         }
-        if s.split('/').any(|level| level.is_empty() || level == "." || level == "..") {
+        if s.split('/')
+            .any(|level| level.is_empty() || level == "." || level == "..")
+        {
             return Err(MailboxNameError::BadLevel);
         }
         if s.eq_ignore_ascii_case("inbox") {
@@ -89,7 +91,10 @@ mod tests {
     #[test]
     fn mailbox_names() {
         assert_eq!(MailboxName::parse("inBox").unwrap().as_str(), "INBOX");
-        assert_eq!(MailboxName::parse("Archive/2024").unwrap().as_str(), "Archive/2024");
+        assert_eq!(
+            MailboxName::parse("Archive/2024").unwrap().as_str(),
+            "Archive/2024"
+        );
         for bad in ["", "/a", "a/", "a//b", "..", "a/../b", "a\nb"] {
             assert!(MailboxName::parse(bad).is_err(), "{bad:?}");
         }

@@ -28,13 +28,23 @@ pub(crate) struct Spool {
 
 impl Spool {
     /// Opens a body in the store and writes the trace fields ahead of the content.
-    async fn start(store: Arc<dyn Store>, trace: impl FnOnce(&str) -> String) -> Result<Spool, StoreError> {
+    async fn start(
+        store: Arc<dyn Store>,
+        trace: impl FnOnce(&str) -> String,
+    ) -> Result<Spool, StoreError> {
         let writer = tokio::task::spawn_blocking(move || store.blob_writer())
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))??;
         let id = writer.id().to_string();
         let pending = trace(&id).into_bytes();
-        Ok(Spool { writer: Some(writer), pending, head: Vec::new(), content_size: 0, id, failed: None })
+        Ok(Spool {
+            writer: Some(writer),
+            pending,
+            head: Vec::new(),
+            content_size: 0,
+            id,
+            failed: None,
+        })
     }
 
     async fn push(&mut self, data: &[u8]) {
@@ -80,7 +90,9 @@ impl Spool {
         }
         let writer = self.writer.take().ok_or("spool writer missing")?;
         let sealed = tokio::task::spawn_blocking(move || writer.seal()).await;
-        sealed.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+        sealed
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -136,7 +148,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Reads more message content; `Some` when the session must end instead.
     async fn wait_for_data(&mut self) -> std::io::Result<Option<Flow>> {
-        match self.conn.fill(self.ctx.config.limits.data_timeout, false).await? {
+        match self
+            .conn
+            .fill(self.ctx.config.limits.data_timeout, false)
+            .await?
+        {
             Fill::Data => Ok(None),
             Fill::Timeout => {
                 tracing::info!(peer = %self.peer, "data timeout");
@@ -224,8 +240,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             authenticated: false,
             utf8: txn.params.smtputf8,
         };
-        let (peer_ip, by, tls) =
-            (self.peer.ip(), self.ctx.config.hostname.clone(), self.conn.tls().map(str::to_owned));
+        let (peer_ip, by, tls) = (
+            self.peer.ip(),
+            self.ctx.config.hostname.clone(),
+            self.conn.tls().map(str::to_owned),
+        );
         let trace = move |id: &str| {
             let received = Received {
                 helo: &helo.name,
@@ -240,10 +259,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             return_path(sender.as_deref()) + &received.render()
         };
-        Spool::start(self.ctx.store.clone(), trace).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot open a message body in the store");
-            reply::LOCAL_ERROR
-        })
+        Spool::start(self.ctx.store.clone(), trace)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot open a message body in the store");
+                reply::LOCAL_ERROR
+            })
     }
 
     /// Checks the complete message and delivers it; the reply is the client's receipt.
@@ -272,7 +293,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         };
         let (store, recipients) = (self.ctx.store.clone(), txn.recipients());
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         let delivered = tokio::task::spawn_blocking(move || {
             hermod_core::deliver_local(store.as_ref(), sealed, &recipients, now)
         })

@@ -1,7 +1,7 @@
 //! MAIL and RCPT: building the envelope of a transaction.
 
-use super::data::Spool;
 use super::Session;
+use super::data::Spool;
 use crate::reply::{self, Reply};
 use hermod_core::{LocalRecipient, RcptOutcome};
 use hermod_proto::smtp::{Body, ForwardPath, MailParams, ReversePath};
@@ -50,7 +50,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.txn.is_some() {
             return reply::NESTED_MAIL;
         }
-        if params.size.is_some_and(|s| s > self.ctx.config.limits.max_message_size) {
+        if params
+            .size
+            .is_some_and(|s| s > self.ctx.config.limits.max_message_size)
+        {
             return reply::TOO_BIG;
         }
         if matches!(params.body, Some(Body::BinaryMime)) {
@@ -62,7 +65,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             return reply::NEED_SMTPUTF8;
         }
-        self.txn = Some(Transaction { from, params, rcpts: Vec::new(), chunks: None });
+        self.txn = Some(Transaction {
+            from,
+            params,
+            rcpts: Vec::new(),
+            chunks: None,
+        });
         reply::SENDER_OK
     }
 
@@ -82,14 +90,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let declared = txn.params.size;
         let ctx = self.ctx.clone();
         let (address, lookup) = match to {
-            ForwardPath::Address(a) => {
-                (a.to_string(), tokio::task::spawn_blocking(move || ctx.router.resolve(&a, declared)))
-            }
+            ForwardPath::Address(a) => (
+                a.to_string(),
+                tokio::task::spawn_blocking(move || ctx.router.resolve(&a, declared)),
+            ),
             ForwardPath::Postmaster => {
-                let own = LocalPart::parse("postmaster").ok().zip(ctx.hostname_domain.clone());
+                let own = LocalPart::parse("postmaster")
+                    .ok()
+                    .zip(ctx.hostname_domain.clone());
                 let own = own.map(|(l, d)| Address::new(l, d));
-                let lookup =
-                    tokio::task::spawn_blocking(move || ctx.router.resolve_bare_postmaster(own.as_ref()));
+                let lookup = tokio::task::spawn_blocking(move || {
+                    ctx.router.resolve_bare_postmaster(own.as_ref())
+                });
                 ("Postmaster".to_owned(), lookup)
             }
         };
@@ -107,7 +119,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         match outcome {
             RcptOutcome::Local(recipients) => {
                 if let Some(txn) = &mut self.txn {
-                    txn.rcpts.push(AcceptedRcpt { address, recipients });
+                    txn.rcpts.push(AcceptedRcpt {
+                        address,
+                        recipients,
+                    });
                 }
                 reply::RCPT_OK
             }

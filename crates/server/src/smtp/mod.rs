@@ -4,9 +4,9 @@
 mod data;
 mod envelope;
 
+use crate::Context;
 use crate::conn::{Conn, Fill};
 use crate::reply::{self, Reply};
-use crate::Context;
 use hermod_proto::smtp::{Command, CommandError, LineError, LineFramer, parse_command};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,7 +44,15 @@ pub(crate) struct Session<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(crate) fn new(ctx: Arc<Context>, conn: Conn<S>, peer: SocketAddr) -> Session<S> {
         let framer = LineFramer::new(ctx.config.limits.max_command_line);
-        Session { ctx, conn, peer, framer, helo: None, txn: None, errors: 0 }
+        Session {
+            ctx,
+            conn,
+            peer,
+            framer,
+            helo: None,
+            txn: None,
+            errors: 0,
+        }
     }
 
     pub(crate) async fn run(mut self) {
@@ -195,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 fn command_error(error: &CommandError) -> Reply {
     match error {
         CommandError::UnknownCommand => reply::UNKNOWN_COMMAND,
-        CommandError::Syntax(detail) => reply::syntax(detail.as_ref()),
+        CommandError::Syntax(detail) => reply::syntax(detail),
         CommandError::BadAddress(e) => reply::bad_address(&e.to_string()),
         CommandError::UnknownParameter(name) => reply::unknown_parameter(name),
         CommandError::NotUtf8 => reply::NOT_UTF8,

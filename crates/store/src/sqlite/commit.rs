@@ -35,15 +35,22 @@ impl Committer {
         std::thread::Builder::new()
             .name("store-commit".into())
             .spawn(move || run(conn, queue))
-            .map_err(|e| StoreError::Io { path: "store-commit thread".into(), source: e })?;
+            .map_err(|e| StoreError::Io {
+                path: "store-commit thread".into(),
+                source: e,
+            })?;
         Ok(Committer { jobs })
     }
 
     /// Queues a job and waits until it is committed (or failed).
-    pub(crate) fn submit(&self, job: impl FnOnce(mpsc::SyncSender<Result<Vec<Delivered>>>) -> Job)
-    -> Result<Vec<Delivered>> {
+    pub(crate) fn submit(
+        &self,
+        job: impl FnOnce(mpsc::SyncSender<Result<Vec<Delivered>>>) -> Job,
+    ) -> Result<Vec<Delivered>> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs.send(job(reply)).map_err(|_| StoreError::CommitterGone)?;
+        self.jobs
+            .send(job(reply))
+            .map_err(|_| StoreError::CommitterGone)?;
         answer.recv().map_err(|_| StoreError::CommitterGone)?
     }
 }
@@ -67,7 +74,9 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
     if let Some(err) = synced {
         let msg = err.to_string();
         for job in batch {
-            let _ = job.reply.send(Err(StoreError::Corrupt(format!("fsync failed: {msg}"))));
+            let _ = job
+                .reply
+                .send(Err(StoreError::Corrupt(format!("fsync failed: {msg}"))));
         }
         return;
     }
@@ -76,7 +85,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
         Err(err) => {
             tracing::error!(error = %err, jobs = batch.len(), "group commit failed");
             let msg = err.to_string();
-            batch.iter().map(|_| Err(StoreError::Corrupt(format!("commit failed: {msg}")))).collect()
+            batch
+                .iter()
+                .map(|_| Err(StoreError::Corrupt(format!("commit failed: {msg}"))))
+                .collect()
         }
     };
     for (job, outcome) in batch.into_iter().zip(outcomes) {
@@ -106,5 +118,8 @@ fn apply_job(conn: &Connection, job: &Job) -> Result<Vec<Delivered>> {
         "INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, 0)",
         rusqlite::params![job.blob_id, job.size as i64],
     )?;
-    job.targets.iter().map(|t| file_message(conn, &job.blob_id, job.size, t)).collect()
+    job.targets
+        .iter()
+        .map(|t| file_message(conn, &job.blob_id, job.size, t))
+        .collect()
 }

@@ -20,7 +20,10 @@ pub(crate) fn add_domain(conn: &Connection, domain: &Domain) -> Result<()> {
     if has_domain(conn, domain)? {
         return Err(StoreError::DomainExists(domain.to_string()));
     }
-    conn.execute("INSERT INTO domains (name, created) VALUES (?1, ?2)", params![domain.as_str(), now()])?;
+    conn.execute(
+        "INSERT INTO domains (name, created) VALUES (?1, ?2)",
+        params![domain.as_str(), now()],
+    )?;
     Ok(())
 }
 
@@ -40,7 +43,11 @@ pub(crate) fn remove_domain(conn: &Connection, domain: &Domain) -> Result<()> {
     };
     let (users, aliases) = (count("users")?, count("aliases")?);
     if users > 0 || aliases > 0 {
-        return Err(StoreError::DomainInUse { domain: domain.to_string(), users, aliases });
+        return Err(StoreError::DomainInUse {
+            domain: domain.to_string(),
+            users,
+            aliases,
+        });
     }
     conn.execute("DELETE FROM domains WHERE name = ?1", [domain.as_str()])?;
     Ok(())
@@ -57,8 +64,12 @@ fn alias_exists(conn: &Connection, key: &str) -> Result<bool> {
     Ok(stmt.exists([key])?)
 }
 
-pub(crate) fn add_user(conn: &Connection, address: &Address, hash: &str, quota: Option<u64>)
--> Result<UserId> {
+pub(crate) fn add_user(
+    conn: &Connection,
+    address: &Address,
+    hash: &str,
+    quota: Option<u64>,
+) -> Result<UserId> {
     require_domain(conn, address.domain())?;
     let key = address.normalized();
     if user(conn, &key)?.is_some() {
@@ -69,7 +80,12 @@ pub(crate) fn add_user(conn: &Connection, address: &Address, hash: &str, quota: 
     }
     conn.execute(
         "INSERT INTO users (address, domain, password, quota) VALUES (?1, ?2, ?3, ?4)",
-        params![key, address.domain().as_str(), hash, quota.map(|q| q as i64)],
+        params![
+            key,
+            address.domain().as_str(),
+            hash,
+            quota.map(|q| q as i64)
+        ],
     )?;
     let id = UserId(conn.last_insert_rowid());
     for (name, special) in DEFAULT_MAILBOXES {
@@ -81,8 +97,10 @@ pub(crate) fn add_user(conn: &Connection, address: &Address, hash: &str, quota: 
 
 pub(crate) fn set_password(conn: &Connection, address: &Address, hash: &str) -> Result<()> {
     let key = address.normalized();
-    let changed =
-        conn.execute("UPDATE users SET password = ?1 WHERE address = ?2", params![hash, key])?;
+    let changed = conn.execute(
+        "UPDATE users SET password = ?1 WHERE address = ?2",
+        params![hash, key],
+    )?;
     if changed == 0 {
         return Err(StoreError::UnknownUser(key));
     }
@@ -118,9 +136,8 @@ pub(crate) fn user(conn: &Connection, normalized: &str) -> Result<Option<UserRec
 
 /// Users in creation order, optionally of one domain only.
 pub(crate) fn users(conn: &Connection, domain: Option<&Domain>) -> Result<Vec<UserRecord>> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR domain = ?1 ORDER BY id"
-    );
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR domain = ?1 ORDER BY id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([domain.map(Domain::as_str)], user_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -150,7 +167,8 @@ pub(crate) fn remove_alias(conn: &Connection, alias: &AliasKey) -> Result<()> {
 }
 
 pub(crate) fn aliases(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
-    let mut stmt = conn.prepare_cached("SELECT alias, target FROM aliases ORDER BY alias, target")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT alias, target FROM aliases ORDER BY alias, target")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for row in rows {
@@ -164,7 +182,8 @@ pub(crate) fn aliases(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
 }
 
 pub(crate) fn alias_targets(conn: &Connection, alias: &AliasKey) -> Result<Vec<Address>> {
-    let mut stmt = conn.prepare_cached("SELECT target FROM aliases WHERE alias = ?1 ORDER BY target")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT target FROM aliases WHERE alias = ?1 ORDER BY target")?;
     let rows = stmt.query_map([alias.key()], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for target in rows {

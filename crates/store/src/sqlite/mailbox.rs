@@ -9,8 +9,17 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const MAILBOX_COLUMNS: &str = "id, name, uidvalidity, uidnext, highestmodseq, special_use";
 
-fn mailbox_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, u32, u32, i64, Option<String>)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+fn mailbox_from_row(
+    row: &Row<'_>,
+) -> rusqlite::Result<(i64, String, u32, u32, i64, Option<String>)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
 }
 
 fn to_info(raw: (i64, String, u32, u32, i64, Option<String>)) -> Result<MailboxInfo> {
@@ -26,10 +35,15 @@ fn to_info(raw: (i64, String, u32, u32, i64, Option<String>)) -> Result<MailboxI
     })
 }
 
-pub(crate) fn find_mailbox(conn: &Connection, user: UserId, name: &MailboxName)
--> Result<Option<MailboxInfo>> {
+pub(crate) fn find_mailbox(
+    conn: &Connection,
+    user: UserId,
+    name: &MailboxName,
+) -> Result<Option<MailboxInfo>> {
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = ?1 AND name = ?2");
-    let raw = conn.query_row(&sql, params![user.0, name.as_str()], mailbox_from_row).optional()?;
+    let raw = conn
+        .query_row(&sql, params![user.0, name.as_str()], mailbox_from_row)
+        .optional()?;
     raw.map(to_info).transpose()
 }
 
@@ -67,7 +81,12 @@ pub(crate) fn insert_mailbox(
     let validity = next_uid_validity(conn)?;
     conn.execute(
         "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?1, ?2, ?3, ?4)",
-        params![user.0, name.as_str(), validity, special.map(SpecialUse::as_str)],
+        params![
+            user.0,
+            name.as_str(),
+            validity,
+            special.map(SpecialUse::as_str)
+        ],
     )?;
     find_mailbox(conn, user, name)?.ok_or_else(|| StoreError::UnknownMailbox(name.to_string()))
 }
@@ -116,7 +135,11 @@ pub(crate) fn file_message(
         modseq
     ])?;
     let uid = Uid::new(uid).ok_or_else(|| StoreError::Corrupt("uid 0".into()))?;
-    Ok(Delivered { user: target.user, mailbox: mailbox.id, uid })
+    Ok(Delivered {
+        user: target.user,
+        mailbox: mailbox.id,
+        uid,
+    })
 }
 
 pub(crate) fn list_messages(conn: &Connection, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
@@ -153,8 +176,12 @@ pub(crate) fn list_messages(conn: &Connection, mailbox: MailboxId) -> Result<Vec
     .collect()
 }
 
-pub(crate) fn set_flags(conn: &Connection, mailbox: MailboxId, uids: &[Uid], flags: &Flags)
--> Result<()> {
+pub(crate) fn set_flags(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    flags: &Flags,
+) -> Result<()> {
     let modseq: i64 = conn.query_row(
         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1
          RETURNING highestmodseq",
@@ -173,8 +200,11 @@ pub(crate) fn set_flags(conn: &Connection, mailbox: MailboxId, uids: &[Uid], fla
 }
 
 /// Deletes message rows and returns the bodies no row references any more.
-pub(crate) fn delete_messages(conn: &Connection, mailbox: MailboxId, uids: &[Uid])
--> Result<Vec<BlobId>> {
+pub(crate) fn delete_messages(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+) -> Result<Vec<BlobId>> {
     let mut stmt =
         conn.prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
     for uid in uids {

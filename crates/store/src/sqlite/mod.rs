@@ -38,7 +38,12 @@ impl SqliteStore {
         let mut conn = schema::open_connection(&db)?;
         schema::migrate(&mut conn)?;
         let committer = Committer::start(schema::open_connection(&db)?)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), committer, blobs, data_dir: data_dir.into() })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            committer,
+            blobs,
+            data_dir: data_dir.into(),
+        })
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -98,7 +103,12 @@ impl crate::Store for SqliteStore {
         password_hash: &str,
         quota: Option<u64>,
     ) -> Result<UserId> {
-        self.write(|c| Ok((directory::add_user(c, address, password_hash, quota)?, vec![])))
+        self.write(|c| {
+            Ok((
+                directory::add_user(c, address, password_hash, quota)?,
+                vec![],
+            ))
+        })
     }
 
     fn set_password(&self, address: &hermod_types::Address, password_hash: &str) -> Result<()> {
@@ -120,7 +130,10 @@ impl crate::Store for SqliteStore {
         directory::user(&self.lock(), &address.normalized())
     }
 
-    fn first_user(&self, domain: Option<&hermod_types::Domain>) -> Result<Option<crate::UserRecord>> {
+    fn first_user(
+        &self,
+        domain: Option<&hermod_types::Domain>,
+    ) -> Result<Option<crate::UserRecord>> {
         Ok(directory::users(&self.lock(), domain)?.into_iter().next())
     }
 

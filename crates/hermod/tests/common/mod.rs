@@ -39,7 +39,11 @@ pub fn hermod(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 /// Runs a management command that must succeed; returns its stdout.
 pub fn ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
     let out = hermod(config, args, stdin);
-    assert!(out.status.success(), "hermod {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hermod {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -74,10 +78,24 @@ pub fn serve(config: &Path) -> Running {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let line = log.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
-        let line = line.expect("hermod did not report its SMTP listener in time");
+        let Ok(line) = line else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hermod did not report its SMTP listener in time");
+        };
         if line.contains("listening") && line.contains("smtp") {
-            let addr = line.split("addr=").nth(1).expect("addr in log").split_whitespace().next().unwrap();
-            return Running { child, smtp: addr.parse().expect("socket address"), log };
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .expect("addr in log")
+                .split_whitespace()
+                .next()
+                .unwrap();
+            return Running {
+                child,
+                smtp: addr.parse().expect("socket address"),
+                log,
+            };
         }
     }
 }
@@ -92,7 +110,10 @@ impl Smtp {
     pub fn connect(addr: SocketAddr) -> std::io::Result<Smtp> {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-        let mut smtp = Smtp { reader: BufReader::new(stream.try_clone()?), writer: stream };
+        let mut smtp = Smtp {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        };
         smtp.reply()?;
         Ok(smtp)
     }
@@ -104,7 +125,10 @@ impl Smtp {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             if line.as_bytes().get(3) != Some(&b'-') {
-                return line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| std::io::Error::other(line));
+                return line
+                    .get(..3)
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| std::io::Error::other(line));
             }
         }
     }
@@ -130,10 +154,15 @@ impl Smtp {
 pub fn maildir_messages(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for sub in ["cur", "new"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
         for entry in entries {
             let mut text = String::new();
-            std::fs::File::open(entry.unwrap().path()).unwrap().read_to_string(&mut text).unwrap();
+            std::fs::File::open(entry.unwrap().path())
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
             out.push(text);
         }
     }

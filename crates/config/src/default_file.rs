@@ -1,0 +1,79 @@
+//! The commented configuration file `hermod serve` writes on first run.
+
+/// Every key, documented, with its default. Commented-out keys show the default value.
+pub fn default_file_text() -> String {
+    DEFAULT_FILE.to_owned()
+}
+
+const DEFAULT_FILE: &str = r#"# hermod configuration.
+# Every key is optional; a commented-out key shows its default. Sizes take a number of bytes
+# or a string such as "50MiB" (K, M, G are powers of 1024); durations take seconds or a string
+# such as "30s", "5m", "2h", "1d". Unknown keys and bad values stop hermod at start, with
+# every problem listed.
+
+# The name this server uses for itself: in its SMTP greeting, in Received: fields, and in the
+# self-signed TLS certificate. Set it to the host name your MX record points at.
+hostname = "localhost"
+
+# Where hermod keeps everything: the index (hermod.db), message bodies (blobs/), the generated
+# certificate (tls/). Relative paths are relative to the folder of this file.
+data_dir = "."
+
+# After binding its ports, switch to this unprivileged user (needed when started as root to
+# use ports below 1024). Default: keep the user hermod was started as.
+# run_as = "hermod"
+
+# Plus-addressing: alice+news@example.org is delivered to alice@example.org.
+# "" turns it off.
+# recipient_delimiter = "+"
+
+# Where each service listens: a list of "addr:port" ("[::]:25" for IPv6); [] turns it off.
+# These defaults use unprivileged ports on loopback so hermod runs without root. For a
+# real server use the standard ports on all addresses, which needs root (with run_as) or
+# CAP_NET_BIND_SERVICE:
+#   smtp = ["0.0.0.0:25", "[::]:25"]            submission = ["0.0.0.0:587", "[::]:587"]
+#   submissions = ["0.0.0.0:465", "[::]:465"]   pop3 = ["0.0.0.0:110", "[::]:110"]
+#   pop3s = ["0.0.0.0:995", "[::]:995"]         imap = ["0.0.0.0:143", "[::]:143"]
+#   imaps = ["0.0.0.0:993", "[::]:993"]
+# Services this version does not have yet are accepted here and logged as not available.
+[listen]
+# Mail from other servers (MX), SMTP with STARTTLS.
+smtp = ["127.0.0.1:2525"]
+# Mail from your users' email programs: STARTTLS (port 587) and implicit TLS (port 465).
+submission = ["127.0.0.1:2587"]
+submissions = ["127.0.0.1:2465"]
+# POP3 with STLS, and POP3 over implicit TLS.
+pop3 = ["127.0.0.1:2110"]
+pop3s = ["127.0.0.1:2995"]
+# IMAP with STARTTLS, and IMAP over implicit TLS.
+imap = ["127.0.0.1:2143"]
+imaps = ["127.0.0.1:2993"]
+
+# The certificate chain and private key (PEM) every TLS service uses. Without them, hermod
+# generates a self-signed certificate for `hostname` once, into data_dir/tls/.
+[tls]
+# cert = "/etc/letsencrypt/live/mail.example.org/fullchain.pem"
+# key = "/etc/letsencrypt/live/mail.example.org/privkey.pem"
+
+[limits]
+# Largest message accepted (announced with the SMTP SIZE extension).
+# max_message_size = "50MiB"
+# Recipients per message; more get "452 4.5.3" and are sent in a later transaction.
+# max_recipients = 100
+# Connections at once, in total and from one IP address.
+# max_connections = 1000
+# max_connections_per_ip = 50
+# Longest SMTP command line, in bytes with CRLF (RFC 5321 says at least 512).
+# max_command_line = 2048
+# Longest line inside a message, in bytes with CRLF (RFC 5321 says 1000; longer lines are
+# common enough in real mail to tolerate up to this).
+# max_data_line = 8192
+# More Received: fields than this means the message is looping: "554 5.4.6".
+# max_received_headers = 50
+# How long a client may stay silent between commands, and inside the message data
+# (RFC 5321 4.5.3.2: 5 minutes and 3 minutes).
+# command_timeout = "5m"
+# data_timeout = "3m"
+# On SIGTERM, how long to let transactions in flight finish before exiting.
+# shutdown_grace = "30s"
+"#;
