@@ -153,3 +153,67 @@ fn sigkill_under_load_loses_no_acknowledged_mail() {
     }
     assert!(counts.values().all(|&n| n == 1), "no message stored twice");
 }
+
+/// `run_as`: as root, hermod binds, then runs as the unprivileged user; otherwise it says
+/// why it cannot switch and keeps going.
+#[test]
+fn run_as_drops_privileges_after_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("run_as = \"nobody\"\n{text}")).unwrap();
+    let root = nix::unistd::Uid::effective().is_root();
+    if root {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut server = serve(&config);
+    let mut smtp = Smtp::connect(server.smtp).unwrap();
+    smtp.cmd("EHLO client.test").unwrap();
+    assert_eq!(
+        smtp.send(
+            "x@remote.test",
+            "alice@example.test",
+            "Subject: as nobody\r\n\r\nhi\r\n"
+        )
+        .unwrap(),
+        250
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_owned();
+    nix_kill(server.child.id(), "TERM");
+    server.child.wait().unwrap();
+    let logged: Vec<String> = server
+        .startup
+        .iter()
+        .cloned()
+        .chain(server.log.try_iter())
+        .collect();
+    if root {
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+        assert!(
+            uid_line
+                .split_whitespace()
+                .skip(1)
+                .all(|u| u == nobody.to_string()),
+            "{uid_line}"
+        );
+        assert!(
+            logged.iter().any(|l| l.contains("dropped privileges")),
+            "{logged:?}"
+        );
+    } else {
+        assert!(
+            logged.iter().any(|l| l.contains("cannot switch users")),
+            "{logged:?}"
+        );
+    }
+}

@@ -108,12 +108,6 @@ pub const ALIAS_LOOP: Reply = r(550, (5, 4, 6), "Alias loop for this recipient")
 pub const TOO_BIG: Reply = r(552, (5, 3, 4), "Message too big");
 pub const MAIL_LOOP: Reply = r(554, (5, 4, 6), "Too many Received headers: mail loop");
 pub const NEED_SMTPUTF8: Reply = r(553, (5, 6, 7), "Non-ASCII address requires SMTPUTF8");
-pub const BDAT_FAILED: Reply = r(
-    554,
-    (5, 5, 0),
-    "Previous BDAT chunk failed, transaction aborted",
-);
-
 pub fn syntax(detail: &str) -> Reply {
     Reply::new(501, (5, 5, 2), format!("Syntax error: {detail}"))
 }

@@ -51,6 +51,8 @@ pub struct Running {
     pub child: Child,
     pub smtp: SocketAddr,
     pub log: mpsc::Receiver<String>,
+    /// Log lines up to and including the listening line.
+    pub startup: Vec<String>,
 }
 
 /// Starts `hermod serve` and waits for its SMTP listener's address in the log.
@@ -76,6 +78,7 @@ pub fn serve(config: &Path) -> Running {
         }
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut startup = Vec::new();
     loop {
         let line = log.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
         let Ok(line) = line else {
@@ -83,6 +86,7 @@ pub fn serve(config: &Path) -> Running {
             let _ = child.wait();
             panic!("hermod did not report its SMTP listener in time");
         };
+        startup.push(line.clone());
         if line.contains("listening") && line.contains("smtp") {
             let addr = line
                 .split("addr=")
@@ -95,6 +99,7 @@ pub fn serve(config: &Path) -> Running {
                 child,
                 smtp: addr.parse().expect("socket address"),
                 log,
+                startup,
             };
         }
     }

@@ -110,12 +110,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Flow::Continue
     }
 
+    /// Queues a reply. Protocol mistakes (500-504) count towards the error limit; policy
+    /// refusals such as an unknown recipient do not, so a large mailing with a few stale
+    /// addresses is not cut off.
     fn respond(&mut self, reply: Reply) -> Flow {
-        if reply.is_positive() {
+        if (500..=504).contains(&reply.code) {
+            self.error(reply)
+        } else {
             self.conn.queue(&reply);
             Flow::Continue
-        } else {
-            self.error(reply)
         }
     }
 
@@ -209,3 +212,6 @@ fn command_error(error: &CommandError) -> Reply {
         CommandError::NotUtf8 => reply::NOT_UTF8,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! Sessions driven through an in-memory stream: no sockets, no TLS configured.
+
+use super::Session;
+use crate::Context;
+use crate::conn::Conn;
+use hermod_config::Config;
+use hermod_core::Router;
+use hermod_store::{SqliteStore, Store};
+use hermod_types::{Address, Domain};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    store
+        .add_domain(&Domain::parse("example.test").unwrap())
+        .unwrap();
+    store
+        .add_user(
+            &Address::parse("alice@example.test").unwrap(),
+            "unused",
+            None,
+        )
+        .unwrap();
+    let mut config = Config::defaults(dir.path().join("h.toml"), dir.path().into());
+    config.hostname = "mx.example.test".into();
+    let ctx = Context {
+        router: Router::new(store.clone(), config.recipient_delimiter),
+        config: Arc::new(config),
+        store: store.clone(),
+        tls: None,
+        hostname_domain: None,
+    };
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let (_trigger, shutdown) = crate::shutdown::channel();
+    let peer = "192.0.2.1:4000".parse().unwrap();
+    let session = Session::new(Arc::new(ctx), Conn::new(server, shutdown), peer);
+    let task = tokio::spawn(session.run());
+    client.write_all(script).await.unwrap();
+    let mut transcript = String::new();
+    client.read_to_string(&mut transcript).await.unwrap();
+    task.await.unwrap();
+    (transcript, dir, store)
+}
+
+#[tokio::test]
+async fn a_fully_pipelined_session_in_memory() {
+    let script = b"EHLO c.test\r\nSTARTTLS\r\nMAIL FROM:<a@r.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: m\r\n\r\nhello\r\n.\r\nQUIT\r\n";
+    let (transcript, _dir, store) = converse(script).await;
+    let codes: Vec<&str> = transcript.lines().map(|l| &l[..4]).collect();
+    assert_eq!(
+        codes,
+        [
+            "220 ", "250-", "250-", "250-", "250-", "250-", "250-", "250-", "250 ", "454 ", "250 ",
+            "250 ", "354 ", "250 ", "221 "
+        ],
+        "{transcript}"
+    );
+    assert!(
+        !transcript.contains("STARTTLS\r\n"),
+        "no STARTTLS offered without TLS: {transcript}"
+    );
+    let alice = store
+        .user(&Address::parse("alice@example.test").unwrap())
+        .unwrap()
+        .unwrap();
+    let inbox = store.mailboxes(alice.id).unwrap().remove(0);
+    assert_eq!(store.messages(inbox.id).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn too_many_protocol_errors_end_the_session() {
+    let script = b"BOGUS\r\n".repeat(30);
+    let (transcript, _dir, _store) = converse(&script).await;
+    assert_eq!(transcript.matches("500 5.5.1").count(), 20, "{transcript}");
+    assert!(
+        transcript.ends_with("421 4.7.0 Too many errors, closing connection\r\n"),
+        "{transcript}"
+    );
+}
