@@ -22,10 +22,10 @@ impl BlobDir {
             tmp: data_dir.join("tmp"),
             blobs: data_dir.join("blobs"),
         };
-        fs::create_dir_all(&dir.tmp).map_err(StoreError::io(&dir.tmp))?;
+        private_dir(&dir.tmp)?;
+        private_dir(&dir.blobs)?;
         for shard in 0..=255u8 {
-            let path = dir.blobs.join(format!("{shard:02x}"));
-            fs::create_dir_all(&path).map_err(StoreError::io(&path))?;
+            private_dir(&dir.blobs.join(format!("{shard:02x}")))?;
         }
         Ok(dir)
     }
@@ -90,6 +90,22 @@ impl BlobDir {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Creates a folder only the server's user can read: mail is private.
+pub(crate) fn private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
+        Ok(()) => Ok(()),
+        Err(e) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
     }
 }
 

@@ -260,3 +260,20 @@ fn reopening_keeps_everything() {
     assert_eq!(mailbox.uid_validity, validity);
     assert_eq!(store.messages(mailbox.id).unwrap().len(), 1);
 }
+
+#[test]
+fn mail_and_passwords_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _store) = store();
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("hermod.db"), 0o600);
+    assert_eq!(mode("blobs"), 0o700);
+    assert_eq!(mode("blobs/00"), 0o700);
+    assert_eq!(mode("tmp"), 0o700);
+}

@@ -148,6 +148,10 @@ fn hello_arg(args: &str) -> Result<String, CommandError> {
     if arg.contains(char::is_whitespace) {
         return Err(Syntax("EHLO/HELO takes one argument"));
     }
+    // It ends up in a Received: field: no control characters.
+    if arg.contains(char::is_control) {
+        return Err(Syntax("control character in EHLO/HELO argument"));
+    }
     Ok(arg)
 }
 

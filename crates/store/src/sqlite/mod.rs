@@ -32,10 +32,14 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
-        std::fs::create_dir_all(data_dir).map_err(StoreError::io(data_dir))?;
+        crate::blob::private_dir(data_dir)?;
         let blobs = BlobDir::open(data_dir)?;
         let db = data_dir.join("hermod.db");
         let mut conn = schema::open_connection(&db)?;
+        // Password hashes live here; SQLite gives its -wal and -shm files the same mode.
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&db, private).map_err(StoreError::io(&db))?;
         schema::migrate(&mut conn)?;
         let committer = Committer::start(schema::open_connection(&db)?)?;
         Ok(SqliteStore {
