@@ -76,4 +76,9 @@ imaps = ["127.0.0.1:2993"]
 # data_timeout = "3m"
 # On SIGTERM, how long to let transactions in flight finish before exiting.
 # shutdown_grace = "30s"
+
+[pop3]
+# Passwords are only accepted over TLS (STLS, or the pop3s port), except from loopback
+# addresses while this is true, so local tools work without certificates.
+# allow_plaintext_auth_on_loopback = true
 "#;

@@ -26,6 +26,13 @@ pub struct Config {
     pub listen: Listen,
     pub tls: Tls,
     pub limits: Limits,
+    pub pop3: Pop3,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pop3 {
+    /// USER/PASS and AUTH without TLS, but only from loopback (local tools, tests).
+    pub allow_plaintext_auth_on_loopback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +114,9 @@ impl Config {
             listen: Listen::default(),
             tls: Tls::default(),
             limits: Limits::default(),
+            pop3: Pop3 {
+                allow_plaintext_auth_on_loopback: true,
+            },
         }
     }
 }
@@ -181,6 +191,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_listen(&mut root, &mut config.listen);
     read_tls(&mut root, &mut config.tls, &base);
     read_limits(&mut root, &mut config.limits);
+    read_pop3(&mut root, &mut config.pop3);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)
@@ -326,6 +337,16 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
         if let Some(v) = s.duration(key) {
             *field = v;
         }
+    }
+    root.absorb(s);
+}
+
+fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
+    let Some(mut s) = root.section("pop3") else {
+        return;
+    };
+    if let Some(v) = s.boolean("allow_plaintext_auth_on_loopback") {
+        pop3.allow_plaintext_auth_on_loopback = v;
     }
     root.absorb(s);
 }

@@ -58,6 +58,16 @@ impl<'a> Section<'a> {
         }
     }
 
+    pub fn boolean(&mut self, key: &'static str) -> Option<bool> {
+        match self.take(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(key, "true or false", other);
+                None
+            }
+        }
+    }
+
     /// A whole number of at least `min`.
     pub fn integer(&mut self, key: &'static str, min: u64) -> Option<u64> {
         let value = self.take(key)?;

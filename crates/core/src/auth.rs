@@ -1,6 +1,9 @@
 //! Password hashing: argon2id with a random salt, stored as a PHC string.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use hermod_store::{Store, StoreError, UserRecord};
+use hermod_types::Address;
+use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not hash the password: {0}")]
@@ -27,6 +30,32 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         && Argon2::default()
             .verify_password(password.as_bytes(), hash)
             .is_ok()
+}
+
+/// Checks a login (the account's address) and password. Unknown accounts cost the same
+/// argon2 work as known ones, so response times do not reveal which accounts exist.
+pub fn authenticate(
+    store: &dyn Store,
+    login: &str,
+    password: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    let user = match Address::parse(login) {
+        Ok(address) => store.user(&address)?,
+        Err(_) => None,
+    };
+    match user {
+        Some(user) if verify_password(password, &user.password_hash) => Ok(Some(user)),
+        Some(_) => Ok(None),
+        None => {
+            verify_password(password, decoy_hash());
+            Ok(None)
+        }
+    }
+}
+
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password never matches").unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -1,13 +1,22 @@
-//! Runs the interop suite (Python's smtplib, swaks) against the built binary. It fails, never
-//! skips, when a client is missing: `scripts/test` installs them.
+//! Runs the interop suites (Python's smtplib and poplib, swaks, fetchmail) against the built
+//! binary. They fail, never skip, when a client is missing: `scripts/test` installs them.
 
-#[test]
-fn real_clients_interoperate() {
+fn run_suite(script: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let status = std::process::Command::new("python3")
-        .arg(root.join("tests/interop/smtp_interop.py"))
+        .arg(root.join("tests/interop").join(script))
         .env("HERMOD_BIN", env!("CARGO_BIN_EXE_hermod"))
         .status()
         .expect("python3 is needed for the interop tests");
-    assert!(status.success(), "interop tests failed (see output above)");
+    assert!(status.success(), "{script} failed (see output above)");
+}
+
+#[test]
+fn smtp_clients_interoperate() {
+    run_suite("smtp_interop.py");
+}
+
+#[test]
+fn pop3_clients_interoperate() {
+    run_suite("pop3_interop.py");
 }

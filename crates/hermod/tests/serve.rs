@@ -217,3 +217,75 @@ fn run_as_drops_privileges_after_binding() {
         );
     }
 }
+
+/// A blocking POP3 exchange: log in, return the UIDL listing, quit.
+fn uidl_listing(addr: std::net::SocketAddr) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut line = String::new();
+    let mut next = |reader: &mut BufReader<std::net::TcpStream>| {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
+    };
+    assert!(next(&mut reader).starts_with("+OK"));
+    writer
+        .write_all(b"USER alice@example.test\r\nPASS pw\r\nUIDL\r\n")
+        .unwrap();
+    for _ in 0..3 {
+        let status = next(&mut reader);
+        assert!(status.starts_with("+OK"), "{status}");
+    }
+    let mut listing = Vec::new();
+    loop {
+        let l = next(&mut reader);
+        if l == "." {
+            break;
+        }
+        listing.push(l);
+    }
+    writer.write_all(b"QUIT\r\n").unwrap();
+    listing
+}
+
+#[test]
+fn uidl_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("pop3 = []", "pop3 = [\"127.0.0.1:0\"]");
+    std::fs::write(&config, text).unwrap();
+    let mut server = serve_services(&config, &["smtp", "pop3"]);
+    let mut smtp = Smtp::connect(server.smtp).unwrap();
+    smtp.cmd("EHLO client.test").unwrap();
+    for n in 0..3 {
+        assert_eq!(
+            smtp.send(
+                "x@remote.test",
+                "alice@example.test",
+                &format!("Subject: {n}\r\n\r\nx\r\n")
+            )
+            .unwrap(),
+            250
+        );
+    }
+    let before = uidl_listing(server.addrs["pop3"]);
+    assert_eq!(before.len(), 3);
+    nix_kill(server.child.id(), "TERM");
+    server.child.wait().unwrap();
+
+    let mut again = serve_services(&config, &["smtp", "pop3"]);
+    assert_eq!(
+        uidl_listing(again.addrs["pop3"]),
+        before,
+        "UIDL is stable across restarts"
+    );
+    nix_kill(again.child.id(), "TERM");
+    again.child.wait().unwrap();
+}

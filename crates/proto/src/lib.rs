@@ -1,4 +1,12 @@
 //! Sans-I/O protocol codecs: bytes in, typed commands out; typed replies in, bytes out.
 //! "Need more data" is a value (`None`), never a read. No sockets, no tokio, no logging.
 
+mod line;
+pub mod pop3;
+pub mod sasl;
 pub mod smtp;
+
+pub use line::{LineError, LineFramer};
+
+#[cfg(test)]
+mod split;

@@ -112,6 +112,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         reply.render(&mut self.output);
     }
 
+    /// The output buffer, for codecs that render straight into it.
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.output
+    }
+
+    /// Sends what is queued once it is large, so a big response streams out in pieces.
+    pub async fn flush_if_large(&mut self) -> io::Result<()> {
+        if self.output.len() >= READ_CHUNK * 16 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Closes after sending whatever is queued.
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
             self.stream.write_all(&self.output).await?;
@@ -124,8 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Sends one last reply and closes; errors no longer matter then.
     pub async fn close_with(&mut self, reply: &Reply) {
         self.queue(reply);
-        let _ = self.flush().await;
-        let _ = self.stream.shutdown().await;
+        self.close().await;
     }
 
     /// RFC 3207 4.2: whatever the client sent after STARTTLS, before the handshake, is

@@ -2,6 +2,7 @@
 
 mod conn;
 mod limits;
+mod pop3;
 pub mod reply;
 pub mod shutdown;
 mod smtp;
@@ -12,7 +13,7 @@ use hermod_config::Config;
 use hermod_core::Router;
 use hermod_store::Store;
 use hermod_types::Domain;
-use limits::ConnectionLimits;
+use limits::{ConnectionLimits, Refusal};
 use shutdown::{Shutdown, ShutdownTrigger};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -61,7 +62,12 @@ impl Service {
 
     /// Services this version serves; the others' listen keys are accepted but unused.
     fn is_built(self) -> bool {
-        matches!(self, Service::Smtp)
+        matches!(self, Service::Smtp | Service::Pop3 | Service::Pop3s)
+    }
+
+    /// TLS from the first byte (RFC 8314) rather than after STARTTLS/STLS.
+    fn implicit_tls(self) -> bool {
+        matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
     }
 
     fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 7] {
@@ -128,6 +134,9 @@ pub(crate) struct Context {
     pub tls: Option<TlsAcceptor>,
     /// The server's hostname as a domain, for the bare `<Postmaster>` recipient.
     pub hostname_domain: Option<Domain>,
+    pub throttle: hermod_core::throttle::LoginThrottle,
+    /// Maildrops with a POP3 session (RFC 1939: one at a time).
+    pub pop3_locks: pop3::MaildropLocks,
 }
 
 pub struct Server {
@@ -150,6 +159,8 @@ impl Server {
             router,
             tls: Some(TlsAcceptor::from(tls)),
             hostname_domain,
+            throttle: Default::default(),
+            pop3_locks: Default::default(),
         };
         Ok(Server {
             ctx: Arc::new(ctx),
@@ -168,6 +179,7 @@ impl Server {
                 tracing::info!(service = %service.name(), %addr, "listening");
             }
             let acceptor = Acceptor {
+                service,
                 ctx: self.ctx.clone(),
                 limits: limits.clone(),
                 shutdown: shutdown.clone(),
@@ -191,6 +203,7 @@ async fn stop_sessions(trigger: ShutdownTrigger, done: &mut mpsc::Receiver<()>, 
 }
 
 struct Acceptor {
+    service: Service,
     ctx: Arc<Context>,
     limits: ConnectionLimits,
     shutdown: Shutdown,
@@ -218,20 +231,62 @@ impl Acceptor {
     fn start_session(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let (ctx, shutdown, done) = (self.ctx.clone(), self.shutdown.clone(), self.done.clone());
-        let permit = self.limits.admit(peer.ip());
+        let admitted = self.limits.admit(peer.ip());
+        let service = self.service;
         tokio::spawn(async move {
             let _done = done;
-            let mut conn = Conn::new(stream, shutdown);
-            let _permit = match permit {
-                Ok(permit) => permit,
-                Err(refusal) => {
-                    tracing::info!(%peer, "connection refused: {}", refusal.text);
-                    conn.close_with(&refusal).await;
-                    return;
-                }
-            };
-            tracing::debug!(%peer, "connection");
-            smtp::Session::new(ctx, conn, peer).run().await;
+            let conn = Conn::new(stream, shutdown);
+            match admitted {
+                Ok(_permit) => serve_connection(service, ctx, conn, peer).await,
+                Err(refusal) => refuse(service, conn, peer, refusal).await,
+            }
         });
+    }
+}
+
+/// Runs the protocol of `service` on an admitted connection.
+async fn serve_connection(
+    service: Service,
+    ctx: Arc<Context>,
+    mut conn: Conn<TcpStream>,
+    peer: SocketAddr,
+) {
+    tracing::debug!(service = service.name(), %peer, "connection");
+    if service.implicit_tls() {
+        let Some(acceptor) = ctx.tls.clone() else {
+            return;
+        };
+        let handshake =
+            tokio::time::timeout(ctx.config.limits.command_timeout, conn.start_tls(&acceptor));
+        if !matches!(handshake.await, Ok(Ok(()))) {
+            tracing::info!(service = service.name(), %peer, "TLS handshake failed");
+            return;
+        }
+    }
+    match service {
+        Service::Smtp => smtp::Session::new(ctx, conn, peer).run().await,
+        Service::Pop3 | Service::Pop3s => pop3::Session::new(ctx, conn, peer).run().await,
+        _ => {}
+    }
+}
+
+async fn refuse(service: Service, mut conn: Conn<TcpStream>, peer: SocketAddr, refusal: Refusal) {
+    tracing::info!(service = service.name(), %peer, ?refusal, "connection refused");
+    match service {
+        Service::Pop3 | Service::Pop3s | Service::Imap | Service::Imaps => {
+            hermod_proto::pop3::render_err(
+                Some("SYS/TEMP"),
+                "too many connections, try again later",
+                conn.output(),
+            );
+            conn.close().await;
+        }
+        _ => {
+            let reply = match refusal {
+                Refusal::TooManyConnections => reply::TOO_MANY_CONNECTIONS,
+                Refusal::TooManyFromIp => reply::TOO_MANY_FROM_IP,
+            };
+            conn.close_with(&reply).await;
+        }
     }
 }

@@ -1,6 +1,5 @@
 //! Connection caps: in total and per client IP.
 
-use crate::reply::{self, Reply};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -14,6 +13,13 @@ struct Inner {
     max_total: usize,
     max_per_ip: usize,
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// Why a connection was turned away; each protocol words it its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    TooManyConnections,
+    TooManyFromIp,
 }
 
 /// Holds one connection's place; dropping it frees the place.
@@ -33,14 +39,14 @@ impl ConnectionLimits {
         }
     }
 
-    pub fn admit(&self, ip: IpAddr) -> Result<Permit, Reply> {
+    pub fn admit(&self, ip: IpAddr) -> Result<Permit, Refusal> {
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.0 >= self.inner.max_total {
-            return Err(reply::TOO_MANY_CONNECTIONS);
+            return Err(Refusal::TooManyConnections);
         }
         let per_ip = open.1.entry(ip).or_insert(0);
         if *per_ip >= self.inner.max_per_ip {
-            return Err(reply::TOO_MANY_FROM_IP);
+            return Err(Refusal::TooManyFromIp);
         }
         *per_ip += 1;
         open.0 += 1;
@@ -78,9 +84,9 @@ mod tests {
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         let p1 = caps.admit(a).unwrap();
         let _p2 = caps.admit(a).unwrap();
-        assert_eq!(caps.admit(a).err(), Some(reply::TOO_MANY_FROM_IP));
+        assert_eq!(caps.admit(a).err(), Some(Refusal::TooManyFromIp));
         let _p3 = caps.admit(b).unwrap();
-        assert_eq!(caps.admit(b).err(), Some(reply::TOO_MANY_CONNECTIONS));
+        assert_eq!(caps.admit(b).err(), Some(Refusal::TooManyConnections));
         drop(p1);
         assert!(caps.admit(a).is_ok());
     }

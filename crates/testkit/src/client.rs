@@ -135,7 +135,7 @@ impl SmtpClient {
     }
 }
 
-pub(crate) fn insecure_client_config() -> Arc<rustls::ClientConfig> {
+pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -2,9 +2,11 @@
 //! client (plain or TLS), and the golden-transcript runner.
 
 mod client;
+mod pop3_client;
 mod transcript;
 
 pub use client::{SmtpClient, SmtpReply};
+pub use pop3_client::Pop3Client;
 pub use transcript::run_transcript;
 
 use hermod_config::Config;
@@ -19,6 +21,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub smtp: SocketAddr,
+    pub pop3: SocketAddr,
+    pub pop3s: SocketAddr,
     pub store: Arc<SqliteStore>,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
@@ -27,7 +31,7 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
 }
 
-/// A configuration listening on loopback port 0 for SMTP only, storing under `dir`.
+/// A configuration listening on loopback port 0 for SMTP, POP3 and POP3S, storing under `dir`.
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::defaults(dir.join("hermod.toml"), dir.to_owned());
     config.hostname = "mx.example.test".into();
@@ -35,8 +39,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.smtp = vec![loopback];
     config.listen.submission.clear();
     config.listen.submissions.clear();
-    config.listen.pop3.clear();
-    config.listen.pop3s.clear();
+    config.listen.pop3 = vec![loopback];
+    config.listen.pop3s = vec![loopback];
     config.listen.imap.clear();
     config.listen.imaps.clear();
     config
@@ -58,6 +62,8 @@ impl TestServer {
             .expect("add domain");
         let listeners = Listeners::bind(&config).await.expect("bind");
         let smtp = listeners.local_addrs(Service::Smtp)[0];
+        let pop3 = listeners.local_addrs(Service::Pop3)[0];
+        let pop3s = listeners.local_addrs(Service::Pop3s)[0];
         let server = Server::new(config.clone(), listeners, store.clone()).expect("server");
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
@@ -65,6 +71,8 @@ impl TestServer {
         }));
         TestServer {
             smtp,
+            pop3,
+            pop3s,
             store,
             config,
             stop: Some(stop),
@@ -118,6 +126,15 @@ impl TestServer {
 
     pub async fn client(&self) -> SmtpClient {
         SmtpClient::connect(self.smtp).await
+    }
+
+    /// Delivers a message over SMTP; panics unless it is accepted.
+    pub async fn deliver(&self, to: &str, body: &str) {
+        let mut c = self.client().await;
+        c.cmd("EHLO sender.test").await;
+        let reply = c.send_mail("sender@remote.test", &[to], body).await;
+        assert_eq!(reply.code, 250, "delivery failed: {reply:?}");
+        c.cmd("QUIT").await;
     }
 
     /// Graceful shutdown; waits until the server returned.

@@ -50,6 +50,8 @@ pub fn ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
 pub struct Running {
     pub child: Child,
     pub smtp: SocketAddr,
+    /// Every listener by service name (`smtp`, `pop3`, ...).
+    pub addrs: std::collections::HashMap<String, SocketAddr>,
     pub log: mpsc::Receiver<String>,
     /// Log lines up to and including the listening line.
     pub startup: Vec<String>,
@@ -57,6 +59,11 @@ pub struct Running {
 
 /// Starts `hermod serve` and waits for its SMTP listener's address in the log.
 pub fn serve(config: &Path) -> Running {
+    serve_services(config, &["smtp"])
+}
+
+/// Starts `hermod serve` and waits until every service in `services` reports its address.
+pub fn serve_services(config: &Path, services: &[&str]) -> Running {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -79,6 +86,7 @@ pub fn serve(config: &Path) -> Running {
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut startup = Vec::new();
+    let mut addrs = std::collections::HashMap::new();
     loop {
         let line = log.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
         let Ok(line) = line else {
@@ -87,22 +95,32 @@ pub fn serve(config: &Path) -> Running {
             panic!("hermod did not report its SMTP listener in time");
         };
         startup.push(line.clone());
-        if line.contains("listening") && line.contains("smtp") {
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .expect("addr in log")
-                .split_whitespace()
-                .next()
-                .unwrap();
+        if let Some((service, addr)) = listening(&line) {
+            addrs.insert(service, addr);
+        }
+        if services.iter().all(|s| addrs.contains_key(*s)) {
+            let smtp = addrs
+                .get("smtp")
+                .copied()
+                .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
             return Running {
                 child,
-                smtp: addr.parse().expect("socket address"),
+                smtp,
+                addrs,
                 log,
                 startup,
             };
         }
     }
+}
+
+/// `... listening service=smtp addr=127.0.0.1:1234` -> ("smtp", address)
+fn listening(line: &str) -> Option<(String, SocketAddr)> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let field = |name: &str| line.split(name).nth(1)?.split_whitespace().next();
+    Some((field("service=")?.to_owned(), field("addr=")?.parse().ok()?))
 }
 
 /// A blocking line-based SMTP client.

@@ -142,7 +142,7 @@ impl DataDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::split::all_splits;
+    use crate::split::all_splits;
 
     /// Decodes pieces; returns (content, end, bytes left after the marker).
     fn decode(

@@ -31,6 +31,8 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         store: store.clone(),
         tls: None,
         hostname_domain: None,
+        throttle: Default::default(),
+        pop3_locks: Default::default(),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::shutdown::channel();

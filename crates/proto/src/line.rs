@@ -1,4 +1,5 @@
-//! Command line framing: only CRLF ends a line (RFC 5321 2.3.8).
+//! Command line framing shared by SMTP and POP3: only CRLF ends a line (RFC 5321 2.3.8,
+//! RFC 1939 3).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineError {
@@ -67,7 +68,7 @@ impl LineFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::split::all_splits;
+    use crate::split::all_splits;
 
     fn frame(max: usize, pieces: &[&[u8]]) -> Vec<Result<String, LineError>> {
         let mut framer = LineFramer::new(max);

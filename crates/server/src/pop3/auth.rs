@@ -1,0 +1,222 @@
+//! The AUTHORIZATION state: CAPA, STLS, USER/PASS, AUTH PLAIN, and the login itself.
+
+use super::{Flow, Maildrop, Session, State};
+use hermod_core::throttle::Verdict;
+use hermod_proto::LineFramer;
+use hermod_proto::pop3::MAX_COMMAND_LINE;
+use hermod_proto::sasl::{SaslError, decode_plain};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A SASL PLAIN response: base64 of two addresses and a password.
+const MAX_SASL_LINE: usize = 4096;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// Passwords travel only inside TLS, or from loopback when the config allows it.
+    pub(super) fn login_allowed(&self) -> bool {
+        self.conn.tls().is_some()
+            || (self.peer.ip().is_loopback()
+                && self.ctx.config.pop3.allow_plaintext_auth_on_loopback)
+    }
+
+    pub(super) fn plaintext_refused(&mut self) -> Flow {
+        self.err(
+            Some("AUTH"),
+            "plaintext authentication is not allowed without TLS: use STLS",
+        );
+        Flow::Continue
+    }
+
+    pub(super) fn capa(&mut self) {
+        let mut caps = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
+        let authorization = matches!(self.state, State::Authorization { .. });
+        if authorization && self.login_allowed() {
+            caps.extend(["USER", "SASL PLAIN"]);
+        }
+        if authorization && self.ctx.tls.is_some() && self.conn.tls().is_none() {
+            caps.push("STLS");
+        }
+        caps.push("IMPLEMENTATION hermod");
+        self.ok("capability list follows");
+        let out = self.conn.output();
+        for cap in caps {
+            out.extend_from_slice(cap.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
+
+    pub(super) async fn stls(&mut self) -> std::io::Result<Flow> {
+        let Some(acceptor) = self.ctx.tls.clone() else {
+            return Ok(self.mistake("STLS not available"));
+        };
+        if self.conn.tls().is_some() {
+            return Ok(self.mistake("TLS already active"));
+        }
+        self.ok("begin TLS negotiation");
+        if let Err(e) = self.conn.start_tls(&acceptor).await {
+            tracing::info!(peer = %self.peer, error = %e, "POP3 TLS handshake failed");
+            return Ok(Flow::Close);
+        }
+        // Anything pipelined before the handshake was discarded; start over.
+        self.framer = LineFramer::new(MAX_COMMAND_LINE);
+        self.state = State::Authorization {
+            user: None,
+            awaiting_plain: false,
+        };
+        Ok(Flow::Continue)
+    }
+
+    pub(super) fn user(&mut self, name: String) -> Flow {
+        if !self.login_allowed() {
+            return self.plaintext_refused();
+        }
+        self.state = State::Authorization {
+            user: Some(name),
+            awaiting_plain: false,
+        };
+        self.ok("send your password");
+        Flow::Continue
+    }
+
+    pub(super) async fn pass(&mut self, password: String) -> Flow {
+        let State::Authorization { user, .. } = &mut self.state else {
+            return self.mistake("command not valid in this state");
+        };
+        let Some(name) = user.take() else {
+            return self.mistake("send USER first");
+        };
+        if !self.login_allowed() {
+            return self.plaintext_refused();
+        }
+        self.login(name, password).await;
+        Flow::Continue
+    }
+
+    pub(super) async fn auth(
+        &mut self,
+        mechanism: Option<String>,
+        initial: Option<String>,
+    ) -> Flow {
+        let Some(mechanism) = mechanism else {
+            self.ok("mechanisms follow");
+            self.conn.output().extend_from_slice(b"PLAIN\r\n.\r\n");
+            return Flow::Continue;
+        };
+        if mechanism != "PLAIN" {
+            return self.mistake("unsupported mechanism; PLAIN is supported");
+        }
+        if !self.login_allowed() {
+            return self.plaintext_refused();
+        }
+        match initial {
+            // RFC 5034 4: "=" is an empty initial response.
+            Some(response) if response != "=" => self.plain_credentials(&response).await,
+            _ => {
+                self.conn.output().extend_from_slice(b"+ \r\n");
+                self.framer = LineFramer::new(MAX_SASL_LINE);
+                self.state = State::Authorization {
+                    user: None,
+                    awaiting_plain: true,
+                };
+                Flow::Continue
+            }
+        }
+    }
+
+    /// The client's answer to the `+ ` continuation.
+    pub(super) async fn plain_response(&mut self, line: &[u8]) -> Flow {
+        self.framer = LineFramer::new(MAX_COMMAND_LINE);
+        self.state = State::Authorization {
+            user: None,
+            awaiting_plain: false,
+        };
+        match std::str::from_utf8(line) {
+            Ok(response) => self.plain_credentials(response).await,
+            Err(_) => self.mistake("invalid SASL response"),
+        }
+    }
+
+    async fn plain_credentials(&mut self, response: &str) -> Flow {
+        match decode_plain(response) {
+            Ok(creds)
+                if creds.authzid.is_empty()
+                    || creds.authzid.eq_ignore_ascii_case(&creds.authcid) =>
+            {
+                self.login(creds.authcid, creds.password).await;
+                Flow::Continue
+            }
+            Ok(_) => {
+                self.err(Some("AUTH"), "authorization identity not allowed");
+                Flow::Continue
+            }
+            Err(SaslError::Cancelled) => {
+                self.err(None, "authentication cancelled");
+                Flow::Continue
+            }
+            Err(_) => self.mistake("malformed SASL PLAIN response"),
+        }
+    }
+
+    /// Checks the credentials (throttled), locks the maildrop and enters TRANSACTION.
+    async fn login(&mut self, name: String, password: String) {
+        let ip = self.peer.ip();
+        if let Verdict::Locked { retry_after } = self.ctx.throttle.check(ip, &name, Instant::now())
+        {
+            tracing::warn!(peer = %self.peer, user = name, "POP3 login refused: too many failures");
+            let text = format!(
+                "too many failed logins, try again in {} seconds",
+                retry_after.as_secs().max(1)
+            );
+            self.err(Some("LOGIN-DELAY"), &text);
+            return;
+        }
+        let (ctx, login) = (self.ctx.clone(), name.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            hermod_core::auth::authenticate(ctx.store.as_ref(), &login, &password)
+        })
+        .await;
+        let user = match checked {
+            Ok(Ok(Some(user))) => user,
+            Ok(Ok(None)) => {
+                let delay = self.ctx.throttle.failed(ip, &name, Instant::now());
+                tracing::warn!(peer = %self.peer, user = name, "POP3 login failed");
+                tokio::time::sleep(delay).await;
+                self.err(Some("AUTH"), "invalid user name or password");
+                return;
+            }
+            Ok(Err(e)) => return self.temp_failure(&e.to_string()),
+            Err(e) => return self.temp_failure(&e.to_string()),
+        };
+        self.ctx.throttle.succeeded(ip, &name);
+        self.open_maildrop(user).await;
+    }
+
+    fn temp_failure(&mut self, error: &str) {
+        tracing::error!(peer = %self.peer, error, "POP3 login could not be completed");
+        self.err(
+            Some("SYS/TEMP"),
+            "temporary server problem, try again later",
+        );
+    }
+
+    async fn open_maildrop(&mut self, user: hermod_store::UserRecord) {
+        let Some(lock) = self.ctx.pop3_locks.try_lock(user.id) else {
+            self.err(Some("IN-USE"), "maildrop already locked by another session");
+            return;
+        };
+        let store = self.ctx.store.clone();
+        let opened =
+            tokio::task::spawn_blocking(move || Maildrop::open(store.as_ref(), user, lock)).await;
+        match opened {
+            Ok(Ok(maildrop)) => {
+                let (count, size) = maildrop.stat();
+                tracing::info!(peer = %self.peer, user = maildrop.user.address, count, "POP3 login");
+                self.ok(&format!("{count} messages ({size} octets)"));
+                self.state = State::Transaction(Box::new(maildrop));
+            }
+            Ok(Err(e)) => self.temp_failure(&e.to_string()),
+            Err(e) => self.temp_failure(&e.to_string()),
+        }
+    }
+}

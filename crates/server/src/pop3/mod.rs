@@ -1,0 +1,176 @@
+//! The POP3 session (RFC 1939) on the `pop3` (plain, STLS) and `pop3s` (implicit TLS)
+//! listeners: the maildrop is INBOX.
+
+mod auth;
+mod maildrop;
+mod transaction;
+
+pub(crate) use maildrop::MaildropLocks;
+
+use crate::Context;
+use crate::conn::{Conn, Fill};
+use hermod_proto::pop3::{
+    Command, CommandError, MAX_COMMAND_LINE, parse_command, render_err, render_ok,
+};
+use hermod_proto::{LineError, LineFramer};
+use maildrop::Maildrop;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// RFC 1939 3: an autologout timer of at least 10 minutes.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+const MAX_ERRORS: u32 = 20;
+
+enum State {
+    Authorization {
+        user: Option<String>,
+        awaiting_plain: bool,
+    },
+    Transaction(Box<Maildrop>),
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+pub(crate) struct Session<S> {
+    ctx: Arc<Context>,
+    conn: Conn<S>,
+    peer: SocketAddr,
+    framer: LineFramer,
+    state: State,
+    errors: u32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub fn new(ctx: Arc<Context>, conn: Conn<S>, peer: SocketAddr) -> Session<S> {
+        Session {
+            ctx,
+            conn,
+            peer,
+            framer: LineFramer::new(MAX_COMMAND_LINE),
+            state: State::Authorization {
+                user: None,
+                awaiting_plain: false,
+            },
+            errors: 0,
+        }
+    }
+
+    pub async fn run(mut self) {
+        self.ok(&format!(
+            "{} hermod POP3 server ready",
+            self.ctx.config.hostname
+        ));
+        if let Err(e) = self.command_loop().await {
+            tracing::debug!(peer = %self.peer, error = %e, "POP3 connection ended with an error");
+        }
+    }
+
+    fn ok(&mut self, text: &str) {
+        render_ok(text, self.conn.output());
+    }
+
+    fn err(&mut self, code: Option<&str>, text: &str) {
+        render_err(code, text, self.conn.output());
+    }
+
+    /// A client mistake; too many end the session.
+    fn mistake(&mut self, text: &str) -> Flow {
+        self.errors += 1;
+        self.err(None, text);
+        if self.errors >= MAX_ERRORS {
+            self.err(None, "too many errors, closing connection");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    async fn command_loop(&mut self) -> std::io::Result<()> {
+        loop {
+            while let Some(line) = self.framer.next_line(&mut self.conn.input) {
+                if let Flow::Close = self.handle_line(line).await? {
+                    self.conn.close().await;
+                    return Ok(());
+                }
+            }
+            match self.conn.fill(IDLE_TIMEOUT, true).await? {
+                Fill::Data => {}
+                // A dropped connection or a timeout never reaches UPDATE: nothing is deleted.
+                Fill::Eof => return Ok(()),
+                Fill::Timeout => {
+                    self.err(None, "autologout: idle for too long");
+                    self.conn.close().await;
+                    return Ok(());
+                }
+                Fill::Shutdown => {
+                    self.err(Some("SYS/TEMP"), "server shutting down, try again later");
+                    self.conn.close().await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn handle_line(&mut self, line: Result<Vec<u8>, LineError>) -> std::io::Result<Flow> {
+        let line = match line {
+            Ok(line) => line,
+            Err(LineError::TooLong) => return Ok(self.mistake("line too long")),
+            Err(LineError::BareLineEnding) => return Ok(self.mistake("lines must end with CRLF")),
+        };
+        if let State::Authorization {
+            awaiting_plain: true,
+            ..
+        } = self.state
+        {
+            return Ok(self.plain_response(&line).await);
+        }
+        match parse_command(&line) {
+            Ok(command) => self.handle_command(command).await,
+            Err(CommandError::Unknown) => Ok(self.mistake("unknown command")),
+            Err(CommandError::Syntax(why)) => Ok(self.mistake(why)),
+            Err(CommandError::NotUtf8) => Ok(self.mistake("command is not valid UTF-8")),
+        }
+    }
+
+    async fn handle_command(&mut self, command: Command) -> std::io::Result<Flow> {
+        let in_transaction = matches!(self.state, State::Transaction(_));
+        match command {
+            Command::Capa => self.capa(),
+            Command::Noop => self.ok(""),
+            Command::Quit if in_transaction => {
+                self.update().await;
+                return Ok(Flow::Close);
+            }
+            Command::Quit => {
+                self.ok("bye");
+                return Ok(Flow::Close);
+            }
+            Command::Stls if !in_transaction => return self.stls().await,
+            Command::User(name) if !in_transaction => return Ok(self.user(name)),
+            Command::Pass(password) if !in_transaction => return Ok(self.pass(password).await),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } if !in_transaction => {
+                return Ok(self.auth(mechanism, initial_response).await);
+            }
+            Command::Stat
+            | Command::List(_)
+            | Command::Retr(_)
+            | Command::Dele(_)
+            | Command::Rset
+            | Command::Top { .. }
+            | Command::Uidl(_)
+                if in_transaction =>
+            {
+                return self.transaction(command).await;
+            }
+            _ => return Ok(self.mistake("command not valid in this state")),
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,73 @@
+"""A hermod server in a scratch directory, for the interop tests (loopback only)."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+
+HERMOD = os.environ.get("HERMOD_BIN", "target/debug/hermod")
+
+CONFIG = """hostname = "mx.example.test"
+data_dir = "."
+[listen]
+smtp = ["127.0.0.1:0"]
+submission = []
+submissions = []
+pop3 = ["127.0.0.1:0"]
+pop3s = ["127.0.0.1:0"]
+imap = []
+imaps = []
+"""
+
+
+class Hermod:
+    """A hermod server in a scratch directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
+        self.config = os.path.join(self.dir, "hermod.toml")
+        with open(self.config, "w") as f:
+            f.write(CONFIG)
+        self.cli("domain", "add", "example.test")
+        self.cli("user", "add", "alice@example.test", "--password-stdin", stdin="s3cret\n")
+        self.cli("alias", "add", "postmaster@example.test", "alice@example.test")
+        env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
+        self.proc = subprocess.Popen([HERMOD, "--config", self.config, "serve"], stderr=subprocess.PIPE, text=True, env=env)
+        self.ports = {}
+        for line in self.proc.stderr:
+            m = re.search(r"listening service=(\w+) addr=127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.ports[m.group(1)] = int(m.group(2))
+            if len(self.ports) == 3:
+                break
+        if len(self.ports) != 3:
+            raise RuntimeError("hermod did not start: %r" % self.ports)
+        self.port = self.ports["smtp"]
+        # Keep draining the log so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+
+    def cli(self, *args, stdin=None):
+        return subprocess.run([HERMOD, "--config", self.config, *args], input=stdin, text=True, check=True, capture_output=True).stdout
+
+    def deliver(self, to, body):
+        """Hands a message to hermod over SMTP."""
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=20) as s:
+            s.sendmail("sender@remote.test", [to], body)
+
+    def inbox(self):
+        out = os.path.join(self.dir, "export-%d" % len(os.listdir(self.dir)))
+        self.cli("export", "alice@example.test", out)
+        messages = []
+        for sub in ("cur", "new"):
+            for name in sorted(os.listdir(os.path.join(out, sub))):
+                with open(os.path.join(out, sub, name), "rb") as f:
+                    messages.append(f.read())
+        return messages
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.proc.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
