@@ -12,8 +12,8 @@ CONFIG = """hostname = "mx.example.test"
 data_dir = "."
 [listen]
 smtp = ["127.0.0.1:0"]
-submission = []
-submissions = []
+submission = ["127.0.0.1:0"]
+submissions = ["127.0.0.1:0"]
 pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
 imap = []
@@ -39,9 +39,9 @@ class Hermod:
             m = re.search(r"listening service=(\w+) addr=127\.0\.0\.1:(\d+)", line)
             if m:
                 self.ports[m.group(1)] = int(m.group(2))
-            if len(self.ports) == 3:
+            if len(self.ports) == 5:
                 break
-        if len(self.ports) != 3:
+        if len(self.ports) != 5:
             raise RuntimeError("hermod did not start: %r" % self.ports)
         self.port = self.ports["smtp"]
         # Keep draining the log so the server never blocks on a full pipe.
@@ -56,9 +56,9 @@ class Hermod:
         with smtplib.SMTP("127.0.0.1", self.port, timeout=20) as s:
             s.sendmail("sender@remote.test", [to], body)
 
-    def inbox(self):
+    def inbox(self, user="alice@example.test"):
         out = os.path.join(self.dir, "export-%d" % len(os.listdir(self.dir)))
-        self.cli("export", "alice@example.test", out)
+        self.cli("export", user, out)
         messages = []
         for sub in ("cur", "new"):
             for name in sorted(os.listdir(os.path.join(out, sub))):

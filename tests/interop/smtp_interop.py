@@ -73,6 +73,98 @@ class SmtplibInterop(unittest.TestCase):
             self.assertEqual((code, text[:5]), (550, b"5.7.1"))
 
 
+def insecure():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class SubmissionInterop(unittest.TestCase):
+    """Submission on 587 (STARTTLS) and 465 (implicit TLS) with SMTP AUTH."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Hermod()
+        cls.server.cli("user", "add", "bob@example.test", "--password-stdin", stdin="pw\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def submission(self):
+        s = smtplib.SMTP("127.0.0.1", self.server.ports["submission"], local_hostname="client.test", timeout=20)
+        s.ehlo()
+        return s
+
+    def bob_has(self, needle):
+        return any(needle in m for m in self.server.inbox("bob@example.test"))
+
+    def test_auth_before_starttls_is_refused(self):
+        with self.submission() as s:
+            self.assertFalse(s.has_extn("auth"))
+            code, _ = s.docmd("AUTH", "PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzM2NyZXQ=")
+            self.assertEqual(code, 538)
+            with self.assertRaises(smtplib.SMTPSenderRefused) as refused:
+                s.sendmail("alice@example.test", ["bob@example.test"], b"Subject: x\r\n\r\nx\r\n")
+            self.assertEqual(refused.exception.smtp_code, 530)
+
+    def test_starttls_login_and_bcc(self):
+        with self.submission() as s:
+            s.starttls(context=insecure())
+            s.ehlo()
+            s.login("alice@example.test", "s3cret")
+            msg = EmailMessage()
+            msg["From"] = "Alice <alice@example.test>"
+            msg["To"] = "alice@example.test"
+            msg["Bcc"] = "bob@example.test"
+            msg["Subject"] = "submitted with bcc"
+            msg.set_content("hello\n")
+            s.send_message(msg)
+        bob = self.server.inbox("bob@example.test")
+        self.assertTrue(any(b"submitted with bcc" in m and b"Bcc:" not in m for m in bob), bob)
+
+    def test_implicit_tls_and_wrong_password(self):
+        with smtplib.SMTP_SSL("127.0.0.1", self.server.ports["submissions"], context=insecure(), timeout=20) as s:
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as failed:
+                s.login("alice@example.test", "wrong")
+            self.assertEqual(failed.exception.smtp_code, 535)
+            s.login("alice@example.test", "s3cret")
+            s.sendmail("alice@example.test", ["bob@example.test"], b"From: alice@example.test\r\nSubject: over 465\r\n\r\nx\r\n")
+        self.assertTrue(self.bob_has(b"over 465"))
+
+    def test_forged_sender(self):
+        with self.submission() as s:
+            s.starttls(context=insecure())
+            s.login("alice@example.test", "s3cret")
+            with self.assertRaises(smtplib.SMTPSenderRefused) as refused:
+                s.sendmail("bob@example.test", ["bob@example.test"], b"From: bob@example.test\r\n\r\nx\r\n")
+            self.assertEqual(refused.exception.smtp_code, 553)
+            with self.assertRaises(smtplib.SMTPDataError) as forged:
+                s.sendmail("alice@example.test", ["bob@example.test"], b"From: bob@example.test\r\n\r\nx\r\n")
+            self.assertEqual(forged.exception.smtp_code, 553)
+
+    def test_msmtp(self):
+        if shutil.which("msmtp") is None:
+            raise RuntimeError("msmtp is not installed (scripts/test installs it)")
+        cmd = ["msmtp", "--host=127.0.0.1", "--port=%d" % self.server.ports["submission"], "--tls=on",
+               "--tls-starttls=on", "--tls-certcheck=off", "--auth=on", "--user=alice@example.test",
+               "--passwordeval=echo s3cret", "--from=alice@example.test", "bob@example.test"]
+        run = subprocess.run(cmd, input="From: alice@example.test\nSubject: via msmtp\n\nhi\n",
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertTrue(self.bob_has(b"via msmtp"))
+
+    def test_swaks_auth_tls(self):
+        cmd = ["swaks", "--server", "127.0.0.1:%d" % self.server.ports["submission"], "--tls", "--auth", "LOGIN",
+               "--auth-user", "alice@example.test", "--auth-password", "s3cret", "--from", "alice@example.test",
+               "--to", "bob@example.test", "--header", "From: alice@example.test",
+               "--header", "Subject: via swaks auth"]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertTrue(self.bob_has(b"via swaks auth"))
+
+
 class SwaksInterop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

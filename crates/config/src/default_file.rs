@@ -81,4 +81,19 @@ imaps = ["127.0.0.1:2993"]
 # Passwords are only accepted over TLS (STLS, or the pop3s port), except from loopback
 # addresses while this is true, so local tools work without certificates.
 # allow_plaintext_auth_on_loopback = true
+
+[smtp]
+# Offer SMTP AUTH on the smtp listener too (after STARTTLS). Users should submit on the
+# submission ports instead; leave this off unless an old client insists on port 25.
+# allow_auth = false
+
+[submission]
+# Mail from your users' programs (the submission and submissions listeners, after AUTH).
+# Leave the client's IP address out of the Received: field.
+# hide_client_ip = false
+# Also file a copy into the sender's Sent folder (most programs already save one).
+# save_to_sent = false
+# Recipients per message, and messages per hour, that one user may send.
+# max_recipients = 100
+# max_messages_per_hour = 500
 "#;

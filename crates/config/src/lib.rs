@@ -27,6 +27,27 @@ pub struct Config {
     pub tls: Tls,
     pub limits: Limits,
     pub pop3: Pop3,
+    pub smtp: Smtp,
+    pub submission: Submission,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    /// Offer AUTH on the `smtp` listener too (after STARTTLS); authenticated clients may then
+    /// relay there as on submission.
+    pub allow_auth: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// Leave the client's IP address out of the Received: field hermod adds.
+    pub hide_client_ip: bool,
+    /// File a copy of each submitted message into the sender's Sent folder.
+    pub save_to_sent: bool,
+    /// Recipients one user may give per message.
+    pub max_recipients: usize,
+    /// Messages one user may submit per hour.
+    pub max_messages_per_hour: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +138,13 @@ impl Config {
             pop3: Pop3 {
                 allow_plaintext_auth_on_loopback: true,
             },
+            smtp: Smtp { allow_auth: false },
+            submission: Submission {
+                hide_client_ip: false,
+                save_to_sent: false,
+                max_recipients: 100,
+                max_messages_per_hour: 500,
+            },
         }
     }
 }
@@ -192,6 +220,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_tls(&mut root, &mut config.tls, &base);
     read_limits(&mut root, &mut config.limits);
     read_pop3(&mut root, &mut config.pop3);
+    read_smtp(&mut root, &mut config.smtp);
+    read_submission(&mut root, &mut config.submission);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)
@@ -347,6 +377,35 @@ fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
     };
     if let Some(v) = s.boolean("allow_plaintext_auth_on_loopback") {
         pop3.allow_plaintext_auth_on_loopback = v;
+    }
+    root.absorb(s);
+}
+
+fn read_smtp(root: &mut Section<'_>, smtp: &mut Smtp) {
+    let Some(mut s) = root.section("smtp") else {
+        return;
+    };
+    if let Some(v) = s.boolean("allow_auth") {
+        smtp.allow_auth = v;
+    }
+    root.absorb(s);
+}
+
+fn read_submission(root: &mut Section<'_>, sub: &mut Submission) {
+    let Some(mut s) = root.section("submission") else {
+        return;
+    };
+    if let Some(v) = s.boolean("hide_client_ip") {
+        sub.hide_client_ip = v;
+    }
+    if let Some(v) = s.boolean("save_to_sent") {
+        sub.save_to_sent = v;
+    }
+    if let Some(v) = s.integer("max_recipients", 1) {
+        sub.max_recipients = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = s.integer("max_messages_per_hour", 1) {
+        sub.max_messages_per_hour = u32::try_from(v).unwrap_or(u32::MAX);
     }
     root.absorb(s);
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 mod delivery;
 mod routing;
+pub mod submission;
 pub mod throttle;
 
 pub use delivery::deliver_local;

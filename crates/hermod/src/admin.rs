@@ -36,6 +36,12 @@ pub enum UserAction {
     },
     /// Delete an account with all its mail.
     Remove { address: String },
+    /// Let an account submit as more senders: addresses, or `@domain` for a whole domain.
+    /// With no PATTERN, back to its own address and its aliases only.
+    SendAs {
+        address: String,
+        patterns: Vec<String>,
+    },
     /// List accounts with their usage and quota.
     List,
 }
@@ -111,10 +117,28 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
             store.set_password(&address, &hash)?;
         }
         UserAction::Remove { address } => store.remove_user(&parse_address(&address)?)?,
+        UserAction::SendAs { address, patterns } => {
+            for pattern in &patterns {
+                let valid = match pattern.strip_prefix('@') {
+                    Some(domain) => Domain::parse(domain).is_ok(),
+                    None => Address::parse(pattern).is_ok(),
+                };
+                if !valid {
+                    bail!("invalid sender pattern {pattern:?}: use an address or @domain");
+                }
+            }
+            let normalized: Vec<String> = patterns.iter().map(|p| p.to_lowercase()).collect();
+            store.set_send_as(&parse_address(&address)?, &normalized)?;
+        }
         UserAction::List => {
             for u in store.users()? {
                 let quota = u.quota.map_or("unlimited".to_owned(), |q| q.to_string());
-                println!("{}\tused={}\tquota={quota}", u.address, u.used);
+                let send_as = if u.send_as.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tsend_as={}", u.send_as.join(","))
+                };
+                println!("{}\tused={}\tquota={quota}{send_as}", u.address, u.used);
             }
         }
     }

@@ -49,6 +49,31 @@ fn domains_users_and_aliases() {
         "{users}"
     );
 
+    ok(
+        &config,
+        &[
+            "user",
+            "send-as",
+            "alice@example.test",
+            "@example.test",
+            "Boss@Corp.test",
+        ],
+        None,
+    );
+    let users = ok(&config, &["user", "list"], None);
+    assert!(
+        users.contains("send_as=@example.test,boss@corp.test"),
+        "{users}"
+    );
+    let bad = hermod(
+        &config,
+        &["user", "send-as", "alice@example.test", "not a pattern"],
+        None,
+    );
+    assert!(!bad.status.success());
+    ok(&config, &["user", "send-as", "alice@example.test"], None);
+    assert!(!ok(&config, &["user", "list"], None).contains("send_as"));
+
     let out = hermod(
         &config,
         &["user", "add", "not an address", "--password-stdin"],

@@ -1,9 +1,11 @@
 //! Reading and writing messages: the trace headers hermod adds, dates, header scanning.
 
 mod date;
+mod fields;
 mod headers;
 mod trace;
 
 pub use date::rfc5322_date;
+pub use fields::{Field, addresses, field_value, fields, remove_fields};
 pub use headers::{count_header, header_section};
 pub use trace::{Protocol, Received, return_path};

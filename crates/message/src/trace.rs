@@ -28,7 +28,8 @@ impl Protocol {
 #[derive(Debug, Clone)]
 pub struct Received<'a> {
     pub helo: &'a str,
-    pub peer_ip: IpAddr,
+    /// `None` when the submission settings hide the client's address.
+    pub peer_ip: Option<IpAddr>,
     pub peer_name: Option<&'a str>,
     pub by: &'a str,
     pub protocol: Protocol,
@@ -36,19 +37,22 @@ pub struct Received<'a> {
     /// Named only for a single recipient: listing several would disclose Bcc recipients.
     pub for_rcpt: Option<&'a str>,
     pub tls: Option<&'a str>,
+    /// The account of an authenticated submission (RFC 4954 / RFC 6409).
+    pub authenticated_as: Option<&'a str>,
     pub date: String,
 }
 
 impl Received<'_> {
     /// The folded field, ending in CRLF.
     pub fn render(&self) -> String {
-        let ip = match self.peer_ip {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => format!("IPv6:{v6}"),
-        };
-        let from = match self.peer_name {
-            Some(name) => format!("{} ({name} [{ip}])", self.helo),
-            None => format!("{} ([{ip}])", self.helo),
+        let ip = self.peer_ip.map(|ip| match ip {
+            IpAddr::V4(v4) => format!("[{v4}]"),
+            IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+        });
+        let from = match (self.peer_name, ip) {
+            (Some(name), Some(ip)) => format!("{} ({name} {ip})", self.helo),
+            (None, Some(ip)) => format!("{} ({ip})", self.helo),
+            (_, None) => self.helo.to_owned(),
         };
         let mut out = format!(
             "Received: from {from}\r\n\tby {} (hermod) with {} id {}",
@@ -58,6 +62,9 @@ impl Received<'_> {
         );
         if let Some(tls) = self.tls {
             out.push_str(&format!("\r\n\t(using {tls})"));
+        }
+        if let Some(user) = self.authenticated_as {
+            out.push_str(&format!("\r\n\t(authenticated as {user})"));
         }
         if let Some(rcpt) = self.for_rcpt {
             out.push_str(&format!("\r\n\tfor <{rcpt}>"));
@@ -98,7 +105,7 @@ mod tests {
     fn renders_a_folded_received_field() {
         let r = Received {
             helo: "client.test",
-            peer_ip: "192.0.2.7".parse().unwrap(),
+            peer_ip: Some("192.0.2.7".parse().unwrap()),
             peer_name: None,
             by: "mx.example.test",
             protocol: Protocol {
@@ -110,6 +117,7 @@ mod tests {
             id: "abc123",
             for_rcpt: Some("alice@example.test"),
             tls: None,
+            authenticated_as: None,
             date: "Sat, 28 Nov 2026 20:42:22 +0000".into(),
         };
         assert_eq!(

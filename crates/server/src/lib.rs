@@ -62,7 +62,14 @@ impl Service {
 
     /// Services this version serves; the others' listen keys are accepted but unused.
     fn is_built(self) -> bool {
-        matches!(self, Service::Smtp | Service::Pop3 | Service::Pop3s)
+        matches!(
+            self,
+            Service::Smtp
+                | Service::Submission
+                | Service::Submissions
+                | Service::Pop3
+                | Service::Pop3s
+        )
     }
 
     /// TLS from the first byte (RFC 8314) rather than after STARTTLS/STLS.
@@ -135,6 +142,7 @@ pub(crate) struct Context {
     /// The server's hostname as a domain, for the bare `<Postmaster>` recipient.
     pub hostname_domain: Option<Domain>,
     pub throttle: hermod_core::throttle::LoginThrottle,
+    pub send_rate: hermod_core::submission::SendRate,
     /// Maildrops with a POP3 session (RFC 1939: one at a time).
     pub pop3_locks: pop3::MaildropLocks,
 }
@@ -153,6 +161,8 @@ impl Server {
         let tls = tls::server_config(&config)?;
         let router = Router::new(store.clone(), config.recipient_delimiter);
         let hostname_domain = Domain::parse(&config.hostname).ok();
+        let send_rate =
+            hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -160,6 +170,7 @@ impl Server {
             tls: Some(TlsAcceptor::from(tls)),
             hostname_domain,
             throttle: Default::default(),
+            send_rate,
             pop3_locks: Default::default(),
         };
         Ok(Server {
@@ -264,7 +275,16 @@ async fn serve_connection(
         }
     }
     match service {
-        Service::Smtp => smtp::Session::new(ctx, conn, peer).run().await,
+        Service::Smtp => {
+            smtp::Session::new(ctx, conn, peer, smtp::Mode::Mx)
+                .run()
+                .await
+        }
+        Service::Submission | Service::Submissions => {
+            smtp::Session::new(ctx, conn, peer, smtp::Mode::Submission)
+                .run()
+                .await
+        }
         Service::Pop3 | Service::Pop3s => pop3::Session::new(ctx, conn, peer).run().await,
         _ => {}
     }

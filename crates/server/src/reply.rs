@@ -174,3 +174,37 @@ pub const DATA_BARE_LINE_ENDING: Reply = r(
     "Message contains a bare CR or LF; lines must end with CRLF",
 );
 pub const DATA_LINE_TOO_LONG: Reply = r(554, (5, 6, 0), "Message has a line that is too long");
+
+// SMTP AUTH (RFC 4954 6) and submission (RFC 6409).
+pub const AUTH_OK: Reply = r(235, (2, 7, 0), "Authentication successful");
+pub const AUTH_REQUIRED: Reply = r(530, (5, 7, 0), "Authentication required");
+pub const AUTH_FAILED: Reply = r(535, (5, 7, 8), "Authentication credentials invalid");
+pub const AUTH_CANCELLED: Reply = r(501, (5, 0, 0), "Authentication cancelled");
+pub const AUTH_LOCKED: Reply = r(
+    454,
+    (4, 7, 0),
+    "Too many failed authentications, try again later",
+);
+pub const AUTH_TEMP_FAILURE: Reply = r(454, (4, 7, 0), "Temporary authentication failure");
+pub const ENCRYPTION_REQUIRED: Reply = r(
+    538,
+    (5, 7, 11),
+    "Encryption required for requested authentication mechanism",
+);
+pub const UNKNOWN_MECHANISM: Reply = r(504, (5, 5, 4), "Unrecognized authentication mechanism");
+pub const ALREADY_AUTHENTICATED: Reply = r(503, (5, 5, 1), "Already authenticated");
+pub const AUTH_IN_TRANSACTION: Reply =
+    r(503, (5, 5, 1), "AUTH not allowed during a mail transaction");
+pub const SENDER_NOT_ALLOWED: Reply = r(
+    553,
+    (5, 7, 1),
+    "Sender address not allowed for this account",
+);
+pub const FROM_NOT_ALLOWED: Reply = r(553, (5, 7, 1), "From: address not allowed for this account");
+pub const NO_FROM: Reply = r(550, (5, 6, 0), "Message has no valid From: header");
+pub const RATE_LIMITED: Reply = r(
+    450,
+    (4, 7, 1),
+    "Too many messages sent in the last hour, try again later",
+);
+pub const HEADER_TOO_BIG: Reply = r(552, (5, 3, 4), "Header section too large");

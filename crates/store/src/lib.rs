@@ -14,7 +14,8 @@ pub use blob::{BlobWriter, SealedBlob};
 pub use error::StoreError;
 pub use model::{
     AliasKey, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo,
-    MessageMeta, SpecialUse, UserId, UserRecord,
+    MessageMeta, Outbound, OutboundRecipient, QueueEntry, SpecialUse, Submitted, UserId,
+    UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -59,7 +60,21 @@ pub trait Store: Send + Sync + 'static {
     /// Files one sealed body into every target mailbox, atomically: all targets get it or none
     /// does. Returns only after the body and the index are on stable storage. Concurrent calls
     /// share one index commit (group commit).
-    fn deliver(&self, blob: SealedBlob, targets: &[DeliveryTarget]) -> Result<Vec<Delivered>>;
+    fn deliver(&self, blob: SealedBlob, targets: &[DeliveryTarget]) -> Result<Vec<Delivered>> {
+        Ok(self.submit(blob, targets, None)?.delivered)
+    }
+    /// Like [`Store::deliver`], and in the same transaction hands the body to the outbound
+    /// queue for `outbound`'s recipients: the message is kept for every recipient or none.
+    fn submit(
+        &self,
+        blob: SealedBlob,
+        targets: &[DeliveryTarget],
+        outbound: Option<&Outbound>,
+    ) -> Result<Submitted>;
+    /// The outbound queue, oldest first.
+    fn queue(&self) -> Result<Vec<QueueEntry>>;
+    /// Replaces the extra sender addresses a user may submit as.
+    fn set_send_as(&self, address: &Address, patterns: &[String]) -> Result<()>;
 
     fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>>;
     fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>>;

@@ -45,6 +45,9 @@ pub struct UserRecord {
     pub password_hash: String,
     pub quota: Option<u64>,
     pub used: u64,
+    /// Extra sender addresses (or `@domain` for a whole domain) this user may submit as,
+    /// beyond its own address and the aliases that lead to it.
+    pub send_as: Vec<String>,
 }
 
 /// The left side of an alias: one address, or every address of a domain (catch-all).
@@ -209,4 +212,41 @@ pub struct Delivered {
     pub user: UserId,
     pub mailbox: MailboxId,
     pub uid: Uid,
+}
+
+/// A message handed to the outbound queue, for recipients in other domains.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outbound {
+    /// The envelope sender; `None` is the null sender `<>`.
+    pub sender: Option<String>,
+    pub recipients: Vec<OutboundRecipient>,
+    /// DSN (RFC 3461) ENVID and RET, passed on as given.
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecipient {
+    pub address: String,
+    /// DSN NOTIFY (`NEVER` or a comma list) and ORCPT, as given.
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
+}
+
+/// What the store did with a submitted message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submitted {
+    pub delivered: Vec<Delivered>,
+    pub queue_id: Option<i64>,
+}
+
+/// One queue entry, for listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: i64,
+    pub blob: BlobId,
+    pub sender: String,
+    pub created: i64,
+    /// (recipient, status, attempts, last error)
+    pub recipients: Vec<(String, String, u32, Option<String>)>,
 }

@@ -48,6 +48,20 @@ impl SmtpClient {
         &mut self.io
     }
 
+    /// Connects with TLS from the first byte (submissions, RFC 8314).
+    pub async fn connect_tls(addr: SocketAddr) -> SmtpClient {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let connector = tokio_rustls::TlsConnector::from(insecure_client_config());
+        let name = ServerName::try_from("mx.example.test").unwrap();
+        let tls = connector
+            .connect(name, stream)
+            .await
+            .expect("TLS handshake");
+        let mut client = SmtpClient::from_stream(Box::new(tls));
+        client.greeting = client.reply().await;
+        client
+    }
+
     pub async fn connect(addr: SocketAddr) -> SmtpClient {
         let stream = TcpStream::connect(addr).await.expect("connect");
         let mut client = SmtpClient {

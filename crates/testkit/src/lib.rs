@@ -23,6 +23,8 @@ pub struct TestServer {
     pub smtp: SocketAddr,
     pub pop3: SocketAddr,
     pub pop3s: SocketAddr,
+    pub submission: SocketAddr,
+    pub submissions: SocketAddr,
     pub store: Arc<SqliteStore>,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
@@ -31,14 +33,14 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
 }
 
-/// A configuration listening on loopback port 0 for SMTP, POP3 and POP3S, storing under `dir`.
+/// A configuration listening on loopback port 0 for every built service, storing under `dir`.
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::defaults(dir.join("hermod.toml"), dir.to_owned());
     config.hostname = "mx.example.test".into();
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
     config.listen.smtp = vec![loopback];
-    config.listen.submission.clear();
-    config.listen.submissions.clear();
+    config.listen.submission = vec![loopback];
+    config.listen.submissions = vec![loopback];
     config.listen.pop3 = vec![loopback];
     config.listen.pop3s = vec![loopback];
     config.listen.imap.clear();
@@ -64,6 +66,8 @@ impl TestServer {
         let smtp = listeners.local_addrs(Service::Smtp)[0];
         let pop3 = listeners.local_addrs(Service::Pop3)[0];
         let pop3s = listeners.local_addrs(Service::Pop3s)[0];
+        let submission = listeners.local_addrs(Service::Submission)[0];
+        let submissions = listeners.local_addrs(Service::Submissions)[0];
         let server = Server::new(config.clone(), listeners, store.clone()).expect("server");
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
@@ -73,6 +77,8 @@ impl TestServer {
             smtp,
             pop3,
             pop3s,
+            submission,
+            submissions,
             store,
             config,
             stop: Some(stop),

@@ -1,6 +1,7 @@
 //! Golden transcripts: `C: ` lines are sent (CRLF added), `S: ` lines are expected replies,
 //! matched by prefix so free text may vary. `C!` sends the rest with no CRLF, with `\r` and
-//! `\n` escapes, for raw-byte cases. `#` lines and blank lines are comments.
+//! `\n` escapes, for raw-byte cases. `!tls` does the TLS handshake after a STARTTLS reply.
+//! `#` lines and blank lines are comments.
 
 use crate::SmtpClient;
 use std::net::SocketAddr;
@@ -11,9 +12,16 @@ use tokio::io::AsyncBufReadExt;
 pub async fn run_transcript(path: &std::path::Path, addr: SocketAddr) {
     let script =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut client = SmtpClient::connect_raw(addr).await;
+    let mut client = Some(SmtpClient::connect_raw(addr).await);
     for (n, line) in script.lines().enumerate() {
         let at = format!("{}:{}", path.display(), n + 1);
+        if line == "!tls" {
+            // The reply to STARTTLS was read by the line before: do the handshake.
+            let plain = client.take().expect("client");
+            client = Some(plain.starttls_after_reply().await.0);
+            continue;
+        }
+        let client = client.as_mut().expect("client");
         if let Some(sent) = line.strip_prefix("C: ") {
             client.send(format!("{sent}\r\n").as_bytes()).await;
         } else if let Some(raw) = line.strip_prefix("C! ") {

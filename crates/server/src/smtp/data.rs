@@ -1,100 +1,13 @@
 //! DATA and BDAT: receiving the message, checking it, and delivering it durably before the 250.
 
+use super::spool::Spool;
 use super::{Flow, Session, Transaction};
 use crate::conn::Fill;
 use crate::reply::{self, Reply};
 use hermod_message::{Protocol, Received, count_header, header_section, return_path, rfc5322_date};
 use hermod_proto::smtp::{DataDecoder, DataEnd};
-use hermod_store::{BlobWriter, SealedBlob, Store, StoreError};
-use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// How much of the message start is kept in memory for header checks.
-const HEAD_KEEP: usize = 64 * 1024;
-/// Buffered content is handed to the disk writer in pieces of about this size, so a large
-/// message never sits in memory whole.
-const FLUSH_AT: usize = 256 * 1024;
-
-/// A message body on its way to the store.
-pub(crate) struct Spool {
-    writer: Option<BlobWriter>,
-    pending: Vec<u8>,
-    head: Vec<u8>,
-    content_size: u64,
-    id: String,
-    failed: Option<String>,
-}
-
-impl Spool {
-    /// Opens a body in the store and writes the trace fields ahead of the content.
-    async fn start(
-        store: Arc<dyn Store>,
-        trace: impl FnOnce(&str) -> String,
-    ) -> Result<Spool, StoreError> {
-        let writer = tokio::task::spawn_blocking(move || store.blob_writer())
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        let id = writer.id().to_string();
-        let pending = trace(&id).into_bytes();
-        Ok(Spool {
-            writer: Some(writer),
-            pending,
-            head: Vec::new(),
-            content_size: 0,
-            id,
-            failed: None,
-        })
-    }
-
-    async fn push(&mut self, data: &[u8]) {
-        if self.head.len() < HEAD_KEEP {
-            let take = data.len().min(HEAD_KEEP - self.head.len());
-            self.head.extend_from_slice(&data[..take]);
-        }
-        self.content_size += data.len() as u64;
-        if self.failed.is_none() {
-            self.pending.extend_from_slice(data);
-            if self.pending.len() >= FLUSH_AT {
-                self.write_pending().await;
-            }
-        }
-    }
-
-    async fn write_pending(&mut self) {
-        let (Some(mut writer), false) = (self.writer.take(), self.pending.is_empty()) else {
-            return;
-        };
-        let chunk = std::mem::take(&mut self.pending);
-        let done = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            writer.write_all(&chunk).map(|()| (writer, chunk))
-        })
-        .await;
-        match done {
-            Ok(Ok((writer, mut chunk))) => {
-                chunk.clear();
-                self.pending = chunk;
-                self.writer = Some(writer);
-            }
-            Ok(Err(e)) => self.failed = Some(e.to_string()),
-            Err(e) => self.failed = Some(e.to_string()),
-        }
-    }
-
-    /// Writes the rest and fsyncs.
-    async fn seal(mut self) -> Result<SealedBlob, String> {
-        self.write_pending().await;
-        if let Some(failed) = self.failed {
-            return Err(failed);
-        }
-        let writer = self.writer.take().ok_or("spool writer missing")?;
-        let sealed = tokio::task::spawn_blocking(move || writer.seal()).await;
-        sealed
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
-    }
-}
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Why a DATA or BDAT may not start now, if so.
@@ -234,17 +147,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             [one] => Some(one.address.clone()),
             _ => None,
         };
+        let user = self.user.as_ref().map(|u| u.address.clone());
         let protocol = Protocol {
             extended: helo.extended,
             tls: self.conn.tls().is_some(),
-            authenticated: false,
+            authenticated: user.is_some(),
             utf8: txn.params.smtputf8,
         };
-        let (peer_ip, by, tls) = (
-            self.peer.ip(),
+        let hide_ip = user.is_some() && self.ctx.config.submission.hide_client_ip;
+        let peer_ip = (!hide_ip).then(|| self.peer.ip());
+        let (by, tls) = (
             self.ctx.config.hostname.clone(),
             self.conn.tls().map(str::to_owned),
         );
+        let fixup = user.is_some().then(|| by.clone());
         let trace = move |id: &str| {
             let received = Received {
                 helo: &helo.name,
@@ -255,11 +171,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 id,
                 for_rcpt: single_rcpt.as_deref(),
                 tls: tls.as_deref(),
+                authenticated_as: user.as_deref(),
                 date: rfc5322_date(SystemTime::now()),
             };
             return_path(sender.as_deref()) + &received.render()
         };
-        Spool::start(self.ctx.store.clone(), trace)
+        Spool::start(self.ctx.store.clone(), trace, fixup)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot open a message body in the store");
@@ -276,45 +193,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let (id, size) = (spool.id.clone(), spool.content_size);
         let reply = if received > self.ctx.config.limits.max_received_headers {
             reply::MAIL_LOOP
+        } else if let Some(refusal) = self.check_from(&spool.head).await {
+            refusal
         } else {
             self.deliver(spool, &txn).await
         };
         log_message(&self.peer, &txn, &id, size, &reply);
         reply
-    }
-
-    async fn deliver(&self, spool: Spool, txn: &Transaction) -> Reply {
-        let id = spool.id.clone();
-        let sealed = match spool.seal().await {
-            Ok(sealed) => sealed,
-            Err(e) => {
-                tracing::error!(id, error = %e, "writing the message body failed");
-                return reply::LOCAL_ERROR;
-            }
-        };
-        let (store, recipients) = (self.ctx.store.clone(), txn.recipients());
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let delivered = tokio::task::spawn_blocking(move || {
-            hermod_core::deliver_local(store.as_ref(), sealed, &recipients, now)
-        })
-        .await;
-        match delivered {
-            Ok(Ok(_)) => reply::accepted(&id),
-            Ok(Err(StoreError::OverQuota(user))) => {
-                tracing::info!(id, user, "over quota at delivery");
-                reply::OVER_QUOTA
-            }
-            Ok(Err(e)) => {
-                tracing::error!(id, error = %e, "delivery failed");
-                reply::LOCAL_ERROR
-            }
-            Err(e) => {
-                tracing::error!(id, error = %e, "delivery task failed");
-                reply::LOCAL_ERROR
-            }
-        }
     }
 }
 

@@ -1,17 +1,26 @@
 //! MAIL and RCPT: building the envelope of a transaction.
 
-use super::Session;
-use super::data::Spool;
+use super::spool::Spool;
+use super::{Mode, Session};
 use crate::reply::{self, Reply};
-use hermod_core::{LocalRecipient, RcptOutcome};
-use hermod_proto::smtp::{Body, ForwardPath, MailParams, ReversePath};
+use hermod_core::{LocalRecipient, RcptOutcome, RejectReason};
+use hermod_proto::smtp::{Body, ForwardPath, MailParams, RcptParams, ReversePath};
+use hermod_store::OutboundRecipient;
 use hermod_types::{Address, LocalPart};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// One accepted RCPT: the address as the client gave it, and the accounts it resolved to.
+/// One accepted RCPT: the address as the client gave it, and where it goes.
 pub(crate) struct AcceptedRcpt {
     pub address: String,
-    pub recipients: Vec<LocalRecipient>,
+    pub target: RcptTarget,
+}
+
+pub(crate) enum RcptTarget {
+    /// Local accounts (an alias may name several).
+    Local(Vec<LocalRecipient>),
+    /// Another domain: the outbound queue (authenticated senders only).
+    Remote(OutboundRecipient),
 }
 
 pub(crate) struct Transaction {
@@ -30,25 +39,41 @@ impl Transaction {
         }
     }
 
-    /// Every distinct account the message goes to.
+    /// Every distinct local account the message goes to.
     pub fn recipients(&self) -> Vec<LocalRecipient> {
         let mut all: Vec<LocalRecipient> = Vec::new();
-        for r in self.rcpts.iter().flat_map(|r| &r.recipients) {
-            if !all.iter().any(|a| a.user == r.user) {
-                all.push(r.clone());
+        for rcpt in &self.rcpts {
+            let RcptTarget::Local(locals) = &rcpt.target else {
+                continue;
+            };
+            for r in locals {
+                if !all.iter().any(|a| a.user == r.user) {
+                    all.push(r.clone());
+                }
             }
         }
         all
     }
+
+    pub fn remote_recipients(&self) -> Vec<OutboundRecipient> {
+        let remote = self.rcpts.iter().filter_map(|r| match &r.target {
+            RcptTarget::Remote(o) => Some(o.clone()),
+            RcptTarget::Local(_) => None,
+        });
+        remote.collect()
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    pub(super) fn mail(&mut self, from: ReversePath, params: MailParams) -> Reply {
+    pub(super) async fn mail(&mut self, from: ReversePath, params: MailParams) -> Reply {
         if self.helo.is_none() {
             return reply::NEED_HELO;
         }
         if self.txn.is_some() {
             return reply::NESTED_MAIL;
+        }
+        if self.mode == Mode::Submission && self.user.is_none() {
+            return reply::AUTH_REQUIRED;
         }
         if params
             .size
@@ -65,6 +90,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             return reply::NEED_SMTPUTF8;
         }
+        if let Some(refusal) = self.check_authenticated_sender(&from).await {
+            return refusal;
+        }
         self.txn = Some(Transaction {
             from,
             params,
@@ -74,11 +102,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         reply::SENDER_OK
     }
 
-    pub(super) async fn rcpt(&mut self, to: ForwardPath) -> Reply {
+    /// An authenticated user sends only as itself (RFC 6409 8.1, our policy), and only so
+    /// many messages an hour.
+    async fn check_authenticated_sender(&self, from: &ReversePath) -> Option<Reply> {
+        let user = self.user.clone()?;
+        let ReversePath::Address(sender) = from else {
+            return Some(reply::SENDER_NOT_ALLOWED);
+        };
+        if self.ctx.send_rate.check(user.id, Instant::now()).is_err() {
+            tracing::warn!(user = user.address, "hourly sending limit reached");
+            return Some(reply::RATE_LIMITED);
+        }
+        match self.may_send_as(user, sender.clone()).await {
+            Ok(true) => None,
+            Ok(false) => Some(reply::SENDER_NOT_ALLOWED),
+            Err(reply) => Some(reply),
+        }
+    }
+
+    pub(super) async fn may_send_as(
+        &self,
+        user: hermod_store::UserRecord,
+        sender: Address,
+    ) -> Result<bool, Reply> {
+        let ctx = self.ctx.clone();
+        let delimiter = ctx.config.recipient_delimiter;
+        let checked = tokio::task::spawn_blocking(move || {
+            hermod_core::submission::may_send_as(ctx.store.as_ref(), &user, &sender, delimiter)
+        })
+        .await;
+        match checked {
+            Ok(Ok(allowed)) => Ok(allowed),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "sender check failed");
+                Err(reply::LOCAL_ERROR)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sender check task failed");
+                Err(reply::LOCAL_ERROR)
+            }
+        }
+    }
+
+    fn max_recipients(&self) -> usize {
+        let limit = self.ctx.config.limits.max_recipients;
+        match self.user {
+            Some(_) => limit.min(self.ctx.config.submission.max_recipients),
+            None => limit,
+        }
+    }
+
+    pub(super) async fn rcpt(&mut self, to: ForwardPath, params: RcptParams) -> Reply {
         let Some(txn) = &self.txn else {
             return reply::NEED_MAIL;
         };
-        if txn.rcpts.len() >= self.ctx.config.limits.max_recipients {
+        if txn.rcpts.len() >= self.max_recipients() {
             return reply::TOO_MANY_RCPTS;
         }
         if let ForwardPath::Address(a) = &to
@@ -87,7 +165,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             return reply::NEED_SMTPUTF8;
         }
-        let declared = txn.params.size;
+        let (address, outcome) = match self.resolve(to).await {
+            Ok(resolved) => resolved,
+            Err(refusal) => return refusal,
+        };
+        let target = match outcome {
+            RcptOutcome::Local(recipients) => RcptTarget::Local(recipients),
+            // Relaying is for authenticated users only, never for anyone else.
+            RcptOutcome::Reject(RejectReason::RelayDenied) if self.user.is_some() => {
+                RcptTarget::Remote(OutboundRecipient {
+                    address: address.clone(),
+                    notify: notify_param(&params),
+                    orcpt: params.orcpt,
+                })
+            }
+            RcptOutcome::Reject(reason) => {
+                tracing::info!(peer = %self.peer, rcpt = %address, ?reason, "recipient rejected");
+                return reply::reject(&reason);
+            }
+        };
+        if let Some(txn) = &mut self.txn {
+            txn.rcpts.push(AcceptedRcpt { address, target });
+        }
+        reply::RCPT_OK
+    }
+
+    async fn resolve(&self, to: ForwardPath) -> Result<(String, RcptOutcome), Reply> {
+        let declared = self.txn.as_ref().and_then(|t| t.params.size);
         let ctx = self.ctx.clone();
         let (address, lookup) = match to {
             ForwardPath::Address(a) => (
@@ -105,31 +209,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ("Postmaster".to_owned(), lookup)
             }
         };
-        let outcome = match lookup.await {
-            Ok(Ok(outcome)) => outcome,
+        match lookup.await {
+            Ok(Ok(outcome)) => Ok((address, outcome)),
             Ok(Err(e)) => {
                 tracing::error!(peer = %self.peer, rcpt = %address, error = %e, "recipient lookup failed");
-                return reply::LOCAL_ERROR;
+                Err(reply::LOCAL_ERROR)
             }
             Err(e) => {
                 tracing::error!(error = %e, "recipient lookup task failed");
-                return reply::LOCAL_ERROR;
-            }
-        };
-        match outcome {
-            RcptOutcome::Local(recipients) => {
-                if let Some(txn) = &mut self.txn {
-                    txn.rcpts.push(AcceptedRcpt {
-                        address,
-                        recipients,
-                    });
-                }
-                reply::RCPT_OK
-            }
-            RcptOutcome::Reject(reason) => {
-                tracing::info!(peer = %self.peer, rcpt = %address, ?reason, "recipient rejected");
-                reply::reject(&reason)
+                Err(reply::LOCAL_ERROR)
             }
         }
     }
+}
+
+/// NOTIFY as the DSN extension spells it, to pass on with the queued recipient.
+fn notify_param(params: &RcptParams) -> Option<String> {
+    use hermod_proto::smtp::Notify;
+    let notify = params.notify.as_ref()?;
+    if notify.is_empty() {
+        return Some("NEVER".into());
+    }
+    let names: Vec<&str> = notify
+        .iter()
+        .map(|n| match n {
+            Notify::Success => "SUCCESS",
+            Notify::Failure => "FAILURE",
+            Notify::Delay => "DELAY",
+        })
+        .collect();
+    Some(names.join(","))
 }

@@ -1,8 +1,11 @@
 //! The SMTP receiving session (RFC 5321) on the `smtp` listener: joins the `proto` codec to a
 //! connection and to `core`'s decisions.
 
+mod auth;
 mod data;
+mod deliver;
 mod envelope;
+mod spool;
 
 use crate::Context;
 use crate::conn::{Conn, Fill};
@@ -24,6 +27,13 @@ pub(crate) struct Helo {
     pub extended: bool,
 }
 
+/// Which listener the session came in on: mail exchange (port 25) or submission (587/465).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Mx,
+    Submission,
+}
+
 /// Whether the session goes on after a command.
 pub(crate) enum Flow {
     Continue,
@@ -39,10 +49,20 @@ pub(crate) struct Session<S> {
     /// The mail transaction in progress, from MAIL to the end of DATA/BDAT LAST.
     txn: Option<Transaction>,
     errors: u32,
+    mode: Mode,
+    /// The account that authenticated (SMTP AUTH), if any.
+    user: Option<hermod_store::UserRecord>,
+    /// A SASL exchange waiting for the client's next line.
+    sasl: Option<auth::SaslStep>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    pub(crate) fn new(ctx: Arc<Context>, conn: Conn<S>, peer: SocketAddr) -> Session<S> {
+    pub(crate) fn new(
+        ctx: Arc<Context>,
+        conn: Conn<S>,
+        peer: SocketAddr,
+        mode: Mode,
+    ) -> Session<S> {
         let framer = LineFramer::new(ctx.config.limits.max_command_line);
         Session {
             ctx,
@@ -52,6 +72,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             helo: None,
             txn: None,
             errors: 0,
+            mode,
+            user: None,
+            sasl: None,
         }
     }
 
@@ -88,6 +111,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn handle_line(&mut self, line: Result<Vec<u8>, LineError>) -> std::io::Result<Flow> {
+        if let (Some(step), Ok(response)) = (self.sasl.take(), &line) {
+            return Ok(self.sasl_response(step, response).await);
+        }
         let outcome = match line {
             Ok(line) => match parse_command(&line) {
                 Ok(command) => return self.handle_command(command).await,
@@ -127,11 +153,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Command::Ehlo(name) => self.hello(name, true),
             Command::Helo(name) => self.hello(name, false),
             Command::Mail { from, params } => {
-                let reply = self.mail(from, params);
+                let reply = self.mail(from, params).await;
                 self.respond(reply)
             }
-            Command::Rcpt { to, params: _ } => {
-                let reply = self.rcpt(to).await;
+            Command::Rcpt { to, params } => {
+                let reply = self.rcpt(to, params).await;
                 self.respond(reply)
             }
             Command::Data => return self.data().await,
@@ -148,7 +174,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Command::Vrfy(_) => self.respond(reply::VRFY),
             Command::Help(_) => self.respond(reply::HELP),
             Command::StartTls => return self.start_tls().await,
-            Command::Expn(_) | Command::Auth { .. } => self.respond(reply::NOT_IMPLEMENTED),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await,
+            Command::Expn(_) => self.respond(reply::NOT_IMPLEMENTED),
         };
         Ok(flow)
     }
@@ -178,6 +208,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ];
         if self.ctx.tls.is_some() && self.conn.tls().is_none() {
             keywords.push("STARTTLS".to_owned());
+        }
+        // RFC 4954 4 and our policy: passwords only inside TLS, even from loopback.
+        if self.auth_offered() && self.conn.tls().is_some() && self.user.is_none() {
+            keywords.push("AUTH PLAIN LOGIN".to_owned());
         }
         keywords.push("HELP".to_owned());
         keywords

@@ -32,12 +32,18 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         tls: None,
         hostname_domain: None,
         throttle: Default::default(),
+        send_rate: hermod_core::submission::SendRate::per_hour(10),
         pop3_locks: Default::default(),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::shutdown::channel();
     let peer = "192.0.2.1:4000".parse().unwrap();
-    let session = Session::new(Arc::new(ctx), Conn::new(server, shutdown), peer);
+    let session = Session::new(
+        Arc::new(ctx),
+        Conn::new(server, shutdown),
+        peer,
+        super::Mode::Mx,
+    );
     let task = tokio::spawn(session.run());
     client.write_all(script).await.unwrap();
     let mut transcript = String::new();

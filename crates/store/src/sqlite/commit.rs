@@ -8,7 +8,7 @@
 
 use super::mailbox::file_message;
 use crate::blob::sync_dir;
-use crate::{Delivered, DeliveryTarget, Result, StoreError};
+use crate::{DeliveryTarget, Outbound, Result, StoreError, Submitted};
 use rusqlite::Connection;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -22,7 +22,8 @@ pub(crate) struct Job {
     pub size: u64,
     pub dir: PathBuf,
     pub targets: Vec<DeliveryTarget>,
-    pub reply: mpsc::SyncSender<Result<Vec<Delivered>>>,
+    pub outbound: Option<Outbound>,
+    pub reply: mpsc::SyncSender<Result<Submitted>>,
 }
 
 pub(crate) struct Committer {
@@ -45,8 +46,8 @@ impl Committer {
     /// Queues a job and waits until it is committed (or failed).
     pub(crate) fn submit(
         &self,
-        job: impl FnOnce(mpsc::SyncSender<Result<Vec<Delivered>>>) -> Job,
-    ) -> Result<Vec<Delivered>> {
+        job: impl FnOnce(mpsc::SyncSender<Result<Submitted>>) -> Job,
+    ) -> Result<Submitted> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.jobs
             .send(job(reply))
@@ -96,7 +97,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
     }
 }
 
-fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Vec<Delivered>>>> {
+fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Submitted>>> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in batch {
@@ -113,13 +114,24 @@ fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Vec<Deli
     Ok(outcomes)
 }
 
-fn apply_job(conn: &Connection, job: &Job) -> Result<Vec<Delivered>> {
+fn apply_job(conn: &Connection, job: &Job) -> Result<Submitted> {
     conn.execute(
         "INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, 0)",
         rusqlite::params![job.blob_id, job.size as i64],
     )?;
-    job.targets
+    let delivered = job
+        .targets
         .iter()
         .map(|t| file_message(conn, &job.blob_id, job.size, t))
-        .collect()
+        .collect::<Result<_>>()?;
+    let queue_id = match &job.outbound {
+        Some(outbound) if !outbound.recipients.is_empty() => {
+            Some(super::queue::enqueue(conn, &job.blob_id, outbound)?)
+        }
+        _ => None,
+    };
+    Ok(Submitted {
+        delivered,
+        queue_id,
+    })
 }

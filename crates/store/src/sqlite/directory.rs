@@ -123,10 +123,28 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         password_hash: r.get(2)?,
         quota: r.get::<_, Option<i64>>(3)?.map(|q| q as u64),
         used: r.get::<_, i64>(4)?.max(0) as u64,
+        send_as: r
+            .get::<_, String>(5)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
-const USER_COLUMNS: &str = "id, address, password, quota, used";
+const USER_COLUMNS: &str = "id, address, password, quota, used, send_as";
+
+pub(crate) fn set_send_as(conn: &Connection, address: &Address, patterns: &[String]) -> Result<()> {
+    let key = address.normalized();
+    let joined = patterns.join(" ");
+    let changed = conn.execute(
+        "UPDATE users SET send_as = ?1 WHERE address = ?2",
+        params![joined, key],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
 
 pub(crate) fn user(conn: &Connection, normalized: &str) -> Result<Option<UserRecord>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE address = ?1");

@@ -3,12 +3,13 @@
 mod commit;
 mod directory;
 mod mailbox;
+mod queue;
 mod schema;
 
 use crate::blob::BlobDir;
 use crate::{
-    BlobId, BlobWriter, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo, MessageMeta,
-    Result, SealedBlob, StoreError, UserId,
+    BlobId, BlobWriter, DeliveryTarget, Flags, MailboxId, MailboxInfo, MessageMeta, Outbound,
+    QueueEntry, Result, SealedBlob, StoreError, Submitted, UserId,
 };
 use commit::{Committer, Job};
 use hermod_types::{MailboxName, Uid};
@@ -161,19 +162,33 @@ impl crate::Store for SqliteStore {
         self.blobs.writer()
     }
 
-    fn deliver(&self, mut blob: SealedBlob, targets: &[DeliveryTarget]) -> Result<Vec<Delivered>> {
+    fn submit(
+        &self,
+        mut blob: SealedBlob,
+        targets: &[DeliveryTarget],
+        outbound: Option<&Outbound>,
+    ) -> Result<Submitted> {
         let path = self.blobs.install(&mut blob)?;
         let outcome = self.committer.submit(|reply| Job {
             blob_id: blob.id().as_str().to_owned(),
             size: blob.size(),
             dir: self.blobs.shard_dir(blob.id()),
             targets: targets.to_vec(),
+            outbound: outbound.cloned(),
             reply,
         });
         if outcome.is_err() {
             let _ = std::fs::remove_file(&path);
         }
         outcome
+    }
+
+    fn queue(&self) -> Result<Vec<QueueEntry>> {
+        queue::list(&self.lock())
+    }
+
+    fn set_send_as(&self, address: &hermod_types::Address, patterns: &[String]) -> Result<()> {
+        self.write(|c| Ok((directory::set_send_as(c, address, patterns)?, vec![])))
     }
 
     fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>> {

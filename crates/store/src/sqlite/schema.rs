@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -76,6 +76,41 @@ CREATE TRIGGER message_removed AFTER DELETE ON messages BEGIN
 END;
 "#;
 
+/// Version 2: who may send as what (submission), and the outbound queue.
+const MIGRATION_2: &str = r#"
+ALTER TABLE users ADD COLUMN send_as TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE queue (
+    id INTEGER PRIMARY KEY,
+    blob_id TEXT NOT NULL REFERENCES blobs(id),
+    sender TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    envid TEXT,
+    ret TEXT
+);
+
+CREATE TABLE queue_recipients (
+    queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_error TEXT,
+    notify TEXT,
+    orcpt TEXT,
+    PRIMARY KEY (queue_id, recipient)
+) WITHOUT ROWID;
+CREATE INDEX queue_due ON queue_recipients (status, next_attempt);
+
+CREATE TRIGGER queue_added AFTER INSERT ON queue BEGIN
+    UPDATE blobs SET refs = refs + 1 WHERE id = NEW.blob_id;
+END;
+CREATE TRIGGER queue_removed AFTER DELETE ON queue BEGIN
+    UPDATE blobs SET refs = refs - 1 WHERE id = OLD.blob_id;
+END;
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -89,11 +124,17 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let mut version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == 0 {
         tx.execute_batch(SCHEMA)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    } else if version != SCHEMA_VERSION {
+        version = 1;
+    }
+    if version == 1 {
+        tx.execute_batch(MIGRATION_2)?;
+        version = 2;
+    }
+    tx.pragma_update(None, "user_version", version)?;
+    if version != SCHEMA_VERSION {
         return Err(crate::StoreError::Corrupt(format!(
             "store schema version {version} is not supported by this hermod (expects {SCHEMA_VERSION})"
         )));

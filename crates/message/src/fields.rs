@@ -1,0 +1,170 @@
+//! Header fields as they stand in a header section: find, read, remove, and the addresses
+//! of an address-list field. Enough for submission fix-ups (RFC 6409 8); MIME lives elsewhere.
+
+/// One field: its name, and the byte range of the whole field (continuations and CRLF
+/// included) in the header section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub range: std::ops::Range<usize>,
+}
+
+/// The fields of a header section, in order. Lines that are not `name:` fields are skipped.
+pub fn fields(header: &[u8]) -> Vec<Field<'_>> {
+    let mut out: Vec<Field<'_>> = Vec::new();
+    let mut pos = 0;
+    while pos < header.len() {
+        let end = header[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(header.len(), |i| pos + i + 1);
+        let line = &header[pos..end];
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if let Some(last) = out.last_mut() {
+                last.range.end = end;
+            }
+        } else if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = std::str::from_utf8(&line[..colon]).unwrap_or("").trim_end();
+            if !name.is_empty() && !name.contains(' ') {
+                out.push(Field {
+                    name,
+                    range: pos..end,
+                });
+            }
+        }
+        pos = end;
+    }
+    out
+}
+
+/// The unfolded value of the first field named `name` (case-insensitive).
+pub fn field_value(header: &[u8], name: &str) -> Option<String> {
+    let field = fields(header)
+        .into_iter()
+        .find(|f| f.name.eq_ignore_ascii_case(name))?;
+    let raw = String::from_utf8_lossy(&header[field.range]).into_owned();
+    let value = raw.split_once(':').map_or("", |(_, v)| v);
+    Some(
+        value
+            .replace("\r\n", "")
+            .replace('\n', "")
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// The header section without any field named `name`.
+pub fn remove_fields(header: &[u8], name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut pos = 0;
+    for field in fields(header)
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case(name))
+    {
+        out.extend_from_slice(&header[pos..field.range.start]);
+        pos = field.range.end;
+    }
+    out.extend_from_slice(&header[pos..]);
+    out
+}
+
+/// The addresses of an address-list value: `Name <a@b>, c@d, "Last, First" <e@f>`.
+/// Group syntax contributes its members; comments are ignored.
+pub fn addresses(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in split_top_level(value) {
+        let item = item
+            .rsplit_once(':')
+            .map_or(item.as_str(), |(_, rest)| rest)
+            .trim_end_matches(';');
+        let address = match (item.find('<'), item.rfind('>')) {
+            (Some(open), Some(close)) if open < close => &item[open + 1..close],
+            _ => item,
+        };
+        let address = strip_comments(address);
+        let address = address.trim();
+        if address.contains('@') {
+            out.push(address.to_owned());
+        }
+    }
+    out
+}
+
+/// Splits at commas outside quotes, angle brackets and comments.
+fn split_top_level(value: &str) -> Vec<String> {
+    let (mut parts, mut current) = (Vec::new(), String::new());
+    let (mut quoted, mut angle, mut comment, mut escaped) = (false, false, 0u32, false);
+    for c in value.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' if comment == 0 => quoted = !quoted,
+            '(' if !quoted => comment += 1,
+            ')' if !quoted && comment > 0 => comment -= 1,
+            '<' if !quoted && comment == 0 => angle = true,
+            '>' if !quoted && comment == 0 => angle = false,
+            ',' if !quoted && !angle && comment == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+}
+
+fn strip_comments(s: &str) -> String {
+    let mut depth = 0u32;
+    s.chars()
+        .filter(|&c| match c {
+            '(' => {
+                depth += 1;
+                false
+            }
+            ')' if depth > 0 => {
+                depth -= 1;
+                false
+            }
+            _ => depth == 0,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &[u8] = b"From: Alice <alice@example.test>\r\nTo: bob@x.test,\r\n carol@y.test\r\nBcc: secret@z.test\r\nSubject: hi\r\nbcc: more@z.test\r\n";
+
+    #[test]
+    fn reads_and_removes_fields() {
+        let names: Vec<&str> = fields(HEADER).iter().map(|f| f.name).collect();
+        assert_eq!(names, ["From", "To", "Bcc", "Subject", "bcc"]);
+        assert_eq!(
+            field_value(HEADER, "to").unwrap(),
+            "bob@x.test, carol@y.test"
+        );
+        assert_eq!(field_value(HEADER, "Message-ID"), None);
+        let stripped = remove_fields(HEADER, "BCC");
+        assert_eq!(stripped, b"From: Alice <alice@example.test>\r\nTo: bob@x.test,\r\n carol@y.test\r\nSubject: hi\r\n");
+    }
+
+    #[test]
+    fn extracts_addresses() {
+        assert_eq!(
+            addresses("Alice <alice@example.test>"),
+            ["alice@example.test"]
+        );
+        assert_eq!(
+            addresses("\"Last, First\" <a@b.test>, c@d.test (Carol)"),
+            ["a@b.test", "c@d.test"]
+        );
+        assert_eq!(
+            addresses("friends: x@y.test, z@w.test;"),
+            ["x@y.test", "z@w.test"]
+        );
+        assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
+    }
+}
