@@ -2,6 +2,7 @@
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -71,3 +72,11 @@ class Hermod:
         self.proc.wait(timeout=30)
         self.proc.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def insecure():
+    """A TLS context for hermod's self-signed test certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx

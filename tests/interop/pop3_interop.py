@@ -6,20 +6,12 @@ Run by `cargo test` (crates/hermod/tests/interop.rs) with HERMOD_BIN set; loopba
 import os
 import poplib
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import unittest
 
-from hermod_harness import Hermod
-
-
-def insecure():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+from hermod_harness import Hermod, insecure
 
 
 class PoplibInterop(unittest.TestCase):

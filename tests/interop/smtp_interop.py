@@ -6,13 +6,12 @@ on 127.0.0.1.
 """
 import shutil
 import smtplib
-import ssl
 import subprocess
 import sys
 import unittest
 from email.message import EmailMessage
 
-from hermod_harness import Hermod
+from hermod_harness import Hermod, insecure
 
 
 class SmtplibInterop(unittest.TestCase):
@@ -40,11 +39,8 @@ class SmtplibInterop(unittest.TestCase):
         self.assertTrue(any(m.endswith(b"Subject: smtplib\n\n.leading dot\n") for m in msgs))
 
     def test_starttls_then_send_message(self):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
         with self.connect() as s:
-            s.starttls(context=ctx)
+            s.starttls(context=insecure())
             s.ehlo()
             self.assertFalse(s.has_extn("starttls"))
             msg = EmailMessage()
@@ -71,13 +67,6 @@ class SmtplibInterop(unittest.TestCase):
                 s.sendmail("bob@remote.test", ["victim@elsewhere.test"], b"Subject: x\r\n\r\nx\r\n")
             code, text = relay.exception.recipients["victim@elsewhere.test"]
             self.assertEqual((code, text[:5]), (550, b"5.7.1"))
-
-
-def insecure():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class SubmissionInterop(unittest.TestCase):

@@ -70,7 +70,10 @@ fn validate_ldh(d: &str) -> Result<(), AddressError> {
         if label.len() > MAX_LABEL {
             return Err(AddressError::LabelTooLong);
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(AddressError::BadDomainChar);
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -118,7 +121,7 @@ mod tests {
     #[test]
     fn accepts_and_normalizes() {
         let long_label = "a".repeat(63);
-        let long_name = format!("{}b.test", "a.".repeat(124)); // 253 octets
+        let long_name = format!("{}bb.test", "a.".repeat(123)); // 253 octets
         let cases: &[(&str, &str, &str)] = &[
             // input, ASCII form, Unicode form
             ("example.test", "example.test", "example.test"),
@@ -129,7 +132,11 @@ mod tests {
             ("123.test", "123.test", "123.test"),
             ("bücher.example", "xn--bcher-kva.example", "bücher.example"),
             ("BÜCHER.example", "xn--bcher-kva.example", "bücher.example"),
-            ("XN--BCHER-KVA.example", "xn--bcher-kva.example", "bücher.example"),
+            (
+                "XN--BCHER-KVA.example",
+                "xn--bcher-kva.example",
+                "bücher.example",
+            ),
             ("例子.广告", "xn--fsqu00a.xn--4rr70v", "例子.广告"),
             ("例子。广告", "xn--fsqu00a.xn--4rr70v", "例子.广告"),
             (&long_label, &long_label, &long_label),
@@ -148,7 +155,7 @@ mod tests {
     #[test]
     fn rejects_with_the_right_error() {
         let too_long_label = format!("{}.test", "a".repeat(64));
-        let too_long_name = format!("{}bc.test", "a.".repeat(124)); // 254 octets
+        let too_long_name = format!("{}b.test", "a.".repeat(124)); // 254 octets
         let long_idn = format!("{}.test", "ü".repeat(60));
         let cases: &[(&str, AddressError)] = &[
             ("", EmptyDomain),

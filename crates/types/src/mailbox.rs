@@ -1,7 +1,11 @@
-//! IMAP-shaped mailbox names and message identifiers.
+//! IMAP-shaped mailbox names and message identifiers (RFC 9051 2.3.1.1, 5.1).
 
 use std::fmt;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, ParseIntError};
+use std::str::FromStr;
+
+/// Room for deep hierarchies while keeping a name well inside one protocol line.
+const MAX_NAME: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailboxNameError {
@@ -15,7 +19,8 @@ pub enum MailboxNameError {
     BadLevel,
 }
 
-/// A folder name: hierarchy separated by `/`; `INBOX` is case-insensitive and canonical.
+/// A folder name: hierarchy levels separated by `/`. `INBOX` is case-insensitive
+/// (RFC 9051 5.1) and always stored as `INBOX`; every other name keeps its case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MailboxName(String);
 
@@ -24,12 +29,13 @@ impl MailboxName {
         if s.is_empty() {
             return Err(MailboxNameError::Empty);
         }
-        if s.len() > 255 {
+        if s.len() > MAX_NAME {
             return Err(MailboxNameError::TooLong);
         }
         if s.chars().any(char::is_control) {
             return Err(MailboxNameError::ControlChar);
         }
+        // Levels may become path components in a backend: no empty, `.` or `..` ones.
         if s.split('/')
             .any(|level| level.is_empty() || level == "." || level == "..")
         {
@@ -56,49 +62,151 @@ impl fmt::Display for MailboxName {
     }
 }
 
-/// An IMAP UID: never zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Uid(NonZeroU32);
-
-impl Uid {
-    pub fn new(value: u32) -> Option<Uid> {
-        NonZeroU32::new(value).map(Uid)
-    }
-
-    pub fn get(self) -> u32 {
-        self.0.get()
+impl FromStr for MailboxName {
+    type Err = MailboxNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MailboxName::parse(s)
     }
 }
 
-/// An IMAP UIDVALIDITY: never zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UidValidity(NonZeroU32);
-
-impl UidValidity {
-    pub fn new(value: u32) -> Option<UidValidity> {
-        NonZeroU32::new(value).map(UidValidity)
-    }
-
-    pub fn get(self) -> u32 {
-        self.0.get()
+impl TryFrom<&str> for MailboxName {
+    type Error = MailboxNameError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        MailboxName::parse(s)
     }
 }
+
+impl AsRef<str> for MailboxName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A non-zero `u32` newtype: `new` refuses 0, `FromStr` refuses "0" and non-numbers.
+macro_rules! nonzero_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(NonZeroU32);
+
+        impl $name {
+            pub fn new(value: u32) -> Option<$name> {
+                NonZeroU32::new(value).map($name)
+            }
+
+            pub fn get(self) -> u32 {
+                self.0.get()
+            }
+        }
+
+        impl From<NonZeroU32> for $name {
+            fn from(value: NonZeroU32) -> $name {
+                $name(value)
+            }
+        }
+
+        impl From<$name> for u32 {
+            fn from(value: $name) -> u32 {
+                value.get()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse::<NonZeroU32>().map($name)
+            }
+        }
+    };
+}
+
+nonzero_id!(
+    /// An IMAP UID (RFC 9051 2.3.1.1): never zero.
+    Uid
+);
+nonzero_id!(
+    /// An IMAP UIDVALIDITY (RFC 9051 2.3.1.1): never zero.
+    UidValidity
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use MailboxNameError::*;
 
     #[test]
     fn mailbox_names() {
-        assert_eq!(MailboxName::parse("inBox").unwrap().as_str(), "INBOX");
-        assert_eq!(
-            MailboxName::parse("Archive/2024").unwrap().as_str(),
-            "Archive/2024"
-        );
-        for bad in ["", "/a", "a/", "a//b", "..", "a/../b", "a\nb"] {
-            assert!(MailboxName::parse(bad).is_err(), "{bad:?}");
+        let longest = "x".repeat(255);
+        let cases: &[(&str, &str)] = &[
+            ("INBOX", "INBOX"),
+            ("inbox", "INBOX"),
+            ("inBox", "INBOX"),
+            ("Inbox/Sub", "Inbox/Sub"),
+            ("Archive/2024", "Archive/2024"),
+            ("Sent", "Sent"),
+            ("a.b", "a.b"),
+            ("...", "..."),
+            ("Entwürfe", "Entwürfe"),
+            ("with space", "with space"),
+            (&longest, &longest),
+        ];
+        for (input, expected) in cases {
+            let name = MailboxName::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(name.as_str(), *expected);
+            assert_eq!(name.to_string().parse::<MailboxName>(), Ok(name.clone()));
+            assert_eq!(MailboxName::try_from(*input), Ok(name));
         }
-        assert!(MailboxName::parse(&"x".repeat(256)).is_err());
-        assert!(Uid::new(0).is_none() && Uid::new(7).unwrap().get() == 7);
+        assert_eq!(MailboxName::inbox(), MailboxName::parse("iNbOx").unwrap());
+    }
+
+    #[test]
+    fn bad_mailbox_names() {
+        let too_long = "x".repeat(256);
+        let cases: &[(&str, MailboxNameError)] = &[
+            ("", Empty),
+            (&too_long, TooLong),
+            ("a\nb", ControlChar),
+            ("a\u{0}", ControlChar),
+            ("a\u{7f}", ControlChar),
+            ("/a", BadLevel),
+            ("a/", BadLevel),
+            ("/", BadLevel),
+            ("a//b", BadLevel),
+            (".", BadLevel),
+            ("..", BadLevel),
+            ("a/./b", BadLevel),
+            ("a/../b", BadLevel),
+            ("a/..", BadLevel),
+        ];
+        for (input, err) in cases {
+            assert_eq!(MailboxName::parse(input), Err(err.clone()), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn ids_are_never_zero() {
+        assert_eq!(Uid::new(0), None);
+        assert_eq!(UidValidity::new(0), None);
+        let uid = Uid::new(7).unwrap();
+        assert_eq!(
+            (uid.get(), u32::from(uid), uid.to_string()),
+            (7, 7, "7".into())
+        );
+        assert_eq!("4294967295".parse::<Uid>().unwrap().get(), u32::MAX);
+        assert_eq!(
+            "42".parse::<UidValidity>(),
+            Ok(UidValidity::new(42).unwrap())
+        );
+        for bad in ["0", "", "-1", "x", "4294967296"] {
+            assert!(bad.parse::<Uid>().is_err(), "{bad}");
+        }
+        assert!(Uid::new(1).unwrap() < Uid::new(2).unwrap());
+        assert_eq!(Uid::from(NonZeroU32::MIN).get(), 1);
     }
 }

@@ -80,9 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn bdat(&mut self, size: u64, last: bool) -> std::io::Result<Flow> {
         let refusal = self.data_precondition();
         let mut spool = match (refusal, self.txn.as_mut().and_then(|t| t.chunks.take())) {
-            (Some(refusal), _) => {
-                return self.skip_chunk(size, refusal).await;
-            }
+            (Some(refusal), _) => return self.skip_chunk(size, refusal).await,
             (None, Some(spool)) => spool,
             (None, None) => match self.start_spool().await {
                 Ok(spool) => spool,
@@ -90,24 +88,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             },
         };
         let max = self.ctx.config.limits.max_message_size;
-        let too_big = spool.content_size.saturating_add(size) > max;
-        let mut remaining = size;
-        while remaining > 0 {
-            if self.conn.input.is_empty()
-                && let Some(flow) = self.wait_for_data().await?
-            {
-                return Ok(flow);
-            }
-            let take = remaining.min(self.conn.input.len() as u64) as usize;
-            if !too_big {
-                spool.push(&self.conn.input[..take]).await;
-            }
-            self.conn.input.drain(..take);
-            remaining -= take as u64;
+        if spool.content_size.saturating_add(size) > max {
+            return self.skip_chunk(size, reply::TOO_BIG).await;
         }
-        if too_big {
-            self.txn = None;
-            return Ok(self.respond(reply::TOO_BIG));
+        if let Some(flow) = self.read_chunk(size, Some(&mut spool)).await? {
+            return Ok(flow);
         }
         if !last {
             if let Some(txn) = &mut self.txn {
@@ -120,23 +105,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(self.respond(reply))
     }
 
-    /// Reads and drops a refused chunk so the command stream stays in sync.
+    /// Reads and drops a refused chunk so the command stream stays in sync; the transaction
+    /// is over (RFC 3030 3.2).
     async fn skip_chunk(&mut self, size: u64, reply: Reply) -> std::io::Result<Flow> {
+        self.txn = None;
+        if let Some(flow) = self.read_chunk(size, None).await? {
+            return Ok(flow);
+        }
+        Ok(self.respond(reply))
+    }
+
+    /// Reads exactly `size` bytes of a BDAT chunk into `spool`, or drops them without one.
+    /// `Some` when the session must end instead.
+    async fn read_chunk(
+        &mut self,
+        size: u64,
+        mut spool: Option<&mut Spool>,
+    ) -> std::io::Result<Option<Flow>> {
         let mut remaining = size;
         while remaining > 0 {
             if self.conn.input.is_empty()
                 && let Some(flow) = self.wait_for_data().await?
             {
-                return Ok(flow);
+                return Ok(Some(flow));
             }
             let take = remaining.min(self.conn.input.len() as u64) as usize;
+            if let Some(spool) = spool.as_deref_mut() {
+                spool.push(&self.conn.input[..take]).await;
+            }
             self.conn.input.drain(..take);
             remaining -= take as u64;
         }
-        if self.txn.is_some() {
-            self.txn = None;
-        }
-        Ok(self.respond(reply))
+        Ok(None)
     }
 
     async fn start_spool(&mut self) -> Result<Spool, Reply> {
