@@ -96,4 +96,20 @@ imaps = ["127.0.0.1:2993"]
 # Recipients per message, and messages per hour, that one user may send.
 # max_recipients = 100
 # max_messages_per_hour = 500
+
+[dns]
+# The DNS resolvers hermod asks for MX and address records, as "ip:port". Default: the
+# system's resolvers (/etc/resolv.conf).
+# nameservers = ["127.0.0.1:53"]
+
+[outbound]
+# Mail for other domains: the port of their servers (always 25 on the internet).
+# port = 25
+# Send all outgoing mail through this relay instead of looking up MX records, for home
+# connections whose provider blocks port 25 ("host:port").
+# smarthost = "smtp.provider.example:25"
+# How long a message keeps being retried before it is bounced to its sender.
+# max_queue_time = "5d"
+# Deliveries in flight at once.
+# max_concurrent = 32
 "#;

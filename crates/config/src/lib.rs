@@ -29,6 +29,26 @@ pub struct Config {
     pub pop3: Pop3,
     pub smtp: Smtp,
     pub submission: Submission,
+    pub dns: Dns,
+    pub outbound: Outbound,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dns {
+    /// Resolvers to ask ("ip:port"); empty means the system's (/etc/resolv.conf).
+    pub nameservers: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// The port of other servers to deliver to (25; tests point it elsewhere).
+    pub port: u16,
+    /// Send everything through this relay ("host:port") instead of looking up MX records.
+    pub smarthost: Option<String>,
+    /// How long a message may stay undeliverable before it is bounced.
+    pub max_queue_time: Duration,
+    /// Deliveries in flight at once, over all destinations.
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +165,13 @@ impl Config {
                 max_recipients: 100,
                 max_messages_per_hour: 500,
             },
+            dns: Dns::default(),
+            outbound: Outbound {
+                port: 25,
+                smarthost: None,
+                max_queue_time: Duration::from_secs(5 * 86_400),
+                max_concurrent: 32,
+            },
         }
     }
 }
@@ -222,6 +249,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_pop3(&mut root, &mut config.pop3);
     read_smtp(&mut root, &mut config.smtp);
     read_submission(&mut root, &mut config.submission);
+    read_dns(&mut root, &mut config.dns);
+    read_outbound(&mut root, &mut config.outbound);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)
@@ -406,6 +435,42 @@ fn read_submission(root: &mut Section<'_>, sub: &mut Submission) {
     }
     if let Some(v) = s.integer("max_messages_per_hour", 1) {
         sub.max_messages_per_hour = u32::try_from(v).unwrap_or(u32::MAX);
+    }
+    root.absorb(s);
+}
+
+fn read_dns(root: &mut Section<'_>, dns: &mut Dns) {
+    let Some(mut s) = root.section("dns") else {
+        return;
+    };
+    if let Some(v) = s.addrs("nameservers") {
+        dns.nameservers = v;
+    }
+    root.absorb(s);
+}
+
+fn read_outbound(root: &mut Section<'_>, out: &mut Outbound) {
+    let Some(mut s) = root.section("outbound") else {
+        return;
+    };
+    if let Some(port) = s.integer("port", 1) {
+        match u16::try_from(port) {
+            Ok(port) => out.port = port,
+            Err(_) => s.error("port", format!("must be a port number, got {port}")),
+        }
+    }
+    if let Some(host) = s.string("smarthost") {
+        match host.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+            _ if host.is_empty() => out.smarthost = None,
+            Some((h, Ok(_))) if !h.is_empty() => out.smarthost = Some(host),
+            _ => s.error("smarthost", format!("expected \"host:port\", got {host:?}")),
+        }
+    }
+    if let Some(v) = s.duration("max_queue_time") {
+        out.max_queue_time = v;
+    }
+    if let Some(v) = s.integer("max_concurrent", 1) {
+        out.max_concurrent = usize::try_from(v).unwrap_or(usize::MAX);
     }
     root.absorb(s);
 }
