@@ -14,8 +14,8 @@ pub use blob::{BlobWriter, SealedBlob};
 pub use error::StoreError;
 pub use model::{
     AliasKey, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo,
-    MessageMeta, Outbound, OutboundRecipient, QueueEntry, SpecialUse, Submitted, UserId,
-    UserRecord,
+    MessageMeta, Outbound, OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage,
+    QueuedRecipient, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -73,6 +73,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Submitted>;
     /// The outbound queue, oldest first.
     fn queue(&self) -> Result<Vec<QueueEntry>>;
+    /// Queue entries with recipients due for an attempt at `now` (seconds), at most `limit`.
+    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<QueuedMessage>>;
+    /// One queue entry with all its unfinished recipients.
+    fn queued(&self, id: i64) -> Result<Option<QueuedMessage>>;
+    /// Records delivery attempts for recipients of entry `id`.
+    fn queue_record(&self, id: i64, results: &[(String, QueueUpdate)]) -> Result<()>;
+    /// Every recipient of entry `id` with its status and last reply.
+    fn queue_outcomes(&self, id: i64) -> Result<Vec<(String, String, Option<String>)>>;
+    /// Removes entry `id` (its body goes when nothing else references it).
+    fn queue_remove(&self, id: i64) -> Result<bool>;
+    /// Makes waiting recipients due at `now` (of entry `id`, or all).
+    fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
     /// Replaces the extra sender addresses a user may submit as.
     fn set_send_as(&self, address: &Address, patterns: &[String]) -> Result<()>;
 

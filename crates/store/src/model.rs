@@ -250,3 +250,34 @@ pub struct QueueEntry {
     /// (recipient, status, attempts, last error)
     pub recipients: Vec<(String, String, u32, Option<String>)>,
 }
+
+/// A queue entry with the recipients still to be tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id: i64,
+    pub blob: BlobId,
+    pub sender: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    pub address: String,
+    pub domain: String,
+    pub attempts: u32,
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// The outcome of one delivery attempt for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueUpdate {
+    Delivered { reply: String },
+    Deferred { next_attempt: i64, error: String },
+    Failed { error: String },
+}

@@ -277,3 +277,87 @@ fn mail_and_passwords_are_private() {
     assert_eq!(mode("blobs/00"), 0o700);
     assert_eq!(mode("tmp"), 0o700);
 }
+
+#[test]
+fn the_outbound_queue_keeps_per_recipient_state() {
+    use hermod_store::{Outbound, OutboundRecipient, QueueUpdate};
+    let (dir, store) = store();
+    let rcpt = |a: &str| OutboundRecipient {
+        address: a.into(),
+        notify: None,
+        orcpt: None,
+    };
+    let outbound = Outbound {
+        sender: Some("alice@example.test".into()),
+        recipients: vec![rcpt("x@far.test"), rcpt("y@far.test"), rcpt("z@other.test")],
+        envid: None,
+        ret: None,
+    };
+    let mut w = store.blob_writer().unwrap();
+    w.write_all(b"Subject: out\r\n\r\nx\r\n").unwrap();
+    let submitted = store
+        .submit(w.seal().unwrap(), &[], Some(&outbound))
+        .unwrap();
+    let id = submitted.queue_id.unwrap();
+    let due = store.queue_due(i64::MAX, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0]
+            .recipients
+            .iter()
+            .map(|r| r.domain.as_str())
+            .collect::<Vec<_>>(),
+        ["far.test", "far.test", "other.test"]
+    );
+
+    let later = 4_000_000_000;
+    store
+        .queue_record(
+            id,
+            &[
+                (
+                    "x@far.test".into(),
+                    QueueUpdate::Delivered {
+                        reply: "250 ok".into(),
+                    },
+                ),
+                (
+                    "y@far.test".into(),
+                    QueueUpdate::Failed {
+                        error: "550 no such user".into(),
+                    },
+                ),
+                (
+                    "z@other.test".into(),
+                    QueueUpdate::Deferred {
+                        next_attempt: later,
+                        error: "451 try later".into(),
+                    },
+                ),
+            ],
+        )
+        .unwrap();
+    assert!(
+        store.queue_due(later - 1, 10).unwrap().is_empty(),
+        "deferred until its next attempt"
+    );
+    assert_eq!(store.queue_due(later, 10).unwrap()[0].recipients.len(), 1);
+    assert_eq!(store.queue_retry_now(Some(id), 5).unwrap(), 1);
+    assert_eq!(store.queue_due(5, 10).unwrap()[0].recipients[0].attempts, 1);
+    let outcomes = store.queue_outcomes(id).unwrap();
+    assert_eq!(
+        outcomes[1],
+        (
+            "y@far.test".into(),
+            "failed".into(),
+            Some("550 no such user".into())
+        )
+    );
+    assert!(store.queue_remove(id).unwrap());
+    assert!(store.queue().unwrap().is_empty());
+    assert_eq!(
+        walk(&dir.path().join("blobs")),
+        0,
+        "the body went with the last reference"
+    );
+}

@@ -187,6 +187,33 @@ impl crate::Store for SqliteStore {
         queue::list(&self.lock())
     }
 
+    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::QueuedMessage>> {
+        queue::due(&self.lock(), now, limit)
+    }
+
+    fn queued(&self, id: i64) -> Result<Option<crate::QueuedMessage>> {
+        queue::queued(&self.lock(), id, None)
+    }
+
+    fn queue_record(&self, id: i64, results: &[(String, crate::QueueUpdate)]) -> Result<()> {
+        self.write(|c| Ok((queue::record(c, id, results)?, vec![])))
+    }
+
+    fn queue_outcomes(&self, id: i64) -> Result<Vec<(String, String, Option<String>)>> {
+        queue::outcomes(&self.lock(), id)
+    }
+
+    fn queue_remove(&self, id: i64) -> Result<bool> {
+        self.write(|c| {
+            let removed = queue::remove(c, id)?;
+            Ok((removed, mailbox::collect_garbage(c)?))
+        })
+    }
+
+    fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize> {
+        self.write(|c| Ok((queue::retry_now(c, id, now)?, vec![])))
+    }
+
     fn set_send_as(&self, address: &hermod_types::Address, patterns: &[String]) -> Result<()> {
         self.write(|c| Ok((directory::set_send_as(c, address, patterns)?, vec![])))
     }

@@ -1,8 +1,10 @@
 //! The outbound queue's rows: one entry per message, one row per remote recipient with its
 //! own state, so a retry or a bounce concerns exactly the recipients it should.
 
-use crate::{BlobId, Outbound, QueueEntry, Result, StoreError};
-use rusqlite::{Connection, params};
+use crate::{
+    BlobId, Outbound, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, Result, StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, params};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -77,4 +79,120 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<QueueEntry>> {
         });
     }
     Ok(out)
+}
+
+/// Recipients still to be tried, per queue entry, whose next attempt is due by `now`.
+pub(crate) fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMessage>> {
+    let mut ids = conn.prepare_cached(
+        "SELECT DISTINCT queue_id FROM queue_recipients
+         WHERE status IN ('pending', 'deferred') AND next_attempt <= ?1 ORDER BY queue_id LIMIT ?2",
+    )?;
+    let ids: Vec<i64> = ids
+        .query_map(params![now, limit as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(queued(conn, id, Some(now))?);
+    }
+    Ok(out)
+}
+
+/// One queue entry with its unfinished recipients (all of them when `due_by` is `None`).
+pub(crate) fn queued(
+    conn: &Connection,
+    id: i64,
+    due_by: Option<i64>,
+) -> Result<Option<QueuedMessage>> {
+    let head = conn
+        .query_row(
+            "SELECT blob_id, sender, created, envid, ret FROM queue WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((blob, sender, created, envid, ret)) = head else {
+        return Ok(None);
+    };
+    let blob =
+        BlobId::parse(&blob).ok_or_else(|| StoreError::Corrupt(format!("queue entry {id}")))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT recipient, domain, attempts, notify, orcpt, last_error FROM queue_recipients
+         WHERE queue_id = ?1 AND status IN ('pending', 'deferred') AND (?2 IS NULL OR next_attempt <= ?2)
+         ORDER BY recipient",
+    )?;
+    let recipients = stmt
+        .query_map(params![id, due_by], |r| {
+            Ok(QueuedRecipient {
+                address: r.get(0)?,
+                domain: r.get(1)?,
+                attempts: r.get(2)?,
+                notify: r.get(3)?,
+                orcpt: r.get(4)?,
+                last_error: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let sender = Some(sender).filter(|s: &String| !s.is_empty());
+    Ok(Some(QueuedMessage {
+        id,
+        blob,
+        sender,
+        created,
+        envid,
+        ret,
+        recipients,
+    }))
+}
+
+/// Stores the outcome of delivery attempts for recipients of entry `id`.
+pub(crate) fn record(conn: &Connection, id: i64, results: &[(String, QueueUpdate)]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE queue_recipients SET status = ?1, attempts = attempts + 1, next_attempt = ?2, last_error = ?3
+         WHERE queue_id = ?4 AND recipient = ?5",
+    )?;
+    for (rcpt, update) in results {
+        let (status, next, error) = match update {
+            QueueUpdate::Delivered { reply } => ("delivered", 0, Some(reply.as_str())),
+            QueueUpdate::Deferred {
+                next_attempt,
+                error,
+            } => ("deferred", *next_attempt, Some(error.as_str())),
+            QueueUpdate::Failed { error } => ("failed", 0, Some(error.as_str())),
+        };
+        stmt.execute(params![status, next, error, id, rcpt])?;
+    }
+    Ok(())
+}
+
+/// Recipients of entry `id` in a final state, with their last reply: (address, status, reply).
+pub(crate) fn outcomes(
+    conn: &Connection,
+    id: i64,
+) -> Result<Vec<(String, String, Option<String>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT recipient, status, last_error FROM queue_recipients WHERE queue_id = ?1 ORDER BY recipient",
+    )?;
+    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn remove(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM queue WHERE id = ?1", [id])? > 0)
+}
+
+/// Makes deferred recipients due now (all entries, or one).
+pub(crate) fn retry_now(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE queue_recipients SET next_attempt = ?1
+         WHERE status IN ('pending', 'deferred') AND (?2 IS NULL OR queue_id = ?2)",
+        params![now, id],
+    )?)
 }
