@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod delivery;
+pub mod outbound;
 mod routing;
 pub mod submission;
 pub mod throttle;

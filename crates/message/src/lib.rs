@@ -1,11 +1,13 @@
 //! Reading and writing messages: the trace headers hermod adds, dates, header scanning.
 
 mod date;
+mod dsn;
 mod fields;
 mod headers;
 mod trace;
 
 pub use date::rfc5322_date;
+pub use dsn::{Bounce, FailedRecipient};
 pub use fields::{Field, addresses, field_value, fields, remove_fields};
 pub use headers::{count_header, header_section};
 pub use trace::{Protocol, Received, return_path};
