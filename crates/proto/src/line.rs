@@ -77,7 +77,7 @@ mod tests {
         for piece in pieces {
             buf.extend_from_slice(piece);
             while let Some(line) = framer.next_line(&mut buf) {
-                out.push(line.map(|l| String::from_utf8(l).unwrap()));
+                out.push(line.map(|l| String::from_utf8_lossy(&l).into_owned()));
             }
         }
         out
@@ -89,20 +89,49 @@ mod tests {
         let cases: &[Case] = &[
             (b"EHLO a\r\nNOOP\r\n", vec![Ok("EHLO a"), Ok("NOOP")]),
             (b"\r\n", vec![Ok("")]),
+            (b"\r\n\r\n", vec![Ok(""), Ok("")]),
+            (b"a\x00\xff\tb\r\n", vec![Ok("a\u{0}\u{fffd}\tb")]),
+            // Need more data, including a CR that may be the start of a CRLF.
+            (b"", vec![]),
+            (b"NOOP", vec![]),
+            (b"NOOP\r", vec![]),
+            (b"NOOP\r\nQU", vec![Ok("NOOP")]),
+            // Bare line endings: the line is consumed through its LF.
             (
                 b"NOOP\nQUIT\r\n",
                 vec![Err(LineError::BareLineEnding), Ok("QUIT")],
             ),
+            (b"\n", vec![Err(LineError::BareLineEnding)]),
             (b"NO\rOP\r\n", vec![Err(LineError::BareLineEnding)]),
             (b"NOOP\r\r\n", vec![Err(LineError::BareLineEnding)]),
-            (b"NOOP", vec![]),
-            (b"NOOP\r", vec![]),
+            (b"\rNOOP\r\n", vec![Err(LineError::BareLineEnding)]),
+            (b"NOOP\r\rQUIT", vec![]),
+            (
+                b"NO\rOP\nQUIT\r\n",
+                vec![Err(LineError::BareLineEnding), Ok("QUIT")],
+            ),
+            // Limits: 11 octets with the CRLF.
+            (b"012345678\r\n", vec![Ok("012345678")]),
+            (b"0123456789\r\n", vec![Err(LineError::TooLong)]),
+            (b"0123456789\n", vec![Err(LineError::BareLineEnding)]),
+            (b"01234567890\n", vec![Err(LineError::TooLong)]),
             (
                 b"0123456789012\r\nOK\r\n",
                 vec![Err(LineError::TooLong), Ok("OK")],
             ),
-            (b"0123456789\r\n", vec![Err(LineError::TooLong)]),
-            (b"012345678\r\n", vec![Ok("012345678")]),
+            (
+                b"0123456789012\nOK\r\n",
+                vec![Err(LineError::TooLong), Ok("OK")],
+            ),
+            (
+                b"0123456789\r\r\nOK\r\n",
+                vec![Err(LineError::TooLong), Ok("OK")],
+            ),
+            (b"0123456789abcdef", vec![Err(LineError::TooLong)]),
+            (
+                b"0123456789abcdef\r\n\r\n",
+                vec![Err(LineError::TooLong), Ok("")],
+            ),
         ];
         for (input, expected) in cases {
             let expected: Vec<Result<String, LineError>> =
@@ -118,5 +147,19 @@ mod tests {
         input.extend_from_slice(b"\r\nQUIT\r\n");
         let got = all_splits(&input, |pieces| frame(100, pieces));
         assert_eq!(got, vec![Err(LineError::TooLong), Ok("QUIT".to_owned())]);
+    }
+
+    #[test]
+    fn discarding_does_not_hold_on_to_input() {
+        let mut framer = LineFramer::new(100);
+        let mut buf = vec![b'x'; 1000];
+        assert_eq!(framer.next_line(&mut buf), Some(Err(LineError::TooLong)));
+        for _ in 0..10 {
+            buf.extend_from_slice(&[b'y'; 1000]);
+            assert_eq!(framer.next_line(&mut buf), None);
+            assert!(buf.is_empty());
+        }
+        buf.extend_from_slice(b"yy\r\nQUIT\r\n");
+        assert_eq!(framer.next_line(&mut buf), Some(Ok(b"QUIT".to_vec())));
     }
 }

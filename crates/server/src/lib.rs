@@ -2,6 +2,7 @@
 
 mod conn;
 mod limits;
+mod outbound;
 mod pop3;
 pub mod reply;
 pub mod shutdown;
@@ -33,6 +34,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("DNS resolver: {0}")]
+    Dns(String),
 }
 
 /// The services of the `[listen]` section.
@@ -145,6 +148,12 @@ pub(crate) struct Context {
     pub send_rate: hermod_core::submission::SendRate,
     /// Maildrops with a POP3 session (RFC 1939: one at a time).
     pub pop3_locks: pop3::MaildropLocks,
+    /// DNS for outbound routing.
+    pub resolver: Arc<dyn hermod_core::outbound::Resolver>,
+    /// Wakes the queue runner when mail is queued.
+    pub outbound_wake: tokio::sync::Notify,
+    /// Bounds deliveries in flight.
+    pub outbound_slots: tokio::sync::Semaphore,
 }
 
 pub struct Server {
@@ -158,11 +167,24 @@ impl Server {
         listeners: Listeners,
         store: Arc<dyn Store>,
     ) -> Result<Server, ServerError> {
+        let resolver =
+            outbound::dns::DnsResolver::new(&config.dns.nameservers).map_err(ServerError::Dns)?;
+        Server::with_resolver(config, listeners, store, Arc::new(resolver))
+    }
+
+    /// Like [`Server::new`], with DNS answered by `resolver` (tests use a fake).
+    pub fn with_resolver(
+        config: Config,
+        listeners: Listeners,
+        store: Arc<dyn Store>,
+        resolver: Arc<dyn hermod_core::outbound::Resolver>,
+    ) -> Result<Server, ServerError> {
         let tls = tls::server_config(&config)?;
         let router = Router::new(store.clone(), config.recipient_delimiter);
         let hostname_domain = Domain::parse(&config.hostname).ok();
         let send_rate =
             hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
+        let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -172,6 +194,9 @@ impl Server {
             throttle: Default::default(),
             send_rate,
             pop3_locks: Default::default(),
+            resolver,
+            outbound_wake: tokio::sync::Notify::new(),
+            outbound_slots,
         };
         Ok(Server {
             ctx: Arc::new(ctx),
@@ -198,6 +223,7 @@ impl Server {
             };
             tokio::spawn(acceptor.run(listener));
         }
+        tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
         drop(done_tx);
         stop.await;
         stop_sessions(trigger, &mut done_rx, self.ctx.config.limits.shutdown_grace).await;

@@ -256,6 +256,7 @@ pub struct QueueEntry {
 pub struct QueuedMessage {
     pub id: i64,
     pub blob: BlobId,
+    pub size: u64,
     pub sender: Option<String>,
     /// Seconds since the Unix epoch.
     pub created: i64,

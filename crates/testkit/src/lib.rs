@@ -2,10 +2,12 @@
 //! client (plain or TLS), and the golden-transcript runner.
 
 mod client;
+mod fake_mta;
 mod pop3_client;
 mod transcript;
 
 pub use client::{SmtpClient, SmtpReply};
+pub use fake_mta::{FakeDns, FakeMta, ReceivedMail};
 pub use pop3_client::Pop3Client;
 pub use transcript::run_transcript;
 
@@ -68,7 +70,9 @@ impl TestServer {
         let pop3s = listeners.local_addrs(Service::Pop3s)[0];
         let submission = listeners.local_addrs(Service::Submission)[0];
         let submissions = listeners.local_addrs(Service::Submissions)[0];
-        let server = Server::new(config.clone(), listeners, store.clone()).expect("server");
+        let resolver = std::sync::Arc::new(FakeDns);
+        let server = Server::with_resolver(config.clone(), listeners, store.clone(), resolver)
+            .expect("server");
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;

@@ -56,7 +56,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tokio::task::spawn_blocking(move || store.submit(sealed, &targets, outbound.as_ref()))
                 .await;
         match submitted {
-            Ok(Ok(_)) => {
+            Ok(Ok(submitted)) => {
+                if submitted.queue_id.is_some() {
+                    self.ctx.outbound_wake.notify_one();
+                }
                 if let Some(user) = &self.user {
                     self.ctx.send_rate.record(user.id, Instant::now());
                 }

@@ -10,6 +10,25 @@ use hermod_types::{Address, Domain};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// These sessions never relay.
+struct NoDns;
+
+impl hermod_core::outbound::Resolver for NoDns {
+    fn mx<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> hermod_core::outbound::BoxFuture<'a, Result<hermod_core::outbound::Mx, String>> {
+        Box::pin(async { Err("no DNS in this test".to_owned()) })
+    }
+
+    fn ips<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> hermod_core::outbound::BoxFuture<'a, Result<Vec<std::net::IpAddr>, String>> {
+        Box::pin(async { Err("no DNS in this test".to_owned()) })
+    }
+}
+
 async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
@@ -34,6 +53,9 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         throttle: Default::default(),
         send_rate: hermod_core::submission::SendRate::per_hour(10),
         pop3_locks: Default::default(),
+        resolver: Arc::new(NoDns),
+        outbound_wake: tokio::sync::Notify::new(),
+        outbound_slots: tokio::sync::Semaphore::new(1),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::shutdown::channel();

@@ -105,20 +105,18 @@ pub(crate) fn queued(
 ) -> Result<Option<QueuedMessage>> {
     let head = conn
         .query_row(
-            "SELECT blob_id, sender, created, envid, ret FROM queue WHERE id = ?1",
+            "SELECT q.blob_id, q.sender, q.created, q.envid, q.ret, b.size
+             FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
             [id],
             |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                ))
+                let blob: String = r.get(0)?;
+                let sender: String = r.get(1)?;
+                let size: i64 = r.get(5)?;
+                Ok((blob, sender, r.get(2)?, r.get(3)?, r.get(4)?, size))
             },
         )
         .optional()?;
-    let Some((blob, sender, created, envid, ret)) = head else {
+    let Some((blob, sender, created, envid, ret, size)) = head else {
         return Ok(None);
     };
     let blob =
@@ -140,10 +138,12 @@ pub(crate) fn queued(
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let sender = Some(sender).filter(|s: &String| !s.is_empty());
+    let sender = Some(sender).filter(|s| !s.is_empty());
+    let size = size.max(0) as u64;
     Ok(Some(QueuedMessage {
         id,
         blob,
+        size,
         sender,
         created,
         envid,

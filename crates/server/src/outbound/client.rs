@@ -1,0 +1,315 @@
+//! The SMTP client for relaying (RFC 5321): EHLO, opportunistic STARTTLS, MAIL, RCPT for
+//! each recipient, DATA. One transaction for all recipients of a domain.
+
+use crate::conn::Stream;
+use hermod_proto::pop3::DotStuffer;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// RFC 5321 4.5.3.2 gives 5 minutes for most replies and 10 after the data; one bound here.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
+const BODY_CHUNK: usize = 256 * 1024;
+
+/// A remote reply: code and text lines joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RemoteReply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl std::fmt::Display for RemoteReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text)
+    }
+}
+
+/// What the server said for each recipient: its RCPT reply, or the reply to the data.
+pub(crate) type Outcome = Vec<(String, RemoteReply)>;
+
+pub(crate) struct Envelope<'a> {
+    pub helo: &'a str,
+    pub sender: Option<&'a str>,
+    pub recipients: &'a [String],
+    pub size: u64,
+}
+
+struct Client {
+    stream: Stream<TcpStream>,
+    input: Vec<u8>,
+}
+
+impl Client {
+    async fn reply(&mut self) -> Result<RemoteReply, String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line().await?;
+            let code = line
+                .get(..3)
+                .and_then(|c| c.parse::<u16>().ok())
+                .ok_or(format!("malformed reply {line:?}"))?;
+            lines.push(line.get(4..).unwrap_or("").to_owned());
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(RemoteReply {
+                    code,
+                    text: lines.join(" "),
+                });
+            }
+        }
+    }
+
+    async fn line(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(lf) = self.input.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.input.drain(..=lf).collect();
+                return Ok(String::from_utf8_lossy(&line)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned());
+            }
+            if self.input.len() > 64 * 1024 {
+                return Err("reply line too long".into());
+            }
+            let mut buf = [0u8; 4096];
+            let read = tokio::time::timeout(REPLY_TIMEOUT, self.stream.read(&mut buf)).await;
+            match read {
+                Ok(Ok(0)) => return Err("connection closed".into()),
+                Ok(Ok(n)) => self.input.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err("timeout waiting for a reply".into()),
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream
+            .write_all(bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.stream.flush().await.map_err(|e| e.to_string())
+    }
+
+    async fn cmd(&mut self, line: &str) -> Result<RemoteReply, String> {
+        self.send(format!("{line}\r\n").as_bytes()).await?;
+        self.reply().await
+    }
+
+    /// EHLO (falling back to HELO); returns the extension keywords.
+    async fn hello(&mut self, helo: &str) -> Result<Vec<String>, RemoteReply> {
+        let temp = |e: String| RemoteReply { code: 421, text: e };
+        let ehlo = self.cmd(&format!("EHLO {helo}")).await.map_err(temp)?;
+        if ehlo.code == 250 {
+            return Ok(ehlo
+                .text
+                .split(' ')
+                .map(|w| w.to_ascii_uppercase())
+                .collect());
+        }
+        let helo_reply = self.cmd(&format!("HELO {helo}")).await.map_err(temp)?;
+        if helo_reply.code == 250 {
+            Ok(Vec::new())
+        } else {
+            Err(helo_reply)
+        }
+    }
+}
+
+/// Runs one transaction with the server at `addr`. `Err` is a failure of the whole attempt
+/// (connection, greeting, EHLO or MAIL refused): try the next host, or defer.
+pub(crate) async fn transact(
+    addr: SocketAddr,
+    envelope: &Envelope<'_>,
+    body: Box<dyn Read + Send>,
+) -> Result<Outcome, RemoteReply> {
+    let temp = |e: String| RemoteReply {
+        code: 421,
+        text: format!("{addr}: {e}"),
+    };
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await;
+    let tcp = tcp
+        .map_err(|_| temp("connection timed out".into()))?
+        .map_err(|e| temp(e.to_string()))?;
+    let mut client = Client {
+        stream: Stream::Plain(tcp),
+        input: Vec::new(),
+    };
+    let greeting = client.reply().await.map_err(temp)?;
+    if greeting.code != 220 {
+        return Err(greeting);
+    }
+    let mut extensions = client.hello(envelope.helo).await?;
+    if extensions.iter().any(|e| e == "STARTTLS") {
+        extensions = client.start_tls(envelope.helo, addr).await?;
+    }
+    let mut mail = format!("MAIL FROM:<{}>", envelope.sender.unwrap_or(""));
+    if extensions.iter().any(|e| e == "SIZE") {
+        mail.push_str(&format!(" SIZE={}", envelope.size));
+    }
+    let reply = client.cmd(&mail).await.map_err(temp)?;
+    if reply.code != 250 {
+        return Err(reply);
+    }
+    let mut outcome = Vec::new();
+    let mut accepted = Vec::new();
+    for rcpt in envelope.recipients {
+        let reply = client
+            .cmd(&format!("RCPT TO:<{rcpt}>"))
+            .await
+            .map_err(temp)?;
+        if reply.code == 250 || reply.code == 251 {
+            accepted.push(rcpt.clone());
+        } else {
+            outcome.push((rcpt.clone(), reply));
+        }
+    }
+    if accepted.is_empty() {
+        let _ = client.cmd("QUIT").await;
+        return Ok(outcome);
+    }
+    let reply = client.cmd("DATA").await.map_err(temp)?;
+    if reply.code != 354 {
+        outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
+        return Ok(outcome);
+    }
+    let reply = client.send_body(body).await.map_err(temp)?;
+    outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
+    let _ = client.cmd("QUIT").await;
+    Ok(outcome)
+}
+
+impl Client {
+    /// Opportunistic TLS (RFC 3207): any certificate will do, since refusing would only
+    /// push the mail to plaintext or stop it; policies that demand TLS come later.
+    async fn start_tls(
+        &mut self,
+        helo: &str,
+        addr: SocketAddr,
+    ) -> Result<Vec<String>, RemoteReply> {
+        let temp = |e: String| RemoteReply {
+            code: 421,
+            text: format!("{addr}: {e}"),
+        };
+        let reply = self.cmd("STARTTLS").await.map_err(temp)?;
+        if reply.code != 220 {
+            return self.hello(helo).await;
+        }
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(temp("TLS already active".into()));
+        };
+        let connector = tokio_rustls::TlsConnector::from(opportunistic_tls());
+        let name = ServerName::try_from(addr.ip().to_string()).map_err(|e| temp(e.to_string()))?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| temp(format!("TLS: {e}")))?;
+        self.stream = Stream::ClientTls(Box::new(tls));
+        self.input.clear();
+        self.hello(helo).await
+    }
+
+    /// The stored message, dot-stuffed, without the Return-Path: our final delivery added
+    /// (RFC 5321 4.4: only the last hop adds it).
+    async fn send_body(&mut self, mut body: Box<dyn Read + Send>) -> Result<RemoteReply, String> {
+        let mut stuffer = DotStuffer::default();
+        let mut first = true;
+        loop {
+            let (back, chunk) = read_chunk(body).await;
+            body = back;
+            let mut chunk = chunk.map_err(|e| e.to_string())?;
+            if chunk.is_empty() {
+                break;
+            }
+            if std::mem::take(&mut first) && chunk.starts_with(b"Return-Path:") {
+                let end = chunk
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(chunk.len(), |i| i + 1);
+                chunk.drain(..end);
+            }
+            let mut out = Vec::with_capacity(chunk.len() + 64);
+            stuffer.encode(&chunk, &mut out);
+            self.send(&out).await?;
+        }
+        let mut end = Vec::new();
+        stuffer.finish(&mut end);
+        self.send(&end).await?;
+        self.reply().await
+    }
+}
+
+async fn read_chunk(
+    mut reader: Box<dyn Read + Send>,
+) -> (Box<dyn Read + Send>, std::io::Result<Vec<u8>>) {
+    let task = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; BODY_CHUNK];
+        let result = reader.read(&mut buf).map(|n| {
+            buf.truncate(n);
+            buf
+        });
+        (reader, result)
+    });
+    match task.await {
+        Ok(done) => done,
+        Err(e) => (
+            Box::new(std::io::empty()),
+            Err(std::io::Error::other(e.to_string())),
+        ),
+    }
+}
+
+fn opportunistic_tls() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

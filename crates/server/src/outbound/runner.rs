@@ -1,0 +1,342 @@
+//! The queue runner: wakes when mail is queued (or every few seconds), takes the recipients
+//! that are due, delivers them domain by domain, records each outcome, and once an entry has
+//! no recipient left to try, bounces the failures to the sender and removes it.
+
+use super::client::{Envelope, RemoteReply, transact};
+use crate::Context;
+use crate::shutdown::Shutdown;
+use hermod_core::outbound::{Mx, Verdict, backoff, notify_on_failure, verdict};
+use hermod_message::{Bounce, FailedRecipient, header_section};
+use hermod_store::{Outbound, OutboundRecipient, QueueUpdate, QueuedMessage};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::task::JoinSet;
+
+/// How often the queue is looked at when nothing wakes the runner.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Queue entries taken per round.
+const BATCH: usize = 64;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = ctx.outbound_wake.notified() => {}
+            _ = shutdown.wait() => return,
+        }
+        let store = ctx.store.clone();
+        let due = tokio::task::spawn_blocking(move || store.queue_due(now(), BATCH)).await;
+        let due = match due {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading the queue failed");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let mut round = JoinSet::new();
+        for message in due {
+            round.spawn(process(ctx.clone(), message));
+        }
+        while round.join_next().await.is_some() {}
+    }
+}
+
+/// One queue entry: every due recipient, grouped by domain, one transaction per domain.
+async fn process(ctx: Arc<Context>, message: QueuedMessage) {
+    let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &message.recipients {
+        by_domain
+            .entry(r.domain.clone())
+            .or_default()
+            .push(r.address.clone());
+    }
+    let mut results = Vec::new();
+    for (domain, recipients) in by_domain {
+        let _slot = ctx.outbound_slots.acquire().await;
+        results.extend(deliver_domain(&ctx, &message, &domain, &recipients).await);
+    }
+    let updates: Vec<(String, QueueUpdate)> = results
+        .into_iter()
+        .map(|(rcpt, reply)| (rcpt.clone(), update(&ctx, &message, &rcpt, &reply)))
+        .collect();
+    let (store, id) = (ctx.store.clone(), message.id);
+    let recorded = tokio::task::spawn_blocking(move || store.queue_record(id, &updates)).await;
+    if !matches!(recorded, Ok(Ok(()))) {
+        tracing::error!(
+            queue_id = id,
+            "recording delivery results failed; they will be retried"
+        );
+        return;
+    }
+    finish_if_done(&ctx, &message).await;
+}
+
+/// Turns a reply into the recipient's new state; a message too long in the queue fails.
+fn update(ctx: &Context, message: &QueuedMessage, rcpt: &str, reply: &RemoteReply) -> QueueUpdate {
+    let attempts = message
+        .recipients
+        .iter()
+        .find(|r| r.address == rcpt)
+        .map_or(0, |r| r.attempts)
+        + 1;
+    tracing::info!(queue_id = message.id, rcpt, attempt = attempts, reply = %reply, "delivery attempt");
+    match verdict(reply.code) {
+        Verdict::Delivered => QueueUpdate::Delivered {
+            reply: reply.to_string(),
+        },
+        Verdict::Failed => QueueUpdate::Failed {
+            error: reply.to_string(),
+        },
+        Verdict::Deferred => {
+            let expired =
+                now() - message.created >= ctx.config.outbound.max_queue_time.as_secs() as i64;
+            if expired {
+                QueueUpdate::Failed {
+                    error: format!("{reply} (gave up after {} attempts)", attempts),
+                }
+            } else {
+                QueueUpdate::Deferred {
+                    next_attempt: now() + backoff(attempts).as_secs() as i64,
+                    error: reply.to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// The hosts to try for a domain, in order, as (name, address).
+async fn route(ctx: &Context, domain: &str) -> Result<Vec<(String, SocketAddr)>, RemoteReply> {
+    let temp = |e: String| RemoteReply {
+        code: 451,
+        text: format!("4.4.3 DNS lookup for {domain} failed: {e}"),
+    };
+    let (hosts, port) = match &ctx.config.outbound.smarthost {
+        Some(smarthost) => {
+            let (host, port) = smarthost.rsplit_once(':').unwrap_or((smarthost, "25"));
+            (vec![host.to_owned()], port.parse().unwrap_or(25))
+        }
+        None => match ctx.resolver.mx(domain).await.map_err(temp)? {
+            Mx::Null => {
+                return Err(RemoteReply {
+                    code: 556,
+                    text: format!("5.1.10 {domain} does not accept mail (null MX)"),
+                });
+            }
+            Mx::None => (vec![domain.to_owned()], ctx.config.outbound.port),
+            Mx::Hosts(hosts) => (hosts, ctx.config.outbound.port),
+        },
+    };
+    let mut addrs = Vec::new();
+    for host in hosts {
+        match ctx.resolver.ips(&host).await {
+            Ok(ips) => addrs.extend(
+                ips.into_iter()
+                    .map(|ip| (host.clone(), SocketAddr::new(ip, port))),
+            ),
+            Err(e) => tracing::info!(host, error = e, "address lookup failed"),
+        }
+    }
+    if addrs.is_empty() {
+        return Err(temp("no address for any mail server".into()));
+    }
+    Ok(addrs)
+}
+
+async fn deliver_domain(
+    ctx: &Context,
+    message: &QueuedMessage,
+    domain: &str,
+    recipients: &[String],
+) -> Vec<(String, RemoteReply)> {
+    let all = |reply: RemoteReply| {
+        recipients
+            .iter()
+            .map(|r| (r.clone(), reply.clone()))
+            .collect()
+    };
+    let hosts = match route(ctx, domain).await {
+        Ok(hosts) => hosts,
+        Err(reply) => return all(reply),
+    };
+    let mut last = RemoteReply {
+        code: 451,
+        text: "4.4.1 no mail server reachable".into(),
+    };
+    for (host, addr) in hosts {
+        let body = match open_body(ctx, message).await {
+            Ok(body) => body,
+            Err(e) => {
+                return all(RemoteReply {
+                    code: 451,
+                    text: format!("4.3.0 cannot read the message: {e}"),
+                });
+            }
+        };
+        let envelope = Envelope {
+            helo: &ctx.config.hostname,
+            sender: message.sender.as_deref(),
+            recipients,
+            size: message.size,
+        };
+        match transact(addr, &envelope, body).await {
+            Ok(outcome) => return outcome,
+            // A permanent refusal of the whole transaction stands; a temporary one, or a
+            // host we could not talk to, sends us to the next host (RFC 5321 5.1).
+            Err(reply) if verdict(reply.code) == Verdict::Failed => return all(reply),
+            Err(reply) => {
+                tracing::info!(host, %addr, reply = %reply, "trying the next mail server");
+                last = reply;
+            }
+        }
+    }
+    all(last)
+}
+
+async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Box<dyn Read + Send>, String> {
+    let (store, blob) = (ctx.store.clone(), message.blob.clone());
+    match tokio::task::spawn_blocking(move || store.open_blob(&blob)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// When no recipient is left to try: bounce the failures (unless the sender is `<>` or
+/// asked not to hear), then drop the entry.
+async fn finish_if_done(ctx: &Arc<Context>, message: &QueuedMessage) {
+    let (store, id) = (ctx.store.clone(), message.id);
+    let Ok(Ok(outcomes)) = tokio::task::spawn_blocking(move || store.queue_outcomes(id)).await
+    else {
+        return;
+    };
+    if outcomes
+        .iter()
+        .any(|(_, status, _)| status == "pending" || status == "deferred")
+    {
+        return;
+    }
+    let failed: Vec<&(String, String, Option<String>)> =
+        outcomes.iter().filter(|(_, s, _)| s == "failed").collect();
+    let wants: Vec<&(String, String, Option<String>)> = failed
+        .into_iter()
+        .filter(|(rcpt, _, _)| {
+            notify_on_failure(
+                message
+                    .recipients
+                    .iter()
+                    .find(|r| &r.address == rcpt)
+                    .and_then(|r| r.notify.as_deref()),
+            )
+        })
+        .collect();
+    if let (Some(sender), false) = (&message.sender, wants.is_empty()) {
+        let failures: Vec<(String, String)> = wants
+            .iter()
+            .map(|(r, _, e)| (r.clone(), e.clone().unwrap_or_default()))
+            .collect();
+        if let Err(e) = bounce(ctx, message, sender, &failures).await {
+            tracing::error!(
+                queue_id = id,
+                error = e,
+                "could not create the bounce; keeping the entry"
+            );
+            return;
+        }
+    }
+    let store = ctx.store.clone();
+    let _ = tokio::task::spawn_blocking(move || store.queue_remove(id)).await;
+    tracing::info!(queue_id = id, "queue entry done");
+}
+
+/// Sends an RFC 3464 report to `sender`, with the null sender so it can never loop.
+async fn bounce(
+    ctx: &Arc<Context>,
+    message: &QueuedMessage,
+    sender: &str,
+    failures: &[(String, String)],
+) -> Result<(), String> {
+    let mut head = Vec::new();
+    open_body(ctx, message)
+        .await?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(|e| e.to_string())?;
+    let headers = header_section(&head).to_vec();
+    let recipients: Vec<FailedRecipient<'_>> = failures
+        .iter()
+        .map(|(address, diagnostic)| FailedRecipient {
+            address,
+            orcpt: None,
+            diagnostic,
+            remote_mta: None,
+        })
+        .collect();
+    let id = format!("q{}", message.id);
+    let report = Bounce {
+        hostname: &ctx.config.hostname,
+        to: sender,
+        id: &id,
+        envid: message.envid.as_deref(),
+        arrival: SystemTime::UNIX_EPOCH + Duration::from_secs(message.created.max(0) as u64),
+        recipients: &recipients,
+        original_headers: &headers,
+    }
+    .render();
+    let ctx2 = ctx.clone();
+    let sender = sender.to_owned();
+    let stored = tokio::task::spawn_blocking(move || store_bounce(&ctx2, &sender, &report)).await;
+    stored.map_err(|e| e.to_string())?
+}
+
+/// A local sender gets the report in its INBOX; a remote one through the queue.
+fn store_bounce(ctx: &Context, sender: &str, report: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let address = hermod_types::Address::parse(sender).map_err(|e| e.to_string())?;
+    let route = ctx
+        .router
+        .resolve(&address, None)
+        .map_err(|e| e.to_string())?;
+    let mut writer = ctx.store.blob_writer().map_err(|e| e.to_string())?;
+    if let hermod_core::RcptOutcome::Local(_) = route {
+        // Final delivery adds the Return-Path; the relay of a queued copy adds none.
+        writer
+            .write_all(hermod_message::return_path(None).as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    writer.write_all(report).map_err(|e| e.to_string())?;
+    let sealed = writer.seal().map_err(|e| e.to_string())?;
+    match route {
+        hermod_core::RcptOutcome::Local(recipients) => {
+            hermod_core::deliver_local(ctx.store.as_ref(), sealed, &recipients, now())
+                .map_err(|e| e.to_string())?;
+        }
+        hermod_core::RcptOutcome::Reject(_) => {
+            let recipient = OutboundRecipient {
+                address: sender.to_owned(),
+                notify: Some("NEVER".into()),
+                orcpt: None,
+            };
+            let outbound = Outbound {
+                sender: None,
+                recipients: vec![recipient],
+                envid: None,
+                ret: None,
+            };
+            ctx.store
+                .submit(sealed, &[], Some(&outbound))
+                .map_err(|e| e.to_string())?;
+            ctx.outbound_wake.notify_one();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Outbound delivery: the queue runner relays to a fake remote MTA found through a fake DNS,
+//! keeps per-recipient state, retries what was deferred and bounces what failed.
+
+use hermod_proto::sasl::encode;
+use hermod_store::Store;
+use hermod_testkit::{FakeMta, SmtpClient, TestServer};
+use std::time::Duration;
+
+async fn server_for(mta: &FakeMta) -> TestServer {
+    let port = mta.addr.port();
+    let server = TestServer::start_with(|c| c.outbound.port = port).await;
+    server.add_user("alice@example.test", "s3cret");
+    server
+}
+
+async fn submit(server: &TestServer, to: &[&str], subject: &str) {
+    let mut c = SmtpClient::connect(server.submission).await;
+    c.cmd("EHLO client.test").await;
+    let (mut c, _) = c.starttls().await;
+    c.cmd("EHLO client.test").await;
+    let r = c
+        .cmd(&format!(
+            "AUTH PLAIN {}",
+            encode(b"\0alice@example.test\0s3cret")
+        ))
+        .await;
+    assert_eq!(r.code, 235);
+    let body =
+        format!("From: alice@example.test\r\nSubject: {subject}\r\n\r\n.leading dot\r\nbody\r\n");
+    let r = c
+        .send_mail("alice@example.test", to, &body.replace("\r\n.", "\r\n.."))
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+/// Polls until `done` holds (the runner works in the background), failing after a while.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test]
+async fn relays_to_the_mx_and_empties_the_queue() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    submit(&server, &["friend@remote.test", "other@remote.test"], "out").await;
+    eventually("delivery to the fake MTA", || !mta.messages().is_empty()).await;
+    let got = mta.messages();
+    assert_eq!(
+        got.len(),
+        1,
+        "one transaction for both recipients of the domain"
+    );
+    assert_eq!(got[0].from, "alice@example.test");
+    assert_eq!(got[0].to, ["friend@remote.test", "other@remote.test"]);
+    assert!(
+        !got[0].data.starts_with("Return-Path:"),
+        "only final delivery adds Return-Path"
+    );
+    assert!(
+        got[0].data.contains("Subject: out\r\n") && got[0].data.contains("\r\n.leading dot\r\n"),
+        "{}",
+        got[0].data
+    );
+    eventually("queue emptied", || server.store.queue().unwrap().is_empty()).await;
+}
+
+#[tokio::test]
+async fn failures_bounce_to_the_sender_and_deferrals_wait() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    submit(
+        &server,
+        &["reject@remote.test", "defer@remote.test", "ok@remote.test"],
+        "mixed",
+    )
+    .await;
+    eventually("the deferred recipient's first attempt", || {
+        let queue = server.store.queue().unwrap();
+        queue.len() == 1
+            && queue[0]
+                .recipients
+                .iter()
+                .any(|r| r.0 == "defer@remote.test" && r.2 == 1)
+    })
+    .await;
+    let queue = server.store.queue().unwrap();
+    let status: Vec<(&str, &str)> = queue[0]
+        .recipients
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("defer@remote.test", "deferred"),
+            ("ok@remote.test", "delivered"),
+            ("reject@remote.test", "failed")
+        ]
+    );
+    assert_eq!(mta.messages()[0].to, ["ok@remote.test"]);
+    assert!(
+        server.inbox("alice@example.test").is_empty(),
+        "no bounce while a recipient is still being tried"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_recipient_is_bounced_with_a_delivery_status_report() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    submit(&server, &["reject@remote.test"], "doomed").await;
+    eventually("the bounce in alice's INBOX", || {
+        !server.inbox("alice@example.test").is_empty()
+    })
+    .await;
+    let bounce = String::from_utf8_lossy(&server.inbox("alice@example.test")[0]).into_owned();
+    assert!(
+        bounce.starts_with("Return-Path: <>\r\n"),
+        "bounces have the null sender: {bounce}"
+    );
+    for needle in [
+        "multipart/report; report-type=delivery-status",
+        "Final-Recipient: rfc822; reject@remote.test",
+        "Status: 5.1.1",
+        "550 5.1.1 no such user here",
+        "Subject: doomed",
+    ] {
+        assert!(bounce.contains(needle), "missing {needle:?}: {bounce}");
+    }
+    eventually("queue emptied", || server.store.queue().unwrap().is_empty()).await;
+}
+
+#[tokio::test]
+async fn null_mx_bounces_at_once_and_expired_mail_bounces() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    submit(&server, &["someone@nullmx.remote.test"], "nowhere").await;
+    eventually("the null MX bounce", || {
+        !server.inbox("alice@example.test").is_empty()
+    })
+    .await;
+    let bounce = String::from_utf8_lossy(&server.inbox("alice@example.test")[0]).into_owned();
+    assert!(
+        bounce.contains("Status: 5.1.10") && bounce.contains("null MX"),
+        "{bounce}"
+    );
+    assert!(mta.messages().is_empty());
+
+    // No queue time left: a deferral is final, and bounces.
+    let expiring = FakeMta::start().await;
+    let port = expiring.addr.port();
+    let server = TestServer::start_with(|c| {
+        c.outbound.port = port;
+        c.outbound.max_queue_time = Duration::ZERO;
+    })
+    .await;
+    server.add_user("alice@example.test", "s3cret");
+    submit(&server, &["defer@remote.test"], "slow").await;
+    eventually("a bounce for the expired message", || {
+        !server.inbox("alice@example.test").is_empty()
+    })
+    .await;
+    let bounce = String::from_utf8_lossy(&server.inbox("alice@example.test")[0]).into_owned();
+    assert!(
+        bounce.contains("451 4.3.0 try again later") && bounce.contains("gave up after 1 attempts"),
+        "{bounce}"
+    );
+}
