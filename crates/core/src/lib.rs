@@ -2,6 +2,7 @@
 //! passwords are checked. Typed inputs, typed outcomes; never reply text (see server's reply.rs).
 
 pub mod auth;
+pub mod bounce;
 mod delivery;
 pub mod outbound;
 mod routing;

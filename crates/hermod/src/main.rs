@@ -3,6 +3,7 @@
 
 mod admin;
 mod maildir;
+mod queue;
 mod serve;
 
 use anyhow::{Context, Result};
@@ -48,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         action: admin::AliasAction,
     },
+    /// Look at and act on the outbound queue.
+    Queue {
+        #[command(subcommand)]
+        action: queue::QueueAction,
+    },
     /// Write a user's folders as Maildir++ into DIR.
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
@@ -71,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Domain { action } => admin::domain(&config, action),
         Command::User { action } => admin::user(&config, action),
         Command::Alias { action } => admin::alias(&config, action),
+        Command::Queue { action } => queue::queue(&config, action),
         Command::Export { address, dir } => maildir::export(&config, &address, &dir),
         Command::Import { address, path } => maildir::import(&config, &address, &path),
     }

@@ -239,3 +239,97 @@ fn export_and_import_round_trip() {
     );
     assert!(String::from_utf8_lossy(&err.stderr).contains("no such user"));
 }
+
+/// Puts a message for remote recipients into the queue, as submission would.
+fn enqueue(dir: &std::path::Path, to: &[&str]) -> i64 {
+    use hermod_store::{Outbound, OutboundRecipient, SqliteStore, Store};
+    use std::io::Write;
+    let store = SqliteStore::open(dir).unwrap();
+    let mut w = store.blob_writer().unwrap();
+    w.write_all(b"From: alice@example.test\r\nSubject: queued\r\n\r\nhi\r\n")
+        .unwrap();
+    let recipients = to
+        .iter()
+        .map(|a| OutboundRecipient {
+            address: (*a).into(),
+            notify: None,
+            orcpt: None,
+        })
+        .collect();
+    let outbound = Outbound {
+        sender: Some("alice@example.test".into()),
+        recipients,
+        envid: None,
+        ret: None,
+    };
+    store
+        .submit(w.seal().unwrap(), &[], Some(&outbound))
+        .unwrap()
+        .queue_id
+        .unwrap()
+}
+
+#[test]
+fn queue_list_show_retry_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["domain", "add", "example.test"], None);
+    ok(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(
+        ok(&config, &["queue", "list"], None),
+        "the queue is empty\n"
+    );
+    let first = enqueue(dir.path(), &["x@far.test", "y@far.test"]);
+    let second = enqueue(dir.path(), &["z@far.test"]);
+    let list = ok(&config, &["queue", "list"], None);
+    assert!(
+        list.starts_with(&format!("{first}\t"))
+            && list.contains("<alice@example.test>\t2 recipient(s)"),
+        "{list}"
+    );
+    assert!(list.contains("\tx@far.test\tpending\tattempts=0"), "{list}");
+    let show = ok(&config, &["queue", "show", &first.to_string()], None);
+    assert!(show.contains("Subject: queued"), "{show}");
+    assert_eq!(
+        ok(&config, &["queue", "retry"], None),
+        "3 recipient(s) will be tried now\n"
+    );
+    assert!(
+        !hermod(&config, &["queue", "retry", "999"], None)
+            .status
+            .success()
+    );
+
+    ok(
+        &config,
+        &["queue", "delete", &first.to_string(), "--bounce"],
+        None,
+    );
+    ok(&config, &["queue", "delete", &second.to_string()], None);
+    assert_eq!(
+        ok(&config, &["queue", "list"], None),
+        "the queue is empty\n"
+    );
+    let out = dir.path().join("out");
+    ok(
+        &config,
+        &["export", "alice@example.test", out.to_str().unwrap()],
+        None,
+    );
+    let inbox = maildir_messages(&out);
+    assert_eq!(
+        inbox.len(),
+        1,
+        "one bounce, for the message deleted with --bounce"
+    );
+    assert!(
+        inbox[0].contains("Final-Recipient: rfc822; y@far.test")
+            && inbox[0].contains("deleted from the queue"),
+        "{}",
+        inbox[0]
+    );
+}

@@ -5,9 +5,9 @@
 use super::client::{Envelope, RemoteReply, transact};
 use crate::Context;
 use crate::shutdown::Shutdown;
+use hermod_core::bounce::{BounceSent, send_bounce};
 use hermod_core::outbound::{Mx, Verdict, backoff, notify_on_failure, verdict};
-use hermod_message::{Bounce, FailedRecipient, header_section};
-use hermod_store::{Outbound, OutboundRecipient, QueueUpdate, QueuedMessage};
+use hermod_store::{QueueUpdate, QueuedMessage};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -265,78 +265,26 @@ async fn bounce(
     sender: &str,
     failures: &[(String, String)],
 ) -> Result<(), String> {
-    let mut head = Vec::new();
-    open_body(ctx, message)
-        .await?
-        .take(64 * 1024)
-        .read_to_end(&mut head)
-        .map_err(|e| e.to_string())?;
-    let headers = header_section(&head).to_vec();
-    let recipients: Vec<FailedRecipient<'_>> = failures
-        .iter()
-        .map(|(address, diagnostic)| FailedRecipient {
-            address,
-            orcpt: None,
-            diagnostic,
-            remote_mta: None,
-        })
-        .collect();
-    let id = format!("q{}", message.id);
-    let report = Bounce {
-        hostname: &ctx.config.hostname,
-        to: sender,
-        id: &id,
-        envid: message.envid.as_deref(),
-        arrival: SystemTime::UNIX_EPOCH + Duration::from_secs(message.created.max(0) as u64),
-        recipients: &recipients,
-        original_headers: &headers,
-    }
-    .render();
-    let ctx2 = ctx.clone();
-    let sender = sender.to_owned();
-    let stored = tokio::task::spawn_blocking(move || store_bounce(&ctx2, &sender, &report)).await;
-    stored.map_err(|e| e.to_string())?
-}
-
-/// A local sender gets the report in its INBOX; a remote one through the queue.
-fn store_bounce(ctx: &Context, sender: &str, report: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let address = hermod_types::Address::parse(sender).map_err(|e| e.to_string())?;
-    let route = ctx
-        .router
-        .resolve(&address, None)
-        .map_err(|e| e.to_string())?;
-    let mut writer = ctx.store.blob_writer().map_err(|e| e.to_string())?;
-    if let hermod_core::RcptOutcome::Local(_) = route {
-        // Final delivery adds the Return-Path; the relay of a queued copy adds none.
-        writer
-            .write_all(hermod_message::return_path(None).as_bytes())
-            .map_err(|e| e.to_string())?;
-    }
-    writer.write_all(report).map_err(|e| e.to_string())?;
-    let sealed = writer.seal().map_err(|e| e.to_string())?;
-    match route {
-        hermod_core::RcptOutcome::Local(recipients) => {
-            hermod_core::deliver_local(ctx.store.as_ref(), sealed, &recipients, now())
-                .map_err(|e| e.to_string())?;
-        }
-        hermod_core::RcptOutcome::Reject(_) => {
-            let recipient = OutboundRecipient {
-                address: sender.to_owned(),
-                notify: Some("NEVER".into()),
-                orcpt: None,
-            };
-            let outbound = Outbound {
-                sender: None,
-                recipients: vec![recipient],
-                envid: None,
-                ret: None,
-            };
-            ctx.store
-                .submit(sealed, &[], Some(&outbound))
-                .map_err(|e| e.to_string())?;
-            ctx.outbound_wake.notify_one();
-        }
+    let (ctx2, message, sender, failures) = (
+        ctx.clone(),
+        message.clone(),
+        sender.to_owned(),
+        failures.to_vec(),
+    );
+    let sent = tokio::task::spawn_blocking(move || {
+        send_bounce(
+            ctx2.store.as_ref(),
+            &ctx2.router,
+            &ctx2.config.hostname,
+            &message,
+            &sender,
+            &failures,
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    if sent == BounceSent::Queued {
+        ctx.outbound_wake.notify_one();
     }
     Ok(())
 }

@@ -1,0 +1,136 @@
+//! `hermod queue`: look at the outbound queue and act on it (safe while the server runs;
+//! the server's runner picks up changes within seconds).
+
+use crate::admin::open_store;
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use hermod_config::Config;
+use hermod_core::Router;
+use hermod_core::bounce::send_bounce;
+use hermod_store::{QueueEntry, QueueUpdate, Store};
+use std::io::Read;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum QueueAction {
+    /// Every queued message with its recipients' states.
+    List,
+    /// One message: its recipients and headers.
+    Show { id: i64 },
+    /// Try now the waiting recipients of ID, or of every message.
+    Retry { id: Option<i64> },
+    /// Drop a message from the queue; `--bounce` tells its sender first.
+    Delete {
+        id: i64,
+        #[arg(long)]
+        bounce: bool,
+    },
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn print_entry(entry: &QueueEntry) {
+    let sender = if entry.sender.is_empty() {
+        "<>".to_owned()
+    } else {
+        format!("<{}>", entry.sender)
+    };
+    let date = hermod_message::rfc5322_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(entry.created.max(0) as u64),
+    );
+    println!(
+        "{}\t{date}\t{sender}\t{} recipient(s)",
+        entry.id,
+        entry.recipients.len()
+    );
+    for (rcpt, status, attempts, error) in &entry.recipients {
+        println!(
+            "\t{rcpt}\t{status}\tattempts={attempts}\t{}",
+            error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn find(store: &dyn Store, id: i64) -> Result<QueueEntry> {
+    let entries = store.queue()?;
+    entries
+        .into_iter()
+        .find(|e| e.id == id)
+        .with_context(|| format!("no queued message with ID {id}"))
+}
+
+pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
+    let store = open_store(config)?;
+    match action {
+        QueueAction::List => {
+            let entries = store.queue()?;
+            if entries.is_empty() {
+                println!("the queue is empty");
+            }
+            entries.iter().for_each(print_entry);
+        }
+        QueueAction::Show { id } => {
+            let entry = find(&store, id)?;
+            print_entry(&entry);
+            let mut head = Vec::new();
+            store
+                .open_blob(&entry.blob)?
+                .take(64 * 1024)
+                .read_to_end(&mut head)?;
+            println!();
+            print!(
+                "{}",
+                String::from_utf8_lossy(hermod_message::header_section(&head))
+            );
+        }
+        QueueAction::Retry { id } => {
+            if let Some(id) = id {
+                find(&store, id)?;
+            }
+            let n = store.queue_retry_now(id, now())?;
+            println!("{n} recipient(s) will be tried now");
+        }
+        QueueAction::Delete { id, bounce } => delete(config, store, id, bounce)?,
+    }
+    Ok(())
+}
+
+fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bool) -> Result<()> {
+    let Some(message) = store.queued(id)? else {
+        bail!("no queued message with ID {id}");
+    };
+    if bounce && let Some(sender) = &message.sender {
+        let reason = "550 5.3.0 deleted from the queue by the administrator";
+        let failures: Vec<(String, String)> = message
+            .recipients
+            .iter()
+            .map(|r| (r.address.clone(), reason.to_owned()))
+            .collect();
+        let updates: Vec<(String, QueueUpdate)> = failures
+            .iter()
+            .map(|(r, e)| (r.clone(), QueueUpdate::Failed { error: e.clone() }))
+            .collect();
+        store.queue_record(id, &updates)?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let router = Router::new(store.clone(), config.recipient_delimiter);
+        send_bounce(
+            store.as_ref(),
+            &router,
+            &config.hostname,
+            &message,
+            sender,
+            &failures,
+        )
+        .map_err(anyhow::Error::msg)?;
+        store.queue_remove(id)?;
+        println!("deleted {id}; its sender was told");
+        return Ok(());
+    }
+    store.queue_remove(id)?;
+    println!("deleted {id}");
+    Ok(())
+}
