@@ -25,11 +25,11 @@ imaps = []
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self):
+    def __init__(self, extra_config=""):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         with open(self.config, "w") as f:
-            f.write(CONFIG)
+            f.write(CONFIG + extra_config)
         self.cli("domain", "add", "example.test")
         self.cli("user", "add", "alice@example.test", "--password-stdin", stdin="s3cret\n")
         self.cli("alias", "add", "postmaster@example.test", "alice@example.test")

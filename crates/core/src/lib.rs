@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bounce;
 mod delivery;
+pub mod dkim;
 pub mod outbound;
 mod routing;
 pub mod submission;

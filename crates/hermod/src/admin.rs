@@ -15,6 +15,8 @@ pub enum DomainAction {
     Remove { domain: String },
     /// List the local domains.
     List,
+    /// Print the DNS records DOMAIN needs (MX, SPF, DKIM, DMARC), ready for a zone file.
+    Dns { domain: String },
 }
 
 #[derive(Subcommand)]
@@ -76,7 +78,25 @@ pub fn parse_address(s: &str) -> Result<Address> {
 pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
     let store = open_store(config)?;
     match action {
-        DomainAction::Add { domain } => store.add_domain(&parse_domain(&domain)?)?,
+        DomainAction::Add { domain } => {
+            let domain = parse_domain(&domain)?;
+            let keys = hermod_core::dkim::generate_keys().map_err(anyhow::Error::msg)?;
+            store.add_domain(&domain)?;
+            for key in &keys {
+                store.set_dkim_key(&domain, key)?;
+            }
+        }
+        DomainAction::Dns { domain } => {
+            let domain = parse_domain(&domain)?;
+            if !store.is_local_domain(&domain)? {
+                bail!("unknown domain {domain}: add it first with `hermod domain add {domain}`");
+            }
+            let keys = store.dkim_keys(&domain)?;
+            print!(
+                "{}",
+                hermod_core::dkim::dns_records(domain.as_str(), &config.hostname, &keys)
+            );
+        }
         DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?)?,
         DomainAction::List => store.domains()?.iter().for_each(|d| println!("{d}")),
     }

@@ -9,6 +9,21 @@ fn domains_users_and_aliases() {
     let config = write_config(dir.path());
     ok(&config, &["domain", "add", "Example.TEST"], None);
     assert_eq!(ok(&config, &["domain", "list"], None), "example.test\n");
+    let records = ok(&config, &["domain", "dns", "example.test"], None);
+    for needle in [
+        "IN\tMX\t10 mx.example.test.",
+        "\"v=spf1 mx -all\"",
+        "hermod-ed25519._domainkey.example.test.",
+        "k=rsa; p=MIIB",
+        "_dmarc.example.test.",
+    ] {
+        assert!(records.contains(needle), "{needle} missing in {records}");
+    }
+    assert!(
+        !hermod(&config, &["domain", "dns", "other.test"], None)
+            .status
+            .success()
+    );
 
     let out = hermod(
         &config,

@@ -1,4 +1,4 @@
-//! Runs the interop suites (Python's smtplib and poplib, swaks, fetchmail) against the built
+//! Runs the interop suites (Python's smtplib and poplib, swaks, msmtp, fetchmail, dkimpy) against the built
 //! binary. They fail, never skip, when a client is missing: `scripts/test` installs them.
 
 fn run_suite(script: &str) {
@@ -14,6 +14,11 @@ fn run_suite(script: &str) {
 #[test]
 fn smtp_clients_interoperate() {
     run_suite("smtp_interop.py");
+}
+
+#[test]
+fn relayed_mail_is_dkim_signed_and_verifies() {
+    run_suite("outbound_interop.py");
 }
 
 #[test]

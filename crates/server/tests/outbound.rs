@@ -10,6 +10,10 @@ async fn server_for(mta: &FakeMta) -> TestServer {
     let port = mta.addr.port();
     let server = TestServer::start_with(|c| c.outbound.port = port).await;
     server.add_user("alice@example.test", "s3cret");
+    let domain = hermod_types::Domain::parse("example.test").unwrap();
+    for key in hermod_core::dkim::generate_keys().unwrap() {
+        server.store.set_dkim_key(&domain, &key).unwrap();
+    }
     server
 }
 
@@ -59,8 +63,18 @@ async fn relays_to_the_mx_and_empties_the_queue() {
     assert_eq!(got[0].from, "alice@example.test");
     assert_eq!(got[0].to, ["friend@remote.test", "other@remote.test"]);
     assert!(
-        !got[0].data.starts_with("Return-Path:"),
+        !got[0].data.contains("Return-Path:"),
         "only final delivery adds Return-Path"
+    );
+    assert!(
+        got[0].data.starts_with("DKIM-Signature: "),
+        "signed for example.test: {}",
+        got[0].data
+    );
+    assert_eq!(
+        got[0].data.matches("DKIM-Signature: ").count(),
+        2,
+        "ed25519 and rsa"
     );
     assert!(
         got[0].data.contains("Subject: out\r\n") && got[0].data.contains("\r\n.leading dot\r\n"),

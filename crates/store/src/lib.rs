@@ -13,9 +13,9 @@ mod sqlite;
 pub use blob::{BlobWriter, SealedBlob};
 pub use error::StoreError;
 pub use model::{
-    AliasKey, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, Flags, MailboxId, MailboxInfo,
-    MessageMeta, Outbound, OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage,
-    QueuedRecipient, SpecialUse, Submitted, UserId, UserRecord,
+    AliasKey, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags,
+    MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient, QueueEntry, QueueUpdate,
+    QueuedMessage, QueuedRecipient, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -85,6 +85,10 @@ pub trait Store: Send + Sync + 'static {
     fn queue_remove(&self, id: i64) -> Result<bool>;
     /// Makes waiting recipients due at `now` (of entry `id`, or all).
     fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
+    /// Adds (or replaces) a DKIM key of a local domain.
+    fn set_dkim_key(&self, domain: &Domain, key: &DkimKeyRecord) -> Result<()>;
+    /// The DKIM keys of a domain, by selector.
+    fn dkim_keys(&self, domain: &Domain) -> Result<Vec<DkimKeyRecord>>;
     /// Replaces the extra sender addresses a user may submit as.
     fn set_send_as(&self, address: &Address, patterns: &[String]) -> Result<()>;
 

@@ -214,6 +214,18 @@ pub struct Delivered {
     pub uid: Uid,
 }
 
+/// A DKIM key of a domain (RFC 6376), as stored: DER bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKeyRecord {
+    pub selector: String,
+    /// `ed25519` or `rsa`.
+    pub algorithm: String,
+    /// PKCS#8 (ed25519) or PKCS#1 (rsa) DER.
+    pub private_key: Vec<u8>,
+    /// The raw key (ed25519) or PKCS#1 DER (rsa).
+    pub public_key: Vec<u8>,
+}
+
 /// A message handed to the outbound queue, for recipients in other domains.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outbound {

@@ -213,24 +213,15 @@ impl Client {
         self.hello(helo).await
     }
 
-    /// The stored message, dot-stuffed, without the Return-Path: our final delivery added
-    /// (RFC 5321 4.4: only the last hop adds it).
+    /// The message as the runner prepared it, dot-stuffed.
     async fn send_body(&mut self, mut body: Box<dyn Read + Send>) -> Result<RemoteReply, String> {
         let mut stuffer = DotStuffer::default();
-        let mut first = true;
         loop {
             let (back, chunk) = read_chunk(body).await;
             body = back;
-            let mut chunk = chunk.map_err(|e| e.to_string())?;
+            let chunk = chunk.map_err(|e| e.to_string())?;
             if chunk.is_empty() {
                 break;
-            }
-            if std::mem::take(&mut first) && chunk.starts_with(b"Return-Path:") {
-                let end = chunk
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(chunk.len(), |i| i + 1);
-                chunk.drain(..end);
             }
             let mut out = Vec::with_capacity(chunk.len() + 64);
             stuffer.encode(&chunk, &mut out);

@@ -202,13 +202,47 @@ async fn deliver_domain(
     all(last)
 }
 
+/// The message as it leaves: without the Return-Path our final delivery would add (RFC
+/// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys.
 async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Box<dyn Read + Send>, String> {
-    let (store, blob) = (ctx.store.clone(), message.blob.clone());
-    match tokio::task::spawn_blocking(move || store.open_blob(&blob)).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    let (store, blob, sender) = (
+        ctx.store.clone(),
+        message.blob.clone(),
+        message.sender.clone(),
+    );
+    let prepared = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        store
+            .open_blob(&blob)
+            .map_err(|e| e.to_string())?
+            .read_to_end(&mut body)
+            .map_err(|e| e.to_string())?;
+        if body.starts_with(b"Return-Path:") {
+            let end = body
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(body.len(), |i| i + 1);
+            body.drain(..end);
+        }
+        let domain = sender
+            .as_deref()
+            .and_then(|s| s.rsplit_once('@'))
+            .and_then(|(_, d)| hermod_types::Domain::parse(d).ok());
+        let Some(domain) = domain else {
+            return Ok(body);
+        };
+        let keys = store.dkim_keys(&domain).map_err(|e| e.to_string())?;
+        if keys.is_empty() {
+            return Ok(body);
+        }
+        let signature = hermod_core::dkim::sign(&keys, domain.as_str(), &body)?;
+        let mut signed = signature.into_bytes();
+        signed.extend_from_slice(&body);
+        Ok(signed)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    Ok(Box::new(std::io::Cursor::new(prepared)))
 }
 
 /// When no recipient is left to try: bounce the failures (unless the sender is `<>` or

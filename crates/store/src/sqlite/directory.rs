@@ -212,3 +212,32 @@ pub(crate) fn alias_targets(conn: &Connection, alias: &AliasKey) -> Result<Vec<A
     }
     Ok(out)
 }
+
+pub(crate) fn set_dkim_key(
+    conn: &Connection,
+    domain: &Domain,
+    key: &crate::DkimKeyRecord,
+) -> Result<()> {
+    require_domain(conn, domain)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO dkim_keys (domain, selector, algorithm, private_key, public_key, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![domain.as_str(), key.selector, key.algorithm, key.private_key, key.public_key, now()],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn dkim_keys(conn: &Connection, domain: &Domain) -> Result<Vec<crate::DkimKeyRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT selector, algorithm, private_key, public_key FROM dkim_keys WHERE domain = ?1 ORDER BY selector",
+    )?;
+    let rows = stmt.query_map([domain.as_str()], |r| {
+        Ok(crate::DkimKeyRecord {
+            selector: r.get(0)?,
+            algorithm: r.get(1)?,
+            private_key: r.get(2)?,
+            public_key: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

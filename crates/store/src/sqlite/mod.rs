@@ -214,6 +214,18 @@ impl crate::Store for SqliteStore {
         self.write(|c| Ok((queue::retry_now(c, id, now)?, vec![])))
     }
 
+    fn set_dkim_key(
+        &self,
+        domain: &hermod_types::Domain,
+        key: &crate::DkimKeyRecord,
+    ) -> Result<()> {
+        self.write(|c| Ok((directory::set_dkim_key(c, domain, key)?, vec![])))
+    }
+
+    fn dkim_keys(&self, domain: &hermod_types::Domain) -> Result<Vec<crate::DkimKeyRecord>> {
+        directory::dkim_keys(&self.lock(), domain)
+    }
+
     fn set_send_as(&self, address: &hermod_types::Address, patterns: &[String]) -> Result<()> {
         self.write(|c| Ok((directory::set_send_as(c, address, patterns)?, vec![])))
     }

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -111,6 +111,19 @@ CREATE TRIGGER queue_removed AFTER DELETE ON queue BEGIN
 END;
 "#;
 
+/// Version 3: DKIM signing keys per domain.
+const MIGRATION_3: &str = r#"
+CREATE TABLE dkim_keys (
+    domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    selector TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    private_key BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (domain, selector)
+);
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -132,6 +145,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     if version == 1 {
         tx.execute_batch(MIGRATION_2)?;
         version = 2;
+    }
+    if version == 2 {
+        tx.execute_batch(MIGRATION_3)?;
+        version = 3;
     }
     tx.pragma_update(None, "user_version", version)?;
     if version != SCHEMA_VERSION {

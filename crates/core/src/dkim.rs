@@ -1,0 +1,184 @@
+//! DKIM (RFC 6376, ed25519 per RFC 8463): keys made per domain, signatures on mail that
+//! leaves, and the DNS records a domain needs. The cryptography is mail-auth's.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hermod_store::DkimKeyRecord;
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::DkimSigner;
+use mail_auth::dkim::generate::DkimKeyPair;
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
+
+pub const ED25519_SELECTOR: &str = "hermod-ed25519";
+pub const RSA_SELECTOR: &str = "hermod-rsa";
+
+/// The header fields signed when present (RFC 6376 5.4.1); From is required.
+const SIGNED_HEADERS: [&str; 11] = [
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "In-Reply-To",
+    "References",
+    "MIME-Version",
+    "Content-Type",
+];
+
+/// A new ed25519 key and a new rsa-2048 key (receivers that do not know ed25519 yet check
+/// the RSA signature).
+pub fn generate_keys() -> Result<Vec<DkimKeyRecord>, String> {
+    let ed = DkimKeyPair::generate_ed25519().map_err(|e| e.to_string())?;
+    let rsa = DkimKeyPair::generate_rsa(2048).map_err(|e| e.to_string())?;
+    Ok(vec![
+        DkimKeyRecord {
+            selector: ED25519_SELECTOR.into(),
+            algorithm: "ed25519".into(),
+            private_key: ed.private_key().to_vec(),
+            public_key: ed.public_key().to_vec(),
+        },
+        DkimKeyRecord {
+            selector: RSA_SELECTOR.into(),
+            algorithm: "rsa".into(),
+            private_key: rsa.private_key().to_vec(),
+            public_key: rsa.public_key().to_vec(),
+        },
+    ])
+}
+
+/// `DKIM-Signature:` fields (one per key, CRLF-terminated) for `message` sent from
+/// `domain`. `message` is the whole message as it will be sent.
+pub fn sign(keys: &[DkimKeyRecord], domain: &str, message: &[u8]) -> Result<String, String> {
+    let mut out = String::new();
+    for key in keys {
+        let header = match key.algorithm.as_str() {
+            "ed25519" => {
+                let signing =
+                    Ed25519Key::from_pkcs8_der(&key.private_key).map_err(|e| e.to_string())?;
+                DkimSigner::from_key(signing)
+                    .domain(domain)
+                    .selector(&key.selector)
+                    .headers(SIGNED_HEADERS)
+                    .sign(message)
+            }
+            "rsa" => {
+                let der = PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(key.private_key.clone()));
+                let signing = RsaKey::<Sha256>::from_key_der(der).map_err(|e| e.to_string())?;
+                DkimSigner::from_key(signing)
+                    .domain(domain)
+                    .selector(&key.selector)
+                    .headers(SIGNED_HEADERS)
+                    .sign(message)
+            }
+            other => return Err(format!("unknown DKIM algorithm {other}")),
+        };
+        out.push_str(&header.map_err(|e| e.to_string())?.to_header());
+    }
+    Ok(out)
+}
+
+/// DER length octets.
+fn der_len(len: usize) -> Vec<u8> {
+    match len {
+        0..=127 => vec![len as u8],
+        128..=255 => vec![0x81, len as u8],
+        _ => vec![0x82, (len >> 8) as u8, len as u8],
+    }
+}
+
+/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo, the form DKIM `p=` expects
+/// (RFC 6376 3.6.1).
+fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    const ALGORITHM: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut bits = vec![0x03];
+    bits.extend(der_len(pkcs1.len() + 1));
+    bits.push(0);
+    bits.extend_from_slice(pkcs1);
+    let mut out = vec![0x30];
+    out.extend(der_len(ALGORITHM.len() + bits.len()));
+    out.extend_from_slice(&ALGORITHM);
+    out.extend(bits);
+    out
+}
+
+/// The TXT value of a key's `<selector>._domainkey` record.
+pub fn dkim_txt(key: &DkimKeyRecord) -> String {
+    let public = if key.algorithm == "rsa" {
+        rsa_spki(&key.public_key)
+    } else {
+        key.public_key.clone()
+    };
+    format!(
+        "v=DKIM1; k={}; p={}",
+        key.algorithm,
+        STANDARD.encode(public)
+    )
+}
+
+/// A TXT value as zone-file strings of at most 255 octets each.
+fn quoted(value: &str) -> String {
+    let chunks: Vec<String> = value
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    chunks.join(" ")
+}
+
+/// Every record a domain needs for hermod to receive and send its mail, zone-file ready.
+pub fn dns_records(domain: &str, hostname: &str, keys: &[DkimKeyRecord]) -> String {
+    let mut out = format!("; DNS records for {domain}, served by {hostname}\n");
+    out.push_str(&format!("{domain}.\t3600\tIN\tMX\t10 {hostname}.\n"));
+    out.push_str(&format!("{domain}.\t3600\tIN\tTXT\t\"v=spf1 mx -all\"\n"));
+    for key in keys {
+        out.push_str(&format!(
+            "{}._domainkey.{domain}.\t3600\tIN\tTXT\t{}\n",
+            key.selector,
+            quoted(&dkim_txt(key))
+        ));
+    }
+    out.push_str(&format!("_dmarc.{domain}.\t3600\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}\"\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_with_both_keys_and_prints_records() {
+        let keys = generate_keys().unwrap();
+        let message =
+            b"From: alice@example.test\r\nTo: bob@remote.test\r\nSubject: hi\r\n\r\nbody\r\n";
+        let headers = sign(&keys, "example.test", message).unwrap();
+        assert_eq!(headers.matches("DKIM-Signature:").count(), 2, "{headers}");
+        assert!(
+            headers.contains("a=ed25519-sha256") && headers.contains("a=rsa-sha256"),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("d=example.test") && headers.contains("s=hermod-rsa"),
+            "{headers}"
+        );
+        let records = dns_records("example.test", "mx.example.test", &keys);
+        assert!(
+            records.contains("example.test.\t3600\tIN\tMX\t10 mx.example.test."),
+            "{records}"
+        );
+        assert!(records.contains(
+            "hermod-ed25519._domainkey.example.test.\t3600\tIN\tTXT\t\"v=DKIM1; k=ed25519; p="
+        ));
+        assert!(records.contains("\"v=spf1 mx -all\"") && records.contains("_dmarc.example.test."));
+        // An RSA-2048 SubjectPublicKeyInfo starts with this DER prefix.
+        assert!(
+            dkim_txt(&keys[1]).contains("p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"),
+            "{}",
+            dkim_txt(&keys[1])
+        );
+    }
+}
