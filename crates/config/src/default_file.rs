@@ -110,6 +110,8 @@ imaps = ["127.0.0.1:2993"]
 # smarthost = "smtp.provider.example:25"
 # How long a message keeps being retried before it is bounced to its sender.
 # max_queue_time = "5d"
+# After this long undelivered, the sender is told the message is still being retried.
+# delay_notice_after = "4h"
 # Deliveries in flight at once.
 # max_concurrent = 32
 "#;

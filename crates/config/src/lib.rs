@@ -47,6 +47,8 @@ pub struct Outbound {
     pub smarthost: Option<String>,
     /// How long a message may stay undeliverable before it is bounced.
     pub max_queue_time: Duration,
+    /// When a still-undelivered message earns its sender a delay notice.
+    pub delay_notice_after: Duration,
     /// Deliveries in flight at once, over all destinations.
     pub max_concurrent: usize,
 }
@@ -170,6 +172,7 @@ impl Config {
                 port: 25,
                 smarthost: None,
                 max_queue_time: Duration::from_secs(5 * 86_400),
+                delay_notice_after: Duration::from_secs(4 * 3600),
                 max_concurrent: 32,
             },
         }
@@ -468,6 +471,9 @@ fn read_outbound(root: &mut Section<'_>, out: &mut Outbound) {
     }
     if let Some(v) = s.duration("max_queue_time") {
         out.max_queue_time = v;
+    }
+    if let Some(v) = s.duration("delay_notice_after") {
+        out.delay_notice_after = v;
     }
     if let Some(v) = s.integer("max_concurrent", 1) {
         out.max_concurrent = usize::try_from(v).unwrap_or(usize::MAX);

@@ -24,6 +24,7 @@ pub fn send_bounce(
     message: &QueuedMessage,
     sender: &str,
     failures: &[(String, String)],
+    delayed: bool,
 ) -> Result<BounceSent, String> {
     let mut head = Vec::new();
     let body = store.open_blob(&message.blob).map_err(|e| e.to_string())?;
@@ -54,6 +55,7 @@ pub fn send_bounce(
         envid: message.envid.as_deref(),
         arrival: SystemTime::UNIX_EPOCH + Duration::from_secs(message.created.max(0) as u64),
         recipients: &recipients,
+        delayed,
         original_headers: header_section(&head),
     }
     .render();
@@ -96,6 +98,7 @@ fn deliver_report(
                 recipients: vec![recipient],
                 envid: None,
                 ret: None,
+                smtputf8: false,
             };
             store
                 .submit(sealed, &[], Some(&outbound))

@@ -73,12 +73,10 @@ pub fn verdict(code: u16) -> Verdict {
     }
 }
 
-/// Whether a DSN NOTIFY value asks for failure reports (RFC 3461 4.1: absent means yes).
-pub fn notify_on_failure(notify: Option<&str>) -> bool {
-    notify.is_none_or(|n| {
-        n.split(',')
-            .any(|v| v.trim().eq_ignore_ascii_case("FAILURE"))
-    })
+/// Whether a DSN NOTIFY value asks for reports of `kind` (`FAILURE` or `DELAY`). Absent
+/// NOTIFY means failures and delays are reported (RFC 3461 4.1 leaves it to us).
+pub fn notify_asks(notify: Option<&str>, kind: &str) -> bool {
+    notify.is_none_or(|n| n.split(',').any(|v| v.trim().eq_ignore_ascii_case(kind)))
 }
 
 #[cfg(test)]
@@ -117,7 +115,7 @@ mod tests {
                 Verdict::Deferred
             )
         );
-        assert!(notify_on_failure(None) && notify_on_failure(Some("DELAY,FAILURE")));
-        assert!(!notify_on_failure(Some("NEVER")) && !notify_on_failure(Some("SUCCESS")));
+        assert!(notify_asks(None, "FAILURE") && notify_asks(Some("DELAY,FAILURE"), "DELAY"));
+        assert!(!notify_asks(Some("NEVER"), "FAILURE") && !notify_asks(Some("SUCCESS"), "DELAY"));
     }
 }

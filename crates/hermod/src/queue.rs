@@ -124,6 +124,7 @@ fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bo
             &message,
             sender,
             &failures,
+            false,
         )
         .map_err(anyhow::Error::msg)?;
         store.queue_remove(id)?;

@@ -276,6 +276,7 @@ fn enqueue(dir: &std::path::Path, to: &[&str]) -> i64 {
         recipients,
         envid: None,
         ret: None,
+        smtputf8: false,
     };
     store
         .submit(w.seal().unwrap(), &[], Some(&outbound))

@@ -23,22 +23,24 @@ pub struct Bounce<'a> {
     pub envid: Option<&'a str>,
     pub arrival: SystemTime,
     pub recipients: &'a [FailedRecipient<'a>],
+    /// A delay notice (Action: delayed; still being retried) rather than a failure report.
+    pub delayed: bool,
     /// The original header section (RET=HDRS is what we always return, it is enough to
     /// recognise the message and never resends a large body).
     pub original_headers: &'a [u8],
 }
 
 /// An enhanced status code from the start of a diagnostic, else the generic one.
-fn status_of(diagnostic: &str) -> String {
+fn status_of(diagnostic: &str, delayed: bool) -> String {
     let code = diagnostic.split_whitespace().nth(1).unwrap_or("");
     let valid = code.split('.').count() == 3
         && code
             .split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if valid {
-        code.to_owned()
-    } else {
-        "5.0.0".to_owned()
+    match (valid, delayed) {
+        (true, _) => code.to_owned(),
+        (false, true) => "4.0.0".to_owned(),
+        (false, false) => "5.0.0".to_owned(),
     }
 }
 
@@ -51,7 +53,11 @@ impl Bounce<'_> {
             self.hostname
         ));
         out.push_str(&format!("To: <{}>\r\n", self.to));
-        out.push_str("Subject: Undelivered Mail Returned to Sender\r\n");
+        out.push_str(if self.delayed {
+            "Subject: Delayed Mail (still being retried)\r\n"
+        } else {
+            "Subject: Undelivered Mail Returned to Sender\r\n"
+        });
         out.push_str(&format!("Date: {}\r\n", rfc5322_date(SystemTime::now())));
         out.push_str(&format!(
             "Message-ID: <{}.bounce@{}>\r\n",
@@ -62,7 +68,15 @@ impl Bounce<'_> {
         out.push_str(&format!(
             "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         ));
-        out.push_str(&format!("This is the mail system at {}.\r\n\r\nYour message could not be delivered to these recipients:\r\n\r\n", self.hostname));
+        let what = if self.delayed {
+            "has not been delivered yet to these recipients; it is still being retried"
+        } else {
+            "could not be delivered to these recipients"
+        };
+        out.push_str(&format!(
+            "This is the mail system at {}.\r\n\r\nYour message {what}:\r\n\r\n",
+            self.hostname
+        ));
         for r in self.recipients {
             out.push_str(&format!("<{}>: {}\r\n", r.address, r.diagnostic));
         }
@@ -80,9 +94,10 @@ impl Bounce<'_> {
                 out.push_str(&format!("Original-Recipient: {orcpt}\r\n"));
             }
             out.push_str(&format!(
-                "Final-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\n",
+                "Final-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
                 r.address,
-                status_of(r.diagnostic)
+                if self.delayed { "delayed" } else { "failed" },
+                status_of(r.diagnostic, self.delayed)
             ));
             if let Some(mta) = r.remote_mta {
                 out.push_str(&format!("Remote-MTA: dns; {mta}\r\n"));
@@ -118,6 +133,7 @@ mod tests {
             envid: Some("env-1"),
             arrival: SystemTime::UNIX_EPOCH,
             recipients: &failed,
+            delayed: false,
             original_headers: b"Subject: hello\r\n",
         };
         let text = String::from_utf8(bounce.render()).unwrap();
@@ -131,6 +147,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
-        assert_eq!(status_of("451 timeout"), "5.0.0");
+        assert_eq!(status_of("451 timeout", false), "5.0.0");
+        assert_eq!(status_of("451 timeout", true), "4.0.0");
     }
 }

@@ -186,3 +186,74 @@ async fn null_mx_bounces_at_once_and_expired_mail_bounces() {
         "{bounce}"
     );
 }
+
+#[tokio::test]
+async fn a_delay_notice_goes_out_once_while_retries_continue() {
+    let mta = FakeMta::start().await;
+    let port = mta.addr.port();
+    let server = TestServer::start_with(|c| {
+        c.outbound.port = port;
+        c.outbound.delay_notice_after = Duration::ZERO;
+    })
+    .await;
+    server.add_user("alice@example.test", "s3cret");
+    submit(&server, &["defer@remote.test"], "slow").await;
+    eventually("the delay notice", || {
+        !server.inbox("alice@example.test").is_empty()
+    })
+    .await;
+    let notice = String::from_utf8_lossy(&server.inbox("alice@example.test")[0]).into_owned();
+    assert!(
+        notice.contains("Subject: Delayed Mail")
+            && notice.contains("Action: delayed")
+            && notice.contains("Status: 4.3.0"),
+        "{notice}"
+    );
+    let queue = server.store.queue().unwrap();
+    assert_eq!(queue[0].recipients[0].1, "deferred", "still being retried");
+    // Another attempt: still deferred, and no second notice.
+    server.store.queue_retry_now(None, 0).unwrap();
+    eventually("a second attempt", || {
+        server.store.queue().unwrap()[0].recipients[0].2 == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.inbox("alice@example.test").len(), 1);
+}
+
+#[tokio::test]
+async fn a_message_needing_smtputf8_bounces_at_a_server_without_it() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    let mut c = SmtpClient::connect(server.submission).await;
+    c.cmd("EHLO client.test").await;
+    let (mut c, _) = c.starttls().await;
+    c.cmd("EHLO client.test").await;
+    c.cmd(&format!(
+        "AUTH PLAIN {}",
+        encode(b"\0alice@example.test\0s3cret")
+    ))
+    .await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<alice@example.test> SMTPUTF8").await.code,
+        250
+    );
+    assert_eq!(c.cmd("RCPT TO:<jörg@remote.test>").await.code, 250);
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    assert_eq!(
+        c.cmd("From: alice@example.test\r\nSubject: Grüße\r\n\r\nx\r\n.")
+            .await
+            .code,
+        250
+    );
+    eventually("the SMTPUTF8 bounce", || {
+        !server.inbox("alice@example.test").is_empty()
+    })
+    .await;
+    let bounce = String::from_utf8_lossy(&server.inbox("alice@example.test")[0]).into_owned();
+    assert!(
+        bounce.contains("Status: 5.6.7") && bounce.contains("does not support SMTPUTF8"),
+        "{bounce}"
+    );
+    assert!(mta.messages().is_empty());
+}

@@ -83,6 +83,8 @@ pub trait Store: Send + Sync + 'static {
     fn queue_outcomes(&self, id: i64) -> Result<Vec<(String, String, Option<String>)>>;
     /// Removes entry `id` (its body goes when nothing else references it).
     fn queue_remove(&self, id: i64) -> Result<bool>;
+    /// Remembers that the sender of entry `id` was told of the delay.
+    fn queue_mark_delay_notified(&self, id: i64) -> Result<()>;
     /// Makes waiting recipients due at `now` (of entry `id`, or all).
     fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
     /// Adds (or replaces) a DKIM key of a local domain.

@@ -235,6 +235,8 @@ pub struct Outbound {
     /// DSN (RFC 3461) ENVID and RET, passed on as given.
     pub envid: Option<String>,
     pub ret: Option<String>,
+    /// The message needs SMTPUTF8 (RFC 6531) from every server it passes.
+    pub smtputf8: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +276,9 @@ pub struct QueuedMessage {
     pub created: i64,
     pub envid: Option<String>,
     pub ret: Option<String>,
+    pub smtputf8: bool,
+    /// A delay notice was sent already (one per message is enough).
+    pub delay_notified: bool,
     pub recipients: Vec<QueuedRecipient>,
 }
 

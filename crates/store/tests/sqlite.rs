@@ -292,6 +292,7 @@ fn the_outbound_queue_keeps_per_recipient_state() {
         recipients: vec![rcpt("x@far.test"), rcpt("y@far.test"), rcpt("z@other.test")],
         envid: None,
         ret: None,
+        smtputf8: false,
     };
     let mut w = store.blob_writer().unwrap();
     w.write_all(b"Subject: out\r\n\r\nx\r\n").unwrap();

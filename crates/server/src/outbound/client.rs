@@ -3,6 +3,7 @@
 
 use crate::conn::Stream;
 use hermod_proto::pop3::DotStuffer;
+use hermod_store::QueuedRecipient;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -37,8 +38,46 @@ pub(crate) type Outcome = Vec<(String, RemoteReply)>;
 pub(crate) struct Envelope<'a> {
     pub helo: &'a str,
     pub sender: Option<&'a str>,
-    pub recipients: &'a [String],
+    pub recipients: &'a [QueuedRecipient],
     pub size: u64,
+    pub smtputf8: bool,
+    /// DSN (RFC 3461) parameters to pass on when the next server supports them.
+    pub ret: Option<&'a str>,
+    pub envid: Option<&'a str>,
+}
+
+/// The MAIL FROM line for `envelope` given the server's extensions.
+fn mail_command(envelope: &Envelope<'_>, extensions: &[String]) -> String {
+    let has = |name: &str| extensions.iter().any(|e| e == name);
+    let mut mail = format!("MAIL FROM:<{}>", envelope.sender.unwrap_or(""));
+    if has("SIZE") {
+        mail.push_str(&format!(" SIZE={}", envelope.size));
+    }
+    if envelope.smtputf8 {
+        mail.push_str(" SMTPUTF8");
+    }
+    if has("DSN") {
+        if let Some(ret) = envelope.ret {
+            mail.push_str(&format!(" RET={ret}"));
+        }
+        if let Some(envid) = envelope.envid {
+            mail.push_str(&format!(" ENVID={envid}"));
+        }
+    }
+    mail
+}
+
+fn rcpt_command(rcpt: &QueuedRecipient, extensions: &[String]) -> String {
+    let mut line = format!("RCPT TO:<{}>", rcpt.address);
+    if extensions.iter().any(|e| e == "DSN") {
+        if let Some(notify) = &rcpt.notify {
+            line.push_str(&format!(" NOTIFY={notify}"));
+        }
+        if let Some(orcpt) = &rcpt.orcpt {
+            line.push_str(&format!(" ORCPT={orcpt}"));
+        }
+    }
+    line
 }
 
 struct Client {
@@ -147,11 +186,16 @@ pub(crate) async fn transact(
     if extensions.iter().any(|e| e == "STARTTLS") {
         extensions = client.start_tls(envelope.helo, addr).await?;
     }
-    let mut mail = format!("MAIL FROM:<{}>", envelope.sender.unwrap_or(""));
-    if extensions.iter().any(|e| e == "SIZE") {
-        mail.push_str(&format!(" SIZE={}", envelope.size));
+    if envelope.smtputf8 && !extensions.iter().any(|e| e == "SMTPUTF8") {
+        // RFC 6531 3.4: such a message cannot go on without the extension; say so clearly.
+        let _ = client.cmd("QUIT").await;
+        let text = format!("5.6.7 {addr} does not support SMTPUTF8, which this message needs");
+        return Err(RemoteReply { code: 553, text });
     }
-    let reply = client.cmd(&mail).await.map_err(temp)?;
+    let reply = client
+        .cmd(&mail_command(envelope, &extensions))
+        .await
+        .map_err(temp)?;
     if reply.code != 250 {
         return Err(reply);
     }
@@ -159,13 +203,13 @@ pub(crate) async fn transact(
     let mut accepted = Vec::new();
     for rcpt in envelope.recipients {
         let reply = client
-            .cmd(&format!("RCPT TO:<{rcpt}>"))
+            .cmd(&rcpt_command(rcpt, &extensions))
             .await
             .map_err(temp)?;
         if reply.code == 250 || reply.code == 251 {
-            accepted.push(rcpt.clone());
+            accepted.push(rcpt.address.clone());
         } else {
-            outcome.push((rcpt.clone(), reply));
+            outcome.push((rcpt.address.clone(), reply));
         }
     }
     if accepted.is_empty() {

@@ -6,8 +6,8 @@ use super::client::{Envelope, RemoteReply, transact};
 use crate::Context;
 use crate::shutdown::Shutdown;
 use hermod_core::bounce::{BounceSent, send_bounce};
-use hermod_core::outbound::{Mx, Verdict, backoff, notify_on_failure, verdict};
-use hermod_store::{QueueUpdate, QueuedMessage};
+use hermod_core::outbound::{Mx, Verdict, backoff, notify_asks, verdict};
+use hermod_store::{QueueUpdate, QueuedMessage, QueuedRecipient};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -53,12 +53,12 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
 
 /// One queue entry: every due recipient, grouped by domain, one transaction per domain.
 async fn process(ctx: Arc<Context>, message: QueuedMessage) {
-    let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_domain: BTreeMap<String, Vec<QueuedRecipient>> = BTreeMap::new();
     for r in &message.recipients {
         by_domain
             .entry(r.domain.clone())
             .or_default()
-            .push(r.address.clone());
+            .push(r.clone());
     }
     let mut results = Vec::new();
     for (domain, recipients) in by_domain {
@@ -156,12 +156,12 @@ async fn deliver_domain(
     ctx: &Context,
     message: &QueuedMessage,
     domain: &str,
-    recipients: &[String],
+    recipients: &[QueuedRecipient],
 ) -> Vec<(String, RemoteReply)> {
     let all = |reply: RemoteReply| {
         recipients
             .iter()
-            .map(|r| (r.clone(), reply.clone()))
+            .map(|r| (r.address.clone(), reply.clone()))
             .collect()
     };
     let hosts = match route(ctx, domain).await {
@@ -187,6 +187,9 @@ async fn deliver_domain(
             sender: message.sender.as_deref(),
             recipients,
             size: message.size,
+            smtputf8: message.smtputf8,
+            ret: message.ret.as_deref(),
+            envid: message.envid.as_deref(),
         };
         match transact(addr, &envelope, body).await {
             Ok(outcome) => return outcome,
@@ -246,50 +249,87 @@ async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Box<dyn Rea
 }
 
 /// When no recipient is left to try: bounce the failures (unless the sender is `<>` or
-/// asked not to hear), then drop the entry.
+/// asked not to hear), then drop the entry. While some are still waiting, tell the sender
+/// once that the message is delayed, after `delay_notice_after`.
 async fn finish_if_done(ctx: &Arc<Context>, message: &QueuedMessage) {
     let (store, id) = (ctx.store.clone(), message.id);
     let Ok(Ok(outcomes)) = tokio::task::spawn_blocking(move || store.queue_outcomes(id)).await
     else {
         return;
     };
-    if outcomes
+    let waiting = outcomes
         .iter()
-        .any(|(_, status, _)| status == "pending" || status == "deferred")
-    {
+        .any(|(_, status, _)| status == "pending" || status == "deferred");
+    if waiting {
+        notify_delay(ctx, message, &outcomes).await;
         return;
     }
-    let failed: Vec<&(String, String, Option<String>)> =
-        outcomes.iter().filter(|(_, s, _)| s == "failed").collect();
-    let wants: Vec<&(String, String, Option<String>)> = failed
-        .into_iter()
-        .filter(|(rcpt, _, _)| {
-            notify_on_failure(
-                message
-                    .recipients
-                    .iter()
-                    .find(|r| &r.address == rcpt)
-                    .and_then(|r| r.notify.as_deref()),
-            )
-        })
-        .collect();
-    if let (Some(sender), false) = (&message.sender, wants.is_empty()) {
-        let failures: Vec<(String, String)> = wants
-            .iter()
-            .map(|(r, _, e)| (r.clone(), e.clone().unwrap_or_default()))
-            .collect();
-        if let Err(e) = bounce(ctx, message, sender, &failures).await {
-            tracing::error!(
-                queue_id = id,
-                error = e,
-                "could not create the bounce; keeping the entry"
-            );
-            return;
-        }
+    let failures = wanted(message, &outcomes, "failed", "FAILURE");
+    if let (Some(sender), false) = (&message.sender, failures.is_empty())
+        && let Err(e) = bounce(ctx, message, sender, &failures, false).await
+    {
+        tracing::error!(
+            queue_id = id,
+            error = e,
+            "could not create the bounce; keeping the entry"
+        );
+        return;
     }
     let store = ctx.store.clone();
     let _ = tokio::task::spawn_blocking(move || store.queue_remove(id)).await;
     tracing::info!(queue_id = id, "queue entry done");
+}
+
+/// Recipients in `status` whose NOTIFY asks for `kind` reports (absent NOTIFY means
+/// failures and delays are reported), with their last reply.
+fn wanted(
+    message: &QueuedMessage,
+    outcomes: &[(String, String, Option<String>)],
+    status: &str,
+    kind: &str,
+) -> Vec<(String, String)> {
+    let asks = |rcpt: &str| {
+        let notify = message
+            .recipients
+            .iter()
+            .find(|r| r.address == rcpt)
+            .and_then(|r| r.notify.as_deref());
+        notify_asks(notify, kind)
+    };
+    outcomes
+        .iter()
+        .filter(|(rcpt, s, _)| s == status && asks(rcpt))
+        .map(|(rcpt, _, error)| (rcpt.clone(), error.clone().unwrap_or_default()))
+        .collect()
+}
+
+async fn notify_delay(
+    ctx: &Arc<Context>,
+    message: &QueuedMessage,
+    outcomes: &[(String, String, Option<String>)],
+) {
+    let age = now() - message.created;
+    let Some(sender) = &message.sender else {
+        return;
+    };
+    if message.delay_notified || age < ctx.config.outbound.delay_notice_after.as_secs() as i64 {
+        return;
+    }
+    let delayed = wanted(message, outcomes, "deferred", "DELAY");
+    if delayed.is_empty() {
+        return;
+    }
+    match bounce(ctx, message, sender, &delayed, true).await {
+        Ok(()) => {
+            let (store, id) = (ctx.store.clone(), message.id);
+            let _ = tokio::task::spawn_blocking(move || store.queue_mark_delay_notified(id)).await;
+        }
+        Err(e) => tracing::error!(
+            queue_id = message.id,
+            error = e,
+            "could not create the delay notice"
+        ),
+    }
 }
 
 /// Sends an RFC 3464 report to `sender`, with the null sender so it can never loop.
@@ -298,6 +338,7 @@ async fn bounce(
     message: &QueuedMessage,
     sender: &str,
     failures: &[(String, String)],
+    delayed: bool,
 ) -> Result<(), String> {
     let (ctx2, message, sender, failures) = (
         ctx.clone(),
@@ -313,6 +354,7 @@ async fn bounce(
             &message,
             &sender,
             &failures,
+            delayed,
         )
     })
     .await

@@ -128,6 +128,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             recipients,
             envid: txn.params.envid.clone(),
             ret,
+            smtputf8: txn.params.smtputf8,
         })
     }
 }

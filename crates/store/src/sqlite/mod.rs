@@ -210,6 +210,10 @@ impl crate::Store for SqliteStore {
         })
     }
 
+    fn queue_mark_delay_notified(&self, id: i64) -> Result<()> {
+        self.write(|c| Ok((queue::mark_delay_notified(c, id)?, vec![])))
+    }
+
     fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize> {
         self.write(|c| Ok((queue::retry_now(c, id, now)?, vec![])))
     }

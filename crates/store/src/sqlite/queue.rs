@@ -16,14 +16,12 @@ fn now() -> i64 {
 pub(crate) fn enqueue(conn: &Connection, blob_id: &str, outbound: &Outbound) -> Result<i64> {
     let created = now();
     conn.execute(
-        "INSERT INTO queue (blob_id, sender, created, envid, ret) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO queue (blob_id, sender, created, envid, ret, smtputf8) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             blob_id,
             outbound.sender.as_deref().unwrap_or(""),
             created,
-            outbound.envid,
-            outbound.ret
-        ],
+            outbound.envid, outbound.ret, outbound.smtputf8],
     )?;
     let id = conn.last_insert_rowid();
     let mut stmt = conn.prepare_cached(
@@ -105,18 +103,19 @@ pub(crate) fn queued(
 ) -> Result<Option<QueuedMessage>> {
     let head = conn
         .query_row(
-            "SELECT q.blob_id, q.sender, q.created, q.envid, q.ret, b.size
+            "SELECT q.blob_id, q.sender, q.created, q.envid, q.ret, b.size, q.smtputf8, q.delay_notified
              FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
             [id],
             |r| {
                 let blob: String = r.get(0)?;
                 let sender: String = r.get(1)?;
                 let size: i64 = r.get(5)?;
-                Ok((blob, sender, r.get(2)?, r.get(3)?, r.get(4)?, size))
+                let flags: (bool, bool) = (r.get(6)?, r.get(7)?);
+                Ok((blob, sender, r.get(2)?, r.get(3)?, r.get(4)?, size, flags))
             },
         )
         .optional()?;
-    let Some((blob, sender, created, envid, ret, size)) = head else {
+    let Some((blob, sender, created, envid, ret, size, (smtputf8, delay_notified))) = head else {
         return Ok(None);
     };
     let blob =
@@ -148,6 +147,8 @@ pub(crate) fn queued(
         created,
         envid,
         ret,
+        smtputf8,
+        delay_notified,
         recipients,
     }))
 }
@@ -195,4 +196,9 @@ pub(crate) fn retry_now(conn: &Connection, id: Option<i64>, now: i64) -> Result<
          WHERE status IN ('pending', 'deferred') AND (?2 IS NULL OR queue_id = ?2)",
         params![now, id],
     )?)
+}
+
+pub(crate) fn mark_delay_notified(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute("UPDATE queue SET delay_notified = 1 WHERE id = ?1", [id])?;
+    Ok(())
 }

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -124,6 +124,12 @@ CREATE TABLE dkim_keys (
 );
 "#;
 
+/// Version 4: what the relay must know of a queued message.
+const MIGRATION_4: &str = r#"
+ALTER TABLE queue ADD COLUMN smtputf8 INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -149,6 +155,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     if version == 2 {
         tx.execute_batch(MIGRATION_3)?;
         version = 3;
+    }
+    if version == 3 {
+        tx.execute_batch(MIGRATION_4)?;
+        version = 4;
     }
     tx.pragma_update(None, "user_version", version)?;
     if version != SCHEMA_VERSION {
