@@ -25,14 +25,15 @@ imaps = []
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self, extra_config=""):
+    def __init__(self, extra_config="", domain="example.test", user="alice"):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         with open(self.config, "w") as f:
-            f.write(CONFIG + extra_config)
-        self.cli("domain", "add", "example.test")
-        self.cli("user", "add", "alice@example.test", "--password-stdin", stdin="s3cret\n")
-        self.cli("alias", "add", "postmaster@example.test", "alice@example.test")
+            f.write(CONFIG.replace("mx.example.test", "mx." + domain) + extra_config)
+        self.address = "%s@%s" % (user, domain)
+        self.cli("domain", "add", domain)
+        self.cli("user", "add", self.address, "--password-stdin", stdin="s3cret\n")
+        self.cli("alias", "add", "postmaster@" + domain, self.address)
         env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
         self.proc = subprocess.Popen([HERMOD, "--config", self.config, "serve"], stderr=subprocess.PIPE, text=True, env=env)
         self.ports = {}
@@ -57,7 +58,8 @@ class Hermod:
         with smtplib.SMTP("127.0.0.1", self.port, timeout=20) as s:
             s.sendmail("sender@remote.test", [to], body)
 
-    def inbox(self, user="alice@example.test"):
+    def inbox(self, user=None):
+        user = user or self.address
         out = os.path.join(self.dir, "export-%d" % len(os.listdir(self.dir)))
         self.cli("export", user, out)
         messages = []

@@ -22,6 +22,11 @@ fn relayed_mail_is_dkim_signed_and_verifies() {
 }
 
 #[test]
+fn two_servers_relay_through_dns_on_loopback() {
+    run_suite("two_servers_interop.py");
+}
+
+#[test]
 fn pop3_clients_interoperate() {
     run_suite("pop3_interop.py");
 }
