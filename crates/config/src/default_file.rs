@@ -107,7 +107,10 @@ imaps = ["127.0.0.1:2993"]
 # port = 25
 # Send all outgoing mail through this relay instead of looking up MX records, for home
 # connections whose provider blocks port 25 ("host:port").
-# smarthost = "smtp.provider.example:25"
+# smarthost = "smtp.provider.example:587"
+# Its credentials, if it wants them (sent only inside TLS).
+# smarthost_user = "me@provider.example"
+# smarthost_password = "secret"
 # How long a message keeps being retried before it is bounced to its sender.
 # max_queue_time = "5d"
 # After this long undelivered, the sender is told the message is still being retried.

@@ -45,6 +45,9 @@ pub struct Outbound {
     pub port: u16,
     /// Send everything through this relay ("host:port") instead of looking up MX records.
     pub smarthost: Option<String>,
+    /// Credentials for the smarthost (SMTP AUTH PLAIN, only inside TLS).
+    pub smarthost_user: Option<String>,
+    pub smarthost_password: Option<String>,
     /// How long a message may stay undeliverable before it is bounced.
     pub max_queue_time: Duration,
     /// When a still-undelivered message earns its sender a delay notice.
@@ -171,6 +174,8 @@ impl Config {
             outbound: Outbound {
                 port: 25,
                 smarthost: None,
+                smarthost_user: None,
+                smarthost_password: None,
                 max_queue_time: Duration::from_secs(5 * 86_400),
                 delay_notice_after: Duration::from_secs(4 * 3600),
                 max_concurrent: 32,
@@ -468,6 +473,14 @@ fn read_outbound(root: &mut Section<'_>, out: &mut Outbound) {
             Some((h, Ok(_))) if !h.is_empty() => out.smarthost = Some(host),
             _ => s.error("smarthost", format!("expected \"host:port\", got {host:?}")),
         }
+    }
+    out.smarthost_user = s.string("smarthost_user").filter(|u| !u.is_empty());
+    out.smarthost_password = s.string("smarthost_password").filter(|p| !p.is_empty());
+    if out.smarthost_user.is_some() != out.smarthost_password.is_some() {
+        s.error(
+            "smarthost_password",
+            "smarthost_user and smarthost_password go together".into(),
+        );
     }
     if let Some(v) = s.duration("max_queue_time") {
         out.max_queue_time = v;

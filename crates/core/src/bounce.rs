@@ -7,6 +7,11 @@ use hermod_store::{Outbound, OutboundRecipient, QueuedMessage, Store};
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
+/// Messages up to this size are returned whole in a bounce.
+const RETURN_FULL_UP_TO: u64 = 128 * 1024;
+/// How much of a larger message is read to find its header section.
+const HEADERS_UP_TO: u64 = 64 * 1024;
+
 /// Where the report went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BounceSent {
@@ -26,9 +31,17 @@ pub fn send_bounce(
     failures: &[(String, String)],
     delayed: bool,
 ) -> Result<BounceSent, String> {
+    // The whole message goes back when it is small or the sender asked (RET=FULL, RFC 3461
+    // 4.3); otherwise its headers, which identify it without resending a large body.
+    let asked = message
+        .ret
+        .as_deref()
+        .is_some_and(|r| r.eq_ignore_ascii_case("FULL"));
+    let full = asked || message.size <= RETURN_FULL_UP_TO;
+    let limit = if full { message.size } else { HEADERS_UP_TO };
     let mut head = Vec::new();
     let body = store.open_blob(&message.blob).map_err(|e| e.to_string())?;
-    body.take(64 * 1024)
+    body.take(limit)
         .read_to_end(&mut head)
         .map_err(|e| e.to_string())?;
     let recipients: Vec<FailedRecipient<'_>> = failures
@@ -57,6 +70,7 @@ pub fn send_bounce(
         recipients: &recipients,
         delayed,
         original_headers: header_section(&head),
+        original_full: full.then_some(&head[..]),
     }
     .render();
     deliver_report(store, router, sender, &report)

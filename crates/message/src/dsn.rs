@@ -28,6 +28,8 @@ pub struct Bounce<'a> {
     /// The original header section (RET=HDRS is what we always return, it is enough to
     /// recognise the message and never resends a large body).
     pub original_headers: &'a [u8],
+    /// The whole original message, returned instead of its headers (RET=FULL, or small).
+    pub original_full: Option<&'a [u8]>,
 }
 
 /// An enhanced status code from the start of a diagnostic, else the generic one.
@@ -104,11 +106,19 @@ impl Bounce<'_> {
             }
             out.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", r.diagnostic));
         }
-        out.push_str(&format!(
-            "\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        ));
         let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(self.original_headers);
+        match self.original_full {
+            Some(full) => {
+                let part = format!("\r\n--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n");
+                bytes.extend_from_slice(part.as_bytes());
+                bytes.extend_from_slice(full);
+            }
+            None => {
+                let part = format!("\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n");
+                bytes.extend_from_slice(part.as_bytes());
+                bytes.extend_from_slice(self.original_headers);
+            }
+        }
         bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         bytes
     }
@@ -135,6 +145,7 @@ mod tests {
             recipients: &failed,
             delayed: false,
             original_headers: b"Subject: hello\r\n",
+            original_full: None,
         };
         let text = String::from_utf8(bounce.render()).unwrap();
         for needle in [

@@ -144,6 +144,8 @@ async fn a_rejected_recipient_is_bounced_with_a_delivery_status_report() {
         "Status: 5.1.1",
         "550 5.1.1 no such user here",
         "Subject: doomed",
+        "Content-Type: message/rfc822",
+        "\r\n.leading dot\r\nbody\r\n",
     ] {
         assert!(bounce.contains(needle), "missing {needle:?}: {bounce}");
     }
@@ -256,4 +258,52 @@ async fn a_message_needing_smtputf8_bounces_at_a_server_without_it() {
         "{bounce}"
     );
     assert!(mta.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_smarthost_takes_our_login_over_tls() {
+    let mta = FakeMta::start().await;
+    // The smarthost is another hermod: its submission port wants STARTTLS and AUTH.
+    let relay = server_for(&mta).await;
+    let via = |password: &str| {
+        let smarthost = relay.submission.to_string();
+        let password = password.to_owned();
+        move |c: &mut hermod_config::Config| {
+            c.outbound.smarthost = Some(smarthost);
+            c.outbound.smarthost_user = Some("alice@example.test".into());
+            c.outbound.smarthost_password = Some(password);
+        }
+    };
+    let server = TestServer::start_with(via("s3cret")).await;
+    server.add_user("alice@example.test", "s3cret");
+    submit(&server, &["friend@remote.test"], "via smarthost").await;
+    eventually("delivery through the smarthost", || {
+        !mta.messages().is_empty()
+    })
+    .await;
+    let data = &mta.messages()[0].data;
+    assert!(data.contains("Subject: via smarthost"), "{data}");
+    assert!(
+        data.contains("(authenticated as alice@example.test)"),
+        "the relay saw our login: {data}"
+    );
+
+    let refused = TestServer::start_with(via("wrong")).await;
+    refused.add_user("alice@example.test", "s3cret");
+    submit(&refused, &["friend@remote.test"], "refused").await;
+    eventually("a deferral after the refused login", || {
+        let queue = refused.store.queue().unwrap();
+        queue.first().is_some_and(|e| {
+            e.recipients[0]
+                .3
+                .as_deref()
+                .is_some_and(|err| err.contains("smarthost refused our login"))
+        })
+    })
+    .await;
+    assert_eq!(
+        refused.store.queue().unwrap()[0].recipients[0].1,
+        "deferred",
+        "kept for a retry"
+    );
 }

@@ -44,6 +44,8 @@ pub(crate) struct Envelope<'a> {
     /// DSN (RFC 3461) parameters to pass on when the next server supports them.
     pub ret: Option<&'a str>,
     pub envid: Option<&'a str>,
+    /// Smarthost credentials: AUTH PLAIN after STARTTLS.
+    pub auth: Option<(&'a str, &'a str)>,
 }
 
 /// The MAIL FROM line for `envelope` given the server's extensions.
@@ -186,6 +188,9 @@ pub(crate) async fn transact(
     if extensions.iter().any(|e| e == "STARTTLS") {
         extensions = client.start_tls(envelope.helo, addr).await?;
     }
+    if let Some((user, password)) = envelope.auth {
+        client.authenticate(user, password, addr).await?;
+    }
     if envelope.smtputf8 && !extensions.iter().any(|e| e == "SMTPUTF8") {
         // RFC 6531 3.4: such a message cannot go on without the extension; say so clearly.
         let _ = client.cmd("QUIT").await;
@@ -225,6 +230,40 @@ pub(crate) async fn transact(
     outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
     let _ = client.cmd("QUIT").await;
     Ok(outcome)
+}
+
+impl Client {
+    /// AUTH PLAIN to a smarthost; never in the clear.
+    async fn authenticate(
+        &mut self,
+        user: &str,
+        password: &str,
+        addr: SocketAddr,
+    ) -> Result<(), RemoteReply> {
+        if !matches!(self.stream, Stream::ClientTls(_)) {
+            let text = format!(
+                "4.7.0 {addr} offers no TLS; smarthost credentials are not sent in the clear"
+            );
+            return Err(RemoteReply { code: 454, text });
+        }
+        let token = hermod_proto::sasl::encode(format!("\0{user}\0{password}").as_bytes());
+        let temp = |e: String| RemoteReply {
+            code: 421,
+            text: format!("{addr}: {e}"),
+        };
+        let reply = self
+            .cmd(&format!("AUTH PLAIN {token}"))
+            .await
+            .map_err(temp)?;
+        if reply.code == 235 {
+            return Ok(());
+        }
+        // A refused login is our configuration's fault: keep the mail and retry.
+        Err(RemoteReply {
+            code: 454,
+            text: format!("4.7.0 smarthost refused our login: {reply}"),
+        })
+    }
 }
 
 impl Client {

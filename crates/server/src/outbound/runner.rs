@@ -190,6 +190,7 @@ async fn deliver_domain(
             smtputf8: message.smtputf8,
             ret: message.ret.as_deref(),
             envid: message.envid.as_deref(),
+            auth: smarthost_auth(ctx),
         };
         match transact(addr, &envelope, body).await {
             Ok(outcome) => return outcome,
@@ -207,6 +208,15 @@ async fn deliver_domain(
 
 /// The message as it leaves: without the Return-Path our final delivery would add (RFC
 /// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys.
+fn smarthost_auth(ctx: &Context) -> Option<(&str, &str)> {
+    let out = &ctx.config.outbound;
+    out.smarthost.as_ref()?;
+    Some((
+        out.smarthost_user.as_deref()?,
+        out.smarthost_password.as_deref()?,
+    ))
+}
+
 async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Box<dyn Read + Send>, String> {
     let (store, blob, sender) = (
         ctx.store.clone(),
