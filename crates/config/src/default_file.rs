@@ -117,4 +117,6 @@ imaps = ["127.0.0.1:2993"]
 # delay_notice_after = "4h"
 # Deliveries in flight at once.
 # max_concurrent = 32
+# Deliveries in flight at once to one domain (be gentle with small servers).
+# max_per_domain = 4
 "#;

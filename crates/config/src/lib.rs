@@ -54,6 +54,8 @@ pub struct Outbound {
     pub delay_notice_after: Duration,
     /// Deliveries in flight at once, over all destinations.
     pub max_concurrent: usize,
+    /// Deliveries in flight at once to one destination domain.
+    pub max_per_domain: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +181,7 @@ impl Config {
                 max_queue_time: Duration::from_secs(5 * 86_400),
                 delay_notice_after: Duration::from_secs(4 * 3600),
                 max_concurrent: 32,
+                max_per_domain: 4,
             },
         }
     }
@@ -490,6 +493,9 @@ fn read_outbound(root: &mut Section<'_>, out: &mut Outbound) {
     }
     if let Some(v) = s.integer("max_concurrent", 1) {
         out.max_concurrent = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = s.integer("max_per_domain", 1) {
+        out.max_per_domain = usize::try_from(v).unwrap_or(usize::MAX);
     }
     root.absorb(s);
 }

@@ -152,8 +152,9 @@ pub(crate) struct Context {
     pub resolver: Arc<dyn hermod_core::outbound::Resolver>,
     /// Wakes the queue runner when mail is queued.
     pub outbound_wake: tokio::sync::Notify,
-    /// Bounds deliveries in flight.
+    /// Bounds deliveries in flight, in total and per destination domain.
     pub outbound_slots: tokio::sync::Semaphore,
+    pub outbound_domains: outbound::DomainSlots,
 }
 
 pub struct Server {
@@ -185,6 +186,7 @@ impl Server {
         let send_rate =
             hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
+        let per_domain = config.outbound.max_per_domain;
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -197,6 +199,7 @@ impl Server {
             resolver,
             outbound_wake: tokio::sync::Notify::new(),
             outbound_slots,
+            outbound_domains: outbound::DomainSlots::new(per_domain),
         };
         Ok(Server {
             ctx: Arc::new(ctx),

@@ -62,6 +62,7 @@ async fn process(ctx: Arc<Context>, message: QueuedMessage) {
     }
     let mut results = Vec::new();
     for (domain, recipients) in by_domain {
+        let _domain_slot = ctx.outbound_domains.acquire(&domain).await;
         let _slot = ctx.outbound_slots.acquire().await;
         results.extend(deliver_domain(&ctx, &message, &domain, &recipients).await);
     }
