@@ -8,10 +8,10 @@ use crate::shutdown::Shutdown;
 use hermod_core::bounce::{BounceSent, send_bounce};
 use hermod_core::outbound::{Mx, Verdict, backoff, notify_asks, verdict};
 use hermod_store::{QueueUpdate, QueuedMessage, QueuedRecipient};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::task::JoinSet;
 
@@ -27,14 +27,20 @@ fn now() -> i64 {
 }
 
 pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
+    // Entries being delivered right now: a slow server must not hold up the rest of the
+    // queue, and no entry is delivered twice at once.
+    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(IDLE_POLL) => {}
             _ = ctx.outbound_wake.notified() => {}
             _ = shutdown.wait() => return,
         }
+        while tasks.try_join_next().is_some() {}
+        let busy = in_flight.lock().unwrap_or_else(|e| e.into_inner()).len();
         let store = ctx.store.clone();
-        let due = tokio::task::spawn_blocking(move || store.queue_due(now(), BATCH)).await;
+        let due = tokio::task::spawn_blocking(move || store.queue_due(now(), BATCH + busy)).await;
         let due = match due {
             Ok(Ok(due)) => due,
             Ok(Err(e)) => {
@@ -43,11 +49,26 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
             }
             Err(_) => continue,
         };
-        let mut round = JoinSet::new();
         for message in due {
-            round.spawn(process(ctx.clone(), message));
+            if !in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(message.id)
+            {
+                continue;
+            }
+            let (ctx, in_flight) = (ctx.clone(), in_flight.clone());
+            tasks.spawn(async move {
+                let id = message.id;
+                process(ctx.clone(), message).await;
+                in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                // Whatever is due next (a retry, a bounce just queued) need not wait.
+                ctx.outbound_wake.notify_one();
+            });
         }
-        while round.join_next().await.is_some() {}
     }
 }
 
