@@ -3,7 +3,7 @@
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use hermod_store::{Store, StoreError, UserRecord};
 use hermod_types::Address;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not hash the password: {0}")]
@@ -25,11 +25,55 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 }
 
 /// True when `password` matches the stored PHC `hash`. A malformed hash never matches.
+///
+/// The work runs on a small pool of dedicated threads: argon2 takes about 19 MiB per check,
+/// and glibc keeps freed memory of that size in the arena of whichever thread used it, so
+/// checks spread over many threads would leave the server holding gigabytes.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    password.len() <= MAX_PASSWORD_LEN
-        && Argon2::default()
-            .verify_password(password.as_bytes(), hash)
-            .is_ok()
+    if password.len() > MAX_PASSWORD_LEN {
+        return false;
+    }
+    let (reply, answer) = mpsc::sync_channel(1);
+    let job = (password.to_owned(), hash.to_owned(), reply);
+    let sent = verifier()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(job);
+    sent.is_ok() && answer.recv().unwrap_or(false)
+}
+
+type Job = (String, String, mpsc::SyncSender<bool>);
+
+/// Threads that check passwords: as many as there are cores, at most four.
+fn verifier() -> &'static Mutex<mpsc::Sender<Job>> {
+    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        for n in 0..threads {
+            let queue = queue.clone();
+            let worker = move || {
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((password, hash, reply)) = job else {
+                        return;
+                    };
+                    let ok = Argon2::default()
+                        .verify_password(password.as_bytes(), hash.as_str())
+                        .is_ok();
+                    let _ = reply.send(ok);
+                }
+            };
+            if let Err(e) = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(worker)
+            {
+                tracing::error!(error = %e, "cannot start a password-checking thread");
+            }
+        }
+        Mutex::new(jobs)
+    })
 }
 
 /// Checks a login (the account's address) and password. Unknown accounts cost the same

@@ -1,0 +1,139 @@
+//! POP3 downloaders: every user fetches every message (RETR), then QUIT.
+
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+struct Session {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Session {
+    async fn open(addr: SocketAddr, user: &str, password: &str) -> Result<Session> {
+        let (read, writer) = TcpStream::connect(addr).await?.into_split();
+        let mut s = Session {
+            reader: BufReader::new(read),
+            writer,
+        };
+        s.status().await?;
+        s.cmd(&format!("USER {user}")).await?;
+        s.cmd(&format!("PASS {password}")).await?;
+        Ok(s)
+    }
+
+    async fn status(&mut self) -> Result<String> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        if !line.starts_with("+OK") {
+            bail!("POP3 error: {line}");
+        }
+        Ok(line)
+    }
+
+    async fn cmd(&mut self, line: &str) -> Result<String> {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await?;
+        self.status().await
+    }
+
+    /// Reads a multi-line body; returns its size in bytes.
+    async fn body(&mut self) -> Result<usize> {
+        let mut total = 0;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if self.reader.read_until(b'\n', &mut line).await? == 0 {
+                bail!("closed inside a body");
+            }
+            if line == b".\r\n" {
+                return Ok(total);
+            }
+            total += line.len();
+        }
+    }
+}
+
+fn login(user: usize, domain: &str, bare: bool) -> String {
+    if bare {
+        format!("user{user}")
+    } else {
+        format!("user{user}@{domain}")
+    }
+}
+
+async fn download_one(addr: SocketAddr, user: String, password: String) -> Result<(usize, usize)> {
+    let mut s = Session::open(addr, &user, &password).await?;
+    let stat = s.cmd("STAT").await?;
+    let count: usize = stat
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .context("STAT")?;
+    // Pipeline every RETR, then read the answers in order.
+    let mut all = String::new();
+    for n in 1..=count {
+        all.push_str(&format!("RETR {n}\r\n"));
+    }
+    s.writer.write_all(all.as_bytes()).await?;
+    let mut bytes = 0;
+    for _ in 0..count {
+        s.status().await?;
+        bytes += s.body().await?;
+    }
+    s.cmd("QUIT").await?;
+    Ok((count, bytes))
+}
+
+pub async fn download(
+    addr: SocketAddr,
+    users: usize,
+    domain: &str,
+    password: &str,
+    bare: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for u in 1..=users {
+        tasks.spawn(download_one(
+            addr,
+            login(u, domain, bare),
+            password.to_owned(),
+        ));
+    }
+    let (mut messages, mut bytes) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (m, b) = done??;
+        messages += m;
+        bytes += b;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "workload=pop3 messages={messages} seconds={secs:.3} messages_per_s={:.1} mb_per_s={:.2}",
+        messages as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+/// `connections` logged-in, idle sessions: connection `c` logs in as `user{c+1}` (POP3
+/// allows one session per maildrop, so there must be as many users).
+pub async fn idle(
+    addr: SocketAddr,
+    connections: usize,
+    domain: &str,
+    password: &str,
+    seconds: u64,
+) -> Result<()> {
+    let mut held = Vec::new();
+    for c in 0..connections {
+        held.push(Session::open(addr, &login(c + 1, domain, false), password).await?);
+    }
+    println!("workload=idle connections={}", held.len());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    Ok(())
+}
