@@ -12,8 +12,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// Size of one read; also the most a client can make us buffer beyond a protocol limit.
+/// Size of one read while data flows; also the most a client can make us buffer beyond a
+/// protocol limit.
 const READ_CHUNK: usize = 16 * 1024;
+/// What an idle connection keeps for its next command: idle sessions are most sessions.
+const IDLE_BUFFER: usize = 2 * 1024;
 
 pub(crate) enum Stream<S> {
     Plain(S),
@@ -93,8 +96,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     pub fn new(stream: S, shutdown: Shutdown) -> Conn<S> {
         Conn {
             stream: Stream::Plain(stream),
-            input: Vec::with_capacity(READ_CHUNK),
-            output: Vec::with_capacity(1024),
+            input: Vec::new(),
+            output: Vec::new(),
             shutdown,
             tls_version: None,
         }
@@ -104,7 +107,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// shutdown ends the wait (between commands); inside a transaction it does not.
     pub async fn fill(&mut self, timeout: Duration, interruptible: bool) -> io::Result<Fill> {
         self.flush().await?;
-        self.input.reserve(READ_CHUNK);
+        if self.input.is_empty() && interruptible {
+            // Between commands: give back what a burst of data grew the buffer to.
+            self.input.shrink_to(IDLE_BUFFER);
+            self.input.reserve(IDLE_BUFFER);
+        } else {
+            self.input.reserve(READ_CHUNK);
+        }
         let read = self.stream.read_buf(&mut self.input);
         let mut shutdown = self.shutdown.clone();
         tokio::select! {
@@ -125,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Sends what is queued once it is large, so a big response streams out in pieces.
     pub async fn flush_if_large(&mut self) -> io::Result<()> {
-        if self.output.len() >= READ_CHUNK * 16 {
+        if self.output.len() >= 256 * 1024 {
             self.flush().await?;
         }
         Ok(())
