@@ -14,7 +14,16 @@ pub(crate) struct DnsResolver {
 impl DnsResolver {
     pub fn new(nameservers: &[SocketAddr]) -> Result<DnsResolver, String> {
         let builder = if nameservers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| e.to_string())?
+            match TokioResolver::builder_tokio() {
+                Ok(builder) => builder,
+                Err(e) => {
+                    // No usable /etc/resolv.conf: serve anyway (local mail works); outbound
+                    // mail waits in the queue until [dns] nameservers is set.
+                    tracing::warn!(error = %e, "no system DNS configuration; set [dns] nameservers for outbound mail");
+                    let empty = ResolverConfig::from_parts(None, Vec::new(), Vec::new());
+                    TokioResolver::builder_with_config(empty, TokioRuntimeProvider::default())
+                }
+            }
         } else {
             let servers = nameservers
                 .iter()
