@@ -50,7 +50,7 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn relays_to_the_mx_and_empties_the_queue() {
-    let mta = FakeMta::start().await;
+    let mta = FakeMta::start_without_pipelining().await;
     let server = server_for(&mta).await;
     submit(&server, &["friend@remote.test", "other@remote.test"], "out").await;
     eventually("delivery to the fake MTA", || !mta.messages().is_empty()).await;

@@ -22,7 +22,17 @@ pub struct FakeMta {
 }
 
 impl FakeMta {
+    /// A server that offers PIPELINING.
     pub async fn start() -> FakeMta {
+        FakeMta::start_with(true).await
+    }
+
+    /// A server without PIPELINING: the client must wait for each reply.
+    pub async fn start_without_pipelining() -> FakeMta {
+        FakeMta::start_with(false).await
+    }
+
+    async fn start_with(pipelining: bool) -> FakeMta {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake MTA");
@@ -31,7 +41,7 @@ impl FakeMta {
         let store = received.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, store.clone()));
+                tokio::spawn(session(stream, store.clone(), pipelining));
             }
         });
         FakeMta { addr, received }
@@ -53,7 +63,11 @@ fn answer(rcpt: &str) -> &'static str {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) {
+async fn session(
+    stream: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    pipelining: bool,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let _ = write.write_all(b"220 fake.remote.test ESMTP\r\n").await;
@@ -65,7 +79,8 @@ async fn session(stream: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
         }
         let upper = line.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
-            "250-fake.remote.test\r\n250-SIZE 100000000\r\n250 8BITMIME\r\n".into()
+            let pipelining = if pipelining { "250-PIPELINING\r\n" } else { "" };
+            format!("250-fake.remote.test\r\n{pipelining}250-SIZE 100000000\r\n250 8BITMIME\r\n")
         } else if upper.starts_with("MAIL FROM:") {
             from = line[10..]
                 .trim()

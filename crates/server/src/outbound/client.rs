@@ -197,39 +197,85 @@ pub(crate) async fn transact(
         let text = format!("5.6.7 {addr} does not support SMTPUTF8, which this message needs");
         return Err(RemoteReply { code: 553, text });
     }
-    let reply = client
-        .cmd(&mail_command(envelope, &extensions))
-        .await
-        .map_err(temp)?;
-    if reply.code != 250 {
-        return Err(reply);
+    let (mail, rcpts, data) = client.envelope(envelope, &extensions).await.map_err(temp)?;
+    if mail.code != 250 {
+        if data.as_ref().is_some_and(|d| d.code == 354) {
+            let _ = client.cmd(".").await;
+        }
+        return Err(mail);
     }
     let mut outcome = Vec::new();
     let mut accepted = Vec::new();
-    for rcpt in envelope.recipients {
-        let reply = client
-            .cmd(&rcpt_command(rcpt, &extensions))
-            .await
-            .map_err(temp)?;
+    for (rcpt, reply) in envelope.recipients.iter().zip(rcpts) {
         if reply.code == 250 || reply.code == 251 {
             accepted.push(rcpt.address.clone());
         } else {
             outcome.push((rcpt.address.clone(), reply));
         }
     }
-    if accepted.is_empty() {
-        let _ = client.cmd("QUIT").await;
-        return Ok(outcome);
+    match data {
+        Some(reply) if reply.code == 354 && accepted.is_empty() => {
+            // A pipelined DATA the server took although no recipient was accepted.
+            let _ = client.cmd(".").await;
+        }
+        Some(reply) if reply.code == 354 => {
+            let reply = client.send_body(body).await.map_err(temp)?;
+            outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
+        }
+        Some(reply) => outcome.extend(accepted.into_iter().map(|r| (r, reply.clone()))),
+        None => {}
     }
-    let reply = client.cmd("DATA").await.map_err(temp)?;
-    if reply.code != 354 {
-        outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
-        return Ok(outcome);
-    }
-    let reply = client.send_body(body).await.map_err(temp)?;
-    outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
     let _ = client.cmd("QUIT").await;
     Ok(outcome)
+}
+
+impl Client {
+    /// MAIL, every RCPT and DATA: in one write when the server offers PIPELINING (RFC 2920),
+    /// else one at a time, stopping early when nothing more can succeed. Returns the MAIL
+    /// reply, one reply per recipient, and the DATA reply if DATA was sent.
+    async fn envelope(
+        &mut self,
+        envelope: &Envelope<'_>,
+        extensions: &[String],
+    ) -> Result<(RemoteReply, Vec<RemoteReply>, Option<RemoteReply>), String> {
+        let mail = mail_command(envelope, extensions);
+        let rcpts: Vec<String> = envelope
+            .recipients
+            .iter()
+            .map(|r| rcpt_command(r, extensions))
+            .collect();
+        if extensions.iter().any(|e| e == "PIPELINING") {
+            let mut batch = format!("{mail}\r\n");
+            for rcpt in &rcpts {
+                batch.push_str(rcpt);
+                batch.push_str("\r\n");
+            }
+            batch.push_str("DATA\r\n");
+            self.send(batch.as_bytes()).await?;
+            let mail_reply = self.reply().await?;
+            let mut replies = Vec::with_capacity(rcpts.len());
+            for _ in &rcpts {
+                replies.push(self.reply().await?);
+            }
+            let data = self.reply().await?;
+            return Ok((mail_reply, replies, Some(data)));
+        }
+        let mail_reply = self.cmd(&mail).await?;
+        if mail_reply.code != 250 {
+            return Ok((mail_reply, Vec::new(), None));
+        }
+        let mut replies = Vec::with_capacity(rcpts.len());
+        for rcpt in &rcpts {
+            replies.push(self.cmd(rcpt).await?);
+        }
+        let any = replies.iter().any(|r| r.code == 250 || r.code == 251);
+        let data = if any {
+            Some(self.cmd("DATA").await?)
+        } else {
+            None
+        };
+        Ok((mail_reply, replies, data))
+    }
 }
 
 impl Client {
