@@ -155,6 +155,8 @@ pub(crate) struct Context {
     /// Bounds deliveries in flight, in total and per destination domain.
     pub outbound_slots: tokio::sync::Semaphore,
     pub outbound_domains: outbound::DomainSlots,
+    /// Connections to other servers kept between transactions.
+    pub outbound_pool: outbound::Pool,
 }
 
 pub struct Server {
@@ -200,6 +202,7 @@ impl Server {
             outbound_wake: tokio::sync::Notify::new(),
             outbound_slots,
             outbound_domains: outbound::DomainSlots::new(per_domain),
+            outbound_pool: outbound::Pool::default(),
         };
         Ok(Server {
             ctx: Arc::new(ctx),

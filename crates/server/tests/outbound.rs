@@ -307,3 +307,18 @@ async fn a_smarthost_takes_our_login_over_tls() {
         "kept for a retry"
     );
 }
+
+#[tokio::test]
+async fn a_connection_is_reused_for_the_next_message() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    submit(&server, &["one@remote.test"], "first").await;
+    eventually("the first delivery", || mta.messages().len() == 1).await;
+    submit(&server, &["two@remote.test"], "second").await;
+    eventually("the second delivery", || mta.messages().len() == 2).await;
+    assert_eq!(
+        mta.connections(),
+        1,
+        "the second message went over the kept connection"
+    );
+}

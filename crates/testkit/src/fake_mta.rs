@@ -19,6 +19,7 @@ pub struct ReceivedMail {
 pub struct FakeMta {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<ReceivedMail>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeMta {
@@ -39,12 +40,24 @@ impl FakeMta {
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<ReceivedMail>>> = Arc::default();
         let store = received.clone();
+        let accepted: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let count = accepted.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(session(stream, store.clone(), pipelining));
             }
         });
-        FakeMta { addr, received }
+        FakeMta {
+            addr,
+            received,
+            accepted,
+        }
+    }
+
+    /// How many connections the server has accepted.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn messages(&self) -> Vec<ReceivedMail> {

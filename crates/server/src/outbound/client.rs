@@ -7,10 +7,12 @@ use hermod_store::QueuedRecipient;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::io::Read;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -161,13 +163,56 @@ impl Client {
     }
 }
 
-/// Runs one transaction with the server at `addr`. `Err` is a failure of the whole attempt
-/// (connection, greeting, EHLO or MAIL refused): try the next host, or defer.
-pub(crate) async fn transact(
+/// Open connections kept between transactions, so a burst of mail for one host does not
+/// pay for TCP, TLS and EHLO every time.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: Mutex<HashMap<SocketAddr, Vec<Kept>>>,
+}
+
+/// An idle connection: since when, and the extensions its server offered.
+type Kept = (Instant, Client, Vec<String>);
+
+/// How long an unused connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(10);
+/// Idle connections kept per server.
+const POOL_PER_HOST: usize = 4;
+
+impl Pool {
+    fn take(&self, addr: SocketAddr) -> Option<(Client, Vec<String>)> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(&addr)?;
+        while let Some((since, client, extensions)) = list.pop() {
+            if since.elapsed() < POOL_IDLE {
+                return Some((client, extensions));
+            }
+        }
+        None
+    }
+
+    fn put(&self, addr: SocketAddr, client: Client, extensions: Vec<String>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(addr).or_default();
+        if list.len() < POOL_PER_HOST {
+            list.push((Instant::now(), client, extensions));
+        }
+    }
+
+    /// Drops connections unused for too long.
+    pub fn expire(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|_, list| {
+            list.retain(|(since, _, _)| since.elapsed() < POOL_IDLE);
+            !list.is_empty()
+        });
+    }
+}
+
+/// Connects, reads the greeting, EHLO, STARTTLS when offered, AUTH for a smarthost.
+async fn open(
     addr: SocketAddr,
     envelope: &Envelope<'_>,
-    body: Box<dyn Read + Send>,
-) -> Result<Outcome, RemoteReply> {
+) -> Result<(Client, Vec<String>), RemoteReply> {
     let temp = |e: String| RemoteReply {
         code: 421,
         text: format!("{addr}: {e}"),
@@ -191,42 +236,86 @@ pub(crate) async fn transact(
     if let Some((user, password)) = envelope.auth {
         client.authenticate(user, password, addr).await?;
     }
+    Ok((client, extensions))
+}
+
+/// Runs one transaction with the server at `addr`, on a kept connection when there is a
+/// live one. `Err` is a failure of the whole attempt (connection, greeting, EHLO or MAIL
+/// refused): try the next host, or defer.
+pub(crate) async fn transact(
+    pool: &Pool,
+    addr: SocketAddr,
+    envelope: &Envelope<'_>,
+    body: &[u8],
+) -> Result<Outcome, RemoteReply> {
+    let mut reused = pool.take(addr);
+    if let Some((client, _)) = reused.as_mut() {
+        // The server may have closed it meanwhile: a NOOP tells before we start.
+        if !client.cmd("NOOP").await.is_ok_and(|r| r.code == 250) {
+            reused = None;
+        }
+    }
+    let (mut client, extensions) = match reused {
+        Some(kept) => kept,
+        None => open(addr, envelope).await?,
+    };
     if envelope.smtputf8 && !extensions.iter().any(|e| e == "SMTPUTF8") {
         // RFC 6531 3.4: such a message cannot go on without the extension; say so clearly.
-        let _ = client.cmd("QUIT").await;
         let text = format!("5.6.7 {addr} does not support SMTPUTF8, which this message needs");
+        pool.put(addr, client, extensions);
         return Err(RemoteReply { code: 553, text });
     }
-    let (mail, rcpts, data) = client.envelope(envelope, &extensions).await.map_err(temp)?;
-    if mail.code != 250 {
-        if data.as_ref().is_some_and(|d| d.code == 354) {
-            let _ = client.cmd(".").await;
-        }
-        return Err(mail);
+    let outcome = client
+        .transaction(addr, envelope, &extensions, body)
+        .await?;
+    if client.cmd("RSET").await.is_ok_and(|r| r.code == 250) {
+        pool.put(addr, client, extensions);
     }
-    let mut outcome = Vec::new();
-    let mut accepted = Vec::new();
-    for (rcpt, reply) in envelope.recipients.iter().zip(rcpts) {
-        if reply.code == 250 || reply.code == 251 {
-            accepted.push(rcpt.address.clone());
-        } else {
-            outcome.push((rcpt.address.clone(), reply));
-        }
-    }
-    match data {
-        Some(reply) if reply.code == 354 && accepted.is_empty() => {
-            // A pipelined DATA the server took although no recipient was accepted.
-            let _ = client.cmd(".").await;
-        }
-        Some(reply) if reply.code == 354 => {
-            let reply = client.send_body(body).await.map_err(temp)?;
-            outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
-        }
-        Some(reply) => outcome.extend(accepted.into_iter().map(|r| (r, reply.clone()))),
-        None => {}
-    }
-    let _ = client.cmd("QUIT").await;
     Ok(outcome)
+}
+
+impl Client {
+    async fn transaction(
+        &mut self,
+        addr: SocketAddr,
+        envelope: &Envelope<'_>,
+        extensions: &[String],
+        body: &[u8],
+    ) -> Result<Outcome, RemoteReply> {
+        let temp = |e: String| RemoteReply {
+            code: 421,
+            text: format!("{addr}: {e}"),
+        };
+        let (mail, rcpts, data) = self.envelope(envelope, extensions).await.map_err(temp)?;
+        if mail.code != 250 {
+            if data.as_ref().is_some_and(|d| d.code == 354) {
+                let _ = self.cmd(".").await;
+            }
+            return Err(mail);
+        }
+        let mut outcome = Vec::new();
+        let mut accepted = Vec::new();
+        for (rcpt, reply) in envelope.recipients.iter().zip(rcpts) {
+            if reply.code == 250 || reply.code == 251 {
+                accepted.push(rcpt.address.clone());
+            } else {
+                outcome.push((rcpt.address.clone(), reply));
+            }
+        }
+        match data {
+            Some(reply) if reply.code == 354 && accepted.is_empty() => {
+                // A pipelined DATA the server took although no recipient was accepted.
+                let _ = self.cmd(".").await;
+            }
+            Some(reply) if reply.code == 354 => {
+                let reply = self.send_body(body).await.map_err(temp)?;
+                outcome.extend(accepted.into_iter().map(|r| (r, reply.clone())));
+            }
+            Some(reply) => outcome.extend(accepted.into_iter().map(|r| (r, reply.clone()))),
+            None => {}
+        }
+        Ok(outcome)
+    }
 }
 
 impl Client {
@@ -342,44 +431,19 @@ impl Client {
         self.hello(helo).await
     }
 
-    /// The message as the runner prepared it, dot-stuffed.
-    async fn send_body(&mut self, mut body: Box<dyn Read + Send>) -> Result<RemoteReply, String> {
+    /// The message as the runner prepared it, dot-stuffed, in pieces.
+    async fn send_body(&mut self, body: &[u8]) -> Result<RemoteReply, String> {
         let mut stuffer = DotStuffer::default();
-        loop {
-            let (back, chunk) = read_chunk(body).await;
-            body = back;
-            let chunk = chunk.map_err(|e| e.to_string())?;
-            if chunk.is_empty() {
-                break;
-            }
-            let mut out = Vec::with_capacity(chunk.len() + 64);
-            stuffer.encode(&chunk, &mut out);
+        let mut out = Vec::with_capacity(BODY_CHUNK + 1024);
+        for chunk in body.chunks(BODY_CHUNK) {
+            out.clear();
+            stuffer.encode(chunk, &mut out);
             self.send(&out).await?;
         }
-        let mut end = Vec::new();
-        stuffer.finish(&mut end);
-        self.send(&end).await?;
+        out.clear();
+        stuffer.finish(&mut out);
+        self.send(&out).await?;
         self.reply().await
-    }
-}
-
-async fn read_chunk(
-    mut reader: Box<dyn Read + Send>,
-) -> (Box<dyn Read + Send>, std::io::Result<Vec<u8>>) {
-    let task = tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; BODY_CHUNK];
-        let result = reader.read(&mut buf).map(|n| {
-            buf.truncate(n);
-            buf
-        });
-        (reader, result)
-    });
-    match task.await {
-        Ok(done) => done,
-        Err(e) => (
-            Box::new(std::io::empty()),
-            Err(std::io::Error::other(e.to_string())),
-        ),
     }
 }
 

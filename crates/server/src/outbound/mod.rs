@@ -5,6 +5,7 @@ mod client;
 pub(crate) mod dns;
 mod runner;
 
+pub(crate) use client::Pool;
 pub(crate) use runner::run;
 
 use std::collections::HashMap;

@@ -38,6 +38,7 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
             _ = shutdown.wait() => return,
         }
         while tasks.try_join_next().is_some() {}
+        ctx.outbound_pool.expire();
         let busy = in_flight.lock().unwrap_or_else(|e| e.into_inner()).len();
         let store = ctx.store.clone();
         let due = tokio::task::spawn_blocking(move || store.queue_due(now(), BATCH + busy)).await;
@@ -214,7 +215,7 @@ async fn deliver_domain(
             envid: message.envid.as_deref(),
             auth: smarthost_auth(ctx),
         };
-        match transact(addr, &envelope, body).await {
+        match transact(&ctx.outbound_pool, addr, &envelope, &body).await {
             Ok(outcome) => return outcome,
             // A permanent refusal of the whole transaction stands; a temporary one, or a
             // host we could not talk to, sends us to the next host (RFC 5321 5.1).
@@ -228,8 +229,6 @@ async fn deliver_domain(
     all(last)
 }
 
-/// The message as it leaves: without the Return-Path our final delivery would add (RFC
-/// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys.
 fn smarthost_auth(ctx: &Context) -> Option<(&str, &str)> {
     let out = &ctx.config.outbound;
     out.smarthost.as_ref()?;
@@ -239,7 +238,9 @@ fn smarthost_auth(ctx: &Context) -> Option<(&str, &str)> {
     ))
 }
 
-async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Box<dyn Read + Send>, String> {
+/// The message as it leaves: without the Return-Path our final delivery would add (RFC
+/// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys.
+async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Vec<u8>, String> {
     let (store, blob, sender) = (
         ctx.store.clone(),
         message.blob.clone(),
@@ -277,7 +278,7 @@ async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Box<dyn Rea
     })
     .await
     .map_err(|e| e.to_string())??;
-    Ok(Box::new(std::io::Cursor::new(prepared)))
+    Ok(prepared)
 }
 
 /// When no recipient is left to try: bounce the failures (unless the sender is `<>` or

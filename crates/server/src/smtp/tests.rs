@@ -57,6 +57,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_wake: tokio::sync::Notify::new(),
         outbound_slots: tokio::sync::Semaphore::new(1),
         outbound_domains: crate::outbound::DomainSlots::new(1),
+        outbound_pool: Default::default(),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::shutdown::channel();
