@@ -412,6 +412,10 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
 }
 
 fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
+    // Also accepted at the top level: the policy is about passwords, whatever the protocol.
+    if let Some(v) = root.boolean("allow_plaintext_auth_on_loopback") {
+        pop3.allow_plaintext_auth_on_loopback = v;
+    }
     let Some(mut s) = root.section("pop3") else {
         return;
     };
@@ -557,6 +561,12 @@ mod tests {
             (60, 120)
         );
         assert!(c.data_dir.is_absolute());
+        let strict = parse(
+            "allow_plaintext_auth_on_loopback = false",
+            Path::new("h.toml"),
+        )
+        .unwrap();
+        assert!(!strict.pop3.allow_plaintext_auth_on_loopback);
         let off = parse("recipient_delimiter = \"\"", Path::new("h.toml")).unwrap();
         assert_eq!(off.recipient_delimiter, None);
     }
