@@ -1,6 +1,12 @@
 //! hermod's configuration: the TOML schema, its defaults, validation that reports every
 //! problem at once with its key path, and the commented default file. Only this crate reads
 //! configuration files.
+//!
+//! Adding a key: a field on its struct, its default in [`Config::defaults`], one getter call
+//! in that section's `read_*` function (`s.boolean("key")`, `s.duration(..)`, `s.addrs(..)`,
+//! ...), a commented line in the default file and a row in CONFIG.md. The tests check that
+//! every key in the default file parses, shows its default and is in CONFIG.md. A new
+//! section is one more `read_*` function called from [`parse`].
 
 mod default_file;
 mod walker;
@@ -292,8 +298,8 @@ fn read_root(root: &mut Section<'_>, config: &mut Config, base: &Path) {
             Err(message) => root.error("hostname", message),
         }
     }
-    if let Some(dir) = root.string("data_dir") {
-        config.data_dir = base.join(dir);
+    if let Some(dir) = root.path("data_dir", base) {
+        config.data_dir = dir;
     }
     if let Some(user) = root.string("run_as") {
         match user.is_empty() {
@@ -349,21 +355,79 @@ fn read_listen(root: &mut Section<'_>, listen: &mut Listen) {
         ("imap", &mut listen.imap),
         ("imaps", &mut listen.imaps),
     ];
+    // What each service will bind, for the clash check: what the file says, or the default
+    // when the key is absent; a key with errors is left out so it cannot cause false clashes.
+    let mut binds = Vec::new();
     for (key, field) in fields {
-        if let Some(addrs) = section.addrs(key) {
-            *field = addrs;
-        }
+        let given = match section.addrs(key) {
+            Some(addrs) => {
+                *field = addrs;
+                true
+            }
+            None if !section.has(key) => false,
+            None => continue,
+        };
+        binds.extend(field.iter().enumerate().map(|(index, &addr)| Bind {
+            key,
+            index,
+            addr,
+            given,
+        }));
+    }
+    for (key, message) in listen_clashes(&binds) {
+        section.error(&key, message);
     }
     root.absorb(section);
+}
+
+/// One address a listener will bind, for the clash check.
+struct Bind {
+    key: &'static str,
+    index: usize,
+    addr: SocketAddr,
+    /// Written in the file, as opposed to a default.
+    given: bool,
+}
+
+/// Addresses two listeners would both bind, which would fail at start one at a time; found
+/// here they are all reported at once. A wildcard (0.0.0.0, [::]) clashes with any address
+/// of its family on the same port. Port 0 (the OS picks) never clashes.
+fn listen_clashes(binds: &[Bind]) -> Vec<(String, String)> {
+    let clash = |a: &SocketAddr, b: &SocketAddr| {
+        a.port() == b.port()
+            && a.port() != 0
+            && a.is_ipv4() == b.is_ipv4()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    };
+    let mut out = Vec::new();
+    for (n, later) in binds.iter().enumerate() {
+        let Some(earlier) = binds[..n].iter().find(|e| clash(&later.addr, &e.addr)) else {
+            continue;
+        };
+        // Point at an entry the user wrote, so the key path names a line in the file.
+        let (at, with) = match later.given || !earlier.given {
+            true => (later, earlier),
+            false => (earlier, later),
+        };
+        let note = if with.given { "" } else { " (its default)" };
+        let message = format!(
+            "{} clashes with listen.{}[{}] {}{note}",
+            at.addr, with.key, with.index, with.addr
+        );
+        out.push((format!("{}[{}]", at.key, at.index), message));
+    }
+    out
 }
 
 fn read_tls(root: &mut Section<'_>, tls: &mut Tls, base: &Path) {
     let Some(mut section) = root.section("tls") else {
         return;
     };
-    tls.cert = section.string("cert").map(|p| base.join(p));
-    tls.key = section.string("key").map(|p| base.join(p));
-    if tls.cert.is_some() != tls.key.is_some() {
+    tls.cert = section.path("cert", base);
+    tls.key = section.path("key", base);
+    // Only complain about a missing half when the other half is really missing, not merely
+    // invalid (that has its own error already).
+    if section.has("cert") != section.has("key") {
         let missing = if tls.cert.is_none() { "cert" } else { "key" };
         section.error(
             missing,
@@ -519,101 +583,4 @@ pub fn write_default(path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_file_is_the_defaults() {
-        let path = Path::new("/srv/hermod/hermod.toml");
-        let parsed = parse(&default_file_text(), path).unwrap();
-        assert_eq!(parsed, Config::defaults(path.into(), "/srv/hermod".into()));
-    }
-
-    #[test]
-    fn relative_paths_follow_the_config_file() {
-        let text = "data_dir = \"data\"\n[tls]\ncert = \"c.pem\"\nkey = \"/abs/k.pem\"\n";
-        let config = parse(text, Path::new("/etc/hermod/hermod.toml")).unwrap();
-        assert_eq!(config.data_dir, Path::new("/etc/hermod/data"));
-        assert_eq!(
-            config.tls.cert.as_deref(),
-            Some(Path::new("/etc/hermod/c.pem"))
-        );
-        assert_eq!(config.tls.key.as_deref(), Some(Path::new("/abs/k.pem")));
-    }
-
-    #[test]
-    fn values_are_read() {
-        let text = "hostname = \"MX.Example.ORG\"\nrecipient_delimiter = \"-\"\nrun_as = \"mail\"\n[listen]\nsmtp = [\"0.0.0.0:25\", \"[::]:25\"]\nimap = []\n[limits]\nmax_message_size = \"10MiB\"\ncommand_timeout = 60\ndata_timeout = \"2m\"\n";
-        let c = parse(text, Path::new("x/hermod.toml")).unwrap();
-        assert_eq!(c.hostname, "mx.example.org");
-        assert_eq!(
-            (c.recipient_delimiter, c.run_as.as_deref()),
-            (Some('-'), Some("mail"))
-        );
-        assert_eq!(c.listen.smtp.len(), 2);
-        assert!(c.listen.imap.is_empty());
-        assert_eq!(c.limits.max_message_size, 10 << 20);
-        assert_eq!(
-            (
-                c.limits.command_timeout.as_secs(),
-                c.limits.data_timeout.as_secs()
-            ),
-            (60, 120)
-        );
-        assert!(c.data_dir.is_absolute());
-        let strict = parse(
-            "allow_plaintext_auth_on_loopback = false",
-            Path::new("h.toml"),
-        )
-        .unwrap();
-        assert!(!strict.pop3.allow_plaintext_auth_on_loopback);
-        let off = parse("recipient_delimiter = \"\"", Path::new("h.toml")).unwrap();
-        assert_eq!(off.recipient_delimiter, None);
-    }
-
-    /// Each file in testdata/config/bad has a sibling `.expected` with one expected error per
-    /// line: `key.path: message fragment`. All must be reported, and nothing else.
-    #[test]
-    fn bad_config_corpus() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/config/bad");
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        cases.sort();
-        assert!(cases.len() >= 8, "corpus missing in {}", dir.display());
-        for case in cases {
-            let text = std::fs::read_to_string(&case).unwrap();
-            let expected = std::fs::read_to_string(case.with_extension("expected")).unwrap();
-            let errors = parse(&text, &case)
-                .expect_err(&format!("{} should fail", case.display()))
-                .errors;
-            let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
-            assert_eq!(
-                errors.len(),
-                expected.len(),
-                "{}: got {errors:?}",
-                case.display()
-            );
-            for (error, want) in errors.iter().zip(&expected) {
-                let (key, fragment) = want.split_once(": ").unwrap_or((want, ""));
-                assert_eq!(error.key, key, "{}", case.display());
-                assert!(
-                    error.message.contains(fragment),
-                    "{}: {error} lacks {fragment:?}",
-                    case.display()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn write_default_creates_folders_and_never_overwrites() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a/b/hermod.toml");
-        write_default(&path).unwrap();
-        assert!(load(&path).is_ok());
-        assert!(write_default(&path).is_err());
-    }
-}
+mod tests;

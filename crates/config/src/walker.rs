@@ -2,7 +2,8 @@
 //! the keys nobody asked for as unknown. Adding a key is one call here plus a field.
 
 use crate::ConfigError;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::{Table, Value};
 
@@ -23,7 +24,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn path(&self, key: &str) -> String {
+    /// The full dotted path of `key` in this section, for error messages.
+    fn key_path(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_owned()
         } else {
@@ -31,8 +33,13 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// Whether the file has `key` here (taken or not).
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
     pub fn error(&mut self, key: &str, message: String) {
-        let key = self.path(key);
+        let key = self.key_path(key);
         self.errors.push(ConfigError { key, message });
     }
 
@@ -42,10 +49,7 @@ impl<'a> Section<'a> {
     }
 
     fn wrong_type(&mut self, key: &str, expected: &str, got: &Value) {
-        self.error(
-            key,
-            format!("expected {expected}, got {} {}", got.type_str(), got),
-        );
+        self.error(key, format!("expected {expected}, got {}", describe(got)));
     }
 
     pub fn string(&mut self, key: &'static str) -> Option<String> {
@@ -56,6 +60,17 @@ impl<'a> Section<'a> {
                 None
             }
         }
+    }
+
+    /// A file or folder path; relative ones resolve against `base` (the config's folder).
+    pub fn path(&mut self, key: &'static str, base: &Path) -> Option<PathBuf> {
+        let value = self.string(key)?;
+        if value.is_empty() {
+            // Joining "" would silently mean the config folder itself.
+            self.error(key, "expected a path, got an empty string".into());
+            return None;
+        }
+        Some(base.join(value))
     }
 
     pub fn boolean(&mut self, key: &'static str) -> Option<bool> {
@@ -99,10 +114,9 @@ impl<'a> Section<'a> {
                 None
             }
             None => {
-                self.error(
-                    key,
-                    format!("expected a size such as 52428800 or \"50MiB\", got {value}"),
-                );
+                let got = describe(value);
+                let message = format!("expected a size such as 52428800 or \"50MiB\", got {got}");
+                self.error(key, message);
                 None
             }
         }
@@ -119,16 +133,16 @@ impl<'a> Section<'a> {
         match parsed {
             Some(secs) if secs > 0 => Some(Duration::from_secs(secs)),
             _ => {
-                self.error(
-                    key,
-                    format!("expected a positive duration such as 300 or \"5m\", got {value}"),
-                );
+                let got = describe(value);
+                let message =
+                    format!("expected a positive duration such as 300 or \"5m\", got {got}");
+                self.error(key, message);
                 None
             }
         }
     }
 
-    /// A list of "addr:port" strings.
+    /// A list of "addr:port" strings; each bad item is reported as `key[i]`.
     pub fn addrs(&mut self, key: &'static str) -> Option<Vec<SocketAddr>> {
         let value = self.take(key)?;
         let Value::Array(items) = value else {
@@ -138,21 +152,15 @@ impl<'a> Section<'a> {
         let mut out = Vec::new();
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            let parsed = item.as_str().and_then(|s| {
-                s.parse::<SocketAddr>()
-                    .ok()
-                    .or_else(|| resolve_localhost(s))
-            });
-            match parsed {
+            match item.as_str().and_then(parse_addr) {
                 Some(addr) => out.push(addr),
                 None => {
                     ok = false;
-                    self.error(
-                        &format!("{key}[{i}]"),
-                        format!(
-                            "{item} is not an \"addr:port\" (e.g. \"0.0.0.0:25\" or \"[::]:25\")"
-                        ),
+                    let message = format!(
+                        "{} is not an \"addr:port\" (e.g. \"0.0.0.0:25\" or \"[::]:25\")",
+                        show(item)
                     );
+                    self.error(&format!("{key}[{i}]"), message);
                 }
             }
         }
@@ -161,7 +169,7 @@ impl<'a> Section<'a> {
 
     /// A sub-table; its errors come back through [`Section::absorb`].
     pub fn section(&mut self, key: &'static str) -> Option<Section<'a>> {
-        let path = self.path(key);
+        let path = self.key_path(key);
         match self.take(key)? {
             Value::Table(t) => Some(Section::new(t, &path)),
             other => {
@@ -175,7 +183,8 @@ impl<'a> Section<'a> {
         self.errors.extend(child.finish());
     }
 
-    /// Every error, plus one per key nobody took.
+    /// Every error, plus one per key nobody took (with a hint when it looks like a typo of
+    /// a key that was asked for).
     pub fn finish(mut self) -> Vec<ConfigError> {
         let mut unknown: Vec<&String> = self
             .table
@@ -184,25 +193,78 @@ impl<'a> Section<'a> {
             .collect();
         unknown.sort();
         for key in unknown {
-            let key = self.path(key);
-            self.errors.push(ConfigError {
-                key,
-                message: "unknown key".into(),
-            });
+            let message = match closest(key, &self.taken) {
+                Some(near) => format!("unknown key (did you mean `{near}`?)"),
+                None => "unknown key".to_owned(),
+            };
+            let key = self.key_path(key);
+            self.errors.push(ConfigError { key, message });
         }
         self.errors
     }
 }
 
-/// `localhost:25` is common in configs; accept it (and only it) as a name.
-fn resolve_localhost(s: &str) -> Option<SocketAddr> {
-    let (host, _) = s.rsplit_once(':')?;
-    if host != "localhost" {
-        return None;
-    }
-    s.to_socket_addrs().ok()?.find(SocketAddr::is_ipv4)
+/// The known key within two edits of `key`, if any: `smpt` -> `smtp`, `hostnme` -> `hostname`.
+fn closest(key: &str, known: &[&'static str]) -> Option<&'static str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
 }
 
+/// Levenshtein distance counting an adjacent swap as one edit, so a transposition (`smpt`)
+/// is as close as any single typo.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Rolling rows: two back (needed for swaps), previous, current.
+    let mut older: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(older[j - 2] + 1);
+            }
+        }
+        older = std::mem::replace(&mut prev, cur);
+    }
+    prev[b.len()]
+}
+
+/// A value for an error message, on one line: scalars as written, lists and tables by kind
+/// only (their TOML rendering can span lines and bury the message).
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Array(_) => "a list".to_owned(),
+        Value::Table(_) => "a table".to_owned(),
+        scalar => format!("{} {scalar}", scalar.type_str()),
+    }
+}
+
+/// Like [`describe`], but a string is shown as just its quoted text (`"127.0.0.1:99999"`).
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        other => describe(other),
+    }
+}
+
+/// "ip:port", or "localhost:port" because it is common in configs. localhost is taken to be
+/// 127.0.0.1 rather than resolved: parsing stays free of I/O and gives the same answer on
+/// every machine.
+fn parse_addr(s: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = s.parse() {
+        return Some(addr);
+    }
+    let port = s.strip_prefix("localhost:")?.parse().ok()?;
+    Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+}
+
+/// "50 MiB" -> (50, "mib"): the leading digits and the lowercased unit after them.
 fn split_number(s: &str) -> Option<(u64, String)> {
     let s = s.trim();
     let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -250,5 +312,50 @@ mod tests {
         assert_eq!(parse_duration("2h"), Some(7200));
         assert_eq!(parse_duration("1d"), Some(86_400));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_addr("[::1]:25"), Some("[::1]:25".parse().unwrap()));
+        assert_eq!(
+            parse_addr("localhost:2525"),
+            Some("127.0.0.1:2525".parse().unwrap())
+        );
+        assert_eq!(parse_addr("127.0.0.1:99999"), None);
+        assert_eq!(parse_addr("mx.example.org:25"), None);
+        assert_eq!(parse_addr("127.0.0.1"), None);
+    }
+
+    #[test]
+    fn typo_hints() {
+        assert_eq!(edit_distance("smpt", "smtp"), 1);
+        assert_eq!(edit_distance("hostnme", "hostname"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(closest("smpt", &["smtp", "imap"]), Some("smtp"));
+        assert_eq!(closest("bogus", &["smtp", "imap"]), None);
+    }
+
+    #[test]
+    fn errors_carry_paths_and_unknown_keys_are_listed() {
+        let table: Table = "a = 1\nb = [1, {x = 2}]\n[t]\nz = 1\nyy = 2\n"
+            .parse()
+            .unwrap();
+        let mut root = Section::new(&table, "");
+        assert_eq!(root.string("a"), None);
+        assert_eq!(root.addrs("b"), None);
+        let t = root.section("t").unwrap();
+        root.absorb(t);
+        let lines: Vec<String> = root.finish().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "a: expected a string, got integer 1",
+                "b[0]: integer 1 is not an \"addr:port\" (e.g. \"0.0.0.0:25\" or \"[::]:25\")",
+                "b[1]: a table is not an \"addr:port\" (e.g. \"0.0.0.0:25\" or \"[::]:25\")",
+                "t.yy: unknown key",
+                "t.z: unknown key",
+            ]
+        );
     }
 }

@@ -1,0 +1,229 @@
+//! Parsing, defaults, the bad-config corpus and the default file.
+use super::*;
+
+#[test]
+fn the_default_file_is_the_defaults() {
+    let path = Path::new("/srv/hermod/hermod.toml");
+    let parsed = parse(&default_file_text(), path).unwrap();
+    assert_eq!(parsed, Config::defaults(path.into(), "/srv/hermod".into()));
+}
+
+#[test]
+fn relative_paths_follow_the_config_file() {
+    let text = "data_dir = \"data\"\n[tls]\ncert = \"c.pem\"\nkey = \"/abs/k.pem\"\n";
+    let config = parse(text, Path::new("/etc/hermod/hermod.toml")).unwrap();
+    assert_eq!(config.data_dir, Path::new("/etc/hermod/data"));
+    assert_eq!(
+        config.tls.cert.as_deref(),
+        Some(Path::new("/etc/hermod/c.pem"))
+    );
+    assert_eq!(config.tls.key.as_deref(), Some(Path::new("/abs/k.pem")));
+}
+
+#[test]
+fn values_are_read() {
+    let text = "hostname = \"MX.Example.ORG\"\nrecipient_delimiter = \"-\"\nrun_as = \"mail\"\n[listen]\nsmtp = [\"0.0.0.0:25\", \"[::]:25\"]\nimap = []\n[limits]\nmax_message_size = \"10MiB\"\ncommand_timeout = 60\ndata_timeout = \"2m\"\n";
+    let c = parse(text, Path::new("x/hermod.toml")).unwrap();
+    assert_eq!(c.hostname, "mx.example.org");
+    assert_eq!(
+        (c.recipient_delimiter, c.run_as.as_deref()),
+        (Some('-'), Some("mail"))
+    );
+    assert_eq!(c.listen.smtp.len(), 2);
+    assert!(c.listen.imap.is_empty());
+    assert_eq!(c.limits.max_message_size, 10 << 20);
+    assert_eq!(
+        (
+            c.limits.command_timeout.as_secs(),
+            c.limits.data_timeout.as_secs()
+        ),
+        (60, 120)
+    );
+    assert!(c.data_dir.is_absolute());
+    let strict = parse(
+        "allow_plaintext_auth_on_loopback = false",
+        Path::new("h.toml"),
+    )
+    .unwrap();
+    assert!(!strict.pop3.allow_plaintext_auth_on_loopback);
+    let off = parse("recipient_delimiter = \"\"", Path::new("h.toml")).unwrap();
+    assert_eq!(off.recipient_delimiter, None);
+}
+
+/// Each file in testdata/config/bad has a sibling `.expected` with one expected error per
+/// line: `key.path: message fragment`. All must be reported, and nothing else.
+#[test]
+fn bad_config_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/config/bad");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 8, "corpus missing in {}", dir.display());
+    for case in cases {
+        let text = std::fs::read_to_string(&case).unwrap();
+        let expected = std::fs::read_to_string(case.with_extension("expected")).unwrap();
+        let errors = parse(&text, &case)
+            .expect_err(&format!("{} should fail", case.display()))
+            .errors;
+        let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            errors.len(),
+            expected.len(),
+            "{}: got {errors:?}",
+            case.display()
+        );
+        for (error, want) in errors.iter().zip(&expected) {
+            let (key, fragment) = want.split_once(": ").unwrap_or((want, ""));
+            assert_eq!(error.key, key, "{}", case.display());
+            assert!(
+                error.message.contains(fragment),
+                "{}: {error} lacks {fragment:?}",
+                case.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn write_default_creates_folders_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/hermod.toml");
+    write_default(&path).unwrap();
+    assert!(load(&path).is_ok());
+    assert!(write_default(&path).is_err());
+}
+
+/// The default file with every `# key = value` line turned into a real setting.
+fn uncommented_default_file() -> String {
+    fn setting(l: &str) -> Option<&str> {
+        let (key, _) = l.split_once(" = ")?;
+        let is_key = key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        is_key.then_some(l)
+    }
+    default_file_text()
+        .lines()
+        .map(|l| l.strip_prefix("# ").and_then(setting).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Commented-out keys must be real keys showing their default, except the few whose
+/// default is "none" and which show an example instead.
+#[test]
+fn commented_out_keys_show_their_defaults() {
+    let path = Path::new("/srv/hermod/hermod.toml");
+    let text = uncommented_default_file();
+    assert_ne!(text, default_file_text(), "no commented-out keys found");
+    let parsed = parse(&text, path).unwrap_or_else(|e| panic!("{e}"));
+    let mut want = Config::defaults(path.into(), "/srv/hermod".into());
+    want.run_as = parsed.run_as.clone();
+    want.tls = parsed.tls.clone();
+    want.dns = parsed.dns.clone();
+    want.outbound.smarthost = parsed.outbound.smarthost.clone();
+    want.outbound.smarthost_user = parsed.outbound.smarthost_user.clone();
+    want.outbound.smarthost_password = parsed.outbound.smarthost_password.clone();
+    assert!(parsed.run_as.is_some() && parsed.tls.cert.is_some());
+    assert!(!parsed.dns.nameservers.is_empty() && parsed.outbound.smarthost.is_some());
+    assert_eq!(parsed, want);
+}
+
+/// Every key and section in the default file is described in CONFIG.md.
+#[test]
+fn the_reference_documents_every_key() {
+    let doc = include_str!("../CONFIG.md");
+    let table: toml::Table = uncommented_default_file().parse().unwrap();
+    let mut missing = Vec::new();
+    for (key, value) in &table {
+        let Some(section) = value.as_table() else {
+            if !doc.contains(&format!("`{key}`")) {
+                missing.push(key.clone());
+            }
+            continue;
+        };
+        if !doc.contains(&format!("`[{key}]`")) {
+            missing.push(format!("[{key}]"));
+        }
+        let undocumented = section.keys().filter(|k| !doc.contains(&format!("`{k}`")));
+        missing.extend(undocumented.map(|k| format!("{key}.{k}")));
+    }
+    assert!(missing.is_empty(), "CONFIG.md lacks {missing:?}");
+}
+
+/// The example in CONFIG.md, verbatim.
+#[test]
+fn errors_display_one_per_line_under_the_file_name() {
+    let text = "hostnme = \"x\"\n[listen]\nsmtp = [\"127.0.0.1:25\", \"127.0.0.1:99999\"]\n\
+                smpt = []\n[limits]\nmax_recipients = 0\n";
+    let errors = parse(text, Path::new("/etc/hermod/hermod.toml")).unwrap_err();
+    let shown = format!("hermod: {errors}");
+    assert!(include_str!("../CONFIG.md").contains(&shown), "{shown}");
+    assert_eq!(errors.errors.len(), 4);
+}
+
+#[test]
+fn an_unreadable_file_is_one_error_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let errors = load(&path).unwrap_err();
+    assert_eq!(errors.file, path);
+    assert_eq!(errors.errors.len(), 1);
+    assert_eq!(errors.errors[0].key, "");
+    assert!(errors.errors[0].message.starts_with("cannot read"));
+    assert!(errors.to_string().contains("missing.toml"));
+}
+
+#[test]
+fn host_names() {
+    let ok = |h: &str| validate_hostname(h).ok();
+    assert_eq!(ok("MX1.Example.ORG.").as_deref(), Some("mx1.example.org"));
+    assert_eq!(ok("localhost").as_deref(), Some("localhost"));
+    let label63 = "a".repeat(63);
+    assert!(ok(&format!("{label63}.example")).is_some());
+    assert!(ok(&format!("a{label63}.example")).is_none());
+    let long = vec!["abcdefghi"; 25].join("."); // 249 characters
+    assert!(ok(&format!("{long}.abc")).is_some()); // 253
+    assert!(ok(&format!("{long}.abcd")).is_none()); // 254
+    for bad in [
+        "",
+        ".",
+        "a..b",
+        "-a.b",
+        "a-.b",
+        "a_b.c",
+        "mx example",
+        "mx.exämple.org",
+    ] {
+        assert!(ok(bad).is_none(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn relative_config_path_still_gives_absolute_paths() {
+    let config = parse(
+        "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+        Path::new("h.toml"),
+    )
+    .unwrap();
+    let here = std::env::current_dir().unwrap();
+    assert_eq!(config.path, Path::new("h.toml"));
+    assert_eq!(config.data_dir, here);
+    assert_eq!(config.tls.cert, Some(here.join("c.pem")));
+}
+
+#[test]
+fn listeners_may_share_port_zero_and_other_families() {
+    let text = "[listen]\nsmtp = [\"127.0.0.1:0\", \"0.0.0.0:25\"]\nsubmission = [\"127.0.0.1:0\", \"[::]:25\"]\n";
+    let config = parse(text, Path::new("/h.toml")).unwrap();
+    assert_eq!(config.listen.submission.len(), 2);
+    let moved = "[listen]\nsmtp = [\"127.0.0.1:2587\"]\nsubmission = [\"127.0.0.1:2525\"]\n";
+    assert!(
+        parse(moved, Path::new("/h.toml")).is_ok(),
+        "swapping ports is fine"
+    );
+}
