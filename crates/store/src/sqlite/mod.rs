@@ -18,13 +18,20 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+/// Read connections per store.
+const READERS: usize = 4;
+
 /// How old a leftover file must be before the start-up sweep removes it: far longer than any
 /// delivery in flight in another process takes.
 const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub struct SqliteStore {
-    /// Reads and management writes. Deliveries go through the committer's own connection.
+    /// Management writes. Deliveries go through the committer's own connection.
     conn: Mutex<Connection>,
+    /// Reads: WAL lets them run beside the writers, so many sessions look up recipients and
+    /// mailboxes at once instead of queueing on one connection.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     committer: Committer,
     blobs: BlobDir,
     data_dir: PathBuf,
@@ -43,8 +50,13 @@ impl SqliteStore {
         std::fs::set_permissions(&db, private).map_err(StoreError::io(&db))?;
         schema::migrate(&mut conn)?;
         let committer = Committer::start(schema::open_connection(&db)?)?;
+        let readers = (0..READERS)
+            .map(|_| schema::open_connection(&db).map(Mutex::new))
+            .collect::<Result<_>>()?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: Default::default(),
             committer,
             blobs,
             data_dir: data_dir.into(),
@@ -62,6 +74,21 @@ impl SqliteStore {
         let mut stmt = conn.prepare("SELECT 1 FROM blobs WHERE id = ?1")?;
         let mut referenced = |id: &BlobId| -> Result<bool> { Ok(stmt.exists([id.as_str()])?) };
         self.blobs.sweep(SWEEP_MIN_AGE, &mut referenced)
+    }
+
+    /// A read connection: a free one if any, else the next in turn.
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        let n = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.readers[n % self.readers.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -95,11 +122,11 @@ impl crate::Store for SqliteStore {
     }
 
     fn domains(&self) -> Result<Vec<String>> {
-        directory::domains(&self.lock())
+        directory::domains(&self.read())
     }
 
     fn is_local_domain(&self, domain: &hermod_types::Domain) -> Result<bool> {
-        directory::has_domain(&self.lock(), domain)
+        directory::has_domain(&self.read(), domain)
     }
 
     fn add_user(
@@ -128,18 +155,18 @@ impl crate::Store for SqliteStore {
     }
 
     fn users(&self) -> Result<Vec<crate::UserRecord>> {
-        directory::users(&self.lock(), None)
+        directory::users(&self.read(), None)
     }
 
     fn user(&self, address: &hermod_types::Address) -> Result<Option<crate::UserRecord>> {
-        directory::user(&self.lock(), &address.normalized())
+        directory::user(&self.read(), &address.normalized())
     }
 
     fn first_user(
         &self,
         domain: Option<&hermod_types::Domain>,
     ) -> Result<Option<crate::UserRecord>> {
-        Ok(directory::users(&self.lock(), domain)?.into_iter().next())
+        Ok(directory::users(&self.read(), domain)?.into_iter().next())
     }
 
     fn add_alias(&self, alias: &crate::AliasKey, targets: &[hermod_types::Address]) -> Result<()> {
@@ -151,11 +178,11 @@ impl crate::Store for SqliteStore {
     }
 
     fn aliases(&self) -> Result<Vec<(String, Vec<String>)>> {
-        directory::aliases(&self.lock())
+        directory::aliases(&self.read())
     }
 
     fn alias_targets(&self, alias: &crate::AliasKey) -> Result<Vec<hermod_types::Address>> {
-        directory::alias_targets(&self.lock(), alias)
+        directory::alias_targets(&self.read(), alias)
     }
 
     fn blob_writer(&self) -> Result<BlobWriter> {
@@ -184,15 +211,15 @@ impl crate::Store for SqliteStore {
     }
 
     fn queue(&self) -> Result<Vec<QueueEntry>> {
-        queue::list(&self.lock())
+        queue::list(&self.read())
     }
 
     fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::QueuedMessage>> {
-        queue::due(&self.lock(), now, limit)
+        queue::due(&self.read(), now, limit)
     }
 
     fn queued(&self, id: i64) -> Result<Option<crate::QueuedMessage>> {
-        queue::queued(&self.lock(), id, None)
+        queue::queued(&self.read(), id, None)
     }
 
     fn queue_record(&self, id: i64, results: &[(String, crate::QueueUpdate)]) -> Result<()> {
@@ -200,7 +227,7 @@ impl crate::Store for SqliteStore {
     }
 
     fn queue_outcomes(&self, id: i64) -> Result<Vec<(String, String, Option<String>)>> {
-        queue::outcomes(&self.lock(), id)
+        queue::outcomes(&self.read(), id)
     }
 
     fn queue_remove(&self, id: i64) -> Result<bool> {
@@ -227,7 +254,7 @@ impl crate::Store for SqliteStore {
     }
 
     fn dkim_keys(&self, domain: &hermod_types::Domain) -> Result<Vec<crate::DkimKeyRecord>> {
-        directory::dkim_keys(&self.lock(), domain)
+        directory::dkim_keys(&self.read(), domain)
     }
 
     fn set_send_as(&self, address: &hermod_types::Address, patterns: &[String]) -> Result<()> {
@@ -235,11 +262,11 @@ impl crate::Store for SqliteStore {
     }
 
     fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>> {
-        mailbox::list_mailboxes(&self.lock(), user)
+        mailbox::list_mailboxes(&self.read(), user)
     }
 
     fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>> {
-        mailbox::find_mailbox(&self.lock(), user, name)
+        mailbox::find_mailbox(&self.read(), user, name)
     }
 
     fn create_mailbox(&self, user: UserId, name: &MailboxName) -> Result<MailboxInfo> {
@@ -247,7 +274,7 @@ impl crate::Store for SqliteStore {
     }
 
     fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
-        mailbox::list_messages(&self.lock(), mailbox)
+        mailbox::list_messages(&self.read(), mailbox)
     }
 
     fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn Read + Send>> {
