@@ -31,12 +31,12 @@ data_dir = "."
 # These defaults use unprivileged ports on loopback so hermod runs without root. For a
 # real server use the standard ports on all addresses, which needs root (with run_as) or
 # CAP_NET_BIND_SERVICE:
-#   smtp = ["[::]:25"]            submission = ["[::]:587"]     submissions = ["[::]:465"]
-#   pop3 = ["[::]:110"]           pop3s = ["[::]:995"]
-#   imap = ["[::]:143"]           imaps = ["[::]:993"]
-# On Linux "[::]" takes IPv4 connections as well (unless net.ipv6.bindv6only = 1), so do not
-# also list "0.0.0.0" on the same port: that second bind fails. Use "0.0.0.0:25" alone for
-# IPv4 only. Two listeners on the same address and port are reported as an error.
+#   smtp = ["0.0.0.0:25", "[::]:25"]            submission = ["0.0.0.0:587", "[::]:587"]
+#   submissions = ["0.0.0.0:465", "[::]:465"]   pop3 = ["0.0.0.0:110", "[::]:110"]
+#   pop3s = ["0.0.0.0:995", "[::]:995"]         imap = ["0.0.0.0:143", "[::]:143"]
+#   imaps = ["0.0.0.0:993", "[::]:993"]
+# IPv6 listeners are IPv6-only, so IPv4 and IPv6 are listed separately. Two listeners on the
+# same address and port are reported as an error.
 # Services this version does not have yet are accepted here and logged as not available.
 [listen]
 # Mail from other servers (MX), SMTP with STARTTLS.

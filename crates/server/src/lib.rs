@@ -115,14 +115,11 @@ impl Listeners {
                 continue;
             }
             for &addr in addrs {
-                let listener =
-                    TcpListener::bind(addr)
-                        .await
-                        .map_err(|source| ServerError::Bind {
-                            service: service.name(),
-                            addr,
-                            source,
-                        })?;
+                let listener = listen(addr).map_err(|source| ServerError::Bind {
+                    service: service.name(),
+                    addr,
+                    source,
+                })?;
                 bound.push((service, listener));
             }
         }
@@ -134,6 +131,27 @@ impl Listeners {
         let mine = self.bound.iter().filter(|(s, _)| *s == service);
         mine.filter_map(|(_, l)| l.local_addr().ok()).collect()
     }
+}
+
+/// A listening socket. IPv6 ones are IPv6-only, so `"0.0.0.0:25"` and `"[::]:25"` can be
+/// listed together (on Linux a dual-stack `[::]` would take the IPv4 port as well and make
+/// the second bind fail).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain as SocketDomain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        SocketDomain::IPV6
+    } else {
+        SocketDomain::IPV4
+    };
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// What every session shares.

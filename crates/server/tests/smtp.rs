@@ -368,3 +368,24 @@ async fn bare_line_endings_and_long_lines_in_commands() {
     assert_eq!(c.reply().await.code, 500);
     assert_eq!(c.cmd("HELO ok.test").await.code, 250);
 }
+
+#[tokio::test]
+async fn ipv4_and_ipv6_wildcards_listen_side_by_side() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = TestServer::start_with(|c| {
+        c.listen.smtp = vec![
+            format!("0.0.0.0:{port}").parse().unwrap(),
+            format!("[::]:{port}").parse().unwrap(),
+        ];
+    })
+    .await;
+    let v4 = hermod_testkit::SmtpClient::connect(([127, 0, 0, 1], port).into()).await;
+    assert_eq!(v4.greeting.code, 220);
+    let v6 = hermod_testkit::SmtpClient::connect(format!("[::1]:{port}").parse().unwrap()).await;
+    assert_eq!(v6.greeting.code, 220);
+    server.stop().await;
+}
