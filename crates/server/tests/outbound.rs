@@ -1,7 +1,6 @@
 //! Outbound delivery: the queue runner relays to a fake remote MTA found through a fake DNS,
 //! keeps per-recipient state, retries what was deferred and bounces what failed.
 
-use hermod_proto::sasl::encode;
 use hermod_store::Store;
 use hermod_testkit::{FakeMta, SmtpClient, TestServer};
 use std::time::Duration;
@@ -22,12 +21,7 @@ async fn submit(server: &TestServer, to: &[&str], subject: &str) {
     c.cmd("EHLO client.test").await;
     let (mut c, _) = c.starttls().await;
     c.cmd("EHLO client.test").await;
-    let r = c
-        .cmd(&format!(
-            "AUTH PLAIN {}",
-            encode(b"\0alice@example.test\0s3cret")
-        ))
-        .await;
+    let r = c.auth_plain("alice@example.test", "s3cret").await;
     assert_eq!(r.code, 235);
     let body =
         format!("From: alice@example.test\r\nSubject: {subject}\r\n\r\n.leading dot\r\nbody\r\n");
@@ -231,11 +225,7 @@ async fn a_message_needing_smtputf8_bounces_at_a_server_without_it() {
     c.cmd("EHLO client.test").await;
     let (mut c, _) = c.starttls().await;
     c.cmd("EHLO client.test").await;
-    c.cmd(&format!(
-        "AUTH PLAIN {}",
-        encode(b"\0alice@example.test\0s3cret")
-    ))
-    .await;
+    c.auth_plain("alice@example.test", "s3cret").await;
     assert_eq!(
         c.cmd("MAIL FROM:<alice@example.test> SMTPUTF8").await.code,
         250

@@ -1,6 +1,5 @@
 //! Submission (RFC 6409) on the submission and submissions listeners.
 
-use hermod_proto::sasl::encode;
 use hermod_store::Store;
 use hermod_testkit::{SmtpClient, TestServer, run_transcript};
 
@@ -22,12 +21,7 @@ async fn alice(server: &TestServer) -> SmtpClient {
     let (mut c, _) = c.starttls().await;
     let ehlo = c.cmd("EHLO client.test").await;
     assert!(ehlo.text().contains("AUTH PLAIN LOGIN"), "{ehlo:?}");
-    let r = c
-        .cmd(&format!(
-            "AUTH PLAIN {}",
-            encode(b"\0alice@example.test\0s3cret")
-        ))
-        .await;
+    let r = c.auth_plain("alice@example.test", "s3cret").await;
     assert_eq!(r.code, 235, "{r:?}");
     c
 }
@@ -169,12 +163,7 @@ async fn implicit_tls_sent_copy_and_hourly_limit() {
             .text()
             .contains("AUTH PLAIN LOGIN")
     );
-    let r = c
-        .cmd(&format!(
-            "AUTH PLAIN {}",
-            encode(b"\0alice@example.test\0s3cret")
-        ))
-        .await;
+    let r = c.auth_plain("alice@example.test", "s3cret").await;
     assert_eq!(r.code, 235);
     let r = c
         .send_mail(
@@ -214,12 +203,7 @@ async fn auth_on_port_25_only_when_configured() {
             .text()
             .contains("AUTH PLAIN LOGIN")
     );
-    let r = c
-        .cmd(&format!(
-            "AUTH PLAIN {}",
-            encode(b"\0alice@example.test\0s3cret")
-        ))
-        .await;
+    let r = c.auth_plain("alice@example.test", "s3cret").await;
     assert_eq!(r.code, 235);
     c.cmd("MAIL FROM:<alice@example.test>").await;
     assert_eq!(

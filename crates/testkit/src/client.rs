@@ -105,6 +105,14 @@ impl SmtpClient {
         }
     }
 
+    /// SMTP AUTH PLAIN with an initial response; returns the server's reply.
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> SmtpReply {
+        use base64::Engine;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.cmd(&format!("AUTH PLAIN {token}")).await
+    }
+
     /// Runs STARTTLS and the handshake (accepting any certificate).
     pub async fn starttls(mut self) -> (SmtpClient, SmtpReply) {
         let reply = self.cmd("STARTTLS").await;
