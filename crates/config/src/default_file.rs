@@ -121,4 +121,41 @@ imaps = ["127.0.0.1:2993"]
 # max_concurrent = 32
 # Deliveries in flight at once to one domain (be gentle with small servers).
 # max_per_domain = 4
+
+[spam]
+# Spam defence for mail from other servers (the smtp listener): connection checks, SPF, DKIM
+# and DMARC (an Authentication-Results: field on every message), and a content filter of
+# rules plus a Bayesian classifier you train with `hermod spam train`. Every message gets
+# X-Spam-Status and X-Spam-Score fields. false leaves only the static block list.
+# enabled = true
+# Clients refused at connect with "554 5.7.1": networks such as "192.0.2.0/24", "2001:db8::/32".
+# blocklist = []
+# Clients exempt from the connection checks, and never refused or filed into Junk.
+# allowlist = []
+# Files of networks, one per line (# starts a comment); re-read on SIGHUP with the lists
+# above. Example: blocklist_file = "blocklist.txt"
+# DNS block lists: "zen.spamhaus.org" refuses listed clients; "bl.example.org:2.5" adds 2.5
+# to the message's score instead. A lookup that fails or times out never refuses mail.
+# dnsbl_zones = []
+# dnsbl_timeout = "2s"
+# Wait this long before the greeting: a client that talks first (PREGREET) is a spam bot.
+# greet_delay = "0s"
+# What each connection check does: "off", "score" (adds to the message's score) or "reject".
+# Talking before the greeting; a HELO that is not a host name or address literal; no reverse
+# DNS, or one whose name does not lead back to the client's address.
+# pregreet = "reject"
+# helo = "score"
+# rdns = "score"
+# Refuse mail failing DMARC from domains that ask for it (p=reject), at the end of DATA.
+# dmarc_reject = true
+# Messages scoring at least junk_threshold go to the recipient's Junk folder; at least
+# reject_threshold are refused with "550 5.7.1" (no bounce is ever sent for them).
+# junk_threshold = 5.0
+# reject_threshold = 15.0
+# Larger messages are stored without a content scan or DKIM check.
+# max_scan_size = "512KiB"
+# Greylisting: the first attempt from an unknown (client network, sender, recipient) is asked
+# to come back after greylist_delay. Real servers retry; many spam bots never do.
+# greylisting = false
+# greylist_delay = "5m"
 "#;

@@ -9,9 +9,11 @@
 //! section is one more `read_*` function called from [`parse`].
 
 mod default_file;
+mod spam;
 mod walker;
 
 pub use default_file::default_file_text;
+pub use spam::{CheckAction, DnsblZone, Spam};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -37,6 +39,7 @@ pub struct Config {
     pub submission: Submission,
     pub dns: Dns,
     pub outbound: Outbound,
+    pub spam: Spam,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -189,6 +192,7 @@ impl Config {
                 max_concurrent: 32,
                 max_per_domain: 4,
             },
+            spam: Spam::default(),
         }
     }
 }
@@ -268,6 +272,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_submission(&mut root, &mut config.submission);
     read_dns(&mut root, &mut config.dns);
     read_outbound(&mut root, &mut config.outbound);
+    spam::read_spam(&mut root, &mut config.spam, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

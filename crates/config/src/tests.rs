@@ -227,3 +227,29 @@ fn listeners_may_share_port_zero_and_other_families() {
         "swapping ports is fine"
     );
 }
+
+#[test]
+fn spam_section_parses() {
+    let text = r#"
+[spam]
+blocklist = ["192.0.2.0/24", "2001:db8::1"]
+dnsbl_zones = ["zen.spamhaus.org", "BL.Example.org.:2.5"]
+pregreet = "score"
+rdns = "off"
+greet_delay = "0s"
+junk_threshold = 4
+blocklist_file = "lists/block.txt"
+"#;
+    let config = parse(text, Path::new("/etc/hermod/hermod.toml")).unwrap();
+    let spam = &config.spam;
+    assert_eq!(spam.blocklist.len(), 2);
+    assert!(spam.blocklist[0].contains("192.0.2.9".parse().unwrap()));
+    assert_eq!(spam.dnsbl_zones[0].score, None);
+    assert_eq!(spam.dnsbl_zones[1].zone, "bl.example.org");
+    assert_eq!(spam.dnsbl_zones[1].score, Some(2.5));
+    assert_eq!(spam.pregreet, crate::CheckAction::Score);
+    assert_eq!(spam.rdns, crate::CheckAction::Off);
+    assert_eq!(spam.junk_threshold, 4.0);
+    let file = Path::new("/etc/hermod/lists/block.txt");
+    assert_eq!(spam.blocklist_file.as_deref(), Some(file));
+}

@@ -124,6 +124,15 @@ impl<'a> Section<'a> {
 
     /// A duration: seconds as a number, or a string like "30s", "5m", "2h", "1d".
     pub fn duration(&mut self, key: &'static str) -> Option<Duration> {
+        self.duration_at_least(key, 1)
+    }
+
+    /// A duration that may be zero ("0s" turns a wait off).
+    pub fn duration_or_zero(&mut self, key: &'static str) -> Option<Duration> {
+        self.duration_at_least(key, 0)
+    }
+
+    fn duration_at_least(&mut self, key: &'static str, min_secs: u64) -> Option<Duration> {
         let value = self.take(key)?;
         let parsed = match value {
             Value::Integer(n) => u64::try_from(*n).ok(),
@@ -131,15 +140,56 @@ impl<'a> Section<'a> {
             _ => None,
         };
         match parsed {
-            Some(secs) if secs > 0 => Some(Duration::from_secs(secs)),
+            Some(secs) if secs >= min_secs => Some(Duration::from_secs(secs)),
             _ => {
                 let got = describe(value);
-                let message =
-                    format!("expected a positive duration such as 300 or \"5m\", got {got}");
+                let kind = if min_secs > 0 { "a positive" } else { "a" };
+                let message = format!("expected {kind} duration such as 300 or \"5m\", got {got}");
                 self.error(key, message);
                 None
             }
         }
+    }
+
+    /// A number (whole or with a fraction), such as a spam score.
+    pub fn number(&mut self, key: &'static str) -> Option<f64> {
+        match self.take(key)? {
+            Value::Float(f) if f.is_finite() => Some(*f),
+            Value::Integer(n) => Some(*n as f64),
+            other => {
+                self.wrong_type(key, "a number", other);
+                None
+            }
+        }
+    }
+
+    /// A list of strings, each checked by `parse`; each bad item is reported as `key[i]`.
+    pub fn list<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
+        let value = self.take(key)?;
+        let Value::Array(items) = value else {
+            self.wrong_type(key, "a list of strings", value);
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let parsed = match item.as_str() {
+                Some(text) => parse(text),
+                None => Err(format!("expected a string, got {}", describe(item))),
+            };
+            match parsed {
+                Ok(v) => out.push(v),
+                Err(message) => {
+                    ok = false;
+                    self.error(&format!("{key}[{i}]"), message);
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     /// A list of "addr:port" strings; each bad item is reported as `key[i]`.
