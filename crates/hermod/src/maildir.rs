@@ -160,7 +160,7 @@ fn import_mbox(store: &dyn Store, user: &UserRecord, path: &Path) -> Result<usiz
 }
 
 /// Splits an mbox at its `From ` separator lines and undoes `>From ` quoting (mboxrd).
-fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
     let mut messages: Vec<Vec<u8>> = Vec::new();
     for line in content.split_inclusive(|&b| b == b'\n') {
         if line.starts_with(b"From ") {

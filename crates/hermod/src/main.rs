@@ -5,6 +5,7 @@ mod admin;
 mod maildir;
 mod queue;
 mod serve;
+mod spam;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -54,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         action: queue::QueueAction,
     },
+    /// Train and try the spam filter.
+    Spam {
+        #[command(subcommand)]
+        action: spam::SpamAction,
+    },
     /// Write a user's folders as Maildir++ into DIR.
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
@@ -78,6 +84,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::User { action } => admin::user(&config, action),
         Command::Alias { action } => admin::alias(&config, action),
         Command::Queue { action } => queue::queue(&config, action),
+        Command::Spam { action } => spam::spam(&config, action),
         Command::Export { address, dir } => maildir::export(&config, &address, &dir),
         Command::Import { address, path } => maildir::import(&config, &address, &path),
     }

@@ -13,9 +13,10 @@ mod sqlite;
 pub use blob::{BlobWriter, SealedBlob};
 pub use error::StoreError;
 pub use model::{
-    AliasKey, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags,
-    MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient, QueueEntry, QueueUpdate,
-    QueuedMessage, QueuedRecipient, SpecialUse, Submitted, UserId, UserRecord,
+    AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord,
+    Flags, GreylistState, MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient,
+    QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, SpecialUse, Submitted, UserId,
+    UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -104,4 +105,14 @@ pub trait Store: Send + Sync + 'static {
     fn set_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()>;
     /// Removes the given messages at once; bodies no longer referenced are deleted.
     fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()>;
+
+    /// The Bayesian counts of `owner`'s model (`None`: the server-wide one).
+    fn bayes_load(&self, owner: Option<UserId>) -> Result<BayesCounts>;
+    /// Adds learned counts to a model in one transaction; negative numbers unlearn.
+    fn bayes_learn(&self, owner: Option<UserId>, update: &BayesCounts) -> Result<()>;
+    /// A number that changes whenever any model does: a cheap test for reloading.
+    fn bayes_generation(&self) -> Result<i64>;
+    /// Records a delivery attempt of a greylisting triplet `key` at `now`; it passes once
+    /// `delay` seconds have gone by since its first attempt.
+    fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;
 }

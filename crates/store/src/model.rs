@@ -299,3 +299,23 @@ pub enum QueueUpdate {
     Deferred { next_attempt: i64, error: String },
     Failed { error: String },
 }
+
+/// A Bayesian model's counts, or a change to them: messages learned per class, and per
+/// token (a hash) how many spam and ham messages contained it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BayesCounts {
+    pub spam_messages: i64,
+    pub ham_messages: i64,
+    pub tokens: Vec<(u64, i64, i64)>,
+}
+
+/// Where a greylisting triplet stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GreylistState {
+    /// New or too early: try again in this many seconds.
+    Wait(i64),
+    /// It waited long enough: this attempt passes, and later ones will.
+    Passed,
+    /// Passed before.
+    Known,
+}

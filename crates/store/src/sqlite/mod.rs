@@ -5,6 +5,7 @@ mod directory;
 mod mailbox;
 mod queue;
 mod schema;
+mod spam;
 
 use crate::blob::BlobDir;
 use crate::{
@@ -289,5 +290,21 @@ impl crate::Store for SqliteStore {
 
     fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()> {
         self.write(|c| Ok(((), mailbox::delete_messages(c, mailbox, uids)?)))
+    }
+
+    fn bayes_load(&self, owner: Option<UserId>) -> Result<crate::BayesCounts> {
+        spam::load(&self.read(), owner.map_or(0, |u| u.0))
+    }
+
+    fn bayes_learn(&self, owner: Option<UserId>, update: &crate::BayesCounts) -> Result<()> {
+        self.write(|c| Ok((spam::learn(c, owner.map_or(0, |u| u.0), update)?, vec![])))
+    }
+
+    fn bayes_generation(&self) -> Result<i64> {
+        spam::generation(&self.read())
+    }
+
+    fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<crate::GreylistState> {
+        self.write(|c| Ok((spam::greylist(c, key, now, delay)?, vec![])))
     }
 }

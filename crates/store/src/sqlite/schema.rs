@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -130,6 +130,32 @@ ALTER TABLE queue ADD COLUMN smtputf8 INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE queue ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 5: the spam filter's Bayesian counts (owner 0 is the server-wide model) and the
+/// greylisting triplets.
+const MIGRATION_5: &str = r#"
+CREATE TABLE bayes_tokens (
+    owner INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    spam INTEGER NOT NULL,
+    ham INTEGER NOT NULL,
+    PRIMARY KEY (owner, token)
+) WITHOUT ROWID;
+CREATE TABLE bayes_totals (
+    owner INTEGER PRIMARY KEY,
+    spam INTEGER NOT NULL,
+    ham INTEGER NOT NULL
+);
+CREATE TABLE bayes_generation (n INTEGER NOT NULL);
+INSERT INTO bayes_generation VALUES (0);
+CREATE TABLE greylist (
+    key TEXT PRIMARY KEY,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    passed INTEGER
+);
+CREATE INDEX greylist_seen ON greylist (last_seen);
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -159,6 +185,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     if version == 3 {
         tx.execute_batch(MIGRATION_4)?;
         version = 4;
+    }
+    if version == 4 {
+        tx.execute_batch(MIGRATION_5)?;
+        version = 5;
     }
     tx.pragma_update(None, "user_version", version)?;
     if version != SCHEMA_VERSION {

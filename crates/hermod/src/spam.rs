@@ -1,0 +1,169 @@
+//! `hermod spam train` and `hermod spam check`: teaching the server-wide Bayesian model from
+//! folders of known mail, and scoring message files the way delivery would (content only:
+//! no DNS checks for a file).
+
+use crate::admin::open_store;
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use hermod_config::Config;
+use hermod_spam::{Action, Class, Model, Thresholds};
+use hermod_store::{BayesCounts, Store};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum SpamAction {
+    /// Learn from known spam and known good mail: each PATH is a Maildir, an mbox file, or a
+    /// folder of message files (searched recursively).
+    Train {
+        #[arg(long = "spam", value_name = "PATH")]
+        spam: Vec<PathBuf>,
+        #[arg(long = "ham", value_name = "PATH")]
+        ham: Vec<PathBuf>,
+    },
+    /// Score message files: one line each, "spam" or "ham", the score, and the reasons.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn spam(config: &Config, action: SpamAction) -> Result<()> {
+    match action {
+        SpamAction::Train { spam, ham } => train(config, &spam, &ham),
+        SpamAction::Check { files } => check(config, &files),
+    }
+}
+
+fn train(config: &Config, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
+    if spam.is_empty() && ham.is_empty() {
+        bail!("nothing to learn: give --spam PATH and/or --ham PATH");
+    }
+    let mut model = Model::default();
+    let mut learned = [0usize; 2];
+    for (paths, class, slot) in [(spam, Class::Spam, 0), (ham, Class::Ham, 1)] {
+        for path in paths {
+            for message in messages_at(path)? {
+                if let Some(parsed) = hermod_spam::parse(&message) {
+                    model.learn(&hermod_spam::tokens::tokenize(&parsed), class);
+                    learned[slot] += 1;
+                }
+            }
+        }
+    }
+    let update = BayesCounts {
+        spam_messages: model.spam_messages as i64,
+        ham_messages: model.ham_messages as i64,
+        tokens: model
+            .iter()
+            .map(|(t, c)| (t, i64::from(c.spam), i64::from(c.ham)))
+            .collect(),
+    };
+    let store = open_store(config)?;
+    store.bayes_learn(None, &update)?;
+    let total = store.bayes_load(None)?;
+    println!(
+        "learned {} spam and {} ham messages; the model now knows {} spam, {} ham, {} tokens",
+        learned[0],
+        learned[1],
+        total.spam_messages,
+        total.ham_messages,
+        total.tokens.len()
+    );
+    Ok(())
+}
+
+fn check(config: &Config, files: &[PathBuf]) -> Result<()> {
+    let store = open_store(config)?;
+    let model = load_model(&store)?;
+    if !model.is_trained() {
+        eprintln!(
+            "hermod: the Bayesian filter is untrained ({} spam, {} ham learned; it needs {} of each): rules only",
+            model.spam_messages,
+            model.ham_messages,
+            hermod_spam::bayes::MIN_TRAINED
+        );
+    }
+    let thresholds = Thresholds {
+        junk: config.spam.junk_threshold,
+        reject: config.spam.reject_threshold,
+    };
+    let now = unix_now();
+    for file in files {
+        let raw = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let verdict = hermod_spam::scan(&raw, &model, now);
+        let word = match verdict.action(thresholds) {
+            Action::Inbox => "ham",
+            Action::Junk | Action::Reject => "spam",
+        };
+        println!(
+            "{word} {} {} {}",
+            verdict.score(),
+            verdict.reasons(),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn load_model(store: &dyn Store) -> Result<Model> {
+    let counts = store.bayes_load(None)?;
+    Ok(Model::from_counts(
+        counts.spam_messages.max(0) as u64,
+        counts.ham_messages.max(0) as u64,
+        counts
+            .tokens
+            .into_iter()
+            .map(|(t, s, h)| (t, clamp(s), clamp(h))),
+    ))
+}
+
+fn clamp(n: i64) -> u32 {
+    n.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The messages at `path`: a Maildir's cur/ and new/, every file under a folder, the
+/// messages of an mbox file, or one message file.
+fn messages_at(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        let mut files = Vec::new();
+        collect_files(path, &mut files)?;
+        files.sort();
+        return files
+            .iter()
+            .map(|f| fs::read(f).with_context(|| format!("cannot read {}", f.display())))
+            .collect();
+    }
+    let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if content.starts_with(b"From ") {
+        Ok(crate::maildir::split_mbox(&content))
+    } else {
+        Ok(vec![content])
+    }
+}
+
+/// Every regular file below `dir` (a Maildir's tmp/ and hidden files excepted).
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "tmp" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The Bayesian classifier: per-token spam and ham counts, Robinson's smoothed token
+//! probabilities, and Fisher's chi-square combining (as SpamBayes does), which gives
+//! confident answers near 0 or 1 and an honest 0.5 when the evidence is mixed.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A model says nothing until it has learned this many messages of each class.
+pub const MIN_TRAINED: u64 = 50;
+/// Robinson's `s`: how strongly an unknown token is pulled towards `x`.
+const STRENGTH: f64 = 0.45;
+/// Robinson's `x`: the probability assumed for a token never seen.
+const UNKNOWN: f64 = 0.5;
+/// Tokens nearer 0.5 than this are ignored as noise.
+const MIN_DISTANCE: f64 = 0.1;
+/// Only the most telling tokens of a message are combined.
+const MAX_CLUES: usize = 150;
+
+/// How often a token appeared in spam and in ham messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub spam: u32,
+    pub ham: u32,
+}
+
+/// The tokens are hashes already: hashing them again would be wasted work.
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type TokenMap = HashMap<u64, Counts, BuildHasherDefault<IdentityHasher>>;
+
+/// Which class a message is learned as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Spam,
+    Ham,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub spam_messages: u64,
+    pub ham_messages: u64,
+    tokens: TokenMap,
+}
+
+impl Model {
+    /// A model from stored counts: `(token, spam, ham)`.
+    pub fn from_counts(
+        spam_messages: u64,
+        ham_messages: u64,
+        counts: impl IntoIterator<Item = (u64, u32, u32)>,
+    ) -> Model {
+        let tokens = counts
+            .into_iter()
+            .map(|(token, spam, ham)| (token, Counts { spam, ham }))
+            .collect();
+        Model {
+            spam_messages,
+            ham_messages,
+            tokens,
+        }
+    }
+
+    pub fn is_trained(&self) -> bool {
+        self.spam_messages >= MIN_TRAINED && self.ham_messages >= MIN_TRAINED
+    }
+
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn counts(&self, token: u64) -> Counts {
+        self.tokens.get(&token).copied().unwrap_or_default()
+    }
+
+    /// Counts one message's distinct tokens.
+    pub fn learn(&mut self, tokens: &[u64], class: Class) {
+        match class {
+            Class::Spam => self.spam_messages += 1,
+            Class::Ham => self.ham_messages += 1,
+        }
+        for token in tokens {
+            let counts = self.tokens.entry(*token).or_default();
+            match class {
+                Class::Spam => counts.spam = counts.spam.saturating_add(1),
+                Class::Ham => counts.ham = counts.ham.saturating_add(1),
+            }
+        }
+    }
+
+    /// Every token with its counts, for storing.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Counts)> + '_ {
+        self.tokens.iter().map(|(t, c)| (*t, *c))
+    }
+
+    /// The probability that a message with these (distinct) tokens is spam; `None` while
+    /// the model is untrained.
+    pub fn spam_probability(&self, tokens: &[u64]) -> Option<f64> {
+        if !self.is_trained() {
+            return None;
+        }
+        let mut clues: Vec<f64> = tokens
+            .iter()
+            .filter_map(|t| self.tokens.get(t))
+            .map(|c| self.token_probability(*c))
+            .filter(|p| (p - 0.5).abs() >= MIN_DISTANCE)
+            .collect();
+        clues.sort_unstable_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
+        clues.truncate(MAX_CLUES);
+        Some(chi_square_combine(&clues))
+    }
+
+    /// Robinson's f(w): the token's spam ratio, smoothed towards 0.5 when seen rarely.
+    fn token_probability(&self, counts: Counts) -> f64 {
+        let spam_ratio = f64::from(counts.spam) / self.spam_messages.max(1) as f64;
+        let ham_ratio = f64::from(counts.ham) / self.ham_messages.max(1) as f64;
+        let p = if spam_ratio + ham_ratio == 0.0 {
+            UNKNOWN
+        } else {
+            spam_ratio / (spam_ratio + ham_ratio)
+        };
+        let n = f64::from(counts.spam) + f64::from(counts.ham);
+        (STRENGTH * UNKNOWN + n * p) / (STRENGTH + n)
+    }
+}
+
+/// Fisher's method both ways: `spamminess` from the ln(1-p), `hamminess` from the ln(p);
+/// the result is their balance, 0.5 when no clue is strong.
+fn chi_square_combine(clues: &[f64]) -> f64 {
+    if clues.is_empty() {
+        return 0.5;
+    }
+    let n = clues.len();
+    let ln_ham: f64 = clues.iter().map(|p| p.max(1e-200).ln()).sum();
+    let ln_spam: f64 = clues.iter().map(|p| (1.0 - p).max(1e-200).ln()).sum();
+    let hamminess = 1.0 - chi2_q(-2.0 * ln_ham, 2 * n);
+    let spamminess = 1.0 - chi2_q(-2.0 * ln_spam, 2 * n);
+    ((spamminess - hamminess + 1.0) / 2.0).clamp(0.0, 1.0)
+}
+
+/// P(chi-square with `dof` (even) degrees of freedom >= `x2`).
+fn chi2_q(x2: f64, dof: usize) -> f64 {
+    let m = x2 / 2.0;
+    let mut term = (-m).exp();
+    let mut sum = term;
+    for i in 1..dof / 2 {
+        term *= m / i as f64;
+        sum += term;
+    }
+    sum.min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trained() -> Model {
+        let mut model = Model::default();
+        for i in 0..60u64 {
+            model.learn(&[1, 2, 100 + i % 7], Class::Spam);
+            model.learn(&[3, 4, 200 + i % 7], Class::Ham);
+        }
+        model
+    }
+
+    #[test]
+    fn untrained_models_have_no_opinion() {
+        let mut model = Model::default();
+        for _ in 0..49 {
+            model.learn(&[1], Class::Spam);
+            model.learn(&[2], Class::Ham);
+        }
+        assert_eq!(model.spam_probability(&[1]), None);
+        model.learn(&[1], Class::Spam);
+        model.learn(&[2], Class::Ham);
+        assert!(model.spam_probability(&[1]).unwrap() > 0.9);
+    }
+
+    #[test]
+    fn clear_cases_go_to_the_extremes_and_mixed_ones_stay_near_the_middle() {
+        let model = trained();
+        assert!(model.spam_probability(&[1, 2, 99]).unwrap() > 0.99);
+        assert!(model.spam_probability(&[3, 4]).unwrap() < 0.01);
+        let mixed = model.spam_probability(&[1, 3]).unwrap();
+        assert!((0.3..0.7).contains(&mixed), "{mixed}");
+        assert_eq!(model.spam_probability(&[999]).unwrap(), 0.5);
+    }
+
+    #[test]
+    fn rare_tokens_are_pulled_towards_the_middle() {
+        let model = trained();
+        let once = model.token_probability(Counts { spam: 1, ham: 0 });
+        let often = model.token_probability(Counts { spam: 50, ham: 0 });
+        assert!(once < often && once > 0.6, "{once} {often}");
+    }
+
+    #[test]
+    fn chi_square_tail_matches_known_values() {
+        // P(chi2(2) >= 2) = e^-1; P(chi2(4) >= 4) = 3 e^-2.
+        assert!((chi2_q(2.0, 2) - (-1f64).exp()).abs() < 1e-12);
+        assert!((chi2_q(4.0, 4) - 3.0 * (-2f64).exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stored_counts_give_the_same_model() {
+        let model = trained();
+        let copy = Model::from_counts(
+            model.spam_messages,
+            model.ham_messages,
+            model.iter().map(|(t, c)| (t, c.spam, c.ham)),
+        );
+        assert_eq!(copy.token_count(), model.token_count());
+        assert_eq!(
+            copy.spam_probability(&[1, 3, 4]),
+            model.spam_probability(&[1, 3, 4])
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Adding up the evidence: named hits with scores, the Bayesian probability as a score, and
+//! what the total means for the message (Inbox, Junk, refused), as headers and log text.
+
+use std::fmt::Write;
+
+/// One piece of evidence: a rule or check that fired, and what it adds to the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub name: String,
+    pub score: f64,
+}
+
+impl Hit {
+    pub fn new(name: impl Into<String>, score: f64) -> Hit {
+        Hit {
+            name: name.into(),
+            score,
+        }
+    }
+}
+
+/// Scores of the connection and authentication checks (the content rules carry their own).
+pub const CHECK_SCORES: &[(&str, f64)] = &[
+    ("PREGREET", 3.0),
+    ("HELO_INVALID", 1.5),
+    ("HELO_BARE_IP", 1.0),
+    ("RDNS_NONE", 1.5),
+    ("RDNS_MISMATCH", 1.0),
+    ("SPF_FAIL", 2.0),
+    ("SPF_SOFTFAIL", 0.7),
+    ("DKIM_INVALID", 1.0),
+    ("DMARC_FAIL", 3.0),
+];
+
+/// The hit for a named check from [`CHECK_SCORES`].
+pub fn check(name: &str) -> Hit {
+    let score = CHECK_SCORES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0.0, |(_, s)| *s);
+    Hit::new(name, score)
+}
+
+/// The Bayesian probability as a named hit: strong evidence either way moves the score;
+/// the middle does nothing.
+pub fn bayes_hit(probability: f64) -> Hit {
+    let (name, score) = match probability {
+        p if p >= 0.99 => ("BAYES_99", 5.0),
+        p if p >= 0.95 => ("BAYES_95", 3.5),
+        p if p >= 0.80 => ("BAYES_80", 2.0),
+        p if p >= 0.60 => ("BAYES_60", 1.0),
+        p if p > 0.40 => ("BAYES_50", 0.0),
+        p if p > 0.20 => ("BAYES_40", -0.5),
+        p if p > 0.05 => ("BAYES_20", -1.0),
+        p if p > 0.01 => ("BAYES_05", -1.5),
+        _ => ("BAYES_00", -2.5),
+    };
+    Hit::new(name, score)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub junk: f64,
+    pub reject: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Inbox,
+    Junk,
+    Reject,
+}
+
+/// How the content was (or was not) judged by the classifier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bayes {
+    Probability(f64),
+    Untrained,
+    /// Not scanned (too large, or from an allow-listed client).
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub hits: Vec<Hit>,
+    pub bayes: Bayes,
+    /// An allow-listed client: scored and tagged, never refused or filed into Junk.
+    pub exempt: bool,
+}
+
+impl Verdict {
+    pub fn score(&self) -> f64 {
+        let total: f64 = self.hits.iter().map(|h| h.score).sum();
+        (total * 10.0).round() / 10.0
+    }
+
+    pub fn action(&self, thresholds: Thresholds) -> Action {
+        let score = self.score();
+        match () {
+            _ if self.exempt => Action::Inbox,
+            _ if score >= thresholds.reject => Action::Reject,
+            _ if score >= thresholds.junk => Action::Junk,
+            _ => Action::Inbox,
+        }
+    }
+
+    /// `NAME=score` for each hit, then the classifier's state.
+    pub fn reasons(&self) -> String {
+        let mut out = String::new();
+        for hit in &self.hits {
+            let _ = write!(out, "{}={} ", hit.name, hit.score);
+        }
+        match self.bayes {
+            Bayes::Probability(p) => {
+                let _ = write!(out, "bayes={p:.4}");
+            }
+            Bayes::Untrained => out.push_str("bayes=untrained"),
+            Bayes::Skipped => out.push_str("bayes=skipped"),
+        }
+        if self.exempt {
+            out.push_str(" allowlisted");
+        }
+        out
+    }
+
+    /// `X-Spam-Status` and `X-Spam-Score` fields, CRLF-terminated.
+    pub fn header_fields(&self, thresholds: Thresholds) -> String {
+        let flag = match self.action(thresholds) {
+            Action::Inbox => "No",
+            Action::Junk | Action::Reject => "Yes",
+        };
+        let tests: Vec<&str> = self.hits.iter().map(|h| h.name.as_str()).collect();
+        let tests = if tests.is_empty() {
+            "none".to_owned()
+        } else {
+            tests.join(",")
+        };
+        let bayes = match self.bayes {
+            Bayes::Probability(p) => format!("{p:.4}"),
+            Bayes::Untrained => "untrained".to_owned(),
+            Bayes::Skipped => "skipped".to_owned(),
+        };
+        format!(
+            "X-Spam-Status: {flag}, score={} required={}\r\n\ttests={tests} bayes={bayes}\r\n\
+             X-Spam-Score: {}\r\n",
+            self.score(),
+            thresholds.junk,
+            self.score()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Thresholds = Thresholds {
+        junk: 5.0,
+        reject: 15.0,
+    };
+
+    fn verdict(hits: Vec<Hit>) -> Verdict {
+        Verdict {
+            hits,
+            bayes: Bayes::Untrained,
+            exempt: false,
+        }
+    }
+
+    #[test]
+    fn thresholds_choose_the_action() {
+        assert_eq!(verdict(vec![]).action(T), Action::Inbox);
+        let junk = verdict(vec![bayes_hit(0.999), check("SPF_FAIL")]);
+        assert_eq!(junk.score(), 7.0);
+        assert_eq!(junk.action(T), Action::Junk);
+        let reject = verdict(vec![Hit::new("DNSBL_X", 12.0), check("PREGREET")]);
+        assert_eq!(reject.action(T), Action::Reject);
+        let exempt = Verdict {
+            exempt: true,
+            ..reject.clone()
+        };
+        assert_eq!(exempt.action(T), Action::Inbox);
+    }
+
+    #[test]
+    fn headers_and_reasons_name_every_hit() {
+        let mut v = verdict(vec![bayes_hit(0.97), check("RDNS_NONE")]);
+        v.bayes = Bayes::Probability(0.97);
+        assert_eq!(v.reasons(), "BAYES_95=3.5 RDNS_NONE=1.5 bayes=0.9700");
+        let fields = v.header_fields(T);
+        assert!(fields.starts_with("X-Spam-Status: Yes, score=5 required=5\r\n\ttests=BAYES_95,RDNS_NONE bayes=0.9700\r\n"), "{fields}");
+        assert!(fields.ends_with("X-Spam-Score: 5\r\n"));
+        assert!(
+            verdict(vec![])
+                .header_fields(T)
+                .contains("tests=none bayes=untrained")
+        );
+    }
+
+    #[test]
+    fn bayes_buckets() {
+        assert_eq!(bayes_hit(0.5).score, 0.0);
+        assert_eq!(bayes_hit(0.0).name, "BAYES_00");
+        assert!(bayes_hit(0.999).score >= T.junk);
+        assert_eq!(check("UNKNOWN_CHECK").score, 0.0);
+    }
+}
