@@ -349,3 +349,96 @@ fn queue_list_show_retry_and_delete() {
         inbox[0]
     );
 }
+
+/// A made-up message whose body draws on one of two vocabularies.
+fn corpus_message(spam: bool, n: usize) -> String {
+    let words: &[&str] = if spam {
+        &[
+            "viagra",
+            "winner",
+            "lottery",
+            "casino",
+            "unsubscribe",
+            "cheap",
+            "pills",
+            "bonus",
+        ]
+    } else {
+        &[
+            "meeting", "agenda", "minutes", "project", "review", "deadline", "lunch", "budget",
+        ]
+    };
+    let body: Vec<&str> = (0..12)
+        .map(|i| words[(n * 3 + i * 5) % words.len()])
+        .collect();
+    format!(
+        "From: sender{n}@{}.test\r\nTo: alice@example.test\r\nSubject: {} {n}\r\n\
+         Date: Sat, 28 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{n}@x.test>\r\n\r\n{}\r\n",
+        if spam { "promo" } else { "work" },
+        words[n % words.len()],
+        body.join(" ")
+    )
+}
+
+#[test]
+fn spam_train_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let probe_spam = dir.path().join("probe-spam.eml");
+    let probe_ham = dir.path().join("probe-ham.eml");
+    std::fs::write(&probe_spam, corpus_message(true, 999)).unwrap();
+    std::fs::write(&probe_ham, corpus_message(false, 999)).unwrap();
+    let files = [probe_spam.to_str().unwrap(), probe_ham.to_str().unwrap()];
+
+    // Untrained: rules only, and it says so.
+    let out = hermod(&config, &["spam", "check", files[0], files[1]], None);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("untrained"), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().all(|l| l.starts_with("ham ")), "{text}");
+
+    // A folder of files for spam, an mbox for ham.
+    let spam_dir = dir.path().join("spam");
+    std::fs::create_dir(&spam_dir).unwrap();
+    let mut mbox = String::new();
+    for n in 0..60 {
+        std::fs::write(spam_dir.join(format!("{n}.eml")), corpus_message(true, n)).unwrap();
+        mbox.push_str("From someone@x.test Sat Nov 28 10:00:00 2026\n");
+        mbox.push_str(&corpus_message(false, n).replace("\r\n", "\n"));
+        mbox.push('\n');
+    }
+    let ham_mbox = dir.path().join("ham.mbox");
+    std::fs::write(&ham_mbox, mbox).unwrap();
+    let trained = ok(
+        &config,
+        &[
+            "spam",
+            "train",
+            "--spam",
+            spam_dir.to_str().unwrap(),
+            "--ham",
+            ham_mbox.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(trained.contains("learned 60 spam and 60 ham"), "{trained}");
+
+    let text = ok(&config, &["spam", "check", files[0], files[1]], None);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("spam ") && lines[0].contains("BAYES_99"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("ham ") && lines[1].contains("BAYES_00"),
+        "{text}"
+    );
+    assert!(lines[0].ends_with("probe-spam.eml"), "{text}");
+
+    let out = hermod(&config, &["spam", "train"], None);
+    assert!(!out.status.success());
+    let out = hermod(&config, &["spam", "check", "/nonexistent/file"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/file"));
+}
