@@ -78,7 +78,17 @@ fn header_tokens(message: &Message<'_>, emit: &mut dyn FnMut(&str, &str)) {
             emit("subject", "*all-caps*");
         }
     }
-    for (kind, address) in [("from", message.from()), ("reply-to", message.reply_to())] {
+    for (name, value) in message.headers_raw() {
+        if name.eq_ignore_ascii_case("received") {
+            received_tokens(value, emit);
+        }
+    }
+    for (kind, address) in [
+        ("from", message.from()),
+        ("reply-to", message.reply_to()),
+        ("to", message.to()),
+        ("cc", message.cc()),
+    ] {
         for addr in address.into_iter().flat_map(|a| a.iter()) {
             if let Some(email) = addr.address() {
                 let email = email.to_lowercase();
@@ -104,6 +114,36 @@ fn header_tokens(message: &Message<'_>, emit: &mut dyn FnMut(&str, &str)) {
     }
     if let Some((_, domain)) = message.message_id().and_then(|id| id.rsplit_once('@')) {
         emit("message-id", &domain.to_lowercase());
+    }
+}
+
+/// Where the message came through: host names (their last two and three labels) and
+/// address prefixes of each `Received:` field. Spam sources cluster in networks; so do the
+/// relays of real correspondents.
+fn received_tokens(value: &str, emit: &mut dyn FnMut(&str, &str)) {
+    for word in value.split(|c: char| c.is_whitespace() || "()[];<>=,".contains(c)) {
+        let word = word.trim_matches('.').to_ascii_lowercase();
+        if let Ok(ip) = word.parse::<std::net::Ipv4Addr>() {
+            let [a, b, c, _] = ip.octets();
+            emit("received-ip", &format!("{a}.{b}"));
+            emit("received-ip", &format!("{a}.{b}.{c}"));
+            continue;
+        }
+        let labels: Vec<&str> = word.split('.').collect();
+        let is_host = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()));
+        if is_host {
+            for take in [2, 3] {
+                if labels.len() >= take {
+                    emit("received", &labels[labels.len() - take..].join("."));
+                }
+            }
+        }
     }
 }
 
@@ -157,12 +197,28 @@ fn cap(text: &str) -> &str {
 /// Words of plain text: lowercased runs of letters and digits (with inner `'`, `-`, `.`),
 /// links reduced to their host, long runs to their kind and length, numbers to their length.
 fn words(text: &str, emit: &mut dyn FnMut(&str)) {
+    // Pairs of neighbouring words too: "click here" says more than "click" and "here".
+    let mut previous = String::new();
     for raw in text.split(|c: char| c.is_whitespace() || "<>()[]{}\"|,;".contains(c)) {
         if let Some(host) = link_host(raw) {
             emit(&format!("url:{host}"));
+            for piece in link_path_pieces(raw) {
+                emit(&format!("url-path:{piece}"));
+            }
             continue;
         }
         let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '$');
+        if let Some((local, domain)) = word.split_once('@')
+            && domain.contains('.')
+            && !local.is_empty()
+        {
+            let domain = domain.trim_start_matches("mailto:").to_lowercase();
+            emit(&format!("email-domain:{domain}"));
+            let local = local.trim_start_matches("mailto:").to_lowercase();
+            emit(&format!("email-name:{local}"));
+            previous.clear();
+            continue;
+        }
         let length = word.chars().count();
         if length < MIN_WORD {
             if word.starts_with('$') && length > 1 {
@@ -177,8 +233,20 @@ fn words(text: &str, emit: &mut dyn FnMut(&str)) {
         } else if word.chars().all(|c| c.is_ascii_digit()) {
             emit(&format!("number:{length}"));
         } else {
-            emit(&word.to_lowercase());
+            if word.chars().filter(|c| c.is_alphabetic()).count() >= 3
+                && !word.chars().any(char::is_lowercase)
+            {
+                emit(&format!("caps:{word}"));
+            }
+            let word = word.to_lowercase();
+            if !previous.is_empty() {
+                emit(&format!("{previous} {word}"));
+            }
+            emit(&word);
+            previous = word;
+            continue;
         }
+        previous.clear();
     }
 }
 
@@ -195,6 +263,17 @@ fn link_host(word: &str) -> Option<String> {
         .rsplit('@')
         .next()?;
     (!host.is_empty()).then(|| host.trim_end_matches('.').to_owned())
+}
+
+/// The words of a link's path and query (`/cgi-bin/click.php?id=3` gives `cgi-bin`,
+/// `click`, `php`, `id`), at most a few.
+fn link_path_pieces(link: &str) -> impl Iterator<Item = String> + '_ {
+    let after_scheme = link.split_once("://").map_or(link, |(_, rest)| rest);
+    let path = after_scheme.split_once('/').map_or("", |(_, p)| p);
+    path.split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
+        .filter(|p| (2..=20).contains(&p.len()) && !p.bytes().all(|b| b.is_ascii_digit()))
+        .take(8)
+        .map(str::to_lowercase)
 }
 
 /// HTML: the visible text's words, link targets' hosts, and the tags that spam likes
@@ -238,6 +317,10 @@ fn html_tokens(html: &str, emit: &mut dyn FnMut(&str, &str)) {
                 let value = tag[at + attribute.len()..].trim_start_matches(['"', '\'']);
                 if let Some(host) = link_host(value) {
                     emit("", &format!("url:{host}"));
+                    let end = value.find(['"', '\'', ' ']).unwrap_or(value.len());
+                    for piece in link_path_pieces(&value[..end]) {
+                        emit("", &format!("url-path:{piece}"));
+                    }
                 }
             }
         }
@@ -279,7 +362,8 @@ mod tests {
     fn text_words_are_normalised() {
         let tokens = tokens_of(
             "From: \"Cheap Meds\" <offers@pharma.example>\r\nSubject: BUY NOW, LIMITED OFFER\r\n\r\n\
-             Visit http://pharma.example/buy?id=1 for $5 pills!!! Call 5551234 or e-mail us. \
+             Visit http://pharma.example/buy?id=1 for $5 pills!!! Call 5551234 or e-mail us at \
+             Sales@Pharma.example NOW. \
              aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
         );
         for want in [
@@ -294,6 +378,8 @@ mod tests {
             ":number:7",
             ":e-mail",
             ":skip:a40",
+            ":for pills",
+            ":url-path:buy",
             "header:subject",
             "recipients:0",
         ] {
@@ -302,7 +388,22 @@ mod tests {
                 "{want} not in {tokens:?}"
             );
         }
+        for want in [
+            ":email-domain:pharma.example",
+            ":email-name:sales",
+            ":caps:NOW",
+            ":now",
+        ] {
+            assert!(
+                tokens.contains(&want.to_owned()),
+                "{want} not in {tokens:?}"
+            );
+        }
         assert!(!tokens.iter().any(|t| t == ":or" || t == ":us"));
+        assert!(
+            !tokens.iter().any(|t| t == ":call number:7"),
+            "numbers break pairs"
+        );
     }
 
     #[test]

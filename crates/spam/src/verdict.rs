@@ -42,13 +42,15 @@ pub fn check(name: &str) -> Hit {
 }
 
 /// The Bayesian probability as a named hit: strong evidence either way moves the score;
-/// the middle does nothing.
+/// the middle does nothing. From 0.9 up the classifier alone files into Junk at the default
+/// threshold (on the SpamAssassin corpus: about 93% of spam, 0.2% of ham; see
+/// bench/RESULTS.md); below, rules must add to it.
 pub fn bayes_hit(probability: f64) -> Hit {
     let (name, score) = match probability {
-        p if p >= 0.99 => ("BAYES_99", 5.0),
-        p if p >= 0.95 => ("BAYES_95", 3.5),
-        p if p >= 0.80 => ("BAYES_80", 2.0),
-        p if p >= 0.60 => ("BAYES_60", 1.0),
+        p if p >= 0.99 => ("BAYES_99", 5.5),
+        p if p >= 0.90 => ("BAYES_90", 5.0),
+        p if p >= 0.80 => ("BAYES_80", 4.0),
+        p if p >= 0.60 => ("BAYES_60", 3.0),
         p if p > 0.40 => ("BAYES_50", 0.0),
         p if p > 0.20 => ("BAYES_40", -0.5),
         p if p > 0.05 => ("BAYES_20", -1.0),
@@ -171,7 +173,7 @@ mod tests {
     fn thresholds_choose_the_action() {
         assert_eq!(verdict(vec![]).action(T), Action::Inbox);
         let junk = verdict(vec![bayes_hit(0.999), check("SPF_FAIL")]);
-        assert_eq!(junk.score(), 7.0);
+        assert_eq!(junk.score(), 7.5);
         assert_eq!(junk.action(T), Action::Junk);
         let reject = verdict(vec![Hit::new("DNSBL_X", 12.0), check("PREGREET")]);
         assert_eq!(reject.action(T), Action::Reject);
@@ -184,12 +186,12 @@ mod tests {
 
     #[test]
     fn headers_and_reasons_name_every_hit() {
-        let mut v = verdict(vec![bayes_hit(0.97), check("RDNS_NONE")]);
-        v.bayes = Bayes::Probability(0.97);
-        assert_eq!(v.reasons(), "BAYES_95=3.5 RDNS_NONE=1.5 bayes=0.9700");
+        let mut v = verdict(vec![bayes_hit(0.7), check("RDNS_NONE")]);
+        v.bayes = Bayes::Probability(0.7);
+        assert_eq!(v.reasons(), "BAYES_60=3 RDNS_NONE=1.5 bayes=0.7000");
         let fields = v.header_fields(T);
-        assert!(fields.starts_with("X-Spam-Status: Yes, score=5 required=5\r\n\ttests=BAYES_95,RDNS_NONE bayes=0.9700\r\n"), "{fields}");
-        assert!(fields.ends_with("X-Spam-Score: 5\r\n"));
+        assert!(fields.starts_with("X-Spam-Status: No, score=4.5 required=5\r\n\ttests=BAYES_60,RDNS_NONE bayes=0.7000\r\n"), "{fields}");
+        assert!(fields.ends_with("X-Spam-Score: 4.5\r\n"));
         assert!(
             verdict(vec![])
                 .header_fields(T)
