@@ -55,11 +55,17 @@ pub fn field_value(header: &[u8], name: &str) -> Option<String> {
 
 /// The header section without any field named `name`.
 pub fn remove_fields(header: &[u8], name: &str) -> Vec<u8> {
+    remove_fields_where(header, name, |_| true)
+}
+
+/// The header section without the fields named `name` whose whole text (name, value,
+/// folding and CRLF) `doomed` picks.
+pub fn remove_fields_where(header: &[u8], name: &str, doomed: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(header.len());
     let mut pos = 0;
     for field in fields(header)
         .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case(name))
+        .filter(|f| f.name.eq_ignore_ascii_case(name) && doomed(&header[f.range.clone()]))
     {
         out.extend_from_slice(&header[pos..field.range.start]);
         pos = field.range.end;
@@ -166,5 +172,40 @@ mod tests {
             ["x@y.test", "z@w.test"]
         );
         assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
+    }
+}
+
+/// Whether an `Authentication-Results` field (whole text) was written in the name of
+/// `authserv_id` (RFC 8601 2.2: the first token of the value, before any version and `;`).
+pub fn claims_authserv_id(field: &[u8], authserv_id: &str) -> bool {
+    let text = String::from_utf8_lossy(field);
+    let value = text.split_once(':').map_or("", |(_, v)| v);
+    let id = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    id.eq_ignore_ascii_case(authserv_id)
+}
+
+#[cfg(test)]
+mod authserv_tests {
+    use super::*;
+
+    #[test]
+    fn forged_results_in_our_name_are_removed_others_kept() {
+        let header = b"Authentication-Results: mx.example.org;\r\n\tspf=pass\r\n\
+Subject: hi\r\n\
+Authentication-Results: other.example; dkim=pass\r\n\
+authentication-results:  MX.example.org 1; dmarc=pass\r\n";
+        let kept = remove_fields_where(header, "Authentication-Results", |f| {
+            claims_authserv_id(f, "mx.example.org")
+        });
+        assert_eq!(
+            kept,
+            b"Subject: hi\r\nAuthentication-Results: other.example; dkim=pass\r\n".to_vec()
+        );
     }
 }

@@ -8,6 +8,8 @@ mod trace;
 
 pub use date::rfc5322_date;
 pub use dsn::{Bounce, FailedRecipient};
-pub use fields::{Field, addresses, field_value, fields, remove_fields};
+pub use fields::{
+    Field, addresses, claims_authserv_id, field_value, fields, remove_fields, remove_fields_where,
+};
 pub use headers::{count_header, header_section};
 pub use trace::{Protocol, Received, return_path};

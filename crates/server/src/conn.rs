@@ -117,6 +117,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let read = self.stream.read_buf(&mut self.input);
         let mut shutdown = self.shutdown.clone();
         tokio::select! {
+            // Input first: data already there wins over a zero timeout (pregreet checks).
+            biased;
             n = read => Ok(if n? == 0 { Fill::Eof } else { Fill::Data }),
             _ = tokio::time::sleep(timeout) => Ok(Fill::Timeout),
             _ = shutdown.wait(), if interruptible => Ok(Fill::Shutdown),

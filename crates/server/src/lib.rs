@@ -7,6 +7,7 @@ mod pop3;
 pub mod reply;
 pub mod shutdown;
 mod smtp;
+mod spam;
 pub mod tls;
 
 use conn::Conn;
@@ -36,6 +37,8 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
     #[error("DNS resolver: {0}")]
     Dns(String),
+    #[error("spam filter: {0}")]
+    Spam(String),
 }
 
 /// The services of the `[listen]` section.
@@ -175,6 +178,8 @@ pub(crate) struct Context {
     pub outbound_domains: outbound::DomainSlots,
     /// Connections to other servers kept between transactions.
     pub outbound_pool: outbound::Pool,
+    /// Lists, DNS checks, sender authentication and the Bayesian model for inbound mail.
+    pub spam: spam::SpamFilter,
 }
 
 pub struct Server {
@@ -207,6 +212,7 @@ impl Server {
             hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
+        let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -221,6 +227,7 @@ impl Server {
             outbound_slots,
             outbound_domains: outbound::DomainSlots::new(per_domain),
             outbound_pool: outbound::Pool::default(),
+            spam,
         };
         Ok(Server {
             ctx: Arc::new(ctx),
@@ -248,9 +255,25 @@ impl Server {
             tokio::spawn(acceptor.run(listener));
         }
         tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
+        tokio::spawn(reload_on_hangup(self.ctx.clone(), shutdown.clone()));
         drop(done_tx);
         stop.await;
         stop_sessions(trigger, &mut done_rx, self.ctx.config.limits.shutdown_grace).await;
+    }
+}
+
+/// SIGHUP re-reads the allow and block lists.
+async fn reload_on_hangup(ctx: Arc<Context>, mut shutdown: Shutdown) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot watch SIGHUP; lists are reloaded only by a restart");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => ctx.spam.reload_lists(&ctx.config),
+            _ = shutdown.wait() => return,
+        }
     }
 }
 

@@ -208,3 +208,36 @@ pub const RATE_LIMITED: Reply = r(
     "Too many messages sent in the last hour, try again later",
 );
 pub const HEADER_TOO_BIG: Reply = r(552, (5, 3, 4), "Header section too large");
+
+// Spam defence.
+/// The greeting of a refused connection (RFC 5321 3.1: then 503 to all but QUIT).
+pub fn connection_refused(reason: &str) -> Reply {
+    Reply::new(554, (5, 7, 1), format!("Service unavailable: {reason}"))
+}
+pub fn no_service(reason: &str) -> Reply {
+    Reply::new(503, (5, 7, 1), format!("No service: {reason}; send QUIT"))
+}
+pub fn helo_refused(rule: &str) -> Reply {
+    Reply::new(
+        550,
+        (5, 7, 1),
+        format!("HELO/EHLO name refused ({rule}): give this host's name or an address literal"),
+    )
+}
+pub fn greylisted(seconds: i64) -> Reply {
+    Reply::new(
+        451,
+        (4, 7, 1),
+        format!("Greylisted: please try again in {seconds} seconds"),
+    )
+}
+pub fn spam_rejected(score: f64) -> Reply {
+    Reply::new(
+        550,
+        (5, 7, 1),
+        format!("Message refused as spam (score {score})"),
+    )
+}
+pub fn dmarc_rejected(reason: &str) -> Reply {
+    Reply::new(550, (5, 7, 1), format!("Message refused: {reason}"))
+}

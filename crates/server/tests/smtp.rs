@@ -44,7 +44,18 @@ async fn stores_the_message_byte_for_byte_with_trace_fields() {
     let stored = server.inbox("alice@example.test");
     assert_eq!(stored.len(), 1);
     let stored = text(&stored[0]);
-    assert!(stored.starts_with("Return-Path: <bob@remote.test>\r\nReceived: from client.test ([127.0.0.1])\r\n\tby mx.example.test (hermod) with ESMTP id "), "{stored}");
+    assert!(
+        stored.starts_with("Return-Path: <bob@remote.test>\r\nAuthentication-Results: mx.example.test;\r\n\tspf=none"),
+        "{stored}"
+    );
+    // The spam filter's fields sit between Return-Path and our Received:.
+    // 127.0.0.1 is "localhost" in reverse DNS (RFC 6761), so that name is in Received.
+    let received = stored.find("Received: from client.test (localhost [127.0.0.1])\r\n\tby mx.example.test (hermod) with ESMTP id ");
+    let status = stored.find("X-Spam-Status: No, score=");
+    assert!(
+        status.is_some() && received.is_some() && status < received,
+        "{stored}"
+    );
     assert!(
         stored.contains("\r\n\tfor <alice@example.test>;\r\n"),
         "{stored}"

@@ -2,11 +2,13 @@
 //! client (plain or TLS), and the golden-transcript runner.
 
 mod client;
+pub mod dns_server;
 mod fake_mta;
 mod pop3_client;
 mod transcript;
 
 pub use client::{SmtpClient, SmtpReply};
+pub use dns_server::DnsServer;
 pub use fake_mta::{FakeDns, FakeMta, ReceivedMail};
 pub use pop3_client::Pop3Client;
 pub use transcript::run_transcript;
@@ -29,6 +31,8 @@ pub struct TestServer {
     pub submissions: SocketAddr,
     pub store: Arc<SqliteStore>,
     pub config: Config,
+    /// The DNS server on loopback that hermod's resolvers ask (SPF, DKIM, DMARC, DNSBL, PTR).
+    pub dns: DnsServer,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     // Last: the directory outlives the server using it.
@@ -47,6 +51,10 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.pop3s = vec![loopback];
     config.listen.imap.clear();
     config.listen.imaps.clear();
+    // Test clients HELO with odd names from an address without reverse DNS; the tests of
+    // those checks turn them on.
+    config.spam.helo = hermod_config::CheckAction::Off;
+    config.spam.rdns = hermod_config::CheckAction::Off;
     config
 }
 
@@ -58,7 +66,9 @@ impl TestServer {
     /// Starts with `example.test` as a local domain; `adjust` may change the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        let dns = DnsServer::start().await;
         let mut config = test_config(dir.path());
+        config.dns.nameservers = vec![dns.addr()];
         adjust(&mut config);
         let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
         store
@@ -85,6 +95,7 @@ impl TestServer {
             submissions,
             store,
             config,
+            dns,
             stop: Some(stop),
             task: Some(task),
             dir,

@@ -25,23 +25,28 @@ impl DnsResolver {
                 }
             }
         } else {
-            let servers = nameservers
-                .iter()
-                .map(|addr| {
-                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                    for connection in &mut server.connections {
-                        connection.port = addr.port();
-                    }
-                    server
-                })
-                .collect();
-            let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+            let config = resolver_config(nameservers);
             TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         };
         Ok(DnsResolver {
             inner: builder.build().map_err(|e| e.to_string())?,
         })
     }
+}
+
+/// A resolver configuration asking exactly these nameservers ("ip:port"), UDP then TCP.
+pub(crate) fn resolver_config(nameservers: &[SocketAddr]) -> ResolverConfig {
+    let servers = nameservers
+        .iter()
+        .map(|addr| {
+            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+            for connection in &mut server.connections {
+                connection.port = addr.port();
+            }
+            server
+        })
+        .collect();
+    ResolverConfig::from_parts(None, Vec::new(), servers)
 }
 
 impl Resolver for DnsResolver {

@@ -1,6 +1,6 @@
 //! DATA and BDAT: receiving the message, checking it, and delivering it durably before the 250.
 
-use super::spool::Spool;
+use super::spool::{Spool, Trace};
 use super::{Flow, Session, Transaction};
 use crate::conn::Fill;
 use crate::reply::{self, Reply};
@@ -41,6 +41,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if !out.is_empty() {
                 spool.push(&out).await;
                 out.clear();
+                self.release_over_limit(&mut spool).await;
             }
             if let Some(end) = end {
                 break end;
@@ -134,6 +135,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 spool.push(&self.conn.input[..take]).await;
             }
             self.conn.input.drain(..take);
+            if let Some(spool) = spool.as_deref_mut() {
+                self.release_over_limit(spool).await;
+            }
             remaining -= take as u64;
         }
         Ok(None)
@@ -160,12 +164,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.ctx.config.hostname.clone(),
             self.conn.tls().map(str::to_owned),
         );
-        let fixup = user.is_some().then(|| by.clone());
+        let hold = self.spool_hold();
+        let peer_name = self.screen.rdns.clone();
         let trace = move |id: &str| {
             let received = Received {
                 helo: &helo.name,
                 peer_ip,
-                peer_name: None,
+                peer_name: peer_name.as_deref(),
                 by: &by,
                 protocol,
                 id,
@@ -174,9 +179,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 authenticated_as: user.as_deref(),
                 date: rfc5322_date(SystemTime::now()),
             };
-            return_path(sender.as_deref()) + &received.render()
+            Trace {
+                return_path: return_path(sender.as_deref()),
+                received: received.render(),
+            }
         };
-        Spool::start(self.ctx.store.clone(), trace, fixup)
+        Spool::start(self.ctx.store.clone(), trace, hold)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot open a message body in the store");
@@ -184,33 +192,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             })
     }
 
+    /// Content that outgrew the scan limit is judged without it and written out.
+    async fn release_over_limit(&mut self, spool: &mut Spool) {
+        if !spool.over_scan_limit() {
+            return;
+        }
+        if let Some(mut txn) = self.txn.take() {
+            self.release_unscanned(spool, &mut txn).await;
+            self.txn = Some(txn);
+        }
+    }
+
     /// Checks the complete message and delivers it; the reply is the client's receipt.
-    async fn finish_message(&mut self, spool: Spool) -> Reply {
-        let Some(txn) = self.txn.take() else {
+    async fn finish_message(&mut self, mut spool: Spool) -> Reply {
+        let Some(mut txn) = self.txn.take() else {
             return reply::NEED_MAIL;
         };
         let received = count_header(header_section(&spool.head), "Received");
         let (id, size) = (spool.id.clone(), spool.content_size);
+        let decision = self.decide(&mut spool, &mut txn).await;
+        let verdict = decision.as_ref().map(|d| d.summary.as_str());
         let reply = if received > self.ctx.config.limits.max_received_headers {
             reply::MAIL_LOOP
+        } else if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal.clone()) {
+            refusal
         } else if let Some(refusal) = self.check_from(&spool.head).await {
             refusal
         } else {
-            self.deliver(spool, &txn).await
+            let junk = decision
+                .as_ref()
+                .is_some_and(|d| d.action == hermod_spam::Action::Junk);
+            self.deliver(spool, &txn, junk).await
         };
-        log_message(&self.peer, &txn, &id, size, &reply);
+        log_message(&self.peer, &txn, &id, size, &reply, verdict);
         reply
     }
 }
 
 /// One log line per message, accepted or not.
-fn log_message(peer: &std::net::SocketAddr, txn: &Transaction, id: &str, size: u64, reply: &Reply) {
+fn log_message(
+    peer: &std::net::SocketAddr,
+    txn: &Transaction,
+    id: &str,
+    size: u64,
+    reply: &Reply,
+    spam: Option<&str>,
+) {
     let from = txn.sender().unwrap_or_default();
     let to: Vec<&str> = txn.rcpts.iter().map(|r| r.address.as_str()).collect();
     let result = format!("{} {}", reply.code, reply.text);
+    let spam = spam.unwrap_or("-");
     if reply.is_positive() {
-        tracing::info!(id, %peer, from, to = ?to, size, result, "message accepted");
+        tracing::info!(id, %peer, from, to = ?to, size, result, spam, "message accepted");
     } else {
-        tracing::info!(id, %peer, from, to = ?to, size, result, "message rejected");
+        tracing::info!(id, %peer, from, to = ?to, size, result, spam, "message rejected");
     }
 }

@@ -36,7 +36,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Local copies and the queue entry are committed together: every accepted recipient
     /// gets the message, or none does and the client retries.
-    pub(super) async fn deliver(&self, spool: Spool, txn: &Transaction) -> Reply {
+    /// `junk`: the spam verdict files the local copies into each recipient's Junk folder.
+    pub(super) async fn deliver(&self, spool: Spool, txn: &Transaction, junk: bool) -> Reply {
         let id = spool.id.clone();
         let sealed = match spool.seal().await {
             Ok(sealed) => sealed,
@@ -49,7 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let targets = self.targets(txn, now);
+        let targets = self.targets(txn, now, junk);
         let outbound = self.outbound(txn);
         let store = self.ctx.store.clone();
         let submitted =
@@ -80,11 +81,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// Each local account's INBOX once, and the sender's Sent folder when configured.
-    fn targets(&self, txn: &Transaction, now: i64) -> Vec<DeliveryTarget> {
+    /// Each local account's INBOX (or Junk) once, and the sender's Sent folder when
+    /// configured.
+    fn targets(&self, txn: &Transaction, now: i64, junk: bool) -> Vec<DeliveryTarget> {
+        let folder = match junk {
+            true => MailboxName::parse("Junk").unwrap_or_else(|_| MailboxName::inbox()),
+            false => MailboxName::inbox(),
+        };
         let inbox = |user| DeliveryTarget {
             user,
-            mailbox: MailboxName::inbox(),
+            mailbox: folder.clone(),
             flags: Flags::default(),
             internal_date: now,
         };

@@ -29,6 +29,8 @@ pub(crate) struct Transaction {
     pub rcpts: Vec<AcceptedRcpt>,
     /// BDAT chunks received so far, when the client uses CHUNKING.
     pub chunks: Option<Spool>,
+    /// The spam verdict, once made (early when the message outgrew the scan limit).
+    pub decision: Option<super::screen::Decision>,
 }
 
 impl Transaction {
@@ -98,6 +100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             params,
             rcpts: Vec::new(),
             chunks: None,
+            decision: None,
         });
         reply::SENDER_OK
     }
@@ -170,7 +173,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(refusal) => return refusal,
         };
         let target = match outcome {
-            RcptOutcome::Local(recipients) => RcptTarget::Local(recipients),
+            RcptOutcome::Local(recipients) => {
+                let sender = txn.sender().unwrap_or_default();
+                if let Some(wait) = self.greylist(&sender, &address).await {
+                    return wait;
+                }
+                RcptTarget::Local(recipients)
+            }
             // Relaying is for authenticated users only, never for anyone else.
             RcptOutcome::Reject(RejectReason::RelayDenied) if self.user.is_some() => {
                 RcptTarget::Remote(OutboundRecipient {

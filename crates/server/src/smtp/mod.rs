@@ -5,6 +5,7 @@ mod auth;
 mod data;
 mod deliver;
 mod envelope;
+mod screen;
 mod spool;
 
 use crate::Context;
@@ -54,6 +55,8 @@ pub(crate) struct Session<S> {
     user: Option<hermod_store::UserRecord>,
     /// A SASL exchange waiting for the client's next line.
     sasl: Option<auth::SaslStep>,
+    /// What the spam checks learned about the client.
+    screen: screen::Screening,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -75,11 +78,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             mode,
             user: None,
             sasl: None,
+            screen: Default::default(),
         }
     }
 
     pub(crate) async fn run(mut self) {
-        let greeting = reply::greeting(&self.ctx.config.hostname);
+        if let Err(e) = self.screen_connection().await {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended before the greeting");
+            return;
+        }
+        let greeting = match &self.screen.refused {
+            Some(reason) => reply::connection_refused(reason),
+            None => reply::greeting(&self.ctx.config.hostname),
+        };
         self.conn.queue(&greeting);
         if let Err(e) = self.command_loop().await {
             tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
@@ -149,6 +160,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn handle_command(&mut self, command: Command) -> std::io::Result<Flow> {
+        if let Some(reason) = &self.screen.refused
+            && !matches!(command, Command::Quit)
+        {
+            let refusal = reply::no_service(reason);
+            return Ok(self.error(refusal));
+        }
         let flow = match command {
             Command::Ehlo(name) => self.hello(name, true),
             Command::Helo(name) => self.hello(name, false),
@@ -186,6 +203,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// EHLO/HELO: a fresh start (RFC 5321 4.1.4: like RSET).
     fn hello(&mut self, name: String, extended: bool) -> Flow {
         self.txn = None;
+        if let Some(refusal) = self.screen_helo(&name) {
+            return self.respond(refusal);
+        }
         let peer = self.peer.ip().to_string();
         let hostname = &self.ctx.config.hostname;
         let reply = if extended {

@@ -1,6 +1,8 @@
 //! A message body on its way to the store: streamed to disk in pieces, with the start kept
-//! in memory for header checks, and for submission the header section held back until it
-//! is complete so it can be fixed up (RFC 6409 8) before anything is written.
+//! in memory for header checks. Two kinds of message are held back before anything is
+//! written: a submission's header section, until it is complete and fixed up (RFC 6409 8);
+//! and inbound mail for the spam filter, whole up to the scan limit, until the verdict's
+//! fields (Authentication-Results, X-Spam-*) are known and can go on top.
 
 use hermod_store::{BlobWriter, SealedBlob, Store, StoreError};
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::time::SystemTime;
 
 /// How much of the message start is kept in memory for header checks.
 const HEAD_KEEP: usize = 64 * 1024;
-/// The largest header section a submission may have (it is held in memory whole).
+/// The largest header section that may be held in memory whole.
 const MAX_HELD_HEADER: usize = 256 * 1024;
 /// Buffered content is handed to the disk writer in pieces of about this size, so a large
 /// message never sits in memory whole.
@@ -20,16 +22,34 @@ pub(crate) enum SpoolFailure {
     HeaderTooBig,
 }
 
+/// The trace fields hermod puts on top of each stored message.
+pub(crate) struct Trace {
+    pub return_path: String,
+    pub received: String,
+}
+
+/// What is held back, and until when.
+pub(crate) enum Hold {
+    /// Nothing: written as it comes.
+    Nothing,
+    /// Submission: the header section, until complete; fixed up for this hostname.
+    Fixup(String),
+    /// Inbound: the content, until the caller releases it with its fields or it outgrows
+    /// `limit`. `Authentication-Results` fields claiming `authserv_id` are dropped.
+    Scan { limit: usize, authserv_id: String },
+}
+
 pub(crate) struct Spool {
     writer: Option<BlobWriter>,
     pending: Vec<u8>,
-    /// The start of the content as the client sent it (the whole header section while held).
+    /// The start of the content as the client sent it (all of what is held, while held).
     pub head: Vec<u8>,
     pub content_size: u64,
     pub id: String,
     failed: Option<SpoolFailure>,
-    /// Submission: the hostname for the fix-ups, while the header section is held back.
-    fixup: Option<String>,
+    hold: Hold,
+    /// The trace fields, until written with the released content.
+    trace: Option<Trace>,
 }
 
 /// Where the header section ends (its last CRLF included), if the blank line was seen.
@@ -41,41 +61,63 @@ fn header_end(buf: &[u8]) -> Option<usize> {
 }
 
 impl Spool {
-    /// Opens a body in the store and writes the trace fields ahead of the content. With
-    /// `fixup_for` (the hostname), the header section is fixed up as a submission.
+    /// Opens a body in the store; `trace` makes the trace fields from the body's id.
     pub async fn start(
         store: Arc<dyn Store>,
-        trace: impl FnOnce(&str) -> String,
-        fixup_for: Option<String>,
+        trace: impl FnOnce(&str) -> Trace,
+        hold: Hold,
     ) -> Result<Spool, StoreError> {
         let writer = tokio::task::spawn_blocking(move || store.blob_writer())
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))??;
         let id = writer.id().to_string();
-        let pending = trace(&id).into_bytes();
-        Ok(Spool {
+        let mut spool = Spool {
             writer: Some(writer),
-            pending,
+            pending: Vec::new(),
             head: Vec::new(),
             content_size: 0,
             id,
             failed: None,
-            fixup: fixup_for,
-        })
+            hold,
+            trace: None,
+        };
+        let trace = trace(&spool.id);
+        match spool.hold {
+            Hold::Nothing => spool.write_trace(trace, ""),
+            _ => spool.trace = Some(trace),
+        }
+        Ok(spool)
+    }
+
+    fn write_trace(&mut self, trace: Trace, fields: &str) {
+        self.pending.extend_from_slice(trace.return_path.as_bytes());
+        self.pending.extend_from_slice(fields.as_bytes());
+        self.pending.extend_from_slice(trace.received.as_bytes());
     }
 
     pub async fn push(&mut self, data: &[u8]) {
         self.content_size += data.len() as u64;
-        if self.fixup.is_some() {
-            self.head.extend_from_slice(data);
-            self.release_header(false);
-        } else {
-            if self.head.len() < HEAD_KEEP {
-                let take = data.len().min(HEAD_KEEP - self.head.len());
-                self.head.extend_from_slice(&data[..take]);
+        match self.hold {
+            Hold::Fixup(_) => {
+                self.head.extend_from_slice(data);
+                self.release_fixed_header(false);
             }
-            if self.failed.is_none() {
-                self.pending.extend_from_slice(data);
+            Hold::Scan { .. } => {
+                self.head.extend_from_slice(data);
+                if header_end(&self.head).is_none() && self.head.len() > MAX_HELD_HEADER {
+                    self.failed.get_or_insert(SpoolFailure::HeaderTooBig);
+                    self.hold = Hold::Nothing;
+                    self.head.truncate(HEAD_KEEP);
+                }
+            }
+            Hold::Nothing => {
+                if self.head.len() < HEAD_KEEP {
+                    let take = data.len().min(HEAD_KEEP - self.head.len());
+                    self.head.extend_from_slice(&data[..take]);
+                }
+                if self.failed.is_none() {
+                    self.pending.extend_from_slice(data);
+                }
             }
         }
         if self.pending.len() >= FLUSH_AT {
@@ -83,24 +125,62 @@ impl Spool {
         }
     }
 
+    /// The whole content so far while it is held for scanning.
+    pub fn held(&self) -> Option<&[u8]> {
+        matches!(self.hold, Hold::Scan { .. }).then_some(&self.head)
+    }
+
+    /// Whether held content has outgrown the scan limit: the caller should decide its
+    /// fields without the content and [`release`](Self::release) it.
+    pub fn over_scan_limit(&self) -> bool {
+        matches!(self.hold, Hold::Scan { limit, .. } if self.head.len() > limit)
+            && header_end(&self.head).is_some()
+    }
+
+    /// Writes held inbound content behind the trace and `fields` (CRLF-terminated header
+    /// fields), without forged `Authentication-Results` in our name.
+    pub fn release(&mut self, fields: &str) {
+        let Hold::Scan { authserv_id, .. } = std::mem::replace(&mut self.hold, Hold::Nothing)
+        else {
+            return;
+        };
+        if let Some(trace) = self.trace.take() {
+            self.write_trace(trace, fields);
+        }
+        let end = header_end(&self.head).unwrap_or(self.head.len());
+        let header = hermod_message::remove_fields_where(
+            &self.head[..end],
+            "Authentication-Results",
+            |field| hermod_message::claims_authserv_id(field, &authserv_id),
+        );
+        if self.failed.is_none() {
+            self.pending.extend_from_slice(&header);
+            self.pending.extend_from_slice(&self.head[end..]);
+        }
+        self.head.truncate(HEAD_KEEP);
+    }
+
     /// Once the held header section is complete (or the message ended), writes it fixed up,
     /// followed by whatever body arrived with it.
-    fn release_header(&mut self, at_end: bool) {
+    fn release_fixed_header(&mut self, at_end: bool) {
         let end = match header_end(&self.head) {
             Some(end) => end,
             None if at_end => self.head.len(),
             None => {
                 if self.head.len() > MAX_HELD_HEADER {
                     self.failed.get_or_insert(SpoolFailure::HeaderTooBig);
-                    self.fixup = None;
+                    self.hold = Hold::Nothing;
                     self.head.truncate(HEAD_KEEP);
                 }
                 return;
             }
         };
-        let Some(hostname) = self.fixup.take() else {
+        let Hold::Fixup(hostname) = std::mem::replace(&mut self.hold, Hold::Nothing) else {
             return;
         };
+        if let Some(trace) = self.trace.take() {
+            self.write_trace(trace, "");
+        }
         let fixed = hermod_core::submission::fix_header(
             &self.head[..end],
             &hostname,
@@ -136,9 +216,10 @@ impl Spool {
         }
     }
 
-    /// Writes the rest and fsyncs.
+    /// Writes the rest and fsyncs. Content still held is written as it is.
     pub async fn seal(mut self) -> Result<SealedBlob, SpoolFailure> {
-        self.release_header(true);
+        self.release_fixed_header(true);
+        self.release("");
         self.write_pending().await;
         if let Some(failed) = self.failed {
             return Err(failed);

@@ -44,6 +44,10 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         .unwrap();
     let mut config = Config::defaults(dir.path().join("h.toml"), dir.path().into());
     config.hostname = "mx.example.test".into();
+    // No DNS here; and the script is written before the greeting, which the pregreet check
+    // would refuse.
+    config.spam.enabled = false;
+    let spam = crate::spam::SpamFilter::new(&config, store.clone()).unwrap();
     let ctx = Context {
         router: Router::new(store.clone(), config.recipient_delimiter),
         config: Arc::new(config),
@@ -58,6 +62,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_slots: tokio::sync::Semaphore::new(1),
         outbound_domains: crate::outbound::DomainSlots::new(1),
         outbound_pool: Default::default(),
+        spam,
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::shutdown::channel();

@@ -1,0 +1,260 @@
+//! Inbound spam defence in the SMTP session: the connection screen before the greeting, the
+//! HELO check, greylisting at RCPT, and the verdict on the finished message (sender
+//! authentication plus content), which decides the fields written on top, the folder, or a
+//! refusal at the end of DATA.
+
+use super::spool::{Hold, Spool};
+use super::{Mode, Session, Transaction};
+use crate::conn::Fill;
+use crate::reply::{self, Reply};
+use crate::spam::{Envelope, thresholds};
+use hermod_config::CheckAction;
+use hermod_spam::{Action, Bayes, Hit, Verdict, verdict};
+use hermod_store::GreylistState;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// What the session learned about its client, for the verdicts of its messages.
+#[derive(Debug, Default)]
+pub(crate) struct Screening {
+    /// Spam checks apply (the smtp listener, filter on, client not authenticated).
+    pub active: bool,
+    pub allowlisted: bool,
+    pub hits: Vec<Hit>,
+    pub helo_hits: Vec<Hit>,
+    /// The client's forward-confirmed reverse DNS name.
+    pub rdns: Option<String>,
+    /// The session was refused at connect: only QUIT is answered normally.
+    pub refused: Option<String>,
+}
+
+/// What becomes of a message, decided once its fields were written.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub action: Action,
+    pub refusal: Option<Reply>,
+    pub summary: String,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// Before the greeting: lists, DNS block lists, reverse DNS, and talking too early.
+    pub(super) async fn screen_connection(&mut self) -> std::io::Result<()> {
+        if self.mode != Mode::Mx {
+            return Ok(());
+        }
+        let ctx = self.ctx.clone();
+        let spam = &ctx.config.spam;
+        let outcome = ctx.spam.check_connection(spam, self.peer.ip()).await;
+        self.screen = Screening {
+            active: spam.enabled,
+            allowlisted: outcome.allowlisted,
+            hits: outcome.hits,
+            helo_hits: Vec::new(),
+            rdns: outcome.rdns,
+            refused: outcome.refusal,
+        };
+        let watch = spam.enabled && spam.pregreet != CheckAction::Off && !outcome.allowlisted;
+        if watch && self.screen.refused.is_none() && self.talks_first(spam.greet_delay).await? {
+            match spam.pregreet {
+                CheckAction::Reject => {
+                    self.screen.refused = Some("talking before the greeting".into())
+                }
+                _ => self.screen.hits.push(verdict::check("PREGREET")),
+            }
+        }
+        if let Some(reason) = &self.screen.refused {
+            tracing::info!(peer = %self.peer, reason, "connection refused");
+        }
+        Ok(())
+    }
+
+    /// Whether the client sent something before our greeting (waiting up to `delay`).
+    async fn talks_first(&mut self, delay: Duration) -> std::io::Result<bool> {
+        Ok(matches!(self.conn.fill(delay, false).await?, Fill::Data))
+    }
+
+    /// The HELO check; `Some` refuses the name.
+    pub(super) fn screen_helo(&mut self, name: &str) -> Option<Reply> {
+        self.screen.helo_hits.clear();
+        let action = self.ctx.config.spam.helo;
+        if !self.screen.active || self.screen.allowlisted || action == CheckAction::Off {
+            return None;
+        }
+        let rule = hermod_spam::checks::helo_problem(name)?;
+        if action == CheckAction::Reject {
+            tracing::info!(peer = %self.peer, helo = name, rule, "HELO refused");
+            return Some(reply::helo_refused(rule));
+        }
+        self.screen.helo_hits.push(verdict::check(rule));
+        None
+    }
+
+    /// Greylisting of (client network, sender, recipient); `Some` asks the client to wait.
+    pub(super) async fn greylist(&self, sender: &str, recipient: &str) -> Option<Reply> {
+        let spam = &self.ctx.config.spam;
+        if !spam.greylisting || !self.screening() || self.screen.allowlisted {
+            return None;
+        }
+        let network = match hermod_types::canonical_ip(self.peer.ip()) {
+            std::net::IpAddr::V4(v4) => {
+                format!("{}/24", std::net::Ipv4Addr::from(u32::from(v4) & !0xff))
+            }
+            std::net::IpAddr::V6(v6) => {
+                format!(
+                    "{}/64",
+                    std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))
+                )
+            }
+        };
+        let key = format!(
+            "{network} {} {}",
+            sender.to_lowercase(),
+            recipient.to_lowercase()
+        );
+        let (store, delay) = (self.ctx.store.clone(), spam.greylist_delay.as_secs() as i64);
+        let now = unix_now();
+        let key_for_log = key.clone();
+        let state = tokio::task::spawn_blocking(move || store.greylist(&key, now, delay)).await;
+        match state {
+            Ok(Ok(GreylistState::Wait(seconds))) => {
+                tracing::info!(peer = %self.peer, triplet = key_for_log, "greylisted");
+                Some(reply::greylisted(seconds.max(1)))
+            }
+            Ok(Ok(GreylistState::Passed)) => {
+                tracing::info!(peer = %self.peer, triplet = key_for_log, "greylisting passed");
+                None
+            }
+            Ok(Ok(GreylistState::Known)) => None,
+            // A store problem must not hold mail up: let it through.
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "greylist lookup failed; accepting");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Whether this message gets the spam checks (inbound, unauthenticated).
+    fn screening(&self) -> bool {
+        self.mode == Mode::Mx && self.user.is_none() && self.screen.active
+    }
+
+    /// How the spool holds content: inbound mail whole up to the scan limit (or only its
+    /// header, to drop forged results, when the filter is off).
+    pub(super) fn spool_hold(&self) -> Hold {
+        let config = &self.ctx.config;
+        if self.user.is_some() {
+            return Hold::Fixup(config.hostname.clone());
+        }
+        let limit = if self.screening() {
+            config.spam.max_scan_size as usize
+        } else {
+            0
+        };
+        Hold::Scan {
+            limit,
+            authserv_id: config.hostname.clone(),
+        }
+    }
+
+    /// Content beyond the scan limit: the verdict without it, and the fields written now.
+    pub(super) async fn release_unscanned(&self, spool: &mut Spool, txn: &mut Transaction) {
+        if !spool.over_scan_limit() {
+            return;
+        }
+        if !self.screening() {
+            spool.release("");
+            return;
+        }
+        let (decision, fields) = self.judge(txn, None).await;
+        spool.release(&fields);
+        txn.decision = Some(decision);
+    }
+
+    /// The finished message: its verdict (unless already decided) and its fields written.
+    pub(super) async fn decide(
+        &self,
+        spool: &mut Spool,
+        txn: &mut Transaction,
+    ) -> Option<Decision> {
+        if let Some(decision) = txn.decision.clone() {
+            return Some(decision);
+        }
+        if !self.screening() {
+            spool.release("");
+            return None;
+        }
+        let content = spool.held().map(<[u8]>::to_vec);
+        let (decision, fields) = self.judge(txn, content).await;
+        spool.release(&fields);
+        Some(decision)
+    }
+
+    /// Sender authentication and content scan: the decision and the fields to add.
+    async fn judge(&self, txn: &Transaction, content: Option<Vec<u8>>) -> (Decision, String) {
+        let spam = &self.ctx.config.spam;
+        let helo = self.helo.as_ref().map_or("", |h| h.name.as_str());
+        let sender = txn.sender().unwrap_or_default();
+        let envelope = Envelope {
+            ip: self.peer.ip(),
+            helo,
+            mail_from: &sender,
+            hostname: &self.ctx.config.hostname,
+        };
+        let auth = self
+            .ctx
+            .spam
+            .authenticate(&envelope, content.as_deref())
+            .await;
+        let mut verdict = match content {
+            Some(raw) => self.scan_content(raw).await,
+            None => Verdict {
+                hits: Vec::new(),
+                bayes: Bayes::Skipped,
+                exempt: false,
+            },
+        };
+        verdict.exempt = self.screen.allowlisted;
+        verdict.hits.extend(self.screen.hits.iter().cloned());
+        verdict.hits.extend(self.screen.helo_hits.iter().cloned());
+        verdict.hits.extend(auth.hits);
+        let limits = thresholds(spam);
+        let action = verdict.action(limits);
+        let refusal = match (&auth.dmarc_reject, action) {
+            (Some(why), _) if spam.dmarc_reject && !verdict.exempt => {
+                Some(reply::dmarc_rejected(why))
+            }
+            (_, Action::Reject) => Some(reply::spam_rejected(verdict.score())),
+            _ => None,
+        };
+        let summary = format!("score={} {}", verdict.score(), verdict.reasons());
+        let fields = auth.field + &verdict.header_fields(limits);
+        (
+            Decision {
+                action,
+                refusal,
+                summary,
+            },
+            fields,
+        )
+    }
+
+    /// Rules and the classifier, off the async threads (parsing a large message takes a while).
+    async fn scan_content(&self, raw: Vec<u8>) -> Verdict {
+        let model = self.ctx.spam.model().await;
+        let now = unix_now();
+        tokio::task::spawn_blocking(move || hermod_spam::scan(&raw, &model, now))
+            .await
+            .unwrap_or_else(|_| Verdict {
+                hits: Vec::new(),
+                bayes: Bayes::Skipped,
+                exempt: false,
+            })
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,382 @@
+//! Inbound spam defence against a real listener, with DNS answered by the testkit's DNS
+//! server on loopback: block lists, DNSBLs, SPF/DKIM/DMARC and Authentication-Results, the
+//! connection checks, greylisting, and the verdict's actions (headers, Junk, refusal).
+
+use hermod_config::CheckAction;
+use hermod_testkit::{SmtpClient, TestServer};
+use hermod_types::Cidr;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ALICE: &str = "alice@example.test";
+
+/// A well-formed message from `from`, so the content rules stay quiet.
+fn message(from: &str, subject: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {ALICE}\r\nSubject: {subject}\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <{subject}.1@sender.test>\r\n\r\nHello Alice, see you tomorrow.\r\n"
+    )
+}
+
+async fn server_with(adjust: impl FnOnce(&mut hermod_config::Config)) -> TestServer {
+    let server = TestServer::start_with(adjust).await;
+    server.add_user(ALICE, "s3cret");
+    server
+}
+
+async fn send(
+    server: &TestServer,
+    helo: &str,
+    from: &str,
+    body: &str,
+) -> hermod_testkit::SmtpReply {
+    let mut c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.greeting.code, 220, "{:?}", c.greeting);
+    assert_eq!(c.cmd(&format!("EHLO {helo}")).await.code, 250);
+    c.send_mail(from, &[ALICE], body).await
+}
+
+fn header_of(message: &[u8]) -> String {
+    let text = String::from_utf8_lossy(message);
+    text.split("\r\n\r\n").next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn a_blocklisted_client_is_refused_at_connect_and_only_quit_works() {
+    let server =
+        server_with(|c| c.spam.blocklist = vec![Cidr::parse("127.0.0.0/8").unwrap()]).await;
+    let mut c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.greeting.code, 554, "{:?}", c.greeting);
+    assert!(c.greeting.text().contains("5.7.1"), "{:?}", c.greeting);
+    let r = c.cmd("EHLO client.test").await;
+    assert_eq!(r.code, 503, "{r:?}");
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").await.code, 503);
+    assert_eq!(c.cmd("QUIT").await.code, 221);
+    assert!(server.inbox(ALICE).is_empty());
+}
+
+#[tokio::test]
+async fn the_allowlist_beats_the_blocklist() {
+    let server = server_with(|c| {
+        c.spam.blocklist = vec![Cidr::parse("127.0.0.0/8").unwrap()];
+        c.spam.allowlist = vec![Cidr::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    let r = send(
+        &server,
+        "client.test",
+        "bob@sender.test",
+        &message("bob@sender.test", "hi"),
+    )
+    .await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_client_listed_by_a_dnsbl_is_refused_naming_the_list() {
+    let server = server_with(|c| {
+        c.spam.dnsbl_zones = vec![hermod_config::DnsblZone {
+            zone: "bl.test".into(),
+            score: None,
+        }];
+    })
+    .await;
+    server
+        .dns
+        .add_a("1.0.0.127.bl.test", Ipv4Addr::new(127, 0, 0, 2));
+    let c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.greeting.code, 554, "{:?}", c.greeting);
+    assert!(c.greeting.text().contains("bl.test"), "{:?}", c.greeting);
+    assert!(c.greeting.text().contains("127.0.0.2"), "{:?}", c.greeting);
+    assert!(
+        server
+            .dns
+            .queries()
+            .iter()
+            .any(|(n, t)| n == "1.0.0.127.bl.test" && t == "A")
+    );
+}
+
+#[tokio::test]
+async fn dnsbl_failures_and_error_codes_never_refuse_and_scoring_zones_only_score() {
+    let server = server_with(|c| {
+        let zone = |zone: &str, score| hermod_config::DnsblZone {
+            zone: zone.into(),
+            score,
+        };
+        c.spam.dnsbl_zones = vec![
+            zone("broken.test", None),
+            zone("refused.test", None),
+            zone("score.test", Some(2.5)),
+        ];
+    })
+    .await;
+    server.dns.set_failing("broken.test");
+    server
+        .dns
+        .add_a("1.0.0.127.refused.test", Ipv4Addr::new(127, 255, 255, 254));
+    server
+        .dns
+        .add_a("1.0.0.127.score.test", Ipv4Addr::new(127, 0, 0, 4));
+    let r = send(
+        &server,
+        "client.test",
+        "bob@sender.test",
+        &message("bob@sender.test", "hi"),
+    )
+    .await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let stored = header_of(&server.inbox(ALICE)[0]);
+    assert!(stored.contains("DNSBL_score.test"), "{stored}");
+    assert!(!stored.contains("refused.test"), "{stored}");
+}
+
+#[tokio::test]
+async fn spf_dkim_and_dmarc_pass_is_recorded_and_forged_results_are_removed() {
+    let server = server_with(|_| {}).await;
+    let keys = hermod_core::dkim::generate_keys().unwrap();
+    for key in &keys {
+        let name = format!("{}._domainkey.sender.test", key.selector);
+        server.dns.add_txt(&name, &hermod_core::dkim::dkim_txt(key));
+    }
+    server
+        .dns
+        .add_txt("sender.test", "v=spf1 ip4:127.0.0.1 -all");
+    server
+        .dns
+        .add_txt("_dmarc.sender.test", "v=DMARC1; p=reject");
+    let forged = "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=x@y.test\r\n\
+                  Authentication-Results: elsewhere.test; dkim=fail\r\n";
+    let body = format!("{forged}{}", message("bob@sender.test", "signed"));
+    let signature = hermod_core::dkim::sign(&keys, "sender.test", body.as_bytes()).unwrap();
+    let r = send(
+        &server,
+        "mail.sender.test",
+        "bob@sender.test",
+        &(signature + &body),
+    )
+    .await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let stored = header_of(&server.inbox(ALICE)[0]);
+    let ours: Vec<&str> = stored
+        .split("\r\n")
+        .filter(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("authentication-results: mx.example.test")
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "{stored}");
+    assert!(
+        !stored.contains("smtp.mailfrom=x@y.test"),
+        "forged field kept: {stored}"
+    );
+    assert!(
+        stored.contains("Authentication-Results: elsewhere.test; dkim=fail"),
+        "{stored}"
+    );
+    let results = stored.replace("\r\n\t", " ");
+    for want in [
+        "spf=pass",
+        "dkim=pass",
+        "dmarc=pass",
+        "header.d=sender.test",
+    ] {
+        assert!(results.contains(want), "{want} missing: {stored}");
+    }
+    // Our fields are on top: above our Received:, below Return-Path:.
+    let at = |needle: &str| stored.find(needle).unwrap_or(usize::MAX);
+    assert!(at("Return-Path:") < at("Authentication-Results: mx.example.test"));
+    assert!(at("Authentication-Results: mx.example.test") < at("Received:"));
+    assert!(at("X-Spam-Status: No") < at("Received:"), "{stored}");
+}
+
+#[tokio::test]
+async fn dmarc_reject_refuses_forged_mail_and_quarantine_only_scores() {
+    let server = server_with(|_| {}).await;
+    server.dns.add_txt("bank.test", "v=spf1 ip4:192.0.2.1 -all");
+    server.dns.add_txt("_dmarc.bank.test", "v=DMARC1; p=reject");
+    let r = send(
+        &server,
+        "client.test",
+        "ceo@bank.test",
+        &message("ceo@bank.test", "wire"),
+    )
+    .await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert!(
+        r.text().contains("5.7.1") && r.text().contains("DMARC"),
+        "{r:?}"
+    );
+
+    server.dns.add_txt("shop.test", "v=spf1 ip4:192.0.2.1 -all");
+    server
+        .dns
+        .add_txt("_dmarc.shop.test", "v=DMARC1; p=quarantine");
+    let r = send(
+        &server,
+        "client.test",
+        "news@shop.test",
+        &message("news@shop.test", "sale"),
+    )
+    .await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let stored = header_of(&server.messages(ALICE, "Junk")[0]);
+    assert!(
+        stored.contains("DMARC_FAIL") && stored.contains("SPF_FAIL"),
+        "{stored}"
+    );
+    assert!(
+        stored.replace("\r\n\t", " ").contains("dmarc=fail"),
+        "{stored}"
+    );
+    // SPF_FAIL + DMARC_FAIL reach the junk threshold: quarantined, as the domain asks.
+    assert_eq!(server.messages(ALICE, "Junk").len(), 1);
+}
+
+#[tokio::test]
+async fn thresholds_file_into_junk_or_refuse() {
+    let junk = server_with(|c| c.spam.junk_threshold = 1.0).await;
+    let bare = "Subject: no sender fields\r\n\r\nbody\r\n";
+    let r = send(&junk, "client.test", "bob@sender.test", bare).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    assert!(junk.inbox(ALICE).is_empty());
+    let filed = junk.messages(ALICE, "Junk");
+    assert_eq!(filed.len(), 1);
+    let stored = header_of(&filed[0]);
+    assert!(stored.contains("X-Spam-Status: Yes"), "{stored}");
+    assert!(
+        stored.contains("MISSING_FROM") && stored.contains("bayes=untrained"),
+        "{stored}"
+    );
+
+    let refuse = server_with(|c| {
+        c.spam.junk_threshold = 1.0;
+        c.spam.reject_threshold = 2.0;
+    })
+    .await;
+    let r = send(&refuse, "client.test", "bob@sender.test", bare).await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert!(
+        r.text().contains("5.7.1") && r.text().contains("spam"),
+        "{r:?}"
+    );
+    assert!(refuse.inbox(ALICE).is_empty() && refuse.messages(ALICE, "Junk").is_empty());
+}
+
+#[tokio::test]
+async fn a_client_talking_before_the_greeting_is_refused() {
+    let server = server_with(|c| c.spam.greet_delay = Duration::from_millis(500)).await;
+    let mut stream = tokio::net::TcpStream::connect(server.smtp).await.unwrap();
+    stream.write_all(b"EHLO impatient.test\r\n").await.unwrap();
+    let mut greeting = vec![0u8; 512];
+    let n = stream.read(&mut greeting).await.unwrap();
+    let greeting = String::from_utf8_lossy(&greeting[..n]);
+    assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
+    assert!(greeting.contains("before the greeting"), "{greeting}");
+
+    // A patient client gets the ordinary greeting.
+    let c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.greeting.code, 220);
+}
+
+#[tokio::test]
+async fn helo_checks_score_or_refuse_and_loopback_passes_reverse_dns() {
+    let server = server_with(|c| {
+        c.spam.helo = CheckAction::Score;
+        c.spam.rdns = CheckAction::Reject;
+    })
+    .await;
+    let r = send(
+        &server,
+        "localhost",
+        "bob@sender.test",
+        &message("bob@sender.test", "a"),
+    )
+    .await;
+    assert_eq!(r.code, 250);
+    let stored = header_of(&server.inbox(ALICE)[0]);
+    assert!(stored.contains("HELO_INVALID"), "{stored}");
+    // Loopback is "localhost" both ways (RFC 6761): confirmed, and named in Received.
+    assert!(!stored.contains("RDNS_"), "{stored}");
+    assert!(
+        stored.contains("from localhost (localhost [127.0.0.1])"),
+        "{stored}"
+    );
+    let r = send(
+        &server,
+        "[127.0.0.1]",
+        "bob@sender.test",
+        &message("bob@sender.test", "b"),
+    )
+    .await;
+    assert_eq!(r.code, 250);
+    assert!(!header_of(&server.inbox(ALICE)[1]).contains("HELO_"));
+
+    let strict = server_with(|c| c.spam.helo = CheckAction::Reject).await;
+    let mut c = SmtpClient::connect(strict.smtp).await;
+    let r = c.cmd("EHLO my-pc").await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert_eq!(c.cmd("EHLO mail.sender.test").await.code, 250);
+}
+
+#[tokio::test]
+async fn greylisting_asks_newcomers_to_come_back() {
+    let server = server_with(|c| {
+        c.spam.greylisting = true;
+        c.spam.greylist_delay = Duration::from_secs(1);
+    })
+    .await;
+    let mut c = SmtpClient::connect(server.smtp).await;
+    c.cmd("EHLO mail.sender.test").await;
+    assert_eq!(c.cmd("MAIL FROM:<bob@sender.test>").await.code, 250);
+    let r = c.cmd(&format!("RCPT TO:<{ALICE}>")).await;
+    assert_eq!(r.code, 451, "{r:?}");
+    assert!(r.text().contains("4.7.1"), "{r:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(c.cmd(&format!("RCPT TO:<{ALICE}>")).await.code, 250);
+    c.cmd("RSET").await;
+    // Once passed, the triplet is known: no wait the next time.
+    let r = c
+        .send_mail(
+            "bob@sender.test",
+            &[ALICE],
+            &message("bob@sender.test", "g"),
+        )
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+#[tokio::test]
+async fn messages_over_the_scan_limit_are_stored_unscanned_but_authenticated() {
+    let server = server_with(|c| c.spam.max_scan_size = 4096).await;
+    server
+        .dns
+        .add_txt("sender.test", "v=spf1 ip4:127.0.0.1 -all");
+    let big =
+        message("bob@sender.test", "big") + &"0123456789abcdef0123456789abcdef\r\n".repeat(512);
+    let r = send(&server, "mail.sender.test", "bob@sender.test", &big).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let stored = server.inbox(ALICE)[0].clone();
+    let header = header_of(&stored).replace("\r\n\t", " ");
+    assert!(
+        header.contains("spf=pass") && header.contains("dkim=neutral"),
+        "{header}"
+    );
+    assert!(header.contains("bayes=skipped"), "{header}");
+    assert!(String::from_utf8_lossy(&stored).ends_with(&big[big.len() - 100..]));
+}
+
+#[tokio::test]
+async fn the_filter_off_still_strips_forged_results_and_adds_nothing() {
+    let server = server_with(|c| c.spam.enabled = false).await;
+    let body = format!(
+        "Authentication-Results: mx.example.test; dkim=pass\r\n{}",
+        message("bob@sender.test", "off")
+    );
+    let r = send(&server, "localhost", "bob@sender.test", &body).await;
+    assert_eq!(r.code, 250);
+    let stored = header_of(&server.inbox(ALICE)[0]);
+    assert!(!stored.contains("Authentication-Results"), "{stored}");
+    assert!(!stored.contains("X-Spam"), "{stored}");
+}

@@ -1,0 +1,314 @@
+//! An authoritative fake DNS server on loopback (UDP and TCP on one port), so hermod's real
+//! resolvers (hickory for MX, mail-auth for SPF/DKIM/DMARC, block lists and reverse DNS) can
+//! be tested without the internet. Records are added while it runs; unknown names get
+//! NXDOMAIN, known names without the asked type an empty answer.
+
+use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, PTR, TXT};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
+
+#[derive(Default)]
+struct Zone {
+    records: HashMap<String, Vec<RData>>,
+    failing: Vec<String>,
+    queries: Vec<(String, String)>,
+}
+
+pub struct DnsServer {
+    addr: SocketAddr,
+    zone: Arc<Mutex<Zone>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Lowercase, no trailing dot: the key of a name.
+fn key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on the same loopback port.
+    pub async fn start() -> DnsServer {
+        let (udp, tcp) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+            let port = udp.local_addr().expect("udp addr").port();
+            if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
+                break (udp, tcp);
+            }
+        };
+        let addr = udp.local_addr().expect("udp addr");
+        let zone = Arc::new(Mutex::new(Zone::default()));
+        let tasks = vec![
+            tokio::spawn(serve_udp(udp, zone.clone())),
+            tokio::spawn(serve_tcp(tcp, zone.clone())),
+        ];
+        DnsServer { addr, zone, tasks }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn add(&self, name: &str, data: RData) {
+        let mut zone = self.zone.lock().unwrap();
+        zone.records.entry(key(name)).or_default().push(data);
+    }
+
+    pub fn add_a(&self, name: &str, ip: Ipv4Addr) {
+        self.add(name, RData::A(A(ip)));
+    }
+
+    pub fn add_aaaa(&self, name: &str, ip: Ipv6Addr) {
+        self.add(name, RData::AAAA(AAAA(ip)));
+    }
+
+    pub fn add_mx(&self, name: &str, preference: u16, exchange: &str) {
+        let exchange = Name::from_ascii(format!("{}.", key(exchange))).expect("exchange name");
+        self.add(name, RData::MX(MX::new(preference, exchange)));
+    }
+
+    /// A TXT record; long text is split into 255-byte strings (resolvers join them).
+    pub fn add_txt(&self, name: &str, text: &str) {
+        let chunks = text
+            .as_bytes()
+            .chunks(255)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        self.add(name, RData::TXT(TXT::new(chunks)));
+    }
+
+    /// The PTR record of `ip` (its in-addr.arpa or ip6.arpa name).
+    pub fn add_ptr(&self, ip: IpAddr, name: &str) {
+        let target = Name::from_ascii(format!("{}.", key(name))).expect("ptr name");
+        self.add(&reverse_name(ip), RData::PTR(PTR(target)));
+    }
+
+    /// Forgets every record of `name`.
+    pub fn remove(&self, name: &str) {
+        self.zone.lock().unwrap().records.remove(&key(name));
+    }
+
+    /// Names ending in `suffix` get SERVFAIL (a broken or unreachable zone).
+    pub fn set_failing(&self, suffix: &str) {
+        self.zone.lock().unwrap().failing.push(key(suffix));
+    }
+
+    /// Every question asked so far: (name, type), e.g. ("example.test", "MX").
+    pub fn queries(&self) -> Vec<(String, String)> {
+        self.zone.lock().unwrap().queries.clone()
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::new();
+            for byte in v6.octets().iter().rev() {
+                name.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
+            }
+            name + "ip6.arpa"
+        }
+    }
+}
+
+async fn serve_udp(socket: UdpSocket, zone: Arc<Mutex<Zone>>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if let Some(reply) = answer(&buf[..n], &zone) {
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, zone: Arc<Mutex<Zone>>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let zone = zone.clone();
+        tokio::spawn(async move {
+            // Two-byte length before each message (RFC 1035 4.2.2); many per connection.
+            while let Ok(len) = stream.read_u16().await {
+                let mut query = vec![0u8; usize::from(len)];
+                if stream.read_exact(&mut query).await.is_err() {
+                    return;
+                }
+                let Some(reply) = answer(&query, &zone) else {
+                    return;
+                };
+                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The encoded reply to an encoded query; `None` for bytes that are not a query.
+fn answer(query: &[u8], zone: &Mutex<Zone>) -> Option<Vec<u8>> {
+    let request = Message::from_vec(query).ok()?;
+    let question = request.queries.first()?.clone();
+    let name = key(&question.name.to_ascii());
+    let kind = question.query_type;
+    let mut reply = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+    reply.metadata.authoritative = true;
+    reply.metadata.recursion_desired = request.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.add_query(question.clone());
+    let mut zone = zone.lock().unwrap();
+    zone.queries.push((name.clone(), kind.to_string()));
+    if zone
+        .failing
+        .iter()
+        .any(|s| name == *s || name.ends_with(&format!(".{s}")))
+    {
+        reply.metadata.response_code = ResponseCode::ServFail;
+        return reply.to_vec().ok();
+    }
+    match zone.records.get(&name) {
+        None => reply.metadata.response_code = ResponseCode::NXDomain,
+        Some(records) => {
+            for data in records
+                .iter()
+                .filter(|d| d.record_type() == kind || kind == RecordType::ANY)
+            {
+                reply.add_answer(Record::from_rdata(question.name.clone(), 60, data.clone()));
+            }
+        }
+    }
+    reply.to_vec().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::TokioResolver;
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
+    fn resolver(addr: SocketAddr) -> TokioResolver {
+        let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+        for connection in &mut server.connections {
+            connection.port = addr.port();
+        }
+        let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+        let mut opts = ResolverOpts::default();
+        opts.cache_size = 0;
+        TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_what_it_was_given() {
+        let dns = DnsServer::start().await;
+        dns.add_a("Host.Example.test.", Ipv4Addr::new(192, 0, 2, 1));
+        dns.add_aaaa("host.example.test", "2001:db8::1".parse().unwrap());
+        dns.add_mx("example.test", 10, "host.example.test");
+        let long = "v=DKIM1; k=rsa; p=".to_owned() + &"A".repeat(400);
+        dns.add_txt("sel._domainkey.example.test", &long);
+        dns.add_ptr("192.0.2.1".parse().unwrap(), "host.example.test");
+        dns.add_ptr("2001:db8::1".parse().unwrap(), "host.example.test");
+        let r = resolver(dns.addr());
+        let data = |lookup: hickory_resolver::lookup::Lookup| -> Vec<RData> {
+            lookup.answers().iter().map(|r| r.data.clone()).collect()
+        };
+        let a = data(r.lookup("host.example.test.", RecordType::A).await.unwrap());
+        assert_eq!(a, vec![RData::A(A(Ipv4Addr::new(192, 0, 2, 1)))]);
+        let aaaa = data(
+            r.lookup("host.example.test.", RecordType::AAAA)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            aaaa,
+            vec![RData::AAAA(AAAA("2001:db8::1".parse().unwrap()))]
+        );
+        let mx = data(r.lookup("example.test.", RecordType::MX).await.unwrap());
+        let RData::MX(mx) = &mx[0] else {
+            panic!("{mx:?}")
+        };
+        assert_eq!(
+            (mx.preference, mx.exchange.to_ascii()),
+            (10, "host.example.test.".into())
+        );
+        let txt = data(
+            r.lookup("sel._domainkey.example.test.", RecordType::TXT)
+                .await
+                .unwrap(),
+        );
+        let RData::TXT(txt) = &txt[0] else {
+            panic!("{txt:?}")
+        };
+        let joined: Vec<u8> = txt.txt_data.iter().flat_map(|c| c.to_vec()).collect();
+        assert_eq!(joined, long.as_bytes());
+        for ip in ["192.0.2.1", "2001:db8::1"] {
+            let name = format!("{}.", reverse_name(ip.parse().unwrap()));
+            let ptr = data(r.lookup(name.as_str(), RecordType::PTR).await.unwrap());
+            let RData::PTR(ptr) = &ptr[0] else {
+                panic!("{ptr:?}")
+            };
+            assert_eq!(ptr.0.to_ascii(), "host.example.test.");
+        }
+        assert!(
+            dns.queries()
+                .contains(&("example.test".into(), "MX".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn nxdomain_nodata_and_servfail() {
+        let dns = DnsServer::start().await;
+        dns.add_a("only-a.example.test", Ipv4Addr::LOCALHOST);
+        dns.set_failing("broken.test");
+        let r = resolver(dns.addr());
+        let missing = r
+            .lookup("nothing.example.test.", RecordType::A)
+            .await
+            .unwrap_err();
+        assert!(missing.is_nx_domain(), "{missing}");
+        let nodata = r
+            .lookup("only-a.example.test.", RecordType::TXT)
+            .await
+            .unwrap_err();
+        assert!(
+            nodata.is_no_records_found() && !nodata.is_nx_domain(),
+            "{nodata}"
+        );
+        let failed = r.lookup("x.broken.test.", RecordType::A).await.unwrap_err();
+        assert!(
+            !failed.is_nx_domain() && !failed.is_no_records_found(),
+            "{failed}"
+        );
+        dns.remove("only-a.example.test");
+        assert!(
+            r.lookup("only-a.example.test.", RecordType::A)
+                .await
+                .unwrap_err()
+                .is_nx_domain()
+        );
+    }
+}
