@@ -24,7 +24,7 @@ imaps = []
 [spam]
 helo = "off"
 rdns = "off"
-"""
+"""  # Hermod(spam_config=...) adds lines to this [spam] section.
 
 
 _LOCAL_DNS = None
@@ -52,13 +52,13 @@ def local_dns():
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self, extra_config="", domain="example.test", user="alice"):
+    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config=""):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         if "[dns]" not in extra_config:
             extra_config += '\n[dns]\nnameservers = ["127.0.0.1:%d"]\n' % local_dns()
         with open(self.config, "w") as f:
-            f.write(CONFIG.replace("mx.example.test", "mx." + domain) + extra_config)
+            f.write(CONFIG.replace("mx.example.test", "mx." + domain) + spam_config + extra_config)
         self.address = "%s@%s" % (user, domain)
         self.cli("domain", "add", domain)
         self.cli("user", "add", self.address, "--password-stdin", stdin="s3cret\n")
@@ -95,6 +95,19 @@ class Hermod:
         for sub in ("cur", "new"):
             for name in sorted(os.listdir(os.path.join(out, sub))):
                 with open(os.path.join(out, sub, name), "rb") as f:
+                    messages.append(f.read())
+        return messages
+
+    def folder(self, name, user=None):
+        """The messages of one of the user's folders (via `hermod export`)."""
+        user = user or self.address
+        out = os.path.join(self.dir, "export-%d" % len(os.listdir(self.dir)))
+        self.cli("export", user, out)
+        messages = []
+        for sub in ("cur", "new"):
+            path = os.path.join(out, "." + name, sub)
+            for entry in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+                with open(os.path.join(path, entry), "rb") as f:
                     messages.append(f.read())
         return messages
 

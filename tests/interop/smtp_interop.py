@@ -9,6 +9,7 @@ import smtplib
 import subprocess
 import sys
 import unittest
+import email.policy
 from email.message import EmailMessage
 
 from hermod_harness import Hermod, insecure
@@ -67,6 +68,48 @@ class SmtplibInterop(unittest.TestCase):
                 s.sendmail("bob@remote.test", ["victim@elsewhere.test"], b"Subject: x\r\n\r\nx\r\n")
             code, text = relay.exception.recipients["victim@elsewhere.test"]
             self.assertEqual((code, text[:5]), (550, b"5.7.1"))
+
+
+class SpamInterop(unittest.TestCase):
+    """The spam filter as smtplib meets it: results on every message, Junk, refusal."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Hermod(spam_config="junk_threshold = 3.0\nreject_threshold = 4.5\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def send(self, body):
+        with smtplib.SMTP("127.0.0.1", self.server.port, local_hostname="client.test", timeout=20) as s:
+            s.sendmail("bob@remote.test", ["alice@example.test"], body)
+
+    def test_good_mail_carries_results_and_spam_goes_to_junk_or_is_refused(self):
+        msg = EmailMessage()
+        msg["From"] = "bob@remote.test"
+        msg["To"] = "alice@example.test"
+        msg["Subject"] = "lunch"
+        msg["Date"] = "Sat, 28 Nov 2026 10:00:00 +0000"
+        msg["Message-ID"] = "<lunch@remote.test>"
+        msg.set_content("See you at noon.\n")
+        self.send(msg.as_bytes(policy=email.policy.SMTP))
+        stored = [m for m in self.server.inbox() if b"Subject: lunch" in m]
+        self.assertEqual(len(stored), 1)
+        self.assertIn(b"Authentication-Results: mx.example.test;", stored[0])
+        self.assertIn(b"X-Spam-Status: No", stored[0])
+
+        # No From, Date, Message-ID, To: 3.8 points, past junk_threshold.
+        self.send(b"Subject: junk\r\n\r\nbuy\r\n")
+        junk = [m for m in self.server.folder("Junk") if b"Subject: junk" in m]
+        self.assertEqual(len(junk), 1)
+        self.assertIn(b"X-Spam-Status: Yes", junk[0])
+
+        # Add an all-caps subject: past reject_threshold, refused in the dialogue.
+        with self.assertRaises(smtplib.SMTPDataError) as refused:
+            self.send(b"Subject: BUY CHEAP WATCHES NOW\r\n\r\nbuy\r\n")
+        self.assertEqual(refused.exception.smtp_code, 550)
+        self.assertIn(b"5.7.1", refused.exception.smtp_error)
 
 
 class SubmissionInterop(unittest.TestCase):

@@ -289,3 +289,54 @@ fn uidl_survives_a_restart() {
     nix_kill(again.child.id(), "TERM");
     again.child.wait().unwrap();
 }
+
+/// The greeting's code of a fresh connection.
+fn greeting_code(addr: std::net::SocketAddr) -> String {
+    use std::io::BufRead;
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
+#[test]
+fn sighup_reloads_the_block_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let mut server = serve(&config);
+    assert!(greeting_code(server.smtp).starts_with("220 "));
+    std::fs::write(dir.path().join("blocklist.txt"), "127.0.0.0/8 # us\n").unwrap();
+    nix_kill(server.child.id(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = greeting_code(server.smtp);
+        if line.starts_with("554 5.7.1") {
+            assert!(line.contains("block list"), "{line}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still greeted after SIGHUP: {line}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A broken list file is reported and the old lists stay.
+    std::fs::write(dir.path().join("blocklist.txt"), "not-a-network\n").unwrap();
+    nix_kill(server.child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(greeting_code(server.smtp).starts_with("554 "));
+    nix_kill(server.child.id(), "TERM");
+    assert!(server.child.wait().unwrap().success());
+    let logged: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("lists not reloaded") && l.contains("blocklist.txt:1")),
+        "{logged:?}"
+    );
+}
