@@ -58,6 +58,10 @@ enum Workload {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// A DNS server on loopback answering NXDOMAIN to everything, for the server under test
+    /// (its SPF, DKIM and reverse-DNS lookups stay on this machine). Prints its address,
+    /// serves until killed.
+    Dns,
     /// Open `connections` POP3 sessions as user1..userN, log each in, hold them `seconds`.
     Idle {
         #[arg(long)]
@@ -119,6 +123,12 @@ fn main() -> anyhow::Result<()> {
                 writers,
                 seconds,
             } => fsync::run(&dir, writers, seconds),
+            Workload::Dns => {
+                let dns = hermod_testkit::DnsServer::start().await;
+                println!("{}", dns.addr());
+                std::future::pending::<()>().await;
+                Ok(())
+            }
         }
     })
 }

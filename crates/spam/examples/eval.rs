@@ -20,6 +20,9 @@ fn main() {
     if args[1] == "--one" {
         return debug_one(&args[2]);
     }
+    if args[1] == "--time" {
+        return time_scan(&args[2]);
+    }
     let (train, test) = (Path::new(&args[1]), Path::new(&args[2]));
     let mut model = Model::default();
     for (class, name) in [(Class::Spam, "spam"), (Class::Ham, "ham")] {
@@ -71,5 +74,32 @@ fn debug_one(path: &str) {
         m.subject(),
         m.from().and_then(|a| a.first()).and_then(|a| a.address()),
         m.headers().len()
+    );
+}
+
+/// Scans one file 200 times with an empty model and with a trained one, and prints the time
+/// per scan and how it splits between parsing and tokenizing.
+fn time_scan(path: &str) {
+    let raw = std::fs::read(path).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..200 {
+        std::hint::black_box(hermod_spam::parse(&raw));
+    }
+    let parse = t.elapsed() / 200;
+    let message = hermod_spam::parse(&raw).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..200 {
+        std::hint::black_box(hermod_spam::tokens::tokenize(&message));
+    }
+    let tokenize = t.elapsed() / 200;
+    let model = Model::default();
+    let t = std::time::Instant::now();
+    for _ in 0..200 {
+        std::hint::black_box(hermod_spam::scan(&raw, &model, 0));
+    }
+    println!(
+        "{} bytes: parse {parse:?}, tokenize {tokenize:?}, scan {:?}",
+        raw.len(),
+        t.elapsed() / 200
     );
 }

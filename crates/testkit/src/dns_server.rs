@@ -4,7 +4,7 @@
 //! NXDOMAIN, known names without the asked type an empty answer.
 
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, PTR, TXT};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -188,7 +188,10 @@ fn answer(query: &[u8], zone: &Mutex<Zone>) -> Option<Vec<u8>> {
         return reply.to_vec().ok();
     }
     match zone.records.get(&name) {
-        None => reply.metadata.response_code = ResponseCode::NXDomain,
+        None => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            reply.add_authority(negative_soa(&name));
+        }
         Some(records) => {
             for data in records
                 .iter()
@@ -198,7 +201,21 @@ fn answer(query: &[u8], zone: &Mutex<Zone>) -> Option<Vec<u8>> {
             }
         }
     }
+    if reply.answers.is_empty() && reply.authorities.is_empty() {
+        reply.add_authority(negative_soa(&name));
+    }
     reply.to_vec().ok()
+}
+
+/// The SOA of a negative answer (RFC 2308): resolvers cache the "no" for its minimum TTL,
+/// as they would with a real zone. The zone is the name's last label.
+fn negative_soa(name: &str) -> Record {
+    let apex = name.rsplit('.').next().unwrap_or("test");
+    let zone = Name::from_ascii(format!("{apex}.")).unwrap_or_else(|_| Name::root());
+    let host =
+        |label: &str| Name::from_ascii(format!("{label}.{apex}.")).unwrap_or_else(|_| Name::root());
+    let soa = SOA::new(host("ns"), host("hostmaster"), 1, 3600, 600, 86_400, 5);
+    Record::from_rdata(zone, 5, RData::SOA(soa))
 }
 
 #[cfg(test)]
