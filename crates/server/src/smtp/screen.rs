@@ -204,7 +204,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let auth = self
             .ctx
             .spam
-            .authenticate(&envelope, content.as_deref())
+            .authenticate_in_time(&envelope, content.as_deref())
             .await;
         let mut verdict = match content {
             Some(raw) => self.scan_content(raw).await,

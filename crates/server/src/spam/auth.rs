@@ -32,7 +32,34 @@ pub(crate) struct AuthOutcome {
     pub dmarc_reject: Option<String>,
 }
 
+/// How long SPF, DKIM and DMARC lookups may take together before the message is accepted
+/// without their results (a broken resolver must not hold mail up).
+const AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl SpamFilter {
+    /// [`authenticate`](Self::authenticate), giving up after [`AUTH_TIMEOUT`] with
+    /// `temperror` results.
+    pub async fn authenticate_in_time(
+        &self,
+        env: &Envelope<'_>,
+        message: Option<&[u8]>,
+    ) -> AuthOutcome {
+        match tokio::time::timeout(AUTH_TIMEOUT, self.authenticate(env, message)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(ip = %env.ip, "sender authentication timed out (DNS); results left out");
+                AuthOutcome {
+                    field: format!(
+                        "Authentication-Results: {};\r\n\tspf=temperror (DNS timed out);\r\n\tdkim=temperror (DNS timed out)\r\n",
+                        env.hostname
+                    ),
+                    hits: Vec::new(),
+                    dmarc_reject: None,
+                }
+            }
+        }
+    }
+
     /// Checks `message` (the whole content; `None` when too large to scan: SPF only).
     pub async fn authenticate(&self, env: &Envelope<'_>, message: Option<&[u8]>) -> AuthOutcome {
         let ip = hermod_types::canonical_ip(env.ip);
