@@ -220,13 +220,7 @@ fn words(text: &str, emit: &mut dyn FnMut(&str)) {
         if raw.is_empty() {
             continue;
         }
-        if looks_like_link(raw)
-            && let Some(host) = link_host(raw)
-        {
-            emit(&format!("url:{host}"));
-            for piece in link_path_pieces(raw) {
-                emit(&format!("url-path:{piece}"));
-            }
+        if looks_like_link(raw) && link_tokens(raw, emit) {
             previous.clear();
             continue;
         }
@@ -296,6 +290,23 @@ fn looks_like_link(word: &str) -> bool {
                 .is_some_and(|p| p.eq_ignore_ascii_case("www.")))
 }
 
+/// A link's host, its registered domain (the last two labels) and its path words; false
+/// when `word` is not a link.
+fn link_tokens(word: &str, emit: &mut dyn FnMut(&str)) -> bool {
+    let Some(host) = link_host(word) else {
+        return false;
+    };
+    emit(&format!("url:{host}"));
+    let labels: Vec<&str> = host.rsplitn(3, '.').collect();
+    if labels.len() == 3 && host.parse::<std::net::IpAddr>().is_err() {
+        emit(&format!("url-domain:{}.{}", labels[1], labels[0]));
+    }
+    for piece in link_path_pieces(word) {
+        emit(&format!("url-path:{piece}"));
+    }
+    true
+}
+
 /// The lowercased host of `http://host/...`, `https://...` or `www.host...`.
 fn link_host(word: &str) -> Option<String> {
     let lower = word.to_ascii_lowercase();
@@ -361,13 +372,8 @@ fn html_tokens(html: &str, emit: &mut dyn FnMut(&str, &str)) {
         for attribute in ["href=", "src="] {
             if let Some(at) = tag.to_ascii_lowercase().find(attribute) {
                 let value = tag[at + attribute.len()..].trim_start_matches(['"', '\'']);
-                if let Some(host) = link_host(value) {
-                    emit("", &format!("url:{host}"));
-                    let end = value.find(['"', '\'', ' ']).unwrap_or(value.len());
-                    for piece in link_path_pieces(&value[..end]) {
-                        emit("", &format!("url-path:{piece}"));
-                    }
-                }
+                let end = value.find(['"', '\'', ' ']).unwrap_or(value.len());
+                link_tokens(&value[..end], &mut |t| emit("", t));
             }
         }
     }
