@@ -109,17 +109,10 @@ fn check(config: &Config, files: &[PathBuf]) -> Result<()> {
 pub fn load_model(store: &dyn Store) -> Result<Model> {
     let counts = store.bayes_load(None)?;
     Ok(Model::from_counts(
-        counts.spam_messages.max(0) as u64,
-        counts.ham_messages.max(0) as u64,
-        counts
-            .tokens
-            .into_iter()
-            .map(|(t, s, h)| (t, clamp(s), clamp(h))),
+        counts.spam_messages,
+        counts.ham_messages,
+        counts.tokens,
     ))
-}
-
-fn clamp(n: i64) -> u32 {
-    n.clamp(0, i64::from(u32::MAX)) as u32
 }
 
 fn unix_now() -> i64 {

@@ -37,6 +37,12 @@ async fn send(
     c.send_mail(from, &[ALICE], body).await
 }
 
+/// A well-formed message from bob@sender.test, HELO client.test.
+async fn send_from_bob(server: &TestServer, subject: &str) -> hermod_testkit::SmtpReply {
+    let from = "bob@sender.test";
+    send(server, "client.test", from, &message(from, subject)).await
+}
+
 fn header_of(message: &[u8]) -> String {
     let text = String::from_utf8_lossy(message);
     text.split("\r\n\r\n").next().unwrap_or("").to_owned()
@@ -63,13 +69,7 @@ async fn the_allowlist_beats_the_blocklist() {
         c.spam.allowlist = vec![Cidr::parse("127.0.0.1").unwrap()];
     })
     .await;
-    let r = send(
-        &server,
-        "client.test",
-        "bob@sender.test",
-        &message("bob@sender.test", "hi"),
-    )
-    .await;
+    let r = send_from_bob(&server, "hi").await;
     assert_eq!(r.code, 250, "{r:?}");
 }
 
@@ -119,13 +119,7 @@ async fn dnsbl_failures_and_error_codes_never_refuse_and_scoring_zones_only_scor
     server
         .dns
         .add_a("1.0.0.127.score.test", Ipv4Addr::new(127, 0, 0, 4));
-    let r = send(
-        &server,
-        "client.test",
-        "bob@sender.test",
-        &message("bob@sender.test", "hi"),
-    )
-    .await;
+    let r = send_from_bob(&server, "hi").await;
     assert_eq!(r.code, 250, "{r:?}");
     let stored = header_of(&server.inbox(ALICE)[0]);
     assert!(stored.contains("DNSBL_score.test"), "{stored}");

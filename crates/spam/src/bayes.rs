@@ -58,19 +58,27 @@ pub struct Model {
 }
 
 impl Model {
-    /// A model from stored counts: `(token, spam, ham)`.
+    /// A model from stored counts: messages per class, and `(token, spam, ham)`. Stores
+    /// keep signed numbers (unlearning subtracts); anything out of range is clamped.
     pub fn from_counts(
-        spam_messages: u64,
-        ham_messages: u64,
-        counts: impl IntoIterator<Item = (u64, u32, u32)>,
+        spam_messages: i64,
+        ham_messages: i64,
+        counts: impl IntoIterator<Item = (u64, i64, i64)>,
     ) -> Model {
+        let count = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
         let tokens = counts
             .into_iter()
-            .map(|(token, spam, ham)| (token, Counts { spam, ham }))
+            .map(|(token, spam, ham)| {
+                let counts = Counts {
+                    spam: count(spam),
+                    ham: count(ham),
+                };
+                (token, counts)
+            })
             .collect();
         Model {
-            spam_messages,
-            ham_messages,
+            spam_messages: spam_messages.max(0) as u64,
+            ham_messages: ham_messages.max(0) as u64,
             tokens,
         }
     }
@@ -219,9 +227,11 @@ mod tests {
     fn stored_counts_give_the_same_model() {
         let model = trained();
         let copy = Model::from_counts(
-            model.spam_messages,
-            model.ham_messages,
-            model.iter().map(|(t, c)| (t, c.spam, c.ham)),
+            model.spam_messages as i64,
+            model.ham_messages as i64,
+            model
+                .iter()
+                .map(|(t, c)| (t, i64::from(c.spam), i64::from(c.ham))),
         );
         assert_eq!(copy.token_count(), model.token_count());
         assert_eq!(

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 #[derive(Default)]
 struct Zone {
@@ -72,7 +72,8 @@ impl DnsServer {
         self.add(name, RData::MX(MX::new(preference, exchange)));
     }
 
-    /// A TXT record; long text is split into 255-byte strings (resolvers join them).
+    /// A TXT record; long text is split into 255-byte strings (resolvers join them). Split
+    /// as bytes, not as `String`s: a cut inside a UTF-8 character must survive the join.
     pub fn add_txt(&self, name: &str, text: &str) {
         let chunks = text
             .as_bytes()
@@ -134,41 +135,60 @@ async fn serve_udp(socket: UdpSocket, zone: Arc<Mutex<Zone>>) {
         let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        if let Some(reply) = answer(&buf[..n], &zone) {
+        if let Some(reply) = answer(&buf[..n], &zone, true) {
             let _ = socket.send_to(&reply, peer).await;
         }
     }
 }
 
 async fn serve_tcp(listener: TcpListener, zone: Arc<Mutex<Zone>>) {
+    // Connections live in this set so that aborting this task (on drop) ends them too.
+    let mut connections = JoinSet::new();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let zone = zone.clone();
-        tokio::spawn(async move {
-            // Two-byte length before each message (RFC 1035 4.2.2); many per connection.
-            while let Ok(len) = stream.read_u16().await {
-                let mut query = vec![0u8; usize::from(len)];
-                if stream.read_exact(&mut query).await.is_err() {
-                    return;
-                }
-                let Some(reply) = answer(&query, &zone) else {
-                    return;
-                };
-                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
-                framed.extend_from_slice(&reply);
-                if stream.write_all(&framed).await.is_err() {
-                    return;
-                }
-            }
-        });
+        while connections.try_join_next().is_some() {}
+        connections.spawn(serve_tcp_connection(stream, zone.clone()));
     }
 }
 
-/// The encoded reply to an encoded query; `None` for bytes that are not a query.
-fn answer(query: &[u8], zone: &Mutex<Zone>) -> Option<Vec<u8>> {
+/// Two-byte length before each message (RFC 1035 4.2.2); many queries per connection.
+async fn serve_tcp_connection(mut stream: tokio::net::TcpStream, zone: Arc<Mutex<Zone>>) {
+    while let Ok(len) = stream.read_u16().await {
+        let mut query = vec![0u8; usize::from(len)];
+        if stream.read_exact(&mut query).await.is_err() {
+            return;
+        }
+        let Some(reply) = answer(&query, &zone, false) else {
+            return;
+        };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The encoded reply to an encoded query; `None` for bytes that are not a query. Over UDP a
+/// reply larger than the client accepts (512 bytes, or its EDNS size) is cut to the question
+/// with TC set, as a real server does: the client retries over TCP (long DKIM keys do this).
+fn answer(query: &[u8], zone: &Mutex<Zone>, udp: bool) -> Option<Vec<u8>> {
     let request = Message::from_vec(query).ok()?;
+    let reply = reply(&request, zone)?;
+    let bytes = reply.to_vec().ok()?;
+    if udp && bytes.len() > usize::from(request.max_payload()) {
+        return reply.truncate().to_vec().ok();
+    }
+    Some(bytes)
+}
+
+/// The reply to a decoded query, answered from the zone.
+fn reply(request: &Message, zone: &Mutex<Zone>) -> Option<Message> {
     let question = request.queries.first()?.clone();
     let name = key(&question.name.to_ascii());
     let kind = question.query_type;
@@ -185,7 +205,7 @@ fn answer(query: &[u8], zone: &Mutex<Zone>) -> Option<Vec<u8>> {
         .any(|s| name == *s || name.ends_with(&format!(".{s}")))
     {
         reply.metadata.response_code = ResponseCode::ServFail;
-        return reply.to_vec().ok();
+        return Some(reply);
     }
     match zone.records.get(&name) {
         None => {
@@ -204,7 +224,7 @@ fn answer(query: &[u8], zone: &Mutex<Zone>) -> Option<Vec<u8>> {
     if reply.answers.is_empty() && reply.authorities.is_empty() {
         reply.add_authority(negative_soa(&name));
     }
-    reply.to_vec().ok()
+    Some(reply)
 }
 
 /// The SOA of a negative answer (RFC 2308): resolvers cache the "no" for its minimum TTL,
@@ -282,9 +302,10 @@ mod tests {
         };
         let joined: Vec<u8> = txt.txt_data.iter().flat_map(|c| c.to_vec()).collect();
         assert_eq!(joined, long.as_bytes());
+        // hickory builds the arpa names itself: an independent check of `reverse_name`.
         for ip in ["192.0.2.1", "2001:db8::1"] {
-            let name = format!("{}.", reverse_name(ip.parse().unwrap()));
-            let ptr = data(r.lookup(name.as_str(), RecordType::PTR).await.unwrap());
+            let ip: IpAddr = ip.parse().unwrap();
+            let ptr = data(r.reverse_lookup(ip).await.unwrap());
             let RData::PTR(ptr) = &ptr[0] else {
                 panic!("{ptr:?}")
             };
@@ -327,5 +348,56 @@ mod tests {
                 .unwrap_err()
                 .is_nx_domain()
         );
+    }
+
+    /// The joined character-strings of the first TXT answer.
+    fn txt_bytes(lookup: &hickory_resolver::lookup::Lookup) -> Vec<u8> {
+        let RData::TXT(txt) = &lookup.answers()[0].data else {
+            panic!("{lookup:?}")
+        };
+        txt.txt_data.iter().flat_map(|c| c.to_vec()).collect()
+    }
+
+    fn query_bytes(name: &str, kind: RecordType) -> Vec<u8> {
+        let mut query = Message::new(7, MessageType::Query, OpCode::Query);
+        let name = Name::from_ascii(name).unwrap();
+        query.add_query(hickory_resolver::proto::op::Query::query(name, kind));
+        query.to_vec().unwrap()
+    }
+
+    #[tokio::test]
+    async fn too_big_for_udp_comes_over_tcp() {
+        let dns = DnsServer::start().await;
+        // 'é' is two bytes; at offset 254 it straddles the first 255-byte cut.
+        let text = "a".repeat(254) + &"é".repeat(1500);
+        dns.add_txt("big.example.test", &text);
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let query = query_bytes("big.example.test.", RecordType::TXT);
+        udp.send_to(&query, dns.addr()).await.unwrap();
+        let mut buf = vec![0u8; 65_535];
+        let n = udp.recv(&mut buf).await.unwrap();
+        let cut = Message::from_vec(&buf[..n]).unwrap();
+        assert!(cut.metadata.truncation && cut.answers.is_empty(), "{cut:?}");
+        let r = resolver(dns.addr());
+        let lookup = r.txt_lookup("big.example.test.").await.unwrap();
+        assert_eq!(txt_bytes(&lookup), text.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn tcp_serves_several_queries_per_connection() {
+        let dns = DnsServer::start().await;
+        dns.add_a("host.example.test", Ipv4Addr::new(192, 0, 2, 7));
+        let mut tcp = tokio::net::TcpStream::connect(dns.addr()).await.unwrap();
+        for kind in [RecordType::A, RecordType::MX] {
+            let query = query_bytes("host.example.test.", kind);
+            tcp.write_u16(query.len() as u16).await.unwrap();
+            tcp.write_all(&query).await.unwrap();
+            let mut reply = vec![0u8; usize::from(tcp.read_u16().await.unwrap())];
+            tcp.read_exact(&mut reply).await.unwrap();
+            let reply = Message::from_vec(&reply).unwrap();
+            assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+            assert!(reply.metadata.authoritative);
+            assert_eq!(reply.answers.len(), usize::from(kind == RecordType::A));
+        }
     }
 }

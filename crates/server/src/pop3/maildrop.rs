@@ -105,14 +105,23 @@ impl Maildrop {
             .filter(|(_, d)| **d)
             .map(|(m, _)| m.uid)
             .collect();
+        // One store transaction (one fsync) per distinct set of flags, not per message:
+        // downloading a full maildrop once marks thousands of messages seen.
+        let mut seen: Vec<(Flags, Vec<Uid>)> = Vec::new();
         for (i, message) in self.messages.iter().enumerate() {
             if self.retrieved[i] && !self.deleted[i] && !message.flags.has(Flags::SEEN) {
                 let flags = Flags {
                     bits: message.flags.bits | Flags::SEEN,
                     keywords: message.flags.keywords.clone(),
                 };
-                store.set_flags(self.mailbox.id, &[message.uid], flags)?;
+                match seen.iter_mut().find(|(f, _)| *f == flags) {
+                    Some((_, uids)) => uids.push(message.uid),
+                    None => seen.push((flags, vec![message.uid])),
+                }
             }
+        }
+        for (flags, uids) in seen {
+            store.set_flags(self.mailbox.id, &uids, flags)?;
         }
         if !doomed.is_empty() {
             store.expunge(self.mailbox.id, &doomed)?;

@@ -96,8 +96,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(self.mistake("no such message"));
         };
         let (blob, size) = (message.blob.clone(), message.size);
-        let mut reader = match self.open(blob).await {
-            Ok(reader) => reader,
+        // Opening and the first read are one trip to the blocking pool; a message that fits
+        // in one chunk (most do) needs no other.
+        let (mut reader, first) = match self.open(blob, size).await {
+            Ok(opened) => opened,
             Err(e) => {
                 tracing::error!(peer = %self.peer, error = e, "cannot open a message body");
                 self.err(
@@ -109,9 +111,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.ok(&format!("{size} octets"));
         let (mut stuffer, mut limiter) = (DotStuffer::default(), top.map(TopLimiter::new));
+        let mut sent = 0u64;
+        let mut next = Some(Ok(first));
         loop {
-            let (back, chunk) = read_chunk(reader).await;
-            reader = back;
+            let chunk = match next.take() {
+                Some(chunk) => chunk,
+                None if sent >= size => Ok(Vec::new()),
+                None => {
+                    let (back, chunk) = read_chunk(reader).await;
+                    reader = back;
+                    chunk
+                }
+            };
             let chunk = match chunk {
                 Ok(chunk) if chunk.is_empty() => break,
                 Ok(chunk) => chunk,
@@ -121,6 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return Ok(Flow::Close);
                 }
             };
+            sent += chunk.len() as u64;
             let part = limiter.as_mut().map_or(&chunk[..], |l| l.take(&chunk));
             stuffer.encode(part, self.conn.output());
             self.conn.flush_if_large().await?;
@@ -135,13 +147,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Flow::Continue)
     }
 
-    async fn open(&self, blob: BlobId) -> Result<Box<dyn Read + Send>, String> {
+    /// Opens a body of `size` octets and reads its first chunk.
+    async fn open(
+        &self,
+        blob: BlobId,
+        size: u64,
+    ) -> Result<(Box<dyn Read + Send>, Vec<u8>), String> {
         let store = self.ctx.store.clone();
-        match tokio::task::spawn_blocking(move || store.open_blob(&blob)).await {
-            Ok(Ok(reader)) => Ok(reader),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
+        let want = usize::try_from(size)
+            .unwrap_or(BODY_CHUNK)
+            .clamp(1, BODY_CHUNK);
+        let opened = tokio::task::spawn_blocking(move || {
+            let mut reader = store.open_blob(&blob).map_err(|e| e.to_string())?;
+            let first = read_some(&mut reader, want).map_err(|e| e.to_string())?;
+            Ok((reader, first))
+        });
+        opened.await.map_err(|e| e.to_string())?
     }
 
     /// QUIT in TRANSACTION: the UPDATE state. Deletions happen here and only here, at once.
@@ -184,15 +205,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
+/// Up to `want` bytes; empty at the end.
+fn read_some(reader: &mut Box<dyn Read + Send>, want: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; want];
+    let n = reader.read(&mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
 async fn read_chunk(
     mut reader: Box<dyn Read + Send>,
 ) -> (Box<dyn Read + Send>, std::io::Result<Vec<u8>>) {
     let task = tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; BODY_CHUNK];
-        let result = reader.read(&mut buf).map(|n| {
-            buf.truncate(n);
-            buf
-        });
+        let result = read_some(&mut reader, BODY_CHUNK);
         (reader, result)
     });
     match task.await {

@@ -174,15 +174,7 @@ pub(crate) fn thresholds(spam: &Spam) -> Thresholds {
 }
 
 fn to_model(counts: hermod_store::BayesCounts) -> Model {
-    let clamp = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
-    Model::from_counts(
-        counts.spam_messages.max(0) as u64,
-        counts.ham_messages.max(0) as u64,
-        counts
-            .tokens
-            .into_iter()
-            .map(|(t, s, h)| (t, clamp(s), clamp(h))),
-    )
+    Model::from_counts(counts.spam_messages, counts.ham_messages, counts.tokens)
 }
 
 /// mail-auth's resolver, asking the configured nameservers (or the system's).
