@@ -7,6 +7,7 @@ use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::Router;
 use hermod_core::bounce::send_bounce;
+use hermod_message::unix_now;
 use hermod_store::{QueueEntry, QueueUpdate, Store};
 use std::io::Read;
 use std::sync::Arc;
@@ -25,12 +26,6 @@ pub enum QueueAction {
         #[arg(long)]
         bounce: bool,
     },
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn print_entry(entry: &QueueEntry) {
@@ -91,7 +86,7 @@ pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
             if let Some(id) = id {
                 find(&store, id)?;
             }
-            let n = store.queue_retry_now(id, now())?;
+            let n = store.queue_retry_now(id, unix_now())?;
             println!("{n} recipient(s) will be tried now");
         }
         QueueAction::Delete { id, bounce } => delete(config, store, id, bounce)?,

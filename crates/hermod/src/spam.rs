@@ -6,6 +6,7 @@ use crate::admin::open_store;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
+use hermod_message::unix_now;
 use hermod_spam::{Action, Class, Model, Thresholds};
 use hermod_store::{BayesCounts, Store};
 use std::fs;
@@ -113,12 +114,6 @@ pub fn load_model(store: &dyn Store) -> Result<Model> {
         counts.ham_messages,
         counts.tokens,
     ))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The messages at `path`: a Maildir's cur/ and new/, every file under a folder, the

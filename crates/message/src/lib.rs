@@ -6,7 +6,7 @@ mod fields;
 mod headers;
 mod trace;
 
-pub use date::rfc5322_date;
+pub use date::{rfc5322_date, unix_now};
 pub use dsn::{Bounce, FailedRecipient};
 pub use fields::{
     Field, addresses, claims_authserv_id, field_value, fields, remove_fields, remove_fields_where,

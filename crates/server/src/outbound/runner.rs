@@ -7,24 +7,19 @@ use crate::Context;
 use crate::shutdown::Shutdown;
 use hermod_core::bounce::{BounceSent, send_bounce};
 use hermod_core::outbound::{Mx, Verdict, backoff, notify_asks, verdict};
+use hermod_message::unix_now;
 use hermod_store::{QueueUpdate, QueuedMessage, QueuedRecipient};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// How often the queue is looked at when nothing wakes the runner.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Queue entries taken per round.
 const BATCH: usize = 64;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
     // Entries being delivered right now: a slow server must not hold up the rest of the
@@ -41,7 +36,8 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
         ctx.outbound_pool.expire();
         let busy = in_flight.lock().unwrap_or_else(|e| e.into_inner()).len();
         let store = ctx.store.clone();
-        let due = tokio::task::spawn_blocking(move || store.queue_due(now(), BATCH + busy)).await;
+        let due =
+            tokio::task::spawn_blocking(move || store.queue_due(unix_now(), BATCH + busy)).await;
         let due = match due {
             Ok(Ok(due)) => due,
             Ok(Err(e)) => {
@@ -122,14 +118,14 @@ fn update(ctx: &Context, message: &QueuedMessage, rcpt: &str, reply: &RemoteRepl
         },
         Verdict::Deferred => {
             let expired =
-                now() - message.created >= ctx.config.outbound.max_queue_time.as_secs() as i64;
+                unix_now() - message.created >= ctx.config.outbound.max_queue_time.as_secs() as i64;
             if expired {
                 QueueUpdate::Failed {
                     error: format!("{reply} (gave up after {} attempts)", attempts),
                 }
             } else {
                 QueueUpdate::Deferred {
-                    next_attempt: now() + backoff(attempts).as_secs() as i64,
+                    next_attempt: unix_now() + backoff(attempts).as_secs() as i64,
                     error: reply.to_string(),
                 }
             }
@@ -341,7 +337,7 @@ async fn notify_delay(
     message: &QueuedMessage,
     outcomes: &[(String, String, Option<String>)],
 ) {
-    let age = now() - message.created;
+    let age = unix_now() - message.created;
     let Some(sender) = &message.sender else {
         return;
     };

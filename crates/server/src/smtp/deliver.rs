@@ -8,7 +8,7 @@ use hermod_message::{addresses, field_value, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
 use hermod_store::{DeliveryTarget, Flags, Outbound, StoreError};
 use hermod_types::{Address, MailboxName};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -47,9 +47,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = hermod_message::unix_now();
         let targets = self.targets(txn, now, junk);
         let outbound = self.outbound(txn);
         let store = self.ctx.store.clone();

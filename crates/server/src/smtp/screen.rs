@@ -9,6 +9,7 @@ use crate::conn::Fill;
 use crate::reply::{self, Reply};
 use crate::spam::{Envelope, thresholds};
 use hermod_config::CheckAction;
+use hermod_message::unix_now;
 use hermod_spam::{Action, Bayes, Hit, Verdict, verdict};
 use hermod_store::GreylistState;
 use std::time::Duration;
@@ -251,10 +252,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 exempt: false,
             })
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -137,9 +137,8 @@ async fn reverse_dns(auth: &MessageAuthenticator, ip: IpAddr) -> ReverseDns {
         (IprevResult::Fail(_) | IprevResult::PermError(_), Some(_)) => {
             ReverseDns::Problem("RDNS_MISMATCH")
         }
-        (IprevResult::PermError(_) | IprevResult::None, None) => ReverseDns::Problem("RDNS_NONE"),
-        (IprevResult::Fail(_), None) => ReverseDns::Problem("RDNS_NONE"),
         (IprevResult::None, Some(_)) => ReverseDns::Unknown,
+        (_, None) => ReverseDns::Problem("RDNS_NONE"),
     }
 }
 
