@@ -15,7 +15,7 @@ const DEFAULT_FILE: &str = r#"# hermod configuration.
 # self-signed TLS certificate. Set it to the host name your MX record points at.
 hostname = "localhost"
 
-# Where hermod keeps everything: the index (hermod.db), message bodies (blobs/), the generated
+# Where hermod keeps everything: the index with small messages (hermod.db), larger ones (blobs/), the generated
 # certificate (tls/). Relative paths are relative to the folder of this file.
 data_dir = "."
 

@@ -241,6 +241,13 @@ impl Server {
         let (trigger, shutdown) = shutdown::channel();
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let limits = ConnectionLimits::new(&self.ctx.config.limits);
+        // Watch SIGHUP before anything says "listening": one sent as soon as the server
+        // answers must not find the default action (terminate) still in place.
+        tokio::spawn(reload_on_hangup(
+            hangup_signal(),
+            self.ctx.clone(),
+            shutdown.clone(),
+        ));
         for (service, listener) in self.listeners.bound {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(service = %service.name(), %addr, "listening");
@@ -255,18 +262,28 @@ impl Server {
             tokio::spawn(acceptor.run(listener));
         }
         tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
-        tokio::spawn(reload_on_hangup(self.ctx.clone(), shutdown.clone()));
         drop(done_tx);
         stop.await;
         stop_sessions(trigger, &mut done_rx, self.ctx.config.limits.shutdown_grace).await;
     }
 }
 
-/// SIGHUP re-reads the allow and block lists.
-async fn reload_on_hangup(ctx: Arc<Context>, mut shutdown: Shutdown) {
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+    let hangup = signal(SignalKind::hangup());
+    if hangup.is_err() {
         tracing::warn!("cannot watch SIGHUP; lists are reloaded only by a restart");
+    }
+    hangup.ok()
+}
+
+/// SIGHUP re-reads the allow and block lists.
+async fn reload_on_hangup(
+    hangup: Option<tokio::signal::unix::Signal>,
+    ctx: Arc<Context>,
+    mut shutdown: Shutdown,
+) {
+    let Some(mut hangup) = hangup else {
         return;
     };
     loop {

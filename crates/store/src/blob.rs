@@ -1,14 +1,25 @@
-//! Message bodies: one immutable file per body under `blobs/xx/<id>`, written through `tmp/`.
+//! Message bodies. Small ones (up to [`INLINE_MAX`]) live in the index, written in the same
+//! group-committed transaction as the rows that file them: one WAL fsync covers a whole batch
+//! of messages, where a file each would cost a file creation, an fsync and a directory entry.
+//! Larger bodies are one immutable file each under `blobs/xx/<id>`, written through `tmp/`.
 //!
-//! A body is written to `tmp/`, fsynced (sealed), then renamed into `blobs/` just before its
-//! index rows commit; the commit fsyncs the `blobs/xx` directories it touched, once per batch.
-//! A crash can leave unreferenced files behind (never referenced rows without files); the
-//! start-up sweep removes them.
+//! A file body is written to `tmp/`, fsynced (sealed), then renamed into `blobs/` just before
+//! its index rows commit; the commit fsyncs the `blobs/xx` directories it touched, once per
+//! batch. A crash can leave unreferenced files behind (never referenced rows without files);
+//! the start-up sweep removes them.
 
 use crate::{BlobId, Result, StoreError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// The largest body kept inside the index. SQLite reads and writes blobs of this size
+/// faster than the file system creates, fsyncs and links a file; a session holds at most
+/// this much in memory before its body spills to a file.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// Write buffer of a file body.
+const FILE_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub(crate) struct BlobDir {
@@ -38,28 +49,28 @@ impl BlobDir {
         self.blobs.join(&id.as_str()[..2])
     }
 
+    /// A new body; no file exists until it outgrows [`INLINE_MAX`].
     pub(crate) fn writer(&self) -> Result<BlobWriter> {
         let id = BlobId::random().map_err(StoreError::io(&self.tmp))?;
         let tmp = self.tmp.join(format!("{id}.tmp"));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(StoreError::io(&tmp))?;
         Ok(BlobWriter {
-            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            sink: Sink::Memory(Vec::new()),
             id,
             tmp,
             size: 0,
         })
     }
 
-    /// Moves a sealed body into place. The directory entry is made durable by the commit.
-    pub(crate) fn install(&self, blob: &mut SealedBlob) -> Result<PathBuf> {
+    /// Moves a sealed file body into place and returns its path (`None` for an inline body).
+    /// The directory entry is made durable by the commit.
+    pub(crate) fn install(&self, blob: &mut SealedBlob) -> Result<Option<PathBuf>> {
         let path = self.path(&blob.id);
-        fs::rename(&blob.tmp, &path).map_err(StoreError::io(&path))?;
-        blob.installed = true;
-        Ok(path)
+        let Body::File { tmp, installed } = &mut blob.body else {
+            return Ok(None);
+        };
+        fs::rename(&*tmp, &path).map_err(StoreError::io(&path))?;
+        *installed = true;
+        Ok(Some(path))
     }
 
     /// Removes files a crash left behind: temporary bodies and bodies no index row names.
@@ -129,12 +140,20 @@ pub(crate) fn sync_dir(path: &Path) -> Result<()> {
         .map_err(StoreError::io(path))
 }
 
-/// A message body being written. Dropping it unsealed deletes the partial file.
+/// A message body being written. Small bodies stay in memory and are stored inside the index
+/// transaction that files them; a body that grows past [`INLINE_MAX`] spills to a file in
+/// `tmp/`. Dropping it unsealed deletes any partial file.
 pub struct BlobWriter {
-    file: Option<BufWriter<File>>,
+    sink: Sink,
     id: BlobId,
     tmp: PathBuf,
     size: u64,
+}
+
+enum Sink {
+    Memory(Vec<u8>),
+    File(BufWriter<File>),
+    Sealed,
 }
 
 impl BlobWriter {
@@ -146,54 +165,96 @@ impl BlobWriter {
         self.size
     }
 
-    /// Flushes and fsyncs the body. After this it can be delivered.
+    /// Makes the body durable: a file body is flushed and fsynced here; an in-memory body
+    /// becomes durable with the index commit that files it.
     pub fn seal(mut self) -> Result<SealedBlob> {
-        let file = self.file.take().expect("writer is sealed only once");
-        let file = file.into_inner().map_err(|e| StoreError::Io {
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(StoreError::io(&self.tmp))?;
+        let body = match std::mem::replace(&mut self.sink, Sink::Sealed) {
+            Sink::Memory(bytes) => Body::Inline(bytes),
+            Sink::File(file) => {
+                let file = file.into_inner().map_err(|e| StoreError::Io {
+                    path: self.tmp.clone(),
+                    source: e.into_error(),
+                })?;
+                file.sync_all().map_err(StoreError::io(&self.tmp))?;
+                Body::File {
+                    tmp: std::mem::take(&mut self.tmp),
+                    installed: false,
+                }
+            }
+            Sink::Sealed => unreachable!("a writer is consumed by sealing it"),
+        };
         Ok(SealedBlob {
             id: self.id.clone(),
-            tmp: std::mem::take(&mut self.tmp),
             size: self.size,
-            installed: false,
+            body,
         })
+    }
+
+    /// Moves the in-memory start of a body that outgrew [`INLINE_MAX`] into its file.
+    fn spill(&mut self) -> io::Result<()> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.tmp)?;
+        let mut file = BufWriter::with_capacity(FILE_BUFFER, file);
+        if let Sink::Memory(bytes) = &self.sink {
+            file.write_all(bytes)?;
+        }
+        self.sink = Sink::File(file);
+        Ok(())
     }
 }
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("blob already sealed"))?;
-        let n = file.write(buf)?;
+        if let Sink::Memory(bytes) = &self.sink
+            && bytes.len() + buf.len() > INLINE_MAX
+        {
+            self.spill()?;
+        }
+        let n = match &mut self.sink {
+            Sink::Memory(bytes) => {
+                bytes.extend_from_slice(buf);
+                buf.len()
+            }
+            Sink::File(file) => file.write(buf)?,
+            Sink::Sealed => return Err(io::Error::other("blob already sealed")),
+        };
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+        match &mut self.sink {
+            Sink::File(file) => file.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if let Sink::File(_) = self.sink {
             let _ = fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Where a sealed body is.
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// In memory, to be stored in the index with the rows that reference it.
+    Inline(Vec<u8>),
+    /// In `tmp/` until installed under `blobs/`.
+    File { tmp: PathBuf, installed: bool },
 }
 
 /// A durable body not yet filed in any mailbox. Dropping it undelivered deletes it.
 #[derive(Debug)]
 pub struct SealedBlob {
     pub(crate) id: BlobId,
-    pub(crate) tmp: PathBuf,
     size: u64,
-    pub(crate) installed: bool,
+    pub(crate) body: Body,
 }
 
 impl SealedBlob {
@@ -208,8 +269,12 @@ impl SealedBlob {
 
 impl Drop for SealedBlob {
     fn drop(&mut self) {
-        if !self.installed {
-            let _ = fs::remove_file(&self.tmp);
+        if let Body::File {
+            tmp,
+            installed: false,
+        } = &self.body
+        {
+            let _ = fs::remove_file(tmp);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! hermod's storage: accounts, domains, aliases, IMAP-shaped mailboxes and message bodies.
 //!
 //! The rest of the server talks to the [`Store`] trait only; nothing outside this crate knows
-//! that the embedded backend is SQLite plus one file per message body. The trait assumes
+//! that the embedded backend is SQLite holding small bodies plus one file per large body. The trait assumes
 //! nothing about being the only process using the data: the CLI runs management commands
 //! against the same store while the server runs, and a shared-database backend can follow.
 
@@ -10,7 +10,7 @@ mod error;
 mod model;
 mod sqlite;
 
-pub use blob::{BlobWriter, SealedBlob};
+pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use error::StoreError;
 pub use model::{
     AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord,

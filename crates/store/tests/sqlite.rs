@@ -112,27 +112,73 @@ fn directory_rules() {
     assert!(store.domains().unwrap().is_empty());
 }
 
+/// Bodies stored: files under `blobs/` plus bodies kept inside the index.
+fn stored_bodies(dir: &std::path::Path) -> (usize, usize) {
+    let db = rusqlite::Connection::open(dir.join("hermod.db")).unwrap();
+    let inline: i64 = db
+        .query_row("SELECT count(*) FROM blob_data", [], |r| r.get(0))
+        .unwrap();
+    (walk(&dir.join("blobs")), inline as usize)
+}
+
 #[test]
-fn one_body_for_many_recipients_and_garbage_collection() {
+fn small_bodies_live_in_the_index_and_large_ones_in_files() {
+    let (dir, store) = store();
+    let a = store.add_user(&addr("a@example.test"), "h", None).unwrap();
+    let mut at_limit = b"Subject: x\r\n\r\n".to_vec();
+    at_limit.resize(hermod_store::INLINE_MAX, b'x');
+    put(&store, &at_limit, &[a]).unwrap();
+    assert_eq!(stored_bodies(dir.path()), (0, 1));
+    at_limit.push(b'y');
+    put(&store, &at_limit, &[a]).unwrap();
+    assert_eq!(stored_bodies(dir.path()), (1, 1));
+    assert_eq!(walk(&dir.path().join("tmp")), 0);
+    let mailbox = store.mailbox(a, &inbox()).unwrap().unwrap();
+    for (n, message) in store.messages(mailbox.id).unwrap().iter().enumerate() {
+        let mut body = Vec::new();
+        store
+            .open_blob(&message.blob)
+            .unwrap()
+            .read_to_end(&mut body)
+            .unwrap();
+        assert_eq!(body.len(), hermod_store::INLINE_MAX + n);
+        assert_eq!(message.size as usize, body.len());
+    }
+}
+
+#[test]
+fn one_inline_body_for_many_recipients_and_garbage_collection() {
+    many_recipients_and_garbage_collection(b"Subject: x\r\n\r\nbody\r\n".to_vec(), (0, 1));
+}
+
+#[test]
+fn one_file_body_for_many_recipients_and_garbage_collection() {
+    let mut body = b"Subject: x\r\n\r\nbody\r\n".to_vec();
+    body.resize(hermod_store::INLINE_MAX * 2, b'z');
+    many_recipients_and_garbage_collection(body, (1, 0));
+}
+
+fn many_recipients_and_garbage_collection(content: Vec<u8>, one_copy: (usize, usize)) {
     let (dir, store) = store();
     let a = store.add_user(&addr("a@example.test"), "h", None).unwrap();
     let b = store.add_user(&addr("b@example.test"), "h", None).unwrap();
-    put(&store, b"Subject: x\r\n\r\nbody\r\n", &[a, b]).unwrap();
-    let blobs = || walk(&dir.path().join("blobs"));
-    assert_eq!(blobs(), 1, "one stored copy");
+    put(&store, &content, &[a, b]).unwrap();
+    let blobs = || stored_bodies(dir.path());
+    assert_eq!(blobs(), one_copy, "one stored copy");
+    let len = content.len() as u64;
     let used = |u: &str| store.user(&addr(u)).unwrap().unwrap().used;
-    assert_eq!((used("a@example.test"), used("b@example.test")), (20, 20));
+    assert_eq!((used("a@example.test"), used("b@example.test")), (len, len));
 
     let box_a = store.mailbox(a, &inbox()).unwrap().unwrap();
     let msg = store.messages(box_a.id).unwrap().remove(0);
-    let mut body = String::new();
+    let mut body = Vec::new();
     store
         .open_blob(&msg.blob)
         .unwrap()
-        .read_to_string(&mut body)
+        .read_to_end(&mut body)
         .unwrap();
-    assert_eq!(body, "Subject: x\r\n\r\nbody\r\n");
-    assert_eq!((msg.uid.get(), msg.size), (1, 20));
+    assert_eq!(body, content);
+    assert_eq!((msg.uid.get(), msg.size), (1, len));
 
     store
         .set_flags(
@@ -149,9 +195,9 @@ fn one_body_for_many_recipients_and_garbage_collection() {
 
     store.expunge(box_a.id, &[msg.uid]).unwrap();
     assert_eq!((count(&store, a), used("a@example.test")), (0, 0));
-    assert_eq!(blobs(), 1, "b still references the body");
+    assert_eq!(blobs(), one_copy, "b still references the body");
     store.remove_user(&addr("b@example.test")).unwrap();
-    assert_eq!(blobs(), 0, "the last reference removed the body");
+    assert_eq!(blobs(), (0, 0), "the last reference removed the body");
     // UIDs are never reused.
     put(&store, b"again\r\n", &[a]).unwrap();
     assert_eq!(store.messages(box_a.id).unwrap()[0].uid.get(), 2);
@@ -220,13 +266,16 @@ fn concurrent_deliveries_share_commits_and_all_land() {
 #[test]
 fn unsealed_and_undelivered_bodies_leave_nothing_behind() {
     let (dir, store) = store();
-    let mut w = store.blob_writer().unwrap();
-    w.write_all(b"partial").unwrap();
-    drop(w);
-    let sealed = store.blob_writer().unwrap().seal().unwrap();
-    drop(sealed);
+    for size in [7, hermod_store::INLINE_MAX + 1] {
+        let mut w = store.blob_writer().unwrap();
+        w.write_all(&vec![b'p'; size]).unwrap();
+        drop(w);
+        let mut w = store.blob_writer().unwrap();
+        w.write_all(&vec![b's'; size]).unwrap();
+        drop(w.seal().unwrap());
+    }
     assert_eq!(walk(&dir.path().join("tmp")), 0);
-    assert_eq!(walk(&dir.path().join("blobs")), 0);
+    assert_eq!(stored_bodies(dir.path()), (0, 0));
     // A crash leftover older than the sweep age is removed; a fresh one is left alone.
     std::fs::write(dir.path().join("tmp/deadbeef.tmp"), b"x").unwrap();
     assert_eq!(store.sweep().unwrap(), 0);
@@ -357,8 +406,8 @@ fn the_outbound_queue_keeps_per_recipient_state() {
     assert!(store.queue_remove(id).unwrap());
     assert!(store.queue().unwrap().is_empty());
     assert_eq!(
-        walk(&dir.path().join("blobs")),
-        0,
+        stored_bodies(dir.path()),
+        (0, 0),
         "the body went with the last reference"
     );
 }

@@ -1,6 +1,7 @@
 //! Group commit: deliveries from many sessions share one index transaction and one fsync.
 //!
-//! Each delivering thread seals its own body (its own fsync, in parallel), then hands a job to
+//! Each delivering thread seals its own body (a large one is fsynced as a file, in parallel; a
+//! small one travels inside the job and is written in the transaction), then hands a job to
 //! this thread and waits. The thread takes every job that queued up while the previous commit
 //! was in flight, fsyncs the directories the new bodies were linked into, applies each job in
 //! a savepoint (one bad job, e.g. over quota, fails alone) and commits once. Throughput grows
@@ -20,7 +21,10 @@ const MAX_BATCH: usize = 512;
 pub(crate) struct Job {
     pub blob_id: String,
     pub size: u64,
-    pub dir: PathBuf,
+    /// The body itself when it is stored inline.
+    pub data: Option<Vec<u8>>,
+    /// The `blobs/xx` folder a file body was linked into.
+    pub dir: Option<PathBuf>,
     pub targets: Vec<DeliveryTarget>,
     pub outbound: Option<Outbound>,
     pub reply: mpsc::SyncSender<Result<Submitted>>,
@@ -70,7 +74,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
-    let dirs: BTreeSet<&PathBuf> = batch.iter().map(|j| &j.dir).collect();
+    let dirs: BTreeSet<&PathBuf> = batch.iter().filter_map(|j| j.dir.as_ref()).collect();
     let synced = dirs.into_iter().find_map(|d| sync_dir(d).err());
     if let Some(err) = synced {
         let msg = err.to_string();
@@ -115,10 +119,16 @@ fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Submitte
 }
 
 fn apply_job(conn: &Connection, job: &Job) -> Result<Submitted> {
-    conn.execute(
-        "INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, 0)",
-        rusqlite::params![job.blob_id, job.size as i64],
-    )?;
+    conn.prepare_cached("INSERT INTO blobs (id, size, refs, inline) VALUES (?1, ?2, 0, ?3)")?
+        .execute(rusqlite::params![
+            job.blob_id,
+            job.size as i64,
+            job.data.is_some()
+        ])?;
+    if let Some(data) = &job.data {
+        conn.prepare_cached("INSERT INTO blob_data (id, data) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![job.blob_id, data])?;
+    }
     let delivered = job
         .targets
         .iter()

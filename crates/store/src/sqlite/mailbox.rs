@@ -217,14 +217,17 @@ pub(crate) fn delete_messages(
     collect_garbage(conn)
 }
 
-/// Removes body rows nothing references and returns their ids; the caller unlinks the files
-/// after its transaction commits.
+/// Removes body rows nothing references (inline bodies go with them) and returns the ids of
+/// file bodies; the caller unlinks those files after its transaction commits.
 pub(crate) fn collect_garbage(conn: &Connection) -> Result<Vec<BlobId>> {
-    let mut stmt = conn.prepare_cached("DELETE FROM blobs WHERE refs <= 0 RETURNING id")?;
-    let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut stmt = conn.prepare_cached("DELETE FROM blobs WHERE refs <= 0 RETURNING id, inline")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?;
     let mut out = Vec::new();
-    for id in ids {
-        out.extend(BlobId::parse(&id?));
+    for row in rows {
+        let (id, inline) = row?;
+        if !inline {
+            out.extend(BlobId::parse(&id));
+        }
     }
     Ok(out)
 }

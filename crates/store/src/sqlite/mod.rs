@@ -1,4 +1,5 @@
-//! The embedded backend: an SQLite index (WAL, synchronous=FULL) beside a folder of bodies.
+//! The embedded backend: an SQLite index (WAL, synchronous=FULL) holding small bodies, beside
+//! a folder of larger ones.
 
 mod commit;
 mod directory;
@@ -14,7 +15,7 @@ use crate::{
 };
 use commit::{Committer, Job};
 use hermod_types::{MailboxName, Uid};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -197,16 +198,21 @@ impl crate::Store for SqliteStore {
         outbound: Option<&Outbound>,
     ) -> Result<Submitted> {
         let path = self.blobs.install(&mut blob)?;
+        let data = match &mut blob.body {
+            crate::blob::Body::Inline(bytes) => Some(std::mem::take(bytes)),
+            crate::blob::Body::File { .. } => None,
+        };
         let outcome = self.committer.submit(|reply| Job {
             blob_id: blob.id().as_str().to_owned(),
             size: blob.size(),
-            dir: self.blobs.shard_dir(blob.id()),
+            data,
+            dir: path.as_ref().map(|_| self.blobs.shard_dir(blob.id())),
             targets: targets.to_vec(),
             outbound: outbound.cloned(),
             reply,
         });
-        if outcome.is_err() {
-            let _ = std::fs::remove_file(&path);
+        if let (Err(_), Some(path)) = (&outcome, path) {
+            let _ = std::fs::remove_file(path);
         }
         outcome
     }
@@ -279,6 +285,14 @@ impl crate::Store for SqliteStore {
     }
 
     fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn Read + Send>> {
+        let inline: Option<Vec<u8>> = self
+            .read()
+            .prepare_cached("SELECT data FROM blob_data WHERE id = ?1")?
+            .query_row([blob.as_str()], |r| r.get(0))
+            .optional()?;
+        if let Some(data) = inline {
+            return Ok(Box::new(std::io::Cursor::new(data)));
+        }
         let path = self.blobs.path(blob);
         let file = std::fs::File::open(&path).map_err(StoreError::io(&path))?;
         Ok(Box::new(file))

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -156,6 +156,21 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_seen ON greylist (last_seen);
 "#;
 
+/// Version 6: small message bodies inside the index (see `blob.rs`), kept apart from `blobs`
+/// so that reference-count updates do not rewrite them; and an index of unreferenced bodies
+/// so that collecting garbage does not scan every body.
+const MIGRATION_6: &str = r#"
+ALTER TABLE blobs ADD COLUMN inline INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE blob_data (
+    id TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TRIGGER blob_removed AFTER DELETE ON blobs WHEN OLD.inline BEGIN
+    DELETE FROM blob_data WHERE id = OLD.id;
+END;
+CREATE INDEX blobs_unreferenced ON blobs (refs) WHERE refs <= 0;
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -189,6 +204,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     if version == 4 {
         tx.execute_batch(MIGRATION_5)?;
         version = 5;
+    }
+    if version == 5 {
+        tx.execute_batch(MIGRATION_6)?;
+        version = 6;
     }
     tx.pragma_update(None, "user_version", version)?;
     if version != SCHEMA_VERSION {
