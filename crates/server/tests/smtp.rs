@@ -400,3 +400,43 @@ async fn ipv4_and_ipv6_wildcards_listen_side_by_side() {
     assert_eq!(v6.greeting.code, 220);
     server.stop().await;
 }
+
+/// Bodies up to 64 KiB are kept in the index and larger ones in files (spilling part-way
+/// through DATA, and across the spool's flushes): every size comes back byte for byte, with
+/// the spam filter holding the start of the message and without it.
+#[tokio::test]
+async fn small_and_large_bodies_come_back_intact() {
+    for filter in [true, false] {
+        let server = TestServer::start_with(|c| c.spam.enabled = filter).await;
+        server.add_user("alice@example.test", "pw");
+        let mut c = server.client().await;
+        assert_eq!(c.cmd("EHLO client.test").await.code, 250);
+        let sizes = [100, 60 * 1024, 70 * 1024, 700 * 1024];
+        let mut sent = Vec::new();
+        for (n, size) in sizes.into_iter().enumerate() {
+            let line = format!("line of message {n} ........................................\r\n");
+            let body = format!("Subject: {n}\r\n\r\n{}", line.repeat(size / line.len()));
+            let reply = c
+                .send_mail("bob@remote.test", &["alice@example.test"], &body)
+                .await;
+            assert_eq!(reply.code, 250, "{reply:?}");
+            sent.push(body);
+        }
+        let stored = server.inbox("alice@example.test");
+        assert_eq!(stored.len(), sent.len());
+        for (stored, sent) in stored.iter().zip(&sent) {
+            assert!(text(stored).ends_with(sent.as_str()), "filter {filter}");
+        }
+        let files = walk(&server.dir.path().join("blobs"));
+        assert_eq!(files, 2, "the two bodies over 64 KiB are files");
+        server.stop().await;
+    }
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk(&p) } else { 1 })
+        .sum()
+}

@@ -165,6 +165,17 @@ impl BlobWriter {
         self.size
     }
 
+    /// Whether writing `more` bytes stays in memory: no I/O, so async code need not move the
+    /// write to a blocking thread.
+    pub fn stays_in_memory(&self, more: usize) -> bool {
+        matches!(&self.sink, Sink::Memory(bytes) if bytes.len() + more <= INLINE_MAX)
+    }
+
+    /// Whether [`seal`](Self::seal) does I/O (an fsync): false for a body still in memory.
+    pub fn seal_does_io(&self) -> bool {
+        matches!(self.sink, Sink::File(_))
+    }
+
     /// Makes the body durable: a file body is flushed and fsynced here; an in-memory body
     /// becomes durable with the index commit that files it.
     pub fn seal(mut self) -> Result<SealedBlob> {

@@ -56,7 +56,8 @@ pub trait Store: Send + Sync + 'static {
     fn aliases(&self) -> Result<Vec<(String, Vec<String>)>>;
     fn alias_targets(&self, alias: &AliasKey) -> Result<Vec<Address>>;
 
-    /// A writer for a new message body; [`BlobWriter::seal`] makes it durable.
+    /// A writer for a new message body; [`BlobWriter::seal`] makes it durable. Unlike the
+    /// other methods this does no I/O (a body starts in memory), so async code may call it.
     fn blob_writer(&self) -> Result<BlobWriter>;
     /// Files one sealed body into every target mailbox, atomically: all targets get it or none
     /// does. Returns only after the body and the index are on stable storage. Concurrent calls

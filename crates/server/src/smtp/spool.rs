@@ -67,9 +67,7 @@ impl Spool {
         trace: impl FnOnce(&str) -> Trace,
         hold: Hold,
     ) -> Result<Spool, StoreError> {
-        let writer = tokio::task::spawn_blocking(move || store.blob_writer())
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        let writer = store.blob_writer()?;
         let id = writer.id().to_string();
         let mut spool = Spool {
             writer: Some(writer),
@@ -199,6 +197,16 @@ impl Spool {
         let (Some(mut writer), false) = (self.writer.take(), self.pending.is_empty()) else {
             return;
         };
+        if writer.stays_in_memory(self.pending.len()) {
+            use std::io::Write;
+            let written = writer.write_all(&self.pending);
+            self.pending.clear();
+            match written {
+                Ok(()) => self.writer = Some(writer),
+                Err(e) => self.failed = Some(SpoolFailure::Io(e.to_string())),
+            }
+            return;
+        }
         let chunk = std::mem::take(&mut self.pending);
         let done = tokio::task::spawn_blocking(move || {
             use std::io::Write;
@@ -228,6 +236,9 @@ impl Spool {
             .writer
             .take()
             .ok_or(SpoolFailure::Io("spool writer missing".into()))?;
+        if !writer.seal_does_io() {
+            return writer.seal().map_err(|e| SpoolFailure::Io(e.to_string()));
+        }
         match tokio::task::spawn_blocking(move || writer.seal()).await {
             Ok(Ok(sealed)) => Ok(sealed),
             Ok(Err(e)) => Err(SpoolFailure::Io(e.to_string())),
