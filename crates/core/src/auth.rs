@@ -27,8 +27,10 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 /// True when `password` matches the stored PHC `hash`. A malformed hash never matches.
 ///
 /// The work runs on a small pool of dedicated threads: argon2 takes about 19 MiB per check,
-/// and glibc keeps freed memory of that size in the arena of whichever thread used it, so
-/// checks spread over many threads would leave the server holding gigabytes.
+/// so the pool's size bounds how much of it exists at once. Whether the memory goes back to
+/// the system afterwards is the allocator's choice: with glibc's default (dynamic) mmap
+/// threshold it stays in the arena of the thread that used it, which is why the `hermod`
+/// binary fixes the threshold at start-up.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     if password.len() > MAX_PASSWORD_LEN {
         return false;
