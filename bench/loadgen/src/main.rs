@@ -62,12 +62,15 @@ enum Workload {
     /// (its SPF, DKIM and reverse-DNS lookups stay on this machine). Prints its address,
     /// serves until killed.
     Dns,
-    /// Open `connections` POP3 sessions as user1..userN, log each in, hold them `seconds`.
+    /// Open `connections` POP3 sessions as user1..userN, log each in (`parallel` at a time),
+    /// print a line once all are logged in, then hold them `seconds`.
     Idle {
         #[arg(long)]
         addr: SocketAddr,
         #[arg(long, default_value_t = 1000)]
         connections: usize,
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
         #[arg(long, default_value = "example.test")]
         domain: String,
         #[arg(long, default_value = "pw")]
@@ -114,10 +117,11 @@ fn main() -> anyhow::Result<()> {
             Workload::Idle {
                 addr,
                 connections,
+                parallel,
                 domain,
                 password,
                 seconds,
-            } => pop3::idle(addr, connections, &domain, &password, seconds).await,
+            } => pop3::idle(addr, connections, parallel, &domain, &password, seconds).await,
             Workload::Fsync {
                 dir,
                 writers,

@@ -121,19 +121,36 @@ pub async fn download(
 }
 
 /// `connections` logged-in, idle sessions: connection `c` logs in as `user{c+1}` (POP3
-/// allows one session per maildrop, so there must be as many users).
+/// allows one session per maildrop, so there must be as many users). Logs in `parallel` at a
+/// time, prints its line once every session is logged in, then holds them `seconds`.
 pub async fn idle(
     addr: SocketAddr,
     connections: usize,
+    parallel: usize,
     domain: &str,
     password: &str,
     seconds: u64,
 ) -> Result<()> {
-    let mut held = Vec::new();
+    let started = Instant::now();
+    let mut opening = tokio::task::JoinSet::new();
+    let mut held = Vec::with_capacity(connections);
     for c in 0..connections {
-        held.push(Session::open(addr, &login(c + 1, domain, false), password).await?);
+        if opening.len() >= parallel.max(1)
+            && let Some(done) = opening.join_next().await
+        {
+            held.push(done??);
+        }
+        let (user, password) = (login(c + 1, domain, false), password.to_owned());
+        opening.spawn(async move { Session::open(addr, &user, &password).await });
     }
-    println!("workload=idle connections={}", held.len());
+    while let Some(done) = opening.join_next().await {
+        held.push(done??);
+    }
+    println!(
+        "workload=idle connections={} login_seconds={:.3}",
+        held.len(),
+        started.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     Ok(())
 }
