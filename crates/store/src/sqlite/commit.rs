@@ -35,15 +35,18 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    pub(crate) fn start(conn: Connection) -> Result<Committer> {
+    /// Starts the commit thread on `conn` and a checkpoint thread on `checkpoints`.
+    pub(crate) fn start(conn: Connection, checkpoints: Connection) -> Result<Committer> {
+        // Copying the WAL back into the database runs beside the commit thread, so commits
+        // keep flowing. The commit thread still checkpoints once the WAL reaches
+        // `COMMITTER_CHECKPOINT` pages: a checkpoint that finds nothing left to copy lets
+        // the next commit start the WAL over, which a checkpoint racing new commits never
+        // does (the WAL would grow without end under steady load).
+        conn.pragma_update(None, "wal_autocheckpoint", COMMITTER_CHECKPOINT)?;
+        let (poke, pokes) = mpsc::sync_channel(1);
+        spawn("store-checkpoint", move || checkpoint(checkpoints, pokes))?;
         let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("store-commit".into())
-            .spawn(move || run(conn, queue))
-            .map_err(|e| StoreError::Io {
-                path: "store-commit thread".into(),
-                source: e,
-            })?;
+        spawn("store-commit", move || run(conn, queue, poke))?;
         Ok(Committer { jobs })
     }
 
@@ -60,7 +63,18 @@ impl Committer {
     }
 }
 
-fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map(drop)
+        .map_err(|e| StoreError::Io {
+            path: format!("{name} thread").into(),
+            source: e,
+        })
+}
+
+fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, poke: mpsc::SyncSender<()>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -70,6 +84,27 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
             }
         }
         commit_batch(&mut conn, batch);
+        // A poke already waiting covers this commit too.
+        let _ = poke.try_send(());
+    }
+}
+
+/// WAL pages after which the commit thread checkpoints (finishing what the checkpoint
+/// thread left) so that the WAL starts over: 16 MiB.
+const COMMITTER_CHECKPOINT: i64 = 4096;
+
+/// Pause between checkpoints under load: each one then copies many commits' pages at once,
+/// and a page changed by several commits is written to the database only once.
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Copies committed pages from the WAL into the database after commits. PASSIVE never waits
+/// for readers or writers; a commit that finds the WAL fully copied starts it over.
+fn checkpoint(conn: Connection, pokes: mpsc::Receiver<()>) {
+    while pokes.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
     }
 }
 

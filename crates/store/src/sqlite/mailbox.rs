@@ -42,7 +42,8 @@ pub(crate) fn find_mailbox(
 ) -> Result<Option<MailboxInfo>> {
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = ?1 AND name = ?2");
     let raw = conn
-        .query_row(&sql, params![user.0, name.as_str()], mailbox_from_row)
+        .prepare_cached(&sql)?
+        .query_row(params![user.0, name.as_str()], mailbox_from_row)
         .optional()?;
     raw.map(to_info).transpose()
 }
@@ -100,11 +101,10 @@ pub(crate) fn file_message(
     target: &DeliveryTarget,
 ) -> Result<Delivered> {
     let (address, quota, used): (String, Option<i64>, i64) = conn
-        .query_row(
-            "SELECT address, quota, used FROM users WHERE id = ?1",
-            params![target.user.0],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT address, quota, used FROM users WHERE id = ?1")?
+        .query_row(params![target.user.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?
         .ok_or_else(|| StoreError::UnknownUser(format!("id {}", target.user.0)))?;
     if quota.is_some_and(|q| used as u64 + size > q as u64) {
@@ -114,12 +114,12 @@ pub(crate) fn file_message(
         Some(m) => m,
         None => insert_mailbox(conn, target.user, &target.mailbox, None)?,
     };
-    let (uid, modseq): (u32, i64) = conn.query_row(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
-         WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
-        params![mailbox.id.0],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (uid, modseq): (u32, i64) = conn
+        .prepare_cached(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+             WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
+        )?
+        .query_row(params![mailbox.id.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
     conn.prepare_cached(
         "INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date, flags, keywords, modseq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -51,7 +51,8 @@ impl SqliteStore {
         let private = std::fs::Permissions::from_mode(0o600);
         std::fs::set_permissions(&db, private).map_err(StoreError::io(&db))?;
         schema::migrate(&mut conn)?;
-        let committer = Committer::start(schema::open_connection(&db)?)?;
+        let committer =
+            Committer::start(schema::open_connection(&db)?, schema::open_connection(&db)?)?;
         let readers = (0..READERS)
             .map(|_| schema::open_connection(&db).map(Mutex::new))
             .collect::<Result<_>>()?;
