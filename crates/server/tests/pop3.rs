@@ -242,3 +242,54 @@ async fn pop3_transcripts() {
         server.stop().await;
     }
 }
+
+/// Retrieving in order reads later messages ahead; jumps, TOP, DELE and pipelining in the
+/// middle of a run still get exactly the message asked for.
+#[tokio::test]
+async fn runs_of_retrieval_in_any_order_get_the_right_messages() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test", "s3cret");
+    for n in 1..=40 {
+        let filler = format!("line {n}\r\n").repeat(n * 30);
+        let body = format!("Subject: {n}\r\n\r\n{filler}");
+        server.deliver("alice@example.test", &body).await;
+    }
+    let stored = server.inbox("alice@example.test");
+    let mut c = Pop3Client::connect(server.pop3).await;
+    assert!(
+        c.login("alice@example.test", "s3cret")
+            .await
+            .starts_with("+OK 40 ")
+    );
+    let retr = async |c: &mut Pop3Client, n: usize| {
+        assert!(
+            c.cmd(&format!("RETR {n}")).await.starts_with("+OK"),
+            "RETR {n}"
+        );
+        assert_eq!(c.message().await, stored[n - 1], "message {n}");
+    };
+    for n in 1..=5 {
+        retr(&mut c, n).await;
+    }
+    assert!(c.cmd("DELE 7").await.starts_with("+OK"));
+    retr(&mut c, 6).await;
+    assert!(
+        c.cmd("RETR 7").await.starts_with("-ERR"),
+        "deleted after read-ahead"
+    );
+    retr(&mut c, 8).await;
+    assert!(c.cmd("TOP 9 0").await.starts_with("+OK"));
+    let header = c.message().await;
+    assert!(header.starts_with(b"Return-Path:") && header.ends_with(b"Subject: 9\r\n\r\n"));
+    retr(&mut c, 20).await;
+    retr(&mut c, 3).await;
+    retr(&mut c, 4).await;
+    // Pipelined, as fetchmail does.
+    let pipelined: String = (10..=40).map(|n| format!("RETR {n}\r\n")).collect();
+    c.send(pipelined.as_bytes()).await;
+    for n in 10..=40 {
+        assert!(c.line().await.starts_with("+OK"), "RETR {n}");
+        assert_eq!(c.message().await, stored[n - 1], "pipelined message {n}");
+    }
+    assert!(c.cmd("QUIT").await.starts_with("+OK"));
+}

@@ -1,5 +1,6 @@
 //! The POP3 view of a mailbox: INBOX as it was at login, with marks for deletion.
 
+use super::read_ahead::ReadAhead;
 use hermod_store::{Flags, MailboxInfo, MessageMeta, Store, StoreError, UserId, UserRecord};
 use hermod_types::{MailboxName, Uid};
 use std::collections::HashSet;
@@ -41,6 +42,7 @@ pub(crate) struct Maildrop {
     pub messages: Vec<MessageMeta>,
     pub deleted: Vec<bool>,
     pub retrieved: Vec<bool>,
+    pub ahead: ReadAhead,
     _lock: MaildropLock,
 }
 
@@ -62,6 +64,7 @@ impl Maildrop {
             messages,
             deleted: vec![false; n],
             retrieved: vec![false; n],
+            ahead: ReadAhead::default(),
             _lock: lock,
         })
     }
@@ -83,6 +86,17 @@ impl Maildrop {
             .enumerate()
             .filter(move |(i, _)| !deleted[*i])
             .map(|(i, m)| (i as u32 + 1, m))
+    }
+
+    /// (number, message) for every message after `n` not marked deleted.
+    pub fn live_after(&self, n: u32) -> impl Iterator<Item = (u32, &MessageMeta)> {
+        let start = (n as usize).min(self.messages.len());
+        self.messages[start..]
+            .iter()
+            .zip(&self.deleted[start..])
+            .zip(n + 1..)
+            .filter(|((_, deleted), _)| !**deleted)
+            .map(|((m, _), number)| (number, m))
     }
 
     pub fn stat(&self) -> (usize, u64) {

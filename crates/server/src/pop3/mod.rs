@@ -3,6 +3,7 @@
 
 mod auth;
 mod maildrop;
+mod read_ahead;
 mod transaction;
 
 pub(crate) use maildrop::MaildropLocks;

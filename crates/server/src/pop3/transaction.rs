@@ -1,6 +1,6 @@
 //! The TRANSACTION state (RFC 1939 5) and UPDATE at QUIT (RFC 1939 6).
 
-use super::{Flow, Maildrop, Session, State};
+use super::{Flow, Maildrop, Session, State, read_ahead};
 use hermod_proto::pop3::{Command, DotStuffer, TopLimiter};
 use hermod_store::BlobId;
 use std::io::Read;
@@ -96,9 +96,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(self.mistake("no such message"));
         };
         let (blob, size) = (message.blob.clone(), message.size);
+        let opened = match self.maildrop_mut().ahead.take(n) {
+            Some(body) => Ok((Box::new(std::io::empty()) as Box<dyn Read + Send>, body)),
+            None => {
+                let wanted = match top {
+                    None => {
+                        let md = self.maildrop();
+                        let following = md.live_after(n).map(|(k, m)| (k, &m.blob, m.size));
+                        md.ahead.plan(n, following)
+                    }
+                    Some(_) => Vec::new(),
+                };
+                self.open(blob, size, wanted).await
+            }
+        };
         // Opening and the first read are one trip to the blocking pool; a message that fits
         // in one chunk (most do) needs no other.
-        let (mut reader, first) = match self.open(blob, size).await {
+        let (mut reader, first) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 tracing::error!(peer = %self.peer, error = e, "cannot open a message body");
@@ -142,16 +156,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         stuffer.finish(self.conn.output());
         if top.is_none() {
-            self.maildrop_mut().retrieved[n as usize - 1] = true;
+            let md = self.maildrop_mut();
+            md.retrieved[n as usize - 1] = true;
+            md.ahead.sent(n);
         }
         Ok(Flow::Continue)
     }
 
-    /// Opens a body of `size` octets and reads its first chunk.
+    /// Opens a body of `size` octets and reads its first chunk, and the bodies `ahead` wants
+    /// (which it keeps).
     async fn open(
-        &self,
+        &mut self,
         blob: BlobId,
         size: u64,
+        ahead: Vec<read_ahead::Wanted>,
     ) -> Result<(Box<dyn Read + Send>, Vec<u8>), String> {
         let store = self.ctx.store.clone();
         let want = usize::try_from(size)
@@ -160,9 +178,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let opened = tokio::task::spawn_blocking(move || {
             let mut reader = store.open_blob(&blob).map_err(|e| e.to_string())?;
             let first = read_some(&mut reader, want).map_err(|e| e.to_string())?;
-            Ok((reader, first))
+            Ok::<_, String>((reader, first, read_ahead::read(store.as_ref(), ahead)))
         });
-        opened.await.map_err(|e| e.to_string())?
+        let (reader, first, bodies) = opened.await.map_err(|e| e.to_string())??;
+        self.maildrop_mut().ahead.keep(bodies);
+        Ok((reader, first))
     }
 
     /// QUIT in TRANSACTION: the UPDATE state. Deletions happen here and only here, at once.
