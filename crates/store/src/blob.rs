@@ -18,6 +18,10 @@ use std::path::{Path, PathBuf};
 /// this much in memory before its body spills to a file.
 pub const INLINE_MAX: usize = 64 * 1024;
 
+/// Names the layout of `blobs/` (see [`BlobDir::migrate_layout`]).
+const LAYOUT_FILE: &str = "LAYOUT";
+const LAYOUT: &str = "2\n";
+
 /// Write buffer of a file body.
 const FILE_BUFFER: usize = 64 * 1024;
 
@@ -38,20 +42,70 @@ impl BlobDir {
         for shard in 0..=255u8 {
             private_dir(&dir.blobs.join(format!("{shard:02x}")))?;
         }
+        dir.migrate_layout()?;
         Ok(dir)
     }
 
     pub(crate) fn path(&self, id: &BlobId) -> PathBuf {
-        self.blobs.join(&id.as_str()[..2]).join(id.as_str())
+        self.shard_dir(id).join(id.as_str())
     }
 
+    /// `blobs/xx` by the id's last two digits (random ones: its first are the time).
     pub(crate) fn shard_dir(&self, id: &BlobId) -> PathBuf {
-        self.blobs.join(&id.as_str()[..2])
+        self.blobs.join(&id.as_str()[30..])
+    }
+
+    /// The `blobs/xx` folders.
+    fn shards(&self) -> Result<Vec<PathBuf>> {
+        let entries = read_dir(&self.blobs)?.into_iter();
+        let dirs = entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+        Ok(dirs.map(|e| e.path()).collect())
+    }
+
+    /// Stores made before ids began with the time kept bodies under their first two digits:
+    /// moves any such file to where [`path`](Self::path) looks, then records that the
+    /// layout is current. A crash part-way leaves every file in one place or the other and
+    /// the next start finishes the job; a body never exists twice or not at all.
+    fn migrate_layout(&self) -> Result<()> {
+        let marker = self.blobs.join(LAYOUT_FILE);
+        if fs::read_to_string(&marker).is_ok_and(|s| s == LAYOUT) {
+            return Ok(());
+        }
+        let mut moved = false;
+        for shard in self.shards()? {
+            for entry in read_dir(&shard)? {
+                let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) else {
+                    continue;
+                };
+                let target = self.path(&id);
+                if target == entry.path() {
+                    continue;
+                }
+                match fs::rename(entry.path(), &target) {
+                    Ok(()) => moved = true,
+                    // Another process starting at the same time moved it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(&target)(e)),
+                }
+            }
+        }
+        if moved {
+            for shard in self.shards()? {
+                sync_dir(&shard)?;
+            }
+        }
+        let staged = self.tmp.join(LAYOUT_FILE);
+        fs::write(&staged, LAYOUT).map_err(StoreError::io(&staged))?;
+        File::open(&staged)
+            .and_then(|f| f.sync_all())
+            .map_err(StoreError::io(&staged))?;
+        fs::rename(&staged, &marker).map_err(StoreError::io(&marker))?;
+        sync_dir(&self.blobs)
     }
 
     /// A new body; no file exists until it outgrows [`INLINE_MAX`].
     pub(crate) fn writer(&self) -> Result<BlobWriter> {
-        let id = BlobId::random().map_err(StoreError::io(&self.tmp))?;
+        let id = BlobId::new().map_err(StoreError::io(&self.tmp))?;
         let tmp = self.tmp.join(format!("{id}.tmp"));
         Ok(BlobWriter {
             sink: Sink::Memory(Vec::new()),
@@ -87,8 +141,8 @@ impl BlobDir {
                 removed += 1;
             }
         }
-        for shard in read_dir(&self.blobs)? {
-            for entry in read_dir(&shard.path())? {
+        for shard in self.shards()? {
+            for entry in read_dir(&shard)? {
                 let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) else {
                     continue;
                 };

@@ -43,6 +43,9 @@ impl Committer {
         // the next commit start the WAL over, which a checkpoint racing new commits never
         // does (the WAL would grow without end under steady load).
         conn.pragma_update(None, "wal_autocheckpoint", COMMITTER_CHECKPOINT)?;
+        // Every delivery walks the same index pages (mailboxes, users, the ends of the
+        // message and body trees): 16 MiB of cache keeps them in memory as the store grows.
+        conn.pragma_update(None, "cache_size", -16 * 1024)?;
         let (poke, pokes) = mpsc::sync_channel(1);
         spawn("store-checkpoint", move || checkpoint(checkpoints, pokes))?;
         let (jobs, queue) = mpsc::channel();
