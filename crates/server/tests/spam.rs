@@ -126,6 +126,36 @@ async fn dnsbl_failures_and_error_codes_never_refuse_and_scoring_zones_only_scor
     assert!(!stored.contains("refused.test"), "{stored}");
 }
 
+/// A block list that never answers costs a client `dnsbl_timeout` at most, then the
+/// session goes on as if it had said "not listed".
+#[tokio::test]
+async fn a_silent_dnsbl_delays_the_greeting_only_until_its_timeout() {
+    let server = server_with(|c| {
+        c.spam.dnsbl_zones = vec![hermod_config::DnsblZone {
+            zone: "silent.test".into(),
+            score: None,
+        }];
+        c.spam.dnsbl_timeout = std::time::Duration::from_millis(700);
+    })
+    .await;
+    server.dns.set_silent("silent.test");
+    let started = std::time::Instant::now();
+    let r = send_from_bob(&server, "hi").await;
+    assert_eq!(r.code, 250, "{r:?}");
+    // The resolver alone would wait several seconds per attempt; generous for slow CI.
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
+    assert!(
+        server
+            .dns
+            .queries()
+            .iter()
+            .any(|(name, _)| name.ends_with("silent.test")),
+        "the list was asked"
+    );
+    assert_eq!(server.inbox(ALICE).len(), 1);
+}
+
 #[tokio::test]
 async fn spf_dkim_and_dmarc_pass_is_recorded_and_forged_results_are_removed() {
     let server = server_with(|_| {}).await;

@@ -17,6 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 struct Zone {
     records: HashMap<String, Vec<RData>>,
     failing: Vec<String>,
+    silent: Vec<String>,
     queries: Vec<(String, String)>,
 }
 
@@ -96,6 +97,12 @@ impl DnsServer {
     }
 
     /// Every question asked so far: (name, type), e.g. ("example.test", "MX").
+    /// Names under `suffix` are never answered, as from a server that is down or dropping
+    /// packets: the client's own timeout is all that ends the wait.
+    pub fn set_silent(&self, suffix: &str) {
+        self.zone.lock().unwrap().silent.push(key(suffix));
+    }
+
     pub fn queries(&self) -> Vec<(String, String)> {
         self.zone.lock().unwrap().queries.clone()
     }
@@ -183,7 +190,7 @@ fn answer(query: &[u8], zone: &Mutex<Zone>, udp: bool) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// The reply to a decoded query, answered from the zone.
+/// The reply to a decoded query, answered from the zone (`None`: stay silent).
 fn reply(request: &Message, zone: &Mutex<Zone>) -> Option<Message> {
     let question = request.queries.first()?.clone();
     let name = key(&question.name.to_ascii());
@@ -195,11 +202,15 @@ fn reply(request: &Message, zone: &Mutex<Zone>) -> Option<Message> {
     reply.add_query(question.clone());
     let mut zone = zone.lock().unwrap();
     zone.queries.push((name.clone(), kind.to_string()));
-    if zone
-        .failing
-        .iter()
-        .any(|s| name == *s || name.ends_with(&format!(".{s}")))
-    {
+    let under = |suffixes: &[String]| {
+        suffixes
+            .iter()
+            .any(|s| name == *s || name.ends_with(&format!(".{s}")))
+    };
+    if under(&zone.silent) {
+        return None;
+    }
+    if under(&zone.failing) {
         reply.metadata.response_code = ResponseCode::ServFail;
         return Some(reply);
     }
