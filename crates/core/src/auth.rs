@@ -3,7 +3,7 @@
 use argon2::{Argon2, PasswordHasher};
 use hermod_store::{Store, StoreError, UserRecord};
 use hermod_types::Address;
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{OnceLock, mpsc};
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not hash the password: {0}")]
@@ -37,11 +37,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
     let (reply, answer) = mpsc::sync_channel(1);
     let job = (password.to_owned(), hash.to_owned(), reply);
-    let sent = verifier()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(job);
-    sent.is_ok() && answer.recv().unwrap_or(false)
+    verifier().send(job).is_ok() && answer.recv().unwrap_or(false)
 }
 
 type Job = (String, String, mpsc::SyncSender<bool>);
@@ -75,28 +71,25 @@ fn verify_with(memory: &mut Vec<argon2::Block>, password: &[u8], hash: &str) -> 
 }
 
 /// Threads that check passwords: as many as there are cores, at most four.
-fn verifier() -> &'static Mutex<mpsc::Sender<Job>> {
-    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+/// Every thread waits on the queue itself (a multi-consumer channel), so each one's idle
+/// timer runs and frees its memory; behind a shared lock only the holder's would.
+fn verifier() -> &'static crossbeam_channel::Sender<Job> {
+    static POOL: OnceLock<crossbeam_channel::Sender<Job>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         for n in 0..threads {
             let queue = queue.clone();
             let worker = move || {
                 let mut memory = Vec::new();
                 loop {
-                    let job = queue
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .recv_timeout(IDLE_RELEASE);
-                    match job {
+                    match queue.recv_timeout(IDLE_RELEASE) {
                         Ok((password, hash, reply)) => {
                             let ok = verify_with(&mut memory, password.as_bytes(), &hash);
                             let _ = reply.send(ok);
                         }
-                        Err(mpsc::RecvTimeoutError::Timeout) => memory = Vec::new(),
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => memory = Vec::new(),
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                     }
                 }
             };
@@ -107,7 +100,7 @@ fn verifier() -> &'static Mutex<mpsc::Sender<Job>> {
                 tracing::error!(error = %e, "cannot start a password-checking thread");
             }
         }
-        Mutex::new(jobs)
+        jobs
     })
 }
 

@@ -61,7 +61,7 @@ fn train(config: &Config, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
             .collect(),
     };
     let store = open_store(config)?;
-    store.bayes_learn(None, &update)?;
+    store.bayes_learn(None, &update, &[])?;
     let total = store.bayes_load(None)?;
     println!(
         "learned {} spam and {} ham messages; the model now knows {} spam, {} ham, {} tokens",

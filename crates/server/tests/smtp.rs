@@ -427,21 +427,10 @@ async fn small_and_large_bodies_come_back_intact() {
         for (stored, sent) in stored.iter().zip(&sent) {
             assert!(text(stored).ends_with(sent.as_str()), "filter {filter}");
         }
-        let files = body_files(&server.dir.path().join("blobs"));
+        let files = walk(&server.dir.path().join("blobs"));
         assert_eq!(files, 2, "the two bodies over 64 KiB are files");
         server.stop().await;
     }
-}
-
-/// Message body files: files in the folders below `dir` (`blobs/` itself holds only its
-/// layout marker).
-fn body_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .map(|p| walk(&p))
-        .sum()
 }
 
 fn walk(dir: &std::path::Path) -> usize {

@@ -18,10 +18,6 @@ use std::path::{Path, PathBuf};
 /// this much in memory before its body spills to a file.
 pub const INLINE_MAX: usize = 64 * 1024;
 
-/// Names the layout of `blobs/` (see [`BlobDir::migrate_layout`]).
-const LAYOUT_FILE: &str = "LAYOUT";
-const LAYOUT: &str = "2\n";
-
 /// Write buffer of a file body.
 const FILE_BUFFER: usize = 64 * 1024;
 
@@ -42,7 +38,6 @@ impl BlobDir {
         for shard in 0..=255u8 {
             private_dir(&dir.blobs.join(format!("{shard:02x}")))?;
         }
-        dir.migrate_layout()?;
         Ok(dir)
     }
 
@@ -62,45 +57,10 @@ impl BlobDir {
         Ok(dirs.map(|e| e.path()).collect())
     }
 
-    /// Stores made before ids began with the time kept bodies under their first two digits:
-    /// moves any such file to where [`path`](Self::path) looks, then records that the
-    /// layout is current. A crash part-way leaves every file in one place or the other and
-    /// the next start finishes the job; a body never exists twice or not at all.
-    fn migrate_layout(&self) -> Result<()> {
-        let marker = self.blobs.join(LAYOUT_FILE);
-        if fs::read_to_string(&marker).is_ok_and(|s| s == LAYOUT) {
-            return Ok(());
-        }
-        let mut moved = false;
-        for shard in self.shards()? {
-            for entry in read_dir(&shard)? {
-                let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) else {
-                    continue;
-                };
-                let target = self.path(&id);
-                if target == entry.path() {
-                    continue;
-                }
-                match fs::rename(entry.path(), &target) {
-                    Ok(()) => moved = true,
-                    // Another process starting at the same time moved it.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(StoreError::io(&target)(e)),
-                }
-            }
-        }
-        if moved {
-            for shard in self.shards()? {
-                sync_dir(&shard)?;
-            }
-        }
-        let staged = self.tmp.join(LAYOUT_FILE);
-        fs::write(&staged, LAYOUT).map_err(StoreError::io(&staged))?;
-        File::open(&staged)
-            .and_then(|f| f.sync_all())
-            .map_err(StoreError::io(&staged))?;
-        fs::rename(&staged, &marker).map_err(StoreError::io(&marker))?;
-        sync_dir(&self.blobs)
+    /// Where stores made before ids began with the time kept a body: under its first two
+    /// digits. Readers fall back to it, and the start-up sweep moves such files.
+    pub(crate) fn old_path(&self, id: &BlobId) -> PathBuf {
+        self.blobs.join(&id.as_str()[..2]).join(id.as_str())
     }
 
     /// A new body; no file exists until it outgrows [`INLINE_MAX`].
@@ -128,8 +88,8 @@ impl BlobDir {
     }
 
     /// Removes files a crash left behind: temporary bodies and bodies no index row names.
-    /// Only files older than `min_age` are touched, so another process's delivery in flight
-    /// is never swept away.
+    /// Only files older than `min_age` are removed, so another process's delivery in flight
+    /// is never swept away. Bodies in an older hermod's place are moved to the current one.
     pub(crate) fn sweep(
         &self,
         min_age: std::time::Duration,
@@ -141,17 +101,33 @@ impl BlobDir {
                 removed += 1;
             }
         }
+        let mut moved = false;
         for shard in self.shards()? {
             for entry in read_dir(&shard)? {
                 let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) else {
                     continue;
                 };
+                let place = self.path(&id);
+                if entry.path() != place {
+                    // Put where it is looked for first (an older hermod's layout).
+                    match fs::rename(entry.path(), &place) {
+                        Ok(()) => moved = true,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::io(&place)(e)),
+                    }
+                    continue;
+                }
                 if is_old(&entry, min_age)
                     && !is_referenced(&id)?
                     && fs::remove_file(entry.path()).is_ok()
                 {
                     removed += 1;
                 }
+            }
+        }
+        if moved {
+            for shard in self.shards()? {
+                sync_dir(&shard)?;
             }
         }
         Ok(removed)
@@ -236,11 +212,14 @@ impl BlobWriter {
         let body = match std::mem::replace(&mut self.sink, Sink::Sealed) {
             Sink::Memory(bytes) => Body::Inline(bytes),
             Sink::File(file) => {
-                let file = file.into_inner().map_err(|e| StoreError::Io {
-                    path: self.tmp.clone(),
-                    source: e.into_error(),
-                })?;
-                file.sync_all().map_err(StoreError::io(&self.tmp))?;
+                let synced = match file.into_inner() {
+                    Ok(file) => file.sync_all(),
+                    Err(e) => Err(e.into_error()),
+                };
+                if let Err(e) = synced {
+                    let _ = fs::remove_file(&self.tmp);
+                    return Err(StoreError::io(&self.tmp)(e));
+                }
                 Body::File {
                     tmp: std::mem::take(&mut self.tmp),
                     installed: false,
@@ -262,8 +241,14 @@ impl BlobWriter {
             .create_new(true)
             .open(&self.tmp)?;
         let mut file = BufWriter::with_capacity(FILE_BUFFER, file);
-        if let Sink::Memory(bytes) = &self.sink {
-            file.write_all(bytes)?;
+        let written = match &self.sink {
+            Sink::Memory(bytes) => file.write_all(bytes),
+            _ => Ok(()),
+        };
+        if let Err(e) = written {
+            drop(file);
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e);
         }
         self.sink = Sink::File(file);
         Ok(())

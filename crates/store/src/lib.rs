@@ -14,9 +14,9 @@ pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use error::StoreError;
 pub use model::{
     AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord,
-    Flags, GreylistState, MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient,
-    QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, SpecialUse, Submitted, UserId,
-    UserRecord,
+    Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound,
+    OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, SpecialUse,
+    Submitted, UserId, UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -109,8 +109,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The Bayesian counts of `owner`'s model (`None`: the server-wide one).
     fn bayes_load(&self, owner: Option<UserId>) -> Result<BayesCounts>;
-    /// Adds learned counts to a model in one transaction; negative numbers unlearn.
-    fn bayes_learn(&self, owner: Option<UserId>, update: &BayesCounts) -> Result<()>;
+    /// Adds learned counts to a model in one transaction; negative numbers unlearn. `seen`
+    /// records which messages the update learned (replacing what was recorded for them).
+    fn bayes_learn(
+        &self,
+        owner: Option<UserId>,
+        update: &BayesCounts,
+        seen: &[LearnedMessage],
+    ) -> Result<()>;
+    /// For each digest, whether `owner`'s model learned that message as spam (`Some(true)`),
+    /// as ham (`Some(false)`), or not at all.
+    fn bayes_seen(&self, owner: Option<UserId>, digests: &[Vec<u8>]) -> Result<Vec<Option<bool>>>;
     /// A number that changes whenever any model does: a cheap test for reloading.
     fn bayes_generation(&self) -> Result<i64>;
     /// Records a delivery attempt of a greylisting triplet `key` at `now`; it passes once

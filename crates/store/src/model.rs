@@ -322,6 +322,14 @@ pub struct BayesCounts {
     pub tokens: Vec<(u64, i64, i64)>,
 }
 
+/// A message a Bayesian model learned, by a digest of its content, so that learning it again
+/// is not counted twice (and learning it as the other class moves it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedMessage {
+    pub digest: Vec<u8>,
+    pub spam: bool,
+}
+
 /// Where a greylisting triplet stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GreylistState {

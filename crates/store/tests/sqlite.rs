@@ -118,7 +118,7 @@ fn stored_bodies(dir: &std::path::Path) -> (usize, usize) {
     let inline: i64 = db
         .query_row("SELECT count(*) FROM blob_data", [], |r| r.get(0))
         .unwrap();
-    (body_files(&dir.join("blobs")), inline as usize)
+    (walk(&dir.join("blobs")), inline as usize)
 }
 
 #[test]
@@ -201,17 +201,6 @@ fn many_recipients_and_garbage_collection(content: Vec<u8>, one_copy: (usize, us
     // UIDs are never reused.
     put(&store, b"again\r\n", &[a]).unwrap();
     assert_eq!(store.messages(box_a.id).unwrap()[0].uid.get(), 2);
-}
-
-/// Message body files: files in the folders below `dir` (`blobs/` itself holds only its
-/// layout marker).
-fn body_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .map(|p| walk(&p))
-        .sum()
 }
 
 fn walk(dir: &std::path::Path) -> usize {
@@ -424,39 +413,42 @@ fn the_outbound_queue_keeps_per_recipient_state() {
 }
 
 /// Stores from before time-ordered ids kept file bodies under the id's first two digits:
-/// opening one moves them to where they are looked for now, once.
+/// such a body is still read from there, and the start-up sweep moves it.
 #[test]
-fn file_bodies_in_the_old_layout_move_at_open() {
+fn file_bodies_in_the_old_layout_are_read_and_moved_by_the_sweep() {
     let (dir, store) = store();
     let user = store.add_user(&addr("a@example.test"), "h", None).unwrap();
     let body = vec![b'x'; hermod_store::INLINE_MAX + 10];
-    put(&store, &body, &[user]).unwrap();
     let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();
-    let id = store.messages(mailbox.id).unwrap()[0].blob.to_string();
-    drop(store);
     let blobs = dir.path().join("blobs");
-    let (new, old) = (
-        blobs.join(&id[30..]).join(&id),
-        blobs.join(&id[..2]).join(&id),
-    );
-    assert_ne!(new, old, "ids begin with the time and shard by their end");
+    // Ids begin with the time and shard by their (random) end: find one whose old place
+    // differs from the new (255 in 256 do).
+    let (blob, new, old) = loop {
+        put(&store, &body, &[user]).unwrap();
+        let blob = store.messages(mailbox.id).unwrap().pop().unwrap().blob;
+        let id = blob.to_string();
+        let (new, old) = (
+            blobs.join(&id[30..]).join(&id),
+            blobs.join(&id[..2]).join(&id),
+        );
+        if new != old {
+            break (blob, new, old);
+        }
+    };
     std::fs::rename(&new, &old).unwrap();
-    std::fs::remove_file(blobs.join("LAYOUT")).unwrap();
-
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let read = || {
+        let mut read = Vec::new();
+        store
+            .open_blob(&blob)
+            .unwrap()
+            .read_to_end(&mut read)
+            .unwrap();
+        read
+    };
+    assert_eq!(read(), body, "read from the old place");
+    assert_eq!(store.sweep().unwrap(), 0, "moved, not removed");
     assert!(new.exists() && !old.exists());
-    assert_eq!(
-        std::fs::read_to_string(blobs.join("LAYOUT")).unwrap(),
-        "2\n"
-    );
-    let mut read = Vec::new();
-    let blob = store.messages(mailbox.id).unwrap()[0].blob.clone();
-    store
-        .open_blob(&blob)
-        .unwrap()
-        .read_to_end(&mut read)
-        .unwrap();
-    assert_eq!(read, body);
+    assert_eq!(read(), body);
     // Ids sort by time.
     put(&store, &body, &[user]).unwrap();
     let ids: Vec<_> = store
@@ -465,5 +457,15 @@ fn file_bodies_in_the_old_layout_move_at_open() {
         .iter()
         .map(|m| m.blob.to_string())
         .collect();
-    assert!(ids[0] < ids[1], "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // Expunging a body still in the old place removes it there.
+    std::fs::rename(&new, &old).unwrap();
+    let uids: Vec<_> = store
+        .messages(mailbox.id)
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    store.expunge(mailbox.id, &uids).unwrap();
+    assert_eq!(stored_bodies(dir.path()), (0, 0));
 }

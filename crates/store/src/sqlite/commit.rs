@@ -32,6 +32,7 @@ pub(crate) struct Job {
 
 pub(crate) struct Committer {
     jobs: mpsc::Sender<Job>,
+    poke: mpsc::SyncSender<()>,
 }
 
 impl Committer {
@@ -49,8 +50,14 @@ impl Committer {
         let (poke, pokes) = mpsc::sync_channel(1);
         spawn("store-checkpoint", move || checkpoint(checkpoints, pokes))?;
         let (jobs, queue) = mpsc::channel();
-        spawn("store-commit", move || run(conn, queue, poke))?;
-        Ok(Committer { jobs })
+        let commits_poke = poke.clone();
+        spawn("store-commit", move || run(conn, queue, commits_poke))?;
+        Ok(Committer { jobs, poke })
+    }
+
+    /// Asks the checkpoint thread to copy the WAL back soon (after writes made elsewhere).
+    pub(crate) fn checkpoint_soon(&self) {
+        let _ = self.poke.try_send(());
     }
 
     /// Queues a job and waits until it is committed (or failed).

@@ -51,6 +51,9 @@ impl SqliteStore {
         let private = std::fs::Permissions::from_mode(0o600);
         std::fs::set_permissions(&db, private).map_err(StoreError::io(&db))?;
         schema::migrate(&mut conn)?;
+        // Its writes (POP3 deletions, management) leave checkpoints to the checkpoint
+        // thread instead of copying up to 16 MiB of WAL inline.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let committer =
             Committer::start(schema::open_connection(&db)?, schema::open_connection(&db)?)?;
         let readers = (0..READERS)
@@ -109,8 +112,11 @@ impl SqliteStore {
         tx.commit()?;
         drop(conn);
         for id in garbage {
-            let _ = std::fs::remove_file(self.blobs.path(&id));
+            if std::fs::remove_file(self.blobs.path(&id)).is_err() {
+                let _ = std::fs::remove_file(self.blobs.old_path(&id));
+            }
         }
+        self.committer.checkpoint_soon();
         Ok(value)
     }
 }
@@ -212,7 +218,12 @@ impl crate::Store for SqliteStore {
             outbound: outbound.cloned(),
             reply,
         });
-        if let (Err(_), Some(path)) = (&outcome, path) {
+        // A delivery refused on its own (quota, unknown user) committed nothing: its file can
+        // go. After a failed commit or fsync the transaction may still surface after a
+        // crash, so the file stays; the start-up sweep removes it if nothing names it.
+        if let (Err(StoreError::OverQuota(_) | StoreError::UnknownUser(_)), Some(path)) =
+            (&outcome, path)
+        {
             let _ = std::fs::remove_file(path);
         }
         outcome
@@ -295,8 +306,14 @@ impl crate::Store for SqliteStore {
             return Ok(Box::new(std::io::Cursor::new(data)));
         }
         let path = self.blobs.path(blob);
-        let file = std::fs::File::open(&path).map_err(StoreError::io(&path))?;
-        Ok(Box::new(file))
+        let file = match std::fs::File::open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written by an older hermod and not yet moved by the start-up sweep.
+                std::fs::File::open(self.blobs.old_path(blob)).map_err(|_| e)
+            }
+            opened => opened,
+        };
+        Ok(Box::new(file.map_err(StoreError::io(&path))?))
     }
 
     fn set_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()> {
@@ -311,8 +328,21 @@ impl crate::Store for SqliteStore {
         spam::load(&self.read(), owner.map_or(0, |u| u.0))
     }
 
-    fn bayes_learn(&self, owner: Option<UserId>, update: &crate::BayesCounts) -> Result<()> {
-        self.write(|c| Ok((spam::learn(c, owner.map_or(0, |u| u.0), update)?, vec![])))
+    fn bayes_learn(
+        &self,
+        owner: Option<UserId>,
+        update: &crate::BayesCounts,
+        seen: &[crate::LearnedMessage],
+    ) -> Result<()> {
+        let owner = owner.map_or(0, |u| u.0);
+        self.write(|c| {
+            spam::learn(c, owner, update)?;
+            Ok((spam::record_seen(c, owner, seen)?, vec![]))
+        })
+    }
+
+    fn bayes_seen(&self, owner: Option<UserId>, digests: &[Vec<u8>]) -> Result<Vec<Option<bool>>> {
+        spam::seen(&self.read(), owner.map_or(0, |u| u.0), digests)
     }
 
     fn bayes_generation(&self) -> Result<i64> {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -171,6 +171,17 @@ END;
 CREATE INDEX blobs_unreferenced ON blobs (refs) WHERE refs <= 0;
 "#;
 
+/// Version 7: which messages each Bayesian model learned (by digest), so that learning a
+/// message twice does not count it twice.
+const MIGRATION_7: &str = r#"
+CREATE TABLE bayes_seen (
+    owner INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    spam INTEGER NOT NULL,
+    PRIMARY KEY (owner, digest)
+) WITHOUT ROWID;
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -215,6 +226,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     if version == 5 {
         tx.execute_batch(MIGRATION_6)?;
         version = 6;
+    }
+    if version == 6 {
+        tx.execute_batch(MIGRATION_7)?;
+        version = 7;
     }
     tx.pragma_update(None, "user_version", version)?;
     if version != SCHEMA_VERSION {

@@ -55,6 +55,34 @@ pub(crate) fn learn(conn: &Connection, owner: i64, update: &BayesCounts) -> Resu
     Ok(())
 }
 
+pub(crate) fn record_seen(
+    conn: &Connection,
+    owner: i64,
+    seen: &[crate::LearnedMessage],
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO bayes_seen (owner, digest, spam) VALUES (?1, ?2, ?3)
+         ON CONFLICT (owner, digest) DO UPDATE SET spam = ?3",
+    )?;
+    for message in seen {
+        stmt.execute(params![owner, message.digest, message.spam])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn seen(
+    conn: &Connection,
+    owner: i64,
+    digests: &[Vec<u8>],
+) -> Result<Vec<Option<bool>>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT spam FROM bayes_seen WHERE owner = ?1 AND digest = ?2")?;
+    digests
+        .iter()
+        .map(|d| Ok(stmt.query_row(params![owner, d], |r| r.get(0)).optional()?))
+        .collect()
+}
+
 pub(crate) fn generation(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT n FROM bayes_generation", [], |r| r.get(0))?)
 }
@@ -116,8 +144,8 @@ mod tests {
             ham_messages: 1,
             tokens: vec![(u64::MAX, 2, 0), (7, 1, 1)],
         };
-        store.bayes_learn(None, &learn).unwrap();
-        store.bayes_learn(None, &learn).unwrap();
+        store.bayes_learn(None, &learn, &[]).unwrap();
+        store.bayes_learn(None, &learn, &[]).unwrap();
         assert!(store.bayes_generation().unwrap() > before);
         let mut model = store.bayes_load(None).unwrap();
         model.tokens.sort();
@@ -128,7 +156,29 @@ mod tests {
             ham_messages: 0,
             tokens: vec![(u64::MAX, -10, 0), (7, -1, 0)],
         };
-        store.bayes_learn(None, &unlearn).unwrap();
+        let moved = crate::LearnedMessage {
+            digest: b"digest".to_vec(),
+            spam: false,
+        };
+        assert_eq!(
+            store
+                .bayes_seen(None, std::slice::from_ref(&moved.digest))
+                .unwrap(),
+            [None]
+        );
+        store
+            .bayes_learn(None, &unlearn, std::slice::from_ref(&moved))
+            .unwrap();
+        assert_eq!(
+            store
+                .bayes_seen(None, std::slice::from_ref(&moved.digest))
+                .unwrap(),
+            [Some(false)]
+        );
+        assert_eq!(
+            store.bayes_seen(Some(UserId(1)), &[moved.digest]).unwrap(),
+            [None]
+        );
         let model = store.bayes_load(None).unwrap();
         assert_eq!(model.tokens, vec![(7, 1, 2)]);
         assert_eq!(model.spam_messages, 3);
