@@ -8,7 +8,8 @@ use clap::Subcommand;
 use hermod_config::Config;
 use hermod_message::unix_now;
 use hermod_spam::{Action, Class, Model, Thresholds};
-use hermod_store::{BayesCounts, Store};
+use hermod_store::{BayesCounts, LearnedMessage, Store};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -40,38 +41,105 @@ fn train(config: &Config, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
     if spam.is_empty() && ham.is_empty() {
         bail!("nothing to learn: give --spam PATH and/or --ham PATH");
     }
-    let mut model = Model::default();
-    let mut learned = [0usize; 2];
-    for (paths, class, slot) in [(spam, Class::Spam, 0), (ham, Class::Ham, 1)] {
+    let store = open_store(config)?;
+    let mut training = Training::default();
+    for (paths, class) in [(spam, Class::Spam), (ham, Class::Ham)] {
         for path in paths {
-            for message in messages_at(path)? {
-                if let Some(parsed) = hermod_spam::parse(&message) {
-                    model.learn(&hermod_spam::tokens::tokenize(&parsed), class);
-                    learned[slot] += 1;
-                }
+            let messages = messages_at(path)?;
+            let digests: Vec<Vec<u8>> = messages.iter().map(|m| digest(m)).collect();
+            let before = store.bayes_seen(None, &digests)?;
+            for ((message, digest), before) in messages.iter().zip(digests).zip(before) {
+                training.add(message, digest, before, class);
             }
         }
     }
-    let update = BayesCounts {
-        spam_messages: model.spam_messages as i64,
-        ham_messages: model.ham_messages as i64,
-        tokens: model
-            .iter()
-            .map(|(t, c)| (t, i64::from(c.spam), i64::from(c.ham)))
-            .collect(),
-    };
-    let store = open_store(config)?;
-    store.bayes_learn(None, &update, &[])?;
+    store.bayes_learn(None, &training.update(), &training.seen)?;
     let total = store.bayes_load(None)?;
     println!(
-        "learned {} spam and {} ham messages; the model now knows {} spam, {} ham, {} tokens",
-        learned[0],
-        learned[1],
+        "learned {} spam and {} ham messages ({} moved from the other class, {} already known); \
+         the model now knows {} spam, {} ham, {} tokens",
+        training.learned[0],
+        training.learned[1],
+        training.moved,
+        training.known,
         total.spam_messages,
         total.ham_messages,
         total.tokens.len()
     );
     Ok(())
+}
+
+/// One run of `spam train`: what to add, what to take back (messages learned before as the
+/// other class, as `sa-learn` does), and which messages it learned.
+#[derive(Default)]
+struct Training {
+    learn: Model,
+    forget: Model,
+    seen: Vec<LearnedMessage>,
+    /// What this run learned each digest as, over what the store said before it.
+    this_run: HashMap<Vec<u8>, bool>,
+    learned: [usize; 2],
+    moved: usize,
+    known: usize,
+}
+
+impl Training {
+    fn add(&mut self, message: &[u8], digest: Vec<u8>, before: Option<bool>, class: Class) {
+        let spam = class == Class::Spam;
+        let previous = self.this_run.get(&digest).copied().or(before);
+        if previous == Some(spam) {
+            self.known += 1;
+            return;
+        }
+        let Some(parsed) = hermod_spam::parse(message) else {
+            return;
+        };
+        let tokens = hermod_spam::tokens::tokenize(&parsed);
+        if let Some(was_spam) = previous {
+            let was = if was_spam { Class::Spam } else { Class::Ham };
+            self.forget.learn(&tokens, was);
+            self.moved += 1;
+        }
+        self.learn.learn(&tokens, class);
+        self.learned[usize::from(!spam)] += 1;
+        self.this_run.insert(digest.clone(), spam);
+        self.seen.push(LearnedMessage { digest, spam });
+    }
+
+    /// The counts to add: what was learned less what was taken back.
+    fn update(&self) -> BayesCounts {
+        let mut tokens: HashMap<u64, (i64, i64)> = HashMap::new();
+        for (model, sign) in [(&self.learn, 1), (&self.forget, -1)] {
+            for (token, counts) in model.iter() {
+                let entry = tokens.entry(token).or_default();
+                entry.0 += sign * i64::from(counts.spam);
+                entry.1 += sign * i64::from(counts.ham);
+            }
+        }
+        BayesCounts {
+            spam_messages: self.learn.spam_messages as i64 - self.forget.spam_messages as i64,
+            ham_messages: self.learn.ham_messages as i64 - self.forget.ham_messages as i64,
+            tokens: tokens
+                .into_iter()
+                .filter(|(_, (s, h))| *s != 0 || *h != 0)
+                .map(|(t, (s, h))| (t, s, h))
+                .collect(),
+        }
+    }
+}
+
+/// What identifies a message across copies: its Message-ID, Date, From and Subject, and its
+/// body (not the trace and filter fields each delivery adds), hashed with SHA-256.
+fn digest(message: &[u8]) -> Vec<u8> {
+    let header = hermod_message::header_section(message);
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for name in ["Message-ID", "Date", "From", "Subject"] {
+        let value = hermod_message::field_value(header, name).unwrap_or_default();
+        context.update(value.trim().as_bytes());
+        context.update(b"\0");
+    }
+    context.update(&message[header.len().min(message.len())..]);
+    context.finish().as_ref().to_vec()
 }
 
 fn check(config: &Config, files: &[PathBuf]) -> Result<()> {

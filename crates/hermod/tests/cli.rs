@@ -423,6 +423,37 @@ fn spam_train_and_check() {
         None,
     );
     assert!(trained.contains("learned 60 spam and 60 ham"), "{trained}");
+    assert!(trained.contains("now knows 60 spam, 60 ham"), "{trained}");
+    // The same messages again are not counted twice; one spam taught as ham moves over.
+    let args = [
+        "spam",
+        "train",
+        "--spam",
+        spam_dir.to_str().unwrap(),
+        "--ham",
+        ham_mbox.to_str().unwrap(),
+    ];
+    let again = ok(&config, &args, None);
+    assert!(again.contains("learned 0 spam and 0 ham"), "{again}");
+    assert!(again.contains("120 already known"), "{again}");
+    assert!(again.contains("now knows 60 spam, 60 ham"), "{again}");
+    let one = spam_dir.join("0.eml");
+    let moved = ok(
+        &config,
+        &["spam", "train", "--ham", one.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        moved.contains("learned 0 spam and 1 ham messages (1 moved"),
+        "{moved}"
+    );
+    assert!(moved.contains("now knows 59 spam, 61 ham"), "{moved}");
+    let back = ok(
+        &config,
+        &["spam", "train", "--spam", one.to_str().unwrap()],
+        None,
+    );
+    assert!(back.contains("now knows 60 spam, 60 ham"), "{back}");
 
     let text = ok(&config, &["spam", "check", files[0], files[1]], None);
     let lines: Vec<&str> = text.lines().collect();
