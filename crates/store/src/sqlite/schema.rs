@@ -5,7 +5,18 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Every step from an empty database to the current schema, in order.
+const MIGRATIONS: [&str; 7] = [
+    SCHEMA,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+    MIGRATION_7,
+];
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -203,33 +214,13 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version == 0 {
-        tx.execute_batch(SCHEMA)?;
-        version = 1;
-    }
-    if version == 1 {
-        tx.execute_batch(MIGRATION_2)?;
-        version = 2;
-    }
-    if version == 2 {
-        tx.execute_batch(MIGRATION_3)?;
-        version = 3;
-    }
-    if version == 3 {
-        tx.execute_batch(MIGRATION_4)?;
-        version = 4;
-    }
-    if version == 4 {
-        tx.execute_batch(MIGRATION_5)?;
-        version = 5;
-    }
-    if version == 5 {
-        tx.execute_batch(MIGRATION_6)?;
-        version = 6;
-    }
-    if version == 6 {
-        tx.execute_batch(MIGRATION_7)?;
-        version = 7;
+    // Version n has run the first n steps; a store never skips one.
+    while let Some(step) = usize::try_from(version)
+        .ok()
+        .and_then(|v| MIGRATIONS.get(v))
+    {
+        tx.execute_batch(step)?;
+        version += 1;
     }
     tx.pragma_update(None, "user_version", version)?;
     if version != SCHEMA_VERSION {
