@@ -65,6 +65,12 @@ imaps = ["127.0.0.1:2993"]
 # Connections at once, in total and from one IP address.
 # max_connections = 1000
 # max_connections_per_ip = 50
+# Connections at once per service (587 and 465 count together as submission), so that
+# idle sessions of one protocol cannot lock the others out.
+# max_smtp_connections = 500
+# max_submission_connections = 300
+# max_pop3_connections = 300
+# max_imap_connections = 600
 # Longest SMTP command line, in bytes with CRLF (RFC 5321 says at least 512).
 # max_command_line = 2048
 # Longest line inside a message, in bytes with CRLF (RFC 5321 says 1000; longer lines are
@@ -74,8 +80,12 @@ imaps = ["127.0.0.1:2993"]
 # max_received_headers = 50
 # How long a client may stay silent between commands, and inside the message data
 # (RFC 5321 4.5.3.2: 5 minutes and 3 minutes).
+# The whole command line must arrive within command_timeout; message data may pause for
+# data_timeout at most, and must then keep coming at min_data_rate bytes per second on
+# average (a client sending a byte a second is cut off).
 # command_timeout = "5m"
 # data_timeout = "3m"
+# min_data_rate = 1024
 # On SIGTERM, how long to let transactions in flight finish before exiting.
 # shutdown_grace = "30s"
 
@@ -83,6 +93,9 @@ imaps = ["127.0.0.1:2993"]
 # Passwords are only accepted over TLS (STLS, or the pop3s port), except from loopback
 # addresses while this is true, so local tools work without certificates.
 # allow_plaintext_auth_on_loopback = true
+# Autologout: a session whose next command has not arrived after this long is closed
+# (RFC 1939 asks for at least 10 minutes).
+# idle_timeout = "10m"
 
 [smtp]
 # Offer SMTP AUTH on the smtp listener too (after STARTTLS). Users should submit on the

@@ -90,6 +90,9 @@ pub struct Submission {
 pub struct Pop3 {
     /// USER/PASS and AUTH without TLS, but only from loopback (local tools, tests).
     pub allow_plaintext_auth_on_loopback: bool,
+    /// The autologout timer: the longest a command may take to arrive (RFC 1939 3: at
+    /// least 10 minutes).
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,11 +118,20 @@ pub struct Limits {
     pub max_recipients: usize,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// Connections at once per kind of service, so idle sessions of one protocol cannot
+    /// take every place: SMTP (port 25), submission (587 and 465), POP3, IMAP.
+    pub max_smtp_connections: usize,
+    pub max_submission_connections: usize,
+    pub max_pop3_connections: usize,
+    pub max_imap_connections: usize,
     pub max_command_line: usize,
     pub max_data_line: usize,
     pub max_received_headers: usize,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
+    /// After `data_timeout`, message data must keep arriving at this many bytes per second
+    /// on average, or the client is cut off (a byte a second would hold a session forever).
+    pub min_data_rate: usize,
     pub shutdown_grace: Duration,
 }
 
@@ -148,12 +160,17 @@ impl Default for Limits {
             max_recipients: 100,
             max_connections: 1000,
             max_connections_per_ip: 50,
+            max_smtp_connections: 500,
+            max_submission_connections: 300,
+            max_pop3_connections: 300,
+            max_imap_connections: 600,
             max_command_line: 2048,
             max_data_line: 8192,
             max_received_headers: 50,
             // RFC 5321 4.5.3.2.7 (server timeout) and 4.5.3.2.5 (data block).
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
+            min_data_rate: 1024,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -173,6 +190,7 @@ impl Config {
             limits: Limits::default(),
             pop3: Pop3 {
                 allow_plaintext_auth_on_loopback: true,
+                idle_timeout: Duration::from_secs(600),
             },
             smtp: Smtp { allow_auth: false },
             submission: Submission {
@@ -450,7 +468,7 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
     if let Some(v) = s.size("max_message_size", 1024) {
         limits.max_message_size = v;
     }
-    let counts: [(&'static str, u64, &mut usize); 6] = [
+    let counts: [(&'static str, u64, &mut usize); 11] = [
         ("max_recipients", 1, &mut limits.max_recipients),
         ("max_connections", 1, &mut limits.max_connections),
         (
@@ -461,6 +479,15 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
         ("max_command_line", 512, &mut limits.max_command_line),
         ("max_data_line", 1000, &mut limits.max_data_line),
         ("max_received_headers", 1, &mut limits.max_received_headers),
+        ("max_smtp_connections", 1, &mut limits.max_smtp_connections),
+        (
+            "max_submission_connections",
+            1,
+            &mut limits.max_submission_connections,
+        ),
+        ("max_pop3_connections", 1, &mut limits.max_pop3_connections),
+        ("max_imap_connections", 1, &mut limits.max_imap_connections),
+        ("min_data_rate", 1, &mut limits.min_data_rate),
     ];
     for (key, min, field) in counts {
         if let Some(v) = s.integer(key, min) {
@@ -490,6 +517,9 @@ fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
     };
     if let Some(v) = s.boolean("allow_plaintext_auth_on_loopback") {
         pop3.allow_plaintext_auth_on_loopback = v;
+    }
+    if let Some(v) = s.duration("idle_timeout") {
+        pop3.idle_timeout = v;
     }
     root.absorb(s);
 }

@@ -1,5 +1,6 @@
 //! Password hashing: argon2id with a random salt, stored as a PHC string.
 
+use crate::throttle::{LoginThrottle, Verdict};
 use argon2::{Argon2, PasswordHasher};
 use hermod_store::{Store, StoreError, UserRecord};
 use hermod_types::Address;
@@ -122,6 +123,55 @@ pub fn authenticate(
             verify_password(password, decoy_hash());
             Ok(None)
         }
+    }
+}
+
+/// What a login attempt came to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Accepted(UserRecord),
+    /// Wrong name or password; answer after `delay` (the throttle's growing delay).
+    Refused {
+        delay: std::time::Duration,
+    },
+    /// Too many failures from this network or for this account: not even checked.
+    Locked {
+        retry_after: std::time::Duration,
+    },
+}
+
+/// The account a login name means, as every throttle and lock must key it: `"carol"@x`,
+/// `Carol@X.` and `"c\arol"@x` are all `carol@x`. A name that is no address is only
+/// lowercased (it names no account, but its failures still count).
+pub fn account_key(login: &str) -> String {
+    match Address::parse(login) {
+        Ok(address) => address.normalized(),
+        Err(_) => login.to_lowercase(),
+    }
+}
+
+/// A whole password login for any service: the throttle's verdict, the check, and the
+/// throttle's bookkeeping, all keyed on the canonical account. Blocks (argon2, the store).
+pub fn login(
+    store: &dyn Store,
+    throttle: &LoginThrottle,
+    ip: std::net::IpAddr,
+    name: &str,
+    password: &str,
+) -> Result<LoginOutcome, StoreError> {
+    let account = account_key(name);
+    let now = std::time::Instant::now();
+    if let Verdict::Locked { retry_after } = throttle.check(ip, &account, now) {
+        return Ok(LoginOutcome::Locked { retry_after });
+    }
+    match authenticate(store, name, password)? {
+        Some(user) => {
+            throttle.succeeded(&user.address);
+            Ok(LoginOutcome::Accepted(user))
+        }
+        None => Ok(LoginOutcome::Refused {
+            delay: throttle.failed(ip, &account, std::time::Instant::now()),
+        }),
     }
 }
 

@@ -66,14 +66,19 @@ pub struct LoginThrottle {
     records: Mutex<HashMap<Key, Record>>,
 }
 
-/// IPv6 clients usually own a whole /64: count it as one.
-fn network(ip: IpAddr) -> IpAddr {
+/// The unit counted per client, by the login throttle and the connection caps: an IPv4
+/// address, or an IPv6 /64 (what one customer or host usually owns, so stepping through its
+/// addresses gains nothing). An IPv4-mapped IPv6 address counts as its IPv4 address.
+pub fn network(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -156,13 +161,14 @@ impl LoginThrottle {
         Duration::from_secs(secs).min(self.policy.max_delay)
     }
 
-    /// A successful login clears the account's and the network's failures.
-    pub fn succeeded(&self, ip: IpAddr, account: &str) {
+    /// A successful login clears the account's failures, never the network's: an attacker
+    /// with an account of their own could otherwise reset their network's count with a
+    /// good login after every few guesses.
+    pub fn succeeded(&self, account: &str) {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        for key in Self::keys(ip, account) {
-            if records.get(&key).is_some_and(|r| r.locked_until.is_none()) {
-                records.remove(&key);
-            }
+        let key = Key::Account(account.to_lowercase());
+        if records.get(&key).is_some_and(|r| r.locked_until.is_none()) {
+            records.remove(&key);
         }
     }
 }
@@ -233,7 +239,32 @@ mod tests {
         for _ in 0..5 {
             t.failed(ip("192.0.2.1"), "alice", now);
         }
-        t.succeeded(ip("192.0.2.1"), "alice");
-        assert_eq!(t.failed(ip("192.0.2.1"), "alice", now), Duration::ZERO);
+        t.succeeded("alice");
+        assert_eq!(
+            t.failed(ip("198.51.100.1"), "alice", now),
+            Duration::ZERO,
+            "the account starts over"
+        );
+    }
+
+    /// 24 failures from one network, with a good login of the attacker's own account after
+    /// every three: the network is still slowed, then locked.
+    #[test]
+    fn own_good_logins_do_not_reset_the_network() {
+        let t = LoginThrottle::default();
+        let now = Instant::now();
+        let attacker = ip("192.0.2.66");
+        let mut slowed = false;
+        for n in 0..24 {
+            slowed |= t.failed(attacker, &format!("victim{}", n % 5), now) > Duration::ZERO;
+            if n % 3 == 2 {
+                t.succeeded("mallory");
+            }
+        }
+        assert!(slowed, "failures were delayed");
+        assert!(matches!(
+            t.check(attacker, "victim0", now),
+            Verdict::Locked { .. }
+        ));
     }
 }

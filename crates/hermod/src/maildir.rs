@@ -27,9 +27,33 @@ fn folder_dir(root: &Path, mailbox: &MailboxInfo) -> PathBuf {
     }
 }
 
+/// The export's root: an existing directory, or a new one whose parent exists. A mistyped
+/// path must not become a tree of new directories.
+fn export_root(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        bail!("{} exists and is not a directory", dir.display());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot export into {}: {} does not exist (create it first)",
+            dir.display(),
+            parent.display()
+        );
+    }
+    fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
 pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
     let store = open_store(config)?;
     let user = find_user(&store, address)?;
+    export_root(dir)?;
     let mut count = 0;
     for mailbox in store.mailboxes(user.id)? {
         let folder = folder_dir(dir, &mailbox);

@@ -253,6 +253,19 @@ fn export_and_import_round_trip() {
         None,
     );
     assert!(String::from_utf8_lossy(&err.stderr).contains("no such user"));
+
+    // A missing parent is an error in one line, and nothing is created.
+    let deep = dir.path().join("missing/parent/x");
+    let err = hermod(
+        &config,
+        &["export", "alice@example.test", deep.to_str().unwrap()],
+        None,
+    );
+    assert!(!err.status.success());
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!dir.path().join("missing").exists());
 }
 
 /// Puts a message for remote recipients into the queue, as submission would.

@@ -176,18 +176,47 @@ mod tests {
 }
 
 /// Whether an `Authentication-Results` field (whole text) was written in the name of
-/// `authserv_id` (RFC 8601 2.2: the first token of the value, before any version and `;`).
+/// `authserv_id` (RFC 8601 2.2: the first value of the field, which comments and folding
+/// may precede, and which may be a quoted string). Reading it any more loosely than a
+/// receiving program does would let a forged result in our name through.
 pub fn claims_authserv_id(field: &[u8], authserv_id: &str) -> bool {
     let text = String::from_utf8_lossy(field);
     let value = text.split_once(':').map_or("", |(_, v)| v);
-    let id = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next()
-        .unwrap_or("");
-    id.eq_ignore_ascii_case(authserv_id)
+    first_value(value).is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
+}
+
+/// The first RFC 5322 `value` (token or quoted string) after any CFWS.
+fn first_value(text: &str) -> Option<String> {
+    let mut chars = text.chars().peekable();
+    let mut depth = 0u32;
+    // Skip white space and (nested) comments, with their quoted pairs.
+    while let Some(&c) = chars.peek() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            '\\' if depth > 0 => {
+                chars.next();
+            }
+            c if c.is_whitespace() => {}
+            _ if depth > 0 => {}
+            _ => break,
+        }
+        chars.next();
+    }
+    let mut out = String::new();
+    if chars.peek() == Some(&'"') {
+        chars.next();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(out),
+                '\\' => out.extend(chars.next()),
+                c => out.push(c),
+            }
+        }
+        return None;
+    }
+    out.extend(chars.take_while(|c| !c.is_whitespace() && !matches!(c, ';' | '(' | '"')));
+    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]
@@ -207,5 +236,33 @@ authentication-results:  MX.example.org 1; dmarc=pass\r\n";
             kept,
             b"Subject: hi\r\nAuthentication-Results: other.example; dkim=pass\r\n".to_vec()
         );
+    }
+
+    #[test]
+    fn comments_and_quotes_do_not_hide_our_name() {
+        let ours = [
+            "Authentication-Results: (trusted) mx.example.org; dmarc=pass",
+            "Authentication-Results: (a (nested \\) one)) MX.example.org; spf=pass",
+            "Authentication-Results:\r\n (folded)\r\n mx.example.org(c); dkim=pass",
+            "Authentication-Results: \"mx.example.org\"; dkim=pass",
+            "Authentication-Results: mx.example.org(comment) 1; none",
+        ];
+        for field in ours {
+            assert!(
+                claims_authserv_id(field.as_bytes(), "mx.example.org"),
+                "{field}"
+            );
+        }
+        let theirs = [
+            "Authentication-Results: (mx.example.org) other.example; dkim=pass",
+            "Authentication-Results: mx.example.org.evil; dkim=pass",
+            "Authentication-Results: ; dkim=pass",
+        ];
+        for field in theirs {
+            assert!(
+                !claims_authserv_id(field.as_bytes(), "mx.example.org"),
+                "{field}"
+            );
+        }
     }
 }

@@ -90,17 +90,36 @@ pub(crate) struct Conn<S> {
     output: Vec<u8>,
     shutdown: Shutdown,
     tls_version: Option<String>,
+    /// The longest a TLS handshake or one flush of output may take: a client that stops
+    /// reading (or never answers the handshake) is dropped instead of holding its session.
+    io_timeout: Duration,
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
-    pub fn new(stream: S, shutdown: Shutdown) -> Conn<S> {
+    pub fn new(stream: S, shutdown: Shutdown, io_timeout: Duration) -> Conn<S> {
         Conn {
             stream: Stream::Plain(stream),
             input: Vec::new(),
             output: Vec::new(),
             shutdown,
             tls_version: None,
+            io_timeout,
         }
+    }
+
+    /// Like [`Conn::fill`], but waits no later than `deadline`: a whole command line or a
+    /// whole message must arrive in time, not merely each of its bytes.
+    pub async fn fill_by(
+        &mut self,
+        deadline: tokio::time::Instant,
+        interruptible: bool,
+    ) -> io::Result<Fill> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.fill(left, interruptible).await
     }
 
     /// Reads more input, flushing queued replies first. While `interruptible`, a server
@@ -145,13 +164,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Closes after sending whatever is queued.
     pub async fn close(&mut self) {
         let _ = self.flush().await;
-        let _ = self.stream.shutdown().await;
+        let _ = tokio::time::timeout(self.io_timeout, self.stream.shutdown()).await;
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
-            self.stream.write_all(&self.output).await?;
-            self.stream.flush().await?;
+            let write = async {
+                self.stream.write_all(&self.output).await?;
+                self.stream.flush().await
+            };
+            tokio::time::timeout(self.io_timeout, write)
+                .await
+                .map_err(|_| timed_out("writing to the client"))??;
             self.output.clear();
         }
         Ok(())
@@ -171,7 +195,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let Stream::Plain(plain) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(io::Error::other("TLS is already active"));
         };
-        let tls = acceptor.accept(plain).await?;
+        let tls = tokio::time::timeout(self.io_timeout, acceptor.accept(plain))
+            .await
+            .map_err(|_| timed_out("the TLS handshake"))??;
         let (_, session) = tls.get_ref();
         self.tls_version = Some(format!(
             "{} with {}",

@@ -332,11 +332,11 @@ impl Acceptor {
     fn start_session(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let (ctx, shutdown, done) = (self.ctx.clone(), self.shutdown.clone(), self.done.clone());
-        let admitted = self.limits.admit(peer.ip());
+        let admitted = self.limits.admit(self.service, peer.ip());
         let service = self.service;
         tokio::spawn(async move {
             let _done = done;
-            let conn = Conn::new(stream, shutdown);
+            let conn = Conn::new(stream, shutdown, ctx.config.limits.command_timeout);
             match admitted {
                 Ok(_permit) => serve_connection(service, ctx, conn, peer).await,
                 Err(refusal) => refuse(service, conn, peer, refusal).await,
@@ -357,9 +357,7 @@ async fn serve_connection(
         let Some(acceptor) = ctx.tls.clone() else {
             return;
         };
-        let handshake =
-            tokio::time::timeout(ctx.config.limits.command_timeout, conn.start_tls(&acceptor));
-        if !matches!(handshake.await, Ok(Ok(()))) {
+        if conn.start_tls(&acceptor).await.is_err() {
             tracing::info!(service = service.name(), %peer, "TLS handshake failed");
             return;
         }

@@ -200,7 +200,17 @@ pub const SENDER_NOT_ALLOWED: Reply = r(
     (5, 7, 1),
     "Sender address not allowed for this account",
 );
-pub const FROM_NOT_ALLOWED: Reply = r(553, (5, 7, 1), "From: address not allowed for this account");
+pub const FROM_NOT_ALLOWED: Reply = r(
+    553,
+    (5, 7, 1),
+    "From:/Sender: address not allowed for this account",
+);
+/// RFC 5322 3.6: one `From:` and at most one `Sender:`.
+pub const REPEATED_AUTHOR: Reply = r(
+    550,
+    (5, 6, 0),
+    "Message has more than one From: or Sender: field",
+);
 pub const NO_FROM: Reply = r(550, (5, 6, 0), "Message has no valid From: header");
 pub const RATE_LIMITED: Reply = r(
     450,

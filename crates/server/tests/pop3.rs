@@ -293,3 +293,68 @@ async fn runs_of_retrieval_in_any_order_get_the_right_messages() {
     }
     assert!(c.cmd("QUIT").await.starts_with("+OK"));
 }
+
+/// RFC 2449 5: what the AUTHORIZATION state offers is announced in TRANSACTION too.
+#[tokio::test]
+async fn capa_after_login_still_lists_the_login_capabilities() {
+    let server = server_with_mail().await;
+    let mut c = logged_in(&server).await;
+    c.send(b"CAPA\r\n").await;
+    assert!(c.line().await.starts_with("+OK"));
+    let caps = c.lines().await;
+    for cap in ["USER", "SASL PLAIN", "TOP", "UIDL"] {
+        assert!(caps.contains(&cap.to_owned()), "{cap} missing: {caps:?}");
+    }
+}
+
+/// A client that says STLS and then nothing is dropped after the command timeout.
+#[tokio::test]
+async fn a_silent_tls_handshake_is_dropped() {
+    let server = TestServer::start_with(|c| {
+        c.limits.command_timeout = std::time::Duration::from_millis(500)
+    })
+    .await;
+    let mut c = Pop3Client::connect(server.pop3).await;
+    assert!(c.cmd("STLS").await.starts_with("+OK"));
+    let started = std::time::Instant::now();
+    assert!(c.closed().await, "the server hung up");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// A client that stops reading in the middle of a large RETR is dropped after the command
+/// timeout; its maildrop is free again and nothing was deleted.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(|c| {
+        c.limits.command_timeout = std::time::Duration::from_secs(1);
+        c.limits.max_message_size = 64 << 20;
+    })
+    .await;
+    server.add_user("alice@example.test", "s3cret");
+    let line = format!("{}\r\n", "y".repeat(998));
+    let big = format!("Subject: big\r\n\r\n{}", line.repeat(24_000));
+    server.deliver("alice@example.test", &big).await;
+    let mut stream = tokio::net::TcpStream::connect(server.pop3).await.unwrap();
+    stream
+        .write_all(b"USER alice@example.test\r\nPASS s3cret\r\nRETR 1\r\n")
+        .await
+        .unwrap();
+    // Read nothing while the server's writes pile up, then see that it gave up.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut got),
+    );
+    let ended = read.await.is_ok();
+    assert!(ended, "the server closed the connection");
+    assert!(
+        got.len() < big.len(),
+        "the message was cut off: {} bytes",
+        got.len()
+    );
+    let mut c = Pop3Client::connect(server.pop3).await;
+    let r = c.login("alice@example.test", "s3cret").await;
+    assert!(r.starts_with("+OK 1 messages"), "{r}");
+}

@@ -230,17 +230,59 @@ async fn bdat_chunks_are_joined_and_refused_chunks_are_skipped() {
     assert_eq!(c.reply().await.code, 503);
     c.cmd("MAIL FROM:<a@remote.test>").await;
     c.cmd("RCPT TO:<alice@example.test>").await;
-    c.send(b"BDAT 17\r\nSubject: c\r\n\r\nab\n").await;
+    // A CRLF may be cut between two chunks.
+    c.send(b"BDAT 17\r\nSubject: c\r\n\r\nab\r").await;
     assert_eq!(c.reply().await.code, 250);
-    c.send(b"BDAT 4 LAST\r\n.x\r\n").await;
+    c.send(b"BDAT 5 LAST\r\n\n.x\r\n").await;
     let r = c.reply().await;
     assert_eq!(r.code, 250, "{r:?}");
     assert_eq!(c.cmd("DATA").await.code, 503, "transaction is over");
     let stored = text(&server.inbox("alice@example.test")[0]);
     assert!(
-        stored.ends_with("\r\nSubject: c\r\n\r\nab\n.x\r\n"),
+        stored.ends_with("\r\nSubject: c\r\n\r\nab\r\n.x\r\n"),
         "{stored}"
     );
+}
+
+/// SMTP smuggling through CHUNKING: BDAT content keeps DATA's rule (only CRLF ends a line),
+/// so a hidden `\r.\r` or `\n.\n` never reaches a mailbox or the relay.
+#[tokio::test]
+async fn bdat_content_with_bare_line_endings_is_refused() {
+    let server = server_with_alice().await;
+    let variants: [&[u8]; 7] = [
+        b"hello\r.\rMAIL FROM:<ceo@bank.example>\r\n",
+        b"hello\n.\nMAIL FROM:<ceo@bank.example>\r\n",
+        b"hello\r\n.\nMAIL FROM:<ceo@bank.example>\r\n",
+        b"hello\n.\r\nMAIL FROM:<ceo@bank.example>\r\n",
+        b"hello\r.\r\nMAIL FROM:<ceo@bank.example>\r\n",
+        b"hello\r\n.\rMAIL FROM:<ceo@bank.example>\r\n",
+        b"ends with a bare CR\r",
+    ];
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    for content in variants {
+        c.cmd("MAIL FROM:<a@remote.test>").await;
+        c.cmd("RCPT TO:<alice@example.test>").await;
+        let mut chunk = format!("BDAT {} LAST\r\n", content.len()).into_bytes();
+        chunk.extend_from_slice(content);
+        c.send(&chunk).await;
+        let r = c.reply().await;
+        assert_eq!(
+            (r.code, r.text().starts_with("5.6.0")),
+            (554, true),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(content)
+        );
+        assert_eq!(c.cmd("NOOP").await.code, 250, "still in step");
+    }
+    // Split over two chunks, the bare CR is found in the first.
+    c.cmd("MAIL FROM:<a@remote.test>").await;
+    c.cmd("RCPT TO:<alice@example.test>").await;
+    c.send(b"BDAT 8\r\nhello\r.\r").await;
+    assert_eq!(c.reply().await.code, 554);
+    c.send(b"BDAT 2 LAST\r\nx\n").await;
+    assert_eq!(c.reply().await.code, 503, "the transaction ended");
+    assert!(server.inbox("alice@example.test").is_empty());
 }
 
 #[tokio::test]
@@ -306,6 +348,28 @@ async fn utf8_addresses_need_smtputf8_and_idn_domains_work() {
     assert!(stored.contains(" with UTF8SMTP id "), "{stored}");
 }
 
+/// An A-label is plain ASCII: mail to an IDN domain written that way needs no SMTPUTF8,
+/// while the same domain written in U-labels does.
+#[tokio::test]
+async fn a_labels_need_no_smtputf8() {
+    let server = TestServer::start().await;
+    server
+        .store
+        .add_domain(&Domain::parse("bücher.test").unwrap())
+        .unwrap();
+    server.add_user("info@bücher.test", "pw");
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.cmd("MAIL FROM:<a@xn--bcher-kva.test>").await.code, 250);
+    let r = c.cmd("RCPT TO:<info@bücher.test>").await;
+    assert_eq!(r.code, 553, "{r:?}");
+    let r = c.cmd("RCPT TO:<info@xn--bcher-kva.test>").await;
+    assert_eq!(r.code, 250, "{r:?}");
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    assert_eq!(c.cmd("Subject: plain\r\n\r\nx\r\n.").await.code, 250);
+    assert_eq!(server.inbox("info@bücher.test").len(), 1);
+}
+
 #[tokio::test]
 async fn idle_clients_get_a_timeout_reply() {
     let server =
@@ -318,6 +382,77 @@ async fn idle_clients_get_a_timeout_reply() {
         "{r:?}"
     );
     assert_eq!(c.reply().await.code, 0, "connection closed");
+}
+
+/// A client that says STARTTLS and then nothing is dropped after the command timeout.
+#[tokio::test]
+async fn a_silent_tls_handshake_is_dropped() {
+    let server =
+        TestServer::start_with(|c| c.limits.command_timeout = Duration::from_millis(500)).await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.cmd("STARTTLS").await.code, 220);
+    let started = std::time::Instant::now();
+    assert_eq!(c.reply().await.code, 0, "connection closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Sends `before` at once, then `trickle` a byte every 150 ms (stopping when the server
+/// hangs up); returns everything the server said and how long the trickle lasted.
+async fn trickle(
+    server: std::net::SocketAddr,
+    before: &[u8],
+    trickle: &[u8],
+) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server).await.unwrap();
+    let mut greeting = [0u8; 512];
+    let n = stream.read(&mut greeting).await.unwrap();
+    assert!(greeting[..n].starts_with(b"220 "), "greeting first");
+    stream.write_all(before).await.unwrap();
+    let started = std::time::Instant::now();
+    for byte in trickle {
+        if stream.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut said = Vec::new();
+    let read = stream.read_to_end(&mut said);
+    let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+    (
+        String::from_utf8_lossy(&said).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// A byte at a time keeps no session alive: the whole command line, and the message data
+/// at `min_data_rate`, must arrive in time.
+#[tokio::test]
+async fn trickling_clients_are_cut_off() {
+    let server = TestServer::start_with(|c| {
+        c.limits.command_timeout = Duration::from_millis(800);
+        c.limits.data_timeout = Duration::from_millis(800);
+        c.limits.min_data_rate = 1000;
+    })
+    .await;
+    server.add_user("alice@example.test", "pw");
+    let (said, took) = trickle(server.smtp, b"", b"NOOP NOOP NOOP NOOP NOOP\r\n").await;
+    assert!(said.starts_with("421 4.4.2"), "{said}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    let envelope = b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n";
+    let (said, took) = trickle(server.smtp, envelope, &[b'x'; 30]).await;
+    assert!(
+        said.contains("354 ") && said.contains("\r\n421 4.4.2"),
+        "{said}"
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert!(server.inbox("alice@example.test").is_empty());
 }
 
 #[tokio::test]

@@ -404,3 +404,28 @@ async fn the_filter_off_still_strips_forged_results_and_adds_nothing() {
     assert!(!stored.contains("Authentication-Results"), "{stored}");
     assert!(!stored.contains("X-Spam"), "{stored}");
 }
+
+/// A resolver that refuses at once (nothing listens on its port) must not hold each
+/// message for the whole authentication budget: the results say temperror and mail flows.
+#[tokio::test]
+async fn a_dead_resolver_costs_each_message_little() {
+    let dead = {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap()
+    };
+    let server = server_with(|c| c.dns.nameservers = vec![dead]).await;
+    for n in 0..3 {
+        let started = std::time::Instant::now();
+        let r = send_from_bob(&server, &format!("outage {n}")).await;
+        assert_eq!(r.code, 250, "{r:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_secs(3),
+            "message {n} took {waited:?}"
+        );
+    }
+    let inbox = server.inbox(ALICE);
+    assert_eq!(inbox.len(), 3);
+    let header = header_of(&inbox[2]);
+    assert!(header.contains("spf=temperror"), "{header}");
+}

@@ -212,3 +212,90 @@ async fn auth_on_port_25_only_when_configured() {
         "relay after AUTH"
     );
 }
+
+/// Every mailbox of `From:`, `Sender:` and `Resent-*` is checked, wherever it hides, and a
+/// second `From:` or `Sender:` is refused: none of these may leave DKIM-signed in the name
+/// of another account.
+#[tokio::test]
+async fn from_forgeries_hidden_in_the_header_are_refused() {
+    let server = server().await;
+    let forgeries = [
+        (
+            "From: alice@example.test\r\nFrom: bob@example.test\r\n",
+            550,
+        ),
+        ("From: bob@example.test (<alice@example.test>)\r\n", 553),
+        (
+            "From: \"Alice <alice@example.test>\" bob@example.test\r\n",
+            553,
+        ),
+        ("From: \"bob@example.test\" <alice@example.test>\r\n", 553),
+        (
+            "From: alice@example.test\r\nSender: bob@example.test\r\n",
+            553,
+        ),
+        (
+            "From: alice@example.test\r\nSender: alice@example.test\r\nSender: alice@example.test\r\n",
+            550,
+        ),
+        (
+            "From: alice@example.test\r\nResent-From: bob@example.test\r\n",
+            553,
+        ),
+        ("Subject: no author\r\n", 550),
+    ];
+    for (header, code) in forgeries {
+        let mut c = alice(&server).await;
+        let body = format!("{header}Subject: forged\r\n\r\nx\r\n");
+        let r = c
+            .send_mail("alice@example.test", &["friend@remote.test"], &body)
+            .await;
+        assert_eq!(r.code, code, "{header:?}: {r:?}");
+    }
+    assert!(server.store.queue().unwrap().is_empty(), "nothing queued");
+    let mut c = alice(&server).await;
+    let honest =
+        "From: Alice <alice@example.test>\r\nSender: alice+lists@example.test\r\n\r\nx\r\n";
+    let r = c
+        .send_mail("alice@example.test", &["friend@remote.test"], honest)
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+/// Once an account is locked, no spelling of its name gets in: the lock keys on the
+/// canonical account, not on the name as typed.
+#[tokio::test]
+async fn a_locked_account_stays_locked_under_any_spelling() {
+    let server = server().await;
+    server.add_user("carol@example.test", "right");
+    // Ten failures at once: the throttle's growing delays run side by side.
+    let attempts = (0..10).map(|_| {
+        let addr = server.submissions;
+        tokio::spawn(async move {
+            let mut c = SmtpClient::connect_tls(addr).await;
+            c.cmd("EHLO client.test").await;
+            c.auth_plain("carol@example.test", "wrong").await.code
+        })
+    });
+    for attempt in attempts.collect::<Vec<_>>() {
+        assert_eq!(attempt.await.unwrap(), 535);
+    }
+    for spelling in [
+        "carol@example.test",
+        "\"carol\"@example.test",
+        "carol@example.test.",
+        "\"c\\arol\"@example.test",
+        "CAROL@EXAMPLE.TEST",
+    ] {
+        let mut c = SmtpClient::connect_tls(server.submissions).await;
+        c.cmd("EHLO client.test").await;
+        let r = c.auth_plain(spelling, "right").await;
+        assert_eq!(r.code, 454, "{spelling}: {r:?}");
+        let mut p = hermod_testkit::Pop3Client::connect(server.pop3).await;
+        let answer = p.login(spelling, "right").await;
+        assert!(
+            answer.starts_with("-ERR [LOGIN-DELAY]"),
+            "{spelling}: {answer}"
+        );
+    }
+}

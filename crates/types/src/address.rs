@@ -67,10 +67,12 @@ impl Address {
         &self.domain
     }
 
-    /// Whether the address can travel without SMTPUTF8: an IDN domain counts as UTF-8,
-    /// since RFC 6531 senders use its U-label form.
+    /// Whether the address can travel without SMTPUTF8. The domain always can: it is held
+    /// and sent as A-labels (plain ASCII, RFC 5890), which is how most mail to IDN domains
+    /// travels; only a UTF-8 local part needs SMTPUTF8. Whether a client *wrote* UTF-8 is a
+    /// question about its command line, not about the parsed address.
     pub fn is_ascii(&self) -> bool {
-        self.local.is_ascii() && self.domain.is_ascii_name()
+        self.local.is_ascii()
     }
 
     /// The store's lookup key: lowercased local part, `@`, ASCII domain.
@@ -141,13 +143,13 @@ mod tests {
                 "a@bücher.example",
                 "a@xn--bcher-kva.example",
                 "a@xn--bcher-kva.example",
-                false,
+                true,
             ),
             (
                 "a@xn--bcher-kva.example",
                 "a@xn--bcher-kva.example",
                 "a@xn--bcher-kva.example",
-                false,
+                true,
             ),
             ("Ünï@x.test", "Ünï@x.test", "ünï@x.test", false),
             (&max_local, &max_local, &max_local, true),

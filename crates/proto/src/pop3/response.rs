@@ -22,17 +22,24 @@ pub fn render_err(code: Option<&str>, text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Streams a multi-line body: a `.` starting a line is doubled, the body ends with CRLF and
-/// the `.` terminator (RFC 1939 3). Feed it any split of the message.
+/// Streams a multi-line body (POP3 RETR/TOP, and SMTP DATA when relaying): a `.` starting a
+/// line is doubled, the body ends with CRLF and the `.` terminator (RFC 1939 3, RFC 5321
+/// 4.5.2). Every line ending goes out as CRLF: a bare CR or LF in a stored message (an
+/// imported mbox, an old store) becomes one, so what we send can never hold a `\r.\r` or
+/// `\n.\n` that another program would take for the end (SMTP smuggling). Feed it any split
+/// of the message.
 #[derive(Debug)]
 pub struct DotStuffer {
     at_line_start: bool,
+    /// The last byte was a CR; its LF may start the next chunk.
+    pending_cr: bool,
 }
 
 impl Default for DotStuffer {
     fn default() -> Self {
         DotStuffer {
             at_line_start: true,
+            pending_cr: false,
         }
     }
 }
@@ -40,27 +47,45 @@ impl Default for DotStuffer {
 impl DotStuffer {
     pub fn encode(&mut self, mut chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len() + 16);
+        if std::mem::take(&mut self.pending_cr) {
+            out.push(b'\n');
+            self.at_line_start = true;
+            if chunk.first() == Some(&b'\n') {
+                chunk = &chunk[1..];
+            }
+        }
         while !chunk.is_empty() {
             if self.at_line_start && chunk[0] == b'.' {
                 out.push(b'.');
             }
-            match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    out.extend_from_slice(&chunk[..=i]);
-                    self.at_line_start = true;
-                    chunk = &chunk[i + 1..];
-                }
-                None => {
-                    out.extend_from_slice(chunk);
+            let Some(at) = crate::smtp::find_cr_or_lf(chunk) else {
+                out.extend_from_slice(chunk);
+                self.at_line_start = false;
+                return;
+            };
+            out.extend_from_slice(&chunk[..at]);
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+            chunk = match (chunk[at], chunk.get(at + 1)) {
+                (b'\r', Some(b'\n')) => &chunk[at + 2..],
+                (b'\r', None) => {
+                    // Already written as CRLF; an LF starting the next chunk is its own.
+                    out.pop();
+                    self.pending_cr = true;
                     self.at_line_start = false;
                     return;
                 }
-            }
+                _ => &chunk[at + 1..],
+            };
         }
     }
 
     /// Ends the body; a last line without its CRLF gets one.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.pending_cr) {
+            out.push(b'\n');
+            self.at_line_start = true;
+        }
         if !self.at_line_start {
             out.extend_from_slice(b"\r\n");
         }
@@ -143,6 +168,42 @@ mod tests {
             b"..start\r\nno end\r\n.\r\n"
         );
         assert_eq!(all_splits(b"", stuff), b".\r\n");
+    }
+
+    /// Whatever line endings a stored message has, only CRLF goes out: no `\r.\r` or
+    /// `\n.\n` reaches another server (SMTP smuggling through the relay).
+    #[test]
+    fn bare_line_endings_go_out_as_crlf() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (
+                b"hello\r.\rMAIL FROM:<x@y>\r\n",
+                b"hello\r\n..\r\nMAIL FROM:<x@y>\r\n.\r\n",
+            ),
+            (
+                b"hello\n.\nRCPT TO:<x@y>\n",
+                b"hello\r\n..\r\nRCPT TO:<x@y>\r\n.\r\n",
+            ),
+            (b"a\r\n.\nb", b"a\r\n..\r\nb\r\n.\r\n"),
+            (b"a\n\r.\r", b"a\r\n\r\n..\r\n.\r\n"),
+            (b"ends in CR\r", b"ends in CR\r\n.\r\n"),
+            (b"\r\r\n\n", b"\r\n\r\n\r\n.\r\n"),
+        ];
+        for (input, expected) in cases {
+            let got = all_splits(input, stuff);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(expected),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            let body = &got[..got.len() - 3];
+            let bare = body.windows(2).enumerate().any(|(i, w)| {
+                (w[0] == b'\r' && w[1] != b'\n')
+                    || (w[1] == b'\n' && w[0] != b'\r')
+                    || (i == 0 && w[0] == b'\n')
+            });
+            assert!(!bare, "{:?}", String::from_utf8_lossy(&got));
+        }
     }
 
     fn top(lines: u32) -> impl Fn(&[&[u8]]) -> Vec<u8> {

@@ -171,9 +171,59 @@ impl DataDecoder {
     }
 }
 
+/// Checks BDAT content (RFC 3030) for the rule DATA enforces: every CR and LF is part of a
+/// CRLF pair. BDAT needs no end marker, so a bare line ending there looks harmless, but the
+/// message is relayed later with DATA, where another server may read `\r.\r` or `\n.\n` as
+/// the end and run what follows as commands (SMTP smuggling). Feed it each chunk in order.
+#[derive(Debug, Clone, Default)]
+pub struct LineEndingCheck {
+    /// The last byte seen was a CR whose LF may be the first byte of the next chunk.
+    pending_cr: bool,
+    bare: bool,
+}
+
+impl LineEndingCheck {
+    pub fn feed(&mut self, mut input: &[u8]) {
+        if self.bare || input.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.pending_cr) {
+            if input[0] != b'\n' {
+                self.bare = true;
+                return;
+            }
+            input = &input[1..];
+        }
+        while let Some(at) = find_cr_or_lf(input) {
+            match (input[at], input.get(at + 1)) {
+                (b'\r', Some(b'\n')) => input = &input[at + 2..],
+                (b'\r', None) => {
+                    self.pending_cr = true;
+                    return;
+                }
+                _ => {
+                    self.bare = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether everything fed so far, taken as the whole message, keeps the rule. A CR at
+    /// the very end is bare.
+    pub fn is_clean(&self) -> bool {
+        !self.bare && !self.pending_cr
+    }
+
+    /// Whether a bare CR or LF has been seen already (a CR at the end may still be paired).
+    pub fn has_failed(&self) -> bool {
+        self.bare
+    }
+}
+
 /// The index of the first CR or LF. Mail is mostly text with lines of tens of bytes, so
 /// this checks eight bytes per step (SWAR) and only looks byte by byte at the hit.
-fn find_cr_or_lf(hay: &[u8]) -> Option<usize> {
+pub(crate) fn find_cr_or_lf(hay: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Nonzero exactly when some byte of `v` is zero.

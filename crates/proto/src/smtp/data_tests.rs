@@ -273,3 +273,36 @@ fn finds_line_ends_like_a_plain_scan() {
         assert_eq!(find_cr_or_lf(&hay), plain, "{hay:?}");
     }
 }
+
+#[test]
+fn bdat_content_keeps_the_crlf_rule_however_it_is_chunked() {
+    let cases: &[(&[u8], bool)] = &[
+        (b"", true),
+        (b"Subject: x\r\n\r\nhello\r\n", true),
+        (b"no final line end", true),
+        (b"hello\r.\rMAIL FROM:<x@y>\r\n", false),
+        (b"hello\n.\nRCPT TO:<x@y>\r\n", false),
+        (b"hello\r\n.\nQUIT\r\n", false),
+        (b"hello\n.\r\nQUIT\r\n", false),
+        (b"a\rb\r\n", false),
+        (b"a\nb\r\n", false),
+        (b"ends with a bare CR\r", false),
+        (b"\n", false),
+        (b"\r\r\n", false),
+    ];
+    for (input, clean) in cases {
+        let run = |pieces: &[&[u8]]| {
+            let mut check = LineEndingCheck::default();
+            for piece in pieces {
+                check.feed(piece);
+            }
+            check.is_clean()
+        };
+        assert_eq!(
+            all_splits(input, run),
+            *clean,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}

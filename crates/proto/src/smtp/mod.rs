@@ -9,5 +9,6 @@ pub use command::{
     Body, Command, CommandError, ForwardPath, MailParams, Notify, RcptParams, Ret, ReversePath,
     parse_command,
 };
-pub use data::{DataDecoder, DataEnd};
+pub(crate) use data::find_cr_or_lf;
+pub use data::{DataDecoder, DataEnd, LineEndingCheck};
 pub use reply::render_reply;

@@ -1,11 +1,10 @@
 //! The AUTHORIZATION state: CAPA, STLS, USER/PASS, AUTH PLAIN, and the login itself.
 
 use super::{Flow, Maildrop, Session, State};
-use hermod_core::throttle::Verdict;
+use hermod_core::auth::{self, LoginOutcome};
 use hermod_proto::LineFramer;
 use hermod_proto::pop3::MAX_COMMAND_LINE;
 use hermod_proto::sasl::{SaslError, decode_plain};
-use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A SASL PLAIN response: base64 of two addresses and a password.
@@ -28,12 +27,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     pub(super) fn capa(&mut self) {
+        // RFC 2449 5: what the AUTHORIZATION state offers is announced in both states.
         let mut caps = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
-        let authorization = matches!(self.state, State::Authorization { .. });
-        if authorization && self.login_allowed() {
+        if self.login_allowed() {
             caps.extend(["USER", "SASL PLAIN"]);
         }
-        if authorization && self.ctx.tls.is_some() && self.conn.tls().is_none() {
+        if self.ctx.tls.is_some() && self.conn.tls().is_none() {
             caps.push("STLS");
         }
         caps.push("IMPLEMENTATION hermod");
@@ -160,35 +159,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Checks the credentials (throttled), locks the maildrop and enters TRANSACTION.
     async fn login(&mut self, name: String, password: String) {
-        let ip = self.peer.ip();
-        if let Verdict::Locked { retry_after } = self.ctx.throttle.check(ip, &name, Instant::now())
-        {
-            tracing::warn!(peer = %self.peer, user = name, "POP3 login refused: too many failures");
-            let text = format!(
-                "too many failed logins, try again in {} seconds",
-                retry_after.as_secs().max(1)
-            );
-            self.err(Some("LOGIN-DELAY"), &text);
-            return;
-        }
-        let (ctx, login) = (self.ctx.clone(), name.clone());
+        let (ctx, ip, login) = (self.ctx.clone(), self.peer.ip(), name.clone());
         let checked = tokio::task::spawn_blocking(move || {
-            hermod_core::auth::authenticate(ctx.store.as_ref(), &login, &password)
+            auth::login(ctx.store.as_ref(), &ctx.throttle, ip, &login, &password)
         })
         .await;
         let user = match checked {
-            Ok(Ok(Some(user))) => user,
-            Ok(Ok(None)) => {
-                let delay = self.ctx.throttle.failed(ip, &name, Instant::now());
+            Ok(Ok(LoginOutcome::Accepted(user))) => user,
+            Ok(Ok(LoginOutcome::Refused { delay })) => {
                 tracing::warn!(peer = %self.peer, user = name, "POP3 login failed");
                 tokio::time::sleep(delay).await;
                 self.err(Some("AUTH"), "invalid user name or password");
                 return;
             }
+            Ok(Ok(LoginOutcome::Locked { retry_after })) => {
+                tracing::warn!(peer = %self.peer, user = name, "POP3 login refused: too many failures");
+                let text = format!(
+                    "too many failed logins, try again in {} seconds",
+                    retry_after.as_secs().max(1)
+                );
+                self.err(Some("LOGIN-DELAY"), &text);
+                return;
+            }
             Ok(Err(e)) => return self.temp_failure(&e.to_string()),
             Err(e) => return self.temp_failure(&e.to_string()),
         };
-        self.ctx.throttle.succeeded(ip, &name);
         self.open_maildrop(user).await;
     }
 

@@ -17,11 +17,8 @@ use hermod_proto::{LineError, LineFramer};
 use maildrop::Maildrop;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// RFC 1939 3: an autologout timer of at least 10 minutes.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 const MAX_ERRORS: u32 = 20;
 
 enum State {
@@ -91,14 +88,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn command_loop(&mut self) -> std::io::Result<()> {
+        // The autologout timer runs until a whole command line is in, not per byte.
+        let mut deadline = None;
         loop {
             while let Some(line) = self.framer.next_line(&mut self.conn.input) {
+                deadline = None;
                 if let Flow::Close = self.handle_line(line).await? {
                     self.conn.close().await;
                     return Ok(());
                 }
             }
-            match self.conn.fill(IDLE_TIMEOUT, true).await? {
+            let timeout = self.ctx.config.pop3.idle_timeout;
+            let by = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+            match self.conn.fill_by(by, true).await? {
                 Fill::Data => {}
                 // A dropped connection or a timeout never reaches UPDATE: nothing is deleted.
                 Fill::Eof => return Ok(()),

@@ -2,9 +2,8 @@
 
 use super::{Flow, Mode, Session};
 use crate::reply::{self, Reply};
-use hermod_core::throttle::Verdict;
+use hermod_core::auth::{self, LoginOutcome};
 use hermod_proto::sasl::{SaslError, decode_plain, decode_text, encode};
-use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Where a multi-step SASL exchange stands.
@@ -100,28 +99,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Checks the credentials, throttled like every other password check of the server.
     async fn login(&mut self, name: String, password: String) -> Flow {
-        let ip = self.peer.ip();
-        if let Verdict::Locked { .. } = self.ctx.throttle.check(ip, &name, Instant::now()) {
-            tracing::warn!(peer = %self.peer, user = name, "SMTP AUTH refused: too many failures");
-            return self.respond(reply::AUTH_LOCKED);
-        }
-        let (ctx, login) = (self.ctx.clone(), name.clone());
+        let (ctx, ip, login) = (self.ctx.clone(), self.peer.ip(), name.clone());
         let checked = tokio::task::spawn_blocking(move || {
-            hermod_core::auth::authenticate(ctx.store.as_ref(), &login, &password)
+            auth::login(ctx.store.as_ref(), &ctx.throttle, ip, &login, &password)
         })
         .await;
         match checked {
-            Ok(Ok(Some(user))) => {
-                self.ctx.throttle.succeeded(ip, &name);
+            Ok(Ok(LoginOutcome::Accepted(user))) => {
                 tracing::info!(peer = %self.peer, user = user.address, "SMTP AUTH");
                 self.user = Some(user);
                 self.respond(reply::AUTH_OK)
             }
-            Ok(Ok(None)) => {
-                let delay = self.ctx.throttle.failed(ip, &name, Instant::now());
+            Ok(Ok(LoginOutcome::Refused { delay })) => {
                 tracing::warn!(peer = %self.peer, user = name, "SMTP AUTH failed");
                 tokio::time::sleep(delay).await;
                 self.respond(reply::AUTH_FAILED)
+            }
+            Ok(Ok(LoginOutcome::Locked { .. })) => {
+                tracing::warn!(peer = %self.peer, user = name, "SMTP AUTH refused: too many failures");
+                self.respond(reply::AUTH_LOCKED)
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "SMTP AUTH lookup failed");

@@ -35,9 +35,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let limits = &self.ctx.config.limits;
         let mut decoder = DataDecoder::new(limits.max_message_size, limits.max_data_line);
         let mut out = Vec::with_capacity(64 * 1024);
+        let (started, mut received) = (tokio::time::Instant::now(), 0);
         let end = loop {
             let (used, end) = decoder.feed(&self.conn.input, &mut out);
             self.conn.input.drain(..used);
+            received += used as u64;
             if !out.is_empty() {
                 spool.push(&out).await;
                 out.clear();
@@ -46,7 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if let Some(end) = end {
                 break end;
             }
-            if let Some(flow) = self.wait_for_data().await? {
+            if let Some(flow) = self.wait_for_data(started, received).await? {
                 return Ok(flow);
             }
         };
@@ -60,13 +62,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(self.respond(reply))
     }
 
-    /// Reads more message content; `Some` when the session must end instead.
-    async fn wait_for_data(&mut self) -> std::io::Result<Option<Flow>> {
-        match self
-            .conn
-            .fill(self.ctx.config.limits.data_timeout, false)
-            .await?
-        {
+    /// Reads more message content; `Some` when the session must end instead. Data that
+    /// began at `started` and brought `received` bytes so far may take `data_timeout` plus
+    /// one second per `min_data_rate` bytes: a trickle of bytes cannot hold the session.
+    async fn wait_for_data(
+        &mut self,
+        started: tokio::time::Instant,
+        received: u64,
+    ) -> std::io::Result<Option<Flow>> {
+        let limits = &self.ctx.config.limits;
+        let earned = received as f64 / limits.min_data_rate.max(1) as f64;
+        let total = limits.data_timeout + std::time::Duration::from_secs_f64(earned.min(1e9));
+        let silence = tokio::time::Instant::now() + limits.data_timeout;
+        let deadline = (started + total).min(silence);
+        match self.conn.fill_by(deadline, false).await? {
             Fill::Data => Ok(None),
             Fill::Timeout => {
                 tracing::info!(peer = %self.peer, "data timeout");
@@ -94,6 +103,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if let Some(flow) = self.read_chunk(size, Some(&mut spool)).await? {
             return Ok(flow);
+        }
+        // SMTP smuggling: the same rule as DATA, judged as soon as a chunk breaks it.
+        let endings = &spool.line_endings;
+        if endings.has_failed() || (last && !endings.is_clean()) {
+            self.txn = None;
+            log_refused_chunk(&self.peer, &spool.id);
+            return Ok(self.respond(reply::DATA_BARE_LINE_ENDING));
         }
         if !last {
             if let Some(txn) = &mut self.txn {
@@ -123,15 +139,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         size: u64,
         mut spool: Option<&mut Spool>,
     ) -> std::io::Result<Option<Flow>> {
-        let mut remaining = size;
+        let (mut remaining, started) = (size, tokio::time::Instant::now());
         while remaining > 0 {
             if self.conn.input.is_empty()
-                && let Some(flow) = self.wait_for_data().await?
+                && let Some(flow) = self.wait_for_data(started, size - remaining).await?
             {
                 return Ok(Some(flow));
             }
             let take = remaining.min(self.conn.input.len() as u64) as usize;
             if let Some(spool) = spool.as_deref_mut() {
+                spool.line_endings.feed(&self.conn.input[..take]);
                 spool.push(&self.conn.input[..take]).await;
             }
             self.conn.input.drain(..take);
@@ -227,6 +244,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         log_message(&self.peer, &txn, &id, size, &reply, verdict);
         reply
     }
+}
+
+fn log_refused_chunk(peer: &std::net::SocketAddr, id: &str) {
+    tracing::info!(id, %peer, "message rejected: bare CR or LF in BDAT content");
 }
 
 /// One log line per message, accepted or not.

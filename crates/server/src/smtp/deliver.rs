@@ -4,7 +4,7 @@
 use super::spool::{Spool, SpoolFailure};
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
-use hermod_message::{addresses, field_value, header_section};
+use hermod_message::{AuthorError, author_addresses, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
 use hermod_store::{DeliveryTarget, Flags, Outbound, StoreError};
 use hermod_types::{Address, MailboxName};
@@ -12,18 +12,19 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    /// An authenticated user's `From:` must be one of its own addresses (RFC 6409 8.1 lets
-    /// the server check; we do, so accounts cannot be used to forge others' mail).
+    /// An authenticated user's `From:`, `Sender:` and `Resent-*` mailboxes must all be its
+    /// own (RFC 6409 8.1 lets the server check; we do, so accounts cannot be used to forge
+    /// others' mail, and what we DKIM-sign is what the account may say).
     pub(super) async fn check_from(&self, head: &[u8]) -> Option<Reply> {
         let user = self.user.clone()?;
-        let from = field_value(header_section(head), "From")?;
-        let found = addresses(&from);
-        if found.is_empty() {
-            return Some(reply::NO_FROM);
-        }
+        let found = match author_addresses(header_section(head)) {
+            Ok(found) => found,
+            Err(AuthorError::Repeated(_)) => return Some(reply::REPEATED_AUTHOR),
+            Err(_) => return Some(reply::NO_FROM),
+        };
         for address in found {
             let Ok(address) = Address::parse(&address) else {
-                return Some(reply::NO_FROM);
+                return Some(reply::FROM_NOT_ALLOWED);
             };
             match self.may_send_as(user.clone(), address).await {
                 Ok(true) => {}

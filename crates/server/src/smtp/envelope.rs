@@ -67,7 +67,13 @@ impl Transaction {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    pub(super) async fn mail(&mut self, from: ReversePath, params: MailParams) -> Reply {
+    /// `utf8`: the command line held UTF-8 (allowed only with SMTPUTF8).
+    pub(super) async fn mail(
+        &mut self,
+        from: ReversePath,
+        params: MailParams,
+        utf8: bool,
+    ) -> Reply {
         if self.helo.is_none() {
             return reply::NEED_HELO;
         }
@@ -86,10 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if matches!(params.body, Some(Body::BinaryMime)) {
             return reply::unknown_parameter("BODY=BINARYMIME");
         }
-        if let ReversePath::Address(a) = &from
-            && !a.is_ascii()
-            && !params.smtputf8
-        {
+        if utf8 && !params.smtputf8 {
             return reply::NEED_SMTPUTF8;
         }
         if let Some(refusal) = self.check_authenticated_sender(&from).await {
@@ -155,17 +158,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) async fn rcpt(&mut self, to: ForwardPath, params: RcptParams) -> Reply {
+    pub(super) async fn rcpt(&mut self, to: ForwardPath, params: RcptParams, utf8: bool) -> Reply {
         let Some(txn) = &self.txn else {
             return reply::NEED_MAIL;
         };
         if txn.rcpts.len() >= self.max_recipients() {
             return reply::TOO_MANY_RCPTS;
         }
-        if let ForwardPath::Address(a) = &to
-            && !a.is_ascii()
-            && !txn.params.smtputf8
-        {
+        if utf8 && !txn.params.smtputf8 {
             return reply::NEED_SMTPUTF8;
         }
         let (address, outcome) = match self.resolve(to).await {

@@ -98,14 +98,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn command_loop(&mut self) -> std::io::Result<()> {
+        // The whole next command line must arrive within the timeout (RFC 5321 4.5.3.2.7),
+        // however slowly its bytes trickle in.
+        let mut deadline = None;
         loop {
             while let Some(line) = self.framer.next_line(&mut self.conn.input) {
+                deadline = None;
                 if let Flow::Close = self.handle_line(line).await? {
                     return self.conn.flush().await;
                 }
             }
             let timeout = self.ctx.config.limits.command_timeout;
-            match self.conn.fill(timeout, self.txn.is_none()).await? {
+            let by = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+            match self.conn.fill_by(by, self.txn.is_none()).await? {
                 Fill::Data => {}
                 Fill::Eof => return Ok(()),
                 Fill::Timeout => {
@@ -127,7 +132,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let outcome = match line {
             Ok(line) => match parse_command(&line) {
-                Ok(command) => return self.handle_command(command).await,
+                // RFC 6531 3.4: UTF-8 in MAIL or RCPT needs SMTPUTF8; an A-label is ASCII.
+                Ok(command) => return self.handle_command(command, !line.is_ascii()).await,
                 Err(e) => command_error(&e),
             },
             Err(LineError::TooLong) => reply::LINE_TOO_LONG,
@@ -159,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    async fn handle_command(&mut self, command: Command) -> std::io::Result<Flow> {
+    async fn handle_command(&mut self, command: Command, utf8: bool) -> std::io::Result<Flow> {
         if let Some(reason) = &self.screen.refused
             && !matches!(command, Command::Quit)
         {
@@ -170,11 +176,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Command::Ehlo(name) => self.hello(name, true),
             Command::Helo(name) => self.hello(name, false),
             Command::Mail { from, params } => {
-                let reply = self.mail(from, params).await;
+                let reply = self.mail(from, params, utf8).await;
                 self.respond(reply)
             }
             Command::Rcpt { to, params } => {
-                let reply = self.rcpt(to, params).await;
+                let reply = self.rcpt(to, params, utf8).await;
                 self.respond(reply)
             }
             Command::Data => return self.data().await,

@@ -50,6 +50,8 @@ pub(crate) struct Spool {
     hold: Hold,
     /// The trace fields, until written with the released content.
     trace: Option<Trace>,
+    /// BDAT content keeps DATA's line-ending rule (DATA's decoder checks its own).
+    pub line_endings: hermod_proto::smtp::LineEndingCheck,
 }
 
 /// Where the header section ends (its last CRLF included), if the blank line was seen.
@@ -78,6 +80,7 @@ impl Spool {
             failed: None,
             hold,
             trace: None,
+            line_endings: Default::default(),
         };
         let trace = trace(&spool.id);
         match spool.hold {

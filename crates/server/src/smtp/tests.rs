@@ -69,7 +69,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let peer = "192.0.2.1:4000".parse().unwrap();
     let session = Session::new(
         Arc::new(ctx),
-        Conn::new(server, shutdown),
+        Conn::new(server, shutdown, std::time::Duration::from_secs(30)),
         peer,
         super::Mode::Mx,
     );

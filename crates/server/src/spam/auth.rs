@@ -13,6 +13,8 @@ use mail_auth::{
     AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, SpfOutput, SpfResult,
 };
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The envelope of the message being judged.
 pub(crate) struct Envelope<'a> {
@@ -34,29 +36,77 @@ pub(crate) struct AuthOutcome {
 
 /// How long SPF, DKIM and DMARC lookups may take together before the message is accepted
 /// without their results (a broken resolver must not hold mail up).
-const AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const AUTH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the resolver may take to answer anything at all (a cached name, or that a
+/// name does not exist) before it counts as down. A dead resolver is not refused at once
+/// (hickory's UDP sockets never see the ICMP error): without this, every message would
+/// wait the whole budget.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// After the resolver was found down, how long messages get only [`PROBE_TIMEOUT`] for
+/// their checks before the full budget is tried again.
+const TROUBLE_FOR: Duration = Duration::from_secs(60);
+
+/// Whether DNS failed lately; shared by every session.
+#[derive(Debug, Default)]
+pub(crate) struct DnsHealth {
+    trouble_until: Mutex<Option<Instant>>,
+}
+
+impl DnsHealth {
+    fn in_trouble(&self) -> bool {
+        let until = self.trouble_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| t > Instant::now())
+    }
+
+    fn set_trouble(&self, trouble: bool) {
+        let mut until = self.trouble_until.lock().unwrap_or_else(|e| e.into_inner());
+        *until = trouble.then(|| Instant::now() + TROUBLE_FOR);
+    }
+}
+
+fn temperror(hostname: &str, why: &str) -> AuthOutcome {
+    AuthOutcome {
+        field: format!(
+            "Authentication-Results: {hostname};\r\n\tspf=temperror ({why});\r\n\tdkim=temperror ({why})\r\n"
+        ),
+        hits: Vec::new(),
+        dmarc_reject: None,
+    }
+}
 
 impl SpamFilter {
-    /// [`authenticate`](Self::authenticate), giving up after [`AUTH_TIMEOUT`] with
-    /// `temperror` results.
+    /// [`authenticate`](Self::authenticate), giving up with `temperror` results after
+    /// [`AUTH_TIMEOUT`], or as soon as the resolver shows it is not answering: a DNS outage
+    /// costs each message [`PROBE_TIMEOUT`] at most.
     pub async fn authenticate_in_time(
         &self,
         env: &Envelope<'_>,
         message: Option<&[u8]>,
     ) -> AuthOutcome {
-        match tokio::time::timeout(AUTH_TIMEOUT, self.authenticate(env, message)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                tracing::warn!(ip = %env.ip, "sender authentication timed out (DNS); results left out");
-                AuthOutcome {
-                    field: format!(
-                        "Authentication-Results: {};\r\n\tspf=temperror (DNS timed out);\r\n\tdkim=temperror (DNS timed out)\r\n",
-                        env.hostname
-                    ),
-                    hits: Vec::new(),
-                    dmarc_reject: None,
-                }
+        let trouble = self.dns_health.in_trouble();
+        let budget = if trouble { PROBE_TIMEOUT } else { AUTH_TIMEOUT };
+        let checks = tokio::time::timeout(budget, self.authenticate(env, message));
+        let outcome = tokio::select! {
+            checked = checks => checked.ok(),
+            () = self.resolver_down(env.hostname), if !trouble => None,
+        };
+        self.dns_health.set_trouble(outcome.is_none());
+        outcome.unwrap_or_else(|| {
+            tracing::warn!(ip = %env.ip, "sender authentication gave up: DNS is not answering");
+            temperror(env.hostname, "DNS not answering")
+        })
+    }
+
+    /// Finishes only if the resolver fails to answer a lookup of `hostname` in
+    /// [`PROBE_TIMEOUT`]; any answer, "no such name" included, shows it alive.
+    async fn resolver_down(&self, hostname: &str) {
+        let lookup = self.auth.resolver().lookup_ip(format!("{hostname}."));
+        match tokio::time::timeout(PROBE_TIMEOUT, lookup).await {
+            Ok(Ok(_)) => std::future::pending().await,
+            Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => {
+                std::future::pending().await
             }
+            Ok(Err(_)) | Err(_) => {}
         }
     }
 

@@ -80,6 +80,8 @@ pub(crate) struct SpamFilter {
     auth: MessageAuthenticator,
     model: Mutex<LoadedModel>,
     store: Arc<dyn Store>,
+    /// Whether DNS failed lately: sender authentication then gives up quickly.
+    dns_health: auth::DnsHealth,
 }
 
 impl SpamFilter {
@@ -95,6 +97,7 @@ impl SpamFilter {
                 checked: Instant::now() - MODEL_CHECK_EVERY,
             }),
             store,
+            dns_health: Default::default(),
         };
         Ok(filter)
     }
