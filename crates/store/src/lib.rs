@@ -7,17 +7,26 @@
 
 mod blob;
 mod error;
+mod mail;
+mod mail_model;
 mod model;
+mod notify;
 mod sqlite;
 
 pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use error::StoreError;
+pub use mail::MailStore;
+pub use mail_model::{
+    Changes, CopyOutcome, Expunged, FlagChange, FlagOp, FlagsOutcome, MailboxStatus, MessageState,
+    UidSet, is_valid_keyword,
+};
 pub use model::{
     AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord,
     Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound,
     OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, SpecialUse,
     Submitted, UserId, UserRecord,
 };
+pub use notify::{ChangeSubscription, ChangeWatch};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};
