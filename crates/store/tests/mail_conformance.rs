@@ -130,3 +130,47 @@ fn the_change_log_keeps_one_row_per_uid() {
     };
     assert_eq!(rows, [(1, 1), (2, 2), (3, 1), (4, 1), (5, 1)]);
 }
+
+/// Writers in this process announce their own commits, without waiting for the poller that
+/// watches other processes: the callback has run by the time the write returns.
+#[test]
+fn local_writes_wake_subscribers_before_returning() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let b = Sqlite::new();
+    let alice = mail_contract::user(&b, "alice", None);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let _subscription = b
+        .store
+        .on_change(
+            alice,
+            Box::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    mail_contract::fill(&b, alice, 1);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the delivery's commit announced it"
+    );
+    let inbox = mail_contract::mailbox(&b, alice, "INBOX").id;
+    b.store
+        .set_flags(inbox, &[mail_contract::uid(1)], Default::default())
+        .unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "flags unchanged: nothing to announce"
+    );
+    let seen = mail_contract::flags(hermod_store::Flags::SEEN, &[]);
+    b.store
+        .set_flags(inbox, &[mail_contract::uid(1)], seen)
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    b.store
+        .mailbox_delete(alice, &mail_contract::name("Junk"))
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

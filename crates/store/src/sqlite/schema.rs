@@ -280,3 +280,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit()?;
     Ok(())
 }
+
+/// Builds the schema of an older hermod (its first `steps` migrations), to test upgrades.
+#[cfg(test)]
+pub(crate) fn migrate_partially(conn: &Connection, steps: usize) -> Result<()> {
+    for step in &MIGRATIONS[..steps] {
+        conn.execute_batch(step)?;
+    }
+    conn.pragma_update(None, "user_version", steps as i64)?;
+    Ok(())
+}

@@ -152,4 +152,50 @@ mod tests {
         assert_eq!(intersect(&a, &b).to_string(), "5:10,20:22,29:30");
         assert!(intersect(&a, &UidSet::new()).is_empty());
     }
+
+    /// A store from before the change log: its messages enter the log as appends, and a
+    /// client resynchronizing from before the upgrade is told every missing UID vanished.
+    #[test]
+    fn upgrading_logs_existing_messages_and_reports_older_expunges_conservatively() {
+        use crate::sqlite::schema;
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate_partially(&conn, 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains VALUES ('example.test', 0);
+             INSERT INTO users (id, address, domain, password)
+                 VALUES (1, 'a@example.test', 'example.test', 'h');
+             INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext, highestmodseq)
+                 VALUES (1, 1, 'INBOX', 1, 6, 9);
+             INSERT INTO blobs (id, size) VALUES ('b', 3);
+             INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date, modseq)
+                 VALUES (1, 1, 'b', 3, 0, 2), (1, 3, 'b', 3, 0, 8);",
+        )
+        .unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let mailbox = MailboxId(1);
+        let old = changes_since(&conn, mailbox, 0, None).unwrap();
+        let uids: Vec<u32> = old.changed.iter().map(|m| m.uid.get()).collect();
+        assert_eq!(
+            (uids, old.vanished.to_string()),
+            (vec![1, 3], "2,4:5".into())
+        );
+        let within = changes_since(&conn, mailbox, 2, Some(&UidSet::range(3, 4))).unwrap();
+        assert_eq!(within.vanished.to_string(), "4");
+        let recent = changes_since(&conn, mailbox, 9, None).unwrap();
+        assert!(recent.changed.is_empty() && recent.vanished.is_empty());
+        assert_eq!(recent.highest_modseq, 9);
+        // The rebuilt triggers keep the quota and now count mail changes too.
+        conn.execute(
+            "INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date, modseq)
+             VALUES (1, 6, 'b', 3, 0, 10)",
+            [],
+        )
+        .unwrap();
+        let (used, generation): (i64, i64) = conn
+            .query_row("SELECT used, mail_generation FROM users", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((used, generation), (9, 1));
+    }
 }
