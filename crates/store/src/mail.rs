@@ -15,6 +15,12 @@
 //! into a `\Noselect` shell: RFC 9051 6.3.5 lets a server refuse, and a mailbox that silently
 //! loses its messages but stays listed surprises users more than "delete the children first".
 //!
+//! Message operations take a [`MailboxId`] the caller got from its own user's lookups; the
+//! store checks ownership only where two mailboxes meet (COPY/MOVE stay within one user).
+//! IMAP APPEND goes through [`crate::Store::deliver`] (its `Delivered` has the UID; the
+//! mailbox's UIDVALIDITY comes from [`MailStore::mailbox_get`]); note that a delivery makes
+//! a missing mailbox, so APPEND checks existence first (`[TRYCREATE]`).
+//!
 //! Methods block (disk I/O); async callers run them on a blocking thread. The trait is
 //! dyn-compatible so a session can hold `Arc<dyn MailStore>`.
 

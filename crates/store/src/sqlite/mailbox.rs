@@ -163,7 +163,8 @@ pub(crate) fn file_message(
     }
     let mailbox = match find_mailbox(conn, target.user, &target.mailbox)? {
         Some(m) => m,
-        None => insert_mailbox(conn, target.user, &target.mailbox, None)?,
+        // Rare (a filing rule naming a new folder): made with its parents, like CREATE.
+        None => super::mail::create_mailbox(conn, target.user, &target.mailbox, None)?,
     };
     let (uid, modseq): (u32, i64) = conn
         .prepare_cached(

@@ -61,6 +61,14 @@ pub fn create_makes_parents_and_fresh_uid_validity(b: &dyn Backend) {
             .unwrap()
             .is_none()
     );
+    // A delivery into a new folder (a filing rule) makes it like CREATE does.
+    deliver_to(b.store(), alice, "Lists/rust", b"x\r\n", Flags::default()).unwrap();
+    assert!(
+        b.mail()
+            .mailbox_get(alice, &name("Lists"))
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// RENAME moves the children along, keeps UIDVALIDITY and messages, creates missing parents

@@ -20,6 +20,7 @@ use crate::{
 use hermod_types::MailboxName;
 use rusqlite::Connection;
 
+pub(crate) use folders::create as create_mailbox;
 pub(crate) use transfer::expunge;
 
 /// What a mail write leaves to do once it has committed.

@@ -4,9 +4,7 @@
 
 use super::log::{self, Kind};
 use crate::sqlite::mailbox::{collect_garbage, list_message_range, mailbox_by_id};
-use crate::{
-    BlobId, CopyOutcome, Expunged, MailboxId, MessageMeta, Result, StoreError, UidSet, UserId,
-};
+use crate::{BlobId, CopyOutcome, Expunged, MailboxId, Result, StoreError, UidSet, UserId};
 use hermod_types::Uid;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -115,12 +113,20 @@ pub(crate) fn expunge(
     uids: Option<&UidSet>,
     only_deleted: bool,
 ) -> Result<(Expunged, Vec<BlobId>)> {
-    let mut candidates: Vec<MessageMeta> = Vec::new();
+    let mut candidates: Vec<(u32, u64)> = Vec::new();
+    let mut select = conn.prepare_cached(
+        "SELECT uid, modseq FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3
+         AND (NOT ?4 OR (flags & 8) != 0) ORDER BY uid",
+    )?;
     let all = [(1, u32::MAX)];
-    for &range in uids.map_or(&all[..], |set| set.ranges()) {
-        list_message_range(conn, mailbox, range, &mut candidates)?;
+    for &(first, last) in uids.map_or(&all[..], |set| set.ranges()) {
+        let rows = select.query_map(params![mailbox.0, first, last, only_deleted], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        for row in rows {
+            candidates.push(row?);
+        }
     }
-    candidates.retain(|m| !only_deleted || m.flags.has(crate::Flags::DELETED));
     if candidates.is_empty() {
         let highest_modseq = log::highest_modseq(conn, mailbox)?;
         let nothing = Expunged {
@@ -132,14 +138,16 @@ pub(crate) fn expunge(
     let modseq = log::next_modseq(conn, mailbox)?;
     let mut delete =
         conn.prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
-    for message in &candidates {
-        delete.execute(params![mailbox.0, message.uid.get()])?;
-        let modseqs = (message.modseq, modseq);
-        log::changed(conn, mailbox, message.uid.get(), modseqs, Kind::Expunged)?;
-    }
-    let expunged = Expunged {
-        uids: candidates.iter().map(|m| m.uid).collect(),
+    let mut expunged = Expunged {
+        uids: Vec::with_capacity(candidates.len()),
         highest_modseq: modseq,
     };
+    for (uid, old) in candidates {
+        delete.execute(params![mailbox.0, uid])?;
+        log::changed(conn, mailbox, uid, (old, modseq), Kind::Expunged)?;
+        expunged
+            .uids
+            .push(Uid::new(uid).ok_or_else(|| StoreError::Corrupt("uid 0".into()))?);
+    }
     Ok((expunged, collect_garbage(conn)?))
 }
