@@ -64,6 +64,7 @@ contract!(
     status_matches_a_full_listing,
     messages_in_lists_a_uid_range,
     create_makes_parents_and_fresh_uid_validity,
+    inbox_is_case_insensitive,
     rename_moves_the_hierarchy,
     rename_of_inbox_moves_its_messages,
     delete_rules,

@@ -3,8 +3,8 @@
 use super::*;
 use hermod_store::{SpecialUse, UidSet};
 
-/// CREATE makes missing parents; every mailbox gets a fresh UIDVALIDITY; a name taken is
-/// refused; INBOX (and its children's prefix) is case-insensitive.
+/// CREATE makes missing parents (so does a delivery into a new folder); every mailbox gets
+/// a fresh UIDVALIDITY; a name taken is refused.
 pub fn create_makes_parents_and_fresh_uid_validity(b: &dyn Backend) {
     let alice = user(b, "alice", None);
     let before: Vec<u32> = b
@@ -41,6 +41,21 @@ pub fn create_makes_parents_and_fresh_uid_validity(b: &dyn Backend) {
         b.mail().mailbox_create(alice, &name("Work/2024"), None),
         Err(StoreError::MailboxExists(_))
     ));
+    // A delivery into a new folder (a filing rule) makes it like CREATE does.
+    deliver_to(b.store(), alice, "Lists/rust", b"x\r\n", Flags::default()).unwrap();
+    assert!(
+        b.mail()
+            .mailbox_get(alice, &name("Lists"))
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// INBOX, and the INBOX level of its children's names, is case-insensitive; other names
+/// keep their case.
+pub fn inbox_is_case_insensitive(b: &dyn Backend) {
+    let alice = user(b, "alice", None);
+    b.mail().mailbox_create(alice, &name("Work"), None).unwrap();
     assert!(matches!(
         b.mail().mailbox_create(alice, &name("inbox"), None),
         Err(StoreError::MailboxExists(_))
@@ -60,14 +75,6 @@ pub fn create_makes_parents_and_fresh_uid_validity(b: &dyn Backend) {
             .mailbox_get(alice, &name("work"))
             .unwrap()
             .is_none()
-    );
-    // A delivery into a new folder (a filing rule) makes it like CREATE does.
-    deliver_to(b.store(), alice, "Lists/rust", b"x\r\n", Flags::default()).unwrap();
-    assert!(
-        b.mail()
-            .mailbox_get(alice, &name("Lists"))
-            .unwrap()
-            .is_some()
     );
 }
 

@@ -1,5 +1,6 @@
 //! Reads: what changed since a MODSEQ (CONDSTORE/QRESYNC) and STATUS counts.
 
+use super::log::Kind;
 use crate::sqlite::mailbox::{MAILBOX_COLUMNS, canonical, mailbox_from_row, parse_flags, to_info};
 use crate::{Changes, MailboxId, MailboxStatus, MessageState, Result, StoreError, UidSet, UserId};
 use hermod_types::{MailboxName, Uid};
@@ -22,11 +23,30 @@ pub(crate) fn changes_since(
         })
         .optional()?
         .ok_or_else(|| StoreError::UnknownMailbox(format!("id {}", mailbox.0)))?;
-    let wanted = |uid: Uid| uids.is_none_or(|set| set.contains(uid));
     let mut changes = Changes {
         highest_modseq: highest as u64,
         ..Changes::default()
     };
+    logged_since(conn, mailbox, since, uids, &mut changes)?;
+    changes.changed.sort_by_key(|m| m.uid);
+    if (since as i64) < floor {
+        changes.vanished = missing_uids(conn, mailbox, uid_next)?;
+        if let Some(set) = uids {
+            changes.vanished = intersect(&changes.vanished, set);
+        }
+    }
+    Ok(changes)
+}
+
+/// Adds the change-log rows after `since` (within `uids`) to `changes`: changed messages
+/// with their state now, expunged UIDs as vanished.
+fn logged_since(
+    conn: &Connection,
+    mailbox: MailboxId,
+    since: u64,
+    uids: Option<&UidSet>,
+    changes: &mut Changes,
+) -> Result<()> {
     // The log's key starts (mailbox, modseq): this is a range read of the changes only.
     let mut stmt = conn.prepare_cached(
         "SELECT c.uid, c.kind, m.flags, m.keywords, m.modseq FROM changelog c
@@ -42,30 +62,26 @@ pub(crate) fn changes_since(
             r.get::<_, Option<i64>>(4)?,
         ))
     })?;
+    let wanted = |uid: Uid| uids.is_none_or(|set| set.contains(uid));
     for row in rows {
         let (uid, kind, bits, keywords, modseq) = row?;
         let Some(uid) = Uid::new(uid).filter(|u| wanted(*u)) else {
             continue;
         };
         match (bits, keywords, modseq) {
-            (Some(bits), Some(keywords), Some(modseq)) if kind != 2 => {
+            (Some(bits), Some(keywords), Some(modseq)) if kind != Kind::Expunged as i64 => {
                 changes.changed.push(MessageState {
                     uid,
                     flags: parse_flags(bits, &keywords),
                     modseq: modseq as u64,
                 })
             }
+            // Expunged, or a row whose message is gone (logged before the log kept one row
+            // per UID): vanished either way.
             _ => changes.vanished.insert(uid),
         }
     }
-    changes.changed.sort_by_key(|m| m.uid);
-    if (since as i64) < floor {
-        changes.vanished = missing_uids(conn, mailbox, uid_next)?;
-        if let Some(set) = uids {
-            changes.vanished = intersect(&changes.vanished, set);
-        }
-    }
-    Ok(changes)
+    Ok(())
 }
 
 /// Every UID below `uid_next` without a message: what may have been expunged when the log
