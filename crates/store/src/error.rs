@@ -26,6 +26,15 @@ pub enum StoreError {
     UnknownMailbox(String),
     #[error("mailbox {0} already exists")]
     MailboxExists(String),
+    #[error("mailbox {0} has child mailboxes: delete or move them first")]
+    MailboxHasChildren(String),
+    #[error("mailbox {mailbox}: {reason}")]
+    MailboxRefused {
+        mailbox: String,
+        reason: &'static str,
+    },
+    #[error("invalid keyword {0:?}")]
+    BadKeyword(String),
     #[error("user {0} is over quota")]
     OverQuota(String),
     #[error("corrupt store data: {0}")]

@@ -4,20 +4,31 @@
 //! that the embedded backend is SQLite holding small bodies plus one file per large body. The trait assumes
 //! nothing about being the only process using the data: the CLI runs management commands
 //! against the same store while the server runs, and a shared-database backend can follow.
+//! IMAP's mail model (change log, CONDSTORE/QRESYNC, hierarchy, change notifications) is the
+//! [`MailStore`] trait beside it.
 
 mod blob;
 mod error;
+mod mail;
+mod mail_model;
 mod model;
+mod notify;
 mod sqlite;
 
 pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use error::StoreError;
+pub use mail::MailStore;
+pub use mail_model::{
+    Changes, CopyOutcome, Expunged, FlagChange, FlagOp, FlagsOutcome, MailboxStatus, MessageState,
+    UidSet, is_valid_keyword,
+};
 pub use model::{
     AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord,
     Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound,
     OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, SpecialUse,
     Submitted, UserId, UserRecord,
 };
+pub use notify::{ChangeSubscription, ChangeWatch};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -102,9 +113,11 @@ pub trait Store: Send + Sync + 'static {
     /// Messages of a mailbox in UID order.
     fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn Read + Send>>;
-    /// Replaces the flags of the given messages (bumping MODSEQ).
+    /// Replaces the flags of the given messages; those that change take a new MODSEQ (see
+    /// [`MailStore::store_flags`], which this is).
     fn set_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()>;
-    /// Removes the given messages at once; bodies no longer referenced are deleted.
+    /// Removes the given messages at once; bodies no longer referenced are deleted. The UIDs
+    /// stay in the change log as expunged (QRESYNC `VANISHED`).
     fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()>;
 
     /// The Bayesian counts of `owner`'s model (`None`: the server-wide one).

@@ -155,6 +155,7 @@ pub enum SpecialUse {
     Drafts,
     Trash,
     Junk,
+    Archive,
 }
 
 impl SpecialUse {
@@ -164,18 +165,22 @@ impl SpecialUse {
             SpecialUse::Drafts => "\\Drafts",
             SpecialUse::Trash => "\\Trash",
             SpecialUse::Junk => "\\Junk",
+            SpecialUse::Archive => "\\Archive",
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<SpecialUse> {
+    /// The attribute as written in LIST and CREATE (`\\Sent`); case-insensitive like every
+    /// IMAP atom.
+    pub fn parse(s: &str) -> Option<SpecialUse> {
         [
             SpecialUse::Sent,
             SpecialUse::Drafts,
             SpecialUse::Trash,
             SpecialUse::Junk,
+            SpecialUse::Archive,
         ]
         .into_iter()
-        .find(|u| u.as_str() == s)
+        .find(|u| u.as_str().eq_ignore_ascii_case(s))
     }
 }
 

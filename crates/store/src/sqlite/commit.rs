@@ -9,11 +9,12 @@
 
 use super::mailbox::file_message;
 use crate::blob::sync_dir;
-use crate::{DeliveryTarget, Outbound, Result, StoreError, Submitted};
+use crate::notify::Notifier;
+use crate::{DeliveryTarget, Outbound, Result, StoreError, Submitted, UserId};
 use rusqlite::Connection;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 /// Most jobs in one transaction; bounds the latency of the first job in a large batch.
 const MAX_BATCH: usize = 512;
@@ -36,8 +37,13 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the commit thread on `conn` and a checkpoint thread on `checkpoints`.
-    pub(crate) fn start(conn: Connection, checkpoints: Connection) -> Result<Committer> {
+    /// Starts the commit thread on `conn` and a checkpoint thread on `checkpoints`. Each
+    /// commit announces the users whose mail it changed to `notifier`.
+    pub(crate) fn start(
+        conn: Connection,
+        checkpoints: Connection,
+        notifier: Arc<Notifier>,
+    ) -> Result<Committer> {
         // Copying the WAL back into the database runs beside the commit thread, so commits
         // keep flowing. The commit thread still checkpoints once the WAL reaches
         // `COMMITTER_CHECKPOINT` pages: a checkpoint that finds nothing left to copy lets
@@ -51,7 +57,9 @@ impl Committer {
         spawn("store-checkpoint", move || checkpoint(checkpoints, pokes))?;
         let (jobs, queue) = mpsc::channel();
         let commits_poke = poke.clone();
-        spawn("store-commit", move || run(conn, queue, commits_poke))?;
+        spawn("store-commit", move || {
+            run(conn, queue, commits_poke, &notifier)
+        })?;
         Ok(Committer { jobs, poke })
     }
 
@@ -84,7 +92,12 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<()> {
         })
 }
 
-fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, poke: mpsc::SyncSender<()>) {
+fn run(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    poke: mpsc::SyncSender<()>,
+    notifier: &Notifier,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -93,7 +106,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, poke: mpsc::SyncSender<
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch);
+        commit_batch(&mut conn, batch, notifier);
         // A poke already waiting covers this commit too.
         let _ = poke.try_send(());
     }
@@ -118,7 +131,7 @@ fn checkpoint(conn: Connection, pokes: mpsc::Receiver<()>) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
     let dirs: BTreeSet<&PathBuf> = batch.iter().filter_map(|j| j.dir.as_ref()).collect();
     let synced = dirs.into_iter().find_map(|d| sync_dir(d).err());
     if let Some(err) = synced {
@@ -131,7 +144,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
         return;
     }
     let outcomes = match apply_all(conn, &batch) {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => announce(outcomes, notifier),
         Err(err) => {
             tracing::error!(error = %err, jobs = batch.len(), "group commit failed");
             let msg = err.to_string();
@@ -146,7 +159,32 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
     }
 }
 
-fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Submitted>>> {
+/// A job's outcome with the mail generation it left each user at.
+type Applied = Result<(Submitted, Vec<(UserId, i64)>)>;
+
+/// Wakes the subscribers of every user the committed batch changed (once per user, with the
+/// newest generation), before the deliveries are acknowledged.
+fn announce(outcomes: Vec<Applied>, notifier: &Notifier) -> Vec<Result<Submitted>> {
+    let mut newest: BTreeMap<UserId, i64> = BTreeMap::new();
+    let outcomes = outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.map(|(submitted, generations)| {
+                for (user, generation) in generations {
+                    let entry = newest.entry(user).or_insert(generation);
+                    *entry = (*entry).max(generation);
+                }
+                submitted
+            })
+        })
+        .collect();
+    for (user, generation) in newest {
+        notifier.announce(user, generation);
+    }
+    outcomes
+}
+
+fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Applied>> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in batch {
@@ -163,7 +201,7 @@ fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<Submitte
     Ok(outcomes)
 }
 
-fn apply_job(conn: &Connection, job: &Job) -> Result<Submitted> {
+fn apply_job(conn: &Connection, job: &Job) -> Applied {
     conn.prepare_cached("INSERT INTO blobs (id, size, refs, inline) VALUES (?1, ?2, 0, ?3)")?
         .execute(rusqlite::params![
             job.blob_id,
@@ -174,19 +212,25 @@ fn apply_job(conn: &Connection, job: &Job) -> Result<Submitted> {
         conn.prepare_cached("INSERT INTO blob_data (id, data) VALUES (?1, ?2)")?
             .execute(rusqlite::params![job.blob_id, data])?;
     }
-    let delivered = job
+    let (delivered, generations): (Vec<_>, Vec<_>) = job
         .targets
         .iter()
-        .map(|t| file_message(conn, &job.blob_id, job.size, t))
-        .collect::<Result<_>>()?;
+        .map(|t| {
+            let (delivered, generation) = file_message(conn, &job.blob_id, job.size, t)?;
+            Ok((delivered, (t.user, generation)))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let queue_id = match &job.outbound {
         Some(outbound) if !outbound.recipients.is_empty() => {
             Some(super::queue::enqueue(conn, &job.blob_id, outbound)?)
         }
         _ => None,
     };
-    Ok(Submitted {
+    let submitted = Submitted {
         delivered,
         queue_id,
-    })
+    };
+    Ok((submitted, generations))
 }

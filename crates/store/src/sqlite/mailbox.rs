@@ -7,9 +7,10 @@ use crate::{
 use hermod_types::{MailboxName, Uid, UidValidity};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-const MAILBOX_COLUMNS: &str = "id, name, uidvalidity, uidnext, highestmodseq, special_use";
+pub(crate) const MAILBOX_COLUMNS: &str =
+    "id, name, uidvalidity, uidnext, highestmodseq, special_use";
 
-fn mailbox_from_row(
+pub(crate) fn mailbox_from_row(
     row: &Row<'_>,
 ) -> rusqlite::Result<(i64, String, u32, u32, i64, Option<String>)> {
     Ok((
@@ -22,7 +23,7 @@ fn mailbox_from_row(
     ))
 }
 
-fn to_info(raw: (i64, String, u32, u32, i64, Option<String>)) -> Result<MailboxInfo> {
+pub(crate) fn to_info(raw: (i64, String, u32, u32, i64, Option<String>)) -> Result<MailboxInfo> {
     let (id, name, validity, uid_next, modseq, special) = raw;
     let corrupt = |what: &str| StoreError::Corrupt(format!("mailbox {id}: bad {what}"));
     Ok(MailboxInfo {
@@ -35,6 +36,18 @@ fn to_info(raw: (i64, String, u32, u32, i64, Option<String>)) -> Result<MailboxI
     })
 }
 
+/// The stored form of a name: `INBOX` is case-insensitive, and so is the `INBOX/` level of
+/// its children (`MailboxName` only folds the case of a bare `INBOX`).
+pub(crate) fn canonical(name: &MailboxName) -> MailboxName {
+    match name.as_str().get(..6) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("inbox/") && prefix != "INBOX/" => {
+            let fixed = format!("INBOX/{}", &name.as_str()[6..]);
+            MailboxName::parse(&fixed).unwrap_or_else(|_| name.clone())
+        }
+        _ => name.clone(),
+    }
+}
+
 pub(crate) fn find_mailbox(
     conn: &Connection,
     user: UserId,
@@ -43,9 +56,44 @@ pub(crate) fn find_mailbox(
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = ?1 AND name = ?2");
     let raw = conn
         .prepare_cached(&sql)?
-        .query_row(params![user.0, name.as_str()], mailbox_from_row)
+        .query_row(params![user.0, canonical(name).as_str()], mailbox_from_row)
         .optional()?;
     raw.map(to_info).transpose()
+}
+
+/// One mailbox by id, with its owner.
+pub(crate) fn mailbox_by_id(
+    conn: &Connection,
+    mailbox: MailboxId,
+) -> Result<(UserId, MailboxInfo)> {
+    let sql = format!("SELECT {MAILBOX_COLUMNS}, user_id FROM mailboxes WHERE id = ?1");
+    let (raw, user) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![mailbox.0], |r| {
+            Ok((mailbox_from_row(r)?, r.get::<_, i64>(6)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownMailbox(format!("id {}", mailbox.0)))?;
+    Ok((UserId(user), to_info(raw)?))
+}
+
+/// Mailboxes of `user` matching `filter` (SQL on the `mailboxes` columns, parameters from
+/// ?2 on), INBOX first, then by name: parents come before their children.
+pub(crate) fn select_mailboxes(
+    conn: &Connection,
+    user: UserId,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<MailboxInfo>> {
+    let sql = format!(
+        "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = ?1 AND ({filter})
+         ORDER BY name != 'INBOX', name, id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&user.0];
+    params.extend_from_slice(args);
+    let rows = stmt.query_map(params.as_slice(), mailbox_from_row)?;
+    rows.map(|r| to_info(r?)).collect()
 }
 
 pub(crate) fn list_mailboxes(conn: &Connection, user: UserId) -> Result<Vec<MailboxInfo>> {
@@ -76,6 +124,7 @@ pub(crate) fn insert_mailbox(
     name: &MailboxName,
     special: Option<SpecialUse>,
 ) -> Result<MailboxInfo> {
+    let name = &canonical(name);
     if find_mailbox(conn, user, name)?.is_some() {
         return Err(StoreError::MailboxExists(name.to_string()));
     }
@@ -93,17 +142,19 @@ pub(crate) fn insert_mailbox(
 }
 
 /// Adds one copy of a stored body to a mailbox (made on demand), within the caller's
-/// transaction. Fails with `OverQuota` when the copy would take the user over the quota.
+/// transaction, with its change-log row. Fails with `OverQuota` when the copy would take the
+/// user over the quota. Returns the user's mail generation after the change (for change
+/// notifications): read with the quota, one more for the insert trigger, no extra query.
 pub(crate) fn file_message(
     conn: &Connection,
     blob_id: &str,
     size: u64,
     target: &DeliveryTarget,
-) -> Result<Delivered> {
-    let (address, quota, used): (String, Option<i64>, i64) = conn
-        .prepare_cached("SELECT address, quota, used FROM users WHERE id = ?1")?
+) -> Result<(Delivered, i64)> {
+    let (address, quota, used, generation): (String, Option<i64>, i64, i64) = conn
+        .prepare_cached("SELECT address, quota, used, mail_generation FROM users WHERE id = ?1")?
         .query_row(params![target.user.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?
         .ok_or_else(|| StoreError::UnknownUser(format!("id {}", target.user.0)))?;
@@ -112,7 +163,8 @@ pub(crate) fn file_message(
     }
     let mailbox = match find_mailbox(conn, target.user, &target.mailbox)? {
         Some(m) => m,
-        None => insert_mailbox(conn, target.user, &target.mailbox, None)?,
+        // Rare (a filing rule naming a new folder): made with its parents, like CREATE.
+        None => super::mail::create_mailbox(conn, target.user, &target.mailbox, None)?,
     };
     let (uid, modseq): (u32, i64) = conn
         .prepare_cached(
@@ -134,20 +186,39 @@ pub(crate) fn file_message(
         target.flags.keywords.join(" "),
         modseq
     ])?;
+    conn.prepare_cached(
+        // kind 0: appended (`mail::log::Kind`).
+        "INSERT INTO changelog (mailbox_id, modseq, uid, kind) VALUES (?1, ?2, ?3, 0)",
+    )?
+    .execute(params![mailbox.id.0, modseq, uid])?;
     let uid = Uid::new(uid).ok_or_else(|| StoreError::Corrupt("uid 0".into()))?;
-    Ok(Delivered {
+    let delivered = Delivered {
         user: target.user,
         mailbox: mailbox.id,
         uid,
-    })
+    };
+    Ok((delivered, generation + 1))
 }
 
 pub(crate) fn list_messages(conn: &Connection, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
+    let mut out = Vec::new();
+    list_message_range(conn, mailbox, (1, u32::MAX), &mut out)?;
+    Ok(out)
+}
+
+/// Appends the messages with UIDs in `first..=last` to `out`, in UID order: a range read on
+/// the primary key.
+pub(crate) fn list_message_range(
+    conn: &Connection,
+    mailbox: MailboxId,
+    (first, last): (u32, u32),
+    out: &mut Vec<MessageMeta>,
+) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT uid, blob_id, size, internal_date, flags, keywords, modseq
-         FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+         FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
     )?;
-    let rows = stmt.query_map(params![mailbox.0], |r| {
+    let rows = stmt.query_map(params![mailbox.0, first, last], |r| {
         Ok((
             r.get::<_, u32>(0)?,
             r.get::<_, String>(1)?,
@@ -158,63 +229,27 @@ pub(crate) fn list_messages(conn: &Connection, mailbox: MailboxId) -> Result<Vec
             r.get::<_, i64>(6)?,
         ))
     })?;
-    rows.map(|row| {
+    for row in rows {
         let (uid, blob, size, internal_date, bits, keywords, modseq) = row?;
         let corrupt = || StoreError::Corrupt(format!("message {uid} in mailbox {}", mailbox.0));
-        Ok(MessageMeta {
+        out.push(MessageMeta {
             uid: Uid::new(uid).ok_or_else(corrupt)?,
             blob: BlobId::parse(&blob).ok_or_else(corrupt)?,
             size: size as u64,
             internal_date,
-            flags: Flags {
-                bits,
-                keywords: keywords.split_whitespace().map(str::to_owned).collect(),
-            },
+            flags: parse_flags(bits, &keywords),
             modseq: modseq as u64,
-        })
-    })
-    .collect()
-}
-
-pub(crate) fn set_flags(
-    conn: &Connection,
-    mailbox: MailboxId,
-    uids: &[Uid],
-    flags: &Flags,
-) -> Result<()> {
-    let modseq: i64 = conn.query_row(
-        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1
-         RETURNING highestmodseq",
-        params![mailbox.0],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare_cached(
-        "UPDATE messages SET flags = ?1, keywords = ?2, modseq = ?3
-         WHERE mailbox_id = ?4 AND uid = ?5",
-    )?;
-    let keywords = flags.keywords.join(" ");
-    for uid in uids {
-        stmt.execute(params![flags.bits, keywords, modseq, mailbox.0, uid.get()])?;
+        });
     }
     Ok(())
 }
 
-/// Deletes message rows and returns the bodies no row references any more.
-pub(crate) fn delete_messages(
-    conn: &Connection,
-    mailbox: MailboxId,
-    uids: &[Uid],
-) -> Result<Vec<BlobId>> {
-    let mut stmt =
-        conn.prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
-    for uid in uids {
-        stmt.execute(params![mailbox.0, uid.get()])?;
+/// Flags as stored: a bitmask and space-separated keywords.
+pub(crate) fn parse_flags(bits: u8, keywords: &str) -> Flags {
+    Flags {
+        bits,
+        keywords: keywords.split_whitespace().map(str::to_owned).collect(),
     }
-    conn.execute(
-        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
-        params![mailbox.0],
-    )?;
-    collect_garbage(conn)
 }
 
 /// Removes body rows nothing references (inline bodies go with them) and returns the ids of

@@ -3,12 +3,14 @@
 
 mod commit;
 mod directory;
+mod mail;
 mod mailbox;
 mod queue;
 mod schema;
 mod spam;
 
 use crate::blob::BlobDir;
+use crate::notify::Notifier;
 use crate::{
     BlobId, BlobWriter, DeliveryTarget, Flags, MailboxId, MailboxInfo, MessageMeta, Outbound,
     QueueEntry, Result, SealedBlob, StoreError, Submitted, UserId,
@@ -18,7 +20,7 @@ use hermod_types::{MailboxName, Uid};
 use rusqlite::{Connection, OptionalExtension};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Read connections per store.
 const READERS: usize = 4;
@@ -37,6 +39,10 @@ pub struct SqliteStore {
     committer: Committer,
     blobs: BlobDir,
     data_dir: PathBuf,
+    /// Change subscriptions (see `notify.rs`), fed by every write path and the poller.
+    notifier: Arc<Notifier>,
+    /// Whether the poller for other processes' commits runs (from the first subscription).
+    watching: Mutex<bool>,
 }
 
 impl SqliteStore {
@@ -54,8 +60,12 @@ impl SqliteStore {
         // Its writes (POP3 deletions, management) leave checkpoints to the checkpoint
         // thread instead of copying up to 16 MiB of WAL inline.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let committer =
-            Committer::start(schema::open_connection(&db)?, schema::open_connection(&db)?)?;
+        let notifier = Arc::new(Notifier::default());
+        let committer = Committer::start(
+            schema::open_connection(&db)?,
+            schema::open_connection(&db)?,
+            notifier.clone(),
+        )?;
         let readers = (0..READERS)
             .map(|_| schema::open_connection(&db).map(Mutex::new))
             .collect::<Result<_>>()?;
@@ -66,6 +76,8 @@ impl SqliteStore {
             committer,
             blobs,
             data_dir: data_dir.into(),
+            notifier,
+            watching: Mutex::new(false),
         })
     }
 
@@ -289,7 +301,7 @@ impl crate::Store for SqliteStore {
     }
 
     fn create_mailbox(&self, user: UserId, name: &MailboxName) -> Result<MailboxInfo> {
-        self.write(|c| Ok((mailbox::insert_mailbox(c, user, name, None)?, vec![])))
+        crate::MailStore::mailbox_create(self, user, name, None)
     }
 
     fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
@@ -317,11 +329,25 @@ impl crate::Store for SqliteStore {
     }
 
     fn set_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()> {
-        self.write(|c| Ok((mailbox::set_flags(c, mailbox, uids, &flags)?, vec![])))
+        let change = crate::FlagChange {
+            op: crate::FlagOp::Replace,
+            flags,
+            unchanged_since: None,
+        };
+        let uids = uids.iter().copied().collect();
+        crate::MailStore::store_flags(self, mailbox, &uids, &change).map(drop)
     }
 
     fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()> {
-        self.write(|c| Ok(((), mailbox::delete_messages(c, mailbox, uids)?)))
+        let uids = uids.iter().copied().collect();
+        self.write_mail(|c, fx| {
+            let (expunged, garbage) = mail::expunge(c, mailbox, Some(&uids), false)?;
+            fx.garbage = garbage;
+            if !expunged.uids.is_empty() {
+                fx.touched.push(mail::log::touch_owner(c, mailbox)?);
+            }
+            Ok(())
+        })
     }
 
     fn bayes_load(&self, owner: Option<UserId>) -> Result<crate::BayesCounts> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -16,6 +16,7 @@ const MIGRATIONS: [&str; 7] = [
     MIGRATION_5,
     MIGRATION_6,
     MIGRATION_7,
+    MIGRATION_8,
 ];
 
 const SCHEMA: &str = r#"
@@ -193,6 +194,54 @@ CREATE TABLE bayes_seen (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 8: the IMAP mail model.
+///
+/// `changelog` holds one row per UID a mailbox ever assigned, at the MODSEQ of its latest
+/// change: appended (0), flags changed (1) or expunged (2). A change deletes the message's
+/// previous row (found by the message's MODSEQ, no extra index) and adds the new one, so the
+/// log stays as large as the set of UIDs, ordered by MODSEQ for "what changed since", and an
+/// expunge stays as a tombstone for QRESYNC. Existing messages enter as appends; expunges
+/// from before the log are unknown, which `vanished_floor` records: asked about changes since
+/// an older MODSEQ, the store reports every missing UID instead.
+///
+/// `users.mail_generation` grows with every change to a user's mail (bumped by the message
+/// triggers, which already update the user row for the quota, and by the other writes):
+/// change notifications compare it, also across processes.
+const MIGRATION_8: &str = r#"
+CREATE TABLE changelog (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    modseq INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, modseq, uid)
+) WITHOUT ROWID;
+INSERT INTO changelog (mailbox_id, modseq, uid, kind)
+    SELECT mailbox_id, modseq, uid, 0 FROM messages;
+ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET vanished_floor = highestmodseq;
+
+ALTER TABLE users ADD COLUMN mail_generation INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER message_added;
+CREATE TRIGGER message_added AFTER INSERT ON messages BEGIN
+    UPDATE blobs SET refs = refs + 1 WHERE id = NEW.blob_id;
+    UPDATE users SET used = used + NEW.size, mail_generation = mail_generation + 1
+        WHERE id = (SELECT user_id FROM mailboxes WHERE id = NEW.mailbox_id);
+END;
+DROP TRIGGER message_removed;
+CREATE TRIGGER message_removed AFTER DELETE ON messages BEGIN
+    UPDATE blobs SET refs = refs - 1 WHERE id = OLD.blob_id;
+    UPDATE users SET used = used - OLD.size, mail_generation = mail_generation + 1
+        WHERE id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);
+END;
+
+-- IMAP subscriptions: names, which need not exist.
+CREATE TABLE subscriptions (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
@@ -229,5 +278,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Builds the schema of an older hermod (its first `steps` migrations), to test upgrades.
+#[cfg(test)]
+pub(crate) fn migrate_partially(conn: &Connection, steps: usize) -> Result<()> {
+    for step in &MIGRATIONS[..steps] {
+        conn.execute_batch(step)?;
+    }
+    conn.pragma_update(None, "user_version", steps as i64)?;
     Ok(())
 }
