@@ -2,9 +2,9 @@
 
 use crate::throttle::{LoginThrottle, Verdict};
 use argon2::{Argon2, PasswordHasher};
-use hermod_store::{Store, StoreError, UserRecord};
+use hermod_store::{Directory, StoreError, UserRecord};
 use hermod_types::Address;
-use std::sync::{OnceLock, mpsc};
+use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not hash the password: {0}")]
@@ -32,16 +32,16 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 /// while logins keep coming (faulting 19 MiB of fresh pages in costs a fifth of a check) and
 /// frees it after [`IDLE_RELEASE`] without work; the `hermod` binary fixes glibc's mmap
 /// threshold so that freeing it gives it back to the system.
-pub fn verify_password(password: &str, hash: &str) -> bool {
+pub async fn verify_password(password: &str, hash: &str) -> bool {
     if password.len() > MAX_PASSWORD_LEN {
         return false;
     }
-    let (reply, answer) = mpsc::sync_channel(1);
+    let (reply, answer) = tokio::sync::oneshot::channel();
     let job = (password.to_owned(), hash.to_owned(), reply);
-    verifier().send(job).is_ok() && answer.recv().unwrap_or(false)
+    verifier().send(job).is_ok() && answer.await.unwrap_or(false)
 }
 
-type Job = (String, String, mpsc::SyncSender<bool>);
+type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
 
 /// How long a password-checking thread keeps its argon2 memory without work.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -107,20 +107,20 @@ fn verifier() -> &'static crossbeam_channel::Sender<Job> {
 
 /// Checks a login (the account's address) and password. Unknown accounts cost the same
 /// argon2 work as known ones, so response times do not reveal which accounts exist.
-pub fn authenticate(
-    store: &dyn Store,
+pub async fn authenticate(
+    directory: &dyn Directory,
     login: &str,
     password: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
     let user = match Address::parse(login) {
-        Ok(address) => store.user(&address)?,
+        Ok(address) => directory.user(&address).await?,
         Err(_) => None,
     };
     match user {
-        Some(user) if verify_password(password, &user.password_hash) => Ok(Some(user)),
+        Some(user) if verify_password(password, &user.password_hash).await => Ok(Some(user)),
         Some(_) => Ok(None),
         None => {
-            verify_password(password, decoy_hash());
+            verify_password(password, decoy_hash()).await;
             Ok(None)
         }
     }
@@ -151,9 +151,9 @@ pub fn account_key(login: &str) -> String {
 }
 
 /// A whole password login for any service: the throttle's verdict, the check, and the
-/// throttle's bookkeeping, all keyed on the canonical account. Blocks (argon2, the store).
-pub fn login(
-    store: &dyn Store,
+/// throttle's bookkeeping, all keyed on the canonical account.
+pub async fn login(
+    directory: &dyn Directory,
     throttle: &LoginThrottle,
     ip: std::net::IpAddr,
     name: &str,
@@ -164,7 +164,7 @@ pub fn login(
     if let Verdict::Locked { retry_after } = throttle.check(ip, &account, now) {
         return Ok(LoginOutcome::Locked { retry_after });
     }
-    match authenticate(store, name, password)? {
+    match authenticate(directory, name, password).await? {
         Some(user) => {
             throttle.succeeded(&user.address);
             Ok(LoginOutcome::Accepted(user))
@@ -184,15 +184,15 @@ fn decoy_hash() -> &'static str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn hashes_verify_and_are_salted() {
+    #[tokio::test]
+    async fn hashes_verify_and_are_salted() {
         let a = hash_password("s3cret").unwrap();
         let b = hash_password("s3cret").unwrap();
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b);
-        assert!(verify_password("s3cret", &a));
-        assert!(!verify_password("s3cret!", &a));
-        assert!(!verify_password("s3cret", "not a hash"));
+        assert!(verify_password("s3cret", &a).await);
+        assert!(!verify_password("s3cret!", &a).await);
+        assert!(!verify_password("s3cret", "not a hash").await);
         assert!(hash_password("").is_err());
     }
 

@@ -3,8 +3,7 @@
 
 use crate::{RcptOutcome, Router};
 use hermod_message::{Bounce, FailedRecipient, header_section, return_path};
-use hermod_store::{Outbound, OutboundRecipient, QueuedMessage, Store};
-use std::io::{Read, Write};
+use hermod_store::{Mail, Outbound, OutboundRecipient, QueuedMessage, Report};
 use std::time::{Duration, SystemTime};
 
 /// Messages up to this size are returned whole in a bounce.
@@ -12,25 +11,18 @@ const RETURN_FULL_UP_TO: u64 = 128 * 1024;
 /// How much of a larger message is read to find its header section.
 const HEADERS_UP_TO: u64 = 64 * 1024;
 
-/// Where the report went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BounceSent {
-    /// Into a local mailbox.
-    Delivered,
-    /// Into the outbound queue: wake the runner.
-    Queued,
-}
-
-/// Writes a report about `failures` (recipient, diagnostic) of `message` for its sender.
-pub fn send_bounce(
-    store: &dyn Store,
+/// Writes a report about `failures` (recipient, diagnostic) of `message` for its sender,
+/// addressed (a local mailbox, or the queue) but not yet stored: the caller commits it
+/// together with what it reports on ([`hermod_store::Queue::queue_finish`]).
+pub async fn bounce_report(
+    mail: &dyn Mail,
     router: &Router,
     hostname: &str,
     message: &QueuedMessage,
     sender: &str,
     failures: &[(String, String)],
     delayed: bool,
-) -> Result<BounceSent, String> {
+) -> Result<Report, String> {
     // The whole message goes back when it is small or the sender asked (RET=FULL, RFC 3461
     // 4.3); otherwise its headers, which identify it without resending a large body.
     let asked = message
@@ -39,10 +31,9 @@ pub fn send_bounce(
         .is_some_and(|r| r.eq_ignore_ascii_case("FULL"));
     let full = asked || message.size <= RETURN_FULL_UP_TO;
     let limit = if full { message.size } else { HEADERS_UP_TO };
-    let mut head = Vec::new();
-    let body = store.open_blob(&message.blob).map_err(|e| e.to_string())?;
-    body.take(limit)
-        .read_to_end(&mut head)
+    let head = mail
+        .read_blob(&message.blob, Some(limit))
+        .await
         .map_err(|e| e.to_string())?;
     let recipients: Vec<FailedRecipient<'_>> = failures
         .iter()
@@ -73,51 +64,52 @@ pub fn send_bounce(
         original_full: full.then_some(&head[..]),
     }
     .render();
-    deliver_report(store, router, sender, &report)
+    address_report(mail, router, sender, &report).await
 }
 
-fn deliver_report(
-    store: &dyn Store,
+async fn address_report(
+    mail: &dyn Mail,
     router: &Router,
     sender: &str,
     report: &[u8],
-) -> Result<BounceSent, String> {
+) -> Result<Report, String> {
     let address = hermod_types::Address::parse(sender).map_err(|e| e.to_string())?;
-    let route = router.resolve(&address, None).map_err(|e| e.to_string())?;
-    let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
+    let route = router
+        .resolve(&address, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut content = Vec::with_capacity(report.len() + 32);
     if let RcptOutcome::Local(_) = route {
         // Final delivery adds the Return-Path; the relay of a queued copy adds none.
-        writer
-            .write_all(return_path(None).as_bytes())
-            .map_err(|e| e.to_string())?;
+        content.extend_from_slice(return_path(None).as_bytes());
     }
-    writer.write_all(report).map_err(|e| e.to_string())?;
-    let sealed = writer.seal().map_err(|e| e.to_string())?;
+    content.extend_from_slice(report);
+    let writer = mail.blob_writer().map_err(|e| e.to_string())?;
+    let (writer, _) = writer.append(content).await.map_err(|e| e.to_string())?;
+    let blob = writer.seal_async().await.map_err(|e| e.to_string())?;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    match route {
-        RcptOutcome::Local(recipients) => {
-            crate::deliver_local(store, sealed, &recipients, now).map_err(|e| e.to_string())?;
-            Ok(BounceSent::Delivered)
-        }
-        RcptOutcome::Reject(_) => {
-            let recipient = OutboundRecipient {
-                address: sender.to_owned(),
-                notify: Some("NEVER".into()),
-                orcpt: None,
-            };
-            let outbound = Outbound {
+    Ok(match route {
+        RcptOutcome::Local(recipients) => Report {
+            blob,
+            targets: crate::delivery::inbox_targets(&recipients, now),
+            outbound: None,
+        },
+        RcptOutcome::Reject(_) => Report {
+            blob,
+            targets: Vec::new(),
+            outbound: Some(Outbound {
                 sender: None,
-                recipients: vec![recipient],
+                recipients: vec![OutboundRecipient {
+                    address: sender.to_owned(),
+                    notify: Some("NEVER".into()),
+                    orcpt: None,
+                }],
                 envid: None,
                 ret: None,
                 smtputf8: false,
-            };
-            store
-                .submit(sealed, &[], Some(&outbound))
-                .map_err(|e| e.to_string())?;
-            Ok(BounceSent::Queued)
-        }
-    }
+            }),
+        },
+    })
 }

@@ -1,6 +1,6 @@
 //! Recipient resolution: local domains, users, aliases, plus-addressing, catch-alls, postmaster.
 
-use hermod_store::{AliasKey, Result, Store, UserId, UserRecord};
+use hermod_store::{AddressLookup, Directory, Result, UserId, UserRecord};
 use hermod_types::{Address, LocalPart};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub enum RcptOutcome {
 }
 
 pub struct Router {
-    store: Arc<dyn Store>,
+    directory: Arc<dyn Directory>,
     delimiter: Option<char>,
 }
 
@@ -46,22 +46,39 @@ enum Expansion {
     Loop,
 }
 
+/// Where one step of an expansion stands: the address, how deep, and who was seen on the way.
+struct Step<'a> {
+    addr: &'a Address,
+    depth: usize,
+    seen: Vec<String>,
+}
+
 impl Router {
-    pub fn new(store: Arc<dyn Store>, delimiter: Option<char>) -> Router {
-        Router { store, delimiter }
+    pub fn new(directory: Arc<dyn Directory>, delimiter: Option<char>) -> Router {
+        Router {
+            directory,
+            delimiter,
+        }
     }
 
     /// Decides one RCPT TO. `declared_size` is the MAIL FROM SIZE= value, checked against
-    /// quotas early so a sender learns before sending the data.
-    pub fn resolve(&self, rcpt: &Address, declared_size: Option<u64>) -> Result<RcptOutcome> {
-        if !self.store.is_local_domain(rcpt.domain())? {
+    /// quotas early so a sender learns before sending the data. A plain account costs one
+    /// directory lookup.
+    pub async fn resolve(&self, rcpt: &Address, declared_size: Option<u64>) -> Result<RcptOutcome> {
+        let lookup = self.directory.lookup_address(rcpt).await?;
+        if !lookup.local_domain {
             return Ok(RcptOutcome::Reject(RejectReason::RelayDenied));
         }
-        let users = match self.expand(rcpt, 0, &mut Vec::new())? {
+        let step = Step {
+            addr: rcpt,
+            depth: 0,
+            seen: Vec::new(),
+        };
+        let users = match self.expand_found(step, lookup).await? {
             Expansion::Users(users) => users,
             Expansion::Loop => return Ok(RcptOutcome::Reject(RejectReason::AliasLoop)),
             Expansion::Unknown if is_postmaster(rcpt.local()) => {
-                match self.postmaster_account(rcpt)? {
+                match self.postmaster_account(rcpt).await? {
                     Some(user) => vec![user],
                     None => return Ok(RcptOutcome::Reject(RejectReason::NoPostmasterMailbox)),
                 }
@@ -72,65 +89,74 @@ impl Router {
     }
 
     /// The bare `<Postmaster>` recipient (RFC 5321 4.1.1.3): the server's own postmaster.
-    pub fn resolve_bare_postmaster(
+    pub async fn resolve_bare_postmaster(
         &self,
         hostname_domain: Option<&Address>,
     ) -> Result<RcptOutcome> {
         if let Some(addr) = hostname_domain
-            && self.store.is_local_domain(addr.domain())?
+            && self.directory.is_local_domain(addr.domain()).await?
         {
-            return self.resolve(addr, None);
+            return self.resolve(addr, None).await;
         }
-        Ok(match self.store.first_user(None)? {
+        Ok(match self.directory.first_user(None).await? {
             Some(user) => check_quotas(vec![user], 0),
             None => RcptOutcome::Reject(RejectReason::NoPostmasterMailbox),
         })
     }
 
-    fn expand(&self, addr: &Address, depth: usize, seen: &mut Vec<String>) -> Result<Expansion> {
-        let key = addr.normalized();
-        if depth > MAX_ALIAS_DEPTH || seen.contains(&key) {
+    /// Looks `addr` up, then expands it.
+    fn expand<'a>(&'a self, step: Step<'a>) -> BoxFuture<'a, Result<Expansion>> {
+        Box::pin(async move {
+            let lookup = self.directory.lookup_address(step.addr).await?;
+            if !lookup.local_domain {
+                // Forwarding to other domains arrives with outbound delivery; until then the
+                // CLI refuses such targets, so only data written by hand gets here.
+                tracing::warn!(target = %step.addr, "alias target outside local domains skipped");
+                return Ok(Expansion::Unknown);
+            }
+            self.expand_found(step, lookup).await
+        })
+    }
+
+    /// An account, an alias, `base+detail` or the domain's catch-all, in that order.
+    async fn expand_found(&self, mut step: Step<'_>, found: AddressLookup) -> Result<Expansion> {
+        let key = step.addr.normalized();
+        if step.depth > MAX_ALIAS_DEPTH || step.seen.contains(&key) {
             return Ok(Expansion::Loop);
         }
-        seen.push(key);
-        if let Some(user) = self.store.user(addr)? {
+        step.seen.push(key);
+        if let Some(user) = found.user {
             return Ok(Expansion::Users(vec![user]));
         }
-        let targets = self.store.alias_targets(&AliasKey::Address(addr.clone()))?;
-        if !targets.is_empty() {
-            return self.expand_targets(&targets, depth, seen);
+        if !found.alias_targets.is_empty() {
+            return self.expand_targets(&found.alias_targets, &step).await;
         }
-        if let Some(base) = self.base_address(addr) {
-            match self.expand(&base, depth + 1, seen)? {
+        if let Some(base) = self.base_address(step.addr) {
+            let deeper = Step {
+                addr: &base,
+                depth: step.depth + 1,
+                seen: step.seen.clone(),
+            };
+            match self.expand(deeper).await? {
                 Expansion::Unknown => {}
                 found => return Ok(found),
             }
         }
-        let catch_all = self
-            .store
-            .alias_targets(&AliasKey::CatchAll(addr.domain().clone()))?;
-        if !catch_all.is_empty() && !is_postmaster(addr.local()) {
-            return self.expand_targets(&catch_all, depth, seen);
+        if !found.catch_all.is_empty() && !is_postmaster(step.addr.local()) {
+            return self.expand_targets(&found.catch_all, &step).await;
         }
         Ok(Expansion::Unknown)
     }
 
-    fn expand_targets(
-        &self,
-        targets: &[Address],
-        depth: usize,
-        seen: &[String],
-    ) -> Result<Expansion> {
+    async fn expand_targets(&self, targets: &[Address], from: &Step<'_>) -> Result<Expansion> {
         let mut users = Vec::new();
         for target in targets {
-            if !self.store.is_local_domain(target.domain())? {
-                // Forwarding to other domains arrives with outbound delivery; until then the
-                // CLI refuses such targets, so only data written by hand gets here.
-                tracing::warn!(target = %target, "alias target outside local domains skipped");
-                continue;
-            }
-            let mut branch = seen.to_vec();
-            match self.expand(target, depth + 1, &mut branch)? {
+            let step = Step {
+                addr: target,
+                depth: from.depth + 1,
+                seen: from.seen.clone(),
+            };
+            match self.expand(step).await? {
                 Expansion::Users(found) => users.extend(found),
                 Expansion::Loop => return Ok(Expansion::Loop),
                 Expansion::Unknown => {
@@ -156,13 +182,15 @@ impl Router {
 
     /// RFC 5321 4.5.1: postmaster@ of a local domain must always be accepted. With no alias
     /// or account of that name, it goes to the domain's first account, else the server's.
-    fn postmaster_account(&self, rcpt: &Address) -> Result<Option<UserRecord>> {
-        match self.store.first_user(Some(rcpt.domain()))? {
+    async fn postmaster_account(&self, rcpt: &Address) -> Result<Option<UserRecord>> {
+        match self.directory.first_user(Some(rcpt.domain())).await? {
             Some(user) => Ok(Some(user)),
-            None => self.store.first_user(None),
+            None => self.directory.first_user(None).await,
         }
     }
 }
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 fn is_postmaster(local: &LocalPart) -> bool {
     local.as_str().eq_ignore_ascii_case("postmaster")

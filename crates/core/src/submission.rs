@@ -2,7 +2,7 @@
 //! fix-ups, and the per-user sending rate.
 
 use hermod_message::{field_value, remove_fields, rfc5322_date};
-use hermod_store::{AliasKey, Result, Store, UserId, UserRecord};
+use hermod_store::{AliasKey, Directory, Result, UserId, UserRecord};
 use hermod_types::Address;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// Whether `user` may use `sender` as envelope sender or `From:` address: its own address
 /// (with or without a `+detail`), an alias that leads to it, or a pattern of its `send_as`
 /// list (an address, or `@domain` for a whole domain).
-pub fn may_send_as(
-    store: &dyn Store,
+pub async fn may_send_as(
+    directory: &dyn Directory,
     user: &UserRecord,
     sender: &Address,
     delimiter: Option<char>,
@@ -37,7 +37,9 @@ pub fn may_send_as(
     {
         return Ok(true);
     }
-    let targets = store.alias_targets(&AliasKey::Address(sender.clone()))?;
+    let targets = directory
+        .alias_targets(&AliasKey::Address(sender.clone()))
+        .await?;
     Ok(targets.iter().any(|t| t.normalized() == user.address))
 }
 
@@ -102,13 +104,15 @@ impl SendRate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hermod_store::SqliteStore;
+    use hermod_store::EmbeddedStore;
     use hermod_types::Domain;
 
-    #[test]
-    fn who_may_send_as_whom() {
+    #[tokio::test]
+    async fn who_may_send_as_whom() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let embedded = EmbeddedStore::open(dir.path()).unwrap();
+        let store = embedded.blocking().clone();
+        use hermod_store::BlockingStore;
         store
             .add_domain(&Domain::parse("example.test").unwrap())
             .unwrap();
@@ -123,13 +127,16 @@ mod tests {
             )
             .unwrap();
         let alice = store.user(&addr("alice@example.test")).unwrap().unwrap();
-        let may =
-            |s: &str, user: &UserRecord| may_send_as(&store, user, &addr(s), Some('+')).unwrap();
-        assert!(may("Alice@Example.test", &alice));
-        assert!(may("alice+lists@example.test", &alice));
-        assert!(may("sales@example.test", &alice));
-        assert!(!may("bob@example.test", &alice));
-        assert!(!may("alice@elsewhere.test", &alice));
+        let may = async |s: &str, user: &UserRecord| {
+            may_send_as(&embedded, user, &addr(s), Some('+'))
+                .await
+                .unwrap()
+        };
+        assert!(may("Alice@Example.test", &alice).await);
+        assert!(may("alice+lists@example.test", &alice).await);
+        assert!(may("sales@example.test", &alice).await);
+        assert!(!may("bob@example.test", &alice).await);
+        assert!(!may("alice@elsewhere.test", &alice).await);
         store
             .set_send_as(
                 &addr("alice@example.test"),
@@ -137,8 +144,8 @@ mod tests {
             )
             .unwrap();
         let admin = store.user(&addr("alice@example.test")).unwrap().unwrap();
-        assert!(may("bob@example.test", &admin) && may("boss@corp.test", &admin));
-        assert!(!may("other@corp.test", &admin));
+        assert!(may("bob@example.test", &admin).await && may("boss@corp.test", &admin).await);
+        assert!(!may("other@corp.test", &admin).await);
     }
 
     #[test]

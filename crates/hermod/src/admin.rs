@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
-use hermod_store::{AliasKey, SqliteStore, Store};
+use hermod_store::{AliasKey, BlockingStore, SqliteStore};
 use hermod_types::{Address, Domain};
 use std::io::BufRead;
 

@@ -6,13 +6,13 @@
 use crate::admin::{open_store, parse_address};
 use anyhow::{Context, Result, bail};
 use hermod_config::Config;
-use hermod_store::{DeliveryTarget, Flags, MailboxInfo, Store, UserRecord};
+use hermod_store::{BlockingStore, DeliveryTarget, Flags, MailboxInfo, UserRecord};
 use hermod_types::MailboxName;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-fn find_user(store: &dyn Store, address: &str) -> Result<UserRecord> {
+fn find_user(store: &dyn BlockingStore, address: &str) -> Result<UserRecord> {
     let address = parse_address(address)?;
     store
         .user(&address)?
@@ -99,7 +99,7 @@ pub fn import(config: &Config, address: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn import_maildir(store: &dyn Store, user: &UserRecord, root: &Path) -> Result<usize> {
+fn import_maildir(store: &dyn BlockingStore, user: &UserRecord, root: &Path) -> Result<usize> {
     if !root.join("cur").is_dir() && !root.join("new").is_dir() {
         bail!(
             "{} is neither a Maildir (no cur/ or new/) nor an mbox file",
@@ -125,7 +125,7 @@ fn import_maildir(store: &dyn Store, user: &UserRecord, root: &Path) -> Result<u
 }
 
 fn import_folder(
-    store: &dyn Store,
+    store: &dyn BlockingStore,
     user: &UserRecord,
     dir: &Path,
     mailbox: &MailboxName,
@@ -166,7 +166,7 @@ fn file_date(path: &Path) -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn import_mbox(store: &dyn Store, user: &UserRecord, path: &Path) -> Result<usize> {
+fn import_mbox(store: &dyn BlockingStore, user: &UserRecord, path: &Path) -> Result<usize> {
     let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !content.starts_with(b"From ") {
         bail!(
@@ -210,7 +210,7 @@ pub(crate) fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn store_one(
-    store: &dyn Store,
+    store: &dyn BlockingStore,
     user: &UserRecord,
     mailbox: &MailboxName,
     content: &[u8],

@@ -6,9 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::Router;
-use hermod_core::bounce::send_bounce;
+use hermod_core::bounce::bounce_report;
 use hermod_message::unix_now;
-use hermod_store::{QueueEntry, QueueUpdate, Store};
+use hermod_store::{BlockingStore, EmbeddedStore, Queue, QueueEntry};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ fn print_entry(entry: &QueueEntry) {
     }
 }
 
-fn find(store: &dyn Store, id: i64) -> Result<QueueEntry> {
+fn find(store: &dyn BlockingStore, id: i64) -> Result<QueueEntry> {
     let entries = store.queue()?;
     entries
         .into_iter()
@@ -105,24 +105,22 @@ fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bo
             .iter()
             .map(|r| (r.address.clone(), reason.to_owned()))
             .collect();
-        let updates: Vec<(String, QueueUpdate)> = failures
-            .iter()
-            .map(|(r, e)| (r.clone(), QueueUpdate::Failed { error: e.clone() }))
-            .collect();
-        store.queue_record(id, &updates)?;
-        let store: Arc<dyn Store> = Arc::new(store);
-        let router = Router::new(store.clone(), config.recipient_delimiter);
-        send_bounce(
-            store.as_ref(),
-            &router,
-            &config.hostname,
-            &message,
-            sender,
-            &failures,
-            false,
-        )
-        .map_err(anyhow::Error::msg)?;
-        store.queue_remove(id)?;
+        // The report and the removal are one commit, as when the relay gives up.
+        let store = EmbeddedStore::new(Arc::new(store));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let router = Router::new(Arc::new(store.clone()), config.recipient_delimiter);
+            let hostname = &config.hostname;
+            let report = bounce_report(
+                &store, &router, hostname, &message, sender, &failures, false,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            store.queue_finish(id, Some(report)).await?;
+            anyhow::Ok(())
+        })?;
         println!("deleted {id}; its sender was told");
         return Ok(());
     }

@@ -42,6 +42,7 @@ async fn run(config: Config) -> Result<()> {
         Ok(store)
     })
     .await??;
+    let store = hermod_store::EmbeddedStore::new(Arc::new(store));
     let server = Server::new(config, listeners, Arc::new(store))?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use hermod_config::Config;
 use hermod_message::unix_now;
 use hermod_spam::{Action, Class, Model, Thresholds};
-use hermod_store::{BayesCounts, LearnedMessage, Store};
+use hermod_store::{BayesCounts, BlockingStore, LearnedMessage};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -175,7 +175,7 @@ fn check(config: &Config, files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-pub fn load_model(store: &dyn Store) -> Result<Model> {
+pub fn load_model(store: &dyn BlockingStore) -> Result<Model> {
     let counts = store.bayes_load(None)?;
     Ok(Model::from_counts(
         counts.spam_messages,

@@ -270,7 +270,7 @@ fn export_and_import_round_trip() {
 
 /// Puts a message for remote recipients into the queue, as submission would.
 fn enqueue(dir: &std::path::Path, to: &[&str]) -> i64 {
-    use hermod_store::{Outbound, OutboundRecipient, SqliteStore, Store};
+    use hermod_store::{BlockingStore, Outbound, OutboundRecipient, SqliteStore};
     use std::io::Write;
     let store = SqliteStore::open(dir).unwrap();
     let mut w = store.blob_writer().unwrap();

@@ -1,7 +1,7 @@
 //! Outbound delivery: the queue runner relays to a fake remote MTA found through a fake DNS,
 //! keeps per-recipient state, retries what was deferred and bounces what failed.
 
-use hermod_store::Store;
+use hermod_store::BlockingStore;
 use hermod_testkit::{FakeMta, SmtpClient, TestServer};
 use std::time::Duration;
 

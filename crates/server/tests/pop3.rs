@@ -1,7 +1,7 @@
 //! POP3 against a real listener on 127.0.0.1:0.
 
 use hermod_proto::sasl::encode;
-use hermod_store::{Flags, Store};
+use hermod_store::{BlockingStore, Flags};
 use hermod_testkit::{Pop3Client, TestServer, run_transcript};
 use hermod_types::{Address, MailboxName};
 

@@ -1,6 +1,6 @@
 //! SMTP receiving against a real listener on 127.0.0.1:0.
 
-use hermod_store::Store;
+use hermod_store::BlockingStore;
 use hermod_testkit::{TestServer, run_transcript};
 use hermod_types::{Address, Domain};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Submission (RFC 6409) on the submission and submissions listeners.
 
-use hermod_store::Store;
+use hermod_store::BlockingStore;
 use hermod_testkit::{SmtpClient, TestServer, run_transcript};
 
 async fn server() -> TestServer {

@@ -206,6 +206,37 @@ impl BlobWriter {
         matches!(self.sink, Sink::File(_))
     }
 
+    /// Appends `chunk` for async callers: in place while the body stays in memory, else on
+    /// a blocking thread. The chunk comes back emptied, for reuse.
+    pub async fn append(mut self, mut chunk: Vec<u8>) -> Result<(BlobWriter, Vec<u8>)> {
+        use std::io::Write;
+        let tmp = self.tmp.clone();
+        let io = move |e| StoreError::io(&tmp)(e);
+        if self.stays_in_memory(chunk.len()) {
+            self.write_all(&chunk).map_err(io)?;
+            chunk.clear();
+            return Ok((self, chunk));
+        }
+        let written = tokio::task::spawn_blocking(move || {
+            let result = self.write_all(&chunk);
+            chunk.clear();
+            result.map(|()| (self, chunk))
+        })
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+        written.map_err(io)
+    }
+
+    /// [`seal`](Self::seal) for async callers: on a blocking thread only when it fsyncs.
+    pub async fn seal_async(self) -> Result<SealedBlob> {
+        if !self.seal_does_io() {
+            return self.seal();
+        }
+        tokio::task::spawn_blocking(move || self.seal())
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+    }
+
     /// Makes the body durable: a file body is flushed and fsynced here; an in-memory body
     /// becomes durable with the index commit that files it.
     pub fn seal(mut self) -> Result<SealedBlob> {

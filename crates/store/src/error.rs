@@ -48,6 +48,8 @@ pub enum StoreError {
     },
     #[error("the store's commit thread has stopped")]
     CommitterGone,
+    #[error("a store task failed: {0}")]
+    TaskFailed(String),
 }
 
 impl StoreError {

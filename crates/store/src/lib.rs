@@ -8,14 +8,17 @@
 //! [`MailStore`] trait beside it.
 
 mod blob;
+mod embedded;
 mod error;
 mod mail;
 mod mail_model;
 mod model;
 mod notify;
+pub mod roles;
 mod sqlite;
 
 pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
+pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use mail::MailStore;
 pub use mail_model::{
@@ -23,12 +26,13 @@ pub use mail_model::{
     UidSet, is_valid_keyword,
 };
 pub use model::{
-    AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord,
-    Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound,
-    OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, SpecialUse,
-    Submitted, UserId, UserRecord,
+    AddressLookup, AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget,
+    DkimKeyRecord, Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta,
+    Outbound, OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient,
+    RecipientOutcome, RecipientState, Report, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
+pub use roles::{BodyStream, Directory, Mail, Queue, SpamData, Store};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -36,10 +40,11 @@ use std::io::Read;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Everything hermod stores. Methods block (they do disk I/O): async callers run them on a
-/// blocking thread. Every method is safe to call concurrently from many threads and while
+/// The embedded backend's blocking interface: what management commands and the backend's
+/// own tests use, and what the async roles (see [`roles`]) run on blocking threads. Methods
+/// block (they do disk I/O). Every method is safe to call concurrently from many threads and while
 /// other processes use the same store.
-pub trait Store: Send + Sync + 'static {
+pub trait BlockingStore: Send + Sync + 'static {
     fn add_domain(&self, domain: &Domain) -> Result<()>;
     /// Refuses while users or aliases of the domain exist, so no mail is orphaned by accident.
     fn remove_domain(&self, domain: &Domain) -> Result<()>;
@@ -66,6 +71,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every alias with its targets, sorted by alias.
     fn aliases(&self) -> Result<Vec<(String, Vec<String>)>>;
     fn alias_targets(&self, alias: &AliasKey) -> Result<Vec<Address>>;
+    /// Everything routing needs to know of one address, in one read.
+    fn lookup_address(&self, address: &Address) -> Result<AddressLookup>;
 
     /// A writer for a new message body; [`BlobWriter::seal`] makes it durable. Unlike the
     /// other methods this does no I/O (a body starts in memory), so async code may call it.
@@ -86,18 +93,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Submitted>;
     /// The outbound queue, oldest first.
     fn queue(&self) -> Result<Vec<QueueEntry>>;
-    /// Queue entries with recipients due for an attempt at `now` (seconds), at most `limit`.
-    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<QueuedMessage>>;
+    /// Claims due entries for `owner` until `now + lease` (see [`Queue::queue_claim`]).
+    fn queue_claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedMessage>>;
+    /// Extends `owner`'s claims on `ids` to `until`; returns the ids still held.
+    fn queue_renew(&self, owner: &str, ids: &[i64], until: i64) -> Result<Vec<i64>>;
+    fn queue_release(&self, owner: &str, id: i64) -> Result<()>;
     /// One queue entry with all its unfinished recipients.
     fn queued(&self, id: i64) -> Result<Option<QueuedMessage>>;
-    /// Records delivery attempts for recipients of entry `id`.
-    fn queue_record(&self, id: i64, results: &[(String, QueueUpdate)]) -> Result<()>;
-    /// Every recipient of entry `id` with its status and last reply.
-    fn queue_outcomes(&self, id: i64) -> Result<Vec<(String, String, Option<String>)>>;
+    /// Records delivery attempts for recipients of entry `id` while `owner` holds it.
+    fn queue_record(&self, owner: &str, id: i64, results: &[(String, QueueUpdate)])
+    -> Result<bool>;
+    /// Every recipient of entry `id` with its state and last reply.
+    fn queue_outcomes(&self, id: i64) -> Result<Vec<RecipientOutcome>>;
     /// Removes entry `id` (its body goes when nothing else references it).
     fn queue_remove(&self, id: i64) -> Result<bool>;
-    /// Remembers that the sender of entry `id` was told of the delay.
-    fn queue_mark_delay_notified(&self, id: i64) -> Result<()>;
+    /// Removes entry `id` and queues `bounce` in the same commit.
+    fn queue_finish(&self, id: i64, bounce: Option<Report>) -> Result<()>;
+    /// Queues `notice` and marks entry `id`'s delay as told, in one commit.
+    fn queue_delay_notice(&self, id: i64, notice: Report) -> Result<()>;
     /// Makes waiting recipients due at `now` (of entry `id`, or all).
     fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
     /// Adds (or replaces) a DKIM key of a local domain.

@@ -310,6 +310,73 @@ pub struct QueuedRecipient {
     pub last_error: Option<String>,
 }
 
+/// What one address names in the directory, read in one trip: routing's step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressLookup {
+    /// The address's domain is one of ours (nothing else is looked up otherwise).
+    pub local_domain: bool,
+    pub user: Option<UserRecord>,
+    /// The targets of an alias of exactly this address.
+    pub alias_targets: Vec<Address>,
+    /// The targets of the domain's catch-all alias.
+    pub catch_all: Vec<Address>,
+}
+
+/// A message the server writes itself (a bounce, a delay notice): filed into local
+/// mailboxes, handed to the outbound queue, or both.
+#[derive(Debug)]
+pub struct Report {
+    pub blob: crate::SealedBlob,
+    pub targets: Vec<DeliveryTarget>,
+    pub outbound: Option<Outbound>,
+}
+
+/// Where one recipient of a queue entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientState {
+    /// Not tried yet.
+    Pending,
+    /// Tried; to be tried again.
+    Deferred,
+    Delivered,
+    Failed,
+}
+
+impl RecipientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Pending => "pending",
+            RecipientState::Deferred => "deferred",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecipientState> {
+        [
+            RecipientState::Pending,
+            RecipientState::Deferred,
+            RecipientState::Delivered,
+            RecipientState::Failed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+
+    /// Delivered or failed: nothing more will be tried.
+    pub fn is_final(self) -> bool {
+        matches!(self, RecipientState::Delivered | RecipientState::Failed)
+    }
+}
+
+/// One recipient of a queue entry: its state and the last reply it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    pub recipient: String,
+    pub state: RecipientState,
+    pub last_reply: Option<String>,
+}
+
 /// The outcome of one delivery attempt for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueUpdate {

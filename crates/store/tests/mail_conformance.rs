@@ -3,7 +3,7 @@
 
 mod mail_contract;
 
-use hermod_store::{MailStore, SqliteStore, Store, UidSet};
+use hermod_store::{BlockingStore, MailStore, SqliteStore, UidSet};
 use mail_contract::Backend;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn store(&self) -> &dyn Store {
+    fn store(&self) -> &dyn BlockingStore {
         &self.store
     }
 

@@ -1,7 +1,9 @@
 //! The embedded store: directory rules, atomic multi-recipient delivery, group commit,
 //! quotas, expunge and garbage collection, crash leftovers.
 
-use hermod_store::{AliasKey, DeliveryTarget, Flags, SqliteStore, Store, StoreError, UserId};
+use hermod_store::{
+    AliasKey, BlockingStore, DeliveryTarget, Flags, SqliteStore, StoreError, UserId,
+};
 use hermod_types::{Address, Domain, MailboxName};
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -32,14 +34,14 @@ fn target(user: UserId) -> DeliveryTarget {
     }
 }
 
-fn put(store: &dyn Store, body: &[u8], users: &[UserId]) -> Result<(), StoreError> {
+fn put(store: &dyn BlockingStore, body: &[u8], users: &[UserId]) -> Result<(), StoreError> {
     let mut w = store.blob_writer()?;
     w.write_all(body).unwrap();
     let targets: Vec<_> = users.iter().map(|u| target(*u)).collect();
     store.deliver(w.seal()?, &targets).map(|_| ())
 }
 
-fn count(store: &dyn Store, user: UserId) -> usize {
+fn count(store: &dyn BlockingStore, user: UserId) -> usize {
     let mailbox = store.mailbox(user, &inbox()).unwrap().unwrap();
     store.messages(mailbox.id).unwrap().len()
 }
@@ -349,7 +351,7 @@ fn the_outbound_queue_keeps_per_recipient_state() {
         .submit(w.seal().unwrap(), &[], Some(&outbound))
         .unwrap();
     let id = submitted.queue_id.unwrap();
-    let due = store.queue_due(i64::MAX, 10).unwrap();
+    let due = store.queue_claim("me", 3_000_000_000, 60, 10).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(
         due[0]
@@ -361,8 +363,9 @@ fn the_outbound_queue_keeps_per_recipient_state() {
     );
 
     let later = 4_000_000_000;
-    store
+    let recorded = store
         .queue_record(
+            "me",
             id,
             &[
                 (
@@ -387,21 +390,34 @@ fn the_outbound_queue_keeps_per_recipient_state() {
             ],
         )
         .unwrap();
+    assert!(recorded);
     assert!(
-        store.queue_due(later - 1, 10).unwrap().is_empty(),
+        store
+            .queue_claim("me", later - 1, 60, 10)
+            .unwrap()
+            .is_empty(),
         "deferred until its next attempt"
     );
-    assert_eq!(store.queue_due(later, 10).unwrap()[0].recipients.len(), 1);
+    assert_eq!(
+        store.queue_claim("me", later, 60, 10).unwrap()[0]
+            .recipients
+            .len(),
+        1
+    );
     assert_eq!(store.queue_retry_now(Some(id), 5).unwrap(), 1);
-    assert_eq!(store.queue_due(5, 10).unwrap()[0].recipients[0].attempts, 1);
+    store.queue_release("me", id).unwrap();
+    assert_eq!(
+        store.queue_claim("me", 5, 60, 10).unwrap()[0].recipients[0].attempts,
+        1
+    );
     let outcomes = store.queue_outcomes(id).unwrap();
     assert_eq!(
         outcomes[1],
-        (
-            "y@far.test".into(),
-            "failed".into(),
-            Some("550 no such user".into())
-        )
+        hermod_store::RecipientOutcome {
+            recipient: "y@far.test".into(),
+            state: hermod_store::RecipientState::Failed,
+            last_reply: Some("550 no such user".into())
+        }
     );
     assert!(store.queue_remove(id).unwrap());
     assert!(store.queue().unwrap().is_empty());

@@ -15,7 +15,7 @@ pub use transcript::run_transcript;
 
 use hermod_config::Config;
 use hermod_server::{Listeners, Server, Service};
-use hermod_store::{SqliteStore, Store};
+use hermod_store::{BlockingStore, EmbeddedStore, SqliteStore};
 use hermod_types::{Address, Domain, MailboxName};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -29,6 +29,7 @@ pub struct TestServer {
     pub pop3s: SocketAddr,
     pub submission: SocketAddr,
     pub submissions: SocketAddr,
+    /// The server's store through its blocking interface, for tests to look into.
     pub store: Arc<SqliteStore>,
     pub config: Config,
     /// The DNS server on loopback that hermod's resolvers ask (SPF, DKIM, DMARC, DNSBL, PTR).
@@ -81,8 +82,9 @@ impl TestServer {
         let submission = listeners.local_addrs(Service::Submission)[0];
         let submissions = listeners.local_addrs(Service::Submissions)[0];
         let resolver = std::sync::Arc::new(FakeDns);
-        let server = Server::with_resolver(config.clone(), listeners, store.clone(), resolver)
-            .expect("server");
+        let embedded = Arc::new(EmbeddedStore::new(store.clone()));
+        let server =
+            Server::with_resolver(config.clone(), listeners, embedded, resolver).expect("server");
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;

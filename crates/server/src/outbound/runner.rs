@@ -1,16 +1,17 @@
-//! The queue runner: wakes when mail is queued (or every few seconds), takes the recipients
-//! that are due, delivers them domain by domain, records each outcome, and once an entry has
-//! no recipient left to try, bounces the failures to the sender and removes it.
+//! The queue runner: wakes when mail is queued (or every few seconds), claims the entries
+//! that are due (a lease in the store: no other process delivers them meanwhile, and the
+//! claim runs out if this one dies), delivers them domain by domain, records each outcome,
+//! and once an entry has no recipient left to try, bounces the failures to the sender and
+//! removes it in the same commit.
 
 use super::client::{Envelope, RemoteReply, transact};
 use crate::Context;
 use crate::shutdown::Shutdown;
-use hermod_core::bounce::{BounceSent, send_bounce};
+use hermod_core::bounce::bounce_report;
 use hermod_core::outbound::{Mx, Verdict, backoff, notify_asks, verdict};
 use hermod_message::unix_now;
-use hermod_store::{QueueUpdate, QueuedMessage, QueuedRecipient};
+use hermod_store::{QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome, RecipientState};
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,48 +21,66 @@ use tokio::task::JoinSet;
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Queue entries taken per round.
 const BATCH: usize = 64;
+/// How long a claim on a queue entry lasts (seconds) unless renewed: how long another
+/// process waits for the entries of one that died.
+const LEASE: i64 = 120;
+/// How often the claims on entries being delivered are renewed.
+const RENEW_EVERY: Duration = Duration::from_secs(30);
+
+/// This process's name on its claims: unique per run.
+fn claim_owner(hostname: &str) -> String {
+    let mut random = [0u8; 6];
+    let _ = getrandom::fill(&mut random);
+    let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hostname}/{}/{tag}", std::process::id())
+}
 
 pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
-    // Entries being delivered right now: a slow server must not hold up the rest of the
-    // queue, and no entry is delivered twice at once.
+    let owner: Arc<str> = claim_owner(&ctx.config.hostname).into();
+    // Entries being delivered right now, whose claims are renewed while they last.
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let mut tasks = JoinSet::new();
+    let mut renew = tokio::time::interval(RENEW_EVERY);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(IDLE_POLL) => {}
             _ = ctx.outbound_wake.notified() => {}
+            _ = renew.tick() => {
+                renew_claims(&ctx, &owner, &in_flight).await;
+                continue;
+            }
             _ = shutdown.wait() => return,
         }
         while tasks.try_join_next().is_some() {}
         ctx.outbound_pool.expire();
         let busy = in_flight.lock().unwrap_or_else(|e| e.into_inner()).len();
-        let store = ctx.store.clone();
-        let due =
-            tokio::task::spawn_blocking(move || store.queue_due(unix_now(), BATCH + busy)).await;
-        let due = match due {
-            Ok(Ok(due)) => due,
-            Ok(Err(e)) => {
+        let claimed = ctx
+            .store
+            .queue_claim(&owner, unix_now(), LEASE, BATCH.saturating_sub(busy))
+            .await;
+        let due = match claimed {
+            Ok(due) => due,
+            Err(e) => {
                 tracing::error!(error = %e, "reading the queue failed");
                 continue;
             }
-            Err(_) => continue,
         };
         for message in due {
-            if !in_flight
+            in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(message.id)
-            {
-                continue;
-            }
-            let (ctx, in_flight) = (ctx.clone(), in_flight.clone());
+                .insert(message.id);
+            let (ctx, owner, in_flight) = (ctx.clone(), owner.clone(), in_flight.clone());
             tasks.spawn(async move {
                 let id = message.id;
-                process(ctx.clone(), message).await;
+                process(&ctx, &owner, message).await;
                 in_flight
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&id);
+                if let Err(e) = ctx.store.queue_release(&owner, id).await {
+                    tracing::warn!(queue_id = id, error = %e, "releasing a queue claim failed");
+                }
                 // Whatever is due next (a retry, a bounce just queued) need not wait.
                 ctx.outbound_wake.notify_one();
             });
@@ -69,8 +88,31 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
     }
 }
 
+/// Keeps the claims on entries still being delivered.
+async fn renew_claims(ctx: &Context, owner: &str, in_flight: &Mutex<HashSet<i64>>) {
+    let ids: Vec<i64> = in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    match ctx.store.queue_renew(owner, &ids, unix_now() + LEASE).await {
+        Ok(held) if held.len() < ids.len() => {
+            tracing::warn!(
+                lost = ids.len() - held.len(),
+                "queue claims ran out during delivery"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "renewing queue claims failed"),
+    }
+}
+
 /// One queue entry: every due recipient, grouped by domain, one transaction per domain.
-async fn process(ctx: Arc<Context>, message: QueuedMessage) {
+async fn process(ctx: &Arc<Context>, owner: &str, message: QueuedMessage) {
     let mut by_domain: BTreeMap<String, Vec<QueuedRecipient>> = BTreeMap::new();
     for r in &message.recipients {
         by_domain
@@ -82,22 +124,25 @@ async fn process(ctx: Arc<Context>, message: QueuedMessage) {
     for (domain, recipients) in by_domain {
         let _domain_slot = ctx.outbound_domains.acquire(&domain).await;
         let _slot = ctx.outbound_slots.acquire().await;
-        results.extend(deliver_domain(&ctx, &message, &domain, &recipients).await);
+        results.extend(deliver_domain(ctx, &message, &domain, &recipients).await);
     }
     let updates: Vec<(String, QueueUpdate)> = results
         .into_iter()
-        .map(|(rcpt, reply)| (rcpt.clone(), update(&ctx, &message, &rcpt, &reply)))
+        .map(|(rcpt, reply)| (rcpt.clone(), update(ctx, &message, &rcpt, &reply)))
         .collect();
-    let (store, id) = (ctx.store.clone(), message.id);
-    let recorded = tokio::task::spawn_blocking(move || store.queue_record(id, &updates)).await;
-    if !matches!(recorded, Ok(Ok(()))) {
-        tracing::error!(
+    let id = message.id;
+    match ctx.store.queue_record(owner, id, &updates).await {
+        Ok(true) => finish_if_done(ctx, &message).await,
+        Ok(false) => tracing::warn!(
             queue_id = id,
+            "the claim on this entry ran out; another process owns its results"
+        ),
+        Err(e) => tracing::error!(
+            queue_id = id,
+            error = %e,
             "recording delivery results failed; they will be retried"
-        );
-        return;
+        ),
     }
-    finish_if_done(&ctx, &message).await;
 }
 
 /// Turns a reply into the recipient's new state; a message too long in the queue fails.
@@ -237,84 +282,83 @@ fn smarthost_auth(ctx: &Context) -> Option<(&str, &str)> {
 /// The message as it leaves: without the Return-Path our final delivery would add (RFC
 /// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys.
 async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Vec<u8>, String> {
-    let (store, blob, sender) = (
-        ctx.store.clone(),
-        message.blob.clone(),
-        message.sender.clone(),
-    );
-    let prepared = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let mut body = Vec::new();
-        store
-            .open_blob(&blob)
-            .map_err(|e| e.to_string())?
-            .read_to_end(&mut body)
-            .map_err(|e| e.to_string())?;
-        if body.starts_with(b"Return-Path:") {
-            let end = body
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(body.len(), |i| i + 1);
-            body.drain(..end);
-        }
-        let domain = sender
-            .as_deref()
-            .and_then(|s| s.rsplit_once('@'))
-            .and_then(|(_, d)| hermod_types::Domain::parse(d).ok());
-        let Some(domain) = domain else {
-            return Ok(body);
-        };
-        let keys = store.dkim_keys(&domain).map_err(|e| e.to_string())?;
-        if keys.is_empty() {
-            return Ok(body);
-        }
+    let store = &ctx.store;
+    let read = store.read_blob(&message.blob, None).await;
+    let mut body = read.map_err(|e| e.to_string())?;
+    if body.starts_with(b"Return-Path:") {
+        let end = body
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(body.len(), |i| i + 1);
+        body.drain(..end);
+    }
+    let domain = message
+        .sender
+        .as_deref()
+        .and_then(|s| s.rsplit_once('@'))
+        .and_then(|(_, d)| hermod_types::Domain::parse(d).ok());
+    let Some(domain) = domain else {
+        return Ok(body);
+    };
+    let keys = store.dkim_keys(&domain).await.map_err(|e| e.to_string())?;
+    if keys.is_empty() {
+        return Ok(body);
+    }
+    // Signing is CPU work (RSA): off the runtime's threads.
+    let signed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let signature = hermod_core::dkim::sign(&keys, domain.as_str(), &body)?;
         let mut signed = signature.into_bytes();
         signed.extend_from_slice(&body);
         Ok(signed)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    Ok(prepared)
+    });
+    signed.await.map_err(|e| e.to_string())?
 }
 
 /// When no recipient is left to try: bounce the failures (unless the sender is `<>` or
-/// asked not to hear), then drop the entry. While some are still waiting, tell the sender
-/// once that the message is delayed, after `delay_notice_after`.
+/// asked not to hear) and drop the entry, in one commit. While some are still waiting, tell
+/// the sender once that the message is delayed, after `delay_notice_after`.
 async fn finish_if_done(ctx: &Arc<Context>, message: &QueuedMessage) {
-    let (store, id) = (ctx.store.clone(), message.id);
-    let Ok(Ok(outcomes)) = tokio::task::spawn_blocking(move || store.queue_outcomes(id)).await
-    else {
+    let id = message.id;
+    let Ok(outcomes) = ctx.store.queue_outcomes(id).await else {
         return;
     };
-    let waiting = outcomes
-        .iter()
-        .any(|(_, status, _)| status == "pending" || status == "deferred");
-    if waiting {
+    if outcomes.iter().any(|o| !o.state.is_final()) {
         notify_delay(ctx, message, &outcomes).await;
         return;
     }
-    let failures = wanted(message, &outcomes, "failed", "FAILURE");
-    if let (Some(sender), false) = (&message.sender, failures.is_empty())
-        && let Err(e) = bounce(ctx, message, sender, &failures, false).await
-    {
-        tracing::error!(
-            queue_id = id,
-            error = e,
-            "could not create the bounce; keeping the entry"
-        );
-        return;
+    let failures = wanted(message, &outcomes, RecipientState::Failed, "FAILURE");
+    let report = match (&message.sender, failures.is_empty()) {
+        (Some(sender), false) => match report(ctx, message, sender, &failures, false).await {
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::error!(
+                    queue_id = id,
+                    error = e,
+                    "could not create the bounce; keeping the entry"
+                );
+                return;
+            }
+        },
+        _ => None,
+    };
+    let queued = report.as_ref().is_some_and(|r| r.outbound.is_some());
+    match ctx.store.queue_finish(id, report).await {
+        Ok(()) => {
+            tracing::info!(queue_id = id, "queue entry done");
+            if queued {
+                ctx.outbound_wake.notify_one();
+            }
+        }
+        Err(e) => tracing::error!(queue_id = id, error = %e, "finishing the queue entry failed"),
     }
-    let store = ctx.store.clone();
-    let _ = tokio::task::spawn_blocking(move || store.queue_remove(id)).await;
-    tracing::info!(queue_id = id, "queue entry done");
 }
 
-/// Recipients in `status` whose NOTIFY asks for `kind` reports (absent NOTIFY means
+/// Recipients in `state` whose NOTIFY asks for `kind` reports (absent NOTIFY means
 /// failures and delays are reported), with their last reply.
 fn wanted(
     message: &QueuedMessage,
-    outcomes: &[(String, String, Option<String>)],
-    status: &str,
+    outcomes: &[RecipientOutcome],
+    state: RecipientState,
     kind: &str,
 ) -> Vec<(String, String)> {
     let asks = |rcpt: &str| {
@@ -327,16 +371,17 @@ fn wanted(
     };
     outcomes
         .iter()
-        .filter(|(rcpt, s, _)| s == status && asks(rcpt))
-        .map(|(rcpt, _, error)| (rcpt.clone(), error.clone().unwrap_or_default()))
+        .filter(|o| o.state == state && asks(&o.recipient))
+        .map(|o| {
+            (
+                o.recipient.clone(),
+                o.last_reply.clone().unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
-async fn notify_delay(
-    ctx: &Arc<Context>,
-    message: &QueuedMessage,
-    outcomes: &[(String, String, Option<String>)],
-) {
+async fn notify_delay(ctx: &Arc<Context>, message: &QueuedMessage, outcomes: &[RecipientOutcome]) {
     let age = unix_now() - message.created;
     let Some(sender) = &message.sender else {
         return;
@@ -344,52 +389,50 @@ async fn notify_delay(
     if message.delay_notified || age < ctx.config.outbound.delay_notice_after.as_secs() as i64 {
         return;
     }
-    let delayed = wanted(message, outcomes, "deferred", "DELAY");
+    let delayed = wanted(message, outcomes, RecipientState::Deferred, "DELAY");
     if delayed.is_empty() {
         return;
     }
-    match bounce(ctx, message, sender, &delayed, true).await {
-        Ok(()) => {
-            let (store, id) = (ctx.store.clone(), message.id);
-            let _ = tokio::task::spawn_blocking(move || store.queue_mark_delay_notified(id)).await;
+    let notice = match report(ctx, message, sender, &delayed, true).await {
+        Ok(notice) => notice,
+        Err(e) => {
+            tracing::error!(
+                queue_id = message.id,
+                error = e,
+                "could not create the delay notice"
+            );
+            return;
         }
-        Err(e) => tracing::error!(
-            queue_id = message.id,
-            error = e,
-            "could not create the delay notice"
-        ),
+    };
+    let queued = notice.outbound.is_some();
+    match ctx.store.queue_delay_notice(message.id, notice).await {
+        Ok(()) if queued => ctx.outbound_wake.notify_one(),
+        Ok(()) => {}
+        Err(e) => {
+            tracing::error!(queue_id = message.id, error = %e, "queueing the delay notice failed")
+        }
     }
 }
 
-/// Sends an RFC 3464 report to `sender`, with the null sender so it can never loop.
-async fn bounce(
+/// An RFC 3464 report for `sender`, with the null sender so it can never loop; the caller
+/// commits it.
+async fn report(
     ctx: &Arc<Context>,
     message: &QueuedMessage,
     sender: &str,
     failures: &[(String, String)],
     delayed: bool,
-) -> Result<(), String> {
-    let (ctx2, message, sender, failures) = (
-        ctx.clone(),
-        message.clone(),
-        sender.to_owned(),
-        failures.to_vec(),
-    );
-    let sent = tokio::task::spawn_blocking(move || {
-        send_bounce(
-            ctx2.store.as_ref(),
-            &ctx2.router,
-            &ctx2.config.hostname,
-            &message,
-            &sender,
-            &failures,
-            delayed,
-        )
-    })
+) -> Result<hermod_store::Report, String> {
+    let hostname = &ctx.config.hostname;
+    let mail = ctx.store.as_ref();
+    bounce_report(
+        mail,
+        &ctx.router,
+        hostname,
+        message,
+        sender,
+        failures,
+        delayed,
+    )
     .await
-    .map_err(|e| e.to_string())??;
-    if sent == BounceSent::Queued {
-        ctx.outbound_wake.notify_one();
-    }
-    Ok(())
 }

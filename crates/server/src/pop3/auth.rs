@@ -159,20 +159,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Checks the credentials (throttled), locks the maildrop and enters TRANSACTION.
     async fn login(&mut self, name: String, password: String) {
-        let (ctx, ip, login) = (self.ctx.clone(), self.peer.ip(), name.clone());
-        let checked = tokio::task::spawn_blocking(move || {
-            auth::login(ctx.store.as_ref(), &ctx.throttle, ip, &login, &password)
-        })
-        .await;
+        let (ctx, ip) = (&self.ctx, self.peer.ip());
+        let checked = auth::login(ctx.store.as_ref(), &ctx.throttle, ip, &name, &password).await;
         let user = match checked {
-            Ok(Ok(LoginOutcome::Accepted(user))) => user,
-            Ok(Ok(LoginOutcome::Refused { delay })) => {
+            Ok(LoginOutcome::Accepted(user)) => user,
+            Ok(LoginOutcome::Refused { delay }) => {
                 tracing::warn!(peer = %self.peer, user = name, "POP3 login failed");
                 tokio::time::sleep(delay).await;
                 self.err(Some("AUTH"), "invalid user name or password");
                 return;
             }
-            Ok(Ok(LoginOutcome::Locked { retry_after })) => {
+            Ok(LoginOutcome::Locked { retry_after }) => {
                 tracing::warn!(peer = %self.peer, user = name, "POP3 login refused: too many failures");
                 let text = format!(
                     "too many failed logins, try again in {} seconds",
@@ -181,7 +178,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.err(Some("LOGIN-DELAY"), &text);
                 return;
             }
-            Ok(Err(e)) => return self.temp_failure(&e.to_string()),
             Err(e) => return self.temp_failure(&e.to_string()),
         };
         self.open_maildrop(user).await;
@@ -200,17 +196,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.err(Some("IN-USE"), "maildrop already locked by another session");
             return;
         };
-        let store = self.ctx.store.clone();
-        let opened =
-            tokio::task::spawn_blocking(move || Maildrop::open(store.as_ref(), user, lock)).await;
+        let opened = Maildrop::open(self.ctx.store.as_ref(), user, lock).await;
         match opened {
-            Ok(Ok(maildrop)) => {
+            Ok(maildrop) => {
                 let (count, size) = maildrop.stat();
                 tracing::info!(peer = %self.peer, user = maildrop.user.address, count, "POP3 login");
                 self.ok(&format!("{count} messages ({size} octets)"));
                 self.state = State::Transaction(Box::new(maildrop));
             }
-            Ok(Err(e)) => self.temp_failure(&e.to_string()),
             Err(e) => self.temp_failure(&e.to_string()),
         }
     }

@@ -1,8 +1,8 @@
 //! The POP3 view of a mailbox: INBOX as it was at login, with marks for deletion.
 
 use super::read_ahead::ReadAhead;
-use hermod_store::{Flags, MailboxInfo, MessageMeta, Store, StoreError, UserId, UserRecord};
-use hermod_types::{MailboxName, Uid};
+use hermod_store::{Flags, Mail, MailboxInfo, MessageMeta, StoreError, UserId, UserRecord};
+use hermod_types::MailboxName;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -47,16 +47,17 @@ pub(crate) struct Maildrop {
 }
 
 impl Maildrop {
-    pub fn open(
-        store: &dyn Store,
+    pub async fn open(
+        mail: &dyn Mail,
         user: UserRecord,
         lock: MaildropLock,
     ) -> Result<Maildrop, StoreError> {
         let inbox = MailboxName::inbox();
-        let mailbox = store
-            .mailbox(user.id, &inbox)?
+        let mailbox = mail
+            .mailbox(user.id, &inbox)
+            .await?
             .ok_or_else(|| StoreError::UnknownMailbox(inbox.to_string()))?;
-        let messages = store.messages(mailbox.id)?;
+        let messages = mail.messages(mailbox.id).await?;
         let n = messages.len();
         Ok(Maildrop {
             user,
@@ -110,35 +111,28 @@ impl Maildrop {
     }
 
     /// The UPDATE state: marked messages are expunged at once, and retrieved ones get \Seen
-    /// so an IMAP client sees them as read.
-    pub fn commit(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let doomed: Vec<Uid> = self
-            .messages
-            .iter()
-            .zip(&self.deleted)
-            .filter(|(_, d)| **d)
-            .map(|(m, _)| m.uid)
-            .collect();
-        // One store transaction (one fsync) per distinct set of flags, not per message:
-        // downloading a full maildrop once marks thousands of messages seen.
-        let mut seen: Vec<(Flags, Vec<Uid>)> = Vec::new();
+    /// so an IMAP client sees them as read. \Seen is added, not set: flags another session
+    /// changed meanwhile stay as they are.
+    pub async fn commit(&self, mail: &dyn Mail) -> Result<usize, StoreError> {
+        let (mut doomed, mut seen) = (Vec::new(), Vec::new());
         for (i, message) in self.messages.iter().enumerate() {
-            if self.retrieved[i] && !self.deleted[i] && !message.flags.has(Flags::SEEN) {
-                let flags = Flags {
-                    bits: message.flags.bits | Flags::SEEN,
-                    keywords: message.flags.keywords.clone(),
-                };
-                match seen.iter_mut().find(|(f, _)| *f == flags) {
-                    Some((_, uids)) => uids.push(message.uid),
-                    None => seen.push((flags, vec![message.uid])),
-                }
+            if self.deleted[i] {
+                doomed.push(message.uid);
+            } else if self.retrieved[i] && !message.flags.has(Flags::SEEN) {
+                seen.push(message.uid);
             }
         }
-        for (flags, uids) in seen {
-            store.set_flags(self.mailbox.id, &uids, flags)?;
+        // One transaction for all the flags, downloading a full maildrop once marks
+        // thousands of messages seen.
+        if !seen.is_empty() {
+            let flags = Flags {
+                bits: Flags::SEEN,
+                keywords: Vec::new(),
+            };
+            mail.add_flags(self.mailbox.id, &seen, flags).await?;
         }
         if !doomed.is_empty() {
-            store.expunge(self.mailbox.id, &doomed)?;
+            mail.expunge(self.mailbox.id, &doomed).await?;
         }
         Ok(doomed.len())
     }

@@ -1,11 +1,10 @@
 //! Read-ahead for clients that retrieve a maildrop in order (fetchmail, most mail programs,
 //! pipelined or not). Each RETR that continues a run also reads the next few small messages
-//! in the same trip to the blocking pool, so a run of small messages costs one trip per
+//! in the same trip to the store, so a run of small messages costs one trip per
 //! [`AHEAD_BYTES`] instead of one per message. A client that jumps around never triggers it.
 
-use hermod_store::{BlobId, Store};
+use hermod_store::BlobId;
 use std::collections::VecDeque;
-use std::io::Read;
 
 /// Most bytes held ahead per session.
 const AHEAD_BYTES: u64 = 64 * 1024;
@@ -14,9 +13,9 @@ const AHEAD_MESSAGES: usize = 32;
 
 /// A message to read ahead: its number and body.
 pub(crate) struct Wanted {
-    number: u32,
-    blob: BlobId,
-    size: u64,
+    pub number: u32,
+    pub blob: BlobId,
+    pub size: u64,
 }
 
 #[derive(Default)]
@@ -74,24 +73,6 @@ impl ReadAhead {
     pub fn keep(&mut self, bodies: Vec<(u32, Vec<u8>)>) {
         self.bodies.extend(bodies);
     }
-}
-
-/// Reads the planned bodies (on a blocking thread). Stops at the first that cannot be read
-/// whole or is not the size the index says: RETR of that one reports the problem itself.
-pub(crate) fn read(store: &dyn Store, wanted: Vec<Wanted>) -> Vec<(u32, Vec<u8>)> {
-    let mut bodies = Vec::with_capacity(wanted.len());
-    for w in wanted {
-        let mut body = Vec::with_capacity(w.size as usize);
-        let read = match store.open_blob(&w.blob) {
-            Ok(reader) => reader.take(w.size + 1).read_to_end(&mut body).ok(),
-            Err(_) => None,
-        };
-        if read != Some(w.size as usize) {
-            break;
-        }
-        bodies.push((w.number, body));
-    }
-    bodies
 }
 
 #[cfg(test)]

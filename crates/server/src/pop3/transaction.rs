@@ -3,7 +3,6 @@
 use super::{Flow, Maildrop, Session, State, read_ahead};
 use hermod_proto::pop3::{Command, DotStuffer, TopLimiter};
 use hermod_store::BlobId;
-use std::io::Read;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Bytes read from a message body at a time while streaming RETR/TOP.
@@ -97,7 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let (blob, size) = (message.blob.clone(), message.size);
         let opened = match self.maildrop_mut().ahead.take(n) {
-            Some(body) => Ok((Box::new(std::io::empty()) as Box<dyn Read + Send>, body)),
+            Some(body) => Ok(Body::Whole(body)),
             None => {
                 let wanted = match top {
                     None => {
@@ -107,13 +106,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     Some(_) => Vec::new(),
                 };
-                self.open(blob, size, wanted).await
+                self.open(n, blob, size, wanted).await
             }
         };
-        // Opening and the first read are one trip to the blocking pool; a message that fits
-        // in one chunk (most do) needs no other.
-        let (mut reader, first) = match opened {
-            Ok(opened) => opened,
+        // A small message comes whole, with those read ahead, in one trip to the store; a
+        // large one streams in pieces.
+        let body = match opened {
+            Ok(body) => body,
             Err(e) => {
                 tracing::error!(peer = %self.peer, error = e, "cannot open a message body");
                 self.err(
@@ -125,17 +124,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.ok(&format!("{size} octets"));
         let (mut stuffer, mut limiter) = (DotStuffer::default(), top.map(TopLimiter::new));
-        let mut sent = 0u64;
-        let mut next = Some(Ok(first));
+        let (mut sent, mut body) = (0u64, body);
         loop {
-            let chunk = match next.take() {
-                Some(chunk) => chunk,
-                None if sent >= size => Ok(Vec::new()),
-                None => {
-                    let (back, chunk) = read_chunk(reader).await;
-                    reader = back;
-                    chunk
-                }
+            let chunk = match &mut body {
+                Body::Whole(whole) => Ok(std::mem::take(whole)),
+                Body::Stream(_) if sent >= size => Ok(Vec::new()),
+                Body::Stream(stream) => stream.read_chunk(BODY_CHUNK).await,
             };
             let chunk = match chunk {
                 Ok(chunk) if chunk.is_empty() => break,
@@ -163,26 +157,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// Opens a body of `size` octets and reads its first chunk, and the bodies `ahead` wants
-    /// (which it keeps).
+    /// Message `n`'s body: whole (with the bodies `ahead` wants, which are kept) when it is
+    /// small, else a stream.
     async fn open(
         &mut self,
+        n: u32,
         blob: BlobId,
         size: u64,
         ahead: Vec<read_ahead::Wanted>,
-    ) -> Result<(Box<dyn Read + Send>, Vec<u8>), String> {
-        let store = self.ctx.store.clone();
-        let want = usize::try_from(size)
-            .unwrap_or(BODY_CHUNK)
-            .clamp(1, BODY_CHUNK);
-        let opened = tokio::task::spawn_blocking(move || {
-            let mut reader = store.open_blob(&blob).map_err(|e| e.to_string())?;
-            let first = read_some(&mut reader, want).map_err(|e| e.to_string())?;
-            Ok::<_, String>((reader, first, read_ahead::read(store.as_ref(), ahead)))
-        });
-        let (reader, first, bodies) = opened.await.map_err(|e| e.to_string())??;
-        self.maildrop_mut().ahead.keep(bodies);
-        Ok((reader, first))
+    ) -> Result<Body, String> {
+        let mail = self.ctx.store.clone();
+        if size > BODY_CHUNK as u64 {
+            let stream = mail.open_blob(&blob).await.map_err(|e| e.to_string())?;
+            return Ok(Body::Stream(stream));
+        }
+        let mut wanted = vec![(blob, size)];
+        wanted.extend(ahead.iter().map(|w| (w.blob.clone(), w.size)));
+        let mut bodies = mail.read_blobs(&wanted).await.map_err(|e| e.to_string())?;
+        if bodies.is_empty() {
+            return Err(format!("message {n} could not be read at its size"));
+        }
+        let first = bodies.remove(0);
+        let numbers = ahead.iter().map(|w| w.number);
+        self.maildrop_mut()
+            .ahead
+            .keep(numbers.zip(bodies).collect());
+        Ok(Body::Whole(first))
     }
 
     /// QUIT in TRANSACTION: the UPDATE state. Deletions happen here and only here, at once.
@@ -196,26 +196,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ) else {
             return;
         };
-        let store = self.ctx.store.clone();
-        let committed = tokio::task::spawn_blocking(move || {
-            let result = maildrop.commit(store.as_ref());
-            (result, maildrop.user.address.clone())
-        })
-        .await;
+        let committed = maildrop.commit(self.ctx.store.as_ref()).await;
+        let user = &maildrop.user.address;
         match committed {
-            Ok((Ok(deleted), user)) => {
+            Ok(deleted) => {
                 tracing::info!(peer = %self.peer, user, deleted, "POP3 logout");
                 self.ok(&format!("bye ({deleted} messages deleted)"));
             }
-            Ok((Err(e), user)) => {
-                tracing::error!(peer = %self.peer, user, error = %e, "POP3 update failed");
-                self.err(
-                    Some("SYS/TEMP"),
-                    "some deleted messages were not removed, try again",
-                );
-            }
             Err(e) => {
-                tracing::error!(peer = %self.peer, error = %e, "POP3 update task failed");
+                tracing::error!(peer = %self.peer, user, error = %e, "POP3 update failed");
                 self.err(
                     Some("SYS/TEMP"),
                     "some deleted messages were not removed, try again",
@@ -225,26 +214,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-/// Up to `want` bytes; empty at the end.
-fn read_some(reader: &mut Box<dyn Read + Send>, want: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; want];
-    let n = reader.read(&mut buf)?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
-async fn read_chunk(
-    mut reader: Box<dyn Read + Send>,
-) -> (Box<dyn Read + Send>, std::io::Result<Vec<u8>>) {
-    let task = tokio::task::spawn_blocking(move || {
-        let result = read_some(&mut reader, BODY_CHUNK);
-        (reader, result)
-    });
-    match task.await {
-        Ok(done) => done,
-        Err(e) => (
-            Box::new(std::io::empty()),
-            Err(std::io::Error::other(e.to_string())),
-        ),
-    }
+/// A message body on its way out.
+enum Body {
+    Whole(Vec<u8>),
+    Stream(Box<dyn hermod_store::BodyStream>),
 }

@@ -99,32 +99,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Checks the credentials, throttled like every other password check of the server.
     async fn login(&mut self, name: String, password: String) -> Flow {
-        let (ctx, ip, login) = (self.ctx.clone(), self.peer.ip(), name.clone());
-        let checked = tokio::task::spawn_blocking(move || {
-            auth::login(ctx.store.as_ref(), &ctx.throttle, ip, &login, &password)
-        })
-        .await;
+        let (ctx, ip) = (&self.ctx, self.peer.ip());
+        let checked = auth::login(ctx.store.as_ref(), &ctx.throttle, ip, &name, &password).await;
         match checked {
-            Ok(Ok(LoginOutcome::Accepted(user))) => {
+            Ok(LoginOutcome::Accepted(user)) => {
                 tracing::info!(peer = %self.peer, user = user.address, "SMTP AUTH");
                 self.user = Some(user);
                 self.respond(reply::AUTH_OK)
             }
-            Ok(Ok(LoginOutcome::Refused { delay })) => {
+            Ok(LoginOutcome::Refused { delay }) => {
                 tracing::warn!(peer = %self.peer, user = name, "SMTP AUTH failed");
                 tokio::time::sleep(delay).await;
                 self.respond(reply::AUTH_FAILED)
             }
-            Ok(Ok(LoginOutcome::Locked { .. })) => {
+            Ok(LoginOutcome::Locked { .. }) => {
                 tracing::warn!(peer = %self.peer, user = name, "SMTP AUTH refused: too many failures");
                 self.respond(reply::AUTH_LOCKED)
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "SMTP AUTH lookup failed");
-                self.respond(reply::AUTH_TEMP_FAILURE)
-            }
             Err(e) => {
-                tracing::error!(error = %e, "SMTP AUTH task failed");
+                tracing::error!(error = %e, "SMTP AUTH lookup failed");
                 self.respond(reply::AUTH_TEMP_FAILURE)
             }
         }

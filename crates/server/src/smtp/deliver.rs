@@ -51,12 +51,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let now = hermod_message::unix_now();
         let targets = self.targets(txn, now, junk);
         let outbound = self.outbound(txn);
-        let store = self.ctx.store.clone();
-        let submitted =
-            tokio::task::spawn_blocking(move || store.submit(sealed, &targets, outbound.as_ref()))
-                .await;
+        let submitted = self
+            .ctx
+            .store
+            .submit(sealed, &targets, outbound.as_ref())
+            .await;
         match submitted {
-            Ok(Ok(submitted)) => {
+            Ok(submitted) => {
                 if submitted.queue_id.is_some() {
                     self.ctx.outbound_wake.notify_one();
                 }
@@ -65,16 +66,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 reply::accepted(&id)
             }
-            Ok(Err(StoreError::OverQuota(user))) => {
+            Err(StoreError::OverQuota(user)) => {
                 tracing::info!(id, user, "over quota at delivery");
                 reply::OVER_QUOTA
             }
-            Ok(Err(e)) => {
-                tracing::error!(id, error = %e, "delivery failed");
-                reply::LOCAL_ERROR
-            }
             Err(e) => {
-                tracing::error!(id, error = %e, "delivery task failed");
+                tracing::error!(id, error = %e, "delivery failed");
                 reply::LOCAL_ERROR
             }
         }

@@ -131,23 +131,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         user: hermod_store::UserRecord,
         sender: Address,
     ) -> Result<bool, Reply> {
-        let ctx = self.ctx.clone();
-        let delimiter = ctx.config.recipient_delimiter;
-        let checked = tokio::task::spawn_blocking(move || {
-            hermod_core::submission::may_send_as(ctx.store.as_ref(), &user, &sender, delimiter)
+        let delimiter = self.ctx.config.recipient_delimiter;
+        let directory = self.ctx.store.as_ref();
+        let checked =
+            hermod_core::submission::may_send_as(directory, &user, &sender, delimiter).await;
+        checked.map_err(|e| {
+            tracing::error!(error = %e, "sender check failed");
+            reply::LOCAL_ERROR
         })
-        .await;
-        match checked {
-            Ok(Ok(allowed)) => Ok(allowed),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "sender check failed");
-                Err(reply::LOCAL_ERROR)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "sender check task failed");
-                Err(reply::LOCAL_ERROR)
-            }
-        }
     }
 
     fn max_recipients(&self) -> usize {
@@ -201,31 +192,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     async fn resolve(&self, to: ForwardPath) -> Result<(String, RcptOutcome), Reply> {
         let declared = self.txn.as_ref().and_then(|t| t.params.size);
-        let ctx = self.ctx.clone();
+        let router = &self.ctx.router;
         let (address, lookup) = match to {
-            ForwardPath::Address(a) => (
-                a.to_string(),
-                tokio::task::spawn_blocking(move || ctx.router.resolve(&a, declared)),
-            ),
+            ForwardPath::Address(a) => (a.to_string(), router.resolve(&a, declared).await),
             ForwardPath::Postmaster => {
                 let own = LocalPart::parse("postmaster")
                     .ok()
-                    .zip(ctx.hostname_domain.clone());
+                    .zip(self.ctx.hostname_domain.clone());
                 let own = own.map(|(l, d)| Address::new(l, d));
-                let lookup = tokio::task::spawn_blocking(move || {
-                    ctx.router.resolve_bare_postmaster(own.as_ref())
-                });
+                let lookup = router.resolve_bare_postmaster(own.as_ref()).await;
                 ("Postmaster".to_owned(), lookup)
             }
         };
-        match lookup.await {
-            Ok(Ok(outcome)) => Ok((address, outcome)),
-            Ok(Err(e)) => {
-                tracing::error!(peer = %self.peer, rcpt = %address, error = %e, "recipient lookup failed");
-                Err(reply::LOCAL_ERROR)
-            }
+        match lookup {
+            Ok(outcome) => Ok((address, outcome)),
             Err(e) => {
-                tracing::error!(error = %e, "recipient lookup task failed");
+                tracing::error!(peer = %self.peer, rcpt = %address, error = %e, "recipient lookup failed");
                 Err(reply::LOCAL_ERROR)
             }
         }

@@ -112,26 +112,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             sender.to_lowercase(),
             recipient.to_lowercase()
         );
-        let (store, delay) = (self.ctx.store.clone(), spam.greylist_delay.as_secs() as i64);
-        let now = unix_now();
-        let key_for_log = key.clone();
-        let state = tokio::task::spawn_blocking(move || store.greylist(&key, now, delay)).await;
+        let delay = spam.greylist_delay.as_secs() as i64;
+        let state = self.ctx.store.greylist(&key, unix_now(), delay).await;
         match state {
-            Ok(Ok(GreylistState::Wait(seconds))) => {
-                tracing::info!(peer = %self.peer, triplet = key_for_log, "greylisted");
+            Ok(GreylistState::Wait(seconds)) => {
+                tracing::info!(peer = %self.peer, triplet = key, "greylisted");
                 Some(reply::greylisted(seconds.max(1)))
             }
-            Ok(Ok(GreylistState::Passed)) => {
-                tracing::info!(peer = %self.peer, triplet = key_for_log, "greylisting passed");
+            Ok(GreylistState::Passed) => {
+                tracing::info!(peer = %self.peer, triplet = key, "greylisting passed");
                 None
             }
-            Ok(Ok(GreylistState::Known)) => None,
+            Ok(GreylistState::Known) => None,
             // A store problem must not hold mail up: let it through.
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error = %e, "greylist lookup failed; accepting");
                 None
             }
-            Err(_) => None,
         }
     }
 

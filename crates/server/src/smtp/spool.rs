@@ -197,32 +197,15 @@ impl Spool {
             self.pending.clear();
             return;
         }
-        let (Some(mut writer), false) = (self.writer.take(), self.pending.is_empty()) else {
+        let (Some(writer), false) = (self.writer.take(), self.pending.is_empty()) else {
             return;
         };
-        if writer.stays_in_memory(self.pending.len()) {
-            use std::io::Write;
-            let written = writer.write_all(&self.pending);
-            self.pending.clear();
-            match written {
-                Ok(()) => self.writer = Some(writer),
-                Err(e) => self.failed = Some(SpoolFailure::Io(e.to_string())),
-            }
-            return;
-        }
         let chunk = std::mem::take(&mut self.pending);
-        let done = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            writer.write_all(&chunk).map(|()| (writer, chunk))
-        })
-        .await;
-        match done {
-            Ok(Ok((writer, mut chunk))) => {
-                chunk.clear();
+        match writer.append(chunk).await {
+            Ok((writer, chunk)) => {
                 self.pending = chunk;
                 self.writer = Some(writer);
             }
-            Ok(Err(e)) => self.failed = Some(SpoolFailure::Io(e.to_string())),
             Err(e) => self.failed = Some(SpoolFailure::Io(e.to_string())),
         }
     }
@@ -239,13 +222,9 @@ impl Spool {
             .writer
             .take()
             .ok_or(SpoolFailure::Io("spool writer missing".into()))?;
-        if !writer.seal_does_io() {
-            return writer.seal().map_err(|e| SpoolFailure::Io(e.to_string()));
-        }
-        match tokio::task::spawn_blocking(move || writer.seal()).await {
-            Ok(Ok(sealed)) => Ok(sealed),
-            Ok(Err(e)) => Err(SpoolFailure::Io(e.to_string())),
-            Err(e) => Err(SpoolFailure::Io(e.to_string())),
-        }
+        writer
+            .seal_async()
+            .await
+            .map_err(|e| SpoolFailure::Io(e.to_string()))
     }
 }

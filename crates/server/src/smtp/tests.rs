@@ -5,7 +5,7 @@ use crate::Context;
 use crate::conn::Conn;
 use hermod_config::Config;
 use hermod_core::Router;
-use hermod_store::{SqliteStore, Store};
+use hermod_store::{BlockingStore, EmbeddedStore, SqliteStore, Store};
 use hermod_types::{Address, Domain};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,11 +47,12 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     // No DNS here; and the script is written before the greeting, which the pregreet check
     // would refuse.
     config.spam.enabled = false;
-    let spam = crate::spam::SpamFilter::new(&config, store.clone()).unwrap();
+    let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::new(store.clone()));
+    let spam = crate::spam::SpamFilter::new(&config, embedded.clone()).unwrap();
     let ctx = Context {
-        router: Router::new(store.clone(), config.recipient_delimiter),
+        router: Router::new(embedded.clone(), config.recipient_delimiter),
         config: Arc::new(config),
-        store: store.clone(),
+        store: embedded,
         tls: None,
         hostname_domain: None,
         throttle: Default::default(),

@@ -155,7 +155,7 @@ mod tests {
         let mut config =
             hermod_config::Config::defaults(dir.path().join("h.toml"), dir.path().into());
         config.dns.nameservers = vec![dns.addr()];
-        let store = std::sync::Arc::new(hermod_store::SqliteStore::open(dir.path()).unwrap());
+        let store = std::sync::Arc::new(hermod_store::EmbeddedStore::open(dir.path()).unwrap());
         let filter = SpamFilter::new(&config, store).unwrap();
         (filter, config.spam, dir)
     }

@@ -132,6 +132,18 @@ impl SpamFilter {
     }
 
     /// The server-wide Bayesian model, reloaded from the store when training changed it.
+    /// The server-wide model, if training changed it since `generation`. Building it from
+    /// the counts is CPU work for a blocking thread.
+    async fn fresh_model(&self, generation: i64) -> Option<(Model, i64)> {
+        let now = self.store.bayes_generation().await.ok()?;
+        if now == generation {
+            return None;
+        }
+        let counts = self.store.bayes_load(None).await.ok()?;
+        let model = tokio::task::spawn_blocking(move || to_model(counts));
+        Some((model.await.ok()?, now))
+    }
+
     pub async fn model(&self) -> Arc<Model> {
         let (current, generation) = {
             let loaded = self.model.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,18 +152,7 @@ impl SpamFilter {
             }
             (loaded.model.clone(), loaded.generation)
         };
-        let store = self.store.clone();
-        let fresh = tokio::task::spawn_blocking(move || -> Option<(Model, i64)> {
-            let now = store.bayes_generation().ok()?;
-            if now == generation {
-                return None;
-            }
-            let counts = store.bayes_load(None).ok()?;
-            Some((to_model(counts), now))
-        })
-        .await
-        .ok()
-        .flatten();
+        let fresh = self.fresh_model(generation).await;
         let mut loaded = self.model.lock().unwrap_or_else(|e| e.into_inner());
         loaded.checked = Instant::now();
         if let Some((model, generation)) = fresh {

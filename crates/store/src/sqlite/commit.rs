@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
+use tokio::sync::oneshot;
 
 /// Most jobs in one transaction; bounds the latency of the first job in a large batch.
 const MAX_BATCH: usize = 512;
@@ -28,7 +29,18 @@ pub(crate) struct Job {
     pub dir: Option<PathBuf>,
     pub targets: Vec<DeliveryTarget>,
     pub outbound: Option<Outbound>,
-    pub reply: mpsc::SyncSender<Result<Submitted>>,
+    /// What else the same commit does to the queue (a report and what it reports on go
+    /// together, so a crash cannot send it twice).
+    pub then: Option<QueueAfter>,
+    pub reply: oneshot::Sender<Result<Submitted>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum QueueAfter {
+    /// Remove this entry: the job is its bounce.
+    Remove(i64),
+    /// Remember that this entry's sender was told of the delay: the job is the notice.
+    DelayNotified(i64),
 }
 
 pub(crate) struct Committer {
@@ -68,16 +80,10 @@ impl Committer {
         let _ = self.poke.try_send(());
     }
 
-    /// Queues a job and waits until it is committed (or failed).
-    pub(crate) fn submit(
-        &self,
-        job: impl FnOnce(mpsc::SyncSender<Result<Submitted>>) -> Job,
-    ) -> Result<Submitted> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send(job(reply))
-            .map_err(|_| StoreError::CommitterGone)?;
-        answer.recv().map_err(|_| StoreError::CommitterGone)?
+    /// Queues a job; the answer comes once it is committed (or failed). Async callers await
+    /// it (no thread waits), blocking ones wait with [`oneshot::Receiver::blocking_recv`].
+    pub(crate) fn send(&self, job: Job) -> Result<()> {
+        self.jobs.send(job).map_err(|_| StoreError::CommitterGone)
     }
 }
 
@@ -228,6 +234,13 @@ fn apply_job(conn: &Connection, job: &Job) -> Applied {
         }
         _ => None,
     };
+    match job.then {
+        Some(QueueAfter::Remove(id)) => {
+            super::queue::remove(conn, id)?;
+        }
+        Some(QueueAfter::DelayNotified(id)) => super::queue::mark_delay_notified(conn, id)?,
+        None => {}
+    }
     let submitted = Submitted {
         delivered,
         queue_id,

@@ -1,7 +1,7 @@
 //! Domains, users and aliases.
 
 use super::mailbox::insert_mailbox;
-use crate::{AliasKey, DEFAULT_MAILBOXES, Result, StoreError, UserId, UserRecord};
+use crate::{AddressLookup, AliasKey, DEFAULT_MAILBOXES, Result, StoreError, UserId, UserRecord};
 use hermod_types::{Address, Domain, MailboxName};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -240,4 +240,17 @@ pub(crate) fn dkim_keys(conn: &Connection, domain: &Domain) -> Result<Vec<crate:
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Everything routing needs of one address, from one connection.
+pub(crate) fn lookup_address(conn: &Connection, address: &Address) -> Result<AddressLookup> {
+    if !has_domain(conn, address.domain())? {
+        return Ok(AddressLookup::default());
+    }
+    Ok(AddressLookup {
+        local_domain: true,
+        user: user(conn, &address.normalized())?,
+        alias_targets: alias_targets(conn, &AliasKey::Address(address.clone()))?,
+        catch_all: alias_targets(conn, &AliasKey::CatchAll(address.domain().clone()))?,
+    })
 }

@@ -1,7 +1,7 @@
 //! The embedded backend: an SQLite index (WAL, synchronous=FULL) holding small bodies, beside
 //! a folder of larger ones.
 
-mod commit;
+pub(crate) mod commit;
 mod directory;
 mod mail;
 mod mailbox;
@@ -133,7 +133,74 @@ impl SqliteStore {
     }
 }
 
-impl crate::Store for SqliteStore {
+/// A body handed to the commit thread with its job, until the job's answer comes.
+pub(crate) struct Installed {
+    /// The body's file, when it is one.
+    path: Option<PathBuf>,
+}
+
+pub(crate) type Answer = tokio::sync::oneshot::Receiver<Result<Submitted>>;
+
+impl Installed {
+    /// The job's outcome from its answer. A delivery refused on its own (quota, unknown
+    /// user) committed nothing: its file can go. After a failed commit or fsync the
+    /// transaction may still surface after a crash, so the file stays; the start-up sweep
+    /// removes it if nothing names it.
+    pub(crate) fn finish(
+        self,
+        answer: Result<Result<Submitted>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<Submitted> {
+        let outcome = answer.map_err(|_| StoreError::CommitterGone)?;
+        if let (Err(StoreError::OverQuota(_) | StoreError::UnknownUser(_)), Some(path)) =
+            (&outcome, &self.path)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        outcome
+    }
+}
+
+impl SqliteStore {
+    /// Links a file body into place (an inline one travels in the job) and hands the job
+    /// to the commit thread.
+    pub(crate) fn send_job(
+        &self,
+        mut blob: SealedBlob,
+        targets: &[DeliveryTarget],
+        outbound: Option<Outbound>,
+        then: Option<commit::QueueAfter>,
+    ) -> Result<(Answer, Installed)> {
+        let path = self.blobs.install(&mut blob)?;
+        let data = match &mut blob.body {
+            crate::blob::Body::Inline(bytes) => Some(std::mem::take(bytes)),
+            crate::blob::Body::File { .. } => None,
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.committer.send(Job {
+            blob_id: blob.id().as_str().to_owned(),
+            size: blob.size(),
+            data,
+            dir: path.as_ref().map(|_| self.blobs.shard_dir(blob.id())),
+            targets: targets.to_vec(),
+            outbound,
+            then,
+            reply,
+        })?;
+        Ok((answer, Installed { path }))
+    }
+
+    /// Deletes bodies nothing references any more.
+    pub(crate) fn collect_garbage(&self) -> Result<()> {
+        self.write(|c| Ok(((), mailbox::collect_garbage(c)?)))
+    }
+
+    /// Whether sealing `blob` into place does file I/O (a file body is linked and synced).
+    pub(crate) fn install_does_io(blob: &SealedBlob) -> bool {
+        matches!(blob.body, crate::blob::Body::File { .. })
+    }
+}
+
+impl crate::BlockingStore for SqliteStore {
     fn add_domain(&self, domain: &hermod_types::Domain) -> Result<()> {
         self.write(|c| Ok((directory::add_domain(c, domain)?, vec![])))
     }
@@ -206,58 +273,66 @@ impl crate::Store for SqliteStore {
         directory::alias_targets(&self.read(), alias)
     }
 
+    fn lookup_address(&self, address: &hermod_types::Address) -> Result<crate::AddressLookup> {
+        directory::lookup_address(&self.read(), address)
+    }
+
     fn blob_writer(&self) -> Result<BlobWriter> {
         self.blobs.writer()
     }
 
     fn submit(
         &self,
-        mut blob: SealedBlob,
+        blob: SealedBlob,
         targets: &[DeliveryTarget],
         outbound: Option<&Outbound>,
     ) -> Result<Submitted> {
-        let path = self.blobs.install(&mut blob)?;
-        let data = match &mut blob.body {
-            crate::blob::Body::Inline(bytes) => Some(std::mem::take(bytes)),
-            crate::blob::Body::File { .. } => None,
-        };
-        let outcome = self.committer.submit(|reply| Job {
-            blob_id: blob.id().as_str().to_owned(),
-            size: blob.size(),
-            data,
-            dir: path.as_ref().map(|_| self.blobs.shard_dir(blob.id())),
-            targets: targets.to_vec(),
-            outbound: outbound.cloned(),
-            reply,
-        });
-        // A delivery refused on its own (quota, unknown user) committed nothing: its file can
-        // go. After a failed commit or fsync the transaction may still surface after a
-        // crash, so the file stays; the start-up sweep removes it if nothing names it.
-        if let (Err(StoreError::OverQuota(_) | StoreError::UnknownUser(_)), Some(path)) =
-            (&outcome, path)
-        {
-            let _ = std::fs::remove_file(path);
-        }
-        outcome
+        let (answer, installed) = self.send_job(blob, targets, outbound.cloned(), None)?;
+        installed.finish(answer.blocking_recv())
     }
 
     fn queue(&self) -> Result<Vec<QueueEntry>> {
         queue::list(&self.read())
     }
 
-    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::QueuedMessage>> {
-        queue::due(&self.read(), now, limit)
+    fn queue_claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::QueuedMessage>> {
+        self.write(|c| Ok((queue::claim(c, owner, now, now + lease, limit)?, vec![])))
+    }
+
+    fn queue_renew(&self, owner: &str, ids: &[i64], until: i64) -> Result<Vec<i64>> {
+        self.write(|c| Ok((queue::renew(c, owner, ids, until)?, vec![])))
+    }
+
+    fn queue_release(&self, owner: &str, id: i64) -> Result<()> {
+        self.write(|c| Ok((queue::release(c, owner, id)?, vec![])))
     }
 
     fn queued(&self, id: i64) -> Result<Option<crate::QueuedMessage>> {
         queue::queued(&self.read(), id, None)
     }
 
-    fn queue_record(&self, id: i64, results: &[(String, crate::QueueUpdate)]) -> Result<()> {
-        self.write(|c| Ok((queue::record(c, id, results)?, vec![])))
+    fn queue_record(
+        &self,
+        owner: &str,
+        id: i64,
+        results: &[(String, crate::QueueUpdate)],
+    ) -> Result<bool> {
+        self.write(|c| {
+            if !queue::holds(c, owner, id)? {
+                return Ok((false, vec![]));
+            }
+            queue::record(c, id, results)?;
+            Ok((true, vec![]))
+        })
     }
 
-    fn queue_outcomes(&self, id: i64) -> Result<Vec<(String, String, Option<String>)>> {
+    fn queue_outcomes(&self, id: i64) -> Result<Vec<crate::RecipientOutcome>> {
         queue::outcomes(&self.read(), id)
     }
 
@@ -268,8 +343,23 @@ impl crate::Store for SqliteStore {
         })
     }
 
-    fn queue_mark_delay_notified(&self, id: i64) -> Result<()> {
-        self.write(|c| Ok((queue::mark_delay_notified(c, id)?, vec![])))
+    fn queue_finish(&self, id: i64, bounce: Option<crate::Report>) -> Result<()> {
+        let Some(report) = bounce else {
+            return self.queue_remove(id).map(drop);
+        };
+        let then = Some(commit::QueueAfter::Remove(id));
+        let (answer, installed) =
+            self.send_job(report.blob, &report.targets, report.outbound, then)?;
+        installed.finish(answer.blocking_recv())?;
+        // The entry's body, if nothing else holds it, goes with this collection.
+        self.collect_garbage()
+    }
+
+    fn queue_delay_notice(&self, id: i64, notice: crate::Report) -> Result<()> {
+        let then = Some(commit::QueueAfter::DelayNotified(id));
+        let (answer, installed) =
+            self.send_job(notice.blob, &notice.targets, notice.outbound, then)?;
+        installed.finish(answer.blocking_recv()).map(drop)
     }
 
     fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize> {

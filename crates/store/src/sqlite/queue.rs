@@ -2,7 +2,8 @@
 //! own state, so a retry or a bounce concerns exactly the recipients it should.
 
 use crate::{
-    BlobId, Outbound, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, Result, StoreError,
+    BlobId, Outbound, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome,
+    RecipientState, Result, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -79,20 +80,60 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<QueueEntry>> {
     Ok(out)
 }
 
-/// Recipients still to be tried, per queue entry, whose next attempt is due by `now`.
-pub(crate) fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMessage>> {
+/// Claims for `owner` up to `limit` entries with recipients due by `now` that nobody else
+/// holds a live claim on (a claim whose time ran out is anyone's), until `until`.
+pub(crate) fn claim(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    until: i64,
+    limit: usize,
+) -> Result<Vec<QueuedMessage>> {
     let mut ids = conn.prepare_cached(
-        "SELECT DISTINCT queue_id FROM queue_recipients
-         WHERE status IN ('pending', 'deferred') AND next_attempt <= ?1 ORDER BY queue_id LIMIT ?2",
+        "SELECT DISTINCT r.queue_id FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
+         WHERE r.status IN ('pending', 'deferred') AND r.next_attempt <= ?1
+           AND (q.claimed_until <= ?1 OR q.claimed_by IS NULL)
+         ORDER BY r.queue_id LIMIT ?2",
     )?;
     let ids: Vec<i64> = ids
         .query_map(params![now, limit as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut take =
+        conn.prepare_cached("UPDATE queue SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3")?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
+        take.execute(params![owner, until, id])?;
         out.extend(queued(conn, id, Some(now))?);
     }
     Ok(out)
+}
+
+/// Extends `owner`'s claims on `ids` to `until`; returns the ids it still held.
+pub(crate) fn renew(conn: &Connection, owner: &str, ids: &[i64], until: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached("UPDATE queue SET claimed_until = ?1 WHERE id = ?2 AND claimed_by = ?3")?;
+    let mut held = Vec::new();
+    for &id in ids {
+        if stmt.execute(params![until, id, owner])? > 0 {
+            held.push(id);
+        }
+    }
+    Ok(held)
+}
+
+pub(crate) fn release(conn: &Connection, owner: &str, id: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE queue SET claimed_by = NULL, claimed_until = 0 WHERE id = ?1 AND claimed_by = ?2",
+    )?
+    .execute(params![id, owner])?;
+    Ok(())
+}
+
+/// Whether `owner` holds the claim on entry `id`.
+pub(crate) fn holds(conn: &Connection, owner: &str, id: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM queue WHERE id = ?1 AND claimed_by = ?2")?
+        .exists(params![id, owner])?)
 }
 
 /// One queue entry with its unfinished recipients (all of them when `due_by` is `None`).
@@ -173,16 +214,26 @@ pub(crate) fn record(conn: &Connection, id: i64, results: &[(String, QueueUpdate
     Ok(())
 }
 
-/// Recipients of entry `id` in a final state, with their last reply: (address, status, reply).
-pub(crate) fn outcomes(
-    conn: &Connection,
-    id: i64,
-) -> Result<Vec<(String, String, Option<String>)>> {
+/// Every recipient of entry `id` with its state and last reply.
+pub(crate) fn outcomes(conn: &Connection, id: i64) -> Result<Vec<RecipientOutcome>> {
     let mut stmt = conn.prepare_cached(
         "SELECT recipient, status, last_error FROM queue_recipients WHERE queue_id = ?1 ORDER BY recipient",
     )?;
-    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt.query_map([id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (recipient, status, last_reply) = row?;
+        let state = RecipientState::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("queue entry {id}: status {status}")))?;
+        out.push(RecipientOutcome {
+            recipient,
+            state,
+            last_reply,
+        });
+    }
+    Ok(out)
 }
 
 pub(crate) fn remove(conn: &Connection, id: i64) -> Result<bool> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -17,6 +17,7 @@ const MIGRATIONS: [&str; 8] = [
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 ];
 
 const SCHEMA: &str = r#"
@@ -240,6 +241,13 @@ CREATE TABLE subscriptions (
     name TEXT NOT NULL,
     PRIMARY KEY (user_id, name)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 9: queue entries are claimed with a lease (owner, expiry), so two processes on
+/// one store never deliver an entry at once and a dead one's claims run out.
+const MIGRATION_9: &str = r#"
+ALTER TABLE queue ADD COLUMN claimed_by TEXT;
+ALTER TABLE queue ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

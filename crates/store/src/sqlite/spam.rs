@@ -132,7 +132,7 @@ pub(crate) fn greylist(
 
 #[cfg(test)]
 mod tests {
-    use crate::{BayesCounts, GreylistState, SqliteStore, Store, UserId};
+    use crate::{BayesCounts, BlockingStore, GreylistState, SqliteStore, UserId};
 
     #[test]
     fn bayes_counts_add_up_and_unlearn() {

@@ -14,7 +14,7 @@ pub use messages::*;
 pub use watching::*;
 
 use hermod_store::{
-    Delivered, DeliveryTarget, Flags, MailStore, MailboxInfo, Store, StoreError, UserId,
+    BlockingStore, Delivered, DeliveryTarget, Flags, MailStore, MailboxInfo, StoreError, UserId,
 };
 use hermod_types::{Address, Domain, MailboxName, Uid};
 use std::io::{Read, Write};
@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 /// A store under test: both traits over the same data, and a way to open that data again as
 /// another process would.
 pub trait Backend: Sync {
-    fn store(&self) -> &dyn Store;
+    fn store(&self) -> &dyn BlockingStore;
     fn mail(&self) -> &dyn MailStore;
     /// A second, independent handle on the same data (another process, e.g. the CLI).
     fn second(&self) -> Box<dyn Backend>;
@@ -55,7 +55,7 @@ pub fn user(b: &dyn Backend, local: &str, quota: Option<u64>) -> UserId {
 }
 
 pub fn deliver_to(
-    store: &dyn Store,
+    store: &dyn BlockingStore,
     user: UserId,
     mailbox: &str,
     body: &[u8],
@@ -100,7 +100,7 @@ pub fn names(b: &dyn Backend, user: UserId) -> Vec<String> {
         .collect()
 }
 
-pub fn read_body(store: &dyn Store, blob: &hermod_store::BlobId) -> Vec<u8> {
+pub fn read_body(store: &dyn BlockingStore, blob: &hermod_store::BlobId) -> Vec<u8> {
     let mut body = Vec::new();
     store
         .open_blob(blob)

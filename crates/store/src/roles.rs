@@ -1,0 +1,242 @@
+//! The store as the server sees it: four roles, each small enough to read at a glance, all
+//! `async`. A backend hides its own blocking behind them: the embedded one runs SQLite and
+//! file I/O on blocking threads (and hands deliveries straight to its group-commit thread), a
+//! database backend awaits its client. Callers never spawn blocking work for the store.
+//!
+//! [`Store`] is every role at once, for code that holds the whole store (`Arc<dyn Store>`);
+//! a function that needs one role takes that role (`&dyn Directory`), and a `&dyn Store`
+//! turns into any of them.
+
+use crate::{
+    AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, ChangeSubscription, Changes,
+    CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange, Flags, FlagsOutcome,
+    GreylistState, LearnedMessage, MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Outbound,
+    QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report, Result, SealedBlob,
+    SpecialUse, Submitted, UidSet, UserId, UserRecord,
+};
+use async_trait::async_trait;
+use hermod_types::{Address, Domain, MailboxName, Uid};
+
+/// Domains, accounts, aliases, who may send as whom, DKIM keys.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn add_domain(&self, domain: &Domain) -> Result<()>;
+    /// Refuses while users or aliases of the domain exist, so no mail is orphaned by accident.
+    async fn remove_domain(&self, domain: &Domain) -> Result<()>;
+    async fn domains(&self) -> Result<Vec<String>>;
+    async fn is_local_domain(&self, domain: &Domain) -> Result<bool>;
+
+    /// Creates the user and its default mailboxes (INBOX, Sent, Drafts, Trash, Junk).
+    async fn add_user(
+        &self,
+        address: &Address,
+        password_hash: &str,
+        quota: Option<u64>,
+    ) -> Result<UserId>;
+    async fn set_password(&self, address: &Address, password_hash: &str) -> Result<()>;
+    /// Removes the user with all its mailboxes and messages.
+    async fn remove_user(&self, address: &Address) -> Result<()>;
+    async fn users(&self) -> Result<Vec<UserRecord>>;
+    async fn user(&self, address: &Address) -> Result<Option<UserRecord>>;
+    /// The oldest account of a domain (or of all): where `postmaster@` goes by default.
+    async fn first_user(&self, domain: Option<&Domain>) -> Result<Option<UserRecord>>;
+    /// Replaces the extra sender addresses a user may submit as.
+    async fn set_send_as(&self, address: &Address, patterns: &[String]) -> Result<()>;
+
+    async fn add_alias(&self, alias: &AliasKey, targets: &[Address]) -> Result<()>;
+    async fn remove_alias(&self, alias: &AliasKey) -> Result<()>;
+    /// Every alias with its targets, sorted by alias.
+    async fn aliases(&self) -> Result<Vec<(String, Vec<String>)>>;
+    async fn alias_targets(&self, alias: &AliasKey) -> Result<Vec<Address>>;
+    /// Everything routing needs to know of one address (is its domain ours, the account, an
+    /// alias, the domain's catch-all), in one trip.
+    async fn lookup_address(&self, address: &Address) -> Result<AddressLookup>;
+
+    /// Adds (or replaces) a DKIM key of a local domain.
+    async fn set_dkim_key(&self, domain: &Domain, key: &DkimKeyRecord) -> Result<()>;
+    async fn dkim_keys(&self, domain: &Domain) -> Result<Vec<DkimKeyRecord>>;
+}
+
+/// Message bodies, mailboxes and messages: delivery, POP3's view and IMAP's model
+/// (RFC 9051, RFC 7162).
+#[async_trait]
+pub trait Mail: Send + Sync {
+    /// A writer for a new message body; sealing it makes it durable. No I/O happens here
+    /// (a body starts in memory).
+    fn blob_writer(&self) -> Result<BlobWriter>;
+    /// Files one sealed body into every target mailbox and, in the same commit, hands it to
+    /// the outbound queue for `outbound`'s recipients: kept for every recipient or none.
+    /// Returns once body and index are on stable storage; concurrent calls share a commit.
+    async fn submit(
+        &self,
+        blob: SealedBlob,
+        targets: &[DeliveryTarget],
+        outbound: Option<&Outbound>,
+    ) -> Result<Submitted>;
+    /// The whole stored body (or its first `limit` bytes).
+    async fn read_blob(&self, blob: &BlobId, limit: Option<u64>) -> Result<Vec<u8>>;
+    /// Several whole bodies of known sizes in one trip (POP3's read-ahead), in order; stops
+    /// before the first that cannot be read whole at its size.
+    async fn read_blobs(&self, wanted: &[(BlobId, u64)]) -> Result<Vec<Vec<u8>>>;
+    /// A stored body to stream in pieces (a large message never sits in memory whole).
+    async fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn BodyStream>>;
+
+    async fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>>;
+    async fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>>;
+    async fn mailbox_by_special_use(
+        &self,
+        user: UserId,
+        use_: SpecialUse,
+    ) -> Result<Option<MailboxInfo>>;
+    /// Creates the mailbox (and missing parents) with a fresh UIDVALIDITY.
+    async fn create_mailbox(
+        &self,
+        user: UserId,
+        name: &MailboxName,
+        special_use: Option<SpecialUse>,
+    ) -> Result<MailboxInfo>;
+    /// Renames a mailbox with its children (INBOX: its messages move, INBOX stays).
+    async fn rename_mailbox(
+        &self,
+        user: UserId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> Result<()>;
+    /// Refuses INBOX and mailboxes with children.
+    async fn delete_mailbox(&self, user: UserId, name: &MailboxName) -> Result<()>;
+    /// Counts without loading the mailbox (STATUS).
+    async fn mailbox_status(
+        &self,
+        user: UserId,
+        name: &MailboxName,
+    ) -> Result<Option<MailboxStatus>>;
+    async fn subscribe(&self, user: UserId, name: &MailboxName) -> Result<()>;
+    async fn unsubscribe(&self, user: UserId, name: &MailboxName) -> Result<()>;
+    async fn subscriptions(&self, user: UserId) -> Result<Vec<MailboxName>>;
+
+    /// Messages of a mailbox in UID order.
+    async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
+    async fn messages_in(&self, mailbox: MailboxId, uids: &UidSet) -> Result<Vec<MessageMeta>>;
+    /// Adds, removes or replaces flags and keywords, with an optional UNCHANGEDSINCE guard.
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        change: &FlagChange,
+    ) -> Result<FlagsOutcome>;
+    /// Sets `flags` on the given messages (POP3's QUIT marks retrieved mail seen).
+    async fn add_flags(&self, mailbox: MailboxId, uids: &[Uid], flags: Flags) -> Result<()>;
+    /// Copies keep one stored body; the mapping is for UIDPLUS.
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &UidSet,
+        to: MailboxId,
+    ) -> Result<CopyOutcome>;
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &UidSet,
+        to: MailboxId,
+    ) -> Result<CopyOutcome>;
+    /// Removes the given messages at once, whatever their flags (POP3's DELE at QUIT).
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<()>;
+    /// EXPUNGE / UID EXPUNGE: removes the `\Deleted` messages (of `uids`, if given).
+    async fn expunge_deleted(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> Result<Expunged>;
+    /// What changed after MODSEQ `since`, expunges included (CONDSTORE/QRESYNC).
+    async fn changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: u64,
+        uids: Option<&UidSet>,
+    ) -> Result<Changes>;
+    /// Calls `callback` after any writer (this process or another) changes `user`'s mail.
+    /// The callback runs on a store thread and must return at once (e.g. wake a task).
+    async fn on_change(
+        &self,
+        user: UserId,
+        callback: Box<dyn Fn() + Send + Sync>,
+    ) -> Result<ChangeSubscription>;
+}
+
+/// A stored body read piece by piece.
+#[async_trait]
+pub trait BodyStream: Send {
+    /// Up to `max` more bytes; empty at the end.
+    async fn read_chunk(&mut self, max: usize) -> std::io::Result<Vec<u8>>;
+}
+
+/// The outbound queue. Entries are claimed with a lease, so two processes on one store
+/// never deliver one entry at once, and a dead process's claims run out.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// The whole queue, oldest first.
+    async fn queue(&self) -> Result<Vec<QueueEntry>>;
+    /// Claims for `owner`, until `now + lease` seconds, up to `limit` entries that have
+    /// recipients due at `now` and no live claim by anyone else.
+    async fn queue_claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedMessage>>;
+    /// Extends `owner`'s claims on `ids` to `until` while it still delivers them; returns
+    /// the ids it still held.
+    async fn queue_renew(&self, owner: &str, ids: &[i64], until: i64) -> Result<Vec<i64>>;
+    /// Gives up `owner`'s claim on entry `id` (done with it for now, or shutting down).
+    async fn queue_release(&self, owner: &str, id: i64) -> Result<()>;
+    /// One queue entry with its unfinished recipients.
+    async fn queued(&self, id: i64) -> Result<Option<QueuedMessage>>;
+    /// Records attempts for recipients of entry `id`, only while `owner` holds its claim
+    /// (false: the claim was lost, nothing was recorded).
+    async fn queue_record(
+        &self,
+        owner: &str,
+        id: i64,
+        results: &[(String, QueueUpdate)],
+    ) -> Result<bool>;
+    /// Every recipient of entry `id` with its state and last reply.
+    async fn queue_outcomes(&self, id: i64) -> Result<Vec<RecipientOutcome>>;
+    /// Removes entry `id` and, in the same commit, queues `bounce` (a report to its sender)
+    /// if given: a crash can neither lose the report nor send it twice.
+    async fn queue_finish(&self, id: i64, bounce: Option<Report>) -> Result<()>;
+    /// Removes entry `id` (its body goes when nothing else references it).
+    async fn queue_remove(&self, id: i64) -> Result<bool>;
+    /// Queues `notice` (a delay report) and remembers, in the same commit, that entry `id`'s
+    /// sender was told.
+    async fn queue_delay_notice(&self, id: i64, notice: Report) -> Result<()>;
+    /// Makes waiting recipients due at `now` (of entry `id`, or all).
+    async fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
+}
+
+/// What the spam filter keeps: Bayesian counts and greylisting.
+#[async_trait]
+pub trait SpamData: Send + Sync {
+    /// The counts of `owner`'s model (`None`: the server-wide one).
+    async fn bayes_load(&self, owner: Option<UserId>) -> Result<BayesCounts>;
+    /// Adds learned counts in one transaction (negative numbers unlearn); `seen` records
+    /// which messages the update learned.
+    async fn bayes_learn(
+        &self,
+        owner: Option<UserId>,
+        update: &BayesCounts,
+        seen: &[LearnedMessage],
+    ) -> Result<()>;
+    /// Per digest: learned as spam, as ham, or not at all.
+    async fn bayes_seen(
+        &self,
+        owner: Option<UserId>,
+        digests: &[Vec<u8>],
+    ) -> Result<Vec<Option<bool>>>;
+    /// Changes whenever any model does: a cheap test for reloading.
+    async fn bayes_generation(&self) -> Result<i64>;
+    /// Records an attempt of greylisting triplet `key` at `now`; it passes once `delay`
+    /// seconds have gone by since its first attempt.
+    async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;
+}
+
+/// Every role: the whole store.
+pub trait Store: Directory + Mail + Queue + SpamData {}
+
+impl<T: Directory + Mail + Queue + SpamData> Store for T {}
