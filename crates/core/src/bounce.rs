@@ -1,6 +1,7 @@
 //! Bounces: the RFC 3464 report for recipients that could not be reached, sent to the
 //! envelope sender with the null sender (so a bounce never bounces).
 
+use crate::pipeline::{self, Envelope, Folder};
 use crate::{RcptOutcome, Router};
 use hermod_message::{Bounce, FailedRecipient, header_section, return_path};
 use hermod_store::{Mail, Outbound, OutboundRecipient, QueuedMessage, Report};
@@ -91,11 +92,15 @@ async fn address_report(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     Ok(match route {
-        RcptOutcome::Local(recipients) => Report {
-            blob,
-            targets: crate::delivery::inbox_targets(&recipients, now),
-            outbound: None,
-        },
+        RcptOutcome::Local(recipients) => {
+            let envelope = Envelope::to_local(&recipients, Folder::Inbox, now);
+            let targets = pipeline::targets(mail, &envelope).await;
+            Report {
+                blob,
+                targets: targets.map_err(|e| e.to_string())?,
+                outbound: None,
+            }
+        }
         RcptOutcome::Reject(_) => Report {
             blob,
             targets: Vec::new(),

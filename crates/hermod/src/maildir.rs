@@ -6,7 +6,8 @@
 use crate::admin::{open_store, parse_address};
 use anyhow::{Context, Result, bail};
 use hermod_config::Config;
-use hermod_store::{BlockingStore, DeliveryTarget, Flags, MailboxInfo, UserRecord};
+use hermod_core::pipeline;
+use hermod_store::{BlockingStore, EmbeddedStore, Flags, Mail, MailboxInfo, UserRecord};
 use hermod_types::MailboxName;
 use std::fs;
 use std::io::{Read, Write};
@@ -86,27 +87,68 @@ pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Files imported messages through the delivery pipeline, one at a time.
+struct Importer {
+    store: EmbeddedStore,
+    runtime: tokio::runtime::Runtime,
+    user: UserRecord,
+}
+
+impl Importer {
+    fn store_one(
+        &self,
+        mailbox: &MailboxName,
+        content: &[u8],
+        flags: Flags,
+        date: i64,
+    ) -> Result<()> {
+        let mut writer = self.store.blob_writer()?;
+        writer.write_all(&lf_to_crlf(content))?;
+        let sealed = writer.seal()?;
+        let envelope = pipeline::Envelope {
+            copies: vec![pipeline::Copy {
+                user: self.user.id,
+                folder: pipeline::Folder::Named(mailbox.clone()),
+                flags,
+            }],
+            outbound: None,
+            internal_date: date,
+        };
+        let delivered = pipeline::deliver(&self.store, sealed, &envelope);
+        self.runtime.block_on(delivered)?;
+        Ok(())
+    }
+}
+
 pub fn import(config: &Config, address: &str, path: &Path) -> Result<()> {
     let store = open_store(config)?;
     let user = find_user(&store, address)?;
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let count = if meta.is_dir() {
-        import_maildir(&store, &user, path)?
-    } else {
-        import_mbox(&store, &user, path)?
+    let importer = Importer {
+        store: EmbeddedStore::new(std::sync::Arc::new(store)),
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        user,
     };
+    let count = if meta.is_dir() {
+        import_maildir(&importer, path)?
+    } else {
+        import_mbox(&importer, path)?
+    };
+    let user = &importer.user;
     eprintln!("imported {count} message(s) into {}", user.address);
     Ok(())
 }
 
-fn import_maildir(store: &dyn BlockingStore, user: &UserRecord, root: &Path) -> Result<usize> {
+fn import_maildir(importer: &Importer, root: &Path) -> Result<usize> {
     if !root.join("cur").is_dir() && !root.join("new").is_dir() {
         bail!(
             "{} is neither a Maildir (no cur/ or new/) nor an mbox file",
             root.display()
         );
     }
-    let mut count = import_folder(store, user, root, &MailboxName::parse("INBOX")?)?;
+    let mut count = import_folder(importer, root, &MailboxName::parse("INBOX")?)?;
     let mut subfolders: Vec<_> = fs::read_dir(root)?.filter_map(|e| e.ok()).collect();
     subfolders.sort_by_key(|e| e.file_name());
     for entry in subfolders {
@@ -119,17 +161,12 @@ fn import_maildir(store: &dyn BlockingStore, user: &UserRecord, root: &Path) -> 
         }
         let mailbox = MailboxName::parse(&name.replace('.', "/"))
             .with_context(|| format!("folder {name:?} is not a valid mailbox name"))?;
-        count += import_folder(store, user, &entry.path(), &mailbox)?;
+        count += import_folder(importer, &entry.path(), &mailbox)?;
     }
     Ok(count)
 }
 
-fn import_folder(
-    store: &dyn BlockingStore,
-    user: &UserRecord,
-    dir: &Path,
-    mailbox: &MailboxName,
-) -> Result<usize> {
+fn import_folder(importer: &Importer, dir: &Path, mailbox: &MailboxName) -> Result<usize> {
     let mut files = Vec::new();
     for sub in ["new", "cur"] {
         let Ok(entries) = fs::read_dir(dir.join(sub)) else {
@@ -153,7 +190,7 @@ fn import_folder(
             .split_once(":2,")
             .map_or_else(Flags::default, |(_, f)| Flags::from_maildir_letters(f));
         let date = file_date(file);
-        store_one(store, user, mailbox, &content, flags, date)?;
+        importer.store_one(mailbox, &content, flags, date)?;
     }
     Ok(files.len())
 }
@@ -166,7 +203,7 @@ fn file_date(path: &Path) -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn import_mbox(store: &dyn BlockingStore, user: &UserRecord, path: &Path) -> Result<usize> {
+fn import_mbox(importer: &Importer, path: &Path) -> Result<usize> {
     let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !content.starts_with(b"From ") {
         bail!(
@@ -178,7 +215,7 @@ fn import_mbox(store: &dyn BlockingStore, user: &UserRecord, path: &Path) -> Res
     let date = file_date(path);
     let messages = split_mbox(&content);
     for message in &messages {
-        store_one(store, user, &inbox, message, Flags::default(), date)?;
+        importer.store_one(&inbox, message, Flags::default(), date)?;
     }
     Ok(messages.len())
 }
@@ -207,27 +244,6 @@ pub(crate) fn split_mbox(content: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     messages
-}
-
-fn store_one(
-    store: &dyn BlockingStore,
-    user: &UserRecord,
-    mailbox: &MailboxName,
-    content: &[u8],
-    flags: Flags,
-    date: i64,
-) -> Result<()> {
-    let mut writer = store.blob_writer()?;
-    writer.write_all(&lf_to_crlf(content))?;
-    let sealed = writer.seal()?;
-    let target = DeliveryTarget {
-        user: user.id,
-        mailbox: mailbox.clone(),
-        flags,
-        internal_date: date,
-    };
-    store.deliver(sealed, &[target])?;
-    Ok(())
 }
 
 fn lf_to_crlf(data: &[u8]) -> Vec<u8> {

@@ -248,6 +248,14 @@ pub fn spam_rejected(score: f64) -> Reply {
         format!("Message refused as spam (score {score})"),
     )
 }
+/// The spam filter's refusal at the end of the data.
+pub(crate) fn filter_refused(refusal: &crate::smtp::Refusal) -> Reply {
+    match refusal {
+        crate::smtp::Refusal::Dmarc(why) => dmarc_rejected(why),
+        crate::smtp::Refusal::Spam(score) => spam_rejected(*score),
+    }
+}
+
 pub fn dmarc_rejected(reason: &str) -> Reply {
     Reply::new(550, (5, 7, 1), format!("Message refused: {reason}"))
 }

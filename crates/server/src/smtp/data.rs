@@ -231,8 +231,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let verdict = decision.as_ref().map(|d| d.summary.as_str());
         let reply = if received > self.ctx.config.limits.max_received_headers {
             reply::MAIL_LOOP
-        } else if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal.clone()) {
-            refusal
+        } else if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal.as_ref()) {
+            reply::filter_refused(refusal)
         } else if let Some(refusal) = self.check_from(&spool.head).await {
             refusal
         } else {

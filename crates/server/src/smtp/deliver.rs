@@ -4,10 +4,11 @@
 use super::spool::{Spool, SpoolFailure};
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
+use hermod_core::pipeline::{self, Copy, Folder};
 use hermod_message::{AuthorError, author_addresses, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
-use hermod_store::{DeliveryTarget, Flags, Outbound, StoreError};
-use hermod_types::{Address, MailboxName};
+use hermod_store::{Flags, Outbound, StoreError};
+use hermod_types::Address;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -48,17 +49,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
-        let now = hermod_message::unix_now();
-        let targets = self.targets(txn, now, junk);
-        let outbound = self.outbound(txn);
-        let submitted = self
-            .ctx
-            .store
-            .submit(sealed, &targets, outbound.as_ref())
-            .await;
-        match submitted {
-            Ok(submitted) => {
-                if submitted.queue_id.is_some() {
+        let envelope = self.envelope(txn, junk);
+        let delivered = pipeline::deliver(self.ctx.store.as_ref(), sealed, &envelope).await;
+        match delivered {
+            Ok(delivery) => {
+                if delivery.queue_id.is_some() {
                     self.ctx.outbound_wake.notify_one();
                 }
                 if let Some(user) = &self.user {
@@ -77,39 +72,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// Each local account's INBOX (or Junk) once, and the sender's Sent folder when
-    /// configured.
-    fn targets(&self, txn: &Transaction, now: i64, junk: bool) -> Vec<DeliveryTarget> {
-        let folder = match junk {
-            true => MailboxName::parse("Junk").unwrap_or_else(|_| MailboxName::inbox()),
-            false => MailboxName::inbox(),
-        };
-        let inbox = |user| DeliveryTarget {
-            user,
-            mailbox: folder.clone(),
-            flags: Flags::default(),
-            internal_date: now,
-        };
-        let mut targets: Vec<DeliveryTarget> =
-            txn.recipients().iter().map(|r| inbox(r.user)).collect();
+    /// The pipeline's view of the transaction: each local account's copy (Junk by the spam
+    /// verdict), the sender's copy in Sent when configured, the remote recipients.
+    fn envelope(&self, txn: &Transaction, junk: bool) -> pipeline::Envelope {
+        let folder = if junk { Folder::Junk } else { Folder::Inbox };
+        let now = hermod_message::unix_now();
+        let mut envelope = pipeline::Envelope::to_local(&txn.recipients(), folder, now);
         if let Some(user) = self
             .user
             .as_ref()
             .filter(|_| self.ctx.config.submission.save_to_sent)
-            && let Ok(sent) = MailboxName::parse("Sent")
         {
-            let flags = Flags {
-                bits: Flags::SEEN,
-                keywords: Vec::new(),
-            };
-            targets.push(DeliveryTarget {
+            envelope.copies.push(Copy {
                 user: user.id,
-                mailbox: sent,
-                flags,
-                internal_date: now,
+                folder: Folder::Sent,
+                flags: Flags {
+                    bits: Flags::SEEN,
+                    keywords: Vec::new(),
+                },
             });
         }
-        targets
+        envelope.outbound = self.outbound(txn);
+        envelope
     }
 
     fn outbound(&self, txn: &Transaction) -> Option<Outbound> {

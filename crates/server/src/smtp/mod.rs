@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) use envelope::Transaction;
+pub(crate) use screen::Refusal;
 
 /// Protocol errors tolerated per connection before we hang up on a misbehaving client.
 const MAX_ERRORS: u32 = 20;

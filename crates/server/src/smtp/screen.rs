@@ -33,8 +33,17 @@ pub(crate) struct Screening {
 #[derive(Debug, Clone)]
 pub(crate) struct Decision {
     pub action: Action,
-    pub refusal: Option<Reply>,
+    pub refusal: Option<Refusal>,
     pub summary: String,
+}
+
+/// Why the filter refuses a message; `reply.rs` words it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Refusal {
+    /// The author's domain publishes DMARC `p=reject` and the message fails it.
+    Dmarc(String),
+    /// The score reached the reject threshold.
+    Spam(f64),
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -220,9 +229,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let action = verdict.action(limits);
         let refusal = match (&auth.dmarc_reject, action) {
             (Some(why), _) if spam.dmarc_reject && !verdict.exempt => {
-                Some(reply::dmarc_rejected(why))
+                Some(Refusal::Dmarc(why.clone()))
             }
-            (_, Action::Reject) => Some(reply::spam_rejected(verdict.score())),
+            (_, Action::Reject) => Some(Refusal::Spam(verdict.score())),
             _ => None,
         };
         let summary = format!("score={} {}", verdict.score(), verdict.reasons());
