@@ -1,22 +1,23 @@
-//! Listeners, TLS, connection limits, graceful shutdown, and the protocol sessions.
+//! The server: shared networking in `net` (listeners, TLS, connection state and caps,
+//! shutdown), one module per protocol session (`smtp` for SMTP and submission, `pop3`), the
+//! relay (`outbound`), the spam filter's I/O half (`spam`), and the wiring between them.
 
-mod conn;
-mod limits;
+pub mod net;
 mod outbound;
 mod pop3;
 pub mod reply;
-pub mod shutdown;
 mod smtp;
 mod spam;
-pub mod tls;
 
-use conn::Conn;
+pub use net::{Listeners, Service, shutdown, tls};
+
 use hermod_config::Config;
 use hermod_core::Router;
 use hermod_store::Store;
 use hermod_types::Domain;
-use limits::{ConnectionLimits, Refusal};
-use shutdown::{Shutdown, ShutdownTrigger};
+use net::conn::Conn;
+use net::limits::{ConnectionLimits, Refusal};
+use net::shutdown::{Shutdown, ShutdownTrigger};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,122 +40,6 @@ pub enum ServerError {
     Dns(String),
     #[error("spam filter: {0}")]
     Spam(String),
-}
-
-/// The services of the `[listen]` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Smtp,
-    Submission,
-    Submissions,
-    Pop3,
-    Pop3s,
-    Imap,
-    Imaps,
-}
-
-impl Service {
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Smtp => "smtp",
-            Service::Submission => "submission",
-            Service::Submissions => "submissions",
-            Service::Pop3 => "pop3",
-            Service::Pop3s => "pop3s",
-            Service::Imap => "imap",
-            Service::Imaps => "imaps",
-        }
-    }
-
-    /// Services this version serves; the others' listen keys are accepted but unused.
-    fn is_built(self) -> bool {
-        matches!(
-            self,
-            Service::Smtp
-                | Service::Submission
-                | Service::Submissions
-                | Service::Pop3
-                | Service::Pop3s
-        )
-    }
-
-    /// TLS from the first byte (RFC 8314) rather than after STARTTLS/STLS.
-    fn implicit_tls(self) -> bool {
-        matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
-    }
-
-    fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 7] {
-        let l = &config.listen;
-        [
-            (Service::Smtp, &l.smtp),
-            (Service::Submission, &l.submission),
-            (Service::Submissions, &l.submissions),
-            (Service::Pop3, &l.pop3),
-            (Service::Pop3s, &l.pop3s),
-            (Service::Imap, &l.imap),
-            (Service::Imaps, &l.imaps),
-        ]
-    }
-}
-
-/// Sockets bound before privileges are dropped (ports below 1024 need root).
-pub struct Listeners {
-    bound: Vec<(Service, TcpListener)>,
-}
-
-impl Listeners {
-    pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
-        let mut bound = Vec::new();
-        for (service, addrs) in Service::configured(config) {
-            if addrs.is_empty() {
-                continue;
-            }
-            if !service.is_built() {
-                tracing::warn!(
-                    "{} is not available in this version of hermod yet; listen.{} is ignored",
-                    service.name(),
-                    service.name()
-                );
-                continue;
-            }
-            for &addr in addrs {
-                let listener = listen(addr).map_err(|source| ServerError::Bind {
-                    service: service.name(),
-                    addr,
-                    source,
-                })?;
-                bound.push((service, listener));
-            }
-        }
-        Ok(Listeners { bound })
-    }
-
-    /// The addresses actually bound (port 0 becomes the port the OS chose).
-    pub fn local_addrs(&self, service: Service) -> Vec<SocketAddr> {
-        let mine = self.bound.iter().filter(|(s, _)| *s == service);
-        mine.filter_map(|(_, l)| l.local_addr().ok()).collect()
-    }
-}
-
-/// A listening socket. IPv6 ones are IPv6-only, so `"0.0.0.0:25"` and `"[::]:25"` can be
-/// listed together (on Linux a dual-stack `[::]` would take the IPv4 port as well and make
-/// the second bind fail).
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain as SocketDomain, Protocol, Socket, Type};
-    let domain = if addr.is_ipv6() {
-        SocketDomain::IPV6
-    } else {
-        SocketDomain::IPV4
-    };
-    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
 }
 
 /// What every session shares.
@@ -382,11 +267,7 @@ async fn refuse(service: Service, mut conn: Conn<TcpStream>, peer: SocketAddr, r
     tracing::info!(service = service.name(), %peer, ?refusal, "connection refused");
     match service {
         Service::Pop3 | Service::Pop3s | Service::Imap | Service::Imaps => {
-            hermod_proto::pop3::render_err(
-                Some("SYS/TEMP"),
-                "too many connections, try again later",
-                conn.output(),
-            );
+            pop3::reply::TOO_MANY_CONNECTIONS.render(conn.output());
             conn.close().await;
         }
         _ => {

@@ -1,7 +1,7 @@
 //! The SMTP client for relaying (RFC 5321): EHLO, opportunistic STARTTLS, MAIL, RCPT for
 //! each recipient, DATA. One transaction for all recipients of a domain.
 
-use crate::conn::Stream;
+use crate::net::conn::Stream;
 use hermod_proto::pop3::DotStuffer;
 use hermod_store::QueuedRecipient;
 use rustls::pki_types::ServerName;
@@ -417,7 +417,8 @@ impl Client {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(temp("TLS already active".into()));
         };
-        let connector = tokio_rustls::TlsConnector::from(crate::tls::opportunistic_client_config());
+        let connector =
+            tokio_rustls::TlsConnector::from(crate::net::tls::opportunistic_client_config());
         let name = ServerName::try_from(addr.ip().to_string()).map_err(|e| temp(e.to_string()))?;
         let tls = connector
             .connect(name, tcp)

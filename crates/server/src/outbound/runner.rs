@@ -6,7 +6,7 @@
 
 use super::client::{Envelope, RemoteReply, transact};
 use crate::Context;
-use crate::shutdown::Shutdown;
+use crate::net::shutdown::Shutdown;
 use hermod_core::bounce::bounce_report;
 use hermod_core::outbound::{Mx, Verdict, backoff, notify_asks, verdict};
 use hermod_message::unix_now;

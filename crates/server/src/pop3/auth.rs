@@ -1,6 +1,6 @@
 //! The AUTHORIZATION state: CAPA, STLS, USER/PASS, AUTH PLAIN, and the login itself.
 
-use super::{Flow, Maildrop, Session, State};
+use super::{Flow, Maildrop, Session, State, reply};
 use hermod_core::auth::{self, LoginOutcome};
 use hermod_proto::LineFramer;
 use hermod_proto::pop3::MAX_COMMAND_LINE;
@@ -19,10 +19,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     pub(super) fn plaintext_refused(&mut self) -> Flow {
-        self.err(
-            Some("AUTH"),
-            "plaintext authentication is not allowed without TLS: use STLS",
-        );
+        self.reply(&reply::PLAINTEXT_REFUSED);
         Flow::Continue
     }
 
@@ -36,7 +33,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             caps.push("STLS");
         }
         caps.push("IMPLEMENTATION hermod");
-        self.ok("capability list follows");
+        self.reply(&reply::CAPA_FOLLOWS);
         let out = self.conn.output();
         for cap in caps {
             out.extend_from_slice(cap.as_bytes());
@@ -47,12 +44,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     pub(super) async fn stls(&mut self) -> std::io::Result<Flow> {
         let Some(acceptor) = self.ctx.tls.clone() else {
-            return Ok(self.mistake("STLS not available"));
+            return Ok(self.mistake(reply::STLS_UNAVAILABLE));
         };
         if self.conn.tls().is_some() {
-            return Ok(self.mistake("TLS already active"));
+            return Ok(self.mistake(reply::TLS_ACTIVE));
         }
-        self.ok("begin TLS negotiation");
+        self.reply(&reply::BEGIN_TLS);
         if let Err(e) = self.conn.start_tls(&acceptor).await {
             tracing::info!(peer = %self.peer, error = %e, "POP3 TLS handshake failed");
             return Ok(Flow::Close);
@@ -74,16 +71,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             user: Some(name),
             awaiting_plain: false,
         };
-        self.ok("send your password");
+        self.reply(&reply::SEND_PASSWORD);
         Flow::Continue
     }
 
     pub(super) async fn pass(&mut self, password: String) -> Flow {
         let State::Authorization { user, .. } = &mut self.state else {
-            return self.mistake("command not valid in this state");
+            return self.mistake(reply::WRONG_STATE);
         };
         let Some(name) = user.take() else {
-            return self.mistake("send USER first");
+            return self.mistake(reply::USER_FIRST);
         };
         if !self.login_allowed() {
             return self.plaintext_refused();
@@ -98,12 +95,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         initial: Option<String>,
     ) -> Flow {
         let Some(mechanism) = mechanism else {
-            self.ok("mechanisms follow");
+            self.reply(&reply::MECHANISMS_FOLLOW);
             self.conn.output().extend_from_slice(b"PLAIN\r\n.\r\n");
             return Flow::Continue;
         };
         if mechanism != "PLAIN" {
-            return self.mistake("unsupported mechanism; PLAIN is supported");
+            return self.mistake(reply::UNSUPPORTED_MECHANISM);
         }
         if !self.login_allowed() {
             return self.plaintext_refused();
@@ -132,7 +129,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         match std::str::from_utf8(line) {
             Ok(response) => self.plain_credentials(response).await,
-            Err(_) => self.mistake("invalid SASL response"),
+            Err(_) => self.mistake(reply::BAD_SASL),
         }
     }
 
@@ -146,14 +143,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Flow::Continue
             }
             Ok(_) => {
-                self.err(Some("AUTH"), "authorization identity not allowed");
+                self.reply(&reply::AUTHZID_REFUSED);
                 Flow::Continue
             }
             Err(SaslError::Cancelled) => {
-                self.err(None, "authentication cancelled");
+                self.reply(&reply::AUTH_CANCELLED);
                 Flow::Continue
             }
-            Err(_) => self.mistake("malformed SASL PLAIN response"),
+            Err(_) => self.mistake(reply::BAD_SASL_PLAIN),
         }
     }
 
@@ -166,16 +163,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(LoginOutcome::Refused { delay }) => {
                 tracing::warn!(peer = %self.peer, user = name, "POP3 login failed");
                 tokio::time::sleep(delay).await;
-                self.err(Some("AUTH"), "invalid user name or password");
+                self.reply(&reply::AUTH_FAILED);
                 return;
             }
             Ok(LoginOutcome::Locked { retry_after }) => {
                 tracing::warn!(peer = %self.peer, user = name, "POP3 login refused: too many failures");
-                let text = format!(
-                    "too many failed logins, try again in {} seconds",
-                    retry_after.as_secs().max(1)
-                );
-                self.err(Some("LOGIN-DELAY"), &text);
+                self.reply(&reply::login_delay(retry_after.as_secs().max(1)));
                 return;
             }
             Err(e) => return self.temp_failure(&e.to_string()),
@@ -185,15 +178,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     fn temp_failure(&mut self, error: &str) {
         tracing::error!(peer = %self.peer, error, "POP3 login could not be completed");
-        self.err(
-            Some("SYS/TEMP"),
-            "temporary server problem, try again later",
-        );
+        self.reply(&reply::TEMP_FAILURE);
     }
 
     async fn open_maildrop(&mut self, user: hermod_store::UserRecord) {
         let Some(lock) = self.ctx.pop3_locks.try_lock(user.id) else {
-            self.err(Some("IN-USE"), "maildrop already locked by another session");
+            self.reply(&reply::IN_USE);
             return;
         };
         let opened = Maildrop::open(self.ctx.store.as_ref(), user, lock).await;
@@ -201,7 +191,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(maildrop) => {
                 let (count, size) = maildrop.stat();
                 tracing::info!(peer = %self.peer, user = maildrop.user.address, count, "POP3 login");
-                self.ok(&format!("{count} messages ({size} octets)"));
+                self.reply(&reply::logged_in(count, size));
                 self.state = State::Transaction(Box::new(maildrop));
             }
             Err(e) => self.temp_failure(&e.to_string()),

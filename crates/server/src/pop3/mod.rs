@@ -4,17 +4,17 @@
 mod auth;
 mod maildrop;
 mod read_ahead;
+pub(crate) mod reply;
 mod transaction;
 
 pub(crate) use maildrop::MaildropLocks;
 
 use crate::Context;
-use crate::conn::{Conn, Fill};
-use hermod_proto::pop3::{
-    Command, CommandError, MAX_COMMAND_LINE, parse_command, render_err, render_ok,
-};
+use crate::net::conn::{Conn, Fill};
+use hermod_proto::pop3::{Command, CommandError, MAX_COMMAND_LINE, parse_command};
 use hermod_proto::{LineError, LineFramer};
 use maildrop::Maildrop;
+use reply::Pop3Reply;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -59,29 +59,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     pub async fn run(mut self) {
-        self.ok(&format!(
-            "{} hermod POP3 server ready",
-            self.ctx.config.hostname
-        ));
+        self.reply(&reply::greeting(&self.ctx.config.hostname));
         if let Err(e) = self.command_loop().await {
             tracing::debug!(peer = %self.peer, error = %e, "POP3 connection ended with an error");
         }
     }
 
-    fn ok(&mut self, text: &str) {
-        render_ok(text, self.conn.output());
-    }
-
-    fn err(&mut self, code: Option<&str>, text: &str) {
-        render_err(code, text, self.conn.output());
+    fn reply(&mut self, reply: &Pop3Reply) {
+        reply.render(self.conn.output());
     }
 
     /// A client mistake; too many end the session.
-    fn mistake(&mut self, text: &str) -> Flow {
+    fn mistake(&mut self, reply: Pop3Reply) -> Flow {
         self.errors += 1;
-        self.err(None, text);
+        self.reply(&reply);
         if self.errors >= MAX_ERRORS {
-            self.err(None, "too many errors, closing connection");
+            self.reply(&reply::TOO_MANY_ERRORS);
             return Flow::Close;
         }
         Flow::Continue
@@ -105,12 +98,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 // A dropped connection or a timeout never reaches UPDATE: nothing is deleted.
                 Fill::Eof => return Ok(()),
                 Fill::Timeout => {
-                    self.err(None, "autologout: idle for too long");
+                    self.reply(&reply::AUTOLOGOUT);
                     self.conn.close().await;
                     return Ok(());
                 }
                 Fill::Shutdown => {
-                    self.err(Some("SYS/TEMP"), "server shutting down, try again later");
+                    self.reply(&reply::SHUTTING_DOWN);
                     self.conn.close().await;
                     return Ok(());
                 }
@@ -121,8 +114,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn handle_line(&mut self, line: Result<Vec<u8>, LineError>) -> std::io::Result<Flow> {
         let line = match line {
             Ok(line) => line,
-            Err(LineError::TooLong) => return Ok(self.mistake("line too long")),
-            Err(LineError::BareLineEnding) => return Ok(self.mistake("lines must end with CRLF")),
+            Err(LineError::TooLong) => return Ok(self.mistake(reply::LINE_TOO_LONG)),
+            Err(LineError::BareLineEnding) => return Ok(self.mistake(reply::NEED_CRLF)),
         };
         if let State::Authorization {
             awaiting_plain: true,
@@ -133,9 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         match parse_command(&line) {
             Ok(command) => self.handle_command(command).await,
-            Err(CommandError::Unknown) => Ok(self.mistake("unknown command")),
-            Err(CommandError::Syntax(why)) => Ok(self.mistake(why)),
-            Err(CommandError::NotUtf8) => Ok(self.mistake("command is not valid UTF-8")),
+            Err(CommandError::Unknown) => Ok(self.mistake(reply::UNKNOWN_COMMAND)),
+            Err(CommandError::Syntax(why)) => Ok(self.mistake(reply::syntax(why))),
+            Err(CommandError::NotUtf8) => Ok(self.mistake(reply::NOT_UTF8)),
         }
     }
 
@@ -143,13 +136,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let in_transaction = matches!(self.state, State::Transaction(_));
         match command {
             Command::Capa => self.capa(),
-            Command::Noop => self.ok(""),
+            Command::Noop => self.reply(&reply::NOOP),
             Command::Quit if in_transaction => {
                 self.update().await;
                 return Ok(Flow::Close);
             }
             Command::Quit => {
-                self.ok("bye");
+                self.reply(&reply::BYE);
                 return Ok(Flow::Close);
             }
             Command::Stls if !in_transaction => return self.stls().await,
@@ -172,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             {
                 return self.transaction(command).await;
             }
-            _ => return Ok(self.mistake("command not valid in this state")),
+            _ => return Ok(self.mistake(reply::WRONG_STATE)),
         }
         Ok(Flow::Continue)
     }

@@ -1,6 +1,6 @@
 //! The TRANSACTION state (RFC 1939 5) and UPDATE at QUIT (RFC 1939 6).
 
-use super::{Flow, Maildrop, Session, State, read_ahead};
+use super::{Flow, Maildrop, Session, State, read_ahead, reply};
 use hermod_proto::pop3::{Command, DotStuffer, TopLimiter};
 use hermod_store::BlobId;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,7 +31,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         match command {
             Command::Stat => {
                 let (count, size) = self.maildrop().stat();
-                self.ok(&format!("{count} {size}"));
+                self.reply(&reply::stat(count, size));
             }
             Command::List(None) => {
                 let lines: Vec<String> = self
@@ -39,11 +39,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     .live()
                     .map(|(n, m)| format!("{n} {}", m.size))
                     .collect();
-                self.multiline("scan listing follows", &lines);
+                self.multiline(&reply::SCAN_LISTING, &lines);
             }
             Command::List(Some(n)) => match self.maildrop().get(n) {
-                Some(m) => self.ok(&format!("{n} {}", m.size)),
-                None => return Ok(self.mistake("no such message")),
+                Some(m) => self.reply(&reply::listing(n, m.size)),
+                None => return Ok(self.mistake(reply::NO_SUCH_MESSAGE)),
             },
             Command::Uidl(None) => {
                 let md = self.maildrop();
@@ -51,35 +51,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     .live()
                     .map(|(n, m)| format!("{n} {}", md.uidl(m)))
                     .collect();
-                self.multiline("unique-id listing follows", &lines);
+                self.multiline(&reply::UIDL_LISTING, &lines);
             }
             Command::Uidl(Some(n)) => match self.maildrop().get(n).map(|m| self.maildrop().uidl(m))
             {
-                Some(uid) => self.ok(&format!("{n} {uid}")),
-                None => return Ok(self.mistake("no such message")),
+                Some(uid) => self.reply(&reply::listing(n, uid)),
+                None => return Ok(self.mistake(reply::NO_SUCH_MESSAGE)),
             },
             Command::Dele(n) => {
                 if self.maildrop().get(n).is_none() {
-                    return Ok(self.mistake("no such message"));
+                    return Ok(self.mistake(reply::NO_SUCH_MESSAGE));
                 }
                 self.maildrop_mut().deleted[n as usize - 1] = true;
-                self.ok(&format!("message {n} deleted"));
+                self.reply(&reply::deleted(n));
             }
             Command::Rset => {
                 let md = self.maildrop_mut();
                 md.deleted.iter_mut().for_each(|d| *d = false);
                 let (count, size) = md.stat();
-                self.ok(&format!("maildrop has {count} messages ({size} octets)"));
+                self.reply(&reply::reset(count, size));
             }
             Command::Retr(n) => return self.send_message(n, None).await,
             Command::Top { msg, lines } => return self.send_message(msg, Some(lines)).await,
-            _ => return Ok(self.mistake("command not valid in this state")),
+            _ => return Ok(self.mistake(reply::WRONG_STATE)),
         }
         Ok(Flow::Continue)
     }
 
-    fn multiline(&mut self, text: &str, lines: &[String]) {
-        self.ok(text);
+    fn multiline(&mut self, status: &reply::Pop3Reply, lines: &[String]) {
+        self.reply(status);
         let out = self.conn.output();
         for line in lines {
             out.extend_from_slice(line.as_bytes());
@@ -92,7 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// pieces so a large message never sits in memory whole.
     async fn send_message(&mut self, n: u32, top: Option<u32>) -> std::io::Result<Flow> {
         let Some(message) = self.maildrop().get(n) else {
-            return Ok(self.mistake("no such message"));
+            return Ok(self.mistake(reply::NO_SUCH_MESSAGE));
         };
         let (blob, size) = (message.blob.clone(), message.size);
         let opened = match self.maildrop_mut().ahead.take(n) {
@@ -115,14 +115,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(peer = %self.peer, error = e, "cannot open a message body");
-                self.err(
-                    Some("SYS/TEMP"),
-                    "cannot read that message now, try again later",
-                );
+                self.reply(&reply::CANNOT_READ);
                 return Ok(Flow::Continue);
             }
         };
-        self.ok(&format!("{size} octets"));
+        self.reply(&reply::octets(size));
         let (mut stuffer, mut limiter) = (DotStuffer::default(), top.map(TopLimiter::new));
         let (mut sent, mut body) = (0u64, body);
         loop {
@@ -201,14 +198,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         match committed {
             Ok(deleted) => {
                 tracing::info!(peer = %self.peer, user, deleted, "POP3 logout");
-                self.ok(&format!("bye ({deleted} messages deleted)"));
+                self.reply(&reply::logged_out(deleted));
             }
             Err(e) => {
                 tracing::error!(peer = %self.peer, user, error = %e, "POP3 update failed");
-                self.err(
-                    Some("SYS/TEMP"),
-                    "some deleted messages were not removed, try again",
-                );
+                self.reply(&reply::UPDATE_FAILED);
             }
         }
     }

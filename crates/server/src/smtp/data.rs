@@ -2,7 +2,7 @@
 
 use super::spool::{Spool, Trace};
 use super::{Flow, Session, Transaction};
-use crate::conn::Fill;
+use crate::net::conn::Fill;
 use crate::reply::{self, Reply};
 use hermod_message::{Protocol, Received, count_header, header_section, return_path, rfc5322_date};
 use hermod_proto::smtp::{DataDecoder, DataEnd};

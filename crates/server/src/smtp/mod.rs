@@ -9,7 +9,7 @@ mod screen;
 mod spool;
 
 use crate::Context;
-use crate::conn::{Conn, Fill};
+use crate::net::conn::{Conn, Fill};
 use crate::reply::{self, Reply};
 use hermod_proto::smtp::{Command, CommandError, LineError, LineFramer, parse_command};
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 
 use super::spool::{Hold, Spool};
 use super::{Mode, Session, Transaction};
-use crate::conn::Fill;
+use crate::net::conn::Fill;
 use crate::reply::{self, Reply};
 use crate::spam::{Envelope, thresholds};
 use hermod_config::CheckAction;

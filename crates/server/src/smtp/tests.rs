@@ -2,7 +2,7 @@
 
 use super::Session;
 use crate::Context;
-use crate::conn::Conn;
+use crate::net::conn::Conn;
 use hermod_config::Config;
 use hermod_core::Router;
 use hermod_store::{BlockingStore, EmbeddedStore, SqliteStore, Store};
@@ -66,7 +66,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         spam,
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let (_trigger, shutdown) = crate::shutdown::channel();
+    let (_trigger, shutdown) = crate::net::shutdown::channel();
     let peer = "192.0.2.1:4000".parse().unwrap();
     let session = Session::new(
         Arc::new(ctx),

@@ -2,8 +2,8 @@
 //! buffer the protocol codecs consume from, and an output buffer flushed before each read so
 //! pipelined replies go out together.
 
+use crate::net::shutdown::Shutdown;
 use crate::reply::Reply;
-use crate::shutdown::Shutdown;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
