@@ -92,11 +92,23 @@ contract!(
     subscribers_wake_on_changes_from_another_handle,
 );
 
+// Queue.
+contract!(
+    a_submission_is_filed_and_queued_together,
+    a_claimed_entry_is_nobody_elses_until_its_lease_runs_out,
+    a_released_entry_is_free_again,
+    claims_take_at_most_their_limit,
+    recipients_keep_their_own_state,
+    a_bounce_replaces_its_entry_in_one_commit,
+    a_bounce_to_a_local_sender_is_filed,
+    a_delay_notice_marks_its_entry,
+);
+
 /// SQLite only: what the embedded backend keeps on disk and how it announces, checked
 /// through its database file and its blocking interface.
 mod sqlite_only {
     use super::{Sqlite, contract};
-    use hermod_store::{FlagChange, FlagOp, Flags, Mail, MailStore, SpecialUse, UidSet};
+    use hermod_store::{FlagChange, FlagOp, Flags, Mail, MailStore, Queue, SpecialUse, UidSet};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -244,5 +256,54 @@ mod sqlite_only {
             .await
             .unwrap();
         assert_eq!(junk.unwrap().name.as_str(), "Archives");
+    }
+
+    /// Finishing an entry takes its body along when nothing else holds it, also when the
+    /// finish is a bounce; a body still filed in a mailbox stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finished_entries_leave_no_body_behind() {
+        use hermod_store::{Outbound, OutboundRecipient, Report};
+        let b = Sqlite::new().await;
+        let alice = contract::user(&b, "alice", None).await;
+        let out = Outbound {
+            sender: Some("alice@example.test".into()),
+            recipients: vec![OutboundRecipient {
+                address: "x@far.test".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            ..Default::default()
+        };
+        let bodies = || b.column("SELECT refs FROM blobs ORDER BY id");
+        let queue = |body: &'static [u8], filed: bool| {
+            let (store, out) = (b.store.clone(), out.clone());
+            let targets = if filed {
+                vec![contract::target(alice, "Sent", Flags::default())]
+            } else {
+                vec![]
+            };
+            async move {
+                let blob = contract::seal(&store, body).await.unwrap();
+                let submitted = store.submit(blob, &targets, Some(&out)).await.unwrap();
+                submitted.queue_id.unwrap()
+            }
+        };
+        let plain = queue(b"plain\r\n", false).await;
+        b.store.queue_finish(plain, None).await.unwrap();
+        assert!(bodies().is_empty(), "removed with its entry");
+
+        let bounced = queue(b"bounced\r\n", false).await;
+        let report = Report {
+            blob: contract::seal(&b.store, b"sorry\r\n").await.unwrap(),
+            targets: vec![contract::target(alice, "INBOX", Flags::default())],
+            outbound: None,
+        };
+        b.store.queue_finish(bounced, Some(report)).await.unwrap();
+        assert_eq!(bodies(), [1], "only the report's body is left");
+
+        let kept = queue(b"kept\r\n", true).await;
+        assert_eq!(bodies(), [1, 2], "filed and queued: one body");
+        assert!(b.store.queue_remove(kept).await.unwrap());
+        assert_eq!(bodies(), [1, 1], "the filed copy keeps it");
     }
 }

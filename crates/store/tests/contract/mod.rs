@@ -8,10 +8,12 @@
 
 mod folders;
 mod messages;
+mod queue;
 mod watching;
 
 pub use folders::*;
 pub use messages::*;
+pub use queue::*;
 pub use watching::*;
 
 use hermod_store::{
