@@ -104,6 +104,22 @@ contract!(
     a_delay_notice_marks_its_entry,
 );
 
+// Directory.
+contract!(
+    domains_are_removed_only_when_empty,
+    users_have_their_mailboxes_and_passwords,
+    aliases_and_catch_alls,
+    lookup_address_gives_everything_routing_needs,
+    send_as_patterns_are_replaced,
+    dkim_keys_per_domain_and_selector,
+);
+
+// Spam data.
+contract!(
+    bayes_counts_add_up_per_model,
+    greylisting_waits_then_passes_then_knows,
+);
+
 /// SQLite only: what the embedded backend keeps on disk and how it announces, checked
 /// through its database file and its blocking interface.
 mod sqlite_only {

@@ -6,14 +6,18 @@
 // A backend's test file may not use every helper.
 #![allow(dead_code)]
 
+mod directory;
 mod folders;
 mod messages;
 mod queue;
+mod spam;
 mod watching;
 
+pub use directory::*;
 pub use folders::*;
 pub use messages::*;
 pub use queue::*;
+pub use spam::*;
 pub use watching::*;
 
 use hermod_store::{
