@@ -257,7 +257,7 @@ impl Mail for EmbeddedStore {
     }
 
     async fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>> {
-        self.run(move |s| BlockingStore::mailboxes(s, user)).await
+        self.run(move |s| s.mailbox_list(user)).await
     }
 
     async fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>> {

@@ -81,6 +81,8 @@ pub trait Mail: Send + Sync {
     /// A stored body to stream in pieces (a large message never sits in memory whole).
     async fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn BodyStream>>;
 
+    /// Every mailbox of `user`, sorted by name, INBOX first (parents before their children:
+    /// what LIST shows).
     async fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxInfo>>;
     async fn mailbox(&self, user: UserId, name: &MailboxName) -> Result<Option<MailboxInfo>>;
     async fn mailbox_by_special_use(

@@ -1,0 +1,147 @@
+//! The spam filter's data: Bayesian counts per model and greylisting.
+
+use super::*;
+use hermod_store::{BayesCounts, GreylistState, LearnedMessage};
+
+fn learned(digest: &[u8], spam: bool) -> LearnedMessage {
+    LearnedMessage {
+        digest: digest.to_vec(),
+        spam,
+    }
+}
+
+fn sorted(mut counts: BayesCounts) -> BayesCounts {
+    counts.tokens.sort();
+    counts
+}
+
+/// Learning adds up (per model), unlearning subtracts but never below zero and drops
+/// tokens that reach nothing; `seen` remembers how each message was learned; every change
+/// moves the generation.
+pub async fn bayes_counts_add_up_per_model(b: &dyn Backend) {
+    let s = b.store();
+    let alice = user(b, "alice", None).await;
+    assert_eq!(s.bayes_load(None).await.unwrap(), BayesCounts::default());
+    let start = s.bayes_generation().await.unwrap();
+    let learn = BayesCounts {
+        spam_messages: 2,
+        ham_messages: 1,
+        tokens: vec![(u64::MAX, 2, 0), (7, 1, 1)],
+    };
+    s.bayes_learn(None, &learn, &[learned(b"one", true)])
+        .await
+        .unwrap();
+    let once = s.bayes_generation().await.unwrap();
+    assert!(once > start);
+    s.bayes_learn(None, &learn, &[]).await.unwrap();
+    assert!(s.bayes_generation().await.unwrap() > once);
+    let model = sorted(s.bayes_load(None).await.unwrap());
+    assert_eq!((model.spam_messages, model.ham_messages), (4, 2));
+    assert_eq!(
+        model.tokens,
+        [(7, 2, 2), (u64::MAX, 4, 0)],
+        "all 64 bits kept"
+    );
+
+    let digests = [b"one".to_vec(), b"two".to_vec()];
+    assert_eq!(
+        s.bayes_seen(None, &digests).await.unwrap(),
+        [Some(true), None]
+    );
+    let unlearn = BayesCounts {
+        spam_messages: -1,
+        ham_messages: 0,
+        tokens: vec![(u64::MAX, -10, 0), (7, -1, 0)],
+    };
+    let before = s.bayes_generation().await.unwrap();
+    s.bayes_learn(
+        None,
+        &unlearn,
+        &[learned(b"one", false), learned(b"two", true)],
+    )
+    .await
+    .unwrap();
+    assert!(s.bayes_generation().await.unwrap() > before);
+    assert_eq!(
+        s.bayes_seen(None, &digests).await.unwrap(),
+        [Some(false), Some(true)],
+        "learning again moves a message"
+    );
+    let model = s.bayes_load(None).await.unwrap();
+    assert_eq!(model.tokens, [(7, 1, 2)], "a token at nothing is gone");
+    assert_eq!((model.spam_messages, model.ham_messages), (3, 2));
+
+    // A user's model is its own.
+    assert_eq!(
+        s.bayes_load(Some(alice)).await.unwrap(),
+        BayesCounts::default()
+    );
+    assert_eq!(
+        s.bayes_seen(Some(alice), &digests).await.unwrap(),
+        [None, None]
+    );
+    let mine = BayesCounts {
+        spam_messages: 0,
+        ham_messages: 1,
+        tokens: vec![(42, 0, 1)],
+    };
+    s.bayes_learn(Some(alice), &mine, &[learned(b"two", false)])
+        .await
+        .unwrap();
+    assert_eq!(s.bayes_load(Some(alice)).await.unwrap(), mine);
+    assert_eq!(
+        s.bayes_seen(Some(alice), &digests).await.unwrap(),
+        [None, Some(false)]
+    );
+    assert_eq!(
+        s.bayes_seen(None, &digests).await.unwrap(),
+        [Some(false), Some(true)],
+        "the server-wide model is untouched"
+    );
+    assert_eq!(s.bayes_load(None).await.unwrap().tokens, [(7, 1, 2)]);
+    assert!(s.bayes_seen(None, &[]).await.unwrap().is_empty());
+}
+
+/// Greylisting: a new triplet waits, the wait shrinks with time, the first attempt after
+/// the delay passes and later ones are known; triplets are independent; one not seen for a
+/// long time is forgotten.
+pub async fn greylisting_waits_then_passes_then_knows(b: &dyn Backend) {
+    let s = b.store();
+    let key = "192.0.2.0/24 a@b.example c@d.example";
+    assert_eq!(
+        s.greylist(key, 1000, 300).await.unwrap(),
+        GreylistState::Wait(300)
+    );
+    assert_eq!(
+        s.greylist(key, 1100, 300).await.unwrap(),
+        GreylistState::Wait(200)
+    );
+    assert_eq!(
+        s.greylist("other", 1100, 300).await.unwrap(),
+        GreylistState::Wait(300),
+        "triplets are independent"
+    );
+    assert_eq!(
+        s.greylist(key, 1300, 300).await.unwrap(),
+        GreylistState::Passed
+    );
+    assert_eq!(
+        s.greylist(key, 1301, 300).await.unwrap(),
+        GreylistState::Known
+    );
+    assert_eq!(
+        s.greylist(key, 90_000, 300).await.unwrap(),
+        GreylistState::Known
+    );
+    assert_eq!(
+        s.greylist("other", 1399, 300).await.unwrap(),
+        GreylistState::Wait(1)
+    );
+    // Forgotten after long silence: a new triplet elsewhere sweeps it.
+    let later = 90_000 + 36 * 86_400;
+    s.greylist("third", later, 300).await.unwrap();
+    assert_eq!(
+        s.greylist(key, later, 300).await.unwrap(),
+        GreylistState::Wait(300)
+    );
+}
