@@ -46,6 +46,10 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The queue entry a report was about is gone (finished by someone else), or its
+    /// delay was already told: the report is not queued a second time.
+    #[error("queue entry {0} is gone or already reported")]
+    QueueEntryGone(i64),
     #[error("the store's commit thread has stopped")]
     CommitterGone,
     #[error("a store task failed: {0}")]

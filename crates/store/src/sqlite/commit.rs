@@ -234,13 +234,16 @@ fn apply_job(conn: &Connection, job: &Job) -> Applied {
         }
         _ => None,
     };
-    match job.then {
-        Some(QueueAfter::Remove(id)) => {
-            super::queue::remove(conn, id)?;
-        }
-        Some(QueueAfter::DelayNotified(id)) => super::queue::mark_delay_notified(conn, id)?,
-        None => {}
-    }
+    // A report whose entry is gone (another process finished it) or whose delay was told
+    // already is not queued again: the savepoint rolls the whole job back.
+    let done = match job.then {
+        Some(QueueAfter::Remove(id)) => super::queue::remove(conn, id)?.then_some(()).ok_or(id),
+        Some(QueueAfter::DelayNotified(id)) => super::queue::mark_delay_notified(conn, id)?
+            .then_some(())
+            .ok_or(id),
+        None => Ok(()),
+    };
+    done.map_err(StoreError::QueueEntryGone)?;
     let submitted = Submitted {
         delivered,
         queue_id,

@@ -249,7 +249,11 @@ pub(crate) fn retry_now(conn: &Connection, id: Option<i64>, now: i64) -> Result<
     )?)
 }
 
-pub(crate) fn mark_delay_notified(conn: &Connection, id: i64) -> Result<()> {
-    conn.execute("UPDATE queue SET delay_notified = 1 WHERE id = ?1", [id])?;
-    Ok(())
+/// Marks entry `id`'s delay as told; false when it is gone or was told already.
+pub(crate) fn mark_delay_notified(conn: &Connection, id: i64) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE queue SET delay_notified = 1 WHERE id = ?1 AND delay_notified = 0",
+        [id],
+    )?;
+    Ok(changed > 0)
 }

@@ -371,6 +371,14 @@ pub async fn a_bounce_replaces_its_entry_in_one_commit(b: &dyn Backend) {
     let text = read_body(&*s, &queued.blob).await;
     assert!(text.starts_with(b"Subject: Undelivered Mail"));
 
+    // A second finisher (a process whose claim ran out) queues no second report.
+    let late = report_to_sender(&*s, "Subject: Undelivered Mail\r\n\r\nagain\r\n").await;
+    assert!(matches!(
+        s.queue_finish(id, Some(late)).await,
+        Err(hermod_store::StoreError::QueueEntryGone(gone)) if gone == id
+    ));
+    assert_eq!(s.queue().await.unwrap().len(), 2, "no second bounce");
+
     s.queue_finish(keep, None).await.unwrap();
     let queue = s.queue().await.unwrap();
     assert_eq!(queue.len(), 1);
@@ -425,4 +433,8 @@ pub async fn a_delay_notice_marks_its_entry(b: &dyn Backend) {
     assert_eq!(claimed.len(), 2, "the entry and its notice");
     let mine = claimed.iter().find(|m| m.id == id).unwrap();
     assert!(mine.delay_notified);
+    // One notice per entry, however many times it is asked for.
+    let again = report_to_sender(&*s, "Subject: Delayed Mail\r\n\r\nstill\r\n").await;
+    assert!(s.queue_delay_notice(id, again).await.is_err());
+    assert_eq!(s.queue().await.unwrap().len(), 2);
 }
