@@ -1,0 +1,24 @@
+//! IMAP4rev2 (RFC 9051), server side, with what IMAP4rev1 (RFC 3501) clients still send.
+//!
+//! [`ImapDecoder`] turns bytes into [`Event`]s: whole commands, continuation requests for
+//! synchronizing literals, and APPEND messages as a stream of chunks. The encoder renders
+//! typed responses; FETCH bodies can be written in pieces.
+
+mod command;
+mod decoder;
+mod fetch;
+mod lexer;
+mod search;
+mod types;
+mod utf7;
+
+pub use command::{
+    Command, CommandBody, ListReturn, ListSelect, Qresync, SelectParams, StatusItem, StoreMode,
+    parse_command,
+};
+pub use decoder::{AppendMessage, DecodeError, ErrorKind, Event, ImapDecoder, Limits, LiteralPlus};
+pub use fetch::{FetchAttr, Partial, Section, SectionText};
+pub use lexer::Syntax;
+pub use search::{SearchKey, SearchReturn, SortCriterion, SortKey};
+pub use types::{Date, DateTime, Flag, Mailbox, SeqNum, SequenceSet};
+pub use utf7::{decode_mutf7, encode_mutf7};
