@@ -649,3 +649,7 @@ fn setquota(p: &mut Parser) -> PResult<CommandBody> {
     })?;
     Ok(CommandBody::SetQuota { root, limits })
 }
+
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

@@ -599,4 +599,4 @@ fn append_opts(p: &mut Parser) -> Result<AppendOpts, Syntax> {
 
 #[cfg(test)]
 #[path = "decoder_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -5,7 +5,7 @@ use crate::split::all_splits;
 
 /// Feeds pieces as a server would; adjacent `AppendData` chunks are joined, since where
 /// they are cut depends on the split.
-pub(super) fn run(limits: Limits, pieces: &[&[u8]]) -> Vec<Event> {
+pub(in crate::imap) fn run(limits: Limits, pieces: &[&[u8]]) -> Vec<Event> {
     let mut decoder = ImapDecoder::new(limits);
     let mut out: Vec<Event> = Vec::new();
     for piece in pieces {
