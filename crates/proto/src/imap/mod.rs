@@ -30,3 +30,6 @@ pub use response::{
 pub use search::{SearchKey, SearchReturn, SortCriterion, SortKey};
 pub use types::{Date, DateTime, Flag, Mailbox, SeqNum, SequenceSet};
 pub use utf7::{decode_mutf7, encode_mutf7};
+
+#[cfg(test)]
+mod oracle_tests;
