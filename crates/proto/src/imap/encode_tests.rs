@@ -494,3 +494,43 @@ fn decode_errors_say_what_to_answer() {
         assert_eq!(render(false, &error.response()), expected);
     }
 }
+
+#[test]
+fn strings_and_names_round_trip_through_the_parser() {
+    use crate::imap::lexer::Parser;
+    use crate::split::XorShift;
+    let mut rng = XorShift(0x9e37_79b9);
+    let alphabet: &[u8] = b"aZ09 \"\\{}()*%]\r\n\x7f\xc3\xa9\x01&+-~";
+    for round in 0..2000 {
+        let len = rng.below(12);
+        let s: Vec<u8> = (0..len)
+            .map(|_| alphabet[rng.below(alphabet.len())])
+            .collect();
+        let utf8 = round % 2 == 0;
+        let mut out = Vec::new();
+        Encoder { utf8 }.string(&mut out, &s);
+        let mut p = Parser::new(&out, utf8);
+        assert_eq!(
+            p.string().unwrap(),
+            s,
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(p.at_end());
+        // Mailbox names: valid UTF-8 only, as the store keeps them.
+        let Ok(name) = String::from_utf8(s) else {
+            continue;
+        };
+        let mailbox = Mailbox::new(name);
+        let mut out = Vec::new();
+        Encoder { utf8 }.mailbox(&mut out, &mailbox);
+        let mut p = Parser::new(&out, utf8);
+        assert_eq!(
+            p.mailbox().unwrap(),
+            mailbox,
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(p.at_end());
+    }
+}
