@@ -236,6 +236,40 @@ fn command_body(p: &mut Parser) -> PResult<CommandBody> {
             }
         }
         "ENABLE" => C::Enable(atoms(p)?),
+        "SELECT" | "EXAMINE" | "CREATE" | "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE"
+        | "LIST" | "LSUB" | "NAMESPACE" | "STATUS" => mailbox_command(p, &word)?,
+        "APPEND" => return Err(Syntax("APPEND needs a message literal")),
+        "IDLE" => C::Idle,
+        "CHECK" => C::Check,
+        "CLOSE" => C::Close,
+        "UNSELECT" => C::Unselect,
+        "EXPUNGE" => C::Expunge,
+        "UID" => {
+            p.sp()?;
+            uid_command(p)?
+        }
+        "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" | "SORT" | "THREAD" => {
+            message_command(p, &word, false)?
+        }
+        "ID" => id(p)?,
+        "GETQUOTA" => {
+            p.sp()?;
+            C::GetQuota(p.astring_utf8()?)
+        }
+        "GETQUOTAROOT" => C::GetQuotaRoot(sp_mailbox(p)?),
+        "SETQUOTA" => setquota(p)?,
+        "COMPRESS" => {
+            p.sp()?;
+            C::Compress(p.atom()?.to_ascii_uppercase())
+        }
+        _ => return Err(Syntax("unknown command")),
+    })
+}
+
+/// Commands about mailboxes rather than messages; `word` is already read.
+fn mailbox_command(p: &mut Parser, word: &str) -> PResult<CommandBody> {
+    use CommandBody as C;
+    Ok(match word {
         "SELECT" | "EXAMINE" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
@@ -273,31 +307,7 @@ fn command_body(p: &mut Parser) -> PResult<CommandBody> {
                 items: p.list(false, status_item)?,
             }
         }
-        "APPEND" => return Err(Syntax("APPEND needs a message literal")),
-        "IDLE" => C::Idle,
-        "CHECK" => C::Check,
-        "CLOSE" => C::Close,
-        "UNSELECT" => C::Unselect,
-        "EXPUNGE" => C::Expunge,
-        "UID" => {
-            p.sp()?;
-            uid_command(p)?
-        }
-        "SEARCH" | "FETCH" | "STORE" | "COPY" | "MOVE" | "SORT" | "THREAD" => {
-            message_command(p, &word, false)?
-        }
-        "ID" => id(p)?,
-        "GETQUOTA" => {
-            p.sp()?;
-            C::GetQuota(p.astring_utf8()?)
-        }
-        "GETQUOTAROOT" => C::GetQuotaRoot(sp_mailbox(p)?),
-        "SETQUOTA" => setquota(p)?,
-        "COMPRESS" => {
-            p.sp()?;
-            C::Compress(p.atom()?.to_ascii_uppercase())
-        }
-        _ => return Err(Syntax("unknown command")),
+        _ => C::Namespace,
     })
 }
 
@@ -511,26 +521,7 @@ fn message_command(p: &mut Parser, word: &str, uid: bool) -> PResult<CommandBody
                 criteria,
             }
         }
-        "FETCH" => {
-            let set = p.sequence_set()?;
-            p.sp()?;
-            let attrs = fetch_attrs(p)?;
-            let (changed_since, vanished) = if p.eat(b' ') {
-                fetch_modifiers(p)?
-            } else {
-                (None, false)
-            };
-            if vanished && !uid {
-                return Err(Syntax("VANISHED needs UID FETCH"));
-            }
-            C::Fetch {
-                uid,
-                set,
-                attrs,
-                changed_since,
-                vanished,
-            }
-        }
+        "FETCH" => fetch(p, uid)?,
         "STORE" => store(p, uid)?,
         "COPY" | "MOVE" => {
             let set = p.sequence_set()?;
@@ -563,6 +554,27 @@ fn message_command(p: &mut Parser, word: &str, uid: bool) -> PResult<CommandBody
                 search,
             }
         }
+    })
+}
+
+fn fetch(p: &mut Parser, uid: bool) -> PResult<CommandBody> {
+    let set = p.sequence_set()?;
+    p.sp()?;
+    let attrs = fetch_attrs(p)?;
+    let (changed_since, vanished) = if p.eat(b' ') {
+        fetch_modifiers(p)?
+    } else {
+        (None, false)
+    };
+    if vanished && !uid {
+        return Err(Syntax("VANISHED needs UID FETCH"));
+    }
+    Ok(CommandBody::Fetch {
+        uid,
+        set,
+        attrs,
+        changed_since,
+        vanished,
     })
 }
 

@@ -179,17 +179,16 @@ impl Encoder {
                     self.namespaces(out, group);
                 }
             }
-            R::MailboxStatus { mailbox, items } => {
-                out.extend_from_slice(b"STATUS ");
-                self.mailbox(out, mailbox);
-                out.extend_from_slice(b" (");
-                join(out, items, |out, (item, n): &(StatusItem, u64)| {
-                    out.extend_from_slice(item.name().as_bytes());
-                    out.push(b' ');
-                    push_num(out, n);
-                });
-                out.push(b')');
-            }
+            _ => self.data(out, response),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Mailbox and message data: STATUS, SEARCH, FETCH... (RFC 9051 7.3 to 7.5).
+    fn data(&self, out: &mut Vec<u8>, response: &Response) {
+        use Response as R;
+        match response {
+            R::MailboxStatus { .. } => self.mailbox_status(out, response),
             R::ESearch(e) => self.esearch(out, e),
             R::Search { ids, modseq } => {
                 out.extend_from_slice(b"SEARCH");
@@ -223,7 +222,8 @@ impl Encoder {
                     writer.item(out, item);
                 }
                 writer.finish(out);
-                return;
+                // `finish` ended the line already.
+                out.truncate(out.len() - 2);
             }
             R::Sort(ids) => {
                 out.extend_from_slice(b"SORT");
@@ -236,7 +236,30 @@ impl Encoder {
                 out.extend_from_slice(b"THREAD ");
                 threads.iter().for_each(|t| thread(out, t));
             }
-            R::Quota { root, resources } => {
+            R::Quota { .. } | R::QuotaRoot { .. } => self.quota(out, response),
+            R::Id(fields) => self.id(out, fields.as_deref()),
+            _ => {}
+        }
+    }
+
+    fn mailbox_status(&self, out: &mut Vec<u8>, response: &Response) {
+        if let Response::MailboxStatus { mailbox, items } = response {
+            out.extend_from_slice(b"STATUS ");
+            self.mailbox(out, mailbox);
+            out.extend_from_slice(b" (");
+            join(out, items, |out, (item, n): &(StatusItem, u64)| {
+                out.extend_from_slice(item.name().as_bytes());
+                out.push(b' ');
+                push_num(out, n);
+            });
+            out.push(b')');
+        }
+    }
+
+    /// QUOTA and QUOTAROOT (RFC 9208 5).
+    fn quota(&self, out: &mut Vec<u8>, response: &Response) {
+        match response {
+            Response::Quota { root, resources } => {
                 out.extend_from_slice(b"QUOTA ");
                 self.astring(out, root.as_bytes());
                 out.extend_from_slice(b" (");
@@ -245,7 +268,7 @@ impl Encoder {
                 });
                 out.push(b')');
             }
-            R::QuotaRoot { mailbox, roots } => {
+            Response::QuotaRoot { mailbox, roots } => {
                 out.extend_from_slice(b"QUOTAROOT ");
                 self.mailbox(out, mailbox);
                 for root in roots {
@@ -253,10 +276,8 @@ impl Encoder {
                     self.astring(out, root.as_bytes());
                 }
             }
-            R::Id(fields) => self.id(out, fields.as_deref()),
-            R::Continue(_) => {}
+            _ => {}
         }
-        out.extend_from_slice(b"\r\n");
     }
 
     fn status(&self, out: &mut Vec<u8>, status: Status, code: Option<&Code>, t: &str) {
@@ -277,39 +298,8 @@ impl Encoder {
 
     fn code(&self, out: &mut Vec<u8>, code: &Code) {
         use Code as C;
-        let simple = match code {
-            C::Alert => "ALERT",
-            C::AlreadyExists => "ALREADYEXISTS",
-            C::AuthenticationFailed => "AUTHENTICATIONFAILED",
-            C::AuthorizationFailed => "AUTHORIZATIONFAILED",
-            C::Cannot => "CANNOT",
-            C::ClientBug => "CLIENTBUG",
-            C::Closed => "CLOSED",
-            C::ContactAdmin => "CONTACTADMIN",
-            C::Corruption => "CORRUPTION",
-            C::Expired => "EXPIRED",
-            C::ExpungeIssued => "EXPUNGEISSUED",
-            C::HasChildren => "HASCHILDREN",
-            C::InUse => "INUSE",
-            C::Limit => "LIMIT",
-            C::NoModSeq => "NOMODSEQ",
-            C::NonExistent => "NONEXISTENT",
-            C::NoPerm => "NOPERM",
-            C::OverQuota => "OVERQUOTA",
-            C::Parse => "PARSE",
-            C::PrivacyRequired => "PRIVACYREQUIRED",
-            C::ReadOnly => "READ-ONLY",
-            C::ReadWrite => "READ-WRITE",
-            C::ServerBug => "SERVERBUG",
-            C::TooBig => "TOOBIG",
-            C::TryCreate => "TRYCREATE",
-            C::UidNotSticky => "UIDNOTSTICKY",
-            C::Unavailable => "UNAVAILABLE",
-            C::UnknownCte => "UNKNOWN-CTE",
-            _ => "",
-        };
-        if !simple.is_empty() {
-            out.extend_from_slice(simple.as_bytes());
+        if let Some(name) = code_name(code) {
+            out.extend_from_slice(name.as_bytes());
             return;
         }
         match code {
@@ -478,6 +468,42 @@ impl Encoder {
             first: true,
         }
     }
+}
+
+/// Codes that are a bare atom.
+fn code_name(code: &Code) -> Option<&'static str> {
+    use Code as C;
+    Some(match code {
+        C::Alert => "ALERT",
+        C::AlreadyExists => "ALREADYEXISTS",
+        C::AuthenticationFailed => "AUTHENTICATIONFAILED",
+        C::AuthorizationFailed => "AUTHORIZATIONFAILED",
+        C::Cannot => "CANNOT",
+        C::ClientBug => "CLIENTBUG",
+        C::Closed => "CLOSED",
+        C::ContactAdmin => "CONTACTADMIN",
+        C::Corruption => "CORRUPTION",
+        C::Expired => "EXPIRED",
+        C::ExpungeIssued => "EXPUNGEISSUED",
+        C::HasChildren => "HASCHILDREN",
+        C::InUse => "INUSE",
+        C::Limit => "LIMIT",
+        C::NoModSeq => "NOMODSEQ",
+        C::NonExistent => "NONEXISTENT",
+        C::NoPerm => "NOPERM",
+        C::OverQuota => "OVERQUOTA",
+        C::Parse => "PARSE",
+        C::PrivacyRequired => "PRIVACYREQUIRED",
+        C::ReadOnly => "READ-ONLY",
+        C::ReadWrite => "READ-WRITE",
+        C::ServerBug => "SERVERBUG",
+        C::TooBig => "TOOBIG",
+        C::TryCreate => "TRYCREATE",
+        C::UidNotSticky => "UIDNOTSTICKY",
+        C::Unavailable => "UNAVAILABLE",
+        C::UnknownCte => "UNKNOWN-CTE",
+        _ => return None,
+    })
 }
 
 fn words(out: &mut Vec<u8>, name: &str, words: &[String]) {
