@@ -7,11 +7,23 @@ baseline_smtp=127.0.0.1:2526
 baseline_pop3=127.0.0.1:2111
 baseline_lmtp_port=24241
 
+# Debian's postfix package, left unconfigured (its own instance never starts), and whatever
+# else is named.
+apt_install_postfix() {
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix "$@" >/dev/null
+}
+
+# W1c's load generator, Postfix's smtp-source (shipped in the postfix package); bench/run
+# needs it with or without --baseline.
+smtp_source_install() {
+    [ -x /usr/sbin/smtp-source ] || apt_install_postfix
+}
+
 baseline_install() {
     if ! command -v dovecot >/dev/null || [ ! -x /usr/sbin/postfix ]; then
-        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix dovecot-core dovecot-pop3d dovecot-lmtpd >/dev/null
+        apt_install_postfix dovecot-core dovecot-pop3d dovecot-lmtpd
     fi
     id vmail >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin vmail
     # Dovecot checks the very argon2id hash hermod stores for "pw" (same cost per login).
@@ -136,21 +148,59 @@ baseline_stop() {
     sleep 1
 }
 
+# CPU seconds used so far by Postfix's and Dovecot's processes: every live process under
+# their two masters, plus what each has reaped of exited children (an smtpd or lmtp that
+# exited between two readings is counted by its parent's cutime).
+baseline_cpu_seconds() {
+    local roots
+    roots="$(cat "$bdir/pf/spool/pid/master.pid") $(cat "$bdir/dv/run/master.pid")"
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$roots" '
+        {
+            pid = $1
+            rest = substr($0, index($0, ") ") + 2)
+            split(rest, f, " ")
+            parent[pid] = f[2]
+            cpu[pid] = f[12] + f[13] + f[14] + f[15]
+        }
+        END {
+            n = split(roots, r, " ")
+            for (i = 1; i <= n; i++) root[r[i] + 0] = 1
+            for (p in cpu) {
+                q = p
+                for (depth = 0; depth < 20 && q + 0 > 1 && !(q in root); depth++) q = parent[q]
+                if (q in root) total += cpu[p]
+            }
+            printf "%.2f", total / 100
+        }'
+}
+
 # Messages in the users' Maildirs.
 baseline_delivered() { find "$bdir/mail" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l; }
 
 # Sends with the load generator and waits until `expect` messages are in Maildirs (Postfix's
-# 250 only means queued); prints messages/s over the whole time.
+# 250 only means queued); prints messages/s over the whole time and the CPU seconds used.
 baseline_smtp_run() {
     local messages=$1 rcpts=$2 expect=$3
-    local start end
+    baseline_timed "$messages" "$expect" \
+        "$load" smtp --addr "$baseline_smtp" --sessions 32 --messages "$messages" --size 4096 --rcpts "$rcpts" --users 50
+}
+
+# Runs the sending command (the rest of the arguments), waits until `expect` messages are in
+# Maildirs and prints `messages`/s over the whole time and Postfix's and Dovecot's CPU
+# seconds in that time.
+baseline_timed() {
+    local messages=$1 expect=$2
+    shift 2
+    local start end cpu
+    cpu=$(baseline_cpu_seconds)
     start=$(date +%s.%N)
-    "$load" smtp --addr "$baseline_smtp" --sessions 32 --messages "$messages" --size 4096 --rcpts "$rcpts" --users 50 >&2
+    "$@" >&2
     for _ in $(seq 1 6000); do
         [ "$(baseline_delivered)" -ge "$expect" ] && break
         sleep 0.1
     done
     end=$(date +%s.%N)
     [ "$(baseline_delivered)" -ge "$expect" ] || { echo "baseline: only $(baseline_delivered) of $expect delivered" >&2; exit 1; }
-    echo "scale=1; $messages / ($end - $start)" | bc
+    cpu=$(echo "$(baseline_cpu_seconds) - $cpu" | bc)
+    echo "$(echo "scale=1; $messages / ($end - $start)" | bc) $cpu"
 }

@@ -215,6 +215,8 @@ impl Acceptor {
     }
 
     fn start_session(&self, stream: TcpStream, peer: SocketAddr) {
+        // Inherited from the listener on Linux (see `net::listen`).
+        #[cfg(not(target_os = "linux"))]
         let _ = stream.set_nodelay(true);
         let (ctx, shutdown, done) = (self.ctx.clone(), self.shutdown.clone(), self.done.clone());
         let admitted = self.limits.admit(self.service, peer.ip());

@@ -33,6 +33,11 @@ impl Reply {
     }
 
     pub fn render(&self, out: &mut Vec<u8>) {
+        // Most replies are one line: no list of lines to build for them.
+        if !self.text.contains('\n') {
+            hermod_proto::smtp::render_reply(self.code, self.enhanced, &[self.text.as_ref()], out);
+            return;
+        }
         let lines: Vec<&str> = self.text.split('\n').collect();
         hermod_proto::smtp::render_reply(self.code, self.enhanced, &lines, out);
     }
@@ -137,8 +142,10 @@ pub fn chunk_ok(size: u64) -> Reply {
 }
 
 /// The EHLO reply: greeting line, then one keyword per line (no enhanced codes, RFC 2034).
-pub fn ehlo(hostname: &str, peer: &str, keywords: &[String]) -> Reply {
-    let mut text = format!("{hostname} greets {peer}");
+pub fn ehlo(hostname: &str, peer: std::net::IpAddr, keywords: &[&str]) -> Reply {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(hostname.len() + 48 + keywords.len() * 20);
+    let _ = write!(text, "{hostname} greets {peer}");
     for k in keywords {
         text.push('\n');
         text.push_str(k);
@@ -150,7 +157,7 @@ pub fn ehlo(hostname: &str, peer: &str, keywords: &[String]) -> Reply {
     }
 }
 
-pub fn helo(hostname: &str, peer: &str) -> Reply {
+pub fn helo(hostname: &str, peer: std::net::IpAddr) -> Reply {
     Reply {
         code: 250,
         enhanced: None,

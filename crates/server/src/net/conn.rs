@@ -17,6 +17,8 @@ use tokio_rustls::server::TlsStream;
 const READ_CHUNK: usize = 16 * 1024;
 /// What an idle connection keeps for its next command: idle sessions are most sessions.
 const IDLE_BUFFER: usize = 2 * 1024;
+/// The output buffer's first size: a greeting or an EHLO reply fits.
+const OUTPUT_START: usize = 256;
 
 pub(crate) enum Stream<S> {
     Plain(S),
@@ -104,7 +106,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         Conn {
             stream: Stream::Plain(stream),
             input: Vec::new(),
-            output: Vec::new(),
+            // Room for the greeting and the usual replies: no regrowing as they are queued.
+            output: Vec::with_capacity(OUTPUT_START),
             shutdown,
             tls_version: None,
             io_timeout,
@@ -134,13 +137,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.input.reserve(READ_CHUNK);
         }
         let read = self.stream.read_buf(&mut self.input);
-        let mut shutdown = self.shutdown.clone();
         tokio::select! {
             // Input first: data already there wins over a zero timeout (pregreet checks).
             biased;
             n = read => Ok(if n? == 0 { Fill::Eof } else { Fill::Data }),
             _ = tokio::time::sleep(timeout) => Ok(Fill::Timeout),
-            _ = shutdown.wait(), if interruptible => Ok(Fill::Shutdown),
+            _ = self.shutdown.wait(), if interruptible => Ok(Fill::Shutdown),
         }
     }
 

@@ -213,34 +213,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(refusal) = self.screen_helo(&name) {
             return self.respond(refusal);
         }
-        let peer = self.peer.ip().to_string();
-        let hostname = &self.ctx.config.hostname;
+        let (peer, hostname) = (self.peer.ip(), &self.ctx.config.hostname);
         let reply = if extended {
-            reply::ehlo(hostname, &peer, &self.extensions())
+            let size = format!("SIZE {}", self.ctx.config.limits.max_message_size);
+            reply::ehlo(hostname, peer, &self.extensions(&size))
         } else {
-            reply::helo(hostname, &peer)
+            reply::helo(hostname, peer)
         };
         self.helo = Some(Helo { name, extended });
         self.respond(reply)
     }
 
-    fn extensions(&self) -> Vec<String> {
+    /// The EHLO keywords; `size` is the SIZE keyword with its limit.
+    fn extensions<'a>(&self, size: &'a str) -> Vec<&'a str> {
         let mut keywords = vec![
-            "PIPELINING".to_owned(),
-            format!("SIZE {}", self.ctx.config.limits.max_message_size),
-            "8BITMIME".to_owned(),
-            "ENHANCEDSTATUSCODES".to_owned(),
-            "SMTPUTF8".to_owned(),
-            "CHUNKING".to_owned(),
+            "PIPELINING",
+            size,
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "SMTPUTF8",
+            "CHUNKING",
         ];
         if self.ctx.tls.is_some() && self.conn.tls().is_none() {
-            keywords.push("STARTTLS".to_owned());
+            keywords.push("STARTTLS");
         }
         // RFC 4954 4 and our policy: passwords only inside TLS, even from loopback.
         if self.auth_offered() && self.conn.tls().is_some() && self.user.is_none() {
-            keywords.push("AUTH PLAIN LOGIN".to_owned());
+            keywords.push("AUTH PLAIN LOGIN");
         }
-        keywords.push("HELP".to_owned());
+        keywords.push("HELP");
         keywords
     }
 
