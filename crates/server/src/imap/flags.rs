@@ -5,7 +5,7 @@ use super::{Done, Session, convert, reply};
 use hermod_proto::imap::{
     Code, CommandBody, FetchItem, Mailbox, Response, SequenceSet, Status, StoreMode,
 };
-use hermod_store::{CopyOutcome, FlagChange, FlagOp, UidSet};
+use hermod_store::{CopyOutcome, FlagChange, FlagOp, MessageState, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 fn uid_list(uids: impl Iterator<Item = u32>) -> SequenceSet {
@@ -73,28 +73,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(outcome) => outcome,
             Err(e) => return Done::store_error(&e),
         };
+        self.report_stored(outcome.updated, uid, silent);
+        Done::ok("STORE completed")
+    }
+
+    /// Records the flags STORE left and tells them (FETCH FLAGS, with the UID for UID
+    /// STORE) unless the client asked for silence.
+    fn report_stored(&mut self, updated: Vec<MessageState>, uid: bool, silent: bool) {
         let mut responses = Vec::new();
-        if let Some(view) = self.selected.as_mut() {
-            for state in outcome.updated {
-                let Some(at) = view.position(state.uid) else {
-                    continue;
-                };
-                view.flags[at] = state.flags.clone();
-                if silent {
-                    continue;
-                }
-                let mut items = vec![FetchItem::Flags(convert::wire_flags(&state.flags))];
-                if uid {
-                    items.insert(0, FetchItem::Uid(state.uid.get()));
-                }
-                responses.push(Response::Fetch {
-                    seq: at as u32 + 1,
-                    items,
-                });
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        for state in updated {
+            let Some(at) = view.position(state.uid) else {
+                continue;
+            };
+            view.flags[at] = state.flags.clone();
+            if silent {
+                continue;
             }
+            let mut items = vec![FetchItem::Flags(convert::wire_flags(&state.flags))];
+            if uid {
+                items.insert(0, FetchItem::Uid(state.uid.get()));
+            }
+            responses.push(Response::Fetch {
+                seq: at as u32 + 1,
+                items,
+            });
         }
         responses.iter().for_each(|r| self.send(r));
-        Done::ok("STORE completed")
     }
 
     /// COPY or MOVE to `target`; TRYCREATE when it does not exist.
