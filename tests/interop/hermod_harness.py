@@ -52,27 +52,34 @@ def local_dns():
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config=""):
+    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", imap=False):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         if "[dns]" not in extra_config:
             extra_config += '\n[dns]\nnameservers = ["127.0.0.1:%d"]\n' % local_dns()
         with open(self.config, "w") as f:
-            f.write(CONFIG.replace("mx.example.test", "mx." + domain) + spam_config + extra_config)
+            config = CONFIG.replace("mx.example.test", "mx." + domain)
+            if imap:
+                # The IMAP preview: listeners plus the environment switch of `hermod serve`.
+                config = config.replace("imap = []", 'imap = ["127.0.0.1:0"]')
+            f.write(config + spam_config + extra_config)
         self.address = "%s@%s" % (user, domain)
         self.cli("domain", "add", domain)
         self.cli("user", "add", self.address, "--password-stdin", stdin="s3cret\n")
         self.cli("alias", "add", "postmaster@" + domain, self.address)
         env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
+        if imap:
+            env["HERMOD_IMAP_PREVIEW"] = "1"
+        expected = 6 if imap else 5
         self.proc = subprocess.Popen([HERMOD, "--config", self.config, "serve"], stderr=subprocess.PIPE, text=True, env=env)
         self.ports = {}
         for line in self.proc.stderr:
             m = re.search(r"listening service=(\w+) addr=127\.0\.0\.1:(\d+)", line)
             if m:
                 self.ports[m.group(1)] = int(m.group(2))
-            if len(self.ports) == 5:
+            if len(self.ports) == expected:
                 break
-        if len(self.ports) != 5:
+        if len(self.ports) != expected:
             raise RuntimeError("hermod did not start: %r" % self.ports)
         self.port = self.ports["smtp"]
         # Keep draining the log so the server never blocks on a full pipe.

@@ -40,6 +40,10 @@ pub struct Config {
     pub dns: Dns,
     pub outbound: Outbound,
     pub spam: Spam,
+    /// Serve IMAP on `listen.imap`/`listen.imaps`. The IMAP server is unfinished, so no key
+    /// of the file sets this: only tests and the `HERMOD_IMAP_PREVIEW=1` environment switch
+    /// of `hermod serve` do, and users never get half a protocol by editing their config.
+    pub imap_preview: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -211,6 +215,7 @@ impl Config {
                 max_per_domain: 4,
             },
             spam: Spam::default(),
+            imap_preview: false,
         }
     }
 }

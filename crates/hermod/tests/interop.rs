@@ -1,4 +1,4 @@
-//! Runs the interop suites (Python's smtplib and poplib, swaks, msmtp, fetchmail, dkimpy) against the built
+//! Runs the interop suites (Python's smtplib, poplib and imaplib, swaks, msmtp, fetchmail, dkimpy) against the built
 //! binary. They fail, never skip, when a client is missing: `scripts/test` installs them.
 
 fn run_suite(script: &str) {
@@ -29,4 +29,9 @@ fn two_servers_relay_through_dns_on_loopback() {
 #[test]
 fn pop3_clients_interoperate() {
     run_suite("pop3_interop.py");
+}
+
+#[test]
+fn imap_clients_interoperate() {
+    run_suite("imap_interop.py");
 }

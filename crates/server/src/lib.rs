@@ -2,6 +2,7 @@
 //! shutdown), one module per protocol session (`smtp` for SMTP and submission, `pop3`), the
 //! relay (`outbound`), the spam filter's I/O half (`spam`), and the wiring between them.
 
+mod imap;
 pub mod net;
 mod outbound;
 mod pop3;
@@ -261,15 +262,19 @@ async fn serve_connection(
                 .await
         }
         Service::Pop3 | Service::Pop3s => pop3::Session::new(ctx, conn, peer).run().await,
-        _ => {}
+        Service::Imap | Service::Imaps => imap::Session::new(ctx, conn, peer).run().await,
     }
 }
 
 async fn refuse(service: Service, mut conn: Conn<TcpStream>, peer: SocketAddr, refusal: Refusal) {
     tracing::info!(service = service.name(), %peer, ?refusal, "connection refused");
     match service {
-        Service::Pop3 | Service::Pop3s | Service::Imap | Service::Imaps => {
+        Service::Pop3 | Service::Pop3s => {
             pop3::reply::TOO_MANY_CONNECTIONS.render(conn.output());
+            conn.close().await;
+        }
+        Service::Imap | Service::Imaps => {
+            imap::too_many_connections(conn.output());
             conn.close().await;
         }
         _ => {

@@ -4,12 +4,14 @@
 mod client;
 pub mod dns_server;
 mod fake_mta;
+mod imap_client;
 mod pop3_client;
 mod transcript;
 
 pub use client::{SmtpClient, SmtpReply};
 pub use dns_server::DnsServer;
 pub use fake_mta::{FakeDns, FakeMta, ReceivedMail};
+pub use imap_client::ImapClient;
 pub use pop3_client::Pop3Client;
 pub use transcript::run_transcript;
 
@@ -29,6 +31,9 @@ pub struct TestServer {
     pub pop3s: SocketAddr,
     pub submission: SocketAddr,
     pub submissions: SocketAddr,
+    /// IMAP (STARTTLS) and IMAPS: only with the preview on ([`TestServer::start_imap`]).
+    pub imap: Option<SocketAddr>,
+    pub imaps: Option<SocketAddr>,
     /// The server's store through its blocking interface, for tests to look into.
     pub store: Arc<SqliteStore>,
     pub config: Config,
@@ -64,6 +69,23 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
+    /// Starts with the unfinished IMAP server on (`imap_preview`), listening for IMAP and
+    /// IMAPS on loopback.
+    pub async fn start_imap() -> TestServer {
+        TestServer::start_imap_with(|_| {}).await
+    }
+
+    pub async fn start_imap_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_with(|config| {
+            let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
+            config.imap_preview = true;
+            config.listen.imap = vec![loopback];
+            config.listen.imaps = vec![loopback];
+            adjust(config);
+        })
+        .await
+    }
+
     /// Starts with `example.test` as a local domain; `adjust` may change the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -81,6 +103,8 @@ impl TestServer {
         let pop3s = listeners.local_addrs(Service::Pop3s)[0];
         let submission = listeners.local_addrs(Service::Submission)[0];
         let submissions = listeners.local_addrs(Service::Submissions)[0];
+        let imap = listeners.local_addrs(Service::Imap).first().copied();
+        let imaps = listeners.local_addrs(Service::Imaps).first().copied();
         let resolver = std::sync::Arc::new(FakeDns);
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
         let server =
@@ -95,6 +119,8 @@ impl TestServer {
             pop3s,
             submission,
             submissions,
+            imap,
+            imaps,
             store,
             config,
             dns,
@@ -145,6 +171,11 @@ impl TestServer {
 
     pub fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
         self.messages(address, "INBOX")
+    }
+
+    /// An IMAP connection (the server must have been started with [`TestServer::start_imap`]).
+    pub async fn imap_client(&self) -> ImapClient {
+        ImapClient::connect(self.imap.expect("IMAP is on")).await
     }
 
     pub async fn client(&self) -> SmtpClient {

@@ -147,8 +147,12 @@ impl Encoder {
     pub fn encode(&self, out: &mut Vec<u8>, response: &Response) {
         use Response as R;
         if let R::Continue(t) = response {
+            // An AUTHENTICATE challenge may be empty (RFC 9051 9: `base64` can be empty),
+            // so unlike a status text an empty one stays empty.
             out.extend_from_slice(b"+ ");
-            text(out, t);
+            if !t.is_empty() {
+                text(out, t);
+            }
             out.extend_from_slice(b"\r\n");
             return;
         }

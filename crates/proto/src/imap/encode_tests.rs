@@ -167,6 +167,7 @@ fn status_responses_and_codes() {
             "a1 OK [MODIFIED 7:9] c\r\n",
         ),
         (Response::Continue("Ready".into()), "+ Ready\r\n"),
+        (Response::Continue(String::new()), "+ \r\n"),
     ];
     for (response, expected) in cases {
         assert_eq!(render(false, &response), expected);

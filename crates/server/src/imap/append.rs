@@ -1,0 +1,143 @@
+//! APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID): the message streams from the decoder's
+//! chunks into a blob writer, and is filed with `Mail::submit` once the command is whole.
+//! The target is checked before the literal is asked for, so a client sending to a
+//! mailbox that does not exist gets `NO [TRYCREATE]` without uploading anything.
+
+use super::{Done, Flow, Session, convert, now, reply};
+use hermod_proto::imap::{AppendMessage, Code, Mailbox, SeqNum, SequenceSet};
+use hermod_store::{BlobWriter, DeliveryTarget, Flags, MailboxInfo, SealedBlob};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// An APPEND in progress.
+pub(super) struct Append {
+    tag: String,
+    /// The target, or why the command is refused.
+    target: Result<MailboxInfo, Done>,
+    /// The message being received, with its flags and internal date.
+    current: Option<(BlobWriter, Flags, i64)>,
+    /// Messages received whole (more than one only with MULTIAPPEND syntax).
+    sealed: Vec<(SealedBlob, Flags, i64)>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) async fn append_start(&mut self, tag: String, mailbox: Mailbox) {
+        let target = match (self.user.as_ref(), convert::mailbox_name(&mailbox)) {
+            (None, _) => Err(Done::bad(reply::WRONG_STATE)),
+            (Some(_), None) => Err(Done::no(Some(Code::TryCreate), reply::NO_MAILBOX)),
+            (Some(user), Some(name)) => match self.ctx.store.mailbox(user.id, &name).await {
+                Ok(Some(info)) => Ok(info),
+                Ok(None) => Err(Done::no(Some(Code::TryCreate), reply::NO_MAILBOX)),
+                Err(e) => Err(Done::store_error(&e)),
+            },
+        };
+        self.append = Some(Append {
+            tag,
+            target,
+            current: None,
+            sealed: Vec::new(),
+        });
+    }
+
+    /// A message literal is announced: accept it (its chunks follow) or refuse the command.
+    pub(super) async fn append_message(&mut self, message: AppendMessage) -> Flow {
+        let refusal = match self.next_message(&message).await {
+            Ok(()) => return Flow::Continue,
+            Err(done) => done,
+        };
+        self.decoder.refuse_literal();
+        let Some(append) = self.append.take() else {
+            return self.untagged_bad("APPEND data without APPEND");
+        };
+        self.finish(&append.tag, refusal, true).await
+    }
+
+    async fn next_message(&mut self, message: &AppendMessage) -> Result<(), Done> {
+        self.seal_current().await?;
+        let Some(append) = self.append.as_mut() else {
+            return Err(Done::bad(reply::WRONG_STATE));
+        };
+        if let Err(refusal) = &append.target {
+            return Err(refusal.clone());
+        }
+        let flags = convert::store_flags(&message.flags).map_err(Done::bad)?;
+        let date = message.date.as_ref().map_or_else(now, convert::epoch_of);
+        let writer = self
+            .ctx
+            .store
+            .blob_writer()
+            .map_err(|e| Done::store_error(&e))?;
+        append.current = Some((writer, flags, date));
+        Ok(())
+    }
+
+    async fn seal_current(&mut self) -> Result<(), Done> {
+        let Some(append) = self.append.as_mut() else {
+            return Ok(());
+        };
+        let Some((writer, flags, date)) = append.current.take() else {
+            return Ok(());
+        };
+        let sealed = writer
+            .seal_async()
+            .await
+            .map_err(|e| Done::store_error(&e))?;
+        append.sealed.push((sealed, flags, date));
+        Ok(())
+    }
+
+    pub(super) async fn append_data(&mut self, chunk: Vec<u8>) {
+        let Some(append) = self.append.as_mut() else {
+            return;
+        };
+        let Some((writer, flags, date)) = append.current.take() else {
+            return;
+        };
+        match writer.append(chunk).await {
+            Ok((writer, _)) => append.current = Some((writer, flags, date)),
+            // The rest of the literal is read and dropped; the command fails at its end.
+            Err(e) => append.target = Err(Done::store_error(&e)),
+        }
+    }
+
+    /// The command is whole: file every message and answer.
+    pub(super) async fn append_end(&mut self) -> Flow {
+        let sealed = self.seal_current().await;
+        let Some(append) = self.append.take() else {
+            return self.untagged_bad("APPEND data without APPEND");
+        };
+        let done = match (sealed, append.target) {
+            (Err(done), _) | (_, Err(done)) => done,
+            (Ok(()), Ok(info)) => self.file(&info, append.sealed).await,
+        };
+        self.finish(&append.tag, done, true).await
+    }
+
+    async fn file(&mut self, info: &MailboxInfo, messages: Vec<(SealedBlob, Flags, i64)>) -> Done {
+        let Some(user) = self.user.as_ref().map(|u| u.id) else {
+            return Done::bad(reply::WRONG_STATE);
+        };
+        let mut uids = Vec::new();
+        for (blob, flags, internal_date) in messages {
+            let target = DeliveryTarget {
+                user,
+                mailbox: info.name.clone(),
+                flags,
+                internal_date,
+            };
+            match self.ctx.store.submit(blob, &[target], None).await {
+                Ok(submitted) => uids.extend(submitted.delivered.iter().map(|d| d.uid.get())),
+                Err(e) => return Done::store_error(&e),
+            }
+        }
+        let uids = SequenceSet::Ranges(
+            uids.into_iter()
+                .map(|u| (SeqNum::Value(u), SeqNum::Value(u)))
+                .collect(),
+        );
+        let code = Code::AppendUid {
+            uidvalidity: info.uid_validity.get(),
+            uids,
+        };
+        Done::ok_code(code, "APPEND completed")
+    }
+}

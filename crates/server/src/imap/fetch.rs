@@ -1,0 +1,286 @@
+//! FETCH and UID FETCH (RFC 9051 6.4.5): flags, dates, sizes, body sections with partials,
+//! ENVELOPE and BODYSTRUCTURE. A large whole body streams from the store as a literal.
+
+use super::{Done, Session, convert, mime, reply};
+use hermod_proto::imap::{BodyName, FetchAttr, FetchItem, Partial, Section, SequenceSet};
+use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError};
+use hermod_types::Uid;
+use std::collections::HashMap;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Whole bodies larger than this stream from the store instead of being read whole.
+const STREAM_OVER: u64 = 256 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+/// Whether FETCH of `attr` sets `\Seen` (RFC 9051 6.4.5: BODY[...] and RFC822, RFC822.TEXT).
+fn sets_seen(attr: &FetchAttr) -> bool {
+    matches!(
+        attr,
+        FetchAttr::BodySection { peek: false, .. } | FetchAttr::Rfc822 | FetchAttr::Rfc822Text
+    )
+}
+
+fn needs_body(attr: &FetchAttr) -> bool {
+    use FetchAttr as A;
+    matches!(
+        attr,
+        A::Envelope
+            | A::Body
+            | A::BodyStructure
+            | A::BodySection { .. }
+            | A::Rfc822
+            | A::Rfc822Header
+            | A::Rfc822Text
+    )
+}
+
+/// `BODY[]` or `RFC822`: the stored octets as they are, which can stream.
+fn whole_body(attr: &FetchAttr) -> Option<BodyName> {
+    match attr {
+        FetchAttr::Rfc822 => Some(BodyName::Rfc822),
+        FetchAttr::BodySection {
+            section,
+            partial: None,
+            ..
+        } if section.part.is_empty() && section.text.is_none() => Some(BodyName::Section {
+            section: Section::default(),
+            origin: None,
+        }),
+        _ => None,
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) async fn fetch(
+        &mut self,
+        uid: bool,
+        set: SequenceSet,
+        attrs: Vec<FetchAttr>,
+    ) -> std::io::Result<Done> {
+        use FetchAttr as A;
+        if attrs
+            .iter()
+            .any(|a| matches!(a, A::Binary { .. } | A::BinarySize { .. } | A::ModSeq))
+        {
+            return Ok(Done::bad("BINARY and MODSEQ are not supported"));
+        }
+        let Some(view) = self.selected.as_ref() else {
+            return Ok(Done::bad(reply::WRONG_STATE));
+        };
+        let Some(positions) = view.resolve(uid, &set) else {
+            return Ok(Done::bad(reply::BAD_SEQUENCE));
+        };
+        if positions.is_empty() {
+            return Ok(Done::ok("FETCH completed"));
+        }
+        let (mailbox, read_only) = (view.info.id, view.read_only);
+        let wanted = view.uid_set(&positions);
+        let store = self.ctx.store.clone();
+        let mut metas: HashMap<Uid, MessageMeta> = match store.messages_in(mailbox, &wanted).await {
+            Ok(list) => list.into_iter().map(|m| (m.uid, m)).collect(),
+            Err(e) => return Ok(Done::store_error(&e)),
+        };
+        let mut seen_now = Vec::new();
+        if !read_only && attrs.iter().any(sets_seen) {
+            match self.mark_seen(&mut metas).await {
+                Ok(uids) => seen_now = uids,
+                Err(e) => return Ok(Done::store_error(&e)),
+            }
+        }
+        for at in positions {
+            let Some(view) = self.selected.as_mut() else {
+                break;
+            };
+            let Some(uid_at) = view.uids.get(at).copied() else {
+                continue;
+            };
+            // Gone meanwhile (another session expunged it): nothing to say about it yet.
+            let Some(meta) = metas.get(&uid_at) else {
+                continue;
+            };
+            view.flags[at] = meta.flags.clone();
+            let flags_changed = seen_now.contains(&uid_at);
+            let seq = at as u32 + 1;
+            if let Err(e) = self
+                .fetch_one(seq, meta, &attrs, uid, flags_changed)
+                .await?
+            {
+                return Ok(Done::store_error(&e));
+            }
+            self.conn.flush_if_large().await?;
+        }
+        Ok(Done::ok("FETCH completed"))
+    }
+
+    /// Adds `\Seen` to the messages of `metas` that lack it; returns their UIDs.
+    async fn mark_seen(
+        &mut self,
+        metas: &mut HashMap<Uid, MessageMeta>,
+    ) -> Result<Vec<Uid>, StoreError> {
+        let unseen: Vec<Uid> = metas
+            .values()
+            .filter(|m| !m.flags.has(Flags::SEEN))
+            .map(|m| m.uid)
+            .collect();
+        let Some(view) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        if unseen.is_empty() {
+            return Ok(unseen);
+        }
+        let change = FlagChange {
+            op: FlagOp::Add,
+            flags: Flags {
+                bits: Flags::SEEN,
+                keywords: Vec::new(),
+            },
+            unchanged_since: None,
+        };
+        let set = unseen.iter().copied().collect();
+        let outcome = self
+            .ctx
+            .store
+            .store_flags(view.info.id, &set, &change)
+            .await?;
+        for state in outcome.updated {
+            if let Some(m) = metas.get_mut(&state.uid) {
+                m.flags = state.flags;
+            }
+        }
+        Ok(unseen)
+    }
+
+    /// One `* n FETCH (...)` response. The outer error ends the connection (a literal
+    /// was announced and cannot be completed); the inner one is the store's.
+    async fn fetch_one(
+        &mut self,
+        seq: u32,
+        meta: &MessageMeta,
+        attrs: &[FetchAttr],
+        uid: bool,
+        flags_changed: bool,
+    ) -> std::io::Result<Result<(), StoreError>> {
+        let store = self.ctx.store.clone();
+        let stream = meta.size > STREAM_OVER
+            && attrs
+                .iter()
+                .all(|a| !needs_body(a) || whole_body(a).is_some());
+        let raw = if attrs.iter().any(needs_body) && !stream {
+            match store.read_blob(&meta.blob, None).await {
+                Ok(raw) => Some(raw),
+                Err(e) => return Ok(Err(e)),
+            }
+        } else {
+            None
+        };
+        let tree = raw.as_deref().map(mime::parse);
+        let enc = self.enc;
+        let mut w = enc.fetch_start(self.conn.output(), seq);
+        if uid && !attrs.contains(&FetchAttr::Uid) {
+            w.item(self.conn.output(), &FetchItem::Uid(meta.uid.get()));
+        }
+        for attr in attrs {
+            if let (true, Some(name)) = (stream, whole_body(attr)) {
+                w.literal(self.conn.output(), &name, meta.size);
+                self.stream_body(meta).await?;
+                continue;
+            }
+            let item = item(attr, meta, raw.as_deref(), tree.as_ref());
+            w.item(self.conn.output(), &item);
+        }
+        if flags_changed && !attrs.contains(&FetchAttr::Flags) {
+            let flags = FetchItem::Flags(convert::wire_flags(&meta.flags));
+            w.item(self.conn.output(), &flags);
+        }
+        w.finish(self.conn.output());
+        Ok(Ok(()))
+    }
+
+    /// Copies exactly `meta.size` octets of the stored body after a literal header.
+    async fn stream_body(&mut self, meta: &MessageMeta) -> std::io::Result<()> {
+        let mut body = self
+            .ctx
+            .store
+            .open_blob(&meta.blob)
+            .await
+            .map_err(std::io::Error::other)?;
+        let mut left = meta.size;
+        while left > 0 {
+            let chunk = body.read_chunk(CHUNK.min(left as usize)).await?;
+            if chunk.is_empty() {
+                // The literal's size is out: the only honest thing left is to hang up.
+                return Err(std::io::Error::other(
+                    "a stored body is shorter than its size",
+                ));
+            }
+            let n = chunk.len().min(left as usize);
+            self.conn.output().extend_from_slice(&chunk[..n]);
+            left -= n as u64;
+            self.conn.flush_if_large().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The FETCH item for `attr` of message `meta`; `raw` and `tree` are there when any
+/// attribute needed the body.
+fn item(
+    attr: &FetchAttr,
+    meta: &MessageMeta,
+    raw: Option<&[u8]>,
+    tree: Option<&mime::Entity>,
+) -> FetchItem {
+    use FetchAttr as A;
+    let (raw, tree) = match (raw, tree) {
+        (Some(raw), Some(tree)) => (raw, tree),
+        _ => return meta_item(attr, meta),
+    };
+    let data = |name: BodyName, bytes: &[u8]| FetchItem::Data {
+        name,
+        data: Some(bytes.to_vec()),
+    };
+    match attr {
+        A::Envelope => FetchItem::Envelope(Box::new(mime::envelope(raw, tree))),
+        A::Body => FetchItem::Body(Box::new(mime::structure(raw, tree))),
+        A::BodyStructure => FetchItem::BodyStructure(Box::new(mime::structure(raw, tree))),
+        A::Rfc822 => data(BodyName::Rfc822, raw),
+        A::Rfc822Header => data(BodyName::Rfc822Header, &raw[tree.header.clone()]),
+        A::Rfc822Text => data(BodyName::Rfc822Text, &raw[tree.body.clone()]),
+        A::BodySection {
+            section, partial, ..
+        } => {
+            // A part the message does not have reads as empty.
+            let octets = mime::section(raw, tree, section).unwrap_or_default();
+            let name = BodyName::Section {
+                section: section.clone(),
+                origin: partial.map(|p| p.origin),
+            };
+            FetchItem::Data {
+                name,
+                data: Some(cut(octets, *partial)),
+            }
+        }
+        _ => meta_item(attr, meta),
+    }
+}
+
+fn meta_item(attr: &FetchAttr, meta: &MessageMeta) -> FetchItem {
+    match attr {
+        FetchAttr::Flags => FetchItem::Flags(convert::wire_flags(&meta.flags)),
+        FetchAttr::InternalDate => {
+            FetchItem::InternalDate(convert::internal_date(meta.internal_date))
+        }
+        FetchAttr::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+        _ => FetchItem::Uid(meta.uid.get()),
+    }
+}
+
+/// `<origin.length>`: the octets from `origin`, at most `length` of them.
+fn cut(octets: Vec<u8>, partial: Option<Partial>) -> Vec<u8> {
+    let Some(p) = partial else {
+        return octets;
+    };
+    let start = (p.origin as usize).min(octets.len());
+    let end = start.saturating_add(p.length as usize).min(octets.len());
+    octets[start..end].to_vec()
+}

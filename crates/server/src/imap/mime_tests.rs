@@ -1,0 +1,110 @@
+use super::*;
+
+const MIXED: &[u8] = b"From: Ann <ann@example.test>\r\n\
+To: bob@example.test, \"C. Dee\" <c@example.test>\r\n\
+Subject: parts\r\n\
+Message-ID: <m1@example.test>\r\n\
+Content-Type: multipart/mixed; boundary=\"XX\"\r\n\
+\r\n\
+preamble\r\n\
+--XX\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+hello\r\nworld\r\n\
+--XX\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+Subject: inner\r\n\
+\r\n\
+inner body\r\n\
+--XX--\r\n\
+epilogue\r\n";
+
+fn sec(part: &[u32], text: Option<SectionText>) -> Section {
+    Section {
+        part: part.to_vec(),
+        text,
+    }
+}
+
+fn get(part: &[u32], text: Option<SectionText>) -> Option<String> {
+    let root = parse(MIXED);
+    section(MIXED, &root, &sec(part, text)).map(|b| String::from_utf8(b).unwrap())
+}
+
+#[test]
+fn sections_name_the_right_octets() {
+    assert_eq!(get(&[], None).unwrap().len(), MIXED.len());
+    assert!(
+        get(&[], Some(SectionText::Header))
+            .unwrap()
+            .ends_with("\"XX\"\r\n\r\n")
+    );
+    assert!(
+        get(&[], Some(SectionText::Text))
+            .unwrap()
+            .starts_with("preamble")
+    );
+    assert_eq!(get(&[1], None).unwrap(), "hello\r\nworld");
+    assert_eq!(
+        get(&[1], Some(SectionText::Mime)).unwrap(),
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    );
+    assert_eq!(get(&[2], None).unwrap(), "Subject: inner\r\n\r\ninner body");
+    assert_eq!(
+        get(&[2], Some(SectionText::Header)).unwrap(),
+        "Subject: inner\r\n\r\n"
+    );
+    assert_eq!(get(&[2, 1], None).unwrap(), "inner body");
+    assert_eq!(get(&[3], None), None);
+    let fields = SectionText::HeaderFields(vec!["subject".into(), "TO".into()]);
+    assert_eq!(
+        get(&[], Some(fields)).unwrap(),
+        "To: bob@example.test, \"C. Dee\" <c@example.test>\r\nSubject: parts\r\n\r\n"
+    );
+}
+
+#[test]
+fn a_plain_message_is_its_own_part_one() {
+    let raw = b"Subject: x\r\n\r\nbody\r\n";
+    let root = parse(raw);
+    assert_eq!(section(raw, &root, &sec(&[1], None)).unwrap(), b"body\r\n");
+    let BodyStructure::Single {
+        media_type,
+        subtype,
+        fields,
+        kind,
+        ..
+    } = structure(raw, &root)
+    else {
+        panic!("single part")
+    };
+    assert_eq!((media_type.as_str(), subtype.as_str()), ("text", "plain"));
+    assert_eq!((fields.size, fields.encoding.as_str()), (6, "7bit"));
+    assert_eq!(kind, SingleKind::Text { lines: 1 });
+}
+
+#[test]
+fn structure_and_envelope_of_a_multipart_message() {
+    let root = parse(MIXED);
+    let BodyStructure::Multi { parts, subtype, .. } = structure(MIXED, &root) else {
+        panic!("multipart")
+    };
+    assert_eq!((subtype.as_str(), parts.len()), ("mixed", 2));
+    assert!(matches!(
+        &parts[1],
+        BodyStructure::Single {
+            kind: SingleKind::Message { .. },
+            ..
+        }
+    ));
+    let env = envelope(MIXED, &root);
+    assert_eq!(env.subject.as_deref(), Some(&b"parts"[..]));
+    assert_eq!(env.from[0].mailbox.as_deref(), Some(&b"ann"[..]));
+    assert_eq!(env.from[0].name.as_deref(), Some(&b"Ann"[..]));
+    assert_eq!(env.sender, env.from, "Sender defaults to From");
+    assert_eq!(env.to.len(), 2);
+    assert_eq!(env.to[1].host.as_deref(), Some(&b"example.test"[..]));
+    assert_eq!(env.message_id.as_deref(), Some(&b"<m1@example.test>"[..]));
+    assert_eq!(env.cc, Vec::new());
+}

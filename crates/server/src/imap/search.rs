@@ -1,0 +1,327 @@
+//! SEARCH and UID SEARCH (RFC 9051 6.4.4), answered with `* SEARCH` or, when the client
+//! asks with RETURN, ESEARCH (RFC 4731). Text keys match case-insensitively, header keys
+//! against the field as written and as decoded (RFC 2047), BODY/TEXT against the decoded
+//! text of every text part.
+
+use super::{Done, Session, convert, now, reply};
+use hermod_proto::imap::{
+    CommandBody, Date, ESearch, Response, SearchKey, SearchReturn, SeqNum, SequenceSet,
+};
+use hermod_store::{Flags, MessageMeta};
+use hermod_types::Uid;
+use mail_parser::parsers::MessageStream;
+use mail_parser::{HeaderValue, MessageParser, PartType};
+use std::collections::HashMap;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// What evaluating a key needs beyond flags and numbers.
+#[derive(Default, Clone, Copy)]
+struct Needs {
+    meta: bool,
+    body: bool,
+}
+
+/// Keys this server cannot answer yet: BAD rather than a wrong answer.
+fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static str> {
+    use SearchKey as K;
+    match key {
+        K::ModSeq { .. } => return Err("CONDSTORE is not supported"),
+        K::SequenceSet(SequenceSet::Saved) | K::Uid(SequenceSet::Saved) => {
+            return Err("SEARCHRES is not supported");
+        }
+        K::Not(k) => check(k, needs)?,
+        K::Or(a, b) => {
+            check(a, needs)?;
+            check(b, needs)?;
+        }
+        K::And(keys) => keys.iter().try_for_each(|k| check(k, needs))?,
+        K::Larger(_) | K::Smaller(_) | K::Before(_) | K::On(_) | K::Since(_) => needs.meta = true,
+        K::Older(_) | K::Younger(_) => needs.meta = true,
+        K::Bcc(_) | K::Body(_) | K::Cc(_) | K::From(_) | K::Header(..) | K::Subject(_) => {
+            needs.body = true;
+        }
+        K::Text(_) | K::To(_) | K::SentBefore(_) | K::SentOn(_) | K::SentSince(_) => {
+            needs.body = true;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) async fn search(&mut self, tag: &str, body: CommandBody) -> Done {
+        let CommandBody::Search {
+            uid,
+            charset,
+            returns,
+            criteria,
+        } = body
+        else {
+            return Done::bad(reply::NOT_SUPPORTED);
+        };
+        if let Some(c) = &charset
+            && !c.eq_ignore_ascii_case("UTF-8")
+            && !c.eq_ignore_ascii_case("US-ASCII")
+        {
+            let code =
+                hermod_proto::imap::Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]);
+            return Done::no(Some(code), reply::NOT_UTF8_OR_ASCII);
+        }
+        if returns
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save))
+        {
+            return Done::bad("SEARCHRES is not supported");
+        }
+        let mut needs = Needs::default();
+        if let Err(why) = check(&criteria, &mut needs) {
+            return Done::bad(why);
+        }
+        let found = match self.matching(&criteria, needs).await {
+            Ok(found) => found,
+            Err(e) => return Done::store_error(&e),
+        };
+        let ids: Vec<u32> = found
+            .iter()
+            .map(|&(seq, u)| if uid { u.get() } else { seq })
+            .collect();
+        let response = match returns {
+            None => Response::Search { ids, modseq: None },
+            Some(returns) => Response::ESearch(esearch(tag, uid, &ids, &returns)),
+        };
+        self.send(&response);
+        Done::ok("SEARCH completed")
+    }
+
+    /// (sequence number, UID) of every message of the view matching `key`.
+    async fn matching(
+        &mut self,
+        key: &SearchKey,
+        needs: Needs,
+    ) -> Result<Vec<(u32, Uid)>, hermod_store::StoreError> {
+        let Some(view) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let store = self.ctx.store.clone();
+        let metas: HashMap<Uid, MessageMeta> = if needs.meta || needs.body {
+            let list = store.messages(view.info.id).await?;
+            list.into_iter().map(|m| (m.uid, m)).collect()
+        } else {
+            HashMap::new()
+        };
+        let (count, last_uid) = (view.exists(), view.last_uid());
+        let mut found = Vec::new();
+        for (at, (&uid, flags)) in view.uids.iter().zip(&view.flags).enumerate() {
+            let meta = metas.get(&uid);
+            if (needs.meta || needs.body) && meta.is_none() {
+                continue; // expunged meanwhile
+            }
+            let text = match (needs.body, meta) {
+                (true, Some(m)) => Some(Text::of(&store.read_blob(&m.blob, None).await?)),
+                _ => None,
+            };
+            let message = Candidate {
+                seq: at as u32 + 1,
+                uid,
+                flags,
+                meta,
+                text: text.as_ref(),
+                count,
+                last_uid,
+                now: now(),
+            };
+            if message.matches(key) {
+                found.push((message.seq, uid));
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn esearch(tag: &str, uid: bool, ids: &[u32], returns: &[SearchReturn]) -> ESearch {
+    // RFC 4731 3.1: RETURN () means ALL.
+    let all = returns.is_empty() || returns.contains(&SearchReturn::All);
+    let ranges = ids.iter().map(|&n| (SeqNum::Value(n), SeqNum::Value(n)));
+    ESearch {
+        tag: Some(tag.to_owned()),
+        uid,
+        min: ids
+            .first()
+            .copied()
+            .filter(|_| returns.contains(&SearchReturn::Min)),
+        max: ids
+            .last()
+            .copied()
+            .filter(|_| returns.contains(&SearchReturn::Max)),
+        all: (all && !ids.is_empty()).then(|| SequenceSet::Ranges(ranges.collect())),
+        count: returns
+            .contains(&SearchReturn::Count)
+            .then_some(ids.len() as u32),
+        modseq: None,
+    }
+}
+
+/// A message's searchable text, lower-cased.
+struct Text {
+    /// Each field's name, and its value as written and decoded.
+    fields: Vec<(String, String)>,
+    body: String,
+    sent: Option<Date>,
+}
+
+impl Text {
+    fn of(raw: &[u8]) -> Text {
+        let header = hermod_message::header_section(raw);
+        let mut fields = Vec::new();
+        let mut sent = None;
+        for f in hermod_message::fields(header) {
+            let Some(value) = super::mime::field_bytes(header, f.name) else {
+                continue;
+            };
+            let mut with_end = value.clone();
+            with_end.extend_from_slice(b"\r\n");
+            let decoded = match MessageStream::new(&with_end).parse_unstructured() {
+                HeaderValue::Text(t) => t.into_owned(),
+                _ => String::new(),
+            };
+            if f.name.eq_ignore_ascii_case("Date")
+                && let HeaderValue::DateTime(d) = MessageStream::new(&with_end).parse_date()
+            {
+                sent = Some(Date {
+                    year: d.year,
+                    month: d.month,
+                    day: d.day,
+                });
+            }
+            let both = format!("{} {decoded}", String::from_utf8_lossy(&value));
+            fields.push((f.name.to_owned(), both.to_lowercase()));
+        }
+        let mut body = String::new();
+        if let Some(message) = MessageParser::default().parse(raw) {
+            collect_text(&message, &mut body, 0);
+        }
+        Text {
+            fields,
+            body: body.to_lowercase(),
+            sent,
+        }
+    }
+
+    fn header(&self, name: &str, needle: &str) -> bool {
+        self.fields
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.contains(needle))
+    }
+}
+
+fn collect_text(message: &mail_parser::Message<'_>, out: &mut String, depth: usize) {
+    for part in &message.parts {
+        match &part.body {
+            PartType::Text(t) | PartType::Html(t) => {
+                out.push_str(t);
+                out.push('\n');
+            }
+            PartType::Message(inner) if depth < 8 => collect_text(inner, out, depth + 1),
+            _ => {}
+        }
+    }
+}
+
+struct Candidate<'a> {
+    seq: u32,
+    uid: Uid,
+    flags: &'a Flags,
+    meta: Option<&'a MessageMeta>,
+    text: Option<&'a Text>,
+    count: u32,
+    last_uid: u32,
+    now: i64,
+}
+
+fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
+    let SequenceSet::Ranges(ranges) = set else {
+        return false;
+    };
+    let v = |x: SeqNum| match x {
+        SeqNum::Value(v) => v,
+        SeqNum::Star => star,
+    };
+    ranges
+        .iter()
+        .any(|&(a, b)| v(a).min(v(b)) <= n && n <= v(a).max(v(b)))
+}
+
+fn lower(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_lowercase()
+}
+
+impl Candidate<'_> {
+    fn matches(&self, key: &SearchKey) -> bool {
+        use SearchKey as K;
+        let flag = |bit| self.flags.has(bit);
+        match key {
+            K::All | K::Old => true,
+            K::New | K::Recent => false,
+            K::Answered => flag(Flags::ANSWERED),
+            K::Deleted => flag(Flags::DELETED),
+            K::Draft => flag(Flags::DRAFT),
+            K::Flagged => flag(Flags::FLAGGED),
+            K::Seen => flag(Flags::SEEN),
+            K::Unanswered => !flag(Flags::ANSWERED),
+            K::Undeleted => !flag(Flags::DELETED),
+            K::Undraft => !flag(Flags::DRAFT),
+            K::Unflagged => !flag(Flags::FLAGGED),
+            K::Unseen => !flag(Flags::SEEN),
+            K::Keyword(k) => self.has_keyword(k),
+            K::Unkeyword(k) => !self.has_keyword(k),
+            K::Not(k) => !self.matches(k),
+            K::Or(a, b) => self.matches(a) || self.matches(b),
+            K::And(keys) => keys.iter().all(|k| self.matches(k)),
+            K::SequenceSet(set) => in_set(set, self.seq, self.count),
+            K::Uid(set) => in_set(set, self.uid.get(), self.last_uid),
+            _ => self.matches_data(key),
+        }
+    }
+
+    fn has_keyword(&self, k: &str) -> bool {
+        self.flags
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(k))
+    }
+
+    /// Keys on size, dates and text.
+    fn matches_data(&self, key: &SearchKey) -> bool {
+        use SearchKey as K;
+        let (Some(meta), text) = (self.meta, self.text) else {
+            return false;
+        };
+        let day = meta.internal_date.div_euclid(86_400);
+        let sent = text.and_then(|t| t.sent).map(convert::days_from_civil);
+        let header = |name: &str, s: &[u8]| text.is_some_and(|t| t.header(name, &lower(s)));
+        match key {
+            K::Larger(n) => meta.size > *n,
+            K::Smaller(n) => meta.size < *n,
+            K::Before(d) => day < convert::days_from_civil(*d),
+            K::On(d) => day == convert::days_from_civil(*d),
+            K::Since(d) => day >= convert::days_from_civil(*d),
+            K::SentBefore(d) => sent.is_some_and(|s| s < convert::days_from_civil(*d)),
+            K::SentOn(d) => sent == Some(convert::days_from_civil(*d)),
+            K::SentSince(d) => sent.is_some_and(|s| s >= convert::days_from_civil(*d)),
+            K::Older(n) => self.now - meta.internal_date >= i64::from(*n),
+            K::Younger(n) => self.now - meta.internal_date <= i64::from(*n),
+            K::From(s) => header("From", s),
+            K::To(s) => header("To", s),
+            K::Cc(s) => header("Cc", s),
+            K::Bcc(s) => header("Bcc", s),
+            K::Subject(s) => header("Subject", s),
+            K::Header(name, s) => header(name, s),
+            K::Body(s) => text.is_some_and(|t| t.body.contains(&lower(s))),
+            K::Text(s) => text.is_some_and(|t| {
+                let needle = lower(s);
+                t.body.contains(&needle) || t.fields.iter().any(|(_, v)| v.contains(&needle))
+            }),
+            _ => false,
+        }
+    }
+}

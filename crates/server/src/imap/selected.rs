@@ -1,0 +1,241 @@
+//! SELECT/EXAMINE, CLOSE, UNSELECT, EXPUNGE, UID EXPUNGE, and keeping the selected
+//! mailbox's view in step with what others do (RFC 9051 5.2, 7.4).
+
+use super::{Done, Session, View, convert, reply};
+use hermod_proto::imap::{
+    Code, FetchItem, ListItem, Mailbox, Response, SelectParams, SequenceSet, Status,
+};
+use hermod_store::{Flags, MessageState, StoreError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) async fn select(
+        &mut self,
+        mailbox: Mailbox,
+        params: SelectParams,
+        read_only: bool,
+    ) -> Done {
+        if params.condstore || params.qresync.is_some() {
+            return Done::bad(reply::NO_CONDSTORE);
+        }
+        // Selecting deselects first, whatever happens next (RFC 9051 6.3.2).
+        if self.selected.take().is_some() {
+            self.send(&reply::untagged(
+                Status::Ok,
+                Some(Code::Closed),
+                "previous mailbox closed",
+            ));
+        }
+        let Some(user) = self.user.as_ref().map(|u| u.id) else {
+            return Done::bad(reply::WRONG_STATE);
+        };
+        let Some(name) = convert::mailbox_name(&mailbox) else {
+            return Done::no(Some(Code::NonExistent), reply::NO_MAILBOX);
+        };
+        let store = self.ctx.store.clone();
+        let info = match store.mailbox(user, &name).await {
+            Ok(Some(info)) => info,
+            Ok(None) => return Done::no(Some(Code::NonExistent), reply::NO_MAILBOX),
+            Err(e) => return Done::store_error(&e),
+        };
+        let messages = match store.messages(info.id).await {
+            Ok(messages) => messages,
+            Err(e) => return Done::store_error(&e),
+        };
+        // Whatever changed before the view was read is in it.
+        self.changed.take();
+        let view = View::new(info, messages, read_only);
+        self.announce(&view);
+        self.selected = Some(Box::new(view));
+        if read_only {
+            Done::ok_code(Code::ReadOnly, "EXAMINE completed")
+        } else {
+            Done::ok_code(Code::ReadWrite, "SELECT completed")
+        }
+    }
+
+    /// The untagged responses of SELECT (RFC 9051 6.3.2, with RFC 3501's RECENT).
+    fn announce(&mut self, view: &View) {
+        let mut flags = convert::system_flags();
+        let mut keywords: Vec<String> = Vec::new();
+        for k in view.flags.iter().flat_map(|f| &f.keywords) {
+            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                keywords.push(k.clone());
+            }
+        }
+        flags.extend(keywords.into_iter().map(hermod_proto::imap::Flag::Keyword));
+        self.send(&Response::Flags(flags.clone()));
+        self.send(&Response::Exists(view.exists()));
+        self.send(&Response::Recent(0));
+        let info = &view.info;
+        let special = info.special_use.map(|u| u.as_str().to_owned());
+        self.send(&Response::List(ListItem {
+            attributes: special.into_iter().collect(),
+            delimiter: Some('/'),
+            mailbox: convert::wire_mailbox(&info.name),
+            childinfo: Vec::new(),
+            oldname: None,
+        }));
+        let permanent = if view.read_only {
+            Vec::new()
+        } else {
+            convert::system_flags()
+        };
+        let codes = [
+            Code::PermanentFlags(permanent, !view.read_only),
+            Code::UidValidity(info.uid_validity.get()),
+            Code::UidNext(info.uid_next),
+        ];
+        for code in codes {
+            self.send(&reply::untagged(Status::Ok, Some(code), "ok"));
+        }
+    }
+
+    /// CLOSE (`expunge`: removes `\Deleted` messages silently, unless read-only) and
+    /// UNSELECT.
+    pub(super) async fn close(&mut self, expunge: bool) -> Done {
+        let Some(view) = self.selected.take() else {
+            return Done::bad(reply::WRONG_STATE);
+        };
+        if expunge
+            && !view.read_only
+            && let Err(e) = self.ctx.store.expunge_deleted(view.info.id, None).await
+        {
+            return Done::store_error(&e);
+        }
+        Done::ok("mailbox closed")
+    }
+
+    /// EXPUNGE and UID EXPUNGE (RFC 4315 2.1).
+    pub(super) async fn expunge(&mut self, uids: Option<SequenceSet>) -> Done {
+        let Some(view) = self.selected.as_ref() else {
+            return Done::bad(reply::WRONG_STATE);
+        };
+        if view.read_only {
+            return Done::no(Some(Code::ReadOnly), reply::READ_ONLY);
+        }
+        let only = uids.map(|set| view.uid_set(&view.by_uid(&set)));
+        if only.as_ref().is_some_and(|s| s.is_empty()) {
+            return Done::ok("EXPUNGE completed");
+        }
+        let id = view.info.id;
+        match self.ctx.store.expunge_deleted(id, only.as_ref()).await {
+            Ok(expunged) => {
+                self.report_expunged(&expunged.uids);
+                Done::ok("EXPUNGE completed")
+            }
+            Err(e) => Done::store_error(&e),
+        }
+    }
+
+    /// Sends EXPUNGE for the UIDs the view still holds, from the highest sequence number
+    /// down so each number is right when the client reads it.
+    pub(super) fn report_expunged(&mut self, uids: &[hermod_types::Uid]) {
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        let mut gone: Vec<_> = uids.iter().filter_map(|&u| view.position(u)).collect();
+        gone.sort_unstable();
+        let mut responses = Vec::new();
+        for &at in gone.iter().rev() {
+            let uid = view.uids[at];
+            if let Some(seq) = view.remove(uid) {
+                responses.push(Response::Expunge(seq));
+            }
+        }
+        responses.iter().for_each(|r| self.send(r));
+    }
+
+    /// Tells the client what others changed in the selected mailbox since it was last told:
+    /// expunges (when `expunges`), new messages, flag changes.
+    pub(super) async fn after_command(&mut self, expunges: bool) {
+        if self.selected.is_none() || !self.changed.take() {
+            return;
+        }
+        if let Err(e) = self.sync(expunges).await {
+            tracing::warn!(peer = %self.peer, error = %e, "IMAP: cannot look for changes");
+            // Look again next time.
+            self.changed
+                .dirty
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    async fn sync(&mut self, expunges: bool) -> Result<(), StoreError> {
+        let Some(view) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let changes = self
+            .ctx
+            .store
+            .changes_since(view.info.id, view.modseq, None)
+            .await?;
+        let gone: Vec<_> = view
+            .uids
+            .iter()
+            .copied()
+            .filter(|&u| changes.vanished.contains(u))
+            .collect();
+        if expunges {
+            self.report_expunged(&gone);
+        } else if !gone.is_empty() {
+            // Told later, when EXPUNGE responses are allowed: look at these changes again.
+            self.changed
+                .dirty
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        self.report_changed(&changes.changed);
+        if let Some(view) = self.selected.as_mut()
+            && (expunges || gone.is_empty())
+        {
+            view.modseq = changes.highest_modseq;
+        }
+        Ok(())
+    }
+
+    /// New messages (EXISTS) and flag changes (FETCH FLAGS) from `changed`.
+    fn report_changed(&mut self, changed: &[MessageState]) {
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        let before = view.exists();
+        let mut fetches = Vec::new();
+        for state in changed {
+            match view.position(state.uid) {
+                Some(at) if !same_flags(&view.flags[at], &state.flags) => {
+                    view.flags[at] = state.flags.clone();
+                    fetches.push((at, state.uid, state.flags.clone()));
+                }
+                Some(_) => {}
+                None if state.uid.get() > view.last_uid() => {
+                    view.uids.push(state.uid);
+                    view.flags.push(state.flags.clone());
+                }
+                None => {}
+            }
+        }
+        if view.exists() != before {
+            let exists = view.exists();
+            self.send(&Response::Exists(exists));
+        }
+        for (at, uid, flags) in fetches {
+            let items = vec![
+                FetchItem::Uid(uid.get()),
+                FetchItem::Flags(convert::wire_flags(&flags)),
+            ];
+            self.send(&Response::Fetch {
+                seq: at as u32 + 1,
+                items,
+            });
+        }
+    }
+}
+
+fn same_flags(a: &Flags, b: &Flags) -> bool {
+    let covers = |x: &Flags, y: &Flags| {
+        x.keywords
+            .iter()
+            .all(|k| y.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)))
+    };
+    a.bits == b.bits && covers(a, b) && covers(b, a)
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Interop: Python's imaplib against the built hermod with the IMAP preview on
+(HERMOD_IMAP_PREVIEW=1).
+
+Run by `cargo test` (crates/hermod/tests/interop.rs) with HERMOD_BIN set; loopback only.
+"""
+import imaplib
+import sys
+import time
+import unittest
+
+from hermod_harness import Hermod, insecure
+
+
+class ImaplibInterop(unittest.TestCase):
+    def setUp(self):
+        self.server = Hermod(imap=True)
+        self.server.deliver("alice@example.test", b"Subject: first\r\nFrom: bob@remote.test\r\n\r\nfirst body\r\n")
+        self.server.deliver("alice@example.test", b"Subject: second\r\n\r\nsecond body\r\n")
+
+    def tearDown(self):
+        self.server.stop()
+
+    def connect(self):
+        m = imaplib.IMAP4("127.0.0.1", self.server.ports["imap"], timeout=20)
+        self.assertIn("IMAP4REV1", m.capabilities)
+        self.assertIn("IDLE", m.capabilities)
+        return m
+
+    def test_read_flag_search_copy_expunge(self):
+        m = self.connect()
+        m.login("alice@example.test", "s3cret")
+        typ, boxes = m.list()
+        self.assertEqual(typ, "OK")
+        names = [b.decode() for b in boxes]
+        self.assertTrue(any(n.endswith(' INBOX') for n in names), names)
+        self.assertTrue(any("\\Sent" in n for n in names), names)
+        typ, data = m.select("INBOX")
+        self.assertEqual((typ, data), ("OK", [b"2"]))
+        typ, data = m.fetch("1", "(UID RFC822.SIZE BODY.PEEK[])")
+        self.assertEqual(typ, "OK")
+        meta, body = data[0]
+        self.assertIn(b"UID 1", meta)
+        self.assertTrue(body.endswith(b"first body\r\n"), body)
+        self.assertIn(b"RFC822.SIZE %d" % len(body), meta)
+        typ, data = m.fetch("1", "(FLAGS)")
+        self.assertNotIn(b"\\Seen", data[0])
+        m.fetch("1", "(RFC822)")
+        typ, data = m.fetch("1", "(FLAGS)")
+        self.assertIn(b"\\Seen", data[0], "a non-PEEK fetch sets \\Seen")
+        typ, data = m.store("2", "+FLAGS", "(\\Flagged)")
+        self.assertEqual(typ, "OK")
+        self.assertIn(b"\\Flagged", data[0])
+        self.assertEqual(m.search(None, "FLAGGED"), ("OK", [b"2"]))
+        self.assertEqual(m.search(None, "SUBJECT", "first"), ("OK", [b"1"]))
+        self.assertEqual(m.uid("SEARCH", "UNSEEN"), ("OK", [b"2"]))
+        typ, data = m.copy("1:2", "Trash")
+        self.assertEqual(typ, "OK")
+        self.assertIn(b"COPYUID", data[0])
+        self.assertEqual(m.status("Trash", "(MESSAGES)")[1], [b"Trash (MESSAGES 2)"])
+        m.store("1", "+FLAGS", "(\\Deleted)")
+        typ, data = m.expunge()
+        self.assertEqual((typ, data), ("OK", [b"1"]))
+        self.assertEqual(m.search(None, "ALL"), ("OK", [b"1"]))
+        m.close()
+        m.logout()
+        self.assertEqual(len(self.server.inbox()), 1)
+
+    def test_append_and_idle(self):
+        m = self.connect()
+        m.login("alice@example.test", "s3cret")
+        message = b"Subject: drafted\r\n\r\nwritten by imaplib\r\n"
+        typ, data = m.append("Drafts", "(\\Draft)", imaplib.Time2Internaldate(time.time()), message)
+        self.assertEqual(typ, "OK")
+        self.assertIn(b"APPENDUID", data[0])
+        # The export is a Maildir: LF line endings.
+        self.assertEqual(self.server.folder("Drafts"), [message.replace(b"\r\n", b"\n")])
+        m.select("INBOX")
+        # imaplib before Python 3.14 has no idle(): speak it directly.
+        tag = m._new_tag()
+        m.send(tag + b" IDLE\r\n")
+        self.assertTrue(m.readline().startswith(b"+"))
+        started = time.monotonic()
+        self.server.deliver("alice@example.test", b"Subject: third\r\n\r\npushed\r\n")
+        self.assertEqual(m.readline(), b"* 3 EXISTS\r\n")
+        self.assertLess(time.monotonic() - started, 5)
+        m.send(b"DONE\r\n")
+        self.assertTrue(m.readline().startswith(tag + b" OK"))
+        self.assertEqual(m.search(None, "ALL"), ("OK", [b"1 2 3"]))
+        m.logout()
+
+    def test_starttls_then_login(self):
+        m = self.connect()
+        self.assertIn("STARTTLS", m.capabilities)
+        m.starttls(insecure())
+        m.login("alice@example.test", "s3cret")
+        self.assertEqual(m.select("INBOX", readonly=True), ("OK", [b"2"]))
+        m.logout()
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() and result.testsRun > 0 else 1)
