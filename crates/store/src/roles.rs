@@ -49,7 +49,8 @@ pub trait Directory: Send + Sync {
     async fn aliases(&self) -> Result<Vec<(String, Vec<String>)>>;
     async fn alias_targets(&self, alias: &AliasKey) -> Result<Vec<Address>>;
     /// Everything routing needs to know of one address (is its domain ours, the account, an
-    /// alias, the domain's catch-all), in one trip.
+    /// alias, the domain's catch-all), in one trip. When an account has the address, the
+    /// alias and catch-all targets may be left empty (routing never looks past the account).
     async fn lookup_address(&self, address: &Address) -> Result<AddressLookup>;
 
     /// Adds (or replaces) a DKIM key of a local domain.

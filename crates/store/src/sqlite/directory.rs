@@ -242,14 +242,25 @@ pub(crate) fn dkim_keys(conn: &Connection, domain: &Domain) -> Result<Vec<crate:
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Everything routing needs of one address, from one connection.
+/// Everything routing needs of one address, from one connection. An account is routing's
+/// answer when there is one, so aliases and the catch-all are read only when there is not:
+/// the common recipient costs two queries (each query also takes SQLite's allocator lock,
+/// which every thread of the store shares).
 pub(crate) fn lookup_address(conn: &Connection, address: &Address) -> Result<AddressLookup> {
     if !has_domain(conn, address.domain())? {
         return Ok(AddressLookup::default());
     }
+    let user = user(conn, &address.normalized())?;
+    if user.is_some() {
+        return Ok(AddressLookup {
+            local_domain: true,
+            user,
+            ..AddressLookup::default()
+        });
+    }
     Ok(AddressLookup {
         local_domain: true,
-        user: user(conn, &address.normalized())?,
+        user,
         alias_targets: alias_targets(conn, &AliasKey::Address(address.clone()))?,
         catch_all: alias_targets(conn, &AliasKey::CatchAll(address.domain().clone()))?,
     })

