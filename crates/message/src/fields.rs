@@ -1,5 +1,6 @@
-//! Header fields as they stand in a header section: find, read, remove, and the addresses
-//! of an address-list field. Enough for submission fix-ups (RFC 6409 8); MIME lives elsewhere.
+//! Header fields as they stand in a header section: find, read, remove, and whose name an
+//! Authentication-Results field claims. Enough for submission fix-ups (RFC 6409 8); MIME and
+//! the author check live elsewhere.
 
 /// One field: its name, and the byte range of the whole field (continuations and CRLF
 /// included) in the header section.
@@ -74,70 +75,6 @@ pub fn remove_fields_where(header: &[u8], name: &str, doomed: impl Fn(&[u8]) -> 
     out
 }
 
-/// The addresses of an address-list value: `Name <a@b>, c@d, "Last, First" <e@f>`.
-/// Group syntax contributes its members; comments are ignored.
-pub fn addresses(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for item in split_top_level(value) {
-        let item = item
-            .rsplit_once(':')
-            .map_or(item.as_str(), |(_, rest)| rest)
-            .trim_end_matches(';');
-        let address = match (item.find('<'), item.rfind('>')) {
-            (Some(open), Some(close)) if open < close => &item[open + 1..close],
-            _ => item,
-        };
-        let address = strip_comments(address);
-        let address = address.trim();
-        if address.contains('@') {
-            out.push(address.to_owned());
-        }
-    }
-    out
-}
-
-/// Splits at commas outside quotes, angle brackets and comments.
-fn split_top_level(value: &str) -> Vec<String> {
-    let (mut parts, mut current) = (Vec::new(), String::new());
-    let (mut quoted, mut angle, mut comment, mut escaped) = (false, false, 0u32, false);
-    for c in value.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' if comment == 0 => quoted = !quoted,
-            '(' if !quoted => comment += 1,
-            ')' if !quoted && comment > 0 => comment -= 1,
-            '<' if !quoted && comment == 0 => angle = true,
-            '>' if !quoted && comment == 0 => angle = false,
-            ',' if !quoted && !angle && comment == 0 => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    parts.push(current);
-    parts
-}
-
-fn strip_comments(s: &str) -> String {
-    let mut depth = 0u32;
-    s.chars()
-        .filter(|&c| match c {
-            '(' => {
-                depth += 1;
-                false
-            }
-            ')' if depth > 0 => {
-                depth -= 1;
-                false
-            }
-            _ => depth == 0,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,23 +92,6 @@ mod tests {
         assert_eq!(field_value(HEADER, "Message-ID"), None);
         let stripped = remove_fields(HEADER, "BCC");
         assert_eq!(stripped, b"From: Alice <alice@example.test>\r\nTo: bob@x.test,\r\n carol@y.test\r\nSubject: hi\r\n");
-    }
-
-    #[test]
-    fn extracts_addresses() {
-        assert_eq!(
-            addresses("Alice <alice@example.test>"),
-            ["alice@example.test"]
-        );
-        assert_eq!(
-            addresses("\"Last, First\" <a@b.test>, c@d.test (Carol)"),
-            ["a@b.test", "c@d.test"]
-        );
-        assert_eq!(
-            addresses("friends: x@y.test, z@w.test;"),
-            ["x@y.test", "z@w.test"]
-        );
-        assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
     }
 }
 

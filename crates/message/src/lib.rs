@@ -11,7 +11,7 @@ pub use authors::{AuthorError, author_addresses};
 pub use date::{rfc5322_date, unix_now};
 pub use dsn::{Bounce, FailedRecipient};
 pub use fields::{
-    Field, addresses, claims_authserv_id, field_value, fields, remove_fields, remove_fields_where,
+    Field, claims_authserv_id, field_value, fields, remove_fields, remove_fields_where,
 };
 pub use headers::{count_header, header_section};
 pub use trace::{Protocol, Received, return_path};
