@@ -13,6 +13,8 @@ pub struct LocalRecipient {
     pub user: UserId,
     /// The account's normalized address.
     pub address: String,
+    /// The account's active Sieve script (store id), run at delivery.
+    pub sieve: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +219,7 @@ fn check_quotas(users: Vec<UserRecord>, size: u64) -> RcptOutcome {
             .map(|u| LocalRecipient {
                 user: u.id,
                 address: u.address,
+                sieve: u.sieve_script,
             })
             .collect(),
     )

@@ -41,6 +41,41 @@ pub enum ServerError {
     Dns(String),
     #[error("spam filter: {0}")]
     Spam(String),
+    #[error("sieve: {0}")]
+    Sieve(String),
+}
+
+/// The Sieve interpreter as `[sieve]` configures it, with the site's scripts compiled (an
+/// unreadable or broken one is an error naming the file, line and column).
+pub fn sieve_engine(config: &Config) -> Result<hermod_core::sieve::SieveEngine, String> {
+    let read = |path: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, String> {
+        path.as_ref()
+            .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
+            .transpose()
+    };
+    let (before, after) = (read(&config.sieve.before)?, read(&config.sieve.after)?);
+    let s = &config.sieve;
+    let limits = hermod_core::sieve::SieveLimits {
+        max_cpu: s.max_cpu as usize,
+        max_redirects: s.max_redirects as usize,
+        max_replies: s.max_replies as usize,
+        max_script_size: s.max_script_size as usize,
+        max_scripts: s.max_scripts as usize,
+    };
+    hermod_core::sieve::SieveEngine::new(
+        &config.hostname,
+        limits,
+        before.as_deref(),
+        after.as_deref(),
+    )
+    .map_err(|e| {
+        let which = if config.sieve.before.is_some() {
+            "before/after"
+        } else {
+            "after"
+        };
+        format!("the site's {which} script: {e}")
+    })
 }
 
 /// What every session shares.
@@ -66,6 +101,8 @@ pub(crate) struct Context {
     pub outbound_pool: outbound::Pool,
     /// Lists, DNS checks, sender authentication and the Bayesian model for inbound mail.
     pub spam: spam::SpamFilter,
+    /// Users' filters at delivery.
+    pub sieve: hermod_core::sieve::SieveEngine,
 }
 
 pub struct Server {
@@ -99,6 +136,7 @@ impl Server {
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
         let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
+        let sieve = sieve_engine(&config).map_err(ServerError::Sieve)?;
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -114,6 +152,7 @@ impl Server {
             outbound_domains: outbound::DomainSlots::new(per_domain),
             outbound_pool: outbound::Pool::default(),
             spam,
+            sieve,
         };
         Ok(Server {
             ctx: Arc::new(ctx),

@@ -22,7 +22,9 @@ pub(crate) fn list(conn: &Connection, user: UserId) -> Result<Vec<SieveScriptInf
 pub(crate) fn get(conn: &Connection, user: UserId, name: &str) -> Result<Option<Vec<u8>>> {
     let mut stmt =
         conn.prepare_cached("SELECT content FROM sieve_scripts WHERE user_id = ?1 AND name = ?2")?;
-    Ok(stmt.query_row(params![user.0, name], |r| r.get(0)).optional()?)
+    Ok(stmt
+        .query_row(params![user.0, name], |r| r.get(0))
+        .optional()?)
 }
 
 pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {

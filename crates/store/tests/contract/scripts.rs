@@ -41,10 +41,7 @@ pub async fn sieve_scripts_have_one_active(b: &dyn Backend) {
     assert_ne!(first, second, "a new text has a new id");
     assert_eq!(s.sieve_script(first).await.unwrap(), None);
     assert_eq!(s.sieve_script(second).await.unwrap().unwrap(), b"stop;");
-    assert_eq!(
-        s.sieve_get(alice, "main").await.unwrap().unwrap(),
-        b"stop;"
-    );
+    assert_eq!(s.sieve_get(alice, "main").await.unwrap().unwrap(), b"stop;");
 
     assert!(matches!(
         s.sieve_delete(alice, "main").await,
@@ -55,7 +52,11 @@ pub async fn sieve_scripts_have_one_active(b: &dyn Backend) {
         Err(StoreError::ScriptExists(_))
     ));
     s.sieve_rename(alice, "main", "renamed").await.unwrap();
-    assert_eq!(record(b).await.sieve_script, Some(second), "rename keeps it");
+    assert_eq!(
+        record(b).await.sieve_script,
+        Some(second),
+        "rename keeps it"
+    );
     assert!(matches!(
         s.sieve_activate(alice, Some("main")).await,
         Err(StoreError::UnknownScript(_))
@@ -63,7 +64,10 @@ pub async fn sieve_scripts_have_one_active(b: &dyn Backend) {
     s.sieve_activate(alice, None).await.unwrap();
     assert_eq!(record(b).await.sieve_script, None);
     s.sieve_delete(alice, "renamed").await.unwrap();
-    assert_eq!(s.sieve_list(alice).await.unwrap(), [info("other", 8, false)]);
+    assert_eq!(
+        s.sieve_list(alice).await.unwrap(),
+        [info("other", 8, false)]
+    );
     assert!(matches!(
         s.sieve_delete(alice, "renamed").await,
         Err(StoreError::UnknownScript(_))
@@ -79,7 +83,10 @@ pub async fn sieve_seen_remembers_until_expiry(b: &dyn Backend) {
     assert!(!s.sieve_seen(alice, "k", 1000, 100, false).await.unwrap());
     assert!(s.sieve_seen(alice, "k", 1050, 100, false).await.unwrap());
     assert!(!s.sieve_seen(bob, "k", 1050, 100, false).await.unwrap());
-    assert!(!s.sieve_seen(alice, "k", 1100, 100, false).await.unwrap(), "expired");
+    assert!(
+        !s.sieve_seen(alice, "k", 1100, 100, false).await.unwrap(),
+        "expired"
+    );
     // Recorded again at 1100: a duplicate until 1200; with `last`, each sighting extends it.
     assert!(s.sieve_seen(alice, "k", 1190, 100, true).await.unwrap());
     assert!(s.sieve_seen(alice, "k", 1250, 100, false).await.unwrap());
