@@ -9,6 +9,7 @@ pub mod outbound;
 pub mod pipeline;
 mod routing;
 pub mod sieve;
+pub mod srs;
 pub mod submission;
 pub mod throttle;
 

@@ -205,7 +205,13 @@ pub async fn deliver_filtered(
     }
     let mut sent = 0;
     for (user_address, out) in outgoing {
-        sent += send(store, &message, whole, arrived, &user_address, out).await? as usize;
+        let sender = match &out {
+            Outgoing::Reply { .. } => None,
+            Outgoing::Redirect { .. } => {
+                engine.redirect_sender(arrived.sender.as_deref(), &user_address)
+            }
+        };
+        sent += send(store, &message, whole, sender, &user_address, out).await? as usize;
     }
     if decided.copies.is_empty() && decided.outbound.is_none() {
         // Discarded by every script: nothing to store (the body goes with `blob`).
@@ -247,19 +253,19 @@ fn merged(base: &Flags, more: Flags) -> Flags {
     flags
 }
 
-/// Queues one message a filter sends: a redirect (the message with a `Delivered-To:` that
-/// stops loops; skipped when this user already redirected it, or only its beginning was
-/// read), or a vacation reply from the null sender.
+/// Queues one message a filter sends from `sender`: a redirect (the message with a
+/// `Delivered-To:` that stops loops; skipped when this user already redirected it, or only
+/// its beginning was read), or a vacation reply (from the null sender).
 async fn send(
     store: &dyn Store,
     message: &[u8],
     whole: bool,
-    arrived: &Arrived,
+    sender: Option<String>,
     user_address: &str,
     out: Outgoing,
 ) -> Result<bool, StoreError> {
-    let (sender, to, content) = match out {
-        Outgoing::Reply { to, message } => (None, to, message),
+    let (to, content) = match out {
+        Outgoing::Reply { to, message } => (to, message),
         Outgoing::Redirect { to } => {
             let marker = format!("Delivered-To: {user_address}\r\n");
             if !whole || contains_header_line(message, &marker) {
@@ -272,7 +278,7 @@ async fn send(
             }
             let mut content = marker.into_bytes();
             content.extend_from_slice(message);
-            (arrived.sender.clone(), to, content)
+            (to, content)
         }
     };
     let writer = store.blob_writer()?;

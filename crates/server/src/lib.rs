@@ -45,6 +45,42 @@ pub enum ServerError {
     Sieve(String),
 }
 
+/// The secret of hermod's SRS addresses, `srs.key` in the data directory, made (32 random
+/// bytes, mode 0600) on first start. Losing it only invalidates forwarding addresses in
+/// flight; every node of one store must share it.
+pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("srs.key");
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 16 => return Ok(hermod_core::srs::Srs::new(&key)),
+        Ok(_) => return Err(format!("{}: too short to be a key", path.display())),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        Err(_) => {}
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for the SRS key: {e}"))?;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    let mut file = match created {
+        // Another process (the CLI, a second node) made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return std::fs::read(&path)
+                .map(|key| hermod_core::srs::Srs::new(&key))
+                .map_err(fail);
+        }
+        other => other.map_err(fail)?,
+    };
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .map_err(fail)?;
+    Ok(hermod_core::srs::Srs::new(&key))
+}
+
 /// The Sieve interpreter as `[sieve]` configures it, with the site's scripts compiled (an
 /// unreadable or broken one is an error naming the file, line and column).
 pub fn sieve_engine(config: &Config) -> Result<hermod_core::sieve::SieveEngine, String> {
@@ -129,14 +165,17 @@ impl Server {
         resolver: Arc<dyn hermod_core::outbound::Resolver>,
     ) -> Result<Server, ServerError> {
         let tls = tls::server_config(&config)?;
-        let router = Router::new(store.clone(), config.recipient_delimiter);
+        let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
+        let router = Router::new(store.clone(), config.recipient_delimiter).with_srs(srs.clone());
         let hostname_domain = Domain::parse(&config.hostname).ok();
         let send_rate =
             hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
         let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
-        let sieve = sieve_engine(&config).map_err(ServerError::Sieve)?;
+        let sieve = sieve_engine(&config)
+            .map_err(ServerError::Sieve)?
+            .with_srs(srs);
         let ctx = Context {
             config: Arc::new(config),
             store,

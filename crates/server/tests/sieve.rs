@@ -180,7 +180,7 @@ async fn redirect_relays_the_message_once() {
     let body = message("carol@remote.test", "fwd", "");
     assert_eq!(send(&server, "carol@remote.test", &to, &body).await, 250);
     eventually("the redirect", || mta.messages().len() == 1).await;
-    let got = &mta.messages()[0];
+    let got = mta.messages()[0].clone();
     assert_eq!(got.to, ["alice@elsewhere.test"]);
     assert!(got.data.starts_with("Delivered-To: alice@example.test\r\n"));
     assert!(got.data.contains("Subject: fwd"));
@@ -188,12 +188,30 @@ async fn redirect_relays_the_message_once() {
         server.inbox("alice@example.test").is_empty(),
         "redirect cancels keep"
     );
+    // The envelope sender is hermod's SRS address in alice's domain (SPF passes there)...
+    assert!(
+        got.from.starts_with("SRS0=") && got.from.ends_with("=remote.test=carol@example.test"),
+        "{}",
+        got.from
+    );
+    // ...and a bounce to it goes back to carol; a forged one is an unknown user.
+    let bounce = "From: MAILER-DAEMON@elsewhere.test\r\nSubject: failed\r\n\r\nbounced\r\n";
+    assert_eq!(send(&server, "", &[got.from.as_str()], bounce).await, 250);
+    eventually("the bounce relayed", || mta.messages().len() == 2).await;
+    assert_eq!(mta.messages()[1].to, ["carol@remote.test"]);
+    let forged = got.from.replace("=carol@", "=mallory@");
+    let mut c = SmtpClient::connect(server.smtp).await;
+    c.cmd("EHLO sender.test").await;
+    c.cmd("MAIL FROM:<>").await;
+    let refused = c.cmd(&format!("RCPT TO:<{forged}>")).await;
+    assert_eq!(refused.code, 550, "{refused:?}");
+    let mta_before = mta.messages().len();
 
     // A message that already went through alice's redirect is not sent round again.
     let looped = format!("Delivered-To: alice@example.test\r\n{body}");
     assert_eq!(send(&server, "carol@remote.test", &to, &looped).await, 250);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(mta.messages().len(), 1);
+    assert_eq!(mta.messages().len(), mta_before);
 }
 
 #[tokio::test]

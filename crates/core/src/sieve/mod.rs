@@ -14,6 +14,7 @@ mod run;
 pub use manage::{PutError, put_script, valid_name};
 pub use run::{Arrival, Outgoing, Verdict};
 
+use crate::srs::Srs;
 use hermod_store::{Scripts, UserId};
 use sieve::compiler::grammar::Capability;
 use sieve::{Compiler, Runtime};
@@ -98,6 +99,7 @@ pub struct SieveEngine {
     before: Option<Arc<sieve::Sieve>>,
     after: Option<Arc<sieve::Sieve>>,
     cache: Mutex<HashMap<i64, Arc<sieve::Sieve>>>,
+    srs: Option<Srs>,
 }
 
 impl SieveEngine {
@@ -131,14 +133,38 @@ impl SieveEngine {
             before: None,
             after: None,
             cache: Mutex::new(HashMap::new()),
+            srs: None,
         };
-        engine.before = before.map(|s| engine.compile(s)).transpose()?;
-        engine.after = after.map(|s| engine.compile(s)).transpose()?;
+        engine.before = before.map(|s| engine.site_script(s)).transpose()?;
+        engine.after = after.map(|s| engine.site_script(s)).transpose()?;
         Ok(engine)
     }
 
     pub fn limits(&self) -> &SieveLimits {
         &self.limits
+    }
+
+    /// Redirected mail leaves with an SRS sender in the user's domain (see [`crate::srs`]).
+    pub fn with_srs(mut self, srs: Srs) -> SieveEngine {
+        self.srs = Some(srs);
+        self
+    }
+
+    /// The envelope sender of a message `user_address`'s script redirects: the null sender
+    /// stays null, the user's own domain stays as it is, anyone else's is rewritten so the
+    /// destination's SPF check sees hermod's domain.
+    pub fn redirect_sender(&self, sender: Option<&str>, user_address: &str) -> Option<String> {
+        let sender = sender?;
+        let domain = user_address.rsplit_once('@').map_or("", |(_, d)| d);
+        let same = sender
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain));
+        match &self.srs {
+            Some(srs) if !same && !domain.is_empty() => {
+                Some(srs.forward(sender, domain, crate::srs::today()))
+            }
+            _ => Some(sender.to_owned()),
+        }
     }
 
     /// Compiles a script: errors carry the line and column.
@@ -150,6 +176,12 @@ impl SieveEngine {
                 message: e.to_string(),
             }),
         }
+    }
+
+    fn site_script(&self, text: &[u8]) -> Result<Arc<sieve::Sieve>, ScriptError> {
+        let script = self.compile(text)?;
+        run::dry_run(&self.runtime, script.clone())?;
+        Ok(script)
     }
 
     /// What `hermod sieve check`, `sieve put` and ManageSieve's PUTSCRIPT/CHECKSCRIPT ask: it
@@ -224,3 +256,6 @@ impl SieveEngine {
         Chain { scripts: chain }
     }
 }
+
+#[cfg(test)]
+mod tests;
