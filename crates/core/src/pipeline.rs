@@ -179,7 +179,7 @@ pub async fn deliver_filtered(
         let verdict = engine.run(store, &arrival).await;
         log_verdict(&filter.address, &verdict);
         if let Some(reason) = verdict.reject {
-            rejected.push(reason);
+            rejected.push((filter.address.clone(), reason));
             continue;
         }
         for (folder, flags) in verdict.filed {
@@ -199,11 +199,14 @@ pub async fn deliver_filtered(
     }
     if decided.copies.is_empty()
         && decided.outbound.is_none()
-        && let Some(reason) = rejected.into_iter().next()
+        && let Some((_, reason)) = rejected.first()
     {
-        return Err(FilterRefusal::Rejected(reason));
+        return Err(FilterRefusal::Rejected(reason.clone()));
     }
     let mut sent = 0;
+    if !rejected.is_empty() {
+        sent += report_rejections(store, engine, &message, arrived, &rejected).await? as usize;
+    }
     for (user_address, out) in outgoing {
         let sender = match &out {
             Outgoing::Reply { .. } => None,
@@ -281,22 +284,90 @@ async fn send(
             (to, content)
         }
     };
+    let recipient = OutboundRecipient {
+        address: to,
+        notify: None,
+        orcpt: None,
+    };
+    queue_one(store, sender, recipient, content).await?;
+    Ok(true)
+}
+
+/// Some recipients' scripts rejected a message the others accepted, so the SMTP reply could
+/// not say so: the sender gets a report (RFC 5429 2.1), but only for mail the spam filter
+/// scored as clean, so a forged sender of spam never gets backscatter.
+async fn report_rejections(
+    store: &dyn Store,
+    engine: &SieveEngine,
+    message: &[u8],
+    arrived: &Arrived,
+    rejected: &[(String, String)],
+) -> Result<bool, StoreError> {
+    let clean = arrived.spam.is_some_and(|(score, junk)| score < junk);
+    let Some(to) = arrived.sender.as_deref().filter(|_| clean) else {
+        tracing::info!(
+            ?rejected,
+            "Sieve rejects not reported (null sender or unscored mail)"
+        );
+        return Ok(false);
+    };
+    let diagnostics: Vec<String> = rejected
+        .iter()
+        .map(|(_, reason)| format!("550 5.7.1 Rejected by the recipient: {reason}"))
+        .collect();
+    let recipients: Vec<hermod_message::FailedRecipient<'_>> = rejected
+        .iter()
+        .zip(&diagnostics)
+        .map(
+            |((address, _), diagnostic)| hermod_message::FailedRecipient {
+                address,
+                orcpt: None,
+                diagnostic,
+                remote_mta: None,
+            },
+        )
+        .collect();
+    let report = hermod_message::Bounce {
+        hostname: engine.hostname(),
+        to,
+        id: "sieve",
+        envid: None,
+        arrival: std::time::SystemTime::now(),
+        recipients: &recipients,
+        delayed: false,
+        original_headers: hermod_message::header_section(message),
+        original_full: None,
+    }
+    .render();
+    // NOTIFY=NEVER: a report about a report is never sent.
+    let recipient = OutboundRecipient {
+        address: to.to_owned(),
+        notify: Some("NEVER".into()),
+        orcpt: None,
+    };
+    queue_one(store, None, recipient, report).await?;
+    Ok(true)
+}
+
+/// Queues `content` for one recipient in its own commit.
+async fn queue_one(
+    store: &dyn Store,
+    sender: Option<String>,
+    recipient: OutboundRecipient,
+    content: Vec<u8>,
+) -> Result<(), StoreError> {
     let writer = store.blob_writer()?;
     let (writer, _) = writer.append(content).await?;
     let blob = writer.seal_async().await?;
     let outbound = Outbound {
         sender,
-        recipients: vec![OutboundRecipient {
-            address: to,
-            notify: None,
-            orcpt: None,
-        }],
+        recipients: vec![recipient],
         envid: None,
         ret: None,
         smtputf8: false,
     };
     store.submit(blob, &[], Some(&outbound)).await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Whether the header section holds exactly `line` (case-insensitive).

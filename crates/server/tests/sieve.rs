@@ -134,6 +134,25 @@ async fn reject_refuses_in_the_dialogue_unless_someone_else_takes_it() {
     assert_eq!(send(&server, from, &both, &offer).await, 250);
     assert!(server.inbox("alice@example.test").is_empty());
     assert_eq!(server.inbox("bob@example.test").len(), 1);
+    // The reply could not say so: the (clean-scored) sender gets a report instead.
+    eventually("the rejection report", || mta.messages().len() == 1).await;
+    let report = &mta.messages()[0];
+    assert_eq!(
+        (report.from.as_str(), &report.to[..]),
+        ("", &["sender@remote.test".to_owned()][..])
+    );
+    assert!(
+        report
+            .data
+            .contains("Final-Recipient: rfc822; alice@example.test"),
+        "{}",
+        report.data
+    );
+    assert!(
+        report.data.contains("Rejected by the recipient: No offers"),
+        "{}",
+        report.data
+    );
 }
 
 #[tokio::test]

@@ -100,6 +100,7 @@ pub struct SieveEngine {
     after: Option<Arc<sieve::Sieve>>,
     cache: Mutex<HashMap<i64, Arc<sieve::Sieve>>>,
     srs: Option<Srs>,
+    hostname: String,
 }
 
 impl SieveEngine {
@@ -134,6 +135,7 @@ impl SieveEngine {
             after: None,
             cache: Mutex::new(HashMap::new()),
             srs: None,
+            hostname: hostname.to_owned(),
         };
         engine.before = before.map(|s| engine.site_script(s)).transpose()?;
         engine.after = after.map(|s| engine.site_script(s)).transpose()?;
@@ -142,6 +144,10 @@ impl SieveEngine {
 
     pub fn limits(&self) -> &SieveLimits {
         &self.limits
+    }
+
+    pub fn hostname(&self) -> &str {
+        &self.hostname
     }
 
     /// Redirected mail leaves with an SRS sender in the user's domain (see [`crate::srs`]).
