@@ -250,3 +250,40 @@ async fn a_script_that_fails_keeps_the_message() {
     );
     assert_eq!(server.inbox("alice@example.test").len(), 1);
 }
+
+/// The redirected copy reaches a second hermod whose SPF check passes: the envelope sender
+/// is the SRS address in alice's domain, which publishes this host in its SPF record.
+#[tokio::test]
+async fn a_redirect_passes_spf_at_the_destination() {
+    let dest = TestServer::start().await;
+    let elsewhere = hermod_types::Domain::parse("elsewhere.test").unwrap();
+    dest.store.add_domain(&elsewhere).unwrap();
+    dest.add_user("friend@elsewhere.test", "pw");
+    dest.dns
+        .add_txt("example.test", "v=spf1 ip4:127.0.0.1 -all");
+    dest.dns.add_txt("remote.test", "v=spf1 -all");
+    let port = dest.smtp.port();
+    let src = TestServer::start_with(|c| c.outbound.port = port).await;
+    src.add_user("alice@example.test", "pw");
+    activate(
+        &src,
+        "alice@example.test",
+        r#"redirect "friend@elsewhere.test";"#,
+    );
+    let body = message("carol@remote.test", "spf", "");
+    assert_eq!(
+        send(&src, "carol@remote.test", &["alice@example.test"], &body).await,
+        250
+    );
+    eventually("the redirect at the destination", || {
+        dest.inbox("friend@elsewhere.test").len() == 1
+    })
+    .await;
+    let stored = String::from_utf8(dest.inbox("friend@elsewhere.test").remove(0)).unwrap();
+    let results = stored.replace("\r\n\t", " ");
+    assert!(
+        results.contains("spf=pass") && results.contains("smtp.mailfrom=\"SRS0="),
+        "carol's own domain would fail SPF here: {stored}"
+    );
+    assert!(stored.contains("Return-Path: <SRS0="), "{stored}");
+}
