@@ -5,6 +5,7 @@
 
 pub mod bayes;
 pub mod checks;
+pub mod fingerprint;
 pub mod rules;
 pub mod tokens;
 pub mod verdict;
