@@ -290,6 +290,7 @@ fn enqueue(dir: &std::path::Path, to: &[&str]) -> i64 {
         envid: None,
         ret: None,
         smtputf8: false,
+        held: None,
     };
     store
         .submit(w.seal().unwrap(), &[], Some(&outbound))

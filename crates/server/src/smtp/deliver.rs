@@ -115,6 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             envid: txn.params.envid.clone(),
             ret,
             smtputf8: txn.params.smtputf8,
+            held: None,
         })
     }
 }

@@ -128,10 +128,50 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        bulk_allowed: r.get(6)?,
+        frozen: r.get(7)?,
     })
 }
 
-const USER_COLUMNS: &str = "id, address, password, quota, used, send_as";
+const USER_COLUMNS: &str = "id, address, password, quota, used, send_as, bulk_allowed, frozen";
+
+pub(crate) fn set_bulk_allowed(conn: &Connection, address: &Address, allowed: bool) -> Result<()> {
+    let key = address.normalized();
+    let changed = conn.execute(
+        "UPDATE users SET bulk_allowed = ?1 WHERE address = ?2",
+        params![allowed, key],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
+
+/// Freezes (with a reason) or unfreezes an account; true when that changed its state (a
+/// second freeze keeps the first reason).
+pub(crate) fn set_frozen(
+    conn: &Connection,
+    address: &Address,
+    reason: Option<&str>,
+) -> Result<bool> {
+    let key = address.normalized();
+    let was: Option<Option<String>> = conn
+        .query_row("SELECT frozen FROM users WHERE address = ?1", [&key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(was) = was else {
+        return Err(StoreError::UnknownUser(key));
+    };
+    if was.is_some() == reason.is_some() {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE users SET frozen = ?1 WHERE address = ?2",
+        params![reason, key],
+    )?;
+    Ok(true)
+}
 
 pub(crate) fn set_send_as(conn: &Connection, address: &Address, patterns: &[String]) -> Result<()> {
     let key = address.normalized();
