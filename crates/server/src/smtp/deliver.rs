@@ -9,7 +9,6 @@ use hermod_message::{AuthorError, author_addresses, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
 use hermod_store::{Flags, Outbound, StoreError};
 use hermod_types::Address;
-use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -41,6 +40,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `junk`: the spam verdict files the local copies into each recipient's Junk folder.
     pub(super) async fn deliver(&self, spool: Spool, txn: &Transaction, junk: bool) -> Reply {
         let id = spool.id.clone();
+        let guarded = match self.guard(&spool, txn).await {
+            Ok(guarded) => guarded,
+            Err(refusal) => return refusal,
+        };
         let sealed = match spool.seal().await {
             Ok(sealed) => sealed,
             Err(SpoolFailure::HeaderTooBig) => return reply::HEADER_TOO_BIG,
@@ -49,16 +52,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
-        let envelope = self.envelope(txn, junk);
+        let mut envelope = self.envelope(txn, junk);
+        let held = guarded.as_ref().and_then(|g| g.held.clone());
+        if let Some(outbound) = envelope.outbound.as_mut() {
+            outbound.held = held.clone();
+        }
         let delivered = pipeline::deliver(self.ctx.store.as_ref(), sealed, &envelope).await;
         match delivered {
             Ok(delivery) => {
-                if delivery.queue_id.is_some() {
-                    self.ctx.outbound_wake.notify_one();
+                match (delivery.queue_id, &held) {
+                    (Some(queue_id), Some(reason)) => {
+                        tracing::warn!(id, queue_id, reason, "bulk guard: external copy held");
+                    }
+                    (Some(_), None) => self.ctx.outbound_wake.notify_one(),
+                    (None, _) => {}
                 }
-                if let Some(user) = &self.user {
-                    self.ctx.send_rate.record(user.id, Instant::now());
-                }
+                self.after_sending(txn, guarded).await;
                 reply::accepted(&id)
             }
             Err(StoreError::OverQuota(user)) => {
