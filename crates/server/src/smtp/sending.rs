@@ -34,7 +34,7 @@ impl Sending {
                 recipients_per_hour: sub.max_recipients_per_hour,
                 recipients_per_day: sub.max_recipients_per_day,
             }),
-            guard: bulk.guard.then(|| GuardPolicy {
+            guard: bulk.guard.then_some(GuardPolicy {
                 hold_after: bulk.hold_after,
                 freeze_after: bulk.freeze_after,
                 window: bulk.window.as_secs() as i64,
