@@ -233,11 +233,14 @@ fn is_greeting(line: &str) -> bool {
 fn strip_reply_prefixes(subject: &str) -> &str {
     let mut s = subject.trim();
     loop {
-        let lower = s.get(..4).map(str::to_ascii_lowercase);
-        match lower.as_deref() {
-            Some("re: ") | Some("fw: ") => s = s[4..].trim_start(),
-            _ if s.len() >= 5 && s[..5].eq_ignore_ascii_case("fwd: ") => s = s[5..].trim_start(),
-            _ => return s,
+        // `get` rather than slicing: a subject may start with any character.
+        let prefix = ["re:", "fw:", "fwd:"].iter().find(|p| {
+            s.get(..p.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(p))
+        });
+        match prefix {
+            Some(p) => s = s[p.len()..].trim_start(),
+            None => return s,
         }
     }
 }

@@ -214,4 +214,8 @@ fn greetings_links_and_numbers_are_normalised() {
         ["a.test", "b.test"]
     );
     assert_eq!(strip_reply_prefixes("Re: Fwd: RE: hello"), "hello");
+    assert_eq!(strip_reply_prefixes("Re:hello"), "hello");
+    assert_eq!(strip_reply_prefixes("日本語の件名"), "日本語の件名");
+    assert_eq!(strip_reply_prefixes("Réponse"), "Réponse");
+    assert!(Fingerprint::of_text("日本語の件名（サブジェクト）", "短い").is_none());
 }
