@@ -240,4 +240,17 @@ pub async fn bulk_copies_count_distinct_recipients_per_scope(b: &dyn Backend) {
         count(1, 1, 2),
         "only the copy of t+40 is still in the window"
     );
+    s.remove_user(&addr("alice@example.test")).await.unwrap();
+    let after_removal = sighting(
+        alice,
+        t + 3600 + 20,
+        signature(60, 0),
+        &[1, 2],
+        &["y@x.test"],
+    );
+    assert_eq!(
+        s.bulk_observe(&after_removal).await.unwrap(),
+        count(0, 0, 1),
+        "the account's memory went with it"
+    );
 }
