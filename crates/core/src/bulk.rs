@@ -134,8 +134,21 @@ fn log(
     let (account, fingerprint) = (user.address.as_str(), print.label.as_str());
     let (copies, before, after) = (count.copies, count.before, count.after);
     let (hold_after, freeze_after) = (policy.hold_after, policy.freeze_after);
-    if matches!(verdict, Verdict::Pass) {
+    // A first sighting is every ordinary message: debug. A copy that passed says how far
+    // its mailing got (info); holds and freezes are for the admin (warn).
+    if matches!(verdict, Verdict::Pass) && copies == 0 {
         tracing::debug!(
+            account,
+            fingerprint,
+            copies,
+            before,
+            after,
+            hold_after,
+            decision,
+            "bulk guard"
+        );
+    } else if matches!(verdict, Verdict::Pass) {
+        tracing::info!(
             account,
             fingerprint,
             copies,
@@ -160,9 +173,9 @@ fn log(
     }
 }
 
-/// Tells the account (its INBOX) and the postmaster of its domain why its mail was held or
-/// its submission frozen. The notice is written by hermod, filed locally in one commit; a
-/// postmaster that is not a local account gets it through the queue.
+/// Tells the account (its INBOX) and the postmaster of its domain (the local accounts
+/// `postmaster@` leads to) why its mail was held or its submission frozen, in one commit.
+/// The notice is filed, never relayed: it may quote what a compromised account sent.
 pub async fn notify(
     mail: &dyn Mail,
     router: &Router,
