@@ -141,6 +141,12 @@ impl SieveEngine {
         &self.limits
     }
 
+    /// The extensions a script may `require`, by their names in `require` (what ManageSieve's
+    /// SIEVE capability lists).
+    pub fn extensions(&self) -> Vec<String> {
+        supported().iter().map(ToString::to_string).collect()
+    }
+
     /// Compiles a script: errors carry the line and column.
     pub fn compile(&self, text: &[u8]) -> Result<Arc<sieve::Sieve>, ScriptError> {
         match self.compiler.compile(text) {
