@@ -224,6 +224,14 @@ async fn bad_scripts_are_refused_with_where_and_why() {
         .cmd(&format!("PUTSCRIPT \"u\" {}", literal(unknown)))
         .await;
     assert!(r.status.starts_with("NO"), "{r:?}");
+    // Scripts are UTF-8 (RFC 5228 2.2); a literal carries any octets, so this is checked.
+    c.send(b"PUTSCRIPT \"latin1\" {9+}\r\nkeep; #\xe9\n\r\n")
+        .await;
+    let r = c.response().await;
+    assert!(
+        r.status.starts_with("NO") && r.status.contains("UTF-8"),
+        "{r:?}"
+    );
     assert!(stored(&server).is_empty(), "nothing was stored");
     let r = c.cmd("PUTSCRIPT \"\" \"keep;\"").await;
     assert!(r.status.starts_with("NO"), "{r:?}");

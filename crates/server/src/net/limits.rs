@@ -175,6 +175,21 @@ mod tests {
         assert!(caps.admit(Service::Pop3, ip("10.0.1.1")).is_ok());
     }
 
+    /// ManageSieve has its own cap: its idle sessions take no mail protocol's places.
+    #[test]
+    fn managesieve_is_capped_apart() {
+        let mut limits = limits();
+        limits.max_managesieve_connections = 1;
+        let caps = ConnectionLimits::new(&limits);
+        let _held = caps.admit(Service::ManageSieve, ip("10.0.0.1")).unwrap();
+        assert_eq!(
+            caps.admit(Service::ManageSieve, ip("10.0.0.2")).err(),
+            Some(Refusal::TooManyConnections)
+        );
+        assert!(caps.admit(Service::Imap, ip("10.0.0.2")).is_ok());
+        assert!(caps.admit(Service::Pop3, ip("10.0.0.2")).is_ok());
+    }
+
     #[test]
     fn an_ipv6_slash64_counts_as_one_client() {
         let mut limits = limits();
