@@ -2,7 +2,7 @@
 
 use hermod_proto::sasl::encode;
 use hermod_store::BlockingStore;
-use hermod_testkit::{SieveClient, TestServer};
+use hermod_testkit::{SieveClient, TestServer, run_transcript};
 use hermod_types::Address;
 use std::time::Duration;
 
@@ -336,4 +336,21 @@ async fn an_uploaded_script_files_mail_arriving_over_smtp() {
     let inbox = server.inbox(USER);
     assert_eq!(inbox.len(), 1);
     assert!(String::from_utf8_lossy(&inbox[0]).contains("Subject: personal"));
+}
+
+#[tokio::test]
+async fn managesieve_transcripts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/transcripts/managesieve");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for file in files {
+        let server = server().await;
+        run_transcript(&file, server.managesieve).await;
+        server.stop().await;
+    }
 }

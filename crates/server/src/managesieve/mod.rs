@@ -117,6 +117,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     self.conn.close().await;
                     return Ok(());
                 }
+                // Pipelined GETSCRIPTs must not pile their scripts up in memory.
+                self.conn.flush_if_large().await?;
             }
             let timeout = self.ctx.config.managesieve.idle_timeout;
             let by = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
