@@ -85,6 +85,13 @@ enum State {
     },
 }
 
+/// What one step of decoding came to.
+enum Progress {
+    NeedMore,
+    Again,
+    Frame(Result<Vec<Token>, DecodeError>),
+}
+
 /// Cuts whole commands (as tokens) off the front of an input buffer.
 #[derive(Debug)]
 pub struct Decoder {
@@ -113,66 +120,92 @@ impl Decoder {
     /// out of `buf` by then, so the caller may read more into it.
     pub fn next(&mut self, buf: &mut Vec<u8>) -> Option<Result<Vec<Token>, DecodeError>> {
         loop {
-            match &mut self.state {
-                State::Line => {
-                    let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
-                        if buf.len() < self.limits.max_line {
-                            return None;
-                        }
-                        let tail = keep_tail(Vec::new(), buf);
-                        buf.clear();
-                        self.reset();
-                        self.state = State::SkipLine { tail };
-                        return Some(Err(DecodeError::LineTooLong));
-                    };
-                    let line: Vec<u8> = buf.drain(..=lf).collect();
-                    if line.len() > self.limits.max_line {
-                        return Some(self.refuse(DecodeError::LineTooLong, &line));
-                    }
-                    match self.take_line(&line) {
-                        Ok(Some(tokens)) => return Some(Ok(tokens)),
-                        Ok(None) => {}
-                        Err(e) => return Some(self.refuse(e, &line)),
-                    }
-                }
-                State::Literal(left) => {
-                    let n = (*left).min(buf.len());
-                    self.literal.extend(buf.drain(..n));
-                    *left -= n;
-                    if *left > 0 {
-                        return None;
-                    }
-                    let literal = std::mem::take(&mut self.literal);
-                    self.tokens.push(Token::String(literal));
-                    self.state = State::Line;
-                }
-                State::SkipLiteral(left) => {
-                    let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
-                    buf.drain(..n);
-                    *left -= n as u64;
-                    if *left > 0 {
-                        return None;
-                    }
-                    self.state = State::SkipLine { tail: Vec::new() };
-                }
-                State::SkipLine { tail } => {
-                    let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
-                        *tail = keep_tail(std::mem::take(tail), buf);
-                        buf.clear();
-                        return None;
-                    };
-                    let end = keep_tail(std::mem::take(tail), &buf[..lf]);
-                    buf.drain(..=lf);
-                    self.state = State::Line;
-                    if let Some(n) = announcement(end.strip_suffix(b"\r").unwrap_or(&end)) {
-                        if n > self.limits.max_skip {
-                            return Some(Err(DecodeError::Overflow));
-                        }
-                        self.state = State::SkipLiteral(n);
-                    }
-                }
+            let progress = match self.state {
+                State::Line => self.line(buf),
+                State::Literal(_) => self.literal_octets(buf),
+                State::SkipLiteral(_) => self.skip_literal(buf),
+                State::SkipLine { .. } => self.skip_line(buf),
+            };
+            match progress {
+                Progress::NeedMore => return None,
+                Progress::Again => {}
+                Progress::Frame(frame) => return Some(frame),
             }
         }
+    }
+
+    fn line(&mut self, buf: &mut Vec<u8>) -> Progress {
+        let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() < self.limits.max_line {
+                return Progress::NeedMore;
+            }
+            let tail = keep_tail(Vec::new(), buf);
+            buf.clear();
+            self.reset();
+            self.state = State::SkipLine { tail };
+            return Progress::Frame(Err(DecodeError::LineTooLong));
+        };
+        let line: Vec<u8> = buf.drain(..=lf).collect();
+        if line.len() > self.limits.max_line {
+            return Progress::Frame(self.refuse(DecodeError::LineTooLong, &line));
+        }
+        match self.take_line(&line) {
+            Ok(Some(tokens)) => Progress::Frame(Ok(tokens)),
+            Ok(None) => Progress::Again,
+            Err(e) => Progress::Frame(self.refuse(e, &line)),
+        }
+    }
+
+    fn literal_octets(&mut self, buf: &mut Vec<u8>) -> Progress {
+        let State::Literal(left) = &mut self.state else {
+            return Progress::Again;
+        };
+        let n = (*left).min(buf.len());
+        self.literal.extend(buf.drain(..n));
+        *left -= n;
+        if *left > 0 {
+            return Progress::NeedMore;
+        }
+        let literal = std::mem::take(&mut self.literal);
+        self.tokens.push(Token::String(literal));
+        self.state = State::Line;
+        Progress::Again
+    }
+
+    fn skip_literal(&mut self, buf: &mut Vec<u8>) -> Progress {
+        let State::SkipLiteral(left) = &mut self.state else {
+            return Progress::Again;
+        };
+        let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+        buf.drain(..n);
+        *left -= n as u64;
+        if *left > 0 {
+            return Progress::NeedMore;
+        }
+        self.state = State::SkipLine { tail: Vec::new() };
+        Progress::Again
+    }
+
+    /// Drops a refused command's line, however long; a literal it announces is dropped next.
+    fn skip_line(&mut self, buf: &mut Vec<u8>) -> Progress {
+        let State::SkipLine { tail } = &mut self.state else {
+            return Progress::Again;
+        };
+        let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
+            *tail = keep_tail(std::mem::take(tail), buf);
+            buf.clear();
+            return Progress::NeedMore;
+        };
+        let end = keep_tail(std::mem::take(tail), &buf[..lf]);
+        buf.drain(..=lf);
+        self.state = State::Line;
+        if let Some(n) = announcement(end.strip_suffix(b"\r").unwrap_or(&end)) {
+            if n > self.limits.max_skip {
+                return Progress::Frame(Err(DecodeError::Overflow));
+            }
+            self.state = State::SkipLiteral(n);
+        }
+        Progress::Again
     }
 
     /// Octets held for the command being gathered: never more than the limits allow.
