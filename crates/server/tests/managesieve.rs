@@ -296,6 +296,15 @@ async fn protocol_errors_get_no_and_too_many_get_bye() {
 }
 
 #[tokio::test]
+async fn a_literal_too_large_to_skip_ends_the_session() {
+    let server = server().await;
+    let mut c = logged_in(&server).await;
+    let r = c.cmd("PUTSCRIPT \"s\" {4000000000+}").await;
+    assert!(r.status.starts_with("BYE"), "{r:?}");
+    assert!(c.closed().await);
+}
+
+#[tokio::test]
 async fn idle_sessions_are_closed_and_connections_capped() {
     let server = TestServer::start_with(|c| {
         c.managesieve.idle_timeout = Duration::from_millis(300);
