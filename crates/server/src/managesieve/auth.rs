@@ -24,7 +24,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let sasl = if self.login_allowed() { "PLAIN" } else { "" };
         let starttls = self.ctx.tls.is_some() && self.conn.tls().is_none() && self.user.is_none();
         let sieve = self.ctx.sieve.extensions().join(" ");
-        let redirects = self.ctx.config.sieve.max_redirects.to_string();
+        let redirects = self.ctx.sieve.limits().max_redirects.to_string();
         let owner = self.user.as_ref().map(|u| u.address.clone());
         let out = self.conn.output();
         let implementation = concat!("hermod ", env!("CARGO_PKG_VERSION"));
