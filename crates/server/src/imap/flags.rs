@@ -2,9 +2,7 @@
 //! RFC 6851 MOVE).
 
 use super::{Done, Session, convert, reply};
-use hermod_proto::imap::{
-    Code, CommandBody, FetchItem, Mailbox, Response, SequenceSet, Status, StoreMode,
-};
+use hermod_proto::imap::{Code, CommandBody, Mailbox, Response, SequenceSet, Status, StoreMode};
 use hermod_store::{CopyOutcome, FlagChange, FlagOp, MessageState, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -34,9 +32,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         else {
             return Done::bad(reply::NOT_SUPPORTED);
         };
-        if unchanged_since.is_some() {
-            return Done::bad(reply::NO_CONDSTORE);
-        }
+        // RFC 7162 3.1: a conditional STORE is a CONDSTORE-enabling command.
+        self.condstore |= unchanged_since.is_some();
         let flags = match convert::store_flags(&flags) {
             Ok(flags) => flags,
             Err(why) => return Done::bad(why),
@@ -61,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let change = FlagChange {
             op,
             flags,
-            unchanged_since: None,
+            unchanged_since,
         };
         let uids = view.uid_set(&positions);
         let outcome = match self
@@ -73,8 +70,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(outcome) => outcome,
             Err(e) => return Done::store_error(&e),
         };
+        // RFC 7162 3.1.3: with UNCHANGEDSINCE, the new MODSEQs are told even when silent.
+        let silent = silent && unchanged_since.is_none();
         self.report_stored(outcome.updated, uid, silent);
-        Done::ok("STORE completed")
+        match self.modified_code(&outcome.modified, uid) {
+            Some(code) => Done::ok_code(code, "conditional STORE failed for some messages"),
+            None => Done::ok("STORE completed"),
+        }
     }
 
     /// Records the flags STORE left and tells them (FETCH FLAGS, with the UID for UID
@@ -89,18 +91,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue;
             };
             view.flags[at] = state.flags.clone();
-            if silent {
-                continue;
+            if !silent {
+                responses.push((at as u32 + 1, state));
             }
-            let mut items = vec![FetchItem::Flags(convert::wire_flags(&state.flags))];
-            if uid {
-                items.insert(0, FetchItem::Uid(state.uid.get()));
-            }
-            responses.push(Response::Fetch {
-                seq: at as u32 + 1,
-                items,
-            });
         }
+        let responses: Vec<Response> = responses
+            .iter()
+            .map(|(seq, state)| self.flags_response(*seq, state, uid))
+            .collect();
         responses.iter().for_each(|r| self.send(r));
     }
 

@@ -9,6 +9,7 @@
 
 mod append;
 mod auth;
+mod condstore;
 mod convert;
 mod fetch;
 mod flags;
@@ -81,6 +82,10 @@ pub(crate) struct Session<S> {
     auth: Option<PendingAuth>,
     append: Option<append::Append>,
     errors: u32,
+    /// RFC 7162: MODSEQ in flag updates once any CONDSTORE-enabling command ran.
+    condstore: bool,
+    /// RFC 7162 3.2: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...).
+    qresync: bool,
 }
 
 /// The decoder's limits: APPEND messages as large as SMTP accepts.
@@ -112,6 +117,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             auth: None,
             append: None,
             errors: 0,
+            condstore: false,
+            qresync: false,
         }
     }
 
@@ -298,13 +305,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             C::Expunge => self.expunge(None).await,
             C::UidExpunge(set) => self.expunge(Some(set)).await,
             C::Fetch {
-                changed_since: Some(_),
-                ..
+                uid,
+                set,
+                attrs,
+                changed_since,
+                vanished,
+            } => {
+                let modifiers = condstore::FetchModifiers {
+                    changed_since,
+                    vanished,
+                };
+                return self.fetch(uid, set, attrs, modifiers).await;
             }
-            | C::Fetch { vanished: true, .. } => Done::bad(reply::NO_CONDSTORE),
-            C::Fetch {
-                uid, set, attrs, ..
-            } => return self.fetch(uid, set, attrs).await,
             C::Store { .. } => self.store(body).await,
             C::Copy { uid, set, mailbox } => self.copy(uid, set, mailbox, false).await,
             C::Move { uid, set, mailbox } => self.copy(uid, set, mailbox, true).await,

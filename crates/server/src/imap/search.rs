@@ -25,7 +25,7 @@ struct Needs {
 fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static str> {
     use SearchKey as K;
     match key {
-        K::ModSeq { .. } => return Err("CONDSTORE is not supported"),
+        K::ModSeq { .. } => needs.meta = true,
         K::SequenceSet(SequenceSet::Saved) | K::Uid(SequenceSet::Saved) => {
             return Err("SEARCHRES is not supported");
         }
@@ -83,22 +83,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let ids: Vec<u32> = found
             .iter()
-            .map(|&(seq, u)| if uid { u.get() } else { seq })
+            .map(|&(seq, u, _)| if uid { u.get() } else { seq })
             .collect();
+        // RFC 7162 3.1.5: a search by MODSEQ enables CONDSTORE and answers with the highest
+        // MODSEQ of what it found.
+        let modseq = if uses_modseq(&criteria) {
+            self.condstore = true;
+            found.iter().map(|&(_, _, m)| m).max()
+        } else {
+            None
+        };
         let response = match returns {
-            None => Response::Search { ids, modseq: None },
-            Some(returns) => Response::ESearch(esearch(tag, uid, &ids, &returns)),
+            None => Response::Search { ids, modseq },
+            Some(returns) => Response::ESearch(ESearch {
+                modseq,
+                ..esearch(tag, uid, &ids, &returns)
+            }),
         };
         self.send(&response);
         Done::ok("SEARCH completed")
     }
 
-    /// (sequence number, UID) of every message of the view matching `key`.
+    /// (sequence number, UID, MODSEQ if it was read) of every message of the view matching
+    /// `key`.
     async fn matching(
         &mut self,
         key: &SearchKey,
         needs: Needs,
-    ) -> Result<Vec<(u32, Uid)>, hermod_store::StoreError> {
+    ) -> Result<Vec<(u32, Uid, u64)>, hermod_store::StoreError> {
         let Some(view) = self.selected.as_ref() else {
             return Ok(Vec::new());
         };
@@ -131,10 +143,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 now: now(),
             };
             if message.matches(key) {
-                found.push((message.seq, uid));
+                found.push((message.seq, uid, meta.map_or(0, |m| m.modseq)));
             }
         }
         Ok(found)
+    }
+}
+
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
     }
 }
 
@@ -310,6 +332,8 @@ impl Candidate<'_> {
             K::SentSince(d) => sent.is_some_and(|s| s >= convert::days_from_civil(*d)),
             K::Older(n) => self.now - meta.internal_date >= i64::from(*n),
             K::Younger(n) => self.now - meta.internal_date <= i64::from(*n),
+            // Flags share the message's MODSEQ: a per-flag entry name asks the same.
+            K::ModSeq { modseq, .. } => meta.modseq >= *modseq,
             K::From(s) => header("From", s),
             K::To(s) => header("To", s),
             K::Cc(s) => header("Cc", s),
