@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -18,6 +18,7 @@ const MIGRATIONS: [&str; 9] = [
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 const SCHEMA: &str = r#"
@@ -248,6 +249,19 @@ CREATE TABLE subscriptions (
 const MIGRATION_9: &str = r#"
 ALTER TABLE queue ADD COLUMN claimed_by TEXT;
 ALTER TABLE queue ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Version 10: what the server derived from a stored body (the IMAP sort and thread keys),
+/// kept per body so that SORT and THREAD do not parse every message each time. Opaque to the
+/// store; it goes when its body goes.
+const MIGRATION_10: &str = r#"
+CREATE TABLE body_cache (
+    id TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER body_cache_removed AFTER DELETE ON blobs BEGIN
+    DELETE FROM body_cache WHERE id = OLD.id;
+END;
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

@@ -6,6 +6,7 @@
 // A backend's test file may not use every helper.
 #![allow(dead_code)]
 
+mod cache;
 mod directory;
 mod folders;
 mod messages;
@@ -13,6 +14,7 @@ mod queue;
 mod spam;
 mod watching;
 
+pub use cache::*;
 pub use directory::*;
 pub use folders::*;
 pub use messages::*;
