@@ -237,7 +237,11 @@ impl Encoder {
                 }
             }
             R::Thread(threads) => {
-                out.extend_from_slice(b"THREAD ");
+                // `thread-data = "THREAD" [SP 1*thread-list]`: no space when empty.
+                out.extend_from_slice(b"THREAD");
+                if !threads.is_empty() {
+                    out.push(b' ');
+                }
                 threads.iter().for_each(|t| thread(out, t));
             }
             R::Quota { .. } | R::QuotaRoot { .. } => self.quota(out, response),

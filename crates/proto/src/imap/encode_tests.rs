@@ -292,6 +292,7 @@ fn untagged_data() {
             ]),
             "* THREAD (2)(3 6 (4 23)(44 7 96))\r\n",
         ),
+        (Response::Thread(vec![]), "* THREAD\r\n"),
         (
             Response::Quota {
                 root: "".into(),

@@ -47,6 +47,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             "ID",
             "CONDSTORE",
             "QRESYNC",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
         ]);
         caps.into_iter().map(str::to_owned).collect()
     }

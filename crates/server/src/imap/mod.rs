@@ -19,6 +19,9 @@ mod mime;
 mod reply;
 mod search;
 mod selected;
+mod sort;
+mod sortkeys;
+mod thread;
 mod view;
 
 use crate::Context;
@@ -321,6 +324,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             C::Copy { uid, set, mailbox } => self.copy(uid, set, mailbox, false).await,
             C::Move { uid, set, mailbox } => self.copy(uid, set, mailbox, true).await,
             C::Search { .. } => self.search(tag, body).await,
+            C::Sort { .. } => self.sort(body).await,
+            C::Thread { .. } => self.thread(body).await,
             _ => Done::bad(reply::NOT_SUPPORTED),
         })
     }
@@ -344,12 +349,17 @@ fn is_selected_command(body: &CommandBody) -> bool {
     )
 }
 
-/// FETCH, STORE and SEARCH by sequence number must not be followed by EXPUNGE responses
-/// (RFC 9051 7.4.1): the numbers the client holds would shift under it.
+/// FETCH, STORE and SEARCH (and SORT and THREAD, which answer like it) by sequence number
+/// must not be followed by EXPUNGE responses (RFC 9051 7.4.1): the numbers the client holds
+/// would shift under it.
 fn expunges_allowed(body: &CommandBody) -> bool {
     use CommandBody as C;
     match body {
-        C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => *uid,
+        C::Fetch { uid, .. }
+        | C::Store { uid, .. }
+        | C::Search { uid, .. }
+        | C::Sort { uid, .. }
+        | C::Thread { uid, .. } => *uid,
         _ => true,
     }
 }

@@ -16,13 +16,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// What evaluating a key needs beyond flags and numbers.
 #[derive(Default, Clone, Copy)]
-struct Needs {
+pub(super) struct Needs {
     meta: bool,
     body: bool,
 }
 
 /// Keys this server cannot answer yet: BAD rather than a wrong answer.
-fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static str> {
+pub(super) fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static str> {
     use SearchKey as K;
     match key {
         K::ModSeq { .. } => needs.meta = true,
@@ -106,7 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// (sequence number, UID, MODSEQ if it was read) of every message of the view matching
     /// `key`.
-    async fn matching(
+    pub(super) async fn matching(
         &mut self,
         key: &SearchKey,
         needs: Needs,
@@ -150,7 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-fn uses_modseq(key: &SearchKey) -> bool {
+pub(super) fn uses_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq { .. } => true,
         SearchKey::Not(k) => uses_modseq(k),
