@@ -51,6 +51,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
+            "COMPRESS=DEFLATE",
         ]);
         caps.into_iter().map(str::to_owned).collect()
     }

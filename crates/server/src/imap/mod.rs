@@ -9,6 +9,7 @@
 
 mod append;
 mod auth;
+mod compress;
 mod condstore;
 mod convert;
 mod fetch;
@@ -261,6 +262,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             CommandBody::StartTls if self.user.is_none() => return self.starttls(tag).await,
             CommandBody::Idle if self.user.is_some() => return self.idle(tag).await,
+            CommandBody::Compress(mechanism) if self.user.is_some() => {
+                return self.compress(tag, &mechanism).await;
+            }
             body if self.user.is_none() => match self.not_authenticated(&tag, body).await {
                 Some(done) => done,
                 None => return Ok(Flow::Continue),
