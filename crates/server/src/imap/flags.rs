@@ -136,6 +136,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if uids.is_empty() {
             return Done::ok("nothing to copy");
         }
+        // Into or out of Junk: read which bodies before a move takes them from here.
+        let lesson = super::learn::lesson(view.info.special_use, to.special_use);
+        let blobs = match lesson {
+            Some(_) => match store.messages_in(from, &uids).await {
+                Ok(metas) => metas.into_iter().map(|m| m.blob).collect(),
+                Err(e) => return Done::store_error(&e),
+            },
+            None => Vec::new(),
+        };
         let outcome = if moving {
             store.move_messages(from, &uids, to.id).await
         } else {
@@ -145,6 +154,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(outcome) => outcome,
             Err(e) => return Done::store_error(&e),
         };
+        if let Some(class) = lesson {
+            let limit = self.ctx.config.spam.max_scan_size;
+            super::learn::learn_later(store.clone(), user, blobs, class, limit);
+        }
         let code = copy_uid(&outcome);
         if !moving {
             return match code {

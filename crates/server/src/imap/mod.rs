@@ -15,6 +15,7 @@ mod convert;
 mod fetch;
 mod flags;
 mod idle;
+mod learn;
 mod mailboxes;
 mod mime;
 mod reply;

@@ -10,8 +10,9 @@ use crate::reply::{self, Reply};
 use crate::spam::{Envelope, thresholds};
 use hermod_config::CheckAction;
 use hermod_message::unix_now;
-use hermod_spam::{Action, Bayes, Hit, Verdict, verdict};
-use hermod_store::GreylistState;
+use hermod_spam::{Action, Bayes, Hit, Model, Verdict, verdict};
+use hermod_store::{GreylistState, UserId};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -35,6 +36,23 @@ pub(crate) struct Decision {
     pub action: Action,
     pub refusal: Option<Refusal>,
     pub summary: String,
+    /// Local recipients whose own lessons (moving mail into and out of Junk) changed the
+    /// classifier's answer: the action for their copy.
+    pub personal: Vec<(UserId, Action)>,
+}
+
+impl Decision {
+    /// Whether `user`'s copy is filed into Junk: by the user's own verdict where there is
+    /// one, else by the message's. (A message refused outright never gets here; one only a
+    /// user's lessons would refuse was accepted for the others, and is that user's Junk.)
+    pub fn junk_for(&self, user: UserId) -> bool {
+        let action = self
+            .personal
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map_or(self.action, |(_, a)| *a);
+        action != Action::Inbox
+    }
 }
 
 /// Why the filter refuses a message; `reply.rs` words it.
@@ -213,13 +231,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .spam
             .authenticate_in_time(&envelope, content.as_deref())
             .await;
-        let mut verdict = match content {
-            Some(raw) => self.scan_content(raw).await,
-            None => Verdict {
-                hits: Vec::new(),
-                bayes: Bayes::Skipped,
-                exempt: false,
-            },
+        let users: Vec<UserId> = txn.recipients().iter().map(|r| r.user).collect();
+        let (mut verdict, own) = match content {
+            Some(raw) => self.scan_content(raw, users).await,
+            None => (skipped(), Vec::new()),
         };
         verdict.exempt = self.screen.allowlisted;
         verdict.hits.extend(self.screen.hits.iter().cloned());
@@ -227,6 +242,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         verdict.hits.extend(auth.hits);
         let limits = thresholds(spam);
         let action = verdict.action(limits);
+        let personal = own
+            .into_iter()
+            .map(|(user, p)| (user, verdict.with_bayes(p).action(limits)))
+            .filter(|&(_, a)| a != action)
+            .collect();
         let refusal = match (&auth.dmarc_reject, action) {
             (Some(why), _) if spam.dmarc_reject && !verdict.exempt => {
                 Some(Refusal::Dmarc(why.clone()))
@@ -241,21 +261,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 action,
                 refusal,
                 summary,
+                personal,
             },
             fields,
         )
     }
 
-    /// Rules and the classifier, off the async threads (parsing a large message takes a while).
-    async fn scan_content(&self, raw: Vec<u8>) -> Verdict {
+    /// Rules and the classifier, off the async threads (parsing a large message takes a
+    /// while). Each of `users` who has taught the filter also gets the classifier's answer
+    /// with their own lessons on top of the server's.
+    async fn scan_content(
+        &self,
+        raw: Vec<u8>,
+        users: Vec<UserId>,
+    ) -> (Verdict, Vec<(UserId, Option<f64>)>) {
         let model = self.ctx.spam.model().await;
+        let personal = self.ctx.spam.personal_models(&users).await;
+        let (users, models): (Vec<UserId>, Vec<Arc<Model>>) = users
+            .into_iter()
+            .zip(personal)
+            .filter_map(|(user, model)| Some((user, model?)))
+            .unzip();
         let now = unix_now();
-        tokio::task::spawn_blocking(move || hermod_spam::scan(&raw, &model, now))
-            .await
-            .unwrap_or_else(|_| Verdict {
-                hits: Vec::new(),
-                bayes: Bayes::Skipped,
-                exempt: false,
-            })
+        let scanned = tokio::task::spawn_blocking(move || {
+            let models: Vec<&Model> = models.iter().map(|m| &**m).collect();
+            hermod_spam::scan_personal(&raw, &model, &models, now)
+        });
+        match scanned.await {
+            Ok((verdict, own)) => (verdict, users.into_iter().zip(own).collect()),
+            Err(_) => (skipped(), Vec::new()),
+        }
+    }
+}
+
+fn skipped() -> Verdict {
+    Verdict {
+        hits: Vec::new(),
+        bayes: Bayes::Skipped,
+        exempt: false,
     }
 }

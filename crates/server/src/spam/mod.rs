@@ -10,9 +10,10 @@ pub(crate) use auth::Envelope;
 
 use hermod_config::{Config, Spam};
 use hermod_spam::{Model, Thresholds};
-use hermod_store::Store;
+use hermod_store::{Store, UserId};
 use hermod_types::Cidr;
 use mail_auth::MessageAuthenticator;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -75,10 +76,23 @@ struct LoadedModel {
     checked: Instant,
 }
 
+/// Users' own models (their lessons from moving mail into and out of Junk), as loaded at
+/// a store generation.
+#[derive(Default)]
+struct PersonalModels {
+    generation: i64,
+    /// `None`: the user has learned nothing.
+    models: HashMap<UserId, Option<Arc<Model>>>,
+}
+
+/// Personal models kept in memory at most; past that the cache starts over.
+const MAX_PERSONAL: usize = 1000;
+
 pub(crate) struct SpamFilter {
     lists: RwLock<Arc<IpLists>>,
     auth: MessageAuthenticator,
     model: Mutex<LoadedModel>,
+    personal: Mutex<PersonalModels>,
     store: Arc<dyn Store>,
     /// Whether DNS failed lately: sender authentication then gives up quickly.
     dns_health: auth::DnsHealth,
@@ -96,6 +110,7 @@ impl SpamFilter {
                 generation: -1,
                 checked: Instant::now() - MODEL_CHECK_EVERY,
             }),
+            personal: Mutex::default(),
             store,
             dns_health: Default::default(),
         };
@@ -167,6 +182,51 @@ impl SpamFilter {
             return loaded.model.clone();
         }
         current
+    }
+}
+
+impl SpamFilter {
+    /// Each user's own model (`None` for a user who has taught nothing), current with the
+    /// store: any lesson since the last look reloads the ones asked for.
+    pub async fn personal_models(&self, users: &[UserId]) -> Vec<Option<Arc<Model>>> {
+        let Ok(generation) = self.store.bayes_generation().await else {
+            return vec![None; users.len()];
+        };
+        let mut out = Vec::with_capacity(users.len());
+        for &user in users {
+            let cached = {
+                let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.generation != generation || cache.models.len() >= MAX_PERSONAL {
+                    *cache = PersonalModels {
+                        generation,
+                        models: HashMap::new(),
+                    };
+                }
+                cache.models.get(&user).cloned()
+            };
+            let model = match cached {
+                Some(model) => model,
+                None => {
+                    let model = self.load_personal(user).await;
+                    let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
+                    if cache.generation == generation {
+                        cache.models.insert(user, model.clone());
+                    }
+                    model
+                }
+            };
+            out.push(model);
+        }
+        out
+    }
+
+    async fn load_personal(&self, user: UserId) -> Option<Arc<Model>> {
+        let counts = self.store.bayes_load(Some(user)).await.ok()?;
+        if counts.spam_messages == 0 && counts.ham_messages == 0 {
+            return None;
+        }
+        let model = tokio::task::spawn_blocking(move || to_model(counts));
+        Some(Arc::new(model.await.ok()?))
     }
 }
 
