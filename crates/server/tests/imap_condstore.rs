@@ -131,6 +131,10 @@ async fn select_fetch_store_and_search_by_modseq() {
         c.ok(&format!("SEARCH MODSEQ {}", seen + 1)).await,
         ["* SEARCH"]
     );
+    assert_eq!(
+        c.ok("SORT (REVERSE SUBJECT) UTF-8 MODSEQ 1").await[0],
+        format!("* SORT 2 1 (MODSEQ {seen})")
+    );
     let r = c.ok("UID SEARCH RETURN (COUNT) MODSEQ 1").await;
     assert!(
         r[0].ends_with(&format!(" UID COUNT 2 MODSEQ {seen}")),

@@ -266,7 +266,20 @@ fn untagged_data() {
             },
             "* VANISHED (EARLIER) 41:94\r\n",
         ),
-        (Response::Sort(vec![2, 3, 6]), "* SORT 2 3 6\r\n"),
+        (
+            Response::Sort {
+                ids: vec![2, 3, 6],
+                modseq: None,
+            },
+            "* SORT 2 3 6\r\n",
+        ),
+        (
+            Response::Sort {
+                ids: vec![4],
+                modseq: Some(9),
+            },
+            "* SORT 4 (MODSEQ 9)\r\n",
+        ),
         (
             Response::Thread(vec![
                 Thread {

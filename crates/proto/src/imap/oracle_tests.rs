@@ -157,8 +157,18 @@ fn responses() -> Vec<Response> {
             earlier: false,
             uids: set,
         },
-        Response::Sort(vec![2, 3, 6]),
-        Response::Sort(vec![]),
+        Response::Sort {
+            ids: vec![2, 3, 6],
+            modseq: None,
+        },
+        Response::Sort {
+            ids: vec![2, 3, 6],
+            modseq: Some(917162500),
+        },
+        Response::Sort {
+            ids: vec![],
+            modseq: None,
+        },
         Response::Thread(vec![]),
         // A thread of two messages whose common parent is missing (RFC 5256 thread-nested).
         Response::Thread(vec![super::response::Thread {

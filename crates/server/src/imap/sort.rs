@@ -24,6 +24,7 @@ pub(super) struct Sortable {
     /// INTERNALDATE, seconds since the epoch.
     pub arrival: i64,
     pub size: u64,
+    pub modseq: u64,
     pub keys: SortKeys,
 }
 
@@ -86,7 +87,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(done) => return done,
         };
         rows.sort_by(|a, b| compare(a, b, &criteria));
-        self.send(&Response::Sort(rows.iter().map(|r| r.id(uid)).collect()));
+        // RFC 7162 3.1.5: sorting by a MODSEQ search tells the highest MODSEQ found.
+        let modseq = uses_modseq(&search)
+            .then(|| rows.iter().map(|r| r.modseq).max())
+            .flatten();
+        let ids = rows.iter().map(|r| r.id(uid)).collect();
+        self.send(&Response::Sort { ids, modseq });
         Done::ok("SORT completed")
     }
 
@@ -127,6 +133,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 uid: uid.get(),
                 arrival: meta.internal_date,
                 size: meta.size,
+                modseq: meta.modseq,
                 keys: keys.unwrap_or_default(),
             });
         }
@@ -175,6 +182,7 @@ mod tests {
             uid: seq + 10,
             arrival,
             size,
+            modseq: 1,
             keys: SortKeys {
                 subject: subject.into(),
                 sent,

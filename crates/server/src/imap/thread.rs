@@ -337,6 +337,7 @@ mod tests {
             uid: seq,
             arrival: 0,
             size: 0,
+            modseq: 1,
             keys: SortKeys {
                 sent: Some(sent),
                 subject: base.to_ascii_uppercase(),
