@@ -149,3 +149,17 @@ async fn thread_by_subject_and_by_references() {
     let r = c.cmd("THREAD REFERENCES UTF-8 ALL").await;
     assert!(tagged(&r).contains("BAD"), "no mailbox selected: {r:?}");
 }
+
+/// Large bodies are read for their keys one by one, small ones many at a time: either way
+/// each sorts where its header says.
+#[tokio::test]
+async fn large_and_small_bodies_sort_alike() {
+    let (server, mut c) = selected().await;
+    let line = format!("{}\r\n", "x".repeat(78));
+    let big = format!("Subject: aardvark\r\n\r\n{}", line.repeat(2600));
+    server.deliver(ALICE, &big).await;
+    c.ok("NOOP").await;
+    let r = c.ok("SORT (SUBJECT) UTF-8 ALL").await;
+    assert_eq!(r, ["* SORT 6 1 2 5 3 4"]);
+    assert!(cached(&server).iter().all(Option::is_some));
+}

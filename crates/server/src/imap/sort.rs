@@ -16,6 +16,10 @@ const HEADER_LIMIT: u64 = 256 * 1024;
 /// Cache entries written per store call, so a first SORT of a large mailbox does not hold
 /// every entry in memory nor the write lock for long.
 const CACHE_BATCH: usize = 1000;
+/// Bodies read per trip to the store when keys are missing.
+const READ_BATCH: usize = 128;
+/// Bodies up to this size are read whole, many to a trip (a batch holds at most 8 MiB).
+const SMALL_BODY: u64 = 64 * 1024;
 
 /// A message that matched, with what SORT and THREAD compare.
 pub(super) struct Sortable {
@@ -126,7 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             let keys = data.as_deref().and_then(SortKeys::decode);
             if keys.is_none() {
-                missing.push((rows.len(), meta.blob.clone()));
+                missing.push((rows.len(), meta.blob.clone(), meta.size));
             }
             rows.push(Sortable {
                 seq,
@@ -142,27 +146,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-/// Reads the keys of the messages the cache did not have, and caches them. A body that
-/// cannot be read (expunged meanwhile) sorts with empty keys; a cache that cannot be
-/// written is only logged: it is looked at again next time.
-async fn fill_keys(store: &dyn Mail, rows: &mut [Sortable], missing: Vec<(usize, BlobId)>) {
+/// Reads the keys of the messages the cache did not have, and caches them. Small bodies
+/// are read many to a trip; a body that cannot be read (expunged meanwhile) sorts with
+/// empty keys; a cache that cannot be written is only logged: it is tried again next time.
+async fn fill_keys(store: &dyn Mail, rows: &mut [Sortable], missing: Vec<(usize, BlobId, u64)>) {
     let mut entries = Vec::new();
-    for (at, blob) in missing {
-        let raw = match store.read_blob(&blob, Some(HEADER_LIMIT)).await {
-            Ok(raw) => raw,
-            Err(e) => {
-                tracing::debug!(error = %e, "IMAP SORT: a body cannot be read");
-                continue;
-            }
-        };
-        let keys = SortKeys::from_header(hermod_message::header_section(&raw));
-        entries.push((blob, keys.encode()));
-        rows[at].keys = keys;
+    let (small, large): (Vec<_>, Vec<_>) = missing
+        .into_iter()
+        .partition(|(_, _, size)| *size <= SMALL_BODY);
+    for batch in small.chunks(READ_BATCH).chain(large.chunks(READ_BATCH)) {
+        let heads = read_heads(store, batch).await;
+        for ((at, blob, _), head) in batch.iter().zip(heads) {
+            let Some(head) = head else { continue };
+            let keys = SortKeys::from_header(hermod_message::header_section(&head));
+            entries.push((blob.clone(), keys.encode()));
+            rows[*at].keys = keys;
+        }
         if entries.len() >= CACHE_BATCH {
             cache(store, &mut entries).await;
         }
     }
     cache(store, &mut entries).await;
+}
+
+/// The start of each body (`None` where it cannot be read): small ones (first in a batch)
+/// whole in one trip, the others one by one up to [`HEADER_LIMIT`].
+async fn read_heads(store: &dyn Mail, batch: &[(usize, BlobId, u64)]) -> Vec<Option<Vec<u8>>> {
+    let small: Vec<(BlobId, u64)> = batch
+        .iter()
+        .take_while(|(_, _, size)| *size <= SMALL_BODY)
+        .map(|(_, blob, size)| (blob.clone(), *size))
+        .collect();
+    // Stops at the first body it cannot read whole; the rest go one by one.
+    let mut heads: Vec<Option<Vec<u8>>> = match store.read_blobs(&small).await {
+        Ok(bodies) => bodies.into_iter().map(Some).collect(),
+        Err(_) => Vec::new(),
+    };
+    for (_, blob, _) in &batch[heads.len()..] {
+        match store.read_blob(blob, Some(HEADER_LIMIT)).await {
+            Ok(head) => heads.push(Some(head)),
+            Err(e) => {
+                tracing::debug!(error = %e, "IMAP SORT: a body cannot be read");
+                heads.push(None);
+            }
+        }
+    }
+    heads
 }
 
 async fn cache(store: &dyn Mail, entries: &mut Vec<(BlobId, Vec<u8>)>) {
