@@ -4,8 +4,10 @@
 //!
 //! One module per command family: `auth` (not authenticated, CAPABILITY, ENABLE, ID),
 //! `mailboxes` (LIST, STATUS, CREATE...), `selected` (SELECT, EXPUNGE, the unsolicited
-//! updates), `fetch`, `flags` (STORE, COPY, MOVE), `append`, `search`, `idle`. Every
-//! response goes through the codec's [`Encoder`]; `reply` holds the wording.
+//! updates), `fetch`, `flags` (STORE, COPY, MOVE), `append`, `search`, `idle`,
+//! `condstore` (CONDSTORE and QRESYNC), `sort` and `thread` (with their keys in
+//! `sortkeys`), `compress`; `learn` teaches the spam filter from moves into and out of
+//! Junk. Every response goes through the codec's [`Encoder`]; `reply` holds the wording.
 
 mod append;
 mod auth;
