@@ -155,8 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) => return Done::store_error(&e),
         };
         if let Some(class) = lesson {
-            let limit = self.ctx.config.spam.max_scan_size;
-            super::learn::learn_later(store.clone(), user, blobs, class, limit);
+            super::learn::learn_later(self.ctx.clone(), user, blobs, class);
         }
         let code = copy_uid(&outcome);
         if !moving {

@@ -6,6 +6,7 @@
 //! Learning runs after the command has answered: reading and tokenizing a large selection
 //! must not hold up the client, and a lesson is not worth failing a MOVE for.
 
+use crate::Context;
 use hermod_spam::Class;
 use hermod_spam::training::{Training, digest};
 use hermod_store::{BayesCounts, BlobId, LearnedMessage, SpecialUse, Store, StoreError, UserId};
@@ -28,22 +29,20 @@ pub(super) fn lesson(from: Option<SpecialUse>, to: Option<SpecialUse>) -> Option
 }
 
 /// Learns `class` from the bodies `blobs` (their first `limit` octets, what a scan reads)
-/// into `user`'s model, on a task of its own.
-pub(super) fn learn_later(
-    store: Arc<dyn Store>,
-    user: UserId,
-    blobs: Vec<BlobId>,
-    class: Class,
-    limit: u64,
-) {
+/// into `user`'s model, on a task of its own; the filter then reads that model again.
+pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, class: Class) {
+    let limit = ctx.config.spam.max_scan_size;
     tokio::spawn(async move {
-        match learn(&*store, user, &blobs, class, limit).await {
-            Ok(n) => tracing::info!(
-                user = user.0,
-                learned = n,
-                ?class,
-                "spam filter: learned from a move"
-            ),
+        match learn(ctx.store.as_ref(), user, &blobs, class, limit).await {
+            Ok(n) => {
+                ctx.spam.forget_personal(user);
+                tracing::info!(
+                    user = user.0,
+                    learned = n,
+                    ?class,
+                    "spam filter: learned from a move"
+                );
+            }
             Err(e) => {
                 tracing::warn!(user = user.0, error = %e, "spam filter: cannot learn from a move")
             }

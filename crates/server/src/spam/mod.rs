@@ -186,12 +186,17 @@ impl SpamFilter {
 }
 
 impl SpamFilter {
-    /// Each user's own model (`None` for a user who has taught nothing), current with the
-    /// store: any lesson since the last look reloads the ones asked for.
+    /// Each user's own model (`None` for a user who has taught nothing). Kept while the
+    /// store's Bayes generation, as [`SpamFilter::model`] last saw it, stays the same (so a
+    /// lesson from elsewhere counts within its check interval, and a delivery costs no
+    /// query); this process's own lessons drop their user's entry at once
+    /// ([`SpamFilter::forget_personal`]).
     pub async fn personal_models(&self, users: &[UserId]) -> Vec<Option<Arc<Model>>> {
-        let Ok(generation) = self.store.bayes_generation().await else {
-            return vec![None; users.len()];
-        };
+        let generation = self
+            .model
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation;
         let mut out = Vec::with_capacity(users.len());
         for &user in users {
             let cached = {
@@ -218,6 +223,12 @@ impl SpamFilter {
             out.push(model);
         }
         out
+    }
+
+    /// `user` learned something: their model is read again when next needed.
+    pub fn forget_personal(&self, user: UserId) {
+        let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
+        cache.models.remove(&user);
     }
 
     async fn load_personal(&self, user: UserId) -> Option<Arc<Model>> {
