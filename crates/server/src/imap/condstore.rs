@@ -54,6 +54,31 @@ pub(super) fn store_uids(set: &SequenceSet) -> UidSet {
     out
 }
 
+/// The UIDs of `vanished` from `floor` up, less those of `held` (ascending). Ranges can be
+/// huge (every UID below UIDNEXT): only the held UIDs inside one are cut out of it.
+fn earlier(vanished: &UidSet, floor: u32, held: &[Uid]) -> UidSet {
+    let mut told = UidSet::new();
+    for &(lo, hi) in vanished.ranges() {
+        let lo = lo.max(floor);
+        if lo > hi {
+            continue;
+        }
+        let from = held.partition_point(|u| u.get() < lo);
+        // u64: the UID after u32::MAX must not wrap onto it.
+        let mut next = u64::from(lo);
+        for uid in held[from..].iter().take_while(|u| u.get() <= hi) {
+            if u64::from(uid.get()) > next {
+                told.insert_range(next as u32, uid.get() - 1);
+            }
+            next = u64::from(uid.get()) + 1;
+        }
+        if next <= u64::from(hi) {
+            told.insert_range(next as u32, hi);
+        }
+    }
+    told
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// ENABLE CONDSTORE / QRESYNC (RFC 5161): returns those of `requested` this command
     /// switched on. QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
@@ -142,26 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(view) = self.selected.as_ref() else {
             return;
         };
-        let mut told = UidSet::new();
-        for &(lo, hi) in vanished.ranges() {
-            let lo = lo.max(floor);
-            if lo > hi {
-                continue;
-            }
-            // Ranges can be huge (every UID below UIDNEXT); only the view's UIDs inside
-            // one are cut out of it.
-            let from = view.uids.partition_point(|u| u.get() < lo);
-            let mut next = lo;
-            for uid in view.uids[from..].iter().take_while(|u| u.get() <= hi) {
-                if uid.get() > next {
-                    told.insert_range(next, uid.get() - 1);
-                }
-                next = uid.get().saturating_add(1);
-            }
-            if next <= hi && next >= lo {
-                told.insert_range(next, hi);
-            }
-        }
+        let told = earlier(vanished, floor, &view.uids);
         if !told.is_empty() {
             self.send(&Response::Vanished {
                 earlier: true,
@@ -287,5 +293,17 @@ mod tests {
         );
         assert_eq!(out, b"* VANISHED (EARLIER) 1:3,5\r\n");
         assert!(store_uids(&SequenceSet::Saved).is_empty());
+    }
+
+    #[test]
+    fn earlier_leaves_out_what_the_view_holds_and_what_is_below_the_floor() {
+        let uid = |n| Uid::new(n).unwrap();
+        let mut vanished = UidSet::range(1, 10);
+        vanished.insert_range(20, u32::MAX);
+        let held = [uid(3), uid(4), uid(10), uid(25), uid(u32::MAX)];
+        let told = earlier(&vanished, 2, &held);
+        assert_eq!(told.to_string(), "2,5:9,20:24,26:4294967294");
+        assert!(earlier(&vanished, u32::MAX, &held).is_empty());
+        assert!(earlier(&UidSet::new(), 0, &held).is_empty());
     }
 }

@@ -70,6 +70,10 @@ impl Deflate {
     /// sync flush so the peer can inflate all of it now.
     pub fn deflate(&mut self, data: &[u8]) -> io::Result<()> {
         self.wire.clear();
+        // What a large response grew it to is not kept by an idle connection.
+        if self.wire.capacity() > 4 * STEP && data.len() < STEP {
+            self.wire.shrink_to(STEP);
+        }
         let mut consumed = 0;
         loop {
             self.wire.reserve(STEP.max(data.len() - consumed + 64));
