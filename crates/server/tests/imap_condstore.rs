@@ -181,6 +181,12 @@ async fn flag_updates_carry_modseq_only_once_enabled() {
     assert!(r[1].starts_with("* OK [HIGHESTMODSEQ "), "{r:?}");
     let r = plain.ok("NOOP").await;
     assert!(!has(&r, "HIGHESTMODSEQ"), "{r:?}");
+    // The first CONDSTORE-enabling command with a mailbox selected tells its HIGHESTMODSEQ.
+    let r = plain.ok("FETCH 1 (MODSEQ)").await;
+    assert!(r[0].starts_with("* OK [HIGHESTMODSEQ "), "{r:?}");
+    assert!(r[1].starts_with("* 1 FETCH (MODSEQ ("), "{r:?}");
+    let r = plain.ok("FETCH 1 (MODSEQ)").await;
+    assert_eq!(r.len(), 1, "once: {r:?}");
 }
 
 #[tokio::test]

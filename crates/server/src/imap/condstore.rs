@@ -88,7 +88,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if asked("QRESYNC") {
             self.qresync = true;
         }
-        self.condstore |= self.qresync || asked("CONDSTORE");
+        if self.qresync || asked("CONDSTORE") {
+            self.condstore_on();
+        }
         let mut enabled = Vec::new();
         if asked("CONDSTORE") && !before.0 {
             enabled.push("CONDSTORE".to_owned());
@@ -99,10 +101,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         enabled
     }
 
+    /// A CONDSTORE-enabling command ran (RFC 7162 3.1). The first one with a mailbox
+    /// selected tells that mailbox's HIGHESTMODSEQ: the client learns where the flag
+    /// updates with MODSEQ, from now on, start.
+    pub(super) fn condstore_on(&mut self) {
+        if std::mem::replace(&mut self.condstore, true) {
+            return;
+        }
+        if let Some(modseq) = self.selected.as_ref().map(|v| v.modseq) {
+            self.announce_highest_modseq(modseq);
+        }
+    }
+
     /// STATUS HIGHESTMODSEQ is a CONDSTORE-enabling command (RFC 7162 3.1).
     pub(super) fn note_status_items(&mut self, items: &[StatusItem]) {
         if items.contains(&StatusItem::HighestModSeq) {
-            self.condstore = true;
+            self.condstore_on();
         }
     }
 

@@ -139,7 +139,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if modifiers.changed_since.is_some() && !attrs.contains(&FetchAttr::ModSeq) {
             attrs.push(FetchAttr::ModSeq);
         }
-        self.condstore |= attrs.contains(&FetchAttr::ModSeq);
+        if attrs.contains(&FetchAttr::ModSeq) {
+            self.condstore_on();
+        }
         Ok(())
     }
 

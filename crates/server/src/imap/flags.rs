@@ -33,7 +33,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Done::bad(reply::NOT_SUPPORTED);
         };
         // RFC 7162 3.1: a conditional STORE is a CONDSTORE-enabling command.
-        self.condstore |= unchanged_since.is_some();
+        if unchanged_since.is_some() {
+            self.condstore_on();
+        }
         let flags = match convert::store_flags(&flags) {
             Ok(flags) => flags,
             Err(why) => return Done::bad(why),

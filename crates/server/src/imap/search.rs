@@ -88,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // RFC 7162 3.1.5: a search by MODSEQ enables CONDSTORE and answers with the highest
         // MODSEQ of what it found.
         let modseq = if uses_modseq(&criteria) {
-            self.condstore = true;
+            self.condstore_on();
             found.iter().map(|&(_, _, m)| m).max()
         } else {
             None

@@ -109,7 +109,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         charset_known(charset)?;
         let mut needs = Needs::default();
         check(search, &mut needs).map_err(Done::bad)?;
-        self.condstore |= uses_modseq(search);
+        if uses_modseq(search) {
+            self.condstore_on();
+        }
         let found = self.matching(search, needs).await;
         let found = found.map_err(|e| Done::store_error(&e))?;
         let Some(view) = self.selected.as_ref() else {
