@@ -195,6 +195,49 @@ impl Forest<'_> {
     }
 }
 
+/// Step 1 for message `i`: its container, the chain of its references, and its parent.
+fn place<'a>(f: &mut Forest, by_id: &mut HashMap<&'a str, usize>, i: usize, row: &'a Sortable) {
+    // 1A: the message's own container; a missing or repeated id gets a new one.
+    let own = match row.keys.message_id.as_deref() {
+        Some(id) => match by_id.get(id) {
+            Some(&n) if f.nodes[n].row.is_none() => {
+                f.nodes[n].row = Some(i);
+                n
+            }
+            Some(_) => f.new_node(Some(i)),
+            None => {
+                let n = f.new_node(Some(i));
+                by_id.insert(id, n);
+                n
+            }
+        },
+        None => f.new_node(Some(i)),
+    };
+    // Each reference is the parent of the next, unless already placed.
+    let mut previous: Option<usize> = None;
+    for reference in &row.keys.references {
+        let n = match by_id.get(reference.as_str()) {
+            Some(&n) => n,
+            None => {
+                let n = f.new_node(None);
+                by_id.insert(reference, n);
+                n
+            }
+        };
+        if let Some(p) = previous
+            && f.nodes[n].parent.is_none()
+        {
+            f.link(p, n);
+        }
+        previous = Some(n);
+    }
+    // 1B: the last reference (or none) is the message's parent, replacing an older guess.
+    f.unlink(own);
+    if let Some(p) = previous {
+        f.link(p, own);
+    }
+}
+
 /// REFERENCES (RFC 5256 3): threads from Message-ID, References and In-Reply-To, then the
 /// roots merged by base subject.
 fn references(rows: &[Sortable], uid: bool) -> Vec<Thread> {
@@ -204,45 +247,7 @@ fn references(rows: &[Sortable], uid: bool) -> Vec<Thread> {
     };
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
-        // Step 1A: the message's own container; a missing or repeated id gets a new one.
-        let own = match row.keys.message_id.as_deref() {
-            Some(id) => match by_id.get(id) {
-                Some(&n) if f.nodes[n].row.is_none() => {
-                    f.nodes[n].row = Some(i);
-                    n
-                }
-                Some(_) => f.new_node(Some(i)),
-                None => {
-                    let n = f.new_node(Some(i));
-                    by_id.insert(id, n);
-                    n
-                }
-            },
-            None => f.new_node(Some(i)),
-        };
-        // Each reference is the parent of the next, unless already placed.
-        let mut previous: Option<usize> = None;
-        for reference in &row.keys.references {
-            let n = match by_id.get(reference.as_str()) {
-                Some(&n) => n,
-                None => {
-                    let n = f.new_node(None);
-                    by_id.insert(reference, n);
-                    n
-                }
-            };
-            if let Some(p) = previous
-                && f.nodes[n].parent.is_none()
-            {
-                f.link(p, n);
-            }
-            previous = Some(n);
-        }
-        // Step 1B: the last reference is the message's parent, replacing an older guess.
-        f.unlink(own);
-        if let Some(p) = previous {
-            f.link(p, own);
-        }
+        place(&mut f, &mut by_id, i, row);
     }
     // Steps 2 to 4: the roots, without needless dummies, in date order.
     let roots: Vec<usize> = (0..f.nodes.len())
@@ -261,28 +266,40 @@ fn references(rows: &[Sortable], uid: bool) -> Vec<Thread> {
     roots.iter().map(|&r| f.to_thread(r, uid)).collect()
 }
 
+/// Step 5A-B: per base subject, the root that others join: a dummy rather than a message,
+/// an original rather than a reply, else the first in date order.
+fn subject_table(f: &Forest, roots: &[usize]) -> HashMap<String, usize> {
+    let is_dummy = |n: usize| f.nodes[n].row.is_none();
+    let is_reply = |n: usize| f.nodes[n].row.is_some_and(|r| f.rows[r].keys.is_reply);
+    let mut table: HashMap<String, usize> = HashMap::new();
+    for &r in roots {
+        let Some(s) = f
+            .first_row(r)
+            .map(|row| &row.keys.subject)
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
+        let replace = match table.get(s) {
+            None => true,
+            Some(&old) => {
+                (is_dummy(r) && !is_dummy(old)) || (is_reply(old) && !is_dummy(r) && !is_reply(r))
+            }
+        };
+        if replace {
+            table.insert(s.clone(), r);
+        }
+    }
+    table
+}
+
 /// Step 5: roots with the same base subject become one thread (a reply under its original,
 /// or both under a new dummy).
 fn merge_subjects(f: &mut Forest, roots: Vec<usize>) -> Vec<usize> {
     let subject = |f: &Forest, n: usize| f.first_row(n).map(|r| r.keys.subject.clone());
     let is_dummy = |f: &Forest, n: usize| f.nodes[n].row.is_none();
     let is_reply = |f: &Forest, n: usize| f.nodes[n].row.is_some_and(|r| f.rows[r].keys.is_reply);
-    let mut table: HashMap<String, usize> = HashMap::new();
-    for &r in &roots {
-        let Some(s) = subject(f, r).filter(|s| !s.is_empty()) else {
-            continue;
-        };
-        let replace = match table.get(&s) {
-            None => true,
-            Some(&old) => {
-                (is_dummy(f, r) && !is_dummy(f, old))
-                    || (is_reply(f, old) && !is_dummy(f, r) && !is_reply(f, r))
-            }
-        };
-        if replace {
-            table.insert(s, r);
-        }
-    }
+    let mut table = subject_table(f, &roots);
     let mut kept: Vec<usize> = Vec::with_capacity(roots.len());
     let mut gone = vec![false; f.nodes.len()];
     for &r in &roots {
