@@ -163,3 +163,13 @@ async fn large_and_small_bodies_sort_alike() {
     assert_eq!(r, ["* SORT 6 1 2 5 3 4"]);
     assert!(cached(&server).iter().all(Option::is_some));
 }
+
+/// A search that reads the bodies anyway caches their keys: the SORT after it parses none.
+#[tokio::test]
+async fn a_text_search_caches_the_sort_keys() {
+    let (server, mut c) = selected().await;
+    c.ok("SEARCH SUBJECT apples").await;
+    assert!(cached(&server).iter().all(Option::is_some));
+    let r = c.ok("SORT (SUBJECT DATE) UTF-8 ALL").await;
+    assert_eq!(r, ["* SORT 2 1 5 3 4"]);
+}

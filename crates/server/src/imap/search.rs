@@ -115,12 +115,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(Vec::new());
         };
         let store = self.ctx.store.clone();
-        let metas: HashMap<Uid, MessageMeta> = if needs.meta || needs.body {
+        // Bodies read for text also give their SORT and THREAD keys, if not cached yet.
+        let mut uncached = std::collections::HashSet::new();
+        let metas: HashMap<Uid, MessageMeta> = if needs.body {
+            let list = store.messages_with_cache(view.info.id).await?;
+            let mut metas = HashMap::with_capacity(list.len());
+            for (m, cached) in list {
+                if cached.is_none() {
+                    uncached.insert(m.uid);
+                }
+                metas.insert(m.uid, m);
+            }
+            metas
+        } else if needs.meta {
             let list = store.messages(view.info.id).await?;
             list.into_iter().map(|m| (m.uid, m)).collect()
         } else {
             HashMap::new()
         };
+        let mut keys = Vec::new();
         let (count, last_uid) = (view.exists(), view.last_uid());
         let mut found = Vec::new();
         for (at, (&uid, flags)) in view.uids.iter().zip(&view.flags).enumerate() {
@@ -129,7 +142,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue; // expunged meanwhile
             }
             let text = match (needs.body, meta) {
-                (true, Some(m)) => Some(Text::of(&store.read_blob(&m.blob, None).await?)),
+                (true, Some(m)) => {
+                    let raw = store.read_blob(&m.blob, None).await?;
+                    if uncached.contains(&uid) {
+                        keys.push(super::sort::keys_entry(&m.blob, &raw));
+                    }
+                    Some(Text::of(&raw))
+                }
                 _ => None,
             };
             let message = Candidate {
@@ -145,7 +164,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if message.matches(key) {
                 found.push((message.seq, uid, meta.map_or(0, |m| m.modseq)));
             }
+            if keys.len() >= super::sort::CACHE_BATCH {
+                super::sort::cache(&*store, &mut keys).await;
+            }
         }
+        super::sort::cache(&*store, &mut keys).await;
         Ok(found)
     }
 }

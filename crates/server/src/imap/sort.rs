@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 const HEADER_LIMIT: u64 = 256 * 1024;
 /// Cache entries written per store call, so a first SORT of a large mailbox does not hold
 /// every entry in memory nor the write lock for long.
-const CACHE_BATCH: usize = 1000;
+pub(super) const CACHE_BATCH: usize = 1000;
 /// Bodies read per trip to the store when keys are missing.
 const READ_BATCH: usize = 128;
 /// Bodies up to this size are read whole, many to a trip (a batch holds at most 8 MiB).
@@ -196,7 +196,17 @@ async fn read_heads(store: &dyn Mail, batch: &[(usize, BlobId, u64)]) -> Vec<Opt
     heads
 }
 
-async fn cache(store: &dyn Mail, entries: &mut Vec<(BlobId, Vec<u8>)>) {
+/// The cache entry of a body: its keys, from the header at its start.
+pub(super) fn keys_entry(blob: &BlobId, raw: &[u8]) -> (BlobId, Vec<u8>) {
+    let keys = SortKeys::from_header(hermod_message::header_section(raw));
+    (blob.clone(), keys.encode())
+}
+
+/// Writes `entries` to the body cache and empties the list.
+pub(super) async fn cache(store: &dyn Mail, entries: &mut Vec<(BlobId, Vec<u8>)>) {
+    if entries.is_empty() {
+        return;
+    }
     if let Err(e) = store.cache_bodies(entries).await {
         tracing::warn!(error = %e, "IMAP: cannot cache sort keys");
     }
