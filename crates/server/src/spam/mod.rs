@@ -83,10 +83,14 @@ struct PersonalModels {
     generation: i64,
     /// `None`: the user has learned nothing.
     models: HashMap<UserId, Option<Arc<Model>>>,
+    /// How many of `models` are models (they can be large; the `None`s are not).
+    loaded: usize,
 }
 
-/// Personal models kept in memory at most; past that the cache starts over.
-const MAX_PERSONAL: usize = 1000;
+/// Personal models kept in memory at most (each can hold many tokens), and entries in all;
+/// past either the cache starts over.
+const MAX_PERSONAL: usize = 64;
+const MAX_ENTRIES: usize = 100_000;
 
 pub(crate) struct SpamFilter {
     lists: RwLock<Arc<IpLists>>,
@@ -201,10 +205,13 @@ impl SpamFilter {
         for &user in users {
             let cached = {
                 let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.generation != generation || cache.models.len() >= MAX_PERSONAL {
+                if cache.generation != generation
+                    || cache.loaded >= MAX_PERSONAL
+                    || cache.models.len() >= MAX_ENTRIES
+                {
                     *cache = PersonalModels {
                         generation,
-                        models: HashMap::new(),
+                        ..PersonalModels::default()
                     };
                 }
                 cache.models.get(&user).cloned()
@@ -215,7 +222,10 @@ impl SpamFilter {
                     let model = self.load_personal(user).await;
                     let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
                     if cache.generation == generation {
-                        cache.models.insert(user, model.clone());
+                        cache.loaded += usize::from(model.is_some());
+                        if let Some(Some(_)) = cache.models.insert(user, model.clone()) {
+                            cache.loaded -= 1;
+                        }
                     }
                     model
                 }
@@ -228,7 +238,9 @@ impl SpamFilter {
     /// `user` learned something: their model is read again when next needed.
     pub fn forget_personal(&self, user: UserId) {
         let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
-        cache.models.remove(&user);
+        if let Some(Some(_)) = cache.models.remove(&user) {
+            cache.loaded -= 1;
+        }
     }
 
     async fn load_personal(&self, user: UserId) -> Option<Arc<Model>> {
