@@ -5,11 +5,57 @@
 Run by `cargo test` (crates/hermod/tests/interop.rs) with HERMOD_BIN set; loopback only.
 """
 import imaplib
+import re
 import sys
 import time
 import unittest
+import zlib
 
 from hermod_harness import Hermod, insecure
+
+
+# imaplib only lets through the commands it knows.
+imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
+
+
+class DeflateIMAP4(imaplib.IMAP4):
+    """imaplib with COMPRESS=DEFLATE (RFC 4978), which it lacks: raw DEFLATE both ways."""
+
+    def compress(self):
+        typ, data = self._simple_command("COMPRESS", "DEFLATE")
+        if typ != "OK":
+            raise self.error("COMPRESS refused: %r" % data)
+        self._out = zlib.compressobj(wbits=-15)
+        self._in = zlib.decompressobj(wbits=-15)
+        self._plain = b""
+
+    def send(self, data):
+        if hasattr(self, "_out"):
+            data = self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
+        super().send(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise self.abort("connection closed")
+        self._plain += self._in.decompress(chunk)
+
+    def read(self, size):
+        if not hasattr(self, "_in"):
+            return super().read(size)
+        while len(self._plain) < size:
+            self._fill()
+        data, self._plain = self._plain[:size], self._plain[size:]
+        return data
+
+    def readline(self):
+        if not hasattr(self, "_in"):
+            return super().readline()
+        while b"\n" not in self._plain:
+            self._fill()
+        at = self._plain.index(b"\n") + 1
+        line, self._plain = self._plain[:at], self._plain[at:]
+        return line
 
 
 class ImaplibInterop(unittest.TestCase):
@@ -87,6 +133,53 @@ class ImaplibInterop(unittest.TestCase):
         m.send(b"DONE\r\n")
         self.assertTrue(m.readline().startswith(tag + b" OK"))
         self.assertEqual(m.search(None, "ALL"), ("OK", [b"1 2 3"]))
+        m.logout()
+
+    def test_condstore_qresync_sort_thread(self):
+        self.server.deliver("alice@example.test", b"Subject: Re: first\r\nDate: Wed, 1 Jan 2020 00:00:00 +0000\r\n\r\nthird\r\n")
+        m = self.connect()
+        for cap in ("CONDSTORE", "QRESYNC", "SORT", "THREAD=REFERENCES", "COMPRESS=DEFLATE"):
+            self.assertIn(cap, m.capabilities)
+        m.login("alice@example.test", "s3cret")
+        self.assertEqual(m.enable("QRESYNC")[0], "OK")
+        self.assertEqual(m.untagged_responses.pop("ENABLED"), [b"QRESYNC"])
+        typ, data = m.select("INBOX")
+        self.assertEqual(typ, "OK")
+        uidvalidity = int(m.untagged_responses["UIDVALIDITY"][0])
+        highest = int(m.untagged_responses["HIGHESTMODSEQ"][0])
+        typ, data = m.store("1", "+FLAGS", "(\\Flagged)")
+        self.assertRegex(data[0].decode(), r"MODSEQ \(\d+\)")
+        m.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+        typ, data = m.expunge()
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.untagged_responses.pop("VANISHED", None), [b"2"], "VANISHED, not EXPUNGE")
+        typ, data = m.fetch("1:*", "(UID FLAGS) (CHANGEDSINCE %d)" % highest)
+        self.assertEqual(len(data), 1, data)
+        self.assertIn(b"UID 1 ", data[0])
+        self.assertEqual(m.search(None, "MODSEQ", str(highest + 1)), ("OK", [b"1 (MODSEQ %d)" % (highest + 1)]))
+        m.close()
+        typ, data = m._simple_command("SELECT", "INBOX (QRESYNC (%d %d))" % (uidvalidity, highest))
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.untagged_responses.get("VANISHED"), [b"(EARLIER) 2"])
+        m.state = "SELECTED"  # imaplib's select() cannot pass QRESYNC parameters
+        self.assertEqual(m.sort("(SUBJECT REVERSE DATE)", "UTF-8", "ALL"), ("OK", [b"1 2"]))
+        typ, data = m.uid("SORT", "(DATE)", "UTF-8", "ALL")
+        self.assertEqual((typ, data), ("OK", [b"3 1"]))
+        # No Message-IDs: the reply goes under its original by subject.
+        self.assertEqual(m.thread("REFERENCES", "UTF-8", "ALL"), ("OK", [b"(1 2)"]))
+        self.assertEqual(m.thread("ORDEREDSUBJECT", "UTF-8", "ALL"), ("OK", [b"(2 1)"]))
+        m.logout()
+
+    def test_compress_deflate(self):
+        m = DeflateIMAP4("127.0.0.1", self.server.ports["imap"], timeout=20)
+        m.login("alice@example.test", "s3cret")
+        m.compress()
+        self.assertEqual(m.select("INBOX"), ("OK", [b"2"]))
+        typ, data = m.fetch("1", "(BODY.PEEK[])")
+        self.assertTrue(data[0][1].endswith(b"first body\r\n"), data)
+        typ, data = m._simple_command("COMPRESS", "DEFLATE")
+        self.assertEqual(typ, "NO")
+        self.assertEqual(m.search(None, "ALL"), ("OK", [b"1 2"]))
         m.logout()
 
     def test_starttls_then_login(self):

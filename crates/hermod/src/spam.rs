@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_message::unix_now;
+use hermod_spam::training::{Training, digest};
 use hermod_spam::{Action, Class, Model, Thresholds};
 use hermod_store::{BayesCounts, BlockingStore, LearnedMessage};
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,8 @@ fn train(config: &Config, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
             }
         }
     }
-    store.bayes_learn(None, &training.update(), &training.seen)?;
+    let (counts, seen) = to_store(&training);
+    store.bayes_learn(None, &counts, &seen)?;
     let total = store.bayes_load(None)?;
     println!(
         "learned {} spam and {} ham messages ({} moved from the other class, {} already known); \
@@ -69,77 +70,23 @@ fn train(config: &Config, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// One run of `spam train`: what to add, what to take back (messages learned before as the
-/// other class, as `sa-learn` does), and which messages it learned.
-#[derive(Default)]
-struct Training {
-    learn: Model,
-    forget: Model,
-    seen: Vec<LearnedMessage>,
-    /// What this run learned each digest as, over what the store said before it.
-    this_run: HashMap<Vec<u8>, bool>,
-    learned: [usize; 2],
-    moved: usize,
-    known: usize,
-}
-
-impl Training {
-    fn add(&mut self, message: &[u8], digest: Vec<u8>, before: Option<bool>, class: Class) {
-        let spam = class == Class::Spam;
-        let previous = self.this_run.get(&digest).copied().or(before);
-        if previous == Some(spam) {
-            self.known += 1;
-            return;
-        }
-        let Some(parsed) = hermod_spam::parse(message) else {
-            return;
-        };
-        let tokens = hermod_spam::tokens::tokenize(&parsed);
-        if let Some(was_spam) = previous {
-            let was = if was_spam { Class::Spam } else { Class::Ham };
-            self.forget.learn(&tokens, was);
-            self.moved += 1;
-        }
-        self.learn.learn(&tokens, class);
-        self.learned[usize::from(!spam)] += 1;
-        self.this_run.insert(digest.clone(), spam);
-        self.seen.push(LearnedMessage { digest, spam });
-    }
-
-    /// The counts to add: what was learned less what was taken back.
-    fn update(&self) -> BayesCounts {
-        let mut tokens: HashMap<u64, (i64, i64)> = HashMap::new();
-        for (model, sign) in [(&self.learn, 1), (&self.forget, -1)] {
-            for (token, counts) in model.iter() {
-                let entry = tokens.entry(token).or_default();
-                entry.0 += sign * i64::from(counts.spam);
-                entry.1 += sign * i64::from(counts.ham);
-            }
-        }
-        BayesCounts {
-            spam_messages: self.learn.spam_messages as i64 - self.forget.spam_messages as i64,
-            ham_messages: self.learn.ham_messages as i64 - self.forget.ham_messages as i64,
-            tokens: tokens
-                .into_iter()
-                .filter(|(_, (s, h))| *s != 0 || *h != 0)
-                .map(|(t, (s, h))| (t, s, h))
-                .collect(),
-        }
-    }
-}
-
-/// What identifies a message across copies: its Message-ID, Date, From and Subject, and its
-/// body (not the trace and filter fields each delivery adds), hashed with SHA-256.
-fn digest(message: &[u8]) -> Vec<u8> {
-    let header = hermod_message::header_section(message);
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    for name in ["Message-ID", "Date", "From", "Subject"] {
-        let value = hermod_message::field_value(header, name).unwrap_or_default();
-        context.update(value.trim().as_bytes());
-        context.update(b"\0");
-    }
-    context.update(&message[header.len().min(message.len())..]);
-    context.finish().as_ref().to_vec()
+/// The store's form of a batch of lessons.
+fn to_store(training: &Training) -> (BayesCounts, Vec<LearnedMessage>) {
+    let delta = training.delta();
+    let counts = BayesCounts {
+        spam_messages: delta.spam_messages,
+        ham_messages: delta.ham_messages,
+        tokens: delta.tokens,
+    };
+    let seen = training
+        .seen
+        .iter()
+        .map(|(digest, spam)| LearnedMessage {
+            digest: digest.clone(),
+            spam: *spam,
+        })
+        .collect();
+    (counts, seen)
 }
 
 fn check(config: &Config, files: &[PathBuf]) -> Result<()> {

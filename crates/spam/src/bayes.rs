@@ -118,32 +118,57 @@ impl Model {
     /// The probability that a message with these (distinct) tokens is spam; `None` while
     /// the model is untrained.
     pub fn spam_probability(&self, tokens: &[u64]) -> Option<f64> {
-        if !self.is_trained() {
+        self.layered(None, tokens)
+    }
+
+    /// The same with `personal`'s counts added to this model's: one user's own lessons on
+    /// top of the server's, so they weigh for that user only. `None` while the two together
+    /// are untrained.
+    pub fn spam_probability_with(&self, personal: &Model, tokens: &[u64]) -> Option<f64> {
+        self.layered(Some(personal), tokens)
+    }
+
+    fn layered(&self, personal: Option<&Model>, tokens: &[u64]) -> Option<f64> {
+        let spam_messages = self.spam_messages + personal.map_or(0, |p| p.spam_messages);
+        let ham_messages = self.ham_messages + personal.map_or(0, |p| p.ham_messages);
+        if spam_messages < MIN_TRAINED || ham_messages < MIN_TRAINED {
             return None;
         }
+        let counts = |t: &u64| -> Option<Counts> {
+            let own = self.tokens.get(t);
+            let theirs = personal.and_then(|p| p.tokens.get(t));
+            let (a, b) = (own.copied(), theirs.copied());
+            (own.is_some() || theirs.is_some()).then(|| {
+                let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+                Counts {
+                    spam: a.spam.saturating_add(b.spam),
+                    ham: a.ham.saturating_add(b.ham),
+                }
+            })
+        };
         let mut clues: Vec<f64> = tokens
             .iter()
-            .filter_map(|t| self.tokens.get(t))
-            .map(|c| self.token_probability(*c))
+            .filter_map(counts)
+            .map(|c| token_probability(c, spam_messages, ham_messages))
             .filter(|p| (p - 0.5).abs() >= MIN_DISTANCE)
             .collect();
         clues.sort_unstable_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
         clues.truncate(MAX_CLUES);
         Some(chi_square_combine(&clues))
     }
+}
 
-    /// Robinson's f(w): the token's spam ratio, smoothed towards 0.5 when seen rarely.
-    fn token_probability(&self, counts: Counts) -> f64 {
-        let spam_ratio = f64::from(counts.spam) / self.spam_messages.max(1) as f64;
-        let ham_ratio = f64::from(counts.ham) / self.ham_messages.max(1) as f64;
-        let p = if spam_ratio + ham_ratio == 0.0 {
-            UNKNOWN
-        } else {
-            spam_ratio / (spam_ratio + ham_ratio)
-        };
-        let n = f64::from(counts.spam) + f64::from(counts.ham);
-        (STRENGTH * UNKNOWN + n * p) / (STRENGTH + n)
-    }
+/// Robinson's f(w): the token's spam ratio, smoothed towards 0.5 when seen rarely.
+fn token_probability(counts: Counts, spam_messages: u64, ham_messages: u64) -> f64 {
+    let spam_ratio = f64::from(counts.spam) / spam_messages.max(1) as f64;
+    let ham_ratio = f64::from(counts.ham) / ham_messages.max(1) as f64;
+    let p = if spam_ratio + ham_ratio == 0.0 {
+        UNKNOWN
+    } else {
+        spam_ratio / (spam_ratio + ham_ratio)
+    };
+    let n = f64::from(counts.spam) + f64::from(counts.ham);
+    (STRENGTH * UNKNOWN + n * p) / (STRENGTH + n)
 }
 
 /// Fisher's method both ways: `spamminess` from the ln(1-p), `hamminess` from the ln(p);
@@ -185,6 +210,35 @@ mod tests {
         model
     }
 
+    /// A user's lessons count on top of the server's, for that user only.
+    #[test]
+    fn personal_lessons_weigh_on_top_of_the_shared_model() {
+        let shared = trained();
+        let newsletter = [9, 10, 11];
+        let neutral = shared.spam_probability(&newsletter).unwrap();
+        assert!((neutral - 0.5).abs() < 0.01, "{neutral}");
+        let mut personal = Model::default();
+        for _ in 0..5 {
+            personal.learn(&newsletter, Class::Spam);
+        }
+        let p = shared
+            .spam_probability_with(&personal, &newsletter)
+            .unwrap();
+        assert!(p > 0.9, "{p}");
+        assert_eq!(
+            shared.spam_probability_with(&Model::default(), &[1, 2]),
+            shared.spam_probability(&[1, 2])
+        );
+        // Together trained, though neither is alone.
+        let mut half = Model::default();
+        for i in 0..30u64 {
+            half.learn(&[1, i], Class::Spam);
+            half.learn(&[2, i], Class::Ham);
+        }
+        assert!(half.spam_probability_with(&half, &[1]).is_some());
+        assert!(half.spam_probability(&[1]).is_none());
+    }
+
     #[test]
     fn untrained_models_have_no_opinion() {
         let mut model = Model::default();
@@ -211,8 +265,9 @@ mod tests {
     #[test]
     fn rare_tokens_are_pulled_towards_the_middle() {
         let model = trained();
-        let once = model.token_probability(Counts { spam: 1, ham: 0 });
-        let often = model.token_probability(Counts { spam: 50, ham: 0 });
+        let (spam, ham) = (model.spam_messages, model.ham_messages);
+        let once = token_probability(Counts { spam: 1, ham: 0 }, spam, ham);
+        let often = token_probability(Counts { spam: 50, ham: 0 }, spam, ham);
         assert!(once < often && once > 0.6, "{once} {often}");
     }
 

@@ -94,6 +94,30 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// This verdict with another classifier answer (a user's own model): its Bayes hit
+    /// replaced, every other hit kept.
+    pub fn with_bayes(&self, probability: Option<f64>) -> Verdict {
+        let mut hits: Vec<Hit> = self
+            .hits
+            .iter()
+            .filter(|h| !h.name.starts_with("BAYES_"))
+            .cloned()
+            .collect();
+        let bayes = match (probability, self.bayes) {
+            (_, Bayes::Skipped) => Bayes::Skipped,
+            (Some(p), _) => {
+                hits.insert(0, bayes_hit(p));
+                Bayes::Probability(p)
+            }
+            (None, _) => Bayes::Untrained,
+        };
+        Verdict {
+            hits,
+            bayes,
+            exempt: self.exempt,
+        }
+    }
+
     pub fn score(&self) -> f64 {
         let total: f64 = self.hits.iter().map(|h| h.score).sum();
         (total * 10.0).round() / 10.0

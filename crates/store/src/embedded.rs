@@ -345,6 +345,18 @@ impl Mail for EmbeddedStore {
         self.run(move |s| s.messages_in(mailbox, &uids)).await
     }
 
+    async fn messages_with_cache(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
+        self.run(move |s| s.messages_with_cache(mailbox)).await
+    }
+
+    async fn cache_bodies(&self, entries: &[(BlobId, Vec<u8>)]) -> Result<()> {
+        let entries = entries.to_vec();
+        self.run(move |s| s.cache_bodies(&entries)).await
+    }
+
     async fn store_flags(
         &self,
         mailbox: MailboxId,

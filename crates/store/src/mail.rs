@@ -25,8 +25,9 @@
 //! dyn-compatible so a session can hold `Arc<dyn MailStore>`.
 
 use crate::{
-    ChangeSubscription, ChangeWatch, Changes, CopyOutcome, Expunged, FlagChange, FlagsOutcome,
-    MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Result, SpecialUse, UidSet, UserId,
+    BlobId, ChangeSubscription, ChangeWatch, Changes, CopyOutcome, Expunged, FlagChange,
+    FlagsOutcome, MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Result, SpecialUse, UidSet,
+    UserId,
 };
 use hermod_types::MailboxName;
 
@@ -74,6 +75,15 @@ pub trait MailStore: Send + Sync {
     /// The messages of a mailbox whose UIDs are in `uids`, in UID order (a range read, not
     /// the whole mailbox).
     fn messages_in(&self, mailbox: MailboxId, uids: &UidSet) -> Result<Vec<MessageMeta>>;
+    /// The messages of a mailbox in UID order, each with what [`MailStore::cache_bodies`]
+    /// keeps for its body (the IMAP server's sort and thread keys), if anything.
+    fn messages_with_cache(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>>;
+    /// Keeps data the server derived from stored bodies, one entry per body (replacing an
+    /// older one), until the body is removed. Bodies already gone are skipped.
+    fn cache_bodies(&self, entries: &[(BlobId, Vec<u8>)]) -> Result<()>;
     /// STORE: changes flags and keywords of the messages in `uids`, atomically, with the
     /// optional UNCHANGEDSINCE guard. Fails with `BadKeyword` for a keyword that is not an
     /// atom, changing nothing.

@@ -126,6 +126,15 @@ pub trait Mail: Send + Sync {
     /// Messages of a mailbox in UID order.
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     async fn messages_in(&self, mailbox: MailboxId, uids: &UidSet) -> Result<Vec<MessageMeta>>;
+    /// Messages of a mailbox in UID order, each with what the server cached for its body
+    /// ([`Mail::cache_bodies`]), in one trip: SORT and THREAD read their keys from here.
+    async fn messages_with_cache(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>>;
+    /// Keeps what the server derived from stored bodies (opaque to the store), one entry
+    /// per body, replacing an older one, until the body goes. Bodies already gone are skipped.
+    async fn cache_bodies(&self, entries: &[(BlobId, Vec<u8>)]) -> Result<()>;
     /// Adds, removes or replaces flags and keywords, with an optional UNCHANGEDSINCE guard.
     async fn store_flags(
         &self,

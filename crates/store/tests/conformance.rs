@@ -82,6 +82,7 @@ contract!(
     delete_rules,
     subscriptions_are_names,
     special_use_lookup,
+    body_cache_follows_its_body,
 );
 
 // Mail: change notifications.
@@ -170,6 +171,15 @@ mod sqlite_only {
         assert_eq!(refs(), [1]);
         b.store.expunge(trash, &[contract::uid(1)]).await.unwrap();
         assert!(refs().is_empty(), "the last reference took the body");
+    }
+
+    /// A cache entry goes with its body, whether the last reference was expunged or the
+    /// entry was written after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn body_cache_rows_go_with_their_bodies() {
+        let b = Sqlite::new().await;
+        contract::body_cache_follows_its_body(&b).await;
+        assert!(b.column("SELECT length(data) FROM body_cache").is_empty());
     }
 
     /// The change log keeps one row per UID however often flags change: its size follows

@@ -194,16 +194,7 @@ impl Encoder {
         match response {
             R::MailboxStatus { .. } => self.mailbox_status(out, response),
             R::ESearch(e) => self.esearch(out, e),
-            R::Search { ids, modseq } => {
-                out.extend_from_slice(b"SEARCH");
-                for id in ids {
-                    out.push(b' ');
-                    push_num(out, id);
-                }
-                if let Some(m) = modseq {
-                    out.extend_from_slice(format!(" (MODSEQ {m})").as_bytes());
-                }
-            }
+            R::Search { ids, modseq } => numbers(out, "SEARCH", ids, *modseq),
             R::Flags(list) => {
                 out.extend_from_slice(b"FLAGS ");
                 flags(out, list);
@@ -229,15 +220,13 @@ impl Encoder {
                 // `finish` ended the line already.
                 out.truncate(out.len() - 2);
             }
-            R::Sort(ids) => {
-                out.extend_from_slice(b"SORT");
-                for id in ids {
-                    out.push(b' ');
-                    push_num(out, id);
-                }
-            }
+            R::Sort { ids, modseq } => numbers(out, "SORT", ids, *modseq),
             R::Thread(threads) => {
-                out.extend_from_slice(b"THREAD ");
+                // `thread-data = "THREAD" [SP 1*thread-list]`: no space when empty.
+                out.extend_from_slice(b"THREAD");
+                if !threads.is_empty() {
+                    out.push(b' ');
+                }
                 threads.iter().for_each(|t| thread(out, t));
             }
             R::Quota { .. } | R::QuotaRoot { .. } => self.quota(out, response),
@@ -508,6 +497,18 @@ fn code_name(code: &Code) -> Option<&'static str> {
         C::UnknownCte => "UNKNOWN-CTE",
         _ => return None,
     })
+}
+
+/// SEARCH and SORT: the numbers, then CONDSTORE's `(MODSEQ n)` if given.
+fn numbers(out: &mut Vec<u8>, name: &str, ids: &[u32], modseq: Option<u64>) {
+    out.extend_from_slice(name.as_bytes());
+    for id in ids {
+        out.push(b' ');
+        push_num(out, id);
+    }
+    if let Some(m) = modseq {
+        out.extend_from_slice(format!(" (MODSEQ {m})").as_bytes());
+    }
 }
 
 fn words(out: &mut Vec<u8>, name: &str, words: &[String]) {

@@ -266,7 +266,20 @@ fn untagged_data() {
             },
             "* VANISHED (EARLIER) 41:94\r\n",
         ),
-        (Response::Sort(vec![2, 3, 6]), "* SORT 2 3 6\r\n"),
+        (
+            Response::Sort {
+                ids: vec![2, 3, 6],
+                modseq: None,
+            },
+            "* SORT 2 3 6\r\n",
+        ),
+        (
+            Response::Sort {
+                ids: vec![4],
+                modseq: Some(9),
+            },
+            "* SORT 4 (MODSEQ 9)\r\n",
+        ),
         (
             Response::Thread(vec![
                 Thread {
@@ -292,6 +305,7 @@ fn untagged_data() {
             ]),
             "* THREAD (2)(3 6 (4 23)(44 7 96))\r\n",
         ),
+        (Response::Thread(vec![]), "* THREAD\r\n"),
         (
             Response::Quota {
                 root: "".into(),

@@ -157,7 +157,33 @@ fn responses() -> Vec<Response> {
             earlier: false,
             uids: set,
         },
-        Response::Sort(vec![2, 3, 6]),
+        Response::Sort {
+            ids: vec![2, 3, 6],
+            modseq: None,
+        },
+        Response::Sort {
+            ids: vec![2, 3, 6],
+            modseq: Some(917162500),
+        },
+        Response::Sort {
+            ids: vec![],
+            modseq: None,
+        },
+        Response::Thread(vec![]),
+        // A thread of two messages whose common parent is missing (RFC 5256 thread-nested).
+        Response::Thread(vec![super::response::Thread {
+            messages: vec![],
+            children: vec![
+                super::response::Thread {
+                    messages: vec![9],
+                    children: vec![],
+                },
+                super::response::Thread {
+                    messages: vec![10],
+                    children: vec![],
+                },
+            ],
+        }]),
         Response::Thread(vec![
             super::response::Thread {
                 messages: vec![2],

@@ -270,7 +270,11 @@ pub enum Response {
         seq: u32,
         items: Vec<FetchItem>,
     },
-    Sort(Vec<u32>),
+    /// With CONDSTORE's `(MODSEQ n)` when the search asked by MODSEQ (RFC 7162 3.1.5).
+    Sort {
+        ids: Vec<u32>,
+        modseq: Option<u64>,
+    },
     Thread(Vec<Thread>),
     Quota {
         root: String,

@@ -45,6 +45,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             "CHILDREN",
             "ESEARCH",
             "ID",
+            "CONDSTORE",
+            "QRESYNC",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "COMPRESS=DEFLATE",
         ]);
         caps.into_iter().map(str::to_owned).collect()
     }
@@ -183,10 +190,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Done::ok_code(Code::Capability(caps), "logged in")
     }
 
-    /// ENABLE (RFC 5161): nothing this server offers needs enabling yet, so the answer
-    /// names none of the requested extensions.
-    pub(super) fn enable(&mut self, _requested: &[String]) -> Done {
-        self.send(&Response::Enabled(Vec::new()));
+    /// ENABLE (RFC 5161): the answer names what this command switched on; capabilities
+    /// this server does not know, or that need no enabling, are ignored.
+    pub(super) fn enable(&mut self, requested: &[String]) -> Done {
+        let enabled = self.enable_sync(requested);
+        self.send(&Response::Enabled(enabled));
         Done::ok("ENABLE completed")
     }
 }

@@ -1,6 +1,7 @@
 //! FETCH and UID FETCH (RFC 9051 6.4.5): flags, dates, sizes, body sections with partials,
 //! ENVELOPE and BODYSTRUCTURE. A large whole body streams from the store as a literal.
 
+use super::condstore::FetchModifiers;
 use super::{Done, Session, convert, mime, reply};
 use hermod_proto::imap::{BodyName, FetchAttr, FetchItem, Partial, Section, SequenceSet};
 use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError};
@@ -55,14 +56,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         &mut self,
         uid: bool,
         set: SequenceSet,
-        attrs: Vec<FetchAttr>,
+        mut attrs: Vec<FetchAttr>,
+        modifiers: FetchModifiers,
     ) -> std::io::Result<Done> {
         use FetchAttr as A;
         if attrs
             .iter()
-            .any(|a| matches!(a, A::Binary { .. } | A::BinarySize { .. } | A::ModSeq))
+            .any(|a| matches!(a, A::Binary { .. } | A::BinarySize { .. }))
         {
-            return Ok(Done::bad("BINARY and MODSEQ are not supported"));
+            return Ok(Done::bad("BINARY is not supported"));
+        }
+        if let Err(why) = self.fetch_modseq(&mut attrs, modifiers) {
+            return Ok(Done::bad(why));
+        }
+        if let (Some(since), true) = (modifiers.changed_since, modifiers.vanished)
+            && let Err(e) = self.fetch_vanished(since, &set).await
+        {
+            return Ok(Done::store_error(&e));
         }
         let Some(view) = self.selected.as_ref() else {
             return Ok(Done::bad(reply::WRONG_STATE));
@@ -80,6 +90,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(list) => list.into_iter().map(|m| (m.uid, m)).collect(),
             Err(e) => return Ok(Done::store_error(&e)),
         };
+        // CHANGEDSINCE: the others are left out like messages that are gone.
+        if let Some(since) = modifiers.changed_since {
+            metas.retain(|_, m| m.modseq > since);
+        }
         let mut seen_now = Vec::new();
         if !read_only && attrs.iter().any(sets_seen) {
             match self.mark_seen(&mut metas).await {
@@ -110,6 +124,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.conn.flush_if_large().await?;
         }
         Ok(Done::ok("FETCH completed"))
+    }
+
+    /// FETCH MODSEQ and CHANGEDSINCE enable CONDSTORE, and CHANGEDSINCE implies the MODSEQ
+    /// item (RFC 7162 3.1.4); VANISHED needs QRESYNC enabled (3.2.6).
+    fn fetch_modseq(
+        &mut self,
+        attrs: &mut Vec<FetchAttr>,
+        modifiers: FetchModifiers,
+    ) -> Result<(), &'static str> {
+        if modifiers.vanished && !self.qresync {
+            return Err(reply::QRESYNC_NOT_ENABLED);
+        }
+        if modifiers.changed_since.is_some() && !attrs.contains(&FetchAttr::ModSeq) {
+            attrs.push(FetchAttr::ModSeq);
+        }
+        if attrs.contains(&FetchAttr::ModSeq) {
+            self.condstore_on();
+        }
+        Ok(())
     }
 
     /// Adds `\Seen` to the messages of `metas` that lack it; returns their UIDs.
@@ -145,6 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         for state in outcome.updated {
             if let Some(m) = metas.get_mut(&state.uid) {
                 m.flags = state.flags;
+                m.modseq = state.modseq;
             }
         }
         Ok(unseen)
@@ -191,6 +225,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if flags_changed && !attrs.contains(&FetchAttr::Flags) {
             let flags = FetchItem::Flags(convert::wire_flags(&meta.flags));
             w.item(self.conn.output(), &flags);
+        }
+        // A flag change told to a CONDSTORE client carries its MODSEQ (RFC 7162 3.1.4.1).
+        if flags_changed && self.condstore && !attrs.contains(&FetchAttr::ModSeq) {
+            w.item(self.conn.output(), &FetchItem::ModSeq(meta.modseq));
         }
         w.finish(self.conn.output());
         Ok(Ok(()))
@@ -271,6 +309,7 @@ fn meta_item(attr: &FetchAttr, meta: &MessageMeta) -> FetchItem {
             FetchItem::InternalDate(convert::internal_date(meta.internal_date))
         }
         FetchAttr::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+        FetchAttr::ModSeq => FetchItem::ModSeq(meta.modseq),
         _ => FetchItem::Uid(meta.uid.get()),
     }
 }

@@ -2,9 +2,7 @@
 //! RFC 6851 MOVE).
 
 use super::{Done, Session, convert, reply};
-use hermod_proto::imap::{
-    Code, CommandBody, FetchItem, Mailbox, Response, SequenceSet, Status, StoreMode,
-};
+use hermod_proto::imap::{Code, CommandBody, Mailbox, Response, SequenceSet, Status, StoreMode};
 use hermod_store::{CopyOutcome, FlagChange, FlagOp, MessageState, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -34,8 +32,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         else {
             return Done::bad(reply::NOT_SUPPORTED);
         };
+        // RFC 7162 3.1: a conditional STORE is a CONDSTORE-enabling command.
         if unchanged_since.is_some() {
-            return Done::bad(reply::NO_CONDSTORE);
+            self.condstore_on();
         }
         let flags = match convert::store_flags(&flags) {
             Ok(flags) => flags,
@@ -61,7 +60,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let change = FlagChange {
             op,
             flags,
-            unchanged_since: None,
+            unchanged_since,
         };
         let uids = view.uid_set(&positions);
         let outcome = match self
@@ -73,8 +72,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(outcome) => outcome,
             Err(e) => return Done::store_error(&e),
         };
+        // RFC 7162 3.1.3: with UNCHANGEDSINCE, the new MODSEQs are told even when silent.
+        let silent = silent && unchanged_since.is_none();
         self.report_stored(outcome.updated, uid, silent);
-        Done::ok("STORE completed")
+        match self.modified_code(&outcome.modified, uid) {
+            Some(code) => Done::ok_code(code, "conditional STORE failed for some messages"),
+            None => Done::ok("STORE completed"),
+        }
     }
 
     /// Records the flags STORE left and tells them (FETCH FLAGS, with the UID for UID
@@ -89,18 +93,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue;
             };
             view.flags[at] = state.flags.clone();
-            if silent {
-                continue;
+            if !silent {
+                responses.push((at as u32 + 1, state));
             }
-            let mut items = vec![FetchItem::Flags(convert::wire_flags(&state.flags))];
-            if uid {
-                items.insert(0, FetchItem::Uid(state.uid.get()));
-            }
-            responses.push(Response::Fetch {
-                seq: at as u32 + 1,
-                items,
-            });
         }
+        let responses: Vec<Response> = responses
+            .iter()
+            .map(|(seq, state)| self.flags_response(*seq, state, uid))
+            .collect();
         responses.iter().for_each(|r| self.send(r));
     }
 
@@ -138,6 +138,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if uids.is_empty() {
             return Done::ok("nothing to copy");
         }
+        // Into or out of Junk: read which bodies before a move takes them from here.
+        let lesson = super::learn::lesson(view.info.special_use, to.special_use);
+        let blobs = match lesson {
+            Some(_) => match store.messages_in(from, &uids).await {
+                Ok(metas) => metas.into_iter().map(|m| m.blob).collect(),
+                Err(e) => return Done::store_error(&e),
+            },
+            None => Vec::new(),
+        };
         let outcome = if moving {
             store.move_messages(from, &uids, to.id).await
         } else {
@@ -147,6 +156,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(outcome) => outcome,
             Err(e) => return Done::store_error(&e),
         };
+        if let Some(class) = lesson {
+            super::learn::learn_later(self.ctx.clone(), user, blobs, class);
+        }
         let code = copy_uid(&outcome);
         if !moving {
             return match code {

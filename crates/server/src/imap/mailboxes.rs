@@ -161,6 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(None) => return Done::no(Some(Code::NonExistent), reply::NO_MAILBOX),
             Err(e) => return Done::store_error(&e),
         };
+        self.note_status_items(items);
         let mut values = Vec::new();
         for &item in items {
             let value = match item {
@@ -171,7 +172,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 StatusItem::Deleted => u64::from(status.deleted),
                 StatusItem::Size => status.size,
                 StatusItem::Recent => 0,
-                StatusItem::HighestModSeq | StatusItem::AppendLimit => {
+                StatusItem::HighestModSeq => status.mailbox.highest_modseq,
+                StatusItem::AppendLimit => {
                     return Done::bad("STATUS item not supported");
                 }
             };

@@ -4,20 +4,28 @@
 //!
 //! One module per command family: `auth` (not authenticated, CAPABILITY, ENABLE, ID),
 //! `mailboxes` (LIST, STATUS, CREATE...), `selected` (SELECT, EXPUNGE, the unsolicited
-//! updates), `fetch`, `flags` (STORE, COPY, MOVE), `append`, `search`, `idle`. Every
-//! response goes through the codec's [`Encoder`]; `reply` holds the wording.
+//! updates), `fetch`, `flags` (STORE, COPY, MOVE), `append`, `search`, `idle`,
+//! `condstore` (CONDSTORE and QRESYNC), `sort` and `thread` (with their keys in
+//! `sortkeys`), `compress`; `learn` teaches the spam filter from moves into and out of
+//! Junk. Every response goes through the codec's [`Encoder`]; `reply` holds the wording.
 
 mod append;
 mod auth;
+mod compress;
+mod condstore;
 mod convert;
 mod fetch;
 mod flags;
 mod idle;
+mod learn;
 mod mailboxes;
 mod mime;
 mod reply;
 mod search;
 mod selected;
+mod sort;
+mod sortkeys;
+mod thread;
 mod view;
 
 use crate::Context;
@@ -81,6 +89,10 @@ pub(crate) struct Session<S> {
     auth: Option<PendingAuth>,
     append: Option<append::Append>,
     errors: u32,
+    /// RFC 7162: MODSEQ in flag updates once any CONDSTORE-enabling command ran.
+    condstore: bool,
+    /// RFC 7162 3.2: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...).
+    qresync: bool,
 }
 
 /// The decoder's limits: APPEND messages as large as SMTP accepts.
@@ -112,6 +124,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             auth: None,
             append: None,
             errors: 0,
+            condstore: false,
+            qresync: false,
         }
     }
 
@@ -251,6 +265,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             CommandBody::StartTls if self.user.is_none() => return self.starttls(tag).await,
             CommandBody::Idle if self.user.is_some() => return self.idle(tag).await,
+            CommandBody::Compress(mechanism) if self.user.is_some() => {
+                return self.compress(tag, &mechanism).await;
+            }
             body if self.user.is_none() => match self.not_authenticated(&tag, body).await {
                 Some(done) => done,
                 None => return Ok(Flow::Continue),
@@ -298,17 +315,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             C::Expunge => self.expunge(None).await,
             C::UidExpunge(set) => self.expunge(Some(set)).await,
             C::Fetch {
-                changed_since: Some(_),
-                ..
+                uid,
+                set,
+                attrs,
+                changed_since,
+                vanished,
+            } => {
+                let modifiers = condstore::FetchModifiers {
+                    changed_since,
+                    vanished,
+                };
+                return self.fetch(uid, set, attrs, modifiers).await;
             }
-            | C::Fetch { vanished: true, .. } => Done::bad(reply::NO_CONDSTORE),
-            C::Fetch {
-                uid, set, attrs, ..
-            } => return self.fetch(uid, set, attrs).await,
             C::Store { .. } => self.store(body).await,
             C::Copy { uid, set, mailbox } => self.copy(uid, set, mailbox, false).await,
             C::Move { uid, set, mailbox } => self.copy(uid, set, mailbox, true).await,
             C::Search { .. } => self.search(tag, body).await,
+            C::Sort { .. } => self.sort(body).await,
+            C::Thread { .. } => self.thread(body).await,
             _ => Done::bad(reply::NOT_SUPPORTED),
         })
     }
@@ -332,12 +356,17 @@ fn is_selected_command(body: &CommandBody) -> bool {
     )
 }
 
-/// FETCH, STORE and SEARCH by sequence number must not be followed by EXPUNGE responses
-/// (RFC 9051 7.4.1): the numbers the client holds would shift under it.
+/// FETCH, STORE and SEARCH (and SORT and THREAD, which answer like it) by sequence number
+/// must not be followed by EXPUNGE responses (RFC 9051 7.4.1): the numbers the client holds
+/// would shift under it.
 fn expunges_allowed(body: &CommandBody) -> bool {
     use CommandBody as C;
     match body {
-        C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => *uid,
+        C::Fetch { uid, .. }
+        | C::Store { uid, .. }
+        | C::Search { uid, .. }
+        | C::Sort { uid, .. }
+        | C::Thread { uid, .. } => *uid,
         _ => true,
     }
 }

@@ -99,7 +99,7 @@ pub const IDLING: &str = "idling";
 pub const WRONG_STATE: &str = "command not valid in this state";
 pub const ALREADY_AUTHENTICATED: &str = "already authenticated";
 pub const NOT_SUPPORTED: &str = "command not supported";
-pub const NO_CONDSTORE: &str = "CONDSTORE is not supported";
+pub const QRESYNC_NOT_ENABLED: &str = "QRESYNC needs ENABLE QRESYNC first";
 pub const BAD_SEQUENCE: &str = "invalid message sequence number";
 pub const NOT_UTF8_OR_ASCII: &str = "only UTF-8 and US-ASCII are supported";
 

@@ -16,16 +16,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// What evaluating a key needs beyond flags and numbers.
 #[derive(Default, Clone, Copy)]
-struct Needs {
+pub(super) struct Needs {
     meta: bool,
     body: bool,
 }
 
 /// Keys this server cannot answer yet: BAD rather than a wrong answer.
-fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static str> {
+pub(super) fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static str> {
     use SearchKey as K;
     match key {
-        K::ModSeq { .. } => return Err("CONDSTORE is not supported"),
+        K::ModSeq { .. } => needs.meta = true,
         K::SequenceSet(SequenceSet::Saved) | K::Uid(SequenceSet::Saved) => {
             return Err("SEARCHRES is not supported");
         }
@@ -83,32 +83,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let ids: Vec<u32> = found
             .iter()
-            .map(|&(seq, u)| if uid { u.get() } else { seq })
+            .map(|&(seq, u, _)| if uid { u.get() } else { seq })
             .collect();
+        // RFC 7162 3.1.5: a search by MODSEQ enables CONDSTORE and answers with the highest
+        // MODSEQ of what it found.
+        let modseq = if uses_modseq(&criteria) {
+            self.condstore_on();
+            found.iter().map(|&(_, _, m)| m).max()
+        } else {
+            None
+        };
         let response = match returns {
-            None => Response::Search { ids, modseq: None },
-            Some(returns) => Response::ESearch(esearch(tag, uid, &ids, &returns)),
+            None => Response::Search { ids, modseq },
+            Some(returns) => Response::ESearch(ESearch {
+                modseq,
+                ..esearch(tag, uid, &ids, &returns)
+            }),
         };
         self.send(&response);
         Done::ok("SEARCH completed")
     }
 
-    /// (sequence number, UID) of every message of the view matching `key`.
-    async fn matching(
+    /// (sequence number, UID, MODSEQ if it was read) of every message of the view matching
+    /// `key`.
+    pub(super) async fn matching(
         &mut self,
         key: &SearchKey,
         needs: Needs,
-    ) -> Result<Vec<(u32, Uid)>, hermod_store::StoreError> {
+    ) -> Result<Vec<(u32, Uid, u64)>, hermod_store::StoreError> {
         let Some(view) = self.selected.as_ref() else {
             return Ok(Vec::new());
         };
         let store = self.ctx.store.clone();
-        let metas: HashMap<Uid, MessageMeta> = if needs.meta || needs.body {
+        // Bodies read for text also give their SORT and THREAD keys, if not cached yet.
+        let mut uncached = std::collections::HashSet::new();
+        let metas: HashMap<Uid, MessageMeta> = if needs.body {
+            let list = store.messages_with_cache(view.info.id).await?;
+            let mut metas = HashMap::with_capacity(list.len());
+            for (m, cached) in list {
+                if cached.is_none() {
+                    uncached.insert(m.uid);
+                }
+                metas.insert(m.uid, m);
+            }
+            metas
+        } else if needs.meta {
             let list = store.messages(view.info.id).await?;
             list.into_iter().map(|m| (m.uid, m)).collect()
         } else {
             HashMap::new()
         };
+        let mut keys = Vec::new();
         let (count, last_uid) = (view.exists(), view.last_uid());
         let mut found = Vec::new();
         for (at, (&uid, flags)) in view.uids.iter().zip(&view.flags).enumerate() {
@@ -117,7 +142,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue; // expunged meanwhile
             }
             let text = match (needs.body, meta) {
-                (true, Some(m)) => Some(Text::of(&store.read_blob(&m.blob, None).await?)),
+                (true, Some(m)) => {
+                    let raw = store.read_blob(&m.blob, None).await?;
+                    if uncached.contains(&uid) {
+                        keys.push(super::sort::keys_entry(&m.blob, &raw));
+                    }
+                    Some(Text::of(&raw))
+                }
                 _ => None,
             };
             let message = Candidate {
@@ -131,10 +162,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 now: now(),
             };
             if message.matches(key) {
-                found.push((message.seq, uid));
+                found.push((message.seq, uid, meta.map_or(0, |m| m.modseq)));
+            }
+            if keys.len() >= super::sort::CACHE_BATCH {
+                super::sort::cache(&*store, &mut keys).await;
             }
         }
+        super::sort::cache(&*store, &mut keys).await;
         Ok(found)
+    }
+}
+
+pub(super) fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
     }
 }
 
@@ -310,6 +355,8 @@ impl Candidate<'_> {
             K::SentSince(d) => sent.is_some_and(|s| s >= convert::days_from_civil(*d)),
             K::Older(n) => self.now - meta.internal_date >= i64::from(*n),
             K::Younger(n) => self.now - meta.internal_date <= i64::from(*n),
+            // Flags share the message's MODSEQ: a per-flag entry name asks the same.
+            K::ModSeq { modseq, .. } => meta.modseq >= *modseq,
             K::From(s) => header("From", s),
             K::To(s) => header("To", s),
             K::Cc(s) => header("Cc", s),

@@ -2,9 +2,7 @@
 //! mailbox's view in step with what others do (RFC 9051 5.2, 7.4).
 
 use super::{Done, Session, View, convert, reply};
-use hermod_proto::imap::{
-    Code, FetchItem, ListItem, Mailbox, Response, SelectParams, SequenceSet, Status,
-};
+use hermod_proto::imap::{Code, ListItem, Mailbox, Response, SelectParams, SequenceSet, Status};
 use hermod_store::{Flags, MessageState, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -15,9 +13,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         params: SelectParams,
         read_only: bool,
     ) -> Done {
-        if params.condstore || params.qresync.is_some() {
-            return Done::bad(reply::NO_CONDSTORE);
+        // RFC 7162 3.2.5: QRESYNC parameters only after ENABLE QRESYNC.
+        if params.qresync.is_some() && !self.qresync {
+            return Done::bad(reply::QRESYNC_NOT_ENABLED);
         }
+        self.condstore |= params.condstore;
         // Selecting deselects first, whatever happens next (RFC 9051 6.3.2).
         if self.selected.take().is_some() {
             self.send(&reply::untagged(
@@ -32,6 +32,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(name) = convert::mailbox_name(&mailbox) else {
             return Done::no(Some(Code::NonExistent), reply::NO_MAILBOX);
         };
+        // Taken before anything is read: a change committed from here on marks the view
+        // for a look, so none falls between the reads and the view.
+        self.changed.take();
         let store = self.ctx.store.clone();
         let info = match store.mailbox(user, &name).await {
             Ok(Some(info)) => info,
@@ -42,11 +45,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(messages) => messages,
             Err(e) => return Done::store_error(&e),
         };
-        // Whatever changed before the view was read is in it.
-        self.changed.take();
         let view = View::new(info, messages, read_only);
         self.announce(&view);
         self.selected = Some(Box::new(view));
+        if let Some(q) = &params.qresync
+            && let Err(e) = self.resync(q).await
+        {
+            self.selected = None;
+            return Done::store_error(&e);
+        }
         if read_only {
             Done::ok_code(Code::ReadOnly, "EXAMINE completed")
         } else {
@@ -85,6 +92,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Code::PermanentFlags(permanent, !view.read_only),
             Code::UidValidity(info.uid_validity.get()),
             Code::UidNext(info.uid_next),
+            // Every mailbox keeps MODSEQs (RFC 7162 3.1.2.1): always told, never NOMODSEQ.
+            Code::HighestModSeq(info.highest_modseq),
         ];
         for code in codes {
             self.send(&reply::untagged(Status::Ok, Some(code), "ok"));
@@ -137,11 +146,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut gone: Vec<_> = uids.iter().filter_map(|&u| view.position(u)).collect();
         gone.sort_unstable();
         let mut responses = Vec::new();
+        let mut vanished = hermod_store::UidSet::new();
         for &at in gone.iter().rev() {
             let uid = view.uids[at];
             if let Some(seq) = view.remove(uid) {
+                vanished.insert(uid);
                 responses.push(Response::Expunge(seq));
             }
+        }
+        // RFC 7162 3.2.10: a QRESYNC client is told UIDs, in one response.
+        if self.qresync && !vanished.is_empty() {
+            responses = vec![Response::Vanished {
+                earlier: false,
+                uids: super::condstore::wire_uids(&vanished),
+            }];
         }
         responses.iter().for_each(|r| self.send(r));
     }
@@ -189,6 +207,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             && (expunges || gone.is_empty())
         {
             view.modseq = changes.highest_modseq;
+            // Expunges move HIGHESTMODSEQ without a FETCH MODSEQ to learn it from: a
+            // CONDSTORE client is told, so its next resync starts after them.
+            if self.condstore && !changes.vanished.is_empty() {
+                self.announce_highest_modseq(changes.highest_modseq);
+            }
         }
         Ok(())
     }
@@ -204,7 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             match view.position(state.uid) {
                 Some(at) if !same_flags(&view.flags[at], &state.flags) => {
                     view.flags[at] = state.flags.clone();
-                    fetches.push((at, state.uid, state.flags.clone()));
+                    fetches.push((at as u32 + 1, state));
                 }
                 Some(_) => {}
                 None if state.uid.get() > view.last_uid() => {
@@ -218,16 +241,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let exists = view.exists();
             self.send(&Response::Exists(exists));
         }
-        for (at, uid, flags) in fetches {
-            let items = vec![
-                FetchItem::Uid(uid.get()),
-                FetchItem::Flags(convert::wire_flags(&flags)),
-            ];
-            self.send(&Response::Fetch {
-                seq: at as u32 + 1,
-                items,
-            });
-        }
+        let fetches: Vec<Response> = fetches
+            .into_iter()
+            .map(|(seq, state)| self.flags_response(seq, state, true))
+            .collect();
+        fetches.iter().for_each(|r| self.send(r));
     }
 }
 

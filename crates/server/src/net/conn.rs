@@ -2,6 +2,7 @@
 //! buffer the protocol codecs consume from, and an output buffer flushed before each read so
 //! pipelined replies go out together.
 
+use crate::net::deflate::Deflate;
 use crate::net::shutdown::Shutdown;
 use crate::reply::Reply;
 use std::io;
@@ -95,6 +96,8 @@ pub(crate) struct Conn<S> {
     /// The longest a TLS handshake or one flush of output may take: a client that stops
     /// reading (or never answers the handshake) is dropped instead of holding its session.
     io_timeout: Duration,
+    /// Compression (IMAP COMPRESS=DEFLATE), once started: above TLS, below the codecs.
+    deflate: Option<Box<Deflate>>,
 }
 
 fn timed_out(what: &str) -> io::Error {
@@ -111,6 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             shutdown,
             tls_version: None,
             io_timeout,
+            deflate: None,
         }
     }
 
@@ -129,6 +133,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// shutdown ends the wait (between commands); inside a transaction it does not.
     pub async fn fill(&mut self, timeout: Duration, interruptible: bool) -> io::Result<Fill> {
         self.flush().await?;
+        // Compressed input already read may hold more than one step inflated.
+        if let Some(z) = self.deflate.as_mut()
+            && z.inflate_into(&mut self.input)? > 0
+        {
+            return Ok(Fill::Data);
+        }
         if self.input.is_empty() && interruptible {
             // Between commands: give back what a burst of data grew the buffer to.
             self.input.shrink_to(IDLE_BUFFER);
@@ -136,14 +146,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         } else {
             self.input.reserve(READ_CHUNK);
         }
-        let read = self.stream.read_buf(&mut self.input);
-        tokio::select! {
+        let into = match self.deflate.as_mut() {
+            Some(z) => {
+                z.raw.reserve(READ_CHUNK);
+                &mut z.raw
+            }
+            None => &mut self.input,
+        };
+        let read = self.stream.read_buf(into);
+        let filled = tokio::select! {
             // Input first: data already there wins over a zero timeout (pregreet checks).
             biased;
-            n = read => Ok(if n? == 0 { Fill::Eof } else { Fill::Data }),
-            _ = tokio::time::sleep(timeout) => Ok(Fill::Timeout),
-            _ = self.shutdown.wait(), if interruptible => Ok(Fill::Shutdown),
+            n = read => if n? == 0 { Fill::Eof } else { Fill::Data },
+            _ = tokio::time::sleep(timeout) => Fill::Timeout,
+            _ = self.shutdown.wait(), if interruptible => Fill::Shutdown,
+        };
+        if let (Fill::Data, Some(z)) = (&filled, self.deflate.as_mut()) {
+            // Possibly nothing yet (a block cut short): the caller reads again.
+            z.inflate_into(&mut self.input)?;
         }
+        Ok(filled)
+    }
+
+    /// Compresses everything after this in both directions (RFC 4978), once the reply that
+    /// agreed to it has gone out as it was. Input the client sent after the command was
+    /// compressed already (it may only send after the agreement).
+    pub async fn start_deflate(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        let mut z = Box::new(Deflate::new());
+        z.raw = std::mem::take(&mut self.input);
+        z.inflate_into(&mut self.input)?;
+        self.deflate = Some(z);
+        Ok(())
+    }
+
+    pub fn deflating(&self) -> bool {
+        self.deflate.is_some()
     }
 
     pub fn queue(&mut self, reply: &Reply) {
@@ -171,8 +209,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
+            let wire = match self.deflate.as_mut() {
+                Some(z) => {
+                    z.deflate(&self.output)?;
+                    &z.wire
+                }
+                None => &self.output,
+            };
             let write = async {
-                self.stream.write_all(&self.output).await?;
+                self.stream.write_all(wire).await?;
                 self.stream.flush().await
             };
             tokio::time::timeout(self.io_timeout, write)

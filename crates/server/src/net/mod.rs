@@ -3,6 +3,7 @@
 //! protocol.
 
 pub(crate) mod conn;
+pub(crate) mod deflate;
 pub(crate) mod limits;
 pub mod shutdown;
 pub mod tls;

@@ -236,11 +236,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else if let Some(refusal) = self.check_from(&spool.head).await {
             refusal
         } else {
-            let junk = decision
-                .as_ref()
-                .is_some_and(|d| d.action == hermod_spam::Action::Junk);
-            let spam = decision.as_ref().and_then(|d| d.score);
-            self.deliver(spool, &txn, junk, spam).await
+            self.deliver(spool, &txn, decision.as_ref()).await
         };
         log_message(&self.peer, &txn, &id, size, &reply, verdict);
         reply

@@ -1,6 +1,7 @@
 //! The end of a transaction: the submission checks on the finished message, then durable
 //! delivery to local mailboxes and hand-off to the outbound queue, in one store commit.
 
+use super::screen::Decision;
 use super::spool::{Spool, SpoolFailure};
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
@@ -37,13 +38,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Local copies and the queue entry are committed together: every accepted recipient
     /// gets the message, or none does and the client retries.
-    /// `junk`: the spam verdict files the local copies into each recipient's Junk folder.
+    /// `decision`: the spam verdict, which files local copies into recipients' Junk folders.
     pub(super) async fn deliver(
         &self,
         spool: Spool,
         txn: &Transaction,
-        junk: bool,
-        spam: Option<(f64, f64)>,
+        decision: Option<&Decision>,
     ) -> Reply {
         let id = spool.id.clone();
         let guarded = match self.guard(&spool, txn).await {
@@ -58,14 +58,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
-        let mut envelope = self.envelope(txn, junk);
+        let mut envelope = self.envelope(txn, decision);
         let held = guarded.as_ref().and_then(|g| g.held.clone());
         if let Some(outbound) = envelope.outbound.as_mut() {
             outbound.held = held.clone();
         }
         let arrived = pipeline::Arrived {
             sender: txn.sender(),
-            spam,
+            spam: decision.and_then(|d| d.score),
         };
         let store = self.ctx.store.as_ref();
         let delivered =
@@ -102,11 +102,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The pipeline's view of the transaction: each local account's copy (Junk by the spam
-    /// verdict), the sender's copy in Sent when configured, the remote recipients.
-    fn envelope(&self, txn: &Transaction, junk: bool) -> pipeline::Envelope {
-        let folder = if junk { Folder::Junk } else { Folder::Inbox };
+    /// verdict, the recipient's own where their lessons changed it), the sender's copy in
+    /// Sent when configured, the remote recipients.
+    fn envelope(&self, txn: &Transaction, decision: Option<&Decision>) -> pipeline::Envelope {
         let now = hermod_message::unix_now();
-        let mut envelope = pipeline::Envelope::to_local(&txn.recipients(), folder, now);
+        let mut envelope = pipeline::Envelope::to_local(&txn.recipients(), Folder::Inbox, now);
+        for copy in &mut envelope.copies {
+            if decision.is_some_and(|d| d.junk_for(copy.user)) {
+                copy.folder = Folder::Junk;
+            }
+        }
         if let Some(user) = self
             .user
             .as_ref()

@@ -10,8 +10,9 @@ use crate::reply::{self, Reply};
 use crate::spam::{Content, Envelope, thresholds};
 use hermod_config::CheckAction;
 use hermod_message::unix_now;
-use hermod_spam::{Action, Bayes, Hit, Verdict, verdict};
-use hermod_store::GreylistState;
+use hermod_spam::{Action, Bayes, Hit, Model, Verdict, verdict};
+use hermod_store::{GreylistState, UserId};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -37,6 +38,23 @@ pub(crate) struct Decision {
     pub summary: String,
     /// The score and the Junk threshold (Sieve's `spamtest`).
     pub score: Option<(f64, f64)>,
+    /// Local recipients whose own lessons (moving mail into and out of Junk) changed the
+    /// classifier's answer: the action for their copy.
+    pub personal: Vec<(UserId, Action)>,
+}
+
+impl Decision {
+    /// Whether `user`'s copy is filed into Junk: by the user's own verdict where there is
+    /// one, else by the message's. (A message refused outright never gets here; one only a
+    /// user's lessons would refuse was accepted for the others, and is that user's Junk.)
+    pub fn junk_for(&self, user: UserId) -> bool {
+        let action = self
+            .personal
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map_or(self.action, |(_, a)| *a);
+        action != Action::Inbox
+    }
 }
 
 /// Why the filter refuses a message; `reply.rs` words it.
@@ -215,16 +233,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .spam
             .authenticate_in_time(&envelope, content.as_deref())
             .await;
-        let (mut verdict, read) = match content {
-            Some(raw) => self.scan_content(raw).await,
-            None => (
-                Verdict {
-                    hits: Vec::new(),
-                    bayes: Bayes::Skipped,
-                    exempt: false,
-                },
-                Content::default(),
-            ),
+        let users: Vec<UserId> = txn.recipients().iter().map(|r| r.user).collect();
+        let (mut verdict, read, own) = match content {
+            Some(raw) => self.scan_content(raw, users).await,
+            None => (skipped(), Content::default(), Vec::new()),
         };
         let recipients = txn.recipients().into_iter().map(|r| r.address).collect();
         let now = self.ctx.sending.clock.now();
@@ -238,6 +250,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         verdict.hits.extend(auth.hits);
         let limits = thresholds(spam);
         let action = verdict.action(limits);
+        let personal = own
+            .into_iter()
+            .map(|(user, p)| (user, verdict.with_bayes(p).action(limits)))
+            .filter(|&(_, a)| a != action)
+            .collect();
         let refusal = match (&auth.dmarc_reject, action) {
             (Some(why), _) if spam.dmarc_reject && !verdict.exempt => {
                 Some(Refusal::Dmarc(why.clone()))
@@ -253,32 +270,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 refusal,
                 summary,
                 score: Some((verdict.score(), limits.junk)),
+                personal,
             },
             fields,
         )
     }
 
     /// Rules and the classifier, off the async threads (parsing a large message takes a
-    /// while); from the same parse, what the inbound bulk rule needs.
-    async fn scan_content(&self, raw: Vec<u8>) -> (Verdict, Content) {
+    /// while); from the same parse, what the inbound bulk rule needs. Each of `users` who
+    /// has taught the filter also gets the classifier's answer with their own lessons on top
+    /// of the server's.
+    async fn scan_content(
+        &self,
+        raw: Vec<u8>,
+        users: Vec<UserId>,
+    ) -> (Verdict, Content, Vec<(UserId, Option<f64>)>) {
         let model = self.ctx.spam.model().await;
+        let personal = self.ctx.spam.personal_models(&users).await;
+        let (users, models): (Vec<UserId>, Vec<Arc<Model>>) = users
+            .into_iter()
+            .zip(personal)
+            .filter_map(|(user, model)| Some((user, model?)))
+            .unzip();
         let now = unix_now();
-        tokio::task::spawn_blocking(move || {
+        let scanned = tokio::task::spawn_blocking(move || {
+            let models: Vec<&Model> = models.iter().map(|m| &**m).collect();
             let message = hermod_spam::parse(&raw);
-            let verdict = hermod_spam::scan_message(message.as_ref(), &model, now);
-            (
-                verdict,
-                message.as_ref().map(Content::of).unwrap_or_default(),
-            )
-        })
-        .await
-        .unwrap_or_else(|_| {
-            let skipped = Verdict {
-                hits: Vec::new(),
-                bayes: Bayes::Skipped,
-                exempt: false,
-            };
-            (skipped, Content::default())
-        })
+            let (verdict, own) = hermod_spam::scan_message(message.as_ref(), &model, &models, now);
+            let read = message.as_ref().map(Content::of).unwrap_or_default();
+            (verdict, read, own)
+        });
+        match scanned.await {
+            Ok((verdict, read, own)) => (verdict, read, users.into_iter().zip(own).collect()),
+            Err(_) => (skipped(), Content::default(), Vec::new()),
+        }
+    }
+}
+
+fn skipped() -> Verdict {
+    Verdict {
+        hits: Vec::new(),
+        bayes: Bayes::Skipped,
+        exempt: false,
     }
 }

@@ -12,9 +12,10 @@ pub(crate) use bulk::Content;
 
 use hermod_config::{Config, Spam};
 use hermod_spam::{Model, Thresholds};
-use hermod_store::Store;
+use hermod_store::{Store, UserId};
 use hermod_types::Cidr;
 use mail_auth::MessageAuthenticator;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -77,10 +78,27 @@ struct LoadedModel {
     checked: Instant,
 }
 
+/// Users' own models (their lessons from moving mail into and out of Junk), as loaded at
+/// a store generation.
+#[derive(Default)]
+struct PersonalModels {
+    generation: i64,
+    /// `None`: the user has learned nothing.
+    models: HashMap<UserId, Option<Arc<Model>>>,
+    /// How many of `models` are models (they can be large; the `None`s are not).
+    loaded: usize,
+}
+
+/// Personal models kept in memory at most (each can hold many tokens), and entries in all;
+/// past either the cache starts over.
+const MAX_PERSONAL: usize = 64;
+const MAX_ENTRIES: usize = 100_000;
+
 pub(crate) struct SpamFilter {
     lists: RwLock<Arc<IpLists>>,
     auth: MessageAuthenticator,
     model: Mutex<LoadedModel>,
+    personal: Mutex<PersonalModels>,
     store: Arc<dyn Store>,
     /// Whether DNS failed lately: sender authentication then gives up quickly.
     dns_health: auth::DnsHealth,
@@ -98,6 +116,7 @@ impl SpamFilter {
                 generation: -1,
                 checked: Instant::now() - MODEL_CHECK_EVERY,
             }),
+            personal: Mutex::default(),
             store,
             dns_health: Default::default(),
         };
@@ -169,6 +188,70 @@ impl SpamFilter {
             return loaded.model.clone();
         }
         current
+    }
+}
+
+impl SpamFilter {
+    /// Each user's own model (`None` for a user who has taught nothing). Kept while the
+    /// store's Bayes generation, as [`SpamFilter::model`] last saw it, stays the same (so a
+    /// lesson from elsewhere counts within its check interval, and a delivery costs no
+    /// query); this process's own lessons drop their user's entry at once
+    /// ([`SpamFilter::forget_personal`]).
+    pub async fn personal_models(&self, users: &[UserId]) -> Vec<Option<Arc<Model>>> {
+        let generation = self
+            .model
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation;
+        let mut out = Vec::with_capacity(users.len());
+        for &user in users {
+            let cached = {
+                let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.generation != generation
+                    || cache.loaded >= MAX_PERSONAL
+                    || cache.models.len() >= MAX_ENTRIES
+                {
+                    *cache = PersonalModels {
+                        generation,
+                        ..PersonalModels::default()
+                    };
+                }
+                cache.models.get(&user).cloned()
+            };
+            let model = match cached {
+                Some(model) => model,
+                None => {
+                    let model = self.load_personal(user).await;
+                    let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
+                    if cache.generation == generation {
+                        cache.loaded += usize::from(model.is_some());
+                        if let Some(Some(_)) = cache.models.insert(user, model.clone()) {
+                            cache.loaded -= 1;
+                        }
+                    }
+                    model
+                }
+            };
+            out.push(model);
+        }
+        out
+    }
+
+    /// `user` learned something: their model is read again when next needed.
+    pub fn forget_personal(&self, user: UserId) {
+        let mut cache = self.personal.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Some(_)) = cache.models.remove(&user) {
+            cache.loaded -= 1;
+        }
+    }
+
+    async fn load_personal(&self, user: UserId) -> Option<Arc<Model>> {
+        let counts = self.store.bayes_load(Some(user)).await.ok()?;
+        if counts.spam_messages == 0 && counts.ham_messages == 0 {
+            return None;
+        }
+        let model = tokio::task::spawn_blocking(move || to_model(counts));
+        Some(Arc::new(model.await.ok()?))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -20,6 +20,7 @@ const MIGRATIONS: [&str; 11] = [
     MIGRATION_9,
     MIGRATION_10,
     MIGRATION_11,
+    MIGRATION_12,
 ];
 
 const SCHEMA: &str = r#"
@@ -301,6 +302,19 @@ CREATE TABLE bulk_recipients (
     recipient TEXT NOT NULL,
     PRIMARY KEY (message_id, recipient)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 12: what the server derived from a stored body (the IMAP sort and thread keys),
+/// kept per body so that SORT and THREAD do not parse every message each time. Opaque to the
+/// store; it goes when its body goes.
+const MIGRATION_12: &str = r#"
+CREATE TABLE body_cache (
+    id TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER body_cache_removed AFTER DELETE ON blobs BEGIN
+    DELETE FROM body_cache WHERE id = OLD.id;
+END;
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

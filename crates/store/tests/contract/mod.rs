@@ -6,6 +6,7 @@
 // A backend's test file may not use every helper.
 #![allow(dead_code)]
 
+mod cache;
 mod directory;
 mod folders;
 mod messages;
@@ -14,6 +15,7 @@ mod scripts;
 mod spam;
 mod watching;
 
+pub use cache::*;
 pub use directory::*;
 pub use folders::*;
 pub use messages::*;

@@ -3,6 +3,7 @@
 //! and bump the owner's mail generation in the transaction that makes the change, and
 //! announce it to change subscribers once it commits.
 
+mod cache;
 mod changes;
 mod flags;
 mod folders;
@@ -158,6 +159,21 @@ impl MailStore for SqliteStore {
             list_message_range(&tx, mailbox, range, &mut out)?;
         }
         Ok(out)
+    }
+
+    fn messages_with_cache(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
+        cache::messages_with_cache(&self.read(), mailbox)
+    }
+
+    fn cache_bodies(&self, entries: &[(BlobId, Vec<u8>)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // No mail changed: no change log, no notification.
+        self.write(|conn| cache::cache_bodies(conn, entries).map(|()| ((), Vec::new())))
     }
 
     fn store_flags(

@@ -1,0 +1,125 @@
+//! The spam filter learns from the user: a message moved or copied into Junk (the mailbox
+//! with the `\Junk` special use) is spam to its owner; one taken out of Junk, anywhere but
+//! Trash, is ham. Lessons go into the user's own Bayesian counts (the server-wide model stays
+//! as `hermod spam train` made it), de-duplicated by digest the same way.
+//!
+//! Learning runs after the command has answered: reading and tokenizing a large selection
+//! must not hold up the client, and a lesson is not worth failing a MOVE for.
+
+use crate::Context;
+use hermod_spam::Class;
+use hermod_spam::training::{Training, digest};
+use hermod_store::{BayesCounts, BlobId, LearnedMessage, SpecialUse, Store, StoreError, UserId};
+use std::sync::Arc;
+
+/// One lesson at a time: what a model learned before (by digest) is read, then the lesson
+/// written, and two lessons about one message in between would both count it. Lessons come
+/// from users moving mail, rarely and briefly; one `hermod serve` owns the store.
+static LESSONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What moving mail from a mailbox of special use `from` to one of `to` teaches, if anything.
+pub(super) fn lesson(from: Option<SpecialUse>, to: Option<SpecialUse>) -> Option<Class> {
+    let junk = |u: Option<SpecialUse>| u == Some(SpecialUse::Junk);
+    match (junk(from), junk(to)) {
+        (false, true) => Some(Class::Spam),
+        // Deleting spam says nothing about it.
+        (true, false) if to != Some(SpecialUse::Trash) => Some(Class::Ham),
+        _ => None,
+    }
+}
+
+/// Learns `class` from the bodies `blobs` (their first `limit` octets, what a scan reads)
+/// into `user`'s model, on a task of its own; the filter then reads that model again.
+pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, class: Class) {
+    let limit = ctx.config.spam.max_scan_size;
+    tokio::spawn(async move {
+        match learn(ctx.store.as_ref(), user, &blobs, class, limit).await {
+            Ok(n) => {
+                ctx.spam.forget_personal(user);
+                tracing::info!(
+                    user = user.0,
+                    learned = n,
+                    ?class,
+                    "spam filter: learned from a move"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(user = user.0, error = %e, "spam filter: cannot learn from a move")
+            }
+        }
+    });
+}
+
+/// Returns how many messages were new lessons.
+pub(super) async fn learn(
+    store: &dyn Store,
+    user: UserId,
+    blobs: &[BlobId],
+    class: Class,
+    limit: u64,
+) -> Result<usize, StoreError> {
+    // Taken first, so lessons are learned in the order the moves were made.
+    let _one_at_a_time = LESSONS.lock().await;
+    let mut bodies = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        match store.read_blob(blob, Some(limit)).await {
+            Ok(body) => bodies.push(body),
+            // Expunged meanwhile (its body gone): nothing to learn from it.
+            Err(e) => tracing::debug!(error = %e, "spam filter: a moved message cannot be read"),
+        }
+    }
+    // Hashing and tokenizing are CPU work: off the runtime's threads.
+    let (bodies, digests) = cpu(move || {
+        let digests: Vec<Vec<u8>> = bodies.iter().map(|b| digest(b)).collect();
+        (bodies, digests)
+    })
+    .await?;
+    let owner = Some(user);
+    let before = store.bayes_seen(owner, &digests).await?;
+    let training = cpu(move || {
+        let mut training = Training::default();
+        for ((body, digest), before) in bodies.iter().zip(digests).zip(before) {
+            training.add(body, digest, before, class);
+        }
+        training
+    })
+    .await?;
+    if training.seen.is_empty() {
+        return Ok(0);
+    }
+    let delta = training.delta();
+    let counts = BayesCounts {
+        spam_messages: delta.spam_messages,
+        ham_messages: delta.ham_messages,
+        tokens: delta.tokens,
+    };
+    let seen: Vec<LearnedMessage> = training
+        .seen
+        .into_iter()
+        .map(|(digest, spam)| LearnedMessage { digest, spam })
+        .collect();
+    store.bayes_learn(owner, &counts, &seen).await?;
+    Ok(seen.len())
+}
+
+async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_junk_is_spam_out_of_junk_is_ham_but_not_into_trash() {
+        use SpecialUse::{Junk, Sent, Trash};
+        assert_eq!(lesson(None, Some(Junk)), Some(Class::Spam));
+        assert_eq!(lesson(Some(Sent), Some(Junk)), Some(Class::Spam));
+        assert_eq!(lesson(Some(Junk), None), Some(Class::Ham));
+        assert_eq!(lesson(Some(Junk), Some(Trash)), None);
+        assert_eq!(lesson(Some(Junk), Some(Junk)), None);
+        assert_eq!(lesson(None, Some(Trash)), None);
+    }
+}
