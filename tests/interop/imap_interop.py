@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Interop: Python's imaplib against the built hermod with the IMAP preview on
-(HERMOD_IMAP_PREVIEW=1).
+"""Interop: Python's imaplib against the built hermod.
 
 Run by `cargo test` (crates/hermod/tests/interop.rs) with HERMOD_BIN set; loopback only.
 """
@@ -14,7 +13,7 @@ from hermod_harness import Hermod, insecure
 
 class ImaplibInterop(unittest.TestCase):
     def setUp(self):
-        self.server = Hermod(imap=True)
+        self.server = Hermod()
         self.server.deliver("alice@example.test", b"Subject: first\r\nFrom: bob@remote.test\r\n\r\nfirst body\r\n")
         self.server.deliver("alice@example.test", b"Subject: second\r\n\r\nsecond body\r\n")
 

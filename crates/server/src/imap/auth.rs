@@ -11,11 +11,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Passwords travel only inside TLS, or from loopback when the configuration allows it
-    /// (the top-level `allow_plaintext_auth_on_loopback`, shared with POP3).
+    /// (`[imap] allow_plaintext_auth_on_loopback`).
     fn login_allowed(&self) -> bool {
         self.conn.tls().is_some()
             || (self.peer.ip().is_loopback()
-                && self.ctx.config.pop3.allow_plaintext_auth_on_loopback)
+                && self.ctx.config.imap.allow_plaintext_auth_on_loopback)
     }
 
     /// Only what works: IMAP4rev2 is not claimed until BINARY, SEARCHRES, LIST-EXTENDED and

@@ -1,6 +1,5 @@
-//! The IMAP session (RFC 3501 with the extensions in [`auth::capabilities`]) on the `imap`
-//! (STARTTLS) and `imaps` (implicit TLS) listeners. A preview: served only when the
-//! configuration's `imap_preview` is on (see `Service::is_built`).
+//! The IMAP session (IMAP4rev2 and IMAP4rev1, with the extensions in
+//! [`auth::capabilities`]) on the `imap` (STARTTLS) and `imaps` (implicit TLS) listeners.
 //!
 //! One module per command family: `auth` (not authenticated, CAPABILITY, ENABLE, ID),
 //! `mailboxes` (LIST, STATUS, CREATE...), `selected` (SELECT, EXPUNGE, the unsolicited
@@ -37,8 +36,6 @@ use view::View;
 
 /// Client mistakes (BAD responses) before the session is closed.
 const MAX_ERRORS: u32 = 20;
-/// RFC 9051 5.4: an authenticated client may be idle at least 30 minutes.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// What a command left the session to do.
 enum Flow {
@@ -83,10 +80,13 @@ pub(crate) struct Session<S> {
     errors: u32,
 }
 
-/// The decoder's limits: APPEND messages as large as SMTP accepts.
+/// The decoder's limits, from `[imap]`.
 fn limits(ctx: &Context) -> Limits {
+    let imap = &ctx.config.imap;
     Limits {
-        max_append: ctx.config.limits.max_message_size,
+        max_line: imap.max_line,
+        max_command: imap.max_command_size,
+        max_append: imap.append_limit(&ctx.config.limits),
         ..Limits::default()
     }
 }
@@ -160,11 +160,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Flow::Continue
     }
 
+    /// The autologout timer (RFC 9051 5.4): `[imap] idle_timeout` once logged in.
     fn timeout(&self) -> Duration {
+        let imap = &self.ctx.config.imap;
         if self.user.is_some() {
-            IDLE_TIMEOUT
+            imap.idle_timeout
         } else {
-            self.ctx.config.limits.command_timeout
+            imap.idle_timeout_unauthenticated
         }
     }
 
