@@ -125,6 +125,7 @@ fn responses() -> Vec<Response> {
                 (StatusItem::Size, 123456),
                 (StatusItem::HighestModSeq, 9),
                 (StatusItem::Recent, 0),
+                (StatusItem::DeletedStorage, 12),
             ],
         },
         Response::Search {
