@@ -8,12 +8,15 @@
 
 mod append;
 mod auth;
+mod binary;
 mod convert;
 mod fetch;
 mod flags;
 mod idle;
+mod list;
 mod mailboxes;
 mod mime;
+mod quota;
 mod reply;
 mod search;
 mod selected;
@@ -57,6 +60,15 @@ impl Changed {
     }
 }
 
+/// What ENABLE switched on (RFC 5161); for the rest of the session.
+#[derive(Debug, Default, Clone, Copy)]
+struct Enabled {
+    /// IMAP4rev2 (RFC 9051 appendix E): ESEARCH answers SEARCH, no RECENT, UTF-8 names.
+    rev2: bool,
+    /// UTF8=ACCEPT (RFC 6855): UTF-8 names and strings, APPEND's `UTF8 (~{n})`.
+    utf8: bool,
+}
+
 /// An AUTHENTICATE waiting for the client's response line.
 struct PendingAuth {
     tag: String,
@@ -77,6 +89,7 @@ pub(crate) struct Session<S> {
     subscription: Option<ChangeSubscription>,
     auth: Option<PendingAuth>,
     append: Option<append::Append>,
+    enabled: Enabled,
     errors: u32,
 }
 
@@ -111,6 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             subscription: None,
             auth: None,
             append: None,
+            enabled: Enabled::default(),
             errors: 0,
         }
     }
@@ -126,6 +140,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Err(e) = self.command_loop().await {
             tracing::debug!(peer = %self.peer, error = %e, "IMAP connection ended with an error");
         }
+    }
+
+    /// The largest message APPEND takes (APPENDLIMIT, RFC 7889).
+    fn append_limit(&self) -> u64 {
+        let config = &self.ctx.config;
+        config.imap.append_limit(&config.limits)
     }
 
     fn send(&mut self, response: &Response) {
@@ -286,6 +306,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             | C::Lsub { .. }
             | C::Namespace
             | C::Status { .. }) => self.mailbox_command(body).await,
+            C::GetQuota(root) => self.get_quota(&root).await,
+            C::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
+            C::SetQuota { .. } => Done::no(Some(Code::NoPerm), reply::QUOTA_IS_ADMINS),
             body if is_selected_command(&body) => Done::bad(reply::WRONG_STATE),
             _ => Done::bad(reply::NOT_SUPPORTED),
         }
