@@ -129,10 +129,15 @@ async fn list_extended_selection_return_and_status() {
 async fn create_special_use_status_size_and_appendlimit() {
     let server = server_with_mail(None).await;
     let mut c = logged_in(&server).await;
-    c.ok("CREATE Old (USE (\\Archive))").await;
+    c.ok("CREATE Old/2024 (USE (\\Archive))").await;
     assert_eq!(
-        c.ok("LIST \"\" Old").await,
-        ["* LIST (\\HasNoChildren \\Archive) \"/\" Old"]
+        c.ok("LIST \"\" Old/*").await,
+        ["* LIST (\\HasNoChildren \\Archive) \"/\" Old/2024"]
+    );
+    let r = c.ok("LIST (SPECIAL-USE RECURSIVEMATCH) \"\" Old").await;
+    assert_eq!(
+        r,
+        ["* LIST (\\HasChildren) \"/\" Old (\"CHILDINFO\" (\"SPECIAL-USE\"))"]
     );
     let r = c.cmd("CREATE Spam2 (USE (\\Junk))").await;
     assert!(tagged(&r).contains("NO [USEATTR]"), "Junk exists: {r:?}");

@@ -42,11 +42,26 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The CHILDINFO of a mailbox listed for its descendants.
+    fn childinfo(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.only_subscribed {
+            out.push("SUBSCRIBED".into());
+        }
+        if self.only_special {
+            out.push("SPECIAL-USE".into());
+        }
+        out
+    }
+}
+
 /// One line of the answer before it is rendered.
 struct Entry {
     name: String,
     attributes: Vec<String>,
-    childinfo: bool,
+    /// RFC 5258 CHILDINFO: the selection criteria a descendant meets.
+    childinfo: Vec<String>,
     /// Selectable: LIST-STATUS gives its STATUS.
     exists: bool,
 }
@@ -80,9 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let entries = entries(&all, &subscribed, &options, &matching);
         for entry in entries {
             let mut item = list_item(entry.attributes, &entry.name);
-            if entry.childinfo {
-                item.childinfo = vec!["SUBSCRIBED".into()];
-            }
+            item.childinfo = entry.childinfo;
             self.send(&Response::List(item));
             if let (Some(items), true) = (&options.status, entry.exists)
                 && let Ok(name) = MailboxName::parse(&entry.name)
@@ -130,11 +143,10 @@ fn entries(
         if !matching(name) {
             continue;
         }
-        // RFC 5258 3.5: with RECURSIVEMATCH a parent not selected itself is listed when a
-        // descendant is, with CHILDINFO saying why.
+        // RFC 5258 3.5 (and RFC 6154 for SPECIAL-USE): with RECURSIVEMATCH a mailbox is
+        // listed when a descendant is selected, with CHILDINFO saying by what.
         let prefix = format!("{name}/");
         let descendant = options.recursive
-            && options.only_subscribed
             && all
                 .iter()
                 .any(|m| m.name.as_str().starts_with(&prefix) && selected(m));
@@ -151,7 +163,10 @@ fn entries(
         out.push(Entry {
             name: name.to_owned(),
             attributes,
-            childinfo: descendant,
+            childinfo: match descendant {
+                true => options.childinfo(),
+                false => Vec::new(),
+            },
             exists: true,
         });
     }
@@ -163,7 +178,7 @@ fn entries(
                 out.push(Entry {
                     name: name.as_str().to_owned(),
                     attributes: vec!["\\NonExistent".into(), "\\Subscribed".into()],
-                    childinfo: false,
+                    childinfo: Vec::new(),
                     exists: false,
                 });
             }
