@@ -118,40 +118,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.finish(&append.tag, done, true).await
     }
 
-    /// Files every message of the command, or none (RFC 3502 6: MULTIAPPEND is atomic).
-    /// The quota is checked for all of them first; should filing still fail part way (the
-    /// disk), the messages already filed are removed again before the NO.
+    /// Files every message of the command in one commit, or none (RFC 3502 6: MULTIAPPEND
+    /// is atomic); over the quota is `NO [OVERQUOTA]` with nothing kept.
     async fn file(&mut self, info: &MailboxInfo, messages: Vec<(SealedBlob, Flags, i64)>) -> Done {
-        let Some(user) = self.user.clone() else {
+        let Some(user) = self.user.as_ref().map(|u| u.id) else {
             return Done::bad(reply::WRONG_STATE);
         };
-        let total: u64 = messages.iter().map(|(blob, ..)| blob.size()).sum();
-        if let Err(done) = self.quota_room(&user.address, total).await {
-            return done;
-        }
-        let store = self.ctx.store.clone();
-        let mut uids = Vec::new();
-        for (blob, flags, internal_date) in messages {
-            let target = DeliveryTarget {
-                user: user.id,
-                mailbox: info.name.clone(),
-                flags,
-                internal_date,
-            };
-            match store.submit(blob, &[target], None).await {
-                Ok(submitted) => uids.extend(submitted.delivered.iter().map(|d| d.uid)),
-                Err(e) => {
-                    if !uids.is_empty()
-                        && let Err(undo) = store.expunge(info.id, &uids).await
-                    {
-                        tracing::error!(error = %undo, "IMAP: cannot undo a partial APPEND");
-                    }
-                    return Done::store_error(&e);
-                }
-            }
-        }
+        let batch = messages
+            .into_iter()
+            .map(|(blob, flags, internal_date)| {
+                let target = DeliveryTarget {
+                    user,
+                    mailbox: info.name.clone(),
+                    flags,
+                    internal_date,
+                };
+                (blob, vec![target])
+            })
+            .collect();
+        let submitted = match self.ctx.store.submit_all(batch).await {
+            Ok(submitted) => submitted,
+            Err(e) => return Done::store_error(&e),
+        };
         // New UIDs ascend: a MULTIAPPEND's are one range.
-        let set: UidSet = uids.into_iter().collect();
+        let set: UidSet = submitted.delivered.iter().map(|d| d.uid).collect();
         let uids = SequenceSet::Ranges(
             set.ranges()
                 .iter()
@@ -163,24 +153,5 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             uids,
         };
         Done::ok_code(code, "APPEND completed")
-    }
-
-    /// `NO [OVERQUOTA]` unless `size` more octets fit in the user's quota (read afresh:
-    /// deliveries and other sessions change it).
-    async fn quota_room(&self, address: &str, size: u64) -> Result<(), Done> {
-        let parsed =
-            hermod_types::Address::parse(address).map_err(|_| Done::bad(reply::WRONG_STATE))?;
-        let user = match self.ctx.store.user(&parsed).await {
-            Ok(Some(user)) => user,
-            Ok(None) => return Err(Done::no(Some(Code::NonExistent), "no such user")),
-            Err(e) => return Err(Done::store_error(&e)),
-        };
-        match user.quota {
-            Some(quota) if user.used.saturating_add(size) > quota => Err(Done::no(
-                Some(Code::OverQuota),
-                "the messages do not fit in the mailbox quota",
-            )),
-            _ => Ok(()),
-        }
     }
 }
