@@ -2,7 +2,7 @@
 //! CREATE-SPECIAL-USE, STATUS=SIZE, APPENDLIMIT, SEARCHRES, BINARY, MULTIAPPEND,
 //! UTF8=ACCEPT, QUOTA) against a real listener.
 
-use hermod_testkit::{ImapClient, TestServer};
+use hermod_testkit::{ImapClient, Pop3Client, TestServer};
 
 const ALICE: &str = "alice@example.test";
 const PLAIN: &str = "From: Bob <bob@remote.test>\r\nTo: alice@example.test\r\nSubject: hello\r\nMessage-ID: <one@remote.test>\r\n\r\nfirst body\r\n";
@@ -301,4 +301,34 @@ async fn quota_roots_usage_and_overquota() {
     let server = server_with_mail(None).await;
     let mut c = logged_in(&server).await;
     assert_eq!(c.ok("GETQUOTAROOT INBOX").await, ["* QUOTAROOT INBOX"]);
+}
+
+/// POP3 and IMAP on one store: a POP3 DELE+QUIT is pushed as EXPUNGE to an IMAP session in
+/// IDLE; an IMAP \\Deleted+EXPUNGE is gone from POP3's next session.
+#[tokio::test]
+async fn pop3_and_imap_see_each_others_expunges() {
+    let server = server_with_mail(None).await;
+    let mut c = logged_in(&server).await;
+    c.ok("SELECT INBOX").await;
+    c.send(b"i1 IDLE\r\n").await;
+    assert_eq!(c.line().await, "+ idling");
+    let mut pop = Pop3Client::connect(server.pop3).await;
+    assert!(
+        pop.login(ALICE, "s3cret")
+            .await
+            .starts_with("+OK 2 messages")
+    );
+    assert!(pop.cmd("DELE 1").await.starts_with("+OK"));
+    assert!(pop.cmd("QUIT").await.starts_with("+OK"));
+    assert_eq!(c.line().await, "* 1 EXPUNGE", "pushed during IDLE");
+    c.send(b"DONE\r\n").await;
+    assert_eq!(c.line().await, "i1 OK IDLE terminated");
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    assert_eq!(c.ok("EXPUNGE").await, ["* 1 EXPUNGE"]);
+    let mut pop = Pop3Client::connect(server.pop3).await;
+    assert!(
+        pop.login(ALICE, "s3cret")
+            .await
+            .starts_with("+OK 0 messages")
+    );
 }
