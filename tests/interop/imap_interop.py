@@ -106,6 +106,14 @@ class ImaplibInterop(unittest.TestCase):
         typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES SIZE))")
         _, status = m._untagged_response(typ, data, "STATUS")
         self.assertTrue(status[0].startswith(b"INBOX (MESSAGES 2 SIZE "), status)
+        typ, data = m._simple_command("CREATE", "Old", "(USE (\\Archive))")
+        self.assertEqual(typ, "OK")
+        m.untagged_responses.pop("LIST", None)  # left by LIST RETURN (STATUS) above
+        self.assertEqual(m.list('""', "Old")[1], [b'(\\HasNoChildren \\Archive) "/" Old'])
+        typ, data = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+        _, lines = m._untagged_response(typ, data, "LIST")
+        self.assertEqual(len(lines), 5, lines)
+        self.assertEqual(m.status("INBOX", "(DELETED DELETED-STORAGE)")[1], [b"INBOX (DELETED 0 DELETED-STORAGE 0)"])
         self.assertEqual(m.unsubscribe("Work/Done")[0], "OK")
         self.assertEqual(m.delete("Work/Done")[0], "OK")
         typ, data = m.status("INBOX", "(MESSAGES UNSEEN SIZE APPENDLIMIT)")
@@ -149,6 +157,13 @@ class ImaplibInterop(unittest.TestCase):
         self.assertEqual(m.close()[0], "OK")
         typ, data = m.xatom("ID", "NIL")
         self.assertEqual(typ, "OK")
+        # UTF8=ACCEPT: UTF-8 names as they are, and APPEND's UTF8 form.
+        self.assertEqual(m.enable("UTF8=ACCEPT")[0], "OK")
+        self.assertEqual(m._simple_command("CREATE", '"Entwürfe"'.encode())[0], "OK")
+        body = "Subject: Grüße\r\n\r\nhallo\r\n".encode()
+        tag = m._new_tag()
+        m.send(tag + b' APPEND "Entw\xc3\xbcrfe" UTF8 (~{%d+}\r\n%s)\r\n' % (len(body), body))
+        self.assertTrue(m.readline().startswith(tag + b" OK [APPENDUID "))
         m.logout()
         self.assertEqual(len(self.server.folder("Drafts")), 1)
 
