@@ -332,3 +332,26 @@ async fn pop3_and_imap_see_each_others_expunges() {
             .starts_with("+OK 0 messages")
     );
 }
+
+/// ENVELOPE and BODYSTRUCTURE come from a cache after the first FETCH: the same answers,
+/// and BODY still without extension data.
+#[tokio::test]
+async fn cached_structures_answer_like_parsed_ones() {
+    let server = server_with_mail(None).await;
+    let mut c = logged_in(&server).await;
+    c.ok("SELECT INBOX").await;
+    let first = c.ok("FETCH 1:* (ENVELOPE BODYSTRUCTURE)").await;
+    let body = c.ok("FETCH 2 BODY").await;
+    assert_eq!(c.ok("FETCH 1:* (ENVELOPE BODYSTRUCTURE)").await, first);
+    assert!(
+        first[1].contains(" \"mixed\" (\"boundary\" \"b1\") NIL NIL NIL))"),
+        "{first:?}"
+    );
+    assert!(
+        body[0].ends_with(" \"mixed\"))"),
+        "BODY has no extension data: {body:?}"
+    );
+    let mut other = logged_in(&server).await;
+    other.ok("SELECT INBOX").await;
+    assert_eq!(other.ok("FETCH 1:* (ENVELOPE BODYSTRUCTURE)").await, first);
+}

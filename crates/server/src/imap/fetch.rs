@@ -2,11 +2,13 @@
 //! BINARY sections and sizes (RFC 3516), ENVELOPE and BODYSTRUCTURE. A large whole body
 //! streams from the store as a literal.
 
+use super::cache::Structure;
 use super::{Done, Session, binary, convert, mime, reply};
 use hermod_proto::imap::{BodyName, Code, FetchAttr, FetchItem, Partial, Section, SequenceSet};
 use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError};
 use hermod_types::Uid;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Whole bodies larger than this stream from the store instead of being read whole.
@@ -38,6 +40,14 @@ fn needs_body(attr: &FetchAttr) -> bool {
             | A::Rfc822
             | A::Rfc822Header
             | A::Rfc822Text
+    )
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE: from the message's structure, which can be cached.
+fn structural(attr: &FetchAttr) -> bool {
+    matches!(
+        attr,
+        FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
     )
 }
 
@@ -169,7 +179,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             && attrs
                 .iter()
                 .all(|a| !needs_body(a) || whole_body(a).is_some());
-        let raw = if attrs.iter().any(needs_body) && !stream {
+        let cached = match attrs.iter().any(structural) {
+            true => self.ctx.imap_structures.get(&meta.blob),
+            false => None,
+        };
+        // With the structure cached, ENVELOPE and BODYSTRUCTURE need no body.
+        let needs_raw = attrs
+            .iter()
+            .any(|a| needs_body(a) && !(cached.is_some() && structural(a)));
+        let raw = if needs_raw && !stream {
             match store.read_blob(&meta.blob, None).await {
                 Ok(raw) => Some(raw),
                 Err(e) => return Ok(Err(Done::store_error(&e))),
@@ -178,6 +196,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None
         };
         let tree = raw.as_deref().map(mime::parse);
+        let structure = match (cached, raw.as_deref(), tree.as_ref()) {
+            (Some(cached), ..) => Some(cached),
+            (None, Some(raw), Some(tree)) if attrs.iter().any(structural) => {
+                let parsed = Arc::new(Structure {
+                    envelope: mime::envelope(raw, tree),
+                    body: mime::structure(raw, tree),
+                });
+                let cache = &self.ctx.imap_structures;
+                cache.insert(&meta.blob, parsed.clone(), tree.header.len());
+                Some(parsed)
+            }
+            _ => None,
+        };
         let decoded = match (raw.as_deref(), tree.as_ref()) {
             (Some(raw), Some(tree)) => match binaries(raw, tree, attrs) {
                 Ok(decoded) => decoded,
@@ -198,7 +229,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             let item = match decoded.get(at).cloned().flatten() {
                 Some(binary) => binary,
-                None => item(attr, meta, raw.as_deref(), tree.as_ref()),
+                None => match (attr, structure.as_deref()) {
+                    (FetchAttr::Envelope, Some(s)) => {
+                        FetchItem::Envelope(Box::new(s.envelope.clone()))
+                    }
+                    (FetchAttr::Body, Some(s)) => FetchItem::Body(Box::new(s.body.clone())),
+                    (FetchAttr::BodyStructure, Some(s)) => {
+                        FetchItem::BodyStructure(Box::new(s.body.clone()))
+                    }
+                    _ => item(attr, meta, raw.as_deref(), tree.as_ref()),
+                },
             };
             w.item(self.conn.output(), &item);
         }

@@ -9,6 +9,7 @@
 mod append;
 mod auth;
 mod binary;
+mod cache;
 mod convert;
 mod fetch;
 mod flags;
@@ -36,6 +37,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use view::View;
+
+pub(crate) use cache::StructureCache;
 
 /// Client mistakes (BAD responses) before the session is closed.
 const MAX_ERRORS: u32 = 20;

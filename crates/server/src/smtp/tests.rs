@@ -58,6 +58,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         throttle: Default::default(),
         send_rate: hermod_core::submission::SendRate::per_hour(10),
         pop3_locks: Default::default(),
+        imap_structures: Default::default(),
         resolver: Arc::new(NoDns),
         outbound_wake: tokio::sync::Notify::new(),
         outbound_slots: tokio::sync::Semaphore::new(1),
