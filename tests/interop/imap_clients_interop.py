@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Interop: real IMAP clients from Debian (mbsync, fetchmail, curl, getmail6) against the
-built hermod.
+"""Interop: real IMAP clients from Debian (mbsync, fetchmail, curl, getmail6, and a scripted
+neomutt session under a pseudo-terminal) against the built hermod.
 
 Run by `cargo test` (crates/hermod/tests/interop.rs) with HERMOD_BIN set; loopback only.
 The clients fail, never skip, when missing: scripts/test installs them.
@@ -210,6 +210,38 @@ class Getmail(ClientTest):
         result = run(cmd, self.home)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(len(maildir_files(maildir).get(".", [])), 3, result.stdout)
+
+
+class Neomutt(ClientTest):
+    """A scripted session (keys pushed at start, a pseudo-terminal from script(1)): tag a
+    message, save it to a new folder, delete it from INBOX and expunge, flag another."""
+
+    def test_save_delete_flag_headless(self):
+        need("neomutt", "neomutt")
+        need("script", "bsdutils")
+        rc = os.path.join(self.home, "muttrc")
+        with open(rc, "w") as f:
+            f.write('set folder="imap://alice%%40example.test@127.0.0.1:%d/"\n' % self.port)
+            f.write('set imap_pass="s3cret" spoolfile="+INBOX" ssl_starttls=no ssl_force_tls=no\n')
+            f.write('set record="" confirmappend=no confirmcreate=no delete=yes mark_old=no\n')
+            f.write('set header_cache="" message_cachedir="" timeout=1\n')
+        keys = (
+            "<tag-pattern>~s two<enter><tag-prefix><save-message>=Archive<enter>"
+            "<tag-pattern>~s one<enter><tag-prefix><flag-message><sync-mailbox><exit>"
+        )
+        command = "neomutt -n -F %s -e 'push \"%s\"'" % (rc, keys)
+        env = dict(os.environ, HOME=self.home, TERM="xterm")
+        result = subprocess.run(["script", "-qec", command, "/dev/null"], env=env, capture_output=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout[-2000:])
+        m = self.imap()
+        self.assertEqual(m.select("Archive"), ("OK", [b"1"]))
+        typ, data = m.fetch("1", "(BODY.PEEK[TEXT])")
+        self.assertEqual(data[0][1], b"second body\r\n")
+        self.assertEqual(m.select("INBOX"), ("OK", [b"1"]), "moved out and expunged")
+        typ, data = m.fetch("1", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        self.assertIn(b"\\Flagged", data[0][0])
+        self.assertIn(b"Subject: one", data[0][1])
+        m.logout()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 //! Runs the interop suites (Python's smtplib, poplib and imaplib, swaks, msmtp, fetchmail,
-//! mbsync, curl, getmail6, dkimpy) against the built binary. They fail, never skip, when a client is missing: `scripts/test` installs them.
+//! mbsync, curl, getmail6, neomutt, dkimpy) against the built binary. They fail, never skip, when a client is missing: `scripts/test` installs them.
 
 fn run_suite(script: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
