@@ -104,7 +104,7 @@ imaps = ["127.0.0.1:2993"]
 # closed (RFC 9051 asks for at least 30 minutes; an IDLE is renewed after as long). Before
 # login a connection gets idle_timeout_unauthenticated.
 # idle_timeout = "30m"
-# idle_timeout_unauthenticated = "1m"
+# idle_timeout_unauthenticated = "3m"
 # Largest message APPEND accepts (advertised as APPENDLIMIT). Default: max_message_size.
 # max_append_size = "50MiB"
 # Longest command line, and largest command with its literals (APPEND's messages aside):

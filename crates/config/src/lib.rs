@@ -241,7 +241,7 @@ impl Config {
             imap: Imap {
                 allow_plaintext_auth_on_loopback: true,
                 idle_timeout: Duration::from_secs(30 * 60),
-                idle_timeout_unauthenticated: Duration::from_secs(60),
+                idle_timeout_unauthenticated: Duration::from_secs(180),
                 max_append_size: None,
                 max_line: 8192,
                 max_command_size: 64 * 1024,
