@@ -9,10 +9,12 @@
 //! section is one more `read_*` function called from [`parse`].
 
 mod default_file;
+mod sieve;
 mod spam;
 mod walker;
 
 pub use default_file::default_file_text;
+pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
 
 use std::fmt;
@@ -40,6 +42,7 @@ pub struct Config {
     pub dns: Dns,
     pub outbound: Outbound,
     pub spam: Spam,
+    pub sieve: Sieve,
     pub imap: Imap,
 }
 
@@ -238,6 +241,7 @@ impl Config {
                 max_per_domain: 4,
             },
             spam: Spam::default(),
+            sieve: Sieve::default(),
             imap: Imap {
                 allow_plaintext_auth_on_loopback: true,
                 idle_timeout: Duration::from_secs(30 * 60),
@@ -330,6 +334,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_dns(&mut root, &mut config.dns);
     read_outbound(&mut root, &mut config.outbound);
     spam::read_spam(&mut root, &mut config.spam, &base);
+    sieve::read_sieve(&mut root, &mut config.sieve, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

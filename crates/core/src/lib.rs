@@ -8,6 +8,8 @@ pub mod dkim;
 pub mod outbound;
 pub mod pipeline;
 mod routing;
+pub mod sieve;
+pub mod srs;
 pub mod submission;
 pub mod throttle;
 

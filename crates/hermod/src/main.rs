@@ -5,6 +5,7 @@ mod admin;
 mod maildir;
 mod queue;
 mod serve;
+mod sieve;
 mod spam;
 
 use anyhow::{Context, Result};
@@ -60,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         action: spam::SpamAction,
     },
+    /// Manage users' Sieve filters (run at every delivery into their mailboxes).
+    Sieve {
+        #[command(subcommand)]
+        action: sieve::SieveAction,
+    },
     /// Write a user's folders as Maildir++ into DIR.
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
@@ -86,6 +92,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Alias { action } => admin::alias(&config, action),
         Command::Queue { action } => queue::queue(&config, action),
         Command::Spam { action } => spam::spam(&config, action),
+        Command::Sieve { action } => sieve::sieve(&config, action),
         Command::Export { address, dir } => maildir::export(&config, &address, &dir),
         Command::Import { address, path } => maildir::import(&config, &address, &path),
     }
