@@ -50,6 +50,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::new(store.clone()));
     let spam = crate::spam::SpamFilter::new(&config, embedded.clone()).unwrap();
     let sieve = crate::sieve_engine(&config).unwrap();
+    let sending = super::Sending::new(&config);
     let ctx = Context {
         router: Router::new(embedded.clone(), config.recipient_delimiter),
         config: Arc::new(config),
@@ -57,7 +58,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         tls: None,
         hostname_domain: None,
         throttle: Default::default(),
-        send_rate: hermod_core::submission::SendRate::per_hour(10),
+        sending,
         pop3_locks: Default::default(),
         imap_structures: Default::default(),
         resolver: Arc::new(NoDns),
