@@ -34,7 +34,7 @@ data_dir = "."
 #   smtp = ["0.0.0.0:25", "[::]:25"]            submission = ["0.0.0.0:587", "[::]:587"]
 #   submissions = ["0.0.0.0:465", "[::]:465"]   pop3 = ["0.0.0.0:110", "[::]:110"]
 #   pop3s = ["0.0.0.0:995", "[::]:995"]         imap = ["0.0.0.0:143", "[::]:143"]
-#   imaps = ["0.0.0.0:993", "[::]:993"]
+#   imaps = ["0.0.0.0:993", "[::]:993"]         managesieve = ["0.0.0.0:4190", "[::]:4190"]
 # IPv6 listeners are IPv6-only, so IPv4 and IPv6 are listed separately. Two listeners on the
 # same address and port are reported as an error.
 [listen]
@@ -49,6 +49,8 @@ pop3s = ["127.0.0.1:2995"]
 # IMAP with STARTTLS, and IMAP over implicit TLS.
 imap = ["127.0.0.1:2143"]
 imaps = ["127.0.0.1:2993"]
+# ManageSieve with STARTTLS (RFC 5804): users' email programs manage their Sieve filters.
+managesieve = ["127.0.0.1:4190"]
 
 # The certificate chain and private key (PEM) every TLS service uses. Without them, hermod
 # generates a self-signed certificate for `hostname` once, into data_dir/tls/.
@@ -70,6 +72,7 @@ imaps = ["127.0.0.1:2993"]
 # max_submission_connections = 300
 # max_pop3_connections = 300
 # max_imap_connections = 600
+# max_managesieve_connections = 100
 # Longest SMTP command line, in bytes with CRLF (RFC 5321 says at least 512).
 # max_command_line = 2048
 # Longest line inside a message, in bytes with CRLF (RFC 5321 says 1000; longer lines are
@@ -111,6 +114,13 @@ imaps = ["127.0.0.1:2993"]
 # more gets "BAD [TOOBIG]".
 # max_line = 8192
 # max_command_size = "64KiB"
+
+[managesieve]
+# Passwords are only accepted over TLS (STARTTLS), except from loopback addresses while this
+# is true. (A top-level allow_plaintext_auth_on_loopback sets this, POP3's and IMAP's at once.)
+# allow_plaintext_auth_on_loopback = true
+# A session whose next command has not arrived after this long is closed.
+# idle_timeout = "10m"
 
 [smtp]
 # Offer SMTP AUTH on the smtp listener too (after STARTTLS). Users should submit on the

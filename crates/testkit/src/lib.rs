@@ -6,6 +6,7 @@ pub mod dns_server;
 mod fake_mta;
 mod imap_client;
 mod pop3_client;
+mod sieve_client;
 mod transcript;
 
 pub use client::{SmtpClient, SmtpReply};
@@ -13,6 +14,7 @@ pub use dns_server::DnsServer;
 pub use fake_mta::{FakeDns, FakeMta, ReceivedMail};
 pub use imap_client::ImapClient;
 pub use pop3_client::Pop3Client;
+pub use sieve_client::{SieveClient, SieveResponse};
 pub use transcript::run_transcript;
 
 use hermod_config::Config;
@@ -34,6 +36,8 @@ pub struct TestServer {
     /// IMAP (STARTTLS) and IMAPS; `None` only when a test turned the listeners off.
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
+    /// ManageSieve (STARTTLS).
+    pub managesieve: SocketAddr,
     /// The server's store through its blocking interface, for tests to look into.
     pub store: Arc<SqliteStore>,
     pub config: Config,
@@ -60,6 +64,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.pop3s = vec![loopback];
     config.listen.imap = vec![loopback];
     config.listen.imaps = vec![loopback];
+    config.listen.managesieve = vec![loopback];
     // Test clients HELO with odd names from an address without reverse DNS; the tests of
     // those checks turn them on.
     config.spam.helo = hermod_config::CheckAction::Off;
@@ -101,6 +106,7 @@ impl TestServer {
         let submissions = listeners.local_addrs(Service::Submissions)[0];
         let imap = listeners.local_addrs(Service::Imap).first().copied();
         let imaps = listeners.local_addrs(Service::Imaps).first().copied();
+        let managesieve = listeners.local_addrs(Service::ManageSieve)[0];
         let resolver = std::sync::Arc::new(FakeDns);
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
         let mut server =
@@ -121,6 +127,7 @@ impl TestServer {
             submissions,
             imap,
             imaps,
+            managesieve,
             store,
             config,
             dns,
@@ -177,6 +184,11 @@ impl TestServer {
     /// An IMAP connection.
     pub async fn imap_client(&self) -> ImapClient {
         ImapClient::connect(self.imap.expect("IMAP is on")).await
+    }
+
+    /// A ManageSieve connection, greeting read.
+    pub async fn sieve_client(&self) -> SieveClient {
+        SieveClient::connect(self.managesieve).await
     }
 
     pub async fn client(&self) -> SmtpClient {

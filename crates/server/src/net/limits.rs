@@ -18,6 +18,7 @@ enum Class {
     Submission = 1,
     Pop3 = 2,
     Imap = 3,
+    ManageSieve = 4,
 }
 
 impl Class {
@@ -27,13 +28,14 @@ impl Class {
             Service::Submission | Service::Submissions => Class::Submission,
             Service::Pop3 | Service::Pop3s => Class::Pop3,
             Service::Imap | Service::Imaps => Class::Imap,
+            Service::ManageSieve => Class::ManageSieve,
         }
     }
 }
 
 struct Inner {
     max_total: usize,
-    max_per_class: [usize; 4],
+    max_per_class: [usize; 5],
     max_per_ip: usize,
     open: Mutex<Open>,
 }
@@ -41,7 +43,7 @@ struct Inner {
 #[derive(Default)]
 struct Open {
     total: usize,
-    per_class: [usize; 4],
+    per_class: [usize; 5],
     per_network: HashMap<IpAddr, usize>,
 }
 
@@ -69,6 +71,7 @@ impl ConnectionLimits {
                     limits.max_submission_connections,
                     limits.max_pop3_connections,
                     limits.max_imap_connections,
+                    limits.max_managesieve_connections,
                 ],
                 max_per_ip: limits.max_connections_per_ip,
                 open: Mutex::default(),
@@ -170,6 +173,21 @@ mod tests {
         assert!(caps.admit(Service::Smtp, ip("10.0.1.1")).is_ok());
         drop(held);
         assert!(caps.admit(Service::Pop3, ip("10.0.1.1")).is_ok());
+    }
+
+    /// ManageSieve has its own cap: its idle sessions take no mail protocol's places.
+    #[test]
+    fn managesieve_is_capped_apart() {
+        let mut limits = limits();
+        limits.max_managesieve_connections = 1;
+        let caps = ConnectionLimits::new(&limits);
+        let _held = caps.admit(Service::ManageSieve, ip("10.0.0.1")).unwrap();
+        assert_eq!(
+            caps.admit(Service::ManageSieve, ip("10.0.0.2")).err(),
+            Some(Refusal::TooManyConnections)
+        );
+        assert!(caps.admit(Service::Imap, ip("10.0.0.2")).is_ok());
+        assert!(caps.admit(Service::Pop3, ip("10.0.0.2")).is_ok());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub enum Service {
     Pop3s,
     Imap,
     Imaps,
+    ManageSieve,
 }
 
 impl Service {
@@ -34,6 +35,7 @@ impl Service {
             Service::Pop3s => "pop3s",
             Service::Imap => "imap",
             Service::Imaps => "imaps",
+            Service::ManageSieve => "managesieve",
         }
     }
 
@@ -42,7 +44,7 @@ impl Service {
         matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
     }
 
-    fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 7] {
+    fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 8] {
         let l = &config.listen;
         [
             (Service::Smtp, &l.smtp),
@@ -52,6 +54,7 @@ impl Service {
             (Service::Pop3s, &l.pop3s),
             (Service::Imap, &l.imap),
             (Service::Imaps, &l.imaps),
+            (Service::ManageSieve, &l.managesieve),
         ]
     }
 }
