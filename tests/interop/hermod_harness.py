@@ -17,8 +17,8 @@ submission = ["127.0.0.1:0"]
 submissions = ["127.0.0.1:0"]
 pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
-imap = []
-imaps = []
+imap = ["127.0.0.1:0"]
+imaps = ["127.0.0.1:0"]
 managesieve = []
 # Test clients HELO with this machine's bare host name and have no reverse DNS on the local
 # fake DNS: scoring those would file the tests' minimal messages into Junk.
@@ -53,16 +53,13 @@ def local_dns():
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", imap=False, managesieve=False):
+    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", managesieve=False):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         if "[dns]" not in extra_config:
             extra_config += '\n[dns]\nnameservers = ["127.0.0.1:%d"]\n' % local_dns()
         with open(self.config, "w") as f:
             config = CONFIG.replace("mx.example.test", "mx." + domain)
-            if imap:
-                # The IMAP preview: listeners plus the environment switch of `hermod serve`.
-                config = config.replace("imap = []", 'imap = ["127.0.0.1:0"]')
             if managesieve:
                 config = config.replace("managesieve = []", 'managesieve = ["127.0.0.1:0"]')
             f.write(config + spam_config + extra_config)
@@ -71,9 +68,7 @@ class Hermod:
         self.cli("user", "add", self.address, "--password-stdin", stdin="s3cret\n")
         self.cli("alias", "add", "postmaster@" + domain, self.address)
         env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
-        if imap:
-            env["HERMOD_IMAP_PREVIEW"] = "1"
-        expected = 5 + int(imap) + int(managesieve)
+        expected = 7 + int(managesieve)
         self.proc = subprocess.Popen([HERMOD, "--config", self.config, "serve"], stderr=subprocess.PIPE, text=True, env=env)
         self.ports = {}
         for line in self.proc.stderr:

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Interop: Python's imaplib against the built hermod with the IMAP preview on
-(HERMOD_IMAP_PREVIEW=1).
+"""Interop: Python's imaplib against the built hermod.
 
 Run by `cargo test` (crates/hermod/tests/interop.rs) with HERMOD_BIN set; loopback only.
 """
@@ -60,7 +59,7 @@ class DeflateIMAP4(imaplib.IMAP4):
 
 class ImaplibInterop(unittest.TestCase):
     def setUp(self):
-        self.server = Hermod(imap=True)
+        self.server = Hermod()
         self.server.deliver("alice@example.test", b"Subject: first\r\nFrom: bob@remote.test\r\n\r\nfirst body\r\n")
         self.server.deliver("alice@example.test", b"Subject: second\r\n\r\nsecond body\r\n")
 
@@ -181,6 +180,85 @@ class ImaplibInterop(unittest.TestCase):
         self.assertEqual(typ, "NO")
         self.assertEqual(m.search(None, "ALL"), ("OK", [b"1 2"]))
         m.logout()
+
+    def test_mailbox_commands_and_list_extended(self):
+        m = self.connect()
+        self.assertIn("IMAP4REV2", m.capabilities)
+        m.authenticate("PLAIN", lambda _: b"\0alice@example.test\0s3cret")
+        self.assertEqual(m.namespace(), ("OK", [b'(("" "/")) NIL NIL']))
+        self.assertEqual(m.create("Work/Projects")[0], "OK")
+        self.assertEqual(m.rename("Work/Projects", "Work/Done")[0], "OK")
+        self.assertEqual(m.subscribe("Work/Done")[0], "OK")
+        self.assertEqual(m.lsub()[1], [b'() "/" Work/Done'])
+        typ, data = m.list('""', "*")
+        self.assertIn(b'(\\HasChildren) "/" Work', data)
+        typ, data = m._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "%")
+        self.assertEqual(typ, "OK")
+        _, lines = m._untagged_response(typ, data, "LIST")
+        self.assertEqual(lines, [b'(\\HasChildren) "/" Work ("CHILDINFO" ("SUBSCRIBED"))'])
+        typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES SIZE))")
+        _, status = m._untagged_response(typ, data, "STATUS")
+        self.assertTrue(status[0].startswith(b"INBOX (MESSAGES 2 SIZE "), status)
+        typ, data = m._simple_command("CREATE", "Old", "(USE (\\Archive))")
+        self.assertEqual(typ, "OK")
+        m.untagged_responses.pop("LIST", None)  # left by LIST RETURN (STATUS) above
+        self.assertEqual(m.list('""', "Old")[1], [b'(\\HasNoChildren \\Archive) "/" Old'])
+        typ, data = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+        _, lines = m._untagged_response(typ, data, "LIST")
+        self.assertEqual(len(lines), 5, lines)
+        self.assertEqual(m.status("INBOX", "(DELETED DELETED-STORAGE)")[1], [b"INBOX (DELETED 0 DELETED-STORAGE 0)"])
+        self.assertEqual(m.unsubscribe("Work/Done")[0], "OK")
+        self.assertEqual(m.delete("Work/Done")[0], "OK")
+        typ, data = m.status("INBOX", "(MESSAGES UNSEEN SIZE APPENDLIMIT)")
+        self.assertTrue(data[0].startswith(b"INBOX (MESSAGES 2 UNSEEN 2 SIZE "), data)
+        typ, data = m.getquotaroot("INBOX")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(data[0], [b"INBOX"], "no quota set for alice")
+        self.assertEqual(m.getquota('""')[0], "NO")
+        m.logout()
+
+    def test_rev2_searchres_binary_move_multiappend(self):
+        m = self.connect()
+        m.login("alice@example.test", "s3cret")
+        self.assertEqual(m.enable("IMAP4rev2")[0], "OK")
+        self.assertEqual(m.untagged_responses.pop("ENABLED"), [b"IMAP4rev2"])
+        self.assertEqual(m.select("INBOX")[0], "OK")
+        self.assertNotIn("RECENT", m.untagged_responses)
+        typ, data = m._simple_command("SEARCH", "ALL")
+        self.assertEqual(m._untagged_response(typ, data, "ESEARCH")[1][0].split(b") ")[1], b"ALL 1:2")
+        typ, data = m._simple_command("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "second")
+        self.assertEqual(typ, "OK")
+        typ, data = m.fetch("$", "(UID BINARY.PEEK[1] BINARY.SIZE[1])")
+        self.assertEqual(typ, "OK")
+        self.assertIn(b"UID 2", data[0][0])
+        self.assertEqual(data[0][1], b"second body\r\n")
+        self.assertEqual(m.uid("MOVE", "2", "Trash")[0], "OK")
+        self.assertEqual(m.check()[0], "OK")
+        self.assertEqual(m.noop()[0], "OK")
+        self.assertEqual(m.unselect()[0], "OK")
+        # MULTIAPPEND, with imaplib's literal machinery for the first message and LITERAL+
+        # for the second.
+        one, two = b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n"
+        tag = m._new_tag()
+        m.send(tag + b" APPEND Drafts {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+        line = m.readline()
+        self.assertTrue(line.startswith(tag + b" OK [APPENDUID ") and b" 1:2]" in line, line)
+        self.assertEqual(m.status("Drafts", "(MESSAGES)")[1], [b"Drafts (MESSAGES 2)"])
+        self.assertEqual(m.select("Drafts")[0], "OK")
+        m.store("1", "+FLAGS", "(\\Deleted)")
+        self.assertEqual(m.uid("EXPUNGE", "1:*")[0], "OK")
+        self.assertEqual(m.close()[0], "OK")
+        typ, data = m.xatom("ID", "NIL")
+        self.assertEqual(typ, "OK")
+        # UTF8=ACCEPT: UTF-8 names as they are, and APPEND's UTF8 form.
+        self.assertEqual(m.enable("UTF8=ACCEPT")[0], "OK")
+        self.assertEqual(m._simple_command("CREATE", '"Entwürfe"'.encode())[0], "OK")
+        body = "Subject: Grüße\r\n\r\nhallo\r\n".encode()
+        tag = m._new_tag()
+        m.send(tag + b' APPEND "Entw\xc3\xbcrfe" UTF8 (~{%d+}\r\n%s)\r\n' % (len(body), body))
+        self.assertTrue(m.readline().startswith(tag + b" OK [APPENDUID "))
+        m.logout()
+        self.assertEqual(len(self.server.folder("Drafts")), 1)
 
     def test_starttls_then_login(self):
         m = self.connect()

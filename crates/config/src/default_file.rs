@@ -37,7 +37,6 @@ data_dir = "."
 #   imaps = ["0.0.0.0:993", "[::]:993"]         managesieve = ["0.0.0.0:4190", "[::]:4190"]
 # IPv6 listeners are IPv6-only, so IPv4 and IPv6 are listed separately. Two listeners on the
 # same address and port are reported as an error.
-# Services this version does not have yet are accepted here and logged as not available.
 [listen]
 # Mail from other servers (MX), SMTP with STARTTLS.
 smtp = ["127.0.0.1:2525"]
@@ -100,9 +99,25 @@ managesieve = ["127.0.0.1:4190"]
 # (RFC 1939 asks for at least 10 minutes).
 # idle_timeout = "10m"
 
+[imap]
+# Passwords (LOGIN, AUTHENTICATE) are only accepted over TLS (STARTTLS, or the imaps port),
+# except from loopback addresses while this is true.
+# allow_plaintext_auth_on_loopback = true
+# Autologout: a logged-in session whose next command has not arrived after this long is
+# closed (RFC 9051 asks for at least 30 minutes; an IDLE is renewed after as long). Before
+# login a connection gets idle_timeout_unauthenticated.
+# idle_timeout = "30m"
+# idle_timeout_unauthenticated = "3m"
+# Largest message APPEND accepts (advertised as APPENDLIMIT). Default: max_message_size.
+# max_append_size = "50MiB"
+# Longest command line, and largest command with its literals (APPEND's messages aside):
+# more gets "BAD [TOOBIG]".
+# max_line = 8192
+# max_command_size = "64KiB"
+
 [managesieve]
 # Passwords are only accepted over TLS (STARTTLS), except from loopback addresses while this
-# is true. (A top-level allow_plaintext_auth_on_loopback sets this and POP3's at once.)
+# is true. (A top-level allow_plaintext_auth_on_loopback sets this, POP3's and IMAP's at once.)
 # allow_plaintext_auth_on_loopback = true
 # A session whose next command has not arrived after this long is closed.
 # idle_timeout = "10m"

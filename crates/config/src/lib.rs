@@ -47,10 +47,7 @@ pub struct Config {
     pub spam: Spam,
     pub sieve: Sieve,
     pub bulk: Bulk,
-    /// Serve IMAP on `listen.imap`/`listen.imaps`. The IMAP server is unfinished, so no key
-    /// of the file sets this: only tests and the `HERMOD_IMAP_PREVIEW=1` environment switch
-    /// of `hermod serve` do, and users never get half a protocol by editing their config.
-    pub imap_preview: bool,
+    pub imap: Imap,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,6 +105,32 @@ pub struct Pop3 {
     /// The autologout timer: the longest a command may take to arrive (RFC 1939 3: at
     /// least 10 minutes).
     pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imap {
+    /// LOGIN and AUTHENTICATE without TLS, but only from loopback (local tools, tests).
+    pub allow_plaintext_auth_on_loopback: bool,
+    /// The autologout timer once logged in: the longest a command may take to arrive
+    /// (RFC 9051 5.4: at least 30 minutes). IDLE is renewed by the same amount.
+    pub idle_timeout: Duration,
+    /// The autologout timer before login: a connection that never logs in costs a place
+    /// of `max_imap_connections`, so it gets less time.
+    pub idle_timeout_unauthenticated: Duration,
+    /// The largest message APPEND accepts (advertised as APPENDLIMIT, RFC 7889); `None`
+    /// follows `limits.max_message_size`.
+    pub max_append_size: Option<u64>,
+    /// The longest command line, CRLF included.
+    pub max_line: usize,
+    /// The largest command with its literals (APPEND's message literals excepted).
+    pub max_command_size: usize,
+}
+
+impl Imap {
+    /// The APPEND limit in effect.
+    pub fn append_limit(&self, limits: &Limits) -> u64 {
+        self.max_append_size.unwrap_or(limits.max_message_size)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -249,7 +272,14 @@ impl Config {
             spam: Spam::default(),
             sieve: Sieve::default(),
             bulk: Bulk::default(),
-            imap_preview: false,
+            imap: Imap {
+                allow_plaintext_auth_on_loopback: true,
+                idle_timeout: Duration::from_secs(30 * 60),
+                idle_timeout_unauthenticated: Duration::from_secs(180),
+                max_append_size: None,
+                max_line: 8192,
+                max_command_size: 64 * 1024,
+            },
         }
     }
 }
@@ -327,9 +357,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     // The top-level key sets the policy for every protocol; a section's own key overrides it.
     if let Some(v) = root.boolean("allow_plaintext_auth_on_loopback") {
         config.pop3.allow_plaintext_auth_on_loopback = v;
+        config.imap.allow_plaintext_auth_on_loopback = v;
         config.managesieve.allow_plaintext_auth_on_loopback = v;
     }
     read_pop3(&mut root, &mut config.pop3);
+    read_imap(&mut root, &mut config.imap);
     read_managesieve(&mut root, &mut config.managesieve);
     read_smtp(&mut root, &mut config.smtp);
     read_submission(&mut root, &mut config.submission);
@@ -569,6 +601,49 @@ fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
     }
     if let Some(v) = s.duration("idle_timeout") {
         pop3.idle_timeout = v;
+    }
+    root.absorb(s);
+}
+
+fn read_imap(root: &mut Section<'_>, imap: &mut Imap) {
+    let Some(mut s) = root.section("imap") else {
+        return;
+    };
+    if let Some(v) = s.boolean("allow_plaintext_auth_on_loopback") {
+        imap.allow_plaintext_auth_on_loopback = v;
+    }
+    if let Some(v) = s.duration("idle_timeout") {
+        // RFC 9051 5.4: an autologout timer of at least 30 minutes.
+        match v < Duration::from_secs(30 * 60) {
+            true => s.error(
+                "idle_timeout",
+                format!("must be at least 30m (RFC 9051 5.4), got {}s", v.as_secs()),
+            ),
+            false => imap.idle_timeout = v,
+        }
+    }
+    if let Some(v) = s.duration("idle_timeout_unauthenticated") {
+        imap.idle_timeout_unauthenticated = v;
+    }
+    if let Some(v) = s.size("max_append_size", 1024) {
+        imap.max_append_size = Some(v);
+    }
+    let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    // RFC 7162 4 asks clients to keep lines under 8192 octets, so servers take at least that.
+    if let Some(v) = s.size("max_line", 8192) {
+        imap.max_line = as_usize(v);
+    }
+    if let Some(v) = s.size("max_command_size", 8192) {
+        imap.max_command_size = as_usize(v);
+    }
+    if imap.max_command_size < imap.max_line {
+        s.error(
+            "max_command_size",
+            format!(
+                "must be at least max_line ({}), got {}",
+                imap.max_line, imap.max_command_size
+            ),
+        );
     }
     root.absorb(s);
 }

@@ -46,6 +46,21 @@ fn values_are_read() {
     )
     .unwrap();
     assert!(!strict.pop3.allow_plaintext_auth_on_loopback);
+    assert!(!strict.imap.allow_plaintext_auth_on_loopback);
+    let imap = parse(
+        "allow_plaintext_auth_on_loopback = false\n[imap]\nallow_plaintext_auth_on_loopback = true\nidle_timeout = \"1h\"\nmax_append_size = \"1MiB\"\n",
+        Path::new("h.toml"),
+    )
+    .unwrap();
+    assert!(
+        imap.imap.allow_plaintext_auth_on_loopback && !imap.pop3.allow_plaintext_auth_on_loopback
+    );
+    assert_eq!(imap.imap.idle_timeout.as_secs(), 3600);
+    assert_eq!(imap.imap.append_limit(&imap.limits), 1 << 20);
+    assert_eq!(
+        strict.imap.append_limit(&strict.limits),
+        strict.limits.max_message_size
+    );
     assert!(!strict.managesieve.allow_plaintext_auth_on_loopback);
     // A section's own key wins over the top-level one.
     let mixed = parse(
@@ -139,6 +154,12 @@ fn commented_out_keys_show_their_defaults() {
     want.outbound.smarthost = parsed.outbound.smarthost.clone();
     want.outbound.smarthost_user = parsed.outbound.smarthost_user.clone();
     want.outbound.smarthost_password = parsed.outbound.smarthost_password.clone();
+    // Its default follows limits.max_message_size; the file shows that value.
+    assert_eq!(
+        parsed.imap.max_append_size,
+        Some(want.limits.max_message_size)
+    );
+    want.imap.max_append_size = parsed.imap.max_append_size;
     assert!(parsed.run_as.is_some() && parsed.tls.cert.is_some());
     assert!(!parsed.dns.nameservers.is_empty() && parsed.outbound.smarthost.is_some());
     assert_eq!(parsed, want);

@@ -6,16 +6,8 @@ use hermod_server::{Listeners, Server};
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
-/// The preview switch for the unfinished IMAP server: an environment variable rather than a
-/// configuration key, so no configuration file turns on half a protocol by accident.
-const IMAP_PREVIEW: &str = "HERMOD_IMAP_PREVIEW";
-
-pub fn serve(mut config: Config) -> Result<()> {
+pub fn serve(config: Config) -> Result<()> {
     init_logging();
-    if std::env::var(IMAP_PREVIEW).is_ok_and(|v| v == "1") {
-        tracing::warn!("{IMAP_PREVIEW}=1: serving the unfinished IMAP server (a preview)");
-        config.imap_preview = true;
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -129,6 +129,8 @@ pub(crate) struct Context {
     pub sending: smtp::Sending,
     /// Maildrops with a POP3 session (RFC 1939: one at a time).
     pub pop3_locks: pop3::MaildropLocks,
+    /// ENVELOPE and BODYSTRUCTURE of bodies IMAP has parsed.
+    pub imap_structures: imap::StructureCache,
     /// DNS for outbound routing.
     pub resolver: Arc<dyn hermod_core::outbound::Resolver>,
     /// Wakes the queue runner when mail is queued.
@@ -187,6 +189,7 @@ impl Server {
             throttle: Default::default(),
             sending,
             pop3_locks: Default::default(),
+            imap_structures: Default::default(),
             resolver,
             outbound_wake: tokio::sync::Notify::new(),
             outbound_slots,

@@ -1,4 +1,4 @@
-//! IMAP (the preview, switched on by `TestServer::start_imap`) against a real listener.
+//! IMAP against a real listener.
 
 use hermod_proto::sasl::encode;
 use hermod_testkit::{ImapClient, Pop3Client, TestServer};
@@ -37,10 +37,15 @@ fn tagged(lines: &[String]) -> &str {
 }
 
 #[tokio::test]
-async fn imap_is_off_unless_the_preview_is_on() {
+async fn imap_is_on_by_default_and_can_be_turned_off() {
     let server = TestServer::start().await;
-    assert_eq!(server.imap, None);
-    assert_eq!(server.imaps, None);
+    assert!(server.imap.is_some() && server.imaps.is_some());
+    let off = TestServer::start_with(|c| {
+        c.listen.imap.clear();
+        c.listen.imaps.clear();
+    })
+    .await;
+    assert_eq!((off.imap, off.imaps), (None, None));
 }
 
 #[tokio::test]
@@ -54,6 +59,7 @@ async fn greeting_capability_login_logout() {
     );
     let caps = c.ok("CAPABILITY").await;
     for cap in [
+        "IMAP4rev2",
         "STARTTLS",
         "AUTH=PLAIN",
         "SASL-IR",
@@ -61,13 +67,19 @@ async fn greeting_capability_login_logout() {
         "IDLE",
         "UIDPLUS",
         "MOVE",
+        "LIST-EXTENDED",
+        "LIST-STATUS",
+        "STATUS=SIZE",
+        "CREATE-SPECIAL-USE",
+        "BINARY",
+        "SEARCHRES",
+        "UTF8=ACCEPT",
+        "MULTIAPPEND",
+        "QUOTA",
+        "APPENDLIMIT=52428800",
     ] {
         assert!(caps[0].contains(cap), "{cap} in {}", caps[0]);
     }
-    assert!(
-        !caps[0].contains("IMAP4rev2"),
-        "not claimed until it is complete"
-    );
     let r = c.cmd("SELECT INBOX").await;
     assert!(tagged(&r).contains("BAD"), "not authenticated: {r:?}");
     let r = c.cmd(&format!("LOGIN {ALICE} wrong")).await;
@@ -110,7 +122,7 @@ async fn authenticate_plain_with_and_without_initial_response() {
 #[tokio::test]
 async fn passwords_need_tls_when_loopback_is_not_trusted() {
     let server =
-        TestServer::start_imap_with(|c| c.pop3.allow_plaintext_auth_on_loopback = false).await;
+        TestServer::start_imap_with(|c| c.imap.allow_plaintext_auth_on_loopback = false).await;
     server.add_user(ALICE, "s3cret");
     let mut c = server.imap_client().await;
     assert!(c.greeting.contains("LOGINDISABLED") && c.greeting.contains("STARTTLS"));
@@ -488,4 +500,42 @@ async fn mistakes_get_bad_and_too_many_close() {
     }
     assert!(c.line().await.starts_with("* BYE"));
     assert!(c.closed().await);
+}
+
+/// The `[imap]` limits, each with its response.
+#[tokio::test]
+async fn configured_limits_answer_toobig_and_autologout() {
+    let server = TestServer::start_imap_with(|c| {
+        c.imap.max_append_size = Some(2048);
+        c.imap.max_line = 8192;
+        c.imap.max_command_size = 16 * 1024;
+        c.imap.idle_timeout_unauthenticated = Duration::from_millis(500);
+    })
+    .await;
+    server.add_user(ALICE, "s3cret");
+    let mut c = logged_in(&server).await;
+    c.send(b"a1 APPEND INBOX {4096}\r\n").await;
+    assert!(
+        c.line().await.starts_with("a1 NO [TOOBIG]"),
+        "over APPENDLIMIT"
+    );
+    let long = "x".repeat(9000);
+    c.send(format!("a2 LIST \"\" {long}\r\n").as_bytes()).await;
+    assert!(
+        c.line().await.starts_with("a2 BAD [TOOBIG]"),
+        "over max_line"
+    );
+    let big = "y".repeat(17 * 1024);
+    c.send(format!("a3 LIST \"\" {{{}+}}\r\n{big}\r\n", big.len()).as_bytes())
+        .await;
+    assert!(
+        c.line().await.starts_with("a3 BAD [TOOBIG]"),
+        "over max_command_size"
+    );
+    c.ok("NOOP").await;
+    let mut idle = server.imap_client().await;
+    assert!(
+        idle.line().await.starts_with("* BYE"),
+        "autologout before login"
+    );
 }

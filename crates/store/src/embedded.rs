@@ -238,6 +238,28 @@ impl Mail for EmbeddedStore {
         self.commit(blob, targets, outbound.cloned(), None).await
     }
 
+    async fn submit_all(
+        &self,
+        messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+    ) -> Result<Submitted> {
+        if messages.is_empty() {
+            return Ok(Submitted {
+                delivered: Vec::new(),
+                queue_id: None,
+            });
+        }
+        // As in `commit`: only file bodies need a blocking thread to be linked into place.
+        let (answer, installed) = if messages
+            .iter()
+            .any(|(blob, _)| SqliteStore::install_does_io(blob))
+        {
+            self.run(move |s| s.send_jobs(messages)).await?
+        } else {
+            self.inner.send_jobs(messages)?
+        };
+        installed.finish(answer.await)
+    }
+
     async fn read_blob(&self, blob: &BlobId, limit: Option<u64>) -> Result<Vec<u8>> {
         let blob = blob.clone();
         self.run(move |s| {

@@ -80,6 +80,12 @@ pub trait Mail: Send + Sync {
         targets: &[DeliveryTarget],
         outbound: Option<&Outbound>,
     ) -> Result<Submitted>;
+    /// Files several sealed bodies, each into its own targets, in one commit: every one is
+    /// kept or none is (IMAP's MULTIAPPEND). `delivered` follows the order given.
+    async fn submit_all(
+        &self,
+        messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+    ) -> Result<Submitted>;
     /// The whole stored body (or its first `limit` bytes).
     async fn read_blob(&self, blob: &BlobId, limit: Option<u64>) -> Result<Vec<u8>>;
     /// Several whole bodies of known sizes in one trip (POP3's read-ahead), in order; stops

@@ -71,6 +71,7 @@ contract!(
     expunged_uids_are_reported_as_vanished,
     copy_and_move_share_one_body,
     copies_count_against_the_quota,
+    several_bodies_are_filed_all_or_none,
     quota_holds_under_concurrent_delivery,
     status_matches_a_full_listing,
     messages_in_lists_a_uid_range,

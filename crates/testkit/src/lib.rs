@@ -33,7 +33,7 @@ pub struct TestServer {
     pub pop3s: SocketAddr,
     pub submission: SocketAddr,
     pub submissions: SocketAddr,
-    /// IMAP (STARTTLS) and IMAPS: only with the preview on ([`TestServer::start_imap`]).
+    /// IMAP (STARTTLS) and IMAPS; `None` only when a test turned the listeners off.
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
     /// ManageSieve (STARTTLS).
@@ -62,8 +62,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.submissions = vec![loopback];
     config.listen.pop3 = vec![loopback];
     config.listen.pop3s = vec![loopback];
-    config.listen.imap.clear();
-    config.listen.imaps.clear();
+    config.listen.imap = vec![loopback];
+    config.listen.imaps = vec![loopback];
     config.listen.managesieve = vec![loopback];
     // Test clients HELO with odd names from an address without reverse DNS; the tests of
     // those checks turn them on.
@@ -77,21 +77,14 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
-    /// Starts with the unfinished IMAP server on (`imap_preview`), listening for IMAP and
-    /// IMAPS on loopback.
+    /// The same as [`TestServer::start`] (every server listens for IMAP and IMAPS), under
+    /// a name that says what an IMAP test needs.
     pub async fn start_imap() -> TestServer {
-        TestServer::start_imap_with(|_| {}).await
+        TestServer::start().await
     }
 
     pub async fn start_imap_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        TestServer::start_with(|config| {
-            let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-            config.imap_preview = true;
-            config.listen.imap = vec![loopback];
-            config.listen.imaps = vec![loopback];
-            adjust(config);
-        })
-        .await
+        TestServer::start_with(adjust).await
     }
 
     /// Starts with `example.test` as a local domain; `adjust` may change the configuration.
@@ -188,7 +181,7 @@ impl TestServer {
         self.messages(address, "INBOX")
     }
 
-    /// An IMAP connection (the server must have been started with [`TestServer::start_imap`]).
+    /// An IMAP connection.
     pub async fn imap_client(&self) -> ImapClient {
         ImapClient::connect(self.imap.expect("IMAP is on")).await
     }

@@ -60,6 +60,8 @@ pub enum StatusItem {
     HighestModSeq,
     AppendLimit,
     Recent,
+    /// RFC 9208 4.2: octets (in KiB) an EXPUNGE would free.
+    DeletedStorage,
 }
 
 impl StatusItem {
@@ -74,6 +76,7 @@ impl StatusItem {
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
             StatusItem::AppendLimit => "APPENDLIMIT",
             StatusItem::Recent => "RECENT",
+            StatusItem::DeletedStorage => "DELETED-STORAGE",
         }
     }
 }
@@ -483,6 +486,7 @@ fn status_item(p: &mut Parser) -> PResult<StatusItem> {
         "HIGHESTMODSEQ" => S::HighestModSeq,
         "APPENDLIMIT" => S::AppendLimit,
         "RECENT" => S::Recent,
+        "DELETED-STORAGE" => S::DeletedStorage,
         _ => return Err(Syntax("unknown STATUS item")),
     })
 }

@@ -161,7 +161,7 @@ fn session_and_mailbox_commands() {
         ),
         ("a NAMESPACE", C::Namespace),
         (
-            "a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ APPENDLIMIT RECENT)",
+            "a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ APPENDLIMIT RECENT deleted-storage)",
             C::Status {
                 mailbox: mb("INBOX"),
                 items: vec![
@@ -174,6 +174,7 @@ fn session_and_mailbox_commands() {
                     StatusItem::HighestModSeq,
                     StatusItem::AppendLimit,
                     StatusItem::Recent,
+                    StatusItem::DeletedStorage,
                 ],
             },
         ),

@@ -96,6 +96,15 @@ fn responses() -> Vec<Response> {
             childinfo: vec![],
             oldname: None,
         }),
+        // LIST-EXTENDED: a subscription without its mailbox. (CHILDINFO is checked in
+        // encode_tests only: imap-codec's LIST-EXTENDED is unfinished and refuses it.)
+        Response::List(ListItem {
+            attributes: vec!["\\NonExistent".into(), "\\Subscribed".into()],
+            delimiter: Some('/'),
+            mailbox: Mailbox::new("Gone"),
+            childinfo: vec![],
+            oldname: None,
+        }),
         Response::Lsub(ListItem {
             attributes: vec![],
             delimiter: None,
@@ -125,6 +134,7 @@ fn responses() -> Vec<Response> {
                 (StatusItem::Size, 123456),
                 (StatusItem::HighestModSeq, 9),
                 (StatusItem::Recent, 0),
+                (StatusItem::DeletedStorage, 12),
             ],
         },
         Response::Search {

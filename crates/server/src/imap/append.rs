@@ -1,11 +1,13 @@
-//! APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID): the message streams from the decoder's
-//! chunks into a blob writer, and is filed with `Mail::submit` once the command is whole.
-//! The target is checked before the literal is asked for, so a client sending to a
-//! mailbox that does not exist gets `NO [TRYCREATE]` without uploading anything.
+//! APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID, RFC 3502 MULTIAPPEND, RFC 3516 literal8,
+//! RFC 6855 `UTF8 (...)`): each message streams from the decoder's chunks into a blob
+//! writer, and all are filed once the command is whole. The target is checked before the
+//! literal is asked for, so a client sending to a mailbox that does not exist gets
+//! `NO [TRYCREATE]` without uploading anything; a message over APPENDLIMIT is refused by
+//! the decoder (`NO [TOOBIG]`) the same way.
 
 use super::{Done, Flow, Session, convert, now, reply};
 use hermod_proto::imap::{AppendMessage, Code, Mailbox, SeqNum, SequenceSet};
-use hermod_store::{BlobWriter, DeliveryTarget, Flags, MailboxInfo, SealedBlob};
+use hermod_store::{BlobWriter, DeliveryTarget, Flags, MailboxInfo, SealedBlob, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// An APPEND in progress.
@@ -58,6 +60,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         if let Err(refusal) = &append.target {
             return Err(refusal.clone());
+        }
+        // RFC 6855 4: the UTF8 form only once the client has said it understands UTF-8.
+        if message.utf8 && !(self.enabled.utf8 || self.enabled.rev2) {
+            return Err(Done::bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
         }
         let flags = convert::store_flags(&message.flags).map_err(Done::bad)?;
         let date = message.date.as_ref().map_or_else(now, convert::epoch_of);
@@ -112,26 +118,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.finish(&append.tag, done, true).await
     }
 
+    /// Files every message of the command in one commit, or none (RFC 3502 6: MULTIAPPEND
+    /// is atomic); over the quota is `NO [OVERQUOTA]` with nothing kept.
     async fn file(&mut self, info: &MailboxInfo, messages: Vec<(SealedBlob, Flags, i64)>) -> Done {
         let Some(user) = self.user.as_ref().map(|u| u.id) else {
             return Done::bad(reply::WRONG_STATE);
         };
-        let mut uids = Vec::new();
-        for (blob, flags, internal_date) in messages {
-            let target = DeliveryTarget {
-                user,
-                mailbox: info.name.clone(),
-                flags,
-                internal_date,
-            };
-            match self.ctx.store.submit(blob, &[target], None).await {
-                Ok(submitted) => uids.extend(submitted.delivered.iter().map(|d| d.uid.get())),
-                Err(e) => return Done::store_error(&e),
-            }
-        }
+        let batch = messages
+            .into_iter()
+            .map(|(blob, flags, internal_date)| {
+                let target = DeliveryTarget {
+                    user,
+                    mailbox: info.name.clone(),
+                    flags,
+                    internal_date,
+                };
+                (blob, vec![target])
+            })
+            .collect();
+        let submitted = match self.ctx.store.submit_all(batch).await {
+            Ok(submitted) => submitted,
+            Err(e) => return Done::store_error(&e),
+        };
+        // New UIDs ascend: a MULTIAPPEND's are one range.
+        let set: UidSet = submitted.delivered.iter().map(|d| d.uid).collect();
         let uids = SequenceSet::Ranges(
-            uids.into_iter()
-                .map(|u| (SeqNum::Value(u), SeqNum::Value(u)))
+            set.ranges()
+                .iter()
+                .map(|&(a, b)| (SeqNum::Value(a), SeqNum::Value(b)))
                 .collect(),
         );
         let code = Code::AppendUid {

@@ -11,49 +11,63 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Passwords travel only inside TLS, or from loopback when the configuration allows it
-    /// (the top-level `allow_plaintext_auth_on_loopback`, shared with POP3).
+    /// (`[imap] allow_plaintext_auth_on_loopback`).
     fn login_allowed(&self) -> bool {
         self.conn.tls().is_some()
             || (self.peer.ip().is_loopback()
-                && self.ctx.config.pop3.allow_plaintext_auth_on_loopback)
+                && self.ctx.config.imap.allow_plaintext_auth_on_loopback)
     }
 
-    /// Only what works: IMAP4rev2 is not claimed until BINARY, SEARCHRES, LIST-EXTENDED and
-    /// LIST-STATUS are in.
+    /// Only what works. IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) both: a client picks
+    /// rev2 with ENABLE.
     pub(super) fn capabilities(&self) -> Vec<String> {
-        let mut caps = vec!["IMAP4rev1"];
+        let mut caps: Vec<String> = ["IMAP4rev1", "IMAP4rev2"].map(String::from).into();
         if self.user.is_none() {
             if self.ctx.tls.is_some() && self.conn.tls().is_none() {
-                caps.push("STARTTLS");
+                caps.push("STARTTLS".into());
             }
             if self.login_allowed() {
-                caps.push("AUTH=PLAIN");
+                caps.push("AUTH=PLAIN".into());
             } else {
-                caps.push("LOGINDISABLED");
+                caps.push("LOGINDISABLED".into());
             }
-            caps.push("SASL-IR");
+            caps.push("SASL-IR".into());
         }
-        caps.extend([
-            "LITERAL+",
-            "ENABLE",
-            "IDLE",
-            "UIDPLUS",
-            "MOVE",
-            "NAMESPACE",
-            "UNSELECT",
-            "SPECIAL-USE",
-            "CHILDREN",
-            "ESEARCH",
-            "ID",
-            "CONDSTORE",
-            "QRESYNC",
-            "SORT",
-            "SORT=DISPLAY",
-            "THREAD=ORDEREDSUBJECT",
-            "THREAD=REFERENCES",
-            "COMPRESS=DEFLATE",
-        ]);
-        caps.into_iter().map(str::to_owned).collect()
+        caps.extend(
+            [
+                "LITERAL+",
+                "ENABLE",
+                "IDLE",
+                "UIDPLUS",
+                "MOVE",
+                "NAMESPACE",
+                "UNSELECT",
+                "SPECIAL-USE",
+                "CREATE-SPECIAL-USE",
+                "CHILDREN",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+                "STATUS=SIZE",
+                "ESEARCH",
+                "SEARCHRES",
+                "BINARY",
+                "MULTIAPPEND",
+                "UTF8=ACCEPT",
+                "QUOTA",
+                "QUOTA=RES-STORAGE",
+                "ID",
+                "CONDSTORE",
+                "QRESYNC",
+                "SORT",
+                "SORT=DISPLAY",
+                "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES",
+                "COMPRESS=DEFLATE",
+            ]
+            .map(String::from),
+        );
+        caps.push(format!("APPENDLIMIT={}", self.append_limit()));
+        caps
     }
 
     /// LOGIN and AUTHENTICATE; `None` while an AUTHENTICATE waits for the client.
@@ -190,10 +204,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Done::ok_code(Code::Capability(caps), "logged in")
     }
 
-    /// ENABLE (RFC 5161): the answer names what this command switched on; capabilities
-    /// this server does not know, or that need no enabling, are ignored.
+    /// ENABLE (RFC 5161): IMAP4rev2 and UTF8=ACCEPT (both switch names and strings to
+    /// UTF-8), CONDSTORE and QRESYNC (RFC 7162); the answer names only what this command
+    /// switched on, and anything else is not named (the client then knows it is off).
     pub(super) fn enable(&mut self, requested: &[String]) -> Done {
-        let enabled = self.enable_sync(requested);
+        // RFC 9051 6.3.1: in the authenticated state only, before a mailbox is selected.
+        if self.selected.is_some() {
+            return Done::bad("ENABLE is only allowed before SELECT");
+        }
+        let mut enabled = Vec::new();
+        for name in requested {
+            let flag = match name.to_ascii_uppercase().as_str() {
+                "IMAP4REV2" => &mut self.enabled.rev2,
+                "UTF8=ACCEPT" => &mut self.enabled.utf8,
+                _ => continue,
+            };
+            // Named once, the first time (RFC 5161 3.1: only what this command enabled).
+            if !std::mem::replace(flag, true) {
+                enabled.push(name.clone());
+            }
+        }
+        enabled.extend(self.enable_sync(requested));
+        let utf8 = self.enabled.rev2 || self.enabled.utf8;
+        self.decoder.set_utf8(utf8);
+        self.enc.utf8 = utf8;
         self.send(&Response::Enabled(enabled));
         Done::ok("ENABLE completed")
     }

@@ -1,23 +1,30 @@
 //! FETCH and UID FETCH (RFC 9051 6.4.5): flags, dates, sizes, body sections with partials,
-//! ENVELOPE and BODYSTRUCTURE. A large whole body streams from the store as a literal.
+//! BINARY sections and sizes (RFC 3516), ENVELOPE and BODYSTRUCTURE. A large whole body
+//! streams from the store as a literal.
 
+use super::cache::Structure;
 use super::condstore::FetchModifiers;
-use super::{Done, Session, convert, mime, reply};
-use hermod_proto::imap::{BodyName, FetchAttr, FetchItem, Partial, Section, SequenceSet};
+use super::{Done, Session, binary, convert, mime, reply};
+use hermod_proto::imap::{BodyName, Code, FetchAttr, FetchItem, Partial, Section, SequenceSet};
 use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError};
 use hermod_types::Uid;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Whole bodies larger than this stream from the store instead of being read whole.
 const STREAM_OVER: u64 = 256 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-/// Whether FETCH of `attr` sets `\Seen` (RFC 9051 6.4.5: BODY[...] and RFC822, RFC822.TEXT).
+/// Whether FETCH of `attr` sets `\Seen` (RFC 9051 6.4.5: BODY[...], BINARY[...] and
+/// RFC822, RFC822.TEXT).
 fn sets_seen(attr: &FetchAttr) -> bool {
     matches!(
         attr,
-        FetchAttr::BodySection { peek: false, .. } | FetchAttr::Rfc822 | FetchAttr::Rfc822Text
+        FetchAttr::BodySection { peek: false, .. }
+            | FetchAttr::Binary { peek: false, .. }
+            | FetchAttr::Rfc822
+            | FetchAttr::Rfc822Text
     )
 }
 
@@ -29,9 +36,19 @@ fn needs_body(attr: &FetchAttr) -> bool {
             | A::Body
             | A::BodyStructure
             | A::BodySection { .. }
+            | A::Binary { .. }
+            | A::BinarySize { .. }
             | A::Rfc822
             | A::Rfc822Header
             | A::Rfc822Text
+    )
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE: from the message's structure, which can be cached.
+fn structural(attr: &FetchAttr) -> bool {
+    matches!(
+        attr,
+        FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
     )
 }
 
@@ -59,13 +76,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         mut attrs: Vec<FetchAttr>,
         modifiers: FetchModifiers,
     ) -> std::io::Result<Done> {
-        use FetchAttr as A;
-        if attrs
-            .iter()
-            .any(|a| matches!(a, A::Binary { .. } | A::BinarySize { .. }))
-        {
-            return Ok(Done::bad("BINARY is not supported"));
-        }
         if let Err(why) = self.fetch_modseq(&mut attrs, modifiers) {
             return Ok(Done::bad(why));
         }
@@ -115,11 +125,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             view.flags[at] = meta.flags.clone();
             let flags_changed = seen_now.contains(&uid_at);
             let seq = at as u32 + 1;
-            if let Err(e) = self
+            if let Err(done) = self
                 .fetch_one(seq, meta, &attrs, uid, flags_changed)
                 .await?
             {
-                return Ok(Done::store_error(&e));
+                return Ok(done);
             }
             self.conn.flush_if_large().await?;
         }
@@ -185,7 +195,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// One `* n FETCH (...)` response. The outer error ends the connection (a literal
-    /// was announced and cannot be completed); the inner one is the store's.
+    /// was announced and cannot be completed); the inner one ends the command (the store
+    /// failed, or a BINARY part cannot be decoded), before anything of this message is sent.
     async fn fetch_one(
         &mut self,
         seq: u32,
@@ -193,33 +204,73 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         attrs: &[FetchAttr],
         uid: bool,
         flags_changed: bool,
-    ) -> std::io::Result<Result<(), StoreError>> {
+    ) -> std::io::Result<Result<(), Done>> {
         let store = self.ctx.store.clone();
         let stream = meta.size > STREAM_OVER
             && attrs
                 .iter()
                 .all(|a| !needs_body(a) || whole_body(a).is_some());
-        let raw = if attrs.iter().any(needs_body) && !stream {
+        let cached = match attrs.iter().any(structural) {
+            true => self.ctx.imap_structures.get(&meta.blob),
+            false => None,
+        };
+        // With the structure cached, ENVELOPE and BODYSTRUCTURE need no body.
+        let needs_raw = attrs
+            .iter()
+            .any(|a| needs_body(a) && !(cached.is_some() && structural(a)));
+        let raw = if needs_raw && !stream {
             match store.read_blob(&meta.blob, None).await {
                 Ok(raw) => Some(raw),
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(Done::store_error(&e))),
             }
         } else {
             None
         };
         let tree = raw.as_deref().map(mime::parse);
+        let structure = match (cached, raw.as_deref(), tree.as_ref()) {
+            (Some(cached), ..) => Some(cached),
+            (None, Some(raw), Some(tree)) if attrs.iter().any(structural) => {
+                let parsed = Arc::new(Structure {
+                    envelope: mime::envelope(raw, tree),
+                    body: mime::structure(raw, tree),
+                });
+                let cache = &self.ctx.imap_structures;
+                cache.insert(&meta.blob, parsed.clone(), tree.header.len());
+                Some(parsed)
+            }
+            _ => None,
+        };
+        let decoded = match (raw.as_deref(), tree.as_ref()) {
+            (Some(raw), Some(tree)) => match binaries(raw, tree, attrs) {
+                Ok(decoded) => decoded,
+                Err(code) => return Ok(Err(Done::no(Some(code), reply::CANNOT_DECODE))),
+            },
+            _ => Vec::new(),
+        };
         let enc = self.enc;
         let mut w = enc.fetch_start(self.conn.output(), seq);
         if uid && !attrs.contains(&FetchAttr::Uid) {
             w.item(self.conn.output(), &FetchItem::Uid(meta.uid.get()));
         }
-        for attr in attrs {
+        for (at, attr) in attrs.iter().enumerate() {
             if let (true, Some(name)) = (stream, whole_body(attr)) {
                 w.literal(self.conn.output(), &name, meta.size);
                 self.stream_body(meta).await?;
                 continue;
             }
-            let item = item(attr, meta, raw.as_deref(), tree.as_ref());
+            let item = match decoded.get(at).cloned().flatten() {
+                Some(binary) => binary,
+                None => match (attr, structure.as_deref()) {
+                    (FetchAttr::Envelope, Some(s)) => {
+                        FetchItem::Envelope(Box::new(s.envelope.clone()))
+                    }
+                    (FetchAttr::Body, Some(s)) => FetchItem::Body(Box::new(s.body.clone())),
+                    (FetchAttr::BodyStructure, Some(s)) => {
+                        FetchItem::BodyStructure(Box::new(s.body.clone()))
+                    }
+                    _ => item(attr, meta, raw.as_deref(), tree.as_ref()),
+                },
+            };
             w.item(self.conn.output(), &item);
         }
         if flags_changed && !attrs.contains(&FetchAttr::Flags) {
@@ -312,6 +363,33 @@ fn meta_item(attr: &FetchAttr, meta: &MessageMeta) -> FetchItem {
         FetchAttr::ModSeq => FetchItem::ModSeq(meta.modseq),
         _ => FetchItem::Uid(meta.uid.get()),
     }
+}
+
+/// The item of every BINARY and BINARY.SIZE attribute, by the attribute's position
+/// (`None` for the others), or why a part cannot be decoded.
+fn binaries(
+    raw: &[u8],
+    tree: &mime::Entity,
+    attrs: &[FetchAttr],
+) -> Result<Vec<Option<FetchItem>>, Code> {
+    let mut out = Vec::with_capacity(attrs.len());
+    for attr in attrs {
+        out.push(match attr {
+            FetchAttr::Binary { part, partial, .. } => Some(FetchItem::Data {
+                name: BodyName::Binary {
+                    part: part.clone(),
+                    origin: partial.map(|p| p.origin),
+                },
+                data: Some(cut(binary::decoded(raw, tree, part)?, *partial)),
+            }),
+            FetchAttr::BinarySize { part } => Some(FetchItem::BinarySize {
+                part: part.clone(),
+                size: binary::decoded(raw, tree, part)?.len() as u64,
+            }),
+            _ => None,
+        });
+    }
+    Ok(out)
 }
 
 /// `<origin.length>`: the octets from `origin`, at most `length` of them.

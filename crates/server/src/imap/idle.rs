@@ -1,7 +1,7 @@
 //! IDLE (RFC 2177, RFC 9051 6.3.13): the client waits; changes to the selected mailbox
 //! are pushed as they happen (the store's change callback wakes the session) until DONE.
 
-use super::{Done, Flow, IDLE_TIMEOUT, Session, reply};
+use super::{Done, Flow, Session, reply};
 use crate::net::conn::Fill;
 use hermod_proto::imap::{Event, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,7 +13,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.send(&Response::Continue(reply::IDLING.into()));
         self.decoder.expect_idle_done();
         let changed = self.changed.clone();
-        let deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + self.ctx.config.imap.idle_timeout;
         loop {
             let (used, event) = self.decoder.decode(&self.conn.input);
             self.conn.input.drain(..used);

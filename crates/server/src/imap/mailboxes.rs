@@ -1,11 +1,10 @@
-//! Mailbox commands (RFC 9051 6.3): LIST, LSUB, NAMESPACE, STATUS, CREATE, DELETE,
-//! RENAME, SUBSCRIBE, UNSUBSCRIBE. The hierarchy delimiter is `/`.
+//! Mailbox commands (RFC 9051 6.3): NAMESPACE, STATUS, CREATE (with RFC 6154
+//! CREATE-SPECIAL-USE), DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE; LIST and LSUB are in `list`.
+//! The hierarchy delimiter is `/`.
 
 use super::{Done, Session, convert, reply};
-use hermod_proto::imap::{
-    Code, CommandBody, ListItem, ListReturn, ListSelect, Mailbox, Namespace, Response, StatusItem,
-};
-use hermod_store::{MailboxInfo, UserId};
+use hermod_proto::imap::{Code, CommandBody, Mailbox, Namespace, Response, StatusItem};
+use hermod_store::{Flags, SpecialUse, UserId};
 use hermod_types::MailboxName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -53,11 +52,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let store = self.ctx.store.clone();
         let name = |m: &Mailbox| convert::mailbox_name(m);
         let result = match &body {
-            C::Create { mailbox, .. } => {
+            C::Create {
+                mailbox,
+                special_use,
+            } => {
                 let Some(n) = name(mailbox) else {
                     return Done::no(Some(Code::Cannot), reply::BAD_NAME);
                 };
-                store.create_mailbox(user, &n, None).await.map(|_| ())
+                let special = match self.special_use_for_create(user, special_use).await {
+                    Ok(special) => special,
+                    Err(done) => return done,
+                };
+                store.create_mailbox(user, &n, special).await.map(|_| ())
             }
             C::Delete(mailbox) => {
                 let Some(n) = name(mailbox) else {
@@ -91,75 +97,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    async fn list(
-        &mut self,
+    /// CREATE's `USE (...)` (RFC 6154 3): one attribute the store knows, which no other
+    /// mailbox of the user has (delivery finds Junk and Sent by it). Anything else is
+    /// refused with USEATTR and nothing is created.
+    async fn special_use_for_create(
+        &self,
         user: UserId,
-        selection: &[ListSelect],
-        reference: &str,
-        patterns: &[String],
-        returns: &[ListReturn],
-    ) -> Done {
-        if returns.iter().any(|r| matches!(r, ListReturn::Status(_))) {
-            return Done::bad("LIST-STATUS is not supported");
-        }
-        // RFC 9051 6.3.9: an empty pattern asks for the delimiter and the root.
-        if patterns.len() == 1 && patterns[0].is_empty() {
-            self.send(&Response::List(list_item(vec!["\\Noselect".into()], "")));
-            return Done::ok("LIST completed");
-        }
-        let store = self.ctx.store.clone();
-        let (all, subscribed) = match (store.mailboxes(user).await, store.subscriptions(user).await)
-        {
-            (Ok(all), Ok(subscribed)) => (all, subscribed),
-            (Err(e), _) | (_, Err(e)) => return Done::store_error(&e),
+        uses: &[String],
+    ) -> Result<Option<SpecialUse>, Done> {
+        let refuse = |text: &'static str| Done::no(Some(Code::Other("USEATTR".into(), None)), text);
+        let special = match uses {
+            [] => return Ok(None),
+            [one] => SpecialUse::parse(&format!("\\{one}")),
+            _ => return Err(refuse("a mailbox has one special use here")),
         };
-        let only_subscribed = selection.contains(&ListSelect::Subscribed);
-        let only_special = selection.contains(&ListSelect::SpecialUse);
-        let show_subscribed = only_subscribed || returns.contains(&ListReturn::Subscribed);
-        for info in &all {
-            let name = info.name.as_str();
-            let is_subscribed = subscribed.contains(&info.name);
-            if !patterns
-                .iter()
-                .any(|p| matches(&format!("{reference}{p}"), name))
-                || (only_subscribed && !is_subscribed)
-                || (only_special && info.special_use.is_none())
-            {
-                continue;
-            }
-            let mut attributes = vec![children_attribute(&all, info).to_owned()];
-            if let Some(u) = info.special_use {
-                attributes.push(u.as_str().to_owned());
-            }
-            if show_subscribed && is_subscribed {
-                attributes.push("\\Subscribed".into());
-            }
-            self.send(&Response::List(list_item(attributes, name)));
-        }
-        Done::ok("LIST completed")
-    }
-
-    /// LSUB (RFC 3501 6.3.9): the subscribed names that match.
-    async fn lsub(&mut self, user: UserId, reference: &str, pattern: &str) -> Done {
-        let subscribed = match self.ctx.store.subscriptions(user).await {
-            Ok(s) => s,
-            Err(e) => return Done::store_error(&e),
+        let Some(special) = special else {
+            return Err(refuse("that special use is not supported"));
         };
-        let pattern = format!("{reference}{pattern}");
-        for name in subscribed.iter().filter(|n| matches(&pattern, n.as_str())) {
-            self.send(&Response::Lsub(list_item(Vec::new(), name.as_str())));
+        match self.ctx.store.mailbox_by_special_use(user, special).await {
+            Ok(None) => Ok(Some(special)),
+            Ok(Some(_)) => Err(refuse("another mailbox has that special use")),
+            Err(e) => Err(Done::store_error(&e)),
         }
-        Done::ok("LSUB completed")
     }
 
     async fn status(&mut self, user: UserId, mailbox: &Mailbox, items: &[StatusItem]) -> Done {
         let Some(name) = convert::mailbox_name(mailbox) else {
             return Done::no(Some(Code::NonExistent), reply::NO_MAILBOX);
         };
-        let status = match self.ctx.store.mailbox_status(user, &name).await {
+        match self.send_status(user, &name, items).await {
+            Ok(()) => Done::ok("STATUS completed"),
+            Err(done) => done,
+        }
+    }
+
+    /// `* STATUS` of one mailbox (STATUS, and LIST-STATUS for each listed mailbox).
+    pub(super) async fn send_status(
+        &mut self,
+        user: UserId,
+        name: &MailboxName,
+        items: &[StatusItem],
+    ) -> Result<(), Done> {
+        let status = match self.ctx.store.mailbox_status(user, name).await {
             Ok(Some(status)) => status,
-            Ok(None) => return Done::no(Some(Code::NonExistent), reply::NO_MAILBOX),
-            Err(e) => return Done::store_error(&e),
+            Ok(None) => return Err(Done::no(Some(Code::NonExistent), reply::NO_MAILBOX)),
+            Err(e) => return Err(Done::store_error(&e)),
         };
         self.note_status_items(items);
         let mut values = Vec::new();
@@ -173,80 +155,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 StatusItem::Size => status.size,
                 StatusItem::Recent => 0,
                 StatusItem::HighestModSeq => status.mailbox.highest_modseq,
-                StatusItem::AppendLimit => {
-                    return Done::bad("STATUS item not supported");
+                StatusItem::AppendLimit => self.append_limit(),
+                StatusItem::DeletedStorage => {
+                    let messages = self.ctx.store.messages(status.mailbox.id).await;
+                    let messages = messages.map_err(|e| Done::store_error(&e))?;
+                    let deleted = messages.iter().filter(|m| m.flags.has(Flags::DELETED));
+                    // RFC 9208 4.2: in the units of STORAGE, 1024 octets.
+                    deleted.map(|m| m.size).sum::<u64>().div_ceil(1024)
                 }
             };
             values.push((item, value));
         }
         self.send(&Response::MailboxStatus {
-            mailbox: convert::wire_mailbox(&name),
+            mailbox: convert::wire_mailbox(name),
             items: values,
         });
-        Done::ok("STATUS completed")
-    }
-}
-
-fn list_item(attributes: Vec<String>, name: &str) -> ListItem {
-    ListItem {
-        attributes,
-        delimiter: Some('/'),
-        mailbox: Mailbox::new(name),
-        childinfo: Vec::new(),
-        oldname: None,
-    }
-}
-
-/// `\HasChildren` or `\HasNoChildren` (RFC 3348, part of RFC 9051).
-fn children_attribute(all: &[MailboxInfo], info: &MailboxInfo) -> &'static str {
-    let prefix = format!("{}/", info.name.as_str());
-    if all.iter().any(|m| m.name.as_str().starts_with(&prefix)) {
-        "\\HasChildren"
-    } else {
-        "\\HasNoChildren"
-    }
-}
-
-/// LIST pattern matching (RFC 9051 6.3.9): `*` matches anything, `%` anything but the
-/// delimiter. `INBOX` matches case-insensitively.
-fn matches(pattern: &str, name: &str) -> bool {
-    if name == MailboxName::inbox().as_str() {
-        let upper = pattern.to_ascii_uppercase();
-        return glob(upper.as_bytes(), b"INBOX");
-    }
-    glob(pattern.as_bytes(), name.as_bytes())
-}
-
-/// Dynamic programming, row by row from the pattern's end: a client's `*a*a*a*...` costs
-/// pattern times name length, never an exponential search.
-fn glob(pattern: &[u8], name: &[u8]) -> bool {
-    let n = name.len();
-    // next[j]: does the rest of the pattern after this position match name[j..]?
-    let mut next: Vec<bool> = (0..=n).map(|j| j == n).collect();
-    for &c in pattern.iter().rev() {
-        let mut row = vec![false; n + 1];
-        for j in (0..=n).rev() {
-            row[j] = match c {
-                b'*' => next[j] || (j < n && row[j + 1]),
-                b'%' => next[j] || (j < n && name[j] != b'/' && row[j + 1]),
-                c => j < n && name[j] == c && next[j + 1],
-            };
-        }
-        next = row;
-    }
-    next[0]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn list_patterns() {
-        assert!(matches("*", "Work/Projects/2024"));
-        assert!(matches("%", "Work") && !matches("%", "Work/Projects"));
-        assert!(matches("Work/%", "Work/Projects") && !matches("Work/%", "Work"));
-        assert!(matches("inbox", "INBOX") && matches("In%", "INBOX"));
-        assert!(!matches("Sent", "Sent Items") && matches("Sent*", "Sent Items"));
+        Ok(())
     }
 }

@@ -148,7 +148,7 @@ pub(super) fn field_bytes(header: &[u8], name: &str) -> Option<Vec<u8>> {
     Some(value.trim_ascii().to_vec())
 }
 
-fn field(header: &[u8], name: &str) -> Option<String> {
+pub(super) fn field(header: &[u8], name: &str) -> Option<String> {
     field_bytes(header, name).map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
@@ -173,7 +173,7 @@ fn content_type(value: &str) -> Option<MediaType> {
 
 /// The part a section's path names: `[]` is the message itself; a part's own parts are
 /// numbered from 1, and a non-multipart message's only part is 1.
-fn resolve<'e>(root: &'e Entity, path: &[u32]) -> Option<&'e Entity> {
+pub(super) fn resolve<'e>(root: &'e Entity, path: &[u32]) -> Option<&'e Entity> {
     let mut cur = root;
     for &n in path {
         cur = *numbered(cur).get(n.checked_sub(1)? as usize)?;

@@ -1,16 +1,18 @@
-//! The IMAP session (RFC 3501 with the extensions in [`auth::capabilities`]) on the `imap`
-//! (STARTTLS) and `imaps` (implicit TLS) listeners. A preview: served only when the
-//! configuration's `imap_preview` is on (see `Service::is_built`).
+//! The IMAP session (IMAP4rev2 and IMAP4rev1, with the extensions in
+//! [`auth::capabilities`]) on the `imap` (STARTTLS) and `imaps` (implicit TLS) listeners.
 //!
 //! One module per command family: `auth` (not authenticated, CAPABILITY, ENABLE, ID),
 //! `mailboxes` (LIST, STATUS, CREATE...), `selected` (SELECT, EXPUNGE, the unsolicited
 //! updates), `fetch`, `flags` (STORE, COPY, MOVE), `append`, `search`, `idle`,
+//! `list` (LIST-EXTENDED, LIST-STATUS), `binary` (RFC 3516 decoding), `quota`,
 //! `condstore` (CONDSTORE and QRESYNC), `sort` and `thread` (with their keys in
-//! `sortkeys`), `compress`; `learn` teaches the spam filter from moves into and out of
-//! Junk. Every response goes through the codec's [`Encoder`]; `reply` holds the wording.
+//! `sortkeys`), `compress`; `cache` keeps ENVELOPE/BODYSTRUCTURE per stored body; `learn`
+//! teaches the spam filter from moves into and out of Junk. Every response goes through the codec's [`Encoder`]; `reply` holds the wording.
 
 mod append;
 mod auth;
+mod binary;
+mod cache;
 mod compress;
 mod condstore;
 mod convert;
@@ -18,8 +20,10 @@ mod fetch;
 mod flags;
 mod idle;
 mod learn;
+mod list;
 mod mailboxes;
 mod mime;
+mod quota;
 mod reply;
 mod search;
 mod selected;
@@ -43,10 +47,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use view::View;
 
+pub(crate) use cache::StructureCache;
+
 /// Client mistakes (BAD responses) before the session is closed.
 const MAX_ERRORS: u32 = 20;
-/// RFC 9051 5.4: an authenticated client may be idle at least 30 minutes.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// What a command left the session to do.
 enum Flow {
@@ -66,6 +70,15 @@ impl Changed {
     fn take(&self) -> bool {
         self.dirty.swap(false, Ordering::AcqRel)
     }
+}
+
+/// What ENABLE switched on (RFC 5161); for the rest of the session.
+#[derive(Debug, Default, Clone, Copy)]
+struct Enabled {
+    /// IMAP4rev2 (RFC 9051 appendix E): ESEARCH answers SEARCH, no RECENT, UTF-8 names.
+    rev2: bool,
+    /// UTF8=ACCEPT (RFC 6855): UTF-8 names and strings, APPEND's `UTF8 (~{n})`.
+    utf8: bool,
 }
 
 /// An AUTHENTICATE waiting for the client's response line.
@@ -88,6 +101,7 @@ pub(crate) struct Session<S> {
     subscription: Option<ChangeSubscription>,
     auth: Option<PendingAuth>,
     append: Option<append::Append>,
+    enabled: Enabled,
     errors: u32,
     /// RFC 7162: MODSEQ in flag updates once any CONDSTORE-enabling command ran.
     condstore: bool,
@@ -95,10 +109,13 @@ pub(crate) struct Session<S> {
     qresync: bool,
 }
 
-/// The decoder's limits: APPEND messages as large as SMTP accepts.
+/// The decoder's limits, from `[imap]`.
 fn limits(ctx: &Context) -> Limits {
+    let imap = &ctx.config.imap;
     Limits {
-        max_append: ctx.config.limits.max_message_size,
+        max_line: imap.max_line,
+        max_command: imap.max_command_size,
+        max_append: imap.append_limit(&ctx.config.limits),
         ..Limits::default()
     }
 }
@@ -123,6 +140,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             subscription: None,
             auth: None,
             append: None,
+            enabled: Enabled::default(),
             errors: 0,
             condstore: false,
             qresync: false,
@@ -140,6 +158,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Err(e) = self.command_loop().await {
             tracing::debug!(peer = %self.peer, error = %e, "IMAP connection ended with an error");
         }
+    }
+
+    /// The largest message APPEND takes (APPENDLIMIT, RFC 7889).
+    fn append_limit(&self) -> u64 {
+        let config = &self.ctx.config;
+        config.imap.append_limit(&config.limits)
     }
 
     fn send(&mut self, response: &Response) {
@@ -174,11 +198,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Flow::Continue
     }
 
+    /// The autologout timer (RFC 9051 5.4): `[imap] idle_timeout` once logged in.
     fn timeout(&self) -> Duration {
+        let imap = &self.ctx.config.imap;
         if self.user.is_some() {
-            IDLE_TIMEOUT
+            imap.idle_timeout
         } else {
-            self.ctx.config.limits.command_timeout
+            imap.idle_timeout_unauthenticated
         }
     }
 
@@ -301,6 +327,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             | C::Lsub { .. }
             | C::Namespace
             | C::Status { .. }) => self.mailbox_command(body).await,
+            C::GetQuota(root) => self.get_quota(&root).await,
+            C::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
+            C::SetQuota { .. } => Done::no(Some(Code::NoPerm), reply::QUOTA_IS_ADMINS),
             body if is_selected_command(&body) => Done::bad(reply::WRONG_STATE),
             _ => Done::bad(reply::NOT_SUPPORTED),
         }

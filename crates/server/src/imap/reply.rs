@@ -115,3 +115,5 @@ pub const TRY_LATER: &str = "temporary server problem, try again later";
 pub const NO_MAILBOX: &str = "no such mailbox";
 pub const BAD_NAME: &str = "invalid mailbox name";
 pub const READ_ONLY: &str = "mailbox is read-only";
+pub const QUOTA_IS_ADMINS: &str = "quotas are set by the administrator";
+pub const CANNOT_DECODE: &str = "cannot decode that part";

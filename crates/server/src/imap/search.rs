@@ -1,5 +1,6 @@
 //! SEARCH and UID SEARCH (RFC 9051 6.4.4), answered with `* SEARCH` or, when the client
-//! asks with RETURN, ESEARCH (RFC 4731). Text keys match case-insensitively, header keys
+//! asks with RETURN or has enabled IMAP4rev2, ESEARCH (RFC 4731); `RETURN (SAVE)` keeps the
+//! result as `$` (RFC 5182 SEARCHRES). Text keys match case-insensitively, header keys
 //! against the field as written and as decoded (RFC 2047), BODY/TEXT against the decoded
 //! text of every text part.
 
@@ -7,7 +8,7 @@ use super::{Done, Session, convert, now, reply};
 use hermod_proto::imap::{
     CommandBody, Date, ESearch, Response, SearchKey, SearchReturn, SeqNum, SequenceSet,
 };
-use hermod_store::{Flags, MessageMeta};
+use hermod_store::{Flags, MessageMeta, UidSet};
 use hermod_types::Uid;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{HeaderValue, MessageParser, PartType};
@@ -26,9 +27,6 @@ pub(super) fn check(key: &SearchKey, needs: &mut Needs) -> Result<(), &'static s
     use SearchKey as K;
     match key {
         K::ModSeq { .. } => needs.meta = true,
-        K::SequenceSet(SequenceSet::Saved) | K::Uid(SequenceSet::Saved) => {
-            return Err("SEARCHRES is not supported");
-        }
         K::Not(k) => check(k, needs)?,
         K::Or(a, b) => {
             check(a, needs)?;
@@ -59,6 +57,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         else {
             return Done::bad(reply::NOT_SUPPORTED);
         };
+        // RFC 9051 6.4.4: a rev2 client gets ESEARCH for a plain SEARCH too.
+        let returns = returns.or_else(|| self.enabled.rev2.then(Vec::new));
+        let save = returns
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
+        let done = self
+            .search_with(tag, uid, charset, returns, &criteria)
+            .await;
+        // RFC 5182 2.1: a failed SEARCH ... RETURN (SAVE) leaves `$` empty.
+        if save
+            && done.status != hermod_proto::imap::Status::Ok
+            && let Some(view) = self.selected.as_mut()
+        {
+            view.saved = UidSet::default();
+        }
+        done
+    }
+
+    async fn search_with(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<String>,
+        returns: Option<Vec<SearchReturn>>,
+        criteria: &SearchKey,
+    ) -> Done {
         if let Some(c) = &charset
             && !c.eq_ignore_ascii_case("UTF-8")
             && !c.eq_ignore_ascii_case("US-ASCII")
@@ -67,40 +91,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 hermod_proto::imap::Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]);
             return Done::no(Some(code), reply::NOT_UTF8_OR_ASCII);
         }
-        if returns
-            .as_ref()
-            .is_some_and(|r| r.contains(&SearchReturn::Save))
-        {
-            return Done::bad("SEARCHRES is not supported");
-        }
         let mut needs = Needs::default();
-        if let Err(why) = check(&criteria, &mut needs) {
+        if let Err(why) = check(criteria, &mut needs) {
             return Done::bad(why);
         }
-        let found = match self.matching(&criteria, needs).await {
+        let found = match self.matching(criteria, needs).await {
             Ok(found) => found,
             Err(e) => return Done::store_error(&e),
         };
-        let ids: Vec<u32> = found
-            .iter()
-            .map(|&(seq, u, _)| if uid { u.get() } else { seq })
-            .collect();
         // RFC 7162 3.1.5: a search by MODSEQ enables CONDSTORE and answers with the highest
         // MODSEQ of what it found.
-        let modseq = if uses_modseq(&criteria) {
+        let modseq = if uses_modseq(criteria) {
             self.condstore_on();
             found.iter().map(|&(_, _, m)| m).max()
         } else {
             None
         };
-        let response = match returns {
-            None => Response::Search { ids, modseq },
-            Some(returns) => Response::ESearch(ESearch {
+        let ids: Vec<u32> = found
+            .iter()
+            .map(|&(seq, u, _)| if uid { u.get() } else { seq })
+            .collect();
+        let Some(returns) = returns else {
+            self.send(&Response::Search { ids, modseq });
+            return Done::ok("SEARCH completed");
+        };
+        if returns.contains(&SearchReturn::Save)
+            && let Some(view) = self.selected.as_mut()
+        {
+            view.saved = saved_result(&found, &returns);
+        }
+        // RFC 5182 2.1: RETURN (SAVE) alone answers nothing but the tagged OK.
+        if returns != [SearchReturn::Save] {
+            let esearch = ESearch {
                 modseq,
                 ..esearch(tag, uid, &ids, &returns)
-            }),
-        };
-        self.send(&response);
+            };
+            self.send(&Response::ESearch(esearch));
+        }
         Done::ok("SEARCH completed")
     }
 
@@ -152,6 +179,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => None,
             };
             let message = Candidate {
+                saved: &view.saved,
                 seq: at as u32 + 1,
                 uid,
                 flags,
@@ -183,10 +211,36 @@ pub(super) fn uses_modseq(key: &SearchKey) -> bool {
     }
 }
 
+/// What `$` holds after a search (RFC 5182 2.1): with MIN or MAX but neither ALL nor COUNT,
+/// only those messages; otherwise every match.
+fn saved_result(found: &[(u32, Uid, u64)], returns: &[SearchReturn]) -> UidSet {
+    let has = |r| returns.contains(&r);
+    if (has(SearchReturn::Min) || has(SearchReturn::Max))
+        && !has(SearchReturn::All)
+        && !has(SearchReturn::Count)
+    {
+        let min = found.first().filter(|_| has(SearchReturn::Min));
+        let max = found.last().filter(|_| has(SearchReturn::Max));
+        return min.into_iter().chain(max).map(|&(_, u, _)| u).collect();
+    }
+    found.iter().map(|&(_, u, _)| u).collect()
+}
+
 fn esearch(tag: &str, uid: bool, ids: &[u32], returns: &[SearchReturn]) -> ESearch {
-    // RFC 4731 3.1: RETURN () means ALL.
-    let all = returns.is_empty() || returns.contains(&SearchReturn::All);
-    let ranges = ids.iter().map(|&n| (SeqNum::Value(n), SeqNum::Value(n)));
+    // RFC 4731 3.1: RETURN () means ALL (SAVE aside, which shows nothing).
+    let shown = returns.iter().filter(|&&r| r != SearchReturn::Save).count();
+    let all = shown == 0 || returns.contains(&SearchReturn::All);
+    // Ascending numbers, runs written as ranges (`1:500` rather than 500 numbers).
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &n in ids {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(n) => *end = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    let ranges = runs
+        .into_iter()
+        .map(|(a, b)| (SeqNum::Value(a), SeqNum::Value(b)));
     ESearch {
         tag: Some(tag.to_owned()),
         uid,
@@ -273,6 +327,8 @@ fn collect_text(message: &mail_parser::Message<'_>, out: &mut String, depth: usi
 }
 
 struct Candidate<'a> {
+    /// `$`, the saved result.
+    saved: &'a UidSet,
     seq: u32,
     uid: Uid,
     flags: &'a Flags,
@@ -322,6 +378,9 @@ impl Candidate<'_> {
             K::Not(k) => !self.matches(k),
             K::Or(a, b) => self.matches(a) || self.matches(b),
             K::And(keys) => keys.iter().all(|k| self.matches(k)),
+            K::SequenceSet(SequenceSet::Saved) | K::Uid(SequenceSet::Saved) => {
+                self.saved.contains(self.uid)
+            }
             K::SequenceSet(set) => in_set(set, self.seq, self.count),
             K::Uid(set) => in_set(set, self.uid.get(), self.last_uid),
             _ => self.matches_data(key),

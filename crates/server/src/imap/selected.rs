@@ -61,7 +61,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// The untagged responses of SELECT (RFC 9051 6.3.2, with RFC 3501's RECENT).
+    /// The untagged responses of SELECT (RFC 9051 6.3.2, with RFC 3501's RECENT for rev1).
     fn announce(&mut self, view: &View) {
         let mut flags = convert::system_flags();
         let mut keywords: Vec<String> = Vec::new();
@@ -73,7 +73,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         flags.extend(keywords.into_iter().map(hermod_proto::imap::Flag::Keyword));
         self.send(&Response::Flags(flags.clone()));
         self.send(&Response::Exists(view.exists()));
-        self.send(&Response::Recent(0));
+        // RFC 9051 appendix E 12: IMAP4rev2 has no RECENT; rev1 clients expect one.
+        if !self.enabled.rev2 {
+            self.send(&Response::Recent(0));
+        }
         let info = &view.info;
         let special = info.special_use.map(|u| u.as_str().to_owned());
         self.send(&Response::List(ListItem {
@@ -123,7 +126,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if view.read_only {
             return Done::no(Some(Code::ReadOnly), reply::READ_ONLY);
         }
-        let only = uids.map(|set| view.uid_set(&view.by_uid(&set)));
+        // `$` (SEARCHRES) resolves like any UID set.
+        let only = uids.map(|set| view.uid_set(&view.resolve(true, &set).unwrap_or_default()));
         if only.as_ref().is_some_and(|s| s.is_empty()) {
             return Done::ok("EXPUNGE completed");
         }

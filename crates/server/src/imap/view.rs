@@ -14,6 +14,9 @@ pub(super) struct View {
     pub flags: Vec<Flags>,
     /// Changes up to this MODSEQ are reflected here.
     pub modseq: u64,
+    /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182): UIDs, so an expunged
+    /// message simply drops out of it. Empty until a search saves one.
+    pub saved: UidSet,
 }
 
 impl View {
@@ -28,6 +31,7 @@ impl View {
             uids,
             flags,
             modseq,
+            saved: UidSet::default(),
         }
     }
 
@@ -86,13 +90,23 @@ impl View {
         selected_positions(&picked)
     }
 
-    /// Positions by sequence numbers or by UIDs.
+    /// Positions by sequence numbers or by UIDs; `$` is the saved search result either way.
     pub fn resolve(&self, uid: bool, set: &SequenceSet) -> Option<Vec<usize>> {
+        if *set == SequenceSet::Saved {
+            return Some(self.saved_positions());
+        }
         if uid {
             Some(self.by_uid(set))
         } else {
             self.by_sequence(set)
         }
+    }
+
+    /// Positions of the messages of `$` still in the mailbox.
+    pub fn saved_positions(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.saved.iter().filter_map(|u| self.position(u)).collect();
+        out.sort_unstable();
+        out
     }
 
     pub fn uid_set(&self, positions: &[usize]) -> UidSet {

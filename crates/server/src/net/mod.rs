@@ -40,20 +40,6 @@ impl Service {
         }
     }
 
-    /// Services this version serves; the others' listen keys are accepted but unused. IMAP
-    /// is served only with `imap_preview` (tests, `HERMOD_IMAP_PREVIEW=1`) until it is done.
-    fn is_built(self, config: &Config) -> bool {
-        match self {
-            Service::Smtp
-            | Service::Submission
-            | Service::Submissions
-            | Service::Pop3
-            | Service::Pop3s
-            | Service::ManageSieve => true,
-            Service::Imap | Service::Imaps => config.imap_preview,
-        }
-    }
-
     /// TLS from the first byte (RFC 8314) rather than after STARTTLS/STLS.
     pub(crate) fn implicit_tls(self) -> bool {
         matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
@@ -84,14 +70,6 @@ impl Listeners {
         let mut bound = Vec::new();
         for (service, addrs) in Service::configured(config) {
             if addrs.is_empty() {
-                continue;
-            }
-            if !service.is_built(config) {
-                tracing::warn!(
-                    "{} is not available in this version of hermod yet; listen.{} is ignored",
-                    service.name(),
-                    service.name()
-                );
                 continue;
             }
             for &addr in addrs {

@@ -28,11 +28,23 @@ pub(crate) struct Job {
     /// The `blobs/xx` folder a file body was linked into.
     pub dir: Option<PathBuf>,
     pub targets: Vec<DeliveryTarget>,
+    /// Further bodies filed in the same savepoint: every one is kept or none (IMAP's
+    /// MULTIAPPEND). Their deliveries follow the job's own, in order.
+    pub more: Vec<Part>,
     pub outbound: Option<Outbound>,
     /// What else the same commit does to the queue (a report and what it reports on go
     /// together, so a crash cannot send it twice).
     pub then: Option<QueueAfter>,
     pub reply: oneshot::Sender<Result<Submitted>>,
+}
+
+/// One more body of a job, with where it goes.
+pub(crate) struct Part {
+    pub blob_id: String,
+    pub size: u64,
+    pub data: Option<Vec<u8>>,
+    pub dir: Option<PathBuf>,
+    pub targets: Vec<DeliveryTarget>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,7 +150,11 @@ fn checkpoint(conn: Connection, pokes: mpsc::Receiver<()>) {
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
-    let dirs: BTreeSet<&PathBuf> = batch.iter().filter_map(|j| j.dir.as_ref()).collect();
+    let dirs: BTreeSet<&PathBuf> = batch
+        .iter()
+        .flat_map(|j| j.more.iter().map(|p| &p.dir).chain([&j.dir]))
+        .flatten()
+        .collect();
     let synced = dirs.into_iter().find_map(|d| sync_dir(d).err());
     if let Some(err) = synced {
         let msg = err.to_string();
@@ -163,6 +179,34 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }
+}
+
+/// Deliveries, and the mail generation each left its user at.
+type Filed = (Vec<crate::Delivered>, Vec<(UserId, i64)>);
+
+/// Inserts one body (its octets too when inline) and files it into every target; returns
+/// the deliveries and the mail generation each left its user at.
+fn file_body(
+    conn: &Connection,
+    blob_id: &str,
+    size: u64,
+    data: Option<&[u8]>,
+    targets: &[DeliveryTarget],
+) -> Result<Filed> {
+    conn.prepare_cached("INSERT INTO blobs (id, size, refs, inline) VALUES (?1, ?2, 0, ?3)")?
+        .execute(rusqlite::params![blob_id, size as i64, data.is_some()])?;
+    if let Some(data) = data {
+        conn.prepare_cached("INSERT INTO blob_data (id, data) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![blob_id, data])?;
+    }
+    let filed = targets
+        .iter()
+        .map(|t| {
+            let (delivered, generation) = file_message(conn, blob_id, size, t)?;
+            Ok((delivered, (t.user, generation)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(filed.into_iter().unzip())
 }
 
 /// A job's outcome with the mail generation it left each user at.
@@ -208,26 +252,24 @@ fn apply_all(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Applied>> {
 }
 
 fn apply_job(conn: &Connection, job: &Job) -> Applied {
-    conn.prepare_cached("INSERT INTO blobs (id, size, refs, inline) VALUES (?1, ?2, 0, ?3)")?
-        .execute(rusqlite::params![
-            job.blob_id,
-            job.size as i64,
-            job.data.is_some()
-        ])?;
-    if let Some(data) = &job.data {
-        conn.prepare_cached("INSERT INTO blob_data (id, data) VALUES (?1, ?2)")?
-            .execute(rusqlite::params![job.blob_id, data])?;
+    let (mut delivered, mut generations) = file_body(
+        conn,
+        &job.blob_id,
+        job.size,
+        job.data.as_deref(),
+        &job.targets,
+    )?;
+    for part in &job.more {
+        let (d, g) = file_body(
+            conn,
+            &part.blob_id,
+            part.size,
+            part.data.as_deref(),
+            &part.targets,
+        )?;
+        delivered.extend(d);
+        generations.extend(g);
     }
-    let (delivered, generations): (Vec<_>, Vec<_>) = job
-        .targets
-        .iter()
-        .map(|t| {
-            let (delivered, generation) = file_message(conn, &job.blob_id, job.size, t)?;
-            Ok((delivered, (t.user, generation)))
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
     let queue_id = match &job.outbound {
         Some(outbound) if !outbound.recipients.is_empty() => {
             Some(super::queue::enqueue(conn, &job.blob_id, outbound)?)

@@ -186,10 +186,10 @@ impl SqliteStore {
     }
 }
 
-/// A body handed to the commit thread with its job, until the job's answer comes.
+/// The bodies handed to the commit thread with a job, until the job's answer comes.
 pub(crate) struct Installed {
-    /// The body's file, when it is one.
-    path: Option<PathBuf>,
+    /// The bodies' files (inline bodies have none).
+    paths: Vec<PathBuf>,
 }
 
 pub(crate) type Answer = tokio::sync::oneshot::Receiver<Result<Submitted>>;
@@ -204,10 +204,10 @@ impl Installed {
         answer: Result<Result<Submitted>, tokio::sync::oneshot::error::RecvError>,
     ) -> Result<Submitted> {
         let outcome = answer.map_err(|_| StoreError::CommitterGone)?;
-        if let (Err(StoreError::OverQuota(_) | StoreError::UnknownUser(_)), Some(path)) =
-            (&outcome, &self.path)
-        {
-            let _ = std::fs::remove_file(path);
+        if let Err(StoreError::OverQuota(_) | StoreError::UnknownUser(_)) = &outcome {
+            for path in &self.paths {
+                let _ = std::fs::remove_file(path);
+            }
         }
         outcome
     }
@@ -218,28 +218,79 @@ impl SqliteStore {
     /// to the commit thread.
     pub(crate) fn send_job(
         &self,
-        mut blob: SealedBlob,
+        blob: SealedBlob,
         targets: &[DeliveryTarget],
         outbound: Option<Outbound>,
         then: Option<commit::QueueAfter>,
     ) -> Result<(Answer, Installed)> {
+        let mut paths = Vec::new();
+        let part = self.install_part(blob, targets.to_vec(), &mut paths)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.committer.send(Job {
+            blob_id: part.blob_id,
+            size: part.size,
+            data: part.data,
+            dir: part.dir,
+            targets: part.targets,
+            more: Vec::new(),
+            outbound,
+            then,
+            reply,
+        })?;
+        Ok((answer, Installed { paths }))
+    }
+
+    /// Several bodies, each with its targets, as one job: one savepoint files all or none.
+    pub(crate) fn send_jobs(
+        &self,
+        messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+    ) -> Result<(Answer, Installed)> {
+        let mut paths = Vec::new();
+        let mut parts = Vec::with_capacity(messages.len());
+        for (blob, targets) in messages {
+            parts.push(self.install_part(blob, targets, &mut paths)?);
+        }
+        if parts.is_empty() {
+            return Err(StoreError::Corrupt("a job without a body".into()));
+        }
+        let first = parts.remove(0);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.committer.send(Job {
+            blob_id: first.blob_id,
+            size: first.size,
+            data: first.data,
+            dir: first.dir,
+            targets: first.targets,
+            more: parts,
+            outbound: None,
+            then: None,
+            reply,
+        })?;
+        Ok((answer, Installed { paths }))
+    }
+
+    /// Links a file body into place, noting its path in `paths`; an inline body's octets
+    /// travel in the part.
+    fn install_part(
+        &self,
+        mut blob: SealedBlob,
+        targets: Vec<DeliveryTarget>,
+        paths: &mut Vec<PathBuf>,
+    ) -> Result<commit::Part> {
         let path = self.blobs.install(&mut blob)?;
         let data = match &mut blob.body {
             crate::blob::Body::Inline(bytes) => Some(std::mem::take(bytes)),
             crate::blob::Body::File { .. } => None,
         };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.committer.send(Job {
+        let dir = path.as_ref().map(|_| self.blobs.shard_dir(blob.id()));
+        paths.extend(path);
+        Ok(commit::Part {
             blob_id: blob.id().as_str().to_owned(),
             size: blob.size(),
             data,
-            dir: path.as_ref().map(|_| self.blobs.shard_dir(blob.id())),
-            targets: targets.to_vec(),
-            outbound,
-            then,
-            reply,
-        })?;
-        Ok((answer, Installed { path }))
+            dir,
+            targets,
+        })
     }
 
     /// Deletes bodies nothing references any more.

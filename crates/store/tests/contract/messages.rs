@@ -384,6 +384,64 @@ pub async fn copies_count_against_the_quota(b: &dyn Backend) {
     assert!(uids_of(b, theirs).await.is_empty());
 }
 
+/// Several bodies in one submission (MULTIAPPEND): filed in order, or none of them when
+/// one cannot be (over quota, no such user), large bodies as well as small ones.
+pub async fn several_bodies_are_filed_all_or_none(b: &dyn Backend) {
+    let s = b.store();
+    let alice = user(b, "alice", Some(100_000)).await;
+    let small = vec![b's'; 100];
+    let large = vec![b'L'; 70_000];
+    let batch = vec![
+        (
+            seal(&*s, &small).await.unwrap(),
+            vec![target(alice, "INBOX", Flags::default())],
+        ),
+        (
+            seal(&*s, &small).await.unwrap(),
+            vec![target(alice, "Drafts", Flags::default())],
+        ),
+        (
+            seal(&*s, &small).await.unwrap(),
+            vec![target(alice, "INBOX", Flags::default())],
+        ),
+    ];
+    let submitted = s.submit_all(batch).await.unwrap();
+    let filed: Vec<u32> = submitted.delivered.iter().map(|d| d.uid.get()).collect();
+    assert_eq!(filed, [1, 1, 2], "in the order given");
+    assert_eq!(used(b, "alice").await, 300);
+    let inbox = mailbox(b, alice, "INBOX").await.id;
+
+    let over = vec![
+        (
+            seal(&*s, &large).await.unwrap(),
+            vec![target(alice, "INBOX", Flags::default())],
+        ),
+        (
+            seal(&*s, &large).await.unwrap(),
+            vec![target(alice, "INBOX", Flags::default())],
+        ),
+    ];
+    let err = s.submit_all(over).await.unwrap_err();
+    assert!(matches!(err, StoreError::OverQuota(_)), "{err}");
+    let nobody = hermod_store::UserId(987_654);
+    let missing = vec![
+        (
+            seal(&*s, &small).await.unwrap(),
+            vec![target(alice, "INBOX", Flags::default())],
+        ),
+        (
+            seal(&*s, &small).await.unwrap(),
+            vec![target(nobody, "INBOX", Flags::default())],
+        ),
+    ];
+    let err = s.submit_all(missing).await.unwrap_err();
+    assert!(matches!(err, StoreError::UnknownUser(_)), "{err}");
+    assert_eq!(uids_of(b, inbox).await, [1, 2], "nothing of either kept");
+    assert_eq!(used(b, "alice").await, 300);
+    let empty = s.submit_all(Vec::new()).await.unwrap();
+    assert!(empty.delivered.is_empty());
+}
+
 /// Deliveries and copies racing for the last bytes of a quota never exceed it.
 pub async fn quota_holds_under_concurrent_delivery(b: &dyn Backend) {
     let body = vec![b'z'; 1000];
