@@ -135,7 +135,7 @@ service imap-login {
     port = 0
   }
 }
-# W4 holds $idle_connections IMAP sessions: one imap process each (Debian's default is 1024
+# W4 holds up to 1,000 IMAP sessions: one imap process each (Debian's default is 1024
 # processes), and the auxiliary services each take a client per process.
 service imap {
   process_limit = 5000
