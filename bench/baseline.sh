@@ -1,10 +1,11 @@
 # The classic stack for `bench/run --baseline`: Postfix (SMTP, queue) handing mail to Dovecot
-# over LMTP (Maildir, its default fsync behaviour), Dovecot serving POP3, with the same 50
-# users, on loopback ports of their own, configured in a scratch folder. Sourced by bench/run;
-# needs root (it installs the Debian packages and runs both as their own users).
+# over LMTP (Maildir, its default fsync behaviour), Dovecot serving POP3 and IMAP, with the
+# same 50 users, on loopback ports of their own, configured in a scratch folder. Sourced by
+# bench/run; needs root (it installs the Debian packages and runs both as their own users).
 
 baseline_smtp=127.0.0.1:2526
 baseline_pop3=127.0.0.1:2111
+baseline_imap=127.0.0.1:2144
 baseline_lmtp_port=24241
 
 # Debian's postfix package, left unconfigured (its own instance never starts), and whatever
@@ -22,8 +23,8 @@ smtp_source_install() {
 }
 
 baseline_install() {
-    if ! command -v dovecot >/dev/null || [ ! -x /usr/sbin/postfix ]; then
-        apt_install_postfix dovecot-core dovecot-pop3d dovecot-lmtpd
+    if ! command -v dovecot >/dev/null || [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/lib/dovecot/imap ]; then
+        apt_install_postfix dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd
     fi
     id vmail >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin vmail
     # Dovecot checks the very argon2id hash hermod stores for "pw" (same cost per login).
@@ -93,7 +94,7 @@ EOF
 base_dir = $bdir/dv/run
 state_dir = $bdir/dv/state
 log_path = $bdir/dv/dovecot.log
-protocols = pop3 lmtp
+protocols = pop3 lmtp imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -127,17 +128,25 @@ service lmtp {
 }
 service imap-login {
   inet_listener imap {
-    port = 0
+    address = 127.0.0.1
+    port = ${baseline_imap##*:}
   }
   inet_listener imaps {
     port = 0
   }
 }
+# W4 holds up to 1,000 IMAP sessions: one imap process each (Debian's default is 1024
+# processes), and the auxiliary services each take a client per process.
+service imap {
+  process_limit = 5000
+}
+default_client_limit = 10000
 EOF
     dovecot -c "$bdir/dv/dovecot.conf"
     /usr/sbin/postfix -c "$bdir/pf" start
     for _ in $(seq 1 100); do
-        ss -ltn | grep -q "${baseline_smtp}" && ss -ltn | grep -q "${baseline_pop3}" && break
+        ss -ltn | grep -q "${baseline_smtp}" && ss -ltn | grep -q "${baseline_pop3}" &&
+            ss -ltn | grep -q "${baseline_imap}" && break
         sleep 0.1
     done
 }
@@ -172,6 +181,40 @@ baseline_cpu_seconds() {
             }
             printf "%.2f", total / 100
         }'
+}
+
+# Dovecot's memory in KiB: the PSS of every process under its master (PSS splits each shared
+# page among the processes sharing it, so a thousand imap processes are not counted a thousand
+# times for the same library pages).
+baseline_pss_kib() {
+    local root pids
+    root=$(cat "$bdir/dv/run/master.pid")
+    pids=$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$root" '
+        {
+            rest = substr($0, index($0, ") ") + 2)
+            split(rest, f, " ")
+            parent[$1] = f[2]
+        }
+        END {
+            for (p in parent) {
+                q = p
+                for (depth = 0; depth < 20 && q + 0 > 1 && q != root; depth++) q = parent[q]
+                if (q == root) print p
+            }
+        }')
+    for p in $pids; do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done |
+        awk '$1 == "Pss:" { total += $2 } END { print total + 0 }'
+}
+
+# W6's mailbox for user1 in the running baseline: `messages` of loadgen's messages (the very
+# ones hermod gets over SMTP) written as Maildir files, then indexed the way delivery through
+# LMTP would have left it (`doveadm index`), so the first IMAP SELECT does not build it.
+baseline_fill_big() {
+    local messages=$1 marker=$2 maildir="$bdir/mail/example.test/user1"
+    "$load" maildir --dir "$maildir" --messages "$messages" --size 4096 --spread-dates \
+        --marker "$marker" >&2
+    chown -R vmail:vmail "$bdir/mail"
+    doveadm -c "$bdir/dv/dovecot.conf" index -u user1@example.test INBOX
 }
 
 # Messages in the users' Maildirs.

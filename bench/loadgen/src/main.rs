@@ -1,7 +1,11 @@
-//! Load generator for hermod's benchmarks (and for the baseline stack): SMTP senders and
-//! POP3 downloaders over plain TCP on loopback. It prints one line of key=value results.
+//! Load generator for hermod's benchmarks (and for the baseline stack): SMTP senders, POP3
+//! downloaders and IMAP clients over plain TCP on loopback. It prints one line of key=value
+//! results.
 
+mod corpus;
 mod fsync;
+mod imap;
+mod imap_big;
 mod pop3;
 mod smtp;
 
@@ -34,6 +38,73 @@ enum Workload {
         users: usize,
         #[arg(long, default_value = "example.test")]
         domain: String,
+        /// Spread the messages' Date fields over a year, out of order (for SORT).
+        #[arg(long)]
+        spread_dates: bool,
+        /// WORD:EVERY puts WORD in every EVERYth message (for SEARCH).
+        #[arg(long)]
+        marker: Option<String>,
+    },
+    /// Writes the messages `smtp` would send (same numbering and shape) as files into a
+    /// Maildir folder (`cur/`, unread): a mailbox filled without a delivery agent.
+    Maildir {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        messages: usize,
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        #[arg(long)]
+        spread_dates: bool,
+        #[arg(long)]
+        marker: Option<String>,
+    },
+    /// W3: every user logs in, then (timed from the moment all are logged in as well) SELECT
+    /// INBOX, FETCH 1:* (BODY.PEEK[] FLAGS), LOGOUT.
+    Imap {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        #[arg(long, default_value = "example.test")]
+        domain: String,
+        #[arg(long, default_value = "pw")]
+        password: String,
+    },
+    /// W4 for IMAP: `connections` sessions as user1..userN, each logged in, INBOX selected
+    /// and in IDLE; prints a line once all are, then holds them `seconds`.
+    ImapIdle {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+        #[arg(long, default_value = "example.test")]
+        domain: String,
+        #[arg(long, default_value = "pw")]
+        password: String,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// W6: on one user's large INBOX, times SELECT, SEARCH BODY and TEXT for `word`, SORT
+    /// (DATE) and a QRESYNC resync after `changes` flag changes by a second session.
+    ImapBig {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value = "user1@example.test")]
+        user: String,
+        #[arg(long, default_value = "pw")]
+        password: String,
+        #[arg(long)]
+        word: String,
+        /// How many messages must match the search.
+        #[arg(long)]
+        expect_hits: Option<usize>,
+        #[arg(long, default_value_t = 1000)]
+        changes: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
     },
     /// Every user downloads all its messages over POP3 (RETR each, QUIT without DELE).
     Pop3 {
@@ -85,9 +156,24 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        match cli.workload {
-            Workload::Smtp {
+    runtime.block_on(run(cli.workload))
+}
+
+async fn run(workload: Workload) -> anyhow::Result<()> {
+    match workload {
+        Workload::Smtp {
+            addr,
+            sessions,
+            messages,
+            size,
+            rcpts,
+            users,
+            domain,
+            spread_dates,
+            marker,
+        } => {
+            let shape = shape(spread_dates, marker.as_deref())?;
+            smtp::run(smtp::Plan {
                 addr,
                 sessions,
                 messages,
@@ -95,44 +181,95 @@ fn main() -> anyhow::Result<()> {
                 rcpts,
                 users,
                 domain,
-            } => {
-                smtp::run(smtp::Plan {
-                    addr,
-                    sessions,
-                    messages,
-                    size,
-                    rcpts,
-                    users,
-                    domain,
-                })
-                .await
-            }
-            Workload::Pop3 {
-                addr,
-                users,
-                domain,
-                password,
-                bare_login,
-            } => pop3::download(addr, users, &domain, &password, bare_login).await,
-            Workload::Idle {
-                addr,
-                connections,
-                parallel,
-                domain,
-                password,
-                seconds,
-            } => pop3::idle(addr, connections, parallel, &domain, &password, seconds).await,
-            Workload::Fsync {
-                dir,
-                writers,
-                seconds,
-            } => fsync::run(&dir, writers, seconds),
-            Workload::Dns => {
-                let dns = hermod_testkit::DnsServer::start().await;
-                println!("{}", dns.addr());
-                std::future::pending::<()>().await;
-                Ok(())
-            }
+                shape,
+            })
+            .await
         }
+        Workload::Maildir {
+            dir,
+            messages,
+            size,
+            spread_dates,
+            marker,
+        } => {
+            let shape = shape(spread_dates, marker.as_deref())?;
+            corpus::write_maildir(&dir, messages, size, &shape)
+        }
+        imap @ (Workload::Imap { .. } | Workload::ImapIdle { .. } | Workload::ImapBig { .. }) => {
+            run_imap(imap).await
+        }
+        Workload::Pop3 {
+            addr,
+            users,
+            domain,
+            password,
+            bare_login,
+        } => pop3::download(addr, users, &domain, &password, bare_login).await,
+        Workload::Idle {
+            addr,
+            connections,
+            parallel,
+            domain,
+            password,
+            seconds,
+        } => pop3::idle(addr, connections, parallel, &domain, &password, seconds).await,
+        Workload::Fsync {
+            dir,
+            writers,
+            seconds,
+        } => fsync::run(&dir, writers, seconds),
+        Workload::Dns => {
+            let dns = hermod_testkit::DnsServer::start().await;
+            println!("{}", dns.addr());
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+}
+
+async fn run_imap(workload: Workload) -> anyhow::Result<()> {
+    match workload {
+        Workload::Imap {
+            addr,
+            users,
+            domain,
+            password,
+        } => imap::download(addr, users, &domain, &password).await,
+        Workload::ImapIdle {
+            addr,
+            connections,
+            parallel,
+            domain,
+            password,
+            seconds,
+        } => imap::idle(addr, connections, parallel, &domain, &password, seconds).await,
+        Workload::ImapBig {
+            addr,
+            user,
+            password,
+            word,
+            expect_hits,
+            changes,
+            offset,
+        } => {
+            imap_big::run(imap_big::Plan {
+                addr,
+                user,
+                password,
+                word,
+                expect_hits,
+                changes,
+                offset,
+            })
+            .await
+        }
+        _ => unreachable!("not an IMAP workload"),
+    }
+}
+
+fn shape(spread_dates: bool, marker: Option<&str>) -> anyhow::Result<corpus::Shape> {
+    Ok(corpus::Shape {
+        spread_dates,
+        marker: marker.map(corpus::Shape::parse_marker).transpose()?,
     })
 }

@@ -1,6 +1,7 @@
 //! The SMTP sender: N sessions share a counter of messages to send; each session sends
 //! transaction after transaction on one connection.
 
+use crate::corpus::{Shape, message};
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,41 +18,7 @@ pub struct Plan {
     pub rcpts: usize,
     pub users: usize,
     pub domain: String,
-}
-
-/// Words the bodies are made of, so a spam filter has real text to read.
-const WORDS: [&str; 32] = [
-    "meeting", "report", "quarter", "budget", "customer", "delivery", "schedule", "review",
-    "project", "invoice", "thanks", "please", "attached", "tomorrow", "morning", "office",
-    "numbers", "update", "team", "question", "answer", "version", "release", "server", "market",
-    "price", "order", "account", "support", "weekly", "summary", "agenda",
-];
-
-/// A message body of about `size` bytes: headers and lines of words (a different sequence
-/// per message, from a small deterministic generator).
-fn body(size: usize, n: usize) -> String {
-    let mut text = format!(
-        "From: bench@load.test\r\nTo: users@example.test\r\nSubject: load {n}\r\n\
-         Date: Sat, 28 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{n}@load.test>\r\n\r\n"
-    );
-    let mut state = n as u64 * 2_654_435_761 + 1;
-    let mut line = String::with_capacity(80);
-    while text.len() + line.len() + 12 <= size {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let word = WORDS[(state >> 59) as usize];
-        if line.len() + word.len() + 1 > 74 {
-            text.push_str(&line);
-            text.push_str("\r\n");
-            line.clear();
-        }
-        line.push_str(word);
-        line.push(' ');
-    }
-    text.push_str(&line);
-    text.push_str("\r\n.\r\n");
-    text
+    pub shape: Shape,
 }
 
 async fn reply(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Result<u16> {
@@ -98,7 +65,9 @@ async fn session(plan: Arc<Plan>, next: Arc<AtomicUsize>) -> Result<usize> {
         if code != 354 {
             bail!("DATA refused with {code}");
         }
-        write.write_all(body(plan.size, n).as_bytes()).await?;
+        let mut body = message(plan.size, n, &plan.shape);
+        body.push_str(".\r\n");
+        write.write_all(body.as_bytes()).await?;
         let code = reply(&mut reader).await?;
         if code != 250 {
             bail!("message refused with {code}");
