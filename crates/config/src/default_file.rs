@@ -50,6 +50,13 @@ pop3s = ["127.0.0.1:2995"]
 # IMAP with STARTTLS, and IMAP over implicit TLS.
 imap = ["127.0.0.1:2143"]
 imaps = ["127.0.0.1:2993"]
+# Autoconfiguration for email programs (Thunderbird, Outlook, Apple devices) and the MTA-STS
+# policy, over HTTP and HTTPS (standard ports 80 and 443; the names autoconfig.DOMAIN,
+# autodiscover.DOMAIN and mta-sts.DOMAIN point here).
+http = ["127.0.0.1:2080"]
+https = ["127.0.0.1:2443"]
+# Prometheus metrics at /metrics, plain HTTP: keep it on a private address.
+metrics = ["127.0.0.1:9425"]
 
 # The certificate chain and private key (PEM) every TLS service uses. Without them, hermod
 # generates a self-signed certificate for `hostname` once, into data_dir/tls/.
@@ -171,4 +178,16 @@ imaps = ["127.0.0.1:2993"]
 # to come back after greylist_delay. Real servers retry; many spam bots never do.
 # greylisting = false
 # greylist_delay = "5m"
+
+[mta_sts]
+# MTA-STS (RFC 8461) tells other servers to deliver here only over valid TLS. The policy is
+# served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt (needs a certificate valid for
+# that name, and the _mta-sts TXT record `hermod domain dns` prints).
+# "testing": senders report problems but deliver anyway; "enforce": they refuse to deliver
+# without valid TLS; "none": withdraws a policy senders have cached.
+# mode = "testing"
+# How long senders may remember the policy (at most a year).
+# max_age = "7d"
+# The MX host names the policy allows ("*.example.org" matches one label). Default: hostname.
+# mx = []
 "#;

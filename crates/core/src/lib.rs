@@ -8,6 +8,7 @@ pub mod dkim;
 pub mod outbound;
 pub mod pipeline;
 mod routing;
+pub mod selfhost;
 pub mod submission;
 pub mod throttle;
 

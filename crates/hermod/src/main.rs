@@ -4,6 +4,7 @@
 mod admin;
 mod maildir;
 mod queue;
+mod selfhost;
 mod serve;
 mod spam;
 

@@ -34,6 +34,10 @@ pub struct TestServer {
     /// IMAP (STARTTLS) and IMAPS: only with the preview on ([`TestServer::start_imap`]).
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
+    /// Autoconfiguration and MTA-STS over HTTP and HTTPS, and the metrics listener.
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub metrics: SocketAddr,
     /// The server's store through its blocking interface, for tests to look into.
     pub store: Arc<SqliteStore>,
     pub config: Config,
@@ -57,6 +61,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.pop3s = vec![loopback];
     config.listen.imap.clear();
     config.listen.imaps.clear();
+    config.listen.http = vec![loopback];
+    config.listen.https = vec![loopback];
+    config.listen.metrics = vec![loopback];
     // Test clients HELO with odd names from an address without reverse DNS; the tests of
     // those checks turn them on.
     config.spam.helo = hermod_config::CheckAction::Off;
@@ -105,6 +112,9 @@ impl TestServer {
         let submissions = listeners.local_addrs(Service::Submissions)[0];
         let imap = listeners.local_addrs(Service::Imap).first().copied();
         let imaps = listeners.local_addrs(Service::Imaps).first().copied();
+        let http = listeners.local_addrs(Service::Http)[0];
+        let https = listeners.local_addrs(Service::Https)[0];
+        let metrics = listeners.local_addrs(Service::Metrics)[0];
         let resolver = std::sync::Arc::new(FakeDns);
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
         let server =
@@ -121,6 +131,9 @@ impl TestServer {
             submissions,
             imap,
             imaps,
+            http,
+            https,
+            metrics,
             store,
             config,
             dns,

@@ -18,7 +18,15 @@ enum Class {
     Submission = 1,
     Pop3 = 2,
     Imap = 3,
+    Web = 4,
+    Metrics = 5,
 }
+
+/// Connections at once on the HTTP(S) listeners: each request is bounded to seconds, so
+/// programs fetching their settings never need many; a flood cannot take mail's places.
+const MAX_WEB_CONNECTIONS: usize = 200;
+/// The metrics listener has its own few places, so an HTTP flood cannot blind monitoring.
+const MAX_METRICS_CONNECTIONS: usize = 8;
 
 impl Class {
     fn of(service: Service) -> Class {
@@ -27,13 +35,15 @@ impl Class {
             Service::Submission | Service::Submissions => Class::Submission,
             Service::Pop3 | Service::Pop3s => Class::Pop3,
             Service::Imap | Service::Imaps => Class::Imap,
+            Service::Http | Service::Https => Class::Web,
+            Service::Metrics => Class::Metrics,
         }
     }
 }
 
 struct Inner {
     max_total: usize,
-    max_per_class: [usize; 4],
+    max_per_class: [usize; 6],
     max_per_ip: usize,
     open: Mutex<Open>,
 }
@@ -41,7 +51,7 @@ struct Inner {
 #[derive(Default)]
 struct Open {
     total: usize,
-    per_class: [usize; 4],
+    per_class: [usize; 6],
     per_network: HashMap<IpAddr, usize>,
 }
 
@@ -69,6 +79,8 @@ impl ConnectionLimits {
                     limits.max_submission_connections,
                     limits.max_pop3_connections,
                     limits.max_imap_connections,
+                    MAX_WEB_CONNECTIONS,
+                    MAX_METRICS_CONNECTIONS,
                 ],
                 max_per_ip: limits.max_connections_per_ip,
                 open: Mutex::default(),

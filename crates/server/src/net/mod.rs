@@ -22,6 +22,11 @@ pub enum Service {
     Pop3s,
     Imap,
     Imaps,
+    /// Autoconfiguration and MTA-STS, plain and over TLS.
+    Http,
+    Https,
+    /// Prometheus metrics.
+    Metrics,
 }
 
 impl Service {
@@ -34,13 +39,17 @@ impl Service {
             Service::Pop3s => "pop3s",
             Service::Imap => "imap",
             Service::Imaps => "imaps",
+            Service::Http => "http",
+            Service::Https => "https",
+            Service::Metrics => "metrics",
         }
     }
 
     /// Services this version serves; the others' listen keys are accepted but unused. IMAP
     /// is served only with `imap_preview` (tests, `HERMOD_IMAP_PREVIEW=1`) until it is done.
-    fn is_built(self, config: &Config) -> bool {
+    pub(crate) fn is_built(self, config: &Config) -> bool {
         match self {
+            Service::Http | Service::Https | Service::Metrics => true,
             Service::Smtp
             | Service::Submission
             | Service::Submissions
@@ -52,10 +61,18 @@ impl Service {
 
     /// TLS from the first byte (RFC 8314) rather than after STARTTLS/STLS.
     pub(crate) fn implicit_tls(self) -> bool {
-        matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
+        matches!(
+            self,
+            Service::Submissions | Service::Pop3s | Service::Imaps | Service::Https
+        )
     }
 
-    fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 7] {
+    /// Served by `http`, not by a mail protocol session.
+    pub(crate) fn is_web(self) -> bool {
+        matches!(self, Service::Http | Service::Https | Service::Metrics)
+    }
+
+    pub(crate) fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 10] {
         let l = &config.listen;
         [
             (Service::Smtp, &l.smtp),
@@ -65,6 +82,9 @@ impl Service {
             (Service::Pop3s, &l.pop3s),
             (Service::Imap, &l.imap),
             (Service::Imaps, &l.imaps),
+            (Service::Http, &l.http),
+            (Service::Https, &l.https),
+            (Service::Metrics, &l.metrics),
         ]
     }
 }
