@@ -45,6 +45,13 @@ pub enum ServerError {
     Spam(String),
 }
 
+/// Counts a refused message or recipient (`hermod_messages_refused_total`).
+pub(crate) fn count_refusal(reason: &'static str) {
+    hermod_types::metrics::metrics()
+        .messages_refused
+        .inc(reason);
+}
+
 /// What every session shares.
 pub(crate) struct Context {
     pub config: Arc<Config>,

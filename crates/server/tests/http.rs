@@ -170,6 +170,15 @@ async fn metrics_are_served_on_their_own_listener() {
     server
         .deliver("alice@example.test", "Subject: hi\r\n\r\nhello\r\n")
         .await;
+    let mut smtp = server.client().await;
+    smtp.cmd("EHLO sender.test").await;
+    smtp.cmd("MAIL FROM:<x@remote.test>").await;
+    assert_eq!(smtp.cmd("RCPT TO:<nobody@example.test>").await.code, 550);
+    let mut pop3 = hermod_testkit::Pop3Client::connect(server.pop3).await;
+    pop3.cmd("USER alice@example.test").await;
+    assert!(pop3.cmd("PASS wrong").await.starts_with("-ERR"));
+    smtp.cmd("QUIT").await;
+    pop3.cmd("QUIT").await;
     let reply = get(server.metrics, "/metrics", "x").await;
     assert_eq!(reply.status, 200);
     let text = &reply.body;
@@ -181,6 +190,11 @@ async fn metrics_are_served_on_their_own_listener() {
         line.rsplit_once(' ').unwrap().1.parse().unwrap()
     };
     assert!(value("hermod_connections_total{service=\"smtp\"}") >= 1.0);
+    assert!(value("hermod_messages_accepted_total{service=\"smtp\"}") >= 1.0);
+    assert!(value("hermod_messages_refused_total{reason=\"unknown_recipient\"}") >= 1.0);
+    assert!(value("hermod_spam_verdicts_total{verdict=\"ham\"}") >= 1.0);
+    assert!(value("hermod_logins_total{result=\"failed\"}") >= 1.0);
+    assert!(value("hermod_store_commit_seconds_count") >= 1.0);
     assert!(value("hermod_connections_total{service=\"metrics\"}") >= 1.0);
     assert_eq!(value("hermod_queue_messages "), 0.0);
     assert!(text.contains("# TYPE hermod_store_commit_seconds histogram"));

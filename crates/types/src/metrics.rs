@@ -161,7 +161,6 @@ pub const REFUSAL_REASONS: &[&str] = &[
     "blocklist",
     "connection_check",
     "greylist",
-    "spf",
     "dmarc",
     "spam",
     "sender_not_allowed",
@@ -173,7 +172,7 @@ pub const REFUSAL_REASONS: &[&str] = &[
     "other",
 ];
 
-pub const SPAM_VERDICTS: &[&str] = &["ham", "junk", "reject", "skipped"];
+pub const SPAM_VERDICTS: &[&str] = &["ham", "junk", "reject"];
 pub const DELIVERY_RESULTS: &[&str] = &["delivered", "deferred", "bounced"];
 pub const LOGIN_RESULTS: &[&str] = &["accepted", "failed", "throttled"];
 const COMMIT_BOUNDS: &[f64] = &[
@@ -193,7 +192,7 @@ pub struct Metrics {
     /// Outbound delivery attempts per recipient, by result.
     pub deliveries: Counters,
     pub logins: Counters,
-    /// Time from a store write being handed to the commit thread to its fsync.
+    /// Time of one group commit of the store (directory syncs, the transaction, its fsync).
     pub store_commit: Histogram,
 }
 
@@ -240,7 +239,7 @@ pub fn metrics() -> &'static Metrics {
         ),
         store_commit: Histogram::new(
             "hermod_store_commit_seconds",
-            "Store commit latency: from a write handed to the committer to its fsync.",
+            "Store group commit latency: directory syncs, the transaction and its fsync.",
             COMMIT_BOUNDS,
         ),
     })

@@ -59,14 +59,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 if let Some(user) = &self.user {
                     self.ctx.send_rate.record(user.id, Instant::now());
                 }
+                let service = match self.user {
+                    Some(_) => "submission",
+                    None => "smtp",
+                };
+                hermod_types::metrics::metrics()
+                    .messages_accepted
+                    .inc(service);
                 reply::accepted(&id)
             }
             Err(StoreError::OverQuota(user)) => {
                 tracing::info!(id, user, "over quota at delivery");
+                crate::count_refusal("quota");
                 reply::OVER_QUOTA
             }
             Err(e) => {
                 tracing::error!(id, error = %e, "delivery failed");
+                crate::count_refusal("temporary_failure");
                 reply::LOCAL_ERROR
             }
         }

@@ -138,6 +138,7 @@ fn checkpoint(conn: Connection, pokes: mpsc::Receiver<()>) {
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
+    let started = std::time::Instant::now();
     let dirs: BTreeSet<&PathBuf> = batch.iter().filter_map(|j| j.dir.as_ref()).collect();
     let synced = dirs.into_iter().find_map(|d| sync_dir(d).err());
     if let Some(err) = synced {
@@ -160,6 +161,9 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
                 .collect()
         }
     };
+    hermod_types::metrics::metrics()
+        .store_commit
+        .observe(started.elapsed());
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }
