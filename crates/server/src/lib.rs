@@ -13,6 +13,7 @@ mod spam;
 
 pub use http::{client_services, mta_sts_policy};
 pub use net::{Listeners, Service, shutdown, tls};
+pub use spam::authenticator as dns_authenticator;
 
 use hermod_config::Config;
 use hermod_core::Router;

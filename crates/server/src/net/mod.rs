@@ -47,7 +47,7 @@ impl Service {
 
     /// Services this version serves; the others' listen keys are accepted but unused. IMAP
     /// is served only with `imap_preview` (tests, `HERMOD_IMAP_PREVIEW=1`) until it is done.
-    pub(crate) fn is_built(self, config: &Config) -> bool {
+    pub fn is_built(self, config: &Config) -> bool {
         match self {
             Service::Http | Service::Https | Service::Metrics => true,
             Service::Smtp
@@ -72,7 +72,8 @@ impl Service {
         matches!(self, Service::Http | Service::Https | Service::Metrics)
     }
 
-    pub(crate) fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 10] {
+    /// Every service with the addresses the configuration gives it.
+    pub fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 10] {
         let l = &config.listen;
         [
             (Service::Smtp, &l.smtp),
