@@ -34,7 +34,9 @@ data_dir = "."
 #   smtp = ["0.0.0.0:25", "[::]:25"]            submission = ["0.0.0.0:587", "[::]:587"]
 #   submissions = ["0.0.0.0:465", "[::]:465"]   pop3 = ["0.0.0.0:110", "[::]:110"]
 #   pop3s = ["0.0.0.0:995", "[::]:995"]         imap = ["0.0.0.0:143", "[::]:143"]
-#   imaps = ["0.0.0.0:993", "[::]:993"]
+#   imaps = ["0.0.0.0:993", "[::]:993"]         http = ["0.0.0.0:80", "[::]:80"]
+#   https = ["0.0.0.0:443", "[::]:443"]
+# (`hermod quickstart DOMAIN` writes such a configuration for you.)
 # IPv6 listeners are IPv6-only, so IPv4 and IPv6 are listed separately. Two listeners on the
 # same address and port are reported as an error.
 # Services this version does not have yet are accepted here and logged as not available.

@@ -188,3 +188,29 @@ impl ServerCertVerifier for AnyCertificate {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A renewed certificate replaces the old one for every listener sharing the config.
+    #[test]
+    fn the_certificate_can_be_replaced_while_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::defaults(dir.path().join("h.toml"), dir.path().into());
+        let (_, holder) = server_config(&config).unwrap();
+        let before = holder.chain();
+        let made = rcgen::generate_simple_self_signed(vec!["renewed.example.test".into()]).unwrap();
+        let (cert, key) = (dir.path().join("new.pem"), dir.path().join("new.key"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        holder.replace(load_certified_key(&cert, &key, &provider).unwrap());
+        assert_ne!(holder.chain(), before);
+        assert_eq!(holder.chain()[0].as_ref(), made.cert.der().as_ref());
+        // A key that does not belong to the certificate is refused, not installed.
+        let other = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
+        std::fs::write(&key, other.signing_key.serialize_pem()).unwrap();
+        assert!(load_certified_key(&cert, &key, &provider).is_err());
+    }
+}
