@@ -142,6 +142,9 @@ fn quickstart_sets_up_and_prints_a_valid_zone() {
         "mx.example.test."
     ));
 
+    // A real zone parser agrees (dnslib, which scripts/test installs for the interop tests).
+    assert_eq!(dnslib_count(records_block(&output)), records.len());
+
     // The same records as `domain dns` prints for the configuration quickstart wrote.
     let dns = ok(
         &config,
@@ -168,6 +171,36 @@ fn quickstart_sets_up_and_prints_a_valid_zone() {
     let err = String::from_utf8(again.stderr).unwrap();
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), text, "untouched");
+}
+
+/// How many records Python's dnslib reads from zone-file text.
+fn dnslib_count(zone: &str) -> usize {
+    use std::io::Write;
+    let script = "import sys\nfrom dnslib import RR\nprint(len(RR.fromZone(sys.stdin.read())))\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (scripts/test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(zone.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "dnslib cannot parse the zone: {stderr}"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
