@@ -51,6 +51,7 @@ pub fn check(config: &Config, public_ips: &[IpAddr], ports: bool) -> Result<usiz
         let auth = hermod_server::dns_authenticator(&config.dns.nameservers)
             .map_err(|e| anyhow!("DNS resolver: {e}"))?;
         let mut checker = Checker {
+            auth: &auth,
             dns: auth.resolver(),
             config,
             problems: 0,
@@ -61,6 +62,8 @@ pub fn check(config: &Config, public_ips: &[IpAddr], ports: bool) -> Result<usiz
 }
 
 struct Checker<'a> {
+    /// SPF is evaluated by mail-auth, as the server evaluates it for incoming mail.
+    auth: &'a mail_auth::MessageAuthenticator,
     dns: &'a TokioResolver,
     config: &'a Config,
     problems: usize,
@@ -229,12 +232,10 @@ impl Checker<'_> {
 
     async fn spf_allows(&self, domain: &str, ip: IpAddr) -> bool {
         use mail_auth::spf::verify::SpfParameters;
-        let Ok(auth) = hermod_server::dns_authenticator(&self.config.dns.nameservers) else {
-            return false;
-        };
         let sender = format!("postmaster@{domain}");
         let host = &self.config.hostname;
-        let output = auth
+        let output = self
+            .auth
             .verify_spf(SpfParameters::verify_mail_from(ip, host, host, &sender))
             .await;
         output.result() == mail_auth::SpfResult::Pass
