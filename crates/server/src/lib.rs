@@ -290,7 +290,9 @@ async fn serve_web(
         return;
     };
     let handshake = acceptor.accept(stream);
-    match tokio::time::timeout(ctx.config.limits.command_timeout, handshake).await {
+    // Bounded like a request, not like a mail session: a stalled handshake must not hold
+    // one of the few web places for minutes.
+    match tokio::time::timeout(http::REQUEST_TIMEOUT, handshake).await {
         Ok(Ok(tls)) => http::serve(ctx, service, tls, peer, shutdown).await,
         _ => tracing::info!(service = service.name(), %peer, "TLS handshake failed"),
     }

@@ -22,8 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 const MAX_HEADER: usize = 8 * 1024;
 /// An autodiscover request is a few hundred bytes; nothing else has a body.
 const MAX_BODY: usize = 16 * 1024;
-/// The time a request may take to arrive, header and body.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time a request may take to arrive, header and body (and an HTTPS handshake).
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A kept-alive connection is closed after this long, whatever it is doing.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
