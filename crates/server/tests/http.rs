@@ -228,3 +228,28 @@ async fn oversized_requests_are_refused() {
     assert_eq!(exchange(stream, &post).await.status, 413);
     server.stop().await;
 }
+
+/// A client that never finishes its request header is cut off by the request timeout.
+#[tokio::test]
+async fn a_stalled_request_is_cut_off() {
+    let server = TestServer::start().await;
+    let mut stream = TcpStream::connect(server.http).await.unwrap();
+    stream
+        .write_all(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection is closed in time");
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("STSv1"),
+        "no policy served"
+    );
+    server.stop().await;
+}
