@@ -192,4 +192,15 @@ metrics = ["127.0.0.1:9425"]
 # max_age = "7d"
 # The MX host names the policy allows ("*.example.org" matches one label). Default: hostname.
 # mx = []
+[sieve]
+# Users' own filters (RFC 5228), run at every delivery into a local mailbox; manage them with
+# `hermod sieve`. A script that fails or hits a limit keeps the message where it would have
+# gone. Site-wide scripts, none by default, run before and after each user's (paths relative
+# to this file). Example: before = "sieve/before.sieve", after = "sieve/after.sieve"
+# max_script_size = "64KiB"
+# max_scripts = 32
+# Instructions one run may execute, redirects and replies (vacation) it may send.
+# max_cpu = 20000
+# max_redirects = 4
+# max_replies = 3
 "#;

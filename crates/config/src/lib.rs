@@ -9,10 +9,12 @@
 //! section is one more `read_*` function called from [`parse`].
 
 mod default_file;
+mod sieve;
 mod spam;
 mod walker;
 
 pub use default_file::default_file_text;
+pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
 
 use std::fmt;
@@ -41,6 +43,7 @@ pub struct Config {
     pub outbound: Outbound,
     pub spam: Spam,
     pub mta_sts: MtaSts,
+    pub sieve: Sieve,
     /// Serve IMAP on `listen.imap`/`listen.imaps`. The IMAP server is unfinished, so no key
     /// of the file sets this: only tests and the `HERMOD_IMAP_PREVIEW=1` environment switch
     /// of `hermod serve` do, and users never get half a protocol by editing their config.
@@ -269,6 +272,7 @@ impl Config {
                 max_age: Duration::from_secs(7 * 86_400),
                 mx: Vec::new(),
             },
+            sieve: Sieve::default(),
             imap_preview: false,
         }
     }
@@ -351,6 +355,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_outbound(&mut root, &mut config.outbound);
     spam::read_spam(&mut root, &mut config.spam, &base);
     read_mta_sts(&mut root, &mut config.mta_sts);
+    sieve::read_sieve(&mut root, &mut config.sieve, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

@@ -101,13 +101,17 @@ async fn address_report(
                 outbound: None,
             }
         }
-        RcptOutcome::Reject(_) => Report {
+        RcptOutcome::Reject(_) | RcptOutcome::Forward(_) => Report {
             blob,
             targets: Vec::new(),
             outbound: Some(Outbound {
                 sender: None,
                 recipients: vec![OutboundRecipient {
-                    address: sender.to_owned(),
+                    // A bounce of a redirected message goes to the original sender.
+                    address: match &route {
+                        RcptOutcome::Forward(original) => original.clone(),
+                        _ => sender.to_owned(),
+                    },
                     notify: Some("NEVER".into()),
                     orcpt: None,
                 }],

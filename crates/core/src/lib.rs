@@ -9,6 +9,8 @@ pub mod outbound;
 pub mod pipeline;
 mod routing;
 pub mod selfhost;
+pub mod sieve;
+pub mod srs;
 pub mod submission;
 pub mod throttle;
 

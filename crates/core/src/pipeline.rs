@@ -8,8 +8,10 @@
 //! guard holds what an account blasts. Each step sees the typed envelope, never SMTP.
 
 use crate::LocalRecipient;
+use crate::sieve::{Arrival, Outgoing, SieveEngine, Verdict};
 use hermod_store::{
-    Delivered, DeliveryTarget, Flags, Mail, Outbound, Result, SealedBlob, SpecialUse, UserId,
+    Delivered, DeliveryTarget, Flags, Mail, Outbound, OutboundRecipient, Result, SealedBlob,
+    SpecialUse, Store, StoreError, UserId,
 };
 use hermod_types::MailboxName;
 
@@ -31,6 +33,17 @@ pub struct Copy {
     pub user: UserId,
     pub folder: Folder,
     pub flags: Flags,
+    /// Set when the copy arrived as mail for the user: the user's Sieve filters decide it.
+    pub filter: Option<Filter>,
+}
+
+/// What a user's filters need to know of the copy they decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The account's address (Sieve's envelope "to", and vacation's own address).
+    pub address: String,
+    /// The account's active script (store id).
+    pub script: Option<i64>,
 }
 
 /// A message and its envelope, as the pipeline takes it.
@@ -53,6 +66,10 @@ impl Envelope {
                 user: r.user,
                 folder: folder.clone(),
                 flags: Flags::default(),
+                filter: Some(Filter {
+                    address: r.address.clone(),
+                    script: r.sieve,
+                }),
             })
             .collect();
         Envelope {
@@ -68,6 +85,8 @@ impl Envelope {
 pub struct Delivery {
     pub filed: Vec<Delivered>,
     pub queue_id: Option<i64>,
+    /// Messages the filters queued (redirects, vacation replies).
+    pub sent: usize,
 }
 
 /// Files `blob` for every local copy and queues it for the remote recipients, in one
@@ -80,7 +99,282 @@ pub async fn deliver(mail: &dyn Mail, blob: SealedBlob, envelope: &Envelope) -> 
     Ok(Delivery {
         filed: submitted.delivered,
         queue_id: submitted.queue_id,
+        sent: 0,
     })
+}
+
+/// How much of a message the filters read: larger ones are filtered on their beginning
+/// (headers and the first of the body) and never redirected.
+const FILTER_READ_MAX: usize = 8 * 1024 * 1024;
+
+/// What the filters are told of how a message arrived.
+#[derive(Debug, Clone, Default)]
+pub struct Arrived {
+    /// The envelope sender (`None`: `<>`).
+    pub sender: Option<String>,
+    /// The spam score and the Junk threshold, when the filter scored the message.
+    pub spam: Option<(f64, f64)>,
+}
+
+/// Why a filtered delivery stored nothing.
+#[derive(Debug)]
+pub enum FilterRefusal {
+    /// Every recipient's script rejected the message (`reject`, RFC 5429): the reason.
+    Rejected(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for FilterRefusal {
+    fn from(e: StoreError) -> FilterRefusal {
+        FilterRefusal::Store(e)
+    }
+}
+
+/// [`deliver`], with each copy that arrived for a user first decided by the user's Sieve
+/// filters (see [`crate::sieve`]): filed elsewhere or several times, flagged, discarded,
+/// rejected, redirected, answered. What the filters send (redirects, vacation replies) is
+/// queued before the copies are filed: a crash between the two can repeat a reply when the
+/// client retries, never lose the message.
+pub async fn deliver_filtered(
+    store: &dyn Store,
+    engine: &SieveEngine,
+    blob: SealedBlob,
+    envelope: &Envelope,
+    arrived: &Arrived,
+) -> Result<Delivery, FilterRefusal> {
+    let filtered = |c: &Copy| c.filter.as_ref().is_some_and(|f| engine.applies(f.script));
+    if !envelope.copies.iter().any(filtered) {
+        return Ok(deliver(store, blob, envelope).await?);
+    }
+    let message = blob
+        .read_head(FILTER_READ_MAX)
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "message body".into(),
+            source: e,
+        })?;
+    let whole = message.len() as u64 == blob.size();
+    let mut decided = Envelope {
+        copies: Vec::with_capacity(envelope.copies.len()),
+        outbound: envelope.outbound.clone(),
+        internal_date: envelope.internal_date,
+    };
+    let mut rejected = Vec::new();
+    let mut outgoing = Vec::new();
+    for copy in &envelope.copies {
+        let Some(filter) = copy.filter.as_ref().filter(|_| filtered(copy)) else {
+            decided.copies.push(copy.clone());
+            continue;
+        };
+        let arrival = Arrival {
+            message: &message,
+            sender: arrived.sender.as_deref(),
+            recipient: &filter.address,
+            user: copy.user,
+            user_address: &filter.address,
+            script: filter.script,
+            keep: copy.folder.clone(),
+            spam: arrived.spam,
+        };
+        let verdict = engine.run(store, &arrival).await;
+        log_verdict(&filter.address, &verdict);
+        if let Some(reason) = verdict.reject {
+            rejected.push((filter.address.clone(), reason));
+            continue;
+        }
+        for (folder, flags) in verdict.filed {
+            decided.copies.push(Copy {
+                user: copy.user,
+                folder,
+                flags: merged(&copy.flags, flags),
+                filter: None,
+            });
+        }
+        outgoing.extend(
+            verdict
+                .outgoing
+                .into_iter()
+                .map(|o| (filter.address.clone(), o)),
+        );
+    }
+    if decided.copies.is_empty()
+        && decided.outbound.is_none()
+        && let Some((_, reason)) = rejected.first()
+    {
+        return Err(FilterRefusal::Rejected(reason.clone()));
+    }
+    let mut sent = 0;
+    if !rejected.is_empty() {
+        sent += report_rejections(store, engine, &message, arrived, &rejected).await? as usize;
+    }
+    for (user_address, out) in outgoing {
+        let sender = match &out {
+            Outgoing::Reply { .. } => None,
+            Outgoing::Redirect { .. } => {
+                engine.redirect_sender(arrived.sender.as_deref(), &user_address)
+            }
+        };
+        sent += send(store, &message, whole, sender, &user_address, out).await? as usize;
+    }
+    if decided.copies.is_empty() && decided.outbound.is_none() {
+        // Discarded by every script: nothing to store (the body goes with `blob`).
+        return Ok(Delivery {
+            sent,
+            ..Delivery::default()
+        });
+    }
+    let delivery = deliver(store, blob, &decided).await?;
+    Ok(Delivery { sent, ..delivery })
+}
+
+fn log_verdict(address: &str, verdict: &Verdict) {
+    let folders: Vec<String> = verdict
+        .filed
+        .iter()
+        .map(|(f, _)| format!("{f:?}"))
+        .collect();
+    if let Some(failure) = &verdict.failure {
+        tracing::warn!(user = address, failure, "Sieve failed; the message is kept");
+    }
+    tracing::debug!(
+        user = address,
+        ?folders,
+        rejected = verdict.reject.is_some(),
+        sent = verdict.outgoing.len(),
+        "Sieve verdict"
+    );
+}
+
+fn merged(base: &Flags, more: Flags) -> Flags {
+    let mut flags = base.clone();
+    flags.bits |= more.bits;
+    for k in more.keywords {
+        if !flags.keywords.contains(&k) {
+            flags.keywords.push(k);
+        }
+    }
+    flags
+}
+
+/// Queues one message a filter sends from `sender`: a redirect (the message with a
+/// `Delivered-To:` that stops loops; skipped when this user already redirected it, or only
+/// its beginning was read), or a vacation reply (from the null sender).
+async fn send(
+    store: &dyn Store,
+    message: &[u8],
+    whole: bool,
+    sender: Option<String>,
+    user_address: &str,
+    out: Outgoing,
+) -> Result<bool, StoreError> {
+    let (to, content) = match out {
+        Outgoing::Reply { to, message } => (to, message),
+        Outgoing::Redirect { to } => {
+            let marker = format!("Delivered-To: {user_address}\r\n");
+            if !whole || contains_header_line(message, &marker) {
+                tracing::info!(
+                    user = user_address,
+                    to,
+                    "Sieve redirect skipped (loop or size)"
+                );
+                return Ok(false);
+            }
+            let mut content = marker.into_bytes();
+            content.extend_from_slice(message);
+            (to, content)
+        }
+    };
+    let recipient = OutboundRecipient {
+        address: to,
+        notify: None,
+        orcpt: None,
+    };
+    queue_one(store, sender, recipient, content).await?;
+    Ok(true)
+}
+
+/// Some recipients' scripts rejected a message the others accepted, so the SMTP reply could
+/// not say so: the sender gets a report (RFC 5429 2.1), but only for mail the spam filter
+/// scored as clean, so a forged sender of spam never gets backscatter.
+async fn report_rejections(
+    store: &dyn Store,
+    engine: &SieveEngine,
+    message: &[u8],
+    arrived: &Arrived,
+    rejected: &[(String, String)],
+) -> Result<bool, StoreError> {
+    let clean = arrived.spam.is_some_and(|(score, junk)| score < junk);
+    let Some(to) = arrived.sender.as_deref().filter(|_| clean) else {
+        tracing::info!(
+            ?rejected,
+            "Sieve rejects not reported (null sender or unscored mail)"
+        );
+        return Ok(false);
+    };
+    let diagnostics: Vec<String> = rejected
+        .iter()
+        .map(|(_, reason)| format!("550 5.7.1 Rejected by the recipient: {reason}"))
+        .collect();
+    let recipients: Vec<hermod_message::FailedRecipient<'_>> = rejected
+        .iter()
+        .zip(&diagnostics)
+        .map(
+            |((address, _), diagnostic)| hermod_message::FailedRecipient {
+                address,
+                orcpt: None,
+                diagnostic,
+                remote_mta: None,
+            },
+        )
+        .collect();
+    let report = hermod_message::Bounce {
+        hostname: engine.hostname(),
+        to,
+        id: "sieve",
+        envid: None,
+        arrival: std::time::SystemTime::now(),
+        recipients: &recipients,
+        delayed: false,
+        original_headers: hermod_message::header_section(message),
+        original_full: None,
+    }
+    .render();
+    // NOTIFY=NEVER: a report about a report is never sent.
+    let recipient = OutboundRecipient {
+        address: to.to_owned(),
+        notify: Some("NEVER".into()),
+        orcpt: None,
+    };
+    queue_one(store, None, recipient, report).await?;
+    Ok(true)
+}
+
+/// Queues `content` for one recipient in its own commit.
+async fn queue_one(
+    store: &dyn Store,
+    sender: Option<String>,
+    recipient: OutboundRecipient,
+    content: Vec<u8>,
+) -> Result<(), StoreError> {
+    let writer = store.blob_writer()?;
+    let (writer, _) = writer.append(content).await?;
+    let blob = writer.seal_async().await?;
+    let outbound = Outbound {
+        sender,
+        recipients: vec![recipient],
+        envid: None,
+        ret: None,
+        smtputf8: false,
+    };
+    store.submit(blob, &[], Some(&outbound)).await?;
+    Ok(())
+}
+
+/// Whether the header section holds exactly `line` (case-insensitive).
+fn contains_header_line(message: &[u8], line: &str) -> bool {
+    let head = hermod_message::header_section(message);
+    head.split(|&b| b == b'\n')
+        .any(|l| l.len() + 1 == line.len() && line.as_bytes()[..l.len()].eq_ignore_ascii_case(l))
 }
 
 /// The store's targets for the envelope's copies, each mailbox resolved.
@@ -169,6 +463,7 @@ mod tests {
             user,
             folder,
             flags: Flags::default(),
+            filter: None,
         };
         let envelope = Envelope {
             copies: vec![

@@ -1,5 +1,6 @@
 //! Recipient resolution: local domains, users, aliases, plus-addressing, catch-alls, postmaster.
 
+use crate::srs::{Srs, today};
 use hermod_store::{AddressLookup, Directory, Result, UserId, UserRecord};
 use hermod_types::{Address, LocalPart};
 use std::collections::BTreeMap;
@@ -13,6 +14,8 @@ pub struct LocalRecipient {
     pub user: UserId,
     /// The account's normalized address.
     pub address: String,
+    /// The account's active Sieve script (store id), run at delivery.
+    pub sieve: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +35,16 @@ pub enum RejectReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RcptOutcome {
     Local(Vec<LocalRecipient>),
+    /// A forwarding address hermod made (SRS, see [`crate::srs`]): the mail goes on to the
+    /// original sender it stands for.
+    Forward(String),
     Reject(RejectReason),
 }
 
 pub struct Router {
     directory: Arc<dyn Directory>,
     delimiter: Option<char>,
+    srs: Option<Srs>,
 }
 
 enum Expansion {
@@ -58,7 +65,14 @@ impl Router {
         Router {
             directory,
             delimiter,
+            srs: None,
         }
+    }
+
+    /// Routes hermod's own forwarding addresses back to the senders they stand for.
+    pub fn with_srs(mut self, srs: Srs) -> Router {
+        self.srs = Some(srs);
+        self
     }
 
     /// Decides one RCPT TO. `declared_size` is the MAIL FROM SIZE= value, checked against
@@ -68,6 +82,11 @@ impl Router {
         let lookup = self.directory.lookup_address(rcpt).await?;
         if !lookup.local_domain {
             return Ok(RcptOutcome::Reject(RejectReason::RelayDenied));
+        }
+        // Before aliases: a catch-all must not swallow the bounces of forwarded mail.
+        let srs = self.srs.as_ref();
+        if let Some(original) = srs.and_then(|s| s.reverse(rcpt.local().as_str(), today())) {
+            return Ok(RcptOutcome::Forward(original));
         }
         let step = Step {
             addr: rcpt,
@@ -217,6 +236,7 @@ fn check_quotas(users: Vec<UserRecord>, size: u64) -> RcptOutcome {
             .map(|u| LocalRecipient {
                 user: u.id,
                 address: u.address,
+                sieve: u.sieve_script,
             })
             .collect(),
     )

@@ -110,6 +110,7 @@ impl Importer {
                 user: self.user.id,
                 folder: pipeline::Folder::Named(mailbox.clone()),
                 flags,
+                filter: None,
             }],
             outbound: None,
             internal_date: date,

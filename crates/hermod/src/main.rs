@@ -6,6 +6,7 @@ mod maildir;
 mod queue;
 mod selfhost;
 mod serve;
+mod sieve;
 mod spam;
 
 use anyhow::{Context, Result};
@@ -66,6 +67,11 @@ enum Command {
     Quickstart(selfhost::quickstart::QuickstartArgs),
     /// Check the setup as the internet sees it (DNS, certificate, ports), with fixes.
     Check(selfhost::check::CheckArgs),
+    /// Manage users' Sieve filters (run at every delivery into their mailboxes).
+    Sieve {
+        #[command(subcommand)]
+        action: sieve::SieveAction,
+    },
     /// Write a user's folders as Maildir++ into DIR.
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
@@ -99,6 +105,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Alias { action } => admin::alias(&config, action),
         Command::Queue { action } => queue::queue(&config, action),
         Command::Spam { action } => spam::spam(&config, action),
+        Command::Sieve { action } => sieve::sieve(&config, action),
         Command::Export { address, dir } => maildir::export(&config, &address, &dir),
         Command::Import { address, path } => maildir::import(&config, &address, &path),
     }

@@ -44,6 +44,77 @@ pub enum ServerError {
     Dns(String),
     #[error("spam filter: {0}")]
     Spam(String),
+    #[error("sieve: {0}")]
+    Sieve(String),
+}
+
+/// The secret of hermod's SRS addresses, `srs.key` in the data directory, made (32 random
+/// bytes, mode 0600) on first start. Losing it only invalidates forwarding addresses in
+/// flight; every node of one store must share it.
+pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("srs.key");
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 16 => return Ok(hermod_core::srs::Srs::new(&key)),
+        Ok(_) => return Err(format!("{}: too short to be a key", path.display())),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        Err(_) => {}
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for the SRS key: {e}"))?;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    let mut file = match created {
+        // Another process (the CLI, a second node) made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return std::fs::read(&path)
+                .map(|key| hermod_core::srs::Srs::new(&key))
+                .map_err(fail);
+        }
+        other => other.map_err(fail)?,
+    };
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .map_err(fail)?;
+    Ok(hermod_core::srs::Srs::new(&key))
+}
+
+/// The Sieve interpreter as `[sieve]` configures it, with the site's scripts compiled (an
+/// unreadable or broken one is an error naming the file, line and column).
+pub fn sieve_engine(config: &Config) -> Result<hermod_core::sieve::SieveEngine, String> {
+    let read = |path: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, String> {
+        path.as_ref()
+            .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
+            .transpose()
+    };
+    let (before, after) = (read(&config.sieve.before)?, read(&config.sieve.after)?);
+    let s = &config.sieve;
+    let limits = hermod_core::sieve::SieveLimits {
+        max_cpu: s.max_cpu as usize,
+        max_redirects: s.max_redirects as usize,
+        max_replies: s.max_replies as usize,
+        max_script_size: s.max_script_size as usize,
+        max_scripts: s.max_scripts as usize,
+    };
+    hermod_core::sieve::SieveEngine::new(
+        &config.hostname,
+        limits,
+        before.as_deref(),
+        after.as_deref(),
+    )
+    .map_err(|e| {
+        let which = if config.sieve.before.is_some() {
+            "before/after"
+        } else {
+            "after"
+        };
+        format!("the site's {which} script: {e}")
+    })
 }
 
 /// Counts a refused message or recipient (`hermod_messages_refused_total`).
@@ -81,6 +152,8 @@ pub(crate) struct Context {
     pub outbound_pool: outbound::Pool,
     /// Lists, DNS checks, sender authentication and the Bayesian model for inbound mail.
     pub spam: spam::SpamFilter,
+    /// Users' filters at delivery.
+    pub sieve: hermod_core::sieve::SieveEngine,
 }
 
 pub struct Server {
@@ -107,7 +180,8 @@ impl Server {
         resolver: Arc<dyn hermod_core::outbound::Resolver>,
     ) -> Result<Server, ServerError> {
         let (tls, certificate) = tls::server_config(&config)?;
-        let router = Router::new(store.clone(), config.recipient_delimiter);
+        let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
+        let router = Router::new(store.clone(), config.recipient_delimiter).with_srs(srs.clone());
         let hostname_domain = Domain::parse(&config.hostname).ok();
         let send_rate =
             hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
@@ -117,6 +191,9 @@ impl Server {
         let client_services = http::services_on(&config, |service, _| {
             listeners.local_addrs(service).first().map(|a| a.port())
         });
+        let sieve = sieve_engine(&config)
+            .map_err(ServerError::Sieve)?
+            .with_srs(srs);
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -134,6 +211,7 @@ impl Server {
             outbound_domains: outbound::DomainSlots::new(per_domain),
             outbound_pool: outbound::Pool::default(),
             spam,
+            sieve,
         };
         Ok(Server {
             ctx: Arc::new(ctx),

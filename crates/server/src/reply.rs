@@ -263,6 +263,23 @@ pub(crate) fn filter_refused(refusal: &crate::smtp::Refusal) -> Reply {
     }
 }
 
+/// A recipient's Sieve `reject` (RFC 5429 2.1: refused in the SMTP dialogue). The reason is
+/// the script's text: kept to one line of printable ASCII, so a script cannot forge reply
+/// lines.
+pub fn sieve_rejected(reason: &str) -> Reply {
+    let clean: String = reason
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { ' ' })
+        .take(200)
+        .collect();
+    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    Reply::new(
+        550,
+        (5, 7, 1),
+        format!("Rejected by the recipient: {clean}"),
+    )
+}
+
 pub fn dmarc_rejected(reason: &str) -> Reply {
     Reply::new(550, (5, 7, 1), format!("Message refused: {reason}"))
 }

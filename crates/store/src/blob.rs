@@ -343,6 +343,21 @@ impl SealedBlob {
         &self.id
     }
 
+    /// The body's first `limit` bytes (a small body is in memory: no I/O), for what must
+    /// read a message before it is filed (Sieve).
+    pub async fn read_head(&self, limit: usize) -> std::io::Result<Vec<u8>> {
+        match &self.body {
+            Body::Inline(bytes) => Ok(bytes[..bytes.len().min(limit)].to_vec()),
+            Body::File { tmp, .. } => {
+                use tokio::io::AsyncReadExt;
+                let file = tokio::fs::File::open(tmp).await?;
+                let mut head = Vec::with_capacity(limit.min(self.size as usize));
+                file.take(limit as u64).read_to_end(&mut head).await?;
+                Ok(head)
+            }
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

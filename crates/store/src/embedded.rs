@@ -2,14 +2,15 @@
 //! tokio's blocking threads, except deliveries with their body in memory (nearly all mail),
 //! which go straight to the group-commit thread and are awaited without holding any thread.
 
-use crate::roles::{BodyStream, Directory, Mail, Queue, SpamData};
+use crate::roles::{BodyStream, Directory, Mail, Queue, Scripts, SpamData};
 use crate::sqlite::commit::QueueAfter;
 use crate::{
     AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BlockingStore, ChangeSubscription,
     Changes, CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange, FlagOp, Flags,
     FlagsOutcome, GreylistState, LearnedMessage, MailStore, MailboxId, MailboxInfo, MailboxStatus,
     MessageMeta, Outbound, QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report,
-    Result, SealedBlob, SpecialUse, SqliteStore, StoreError, Submitted, UidSet, UserId, UserRecord,
+    Result, SealedBlob, SieveScriptInfo, SpecialUse, SqliteStore, StoreError, Submitted, UidSet,
+    UserId, UserRecord,
 };
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -512,5 +513,55 @@ impl SpamData for EmbeddedStore {
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState> {
         let key = key.to_owned();
         self.run(move |s| s.greylist(&key, now, delay)).await
+    }
+}
+
+#[async_trait]
+impl Scripts for EmbeddedStore {
+    async fn sieve_list(&self, user: UserId) -> Result<Vec<SieveScriptInfo>> {
+        self.run(move |s| s.sieve_list(user)).await
+    }
+
+    async fn sieve_get(&self, user: UserId, name: &str) -> Result<Option<Vec<u8>>> {
+        let name = name.to_owned();
+        self.run(move |s| s.sieve_get(user, &name)).await
+    }
+
+    async fn sieve_put(&self, user: UserId, name: &str, content: &[u8]) -> Result<()> {
+        let (name, content) = (name.to_owned(), content.to_vec());
+        self.run(move |s| s.sieve_put(user, &name, &content)).await
+    }
+
+    async fn sieve_rename(&self, user: UserId, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.run(move |s| s.sieve_rename(user, &from, &to)).await
+    }
+
+    async fn sieve_delete(&self, user: UserId, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.run(move |s| s.sieve_delete(user, &name)).await
+    }
+
+    async fn sieve_activate(&self, user: UserId, name: Option<&str>) -> Result<()> {
+        let name = name.map(str::to_owned);
+        self.run(move |s| s.sieve_activate(user, name.as_deref()))
+            .await
+    }
+
+    async fn sieve_script(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.run(move |s| s.sieve_script(id)).await
+    }
+
+    async fn sieve_seen(
+        &self,
+        user: UserId,
+        key: &str,
+        now: i64,
+        expiry: i64,
+        last: bool,
+    ) -> Result<bool> {
+        let key = key.to_owned();
+        self.run(move |s| s.sieve_seen(user, &key, now, expiry, last))
+            .await
     }
 }

@@ -35,6 +35,12 @@ pub enum StoreError {
     },
     #[error("invalid keyword {0:?}")]
     BadKeyword(String),
+    #[error("no such Sieve script: {0}")]
+    UnknownScript(String),
+    #[error("a Sieve script named {0} already exists")]
+    ScriptExists(String),
+    #[error("Sieve script {0} is active: activate another one (or none) first")]
+    ScriptActive(String),
     #[error("user {0} is over quota")]
     OverQuota(String),
     #[error("corrupt store data: {0}")]

@@ -29,10 +29,11 @@ pub use model::{
     AddressLookup, AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget,
     DkimKeyRecord, Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta,
     Outbound, OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient,
-    RecipientOutcome, RecipientState, Report, SpecialUse, Submitted, UserId, UserRecord,
+    RecipientOutcome, RecipientState, Report, SieveScriptInfo, SpecialUse, Submitted, UserId,
+    UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
-pub use roles::{BodyStream, Directory, Mail, Queue, SpamData, Store};
+pub use roles::{BodyStream, Directory, Mail, Queue, Scripts, SpamData, Store};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};

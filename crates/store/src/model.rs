@@ -61,6 +61,16 @@ pub struct UserRecord {
     /// Extra sender addresses (or `@domain` for a whole domain) this user may submit as,
     /// beyond its own address and the aliases that lead to it.
     pub send_as: Vec<String>,
+    /// The row id of the user's active Sieve script (ids name one text, never reused).
+    pub sieve_script: Option<i64>,
+}
+
+/// One of a user's Sieve scripts, as ManageSieve's LISTSCRIPTS shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SieveScriptInfo {
+    pub name: String,
+    pub size: u64,
+    pub active: bool,
 }
 
 /// The left side of an alias: one address, or every address of a domain (catch-all).

@@ -12,7 +12,7 @@ use crate::{
     CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange, Flags, FlagsOutcome,
     GreylistState, LearnedMessage, MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Outbound,
     QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report, Result, SealedBlob,
-    SpecialUse, Submitted, UidSet, UserId, UserRecord,
+    SieveScriptInfo, SpecialUse, Submitted, UidSet, UserId, UserRecord,
 };
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -239,7 +239,35 @@ pub trait SpamData: Send + Sync {
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;
 }
 
-/// Every role: the whole store.
-pub trait Store: Directory + Mail + Queue + SpamData {}
+/// Each user's Sieve scripts (RFC 5228; managed over ManageSieve, RFC 5804, and the CLI),
+/// and what vacation replies and the `duplicate` test remember.
+#[async_trait]
+pub trait Scripts: Send + Sync {
+    /// The user's scripts, sorted by name, the active one marked.
+    async fn sieve_list(&self, user: UserId) -> Result<Vec<SieveScriptInfo>>;
+    async fn sieve_get(&self, user: UserId, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Creates or replaces a script; an active script stays active with its new text.
+    async fn sieve_put(&self, user: UserId, name: &str, content: &[u8]) -> Result<()>;
+    async fn sieve_rename(&self, user: UserId, from: &str, to: &str) -> Result<()>;
+    /// Refuses the active script (`ScriptActive`).
+    async fn sieve_delete(&self, user: UserId, name: &str) -> Result<()>;
+    /// Makes `name` the active script; `None` deactivates.
+    async fn sieve_activate(&self, user: UserId, name: Option<&str>) -> Result<()>;
+    /// A script's text by the id in [`UserRecord::sieve_script`] (gone: replaced meanwhile).
+    async fn sieve_script(&self, id: i64) -> Result<Option<Vec<u8>>>;
+    /// Whether `key` was recorded for `user` less than its expiry ago; records it for
+    /// `expiry` seconds from `now` when not (and anew when `last`, RFC 7352 `:last`).
+    async fn sieve_seen(
+        &self,
+        user: UserId,
+        key: &str,
+        now: i64,
+        expiry: i64,
+        last: bool,
+    ) -> Result<bool>;
+}
 
-impl<T: Directory + Mail + Queue + SpamData> Store for T {}
+/// Every role: the whole store.
+pub trait Store: Directory + Mail + Queue + SpamData + Scripts {}
+
+impl<T: Directory + Mail + Queue + SpamData + Scripts> Store for T {}

@@ -120,6 +120,12 @@ contract!(
     greylisting_waits_then_passes_then_knows,
 );
 
+// Sieve scripts.
+contract!(
+    sieve_scripts_have_one_active,
+    sieve_seen_remembers_until_expiry
+);
+
 /// SQLite only: what the embedded backend keeps on disk and how it announces, checked
 /// through its database file and its blocking interface.
 mod sqlite_only {

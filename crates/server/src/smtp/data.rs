@@ -255,7 +255,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let junk = decision
                 .as_ref()
                 .is_some_and(|d| d.action == hermod_spam::Action::Junk);
-            self.deliver(spool, &txn, junk).await
+            let spam = decision.as_ref().and_then(|d| d.score);
+            self.deliver(spool, &txn, junk, spam).await
         };
         log_message(&self.peer, &txn, &id, size, &reply, verdict);
         reply

@@ -4,7 +4,7 @@
 use super::spool::{Spool, SpoolFailure};
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
-use hermod_core::pipeline::{self, Copy, Folder};
+use hermod_core::pipeline::{self, Copy, FilterRefusal, Folder};
 use hermod_message::{AuthorError, author_addresses, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
 use hermod_store::{Flags, Outbound, StoreError};
@@ -39,7 +39,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Local copies and the queue entry are committed together: every accepted recipient
     /// gets the message, or none does and the client retries.
     /// `junk`: the spam verdict files the local copies into each recipient's Junk folder.
-    pub(super) async fn deliver(&self, spool: Spool, txn: &Transaction, junk: bool) -> Reply {
+    pub(super) async fn deliver(
+        &self,
+        spool: Spool,
+        txn: &Transaction,
+        junk: bool,
+        spam: Option<(f64, f64)>,
+    ) -> Reply {
         let id = spool.id.clone();
         let sealed = match spool.seal().await {
             Ok(sealed) => sealed,
@@ -50,10 +56,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         };
         let envelope = self.envelope(txn, junk);
-        let delivered = pipeline::deliver(self.ctx.store.as_ref(), sealed, &envelope).await;
+        let arrived = pipeline::Arrived {
+            sender: txn.sender(),
+            spam,
+        };
+        let store = self.ctx.store.as_ref();
+        let delivered =
+            pipeline::deliver_filtered(store, &self.ctx.sieve, sealed, &envelope, &arrived).await;
         match delivered {
             Ok(delivery) => {
-                if delivery.queue_id.is_some() {
+                if delivery.queue_id.is_some() || delivery.sent > 0 {
                     self.ctx.outbound_wake.notify_one();
                 }
                 if let Some(user) = &self.user {
@@ -68,12 +80,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     .inc(service);
                 reply::accepted(&id)
             }
-            Err(StoreError::OverQuota(user)) => {
+            Err(FilterRefusal::Rejected(reason)) => {
+                tracing::info!(id, reason, "rejected by the recipient's Sieve script");
+                reply::sieve_rejected(&reason)
+            }
+            Err(FilterRefusal::Store(StoreError::OverQuota(user))) => {
                 tracing::info!(id, user, "over quota at delivery");
                 crate::count_refusal("quota");
                 reply::OVER_QUOTA
             }
-            Err(e) => {
+            Err(FilterRefusal::Store(e)) => {
                 tracing::error!(id, error = %e, "delivery failed");
                 crate::count_refusal("temporary_failure");
                 reply::LOCAL_ERROR
@@ -99,6 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     bits: Flags::SEEN,
                     keywords: Vec::new(),
                 },
+                filter: None,
             });
         }
         envelope.outbound = self.outbound(txn);

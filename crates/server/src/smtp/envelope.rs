@@ -187,6 +187,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     orcpt: params.orcpt,
                 })
             }
+            // hermod's own SRS address (its HMAC checked): on to the sender it stands for.
+            RcptOutcome::Forward(original) => {
+                tracing::info!(peer = %self.peer, rcpt = %address, original, "SRS address forwarded");
+                RcptTarget::Remote(OutboundRecipient {
+                    address: original,
+                    notify: notify_param(&params),
+                    orcpt: params.orcpt,
+                })
+            }
             RcptOutcome::Reject(reason) => {
                 tracing::info!(peer = %self.peer, rcpt = %address, ?reason, "recipient rejected");
                 crate::count_refusal(match reason {

@@ -35,6 +35,8 @@ pub(crate) struct Decision {
     pub action: Action,
     pub refusal: Option<Refusal>,
     pub summary: String,
+    /// The score and the Junk threshold (Sieve's `spamtest`).
+    pub score: Option<(f64, f64)>,
 }
 
 /// Why the filter refuses a message; `reply.rs` words it.
@@ -257,6 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 action,
                 refusal,
                 summary,
+                score: Some((verdict.score(), limits.junk)),
             },
             fields,
         )

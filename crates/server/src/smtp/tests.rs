@@ -50,6 +50,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::new(store.clone()));
     let spam = crate::spam::SpamFilter::new(&config, embedded.clone()).unwrap();
     let (_, certificate) = crate::tls::server_config(&config).unwrap();
+    let sieve = crate::sieve_engine(&config).unwrap();
     let ctx = Context {
         client_services: crate::client_services(&config),
         certificate,
@@ -67,6 +68,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_domains: crate::outbound::DomainSlots::new(1),
         outbound_pool: Default::default(),
         spam,
+        sieve,
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::net::shutdown::channel();

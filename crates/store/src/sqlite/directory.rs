@@ -128,10 +128,11 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        sieve_script: r.get(6)?,
     })
 }
 
-const USER_COLUMNS: &str = "id, address, password, quota, used, send_as";
+const USER_COLUMNS: &str = "id, address, password, quota, used, send_as, sieve_script";
 
 pub(crate) fn set_send_as(conn: &Connection, address: &Address, patterns: &[String]) -> Result<()> {
     let key = address.normalized();

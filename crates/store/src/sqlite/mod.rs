@@ -7,6 +7,7 @@ mod mail;
 mod mailbox;
 mod queue;
 mod schema;
+mod sieve;
 mod spam;
 
 use crate::blob::BlobDir;
@@ -130,6 +131,48 @@ impl SqliteStore {
         }
         self.committer.checkpoint_soon();
         Ok(value)
+    }
+}
+
+/// Sieve scripts (see [`crate::Scripts`], whose methods these are, blocking).
+impl SqliteStore {
+    pub fn sieve_list(&self, user: UserId) -> Result<Vec<crate::SieveScriptInfo>> {
+        sieve::list(&self.read(), user)
+    }
+
+    pub fn sieve_get(&self, user: UserId, name: &str) -> Result<Option<Vec<u8>>> {
+        sieve::get(&self.read(), user, name)
+    }
+
+    pub fn sieve_put(&self, user: UserId, name: &str, content: &[u8]) -> Result<()> {
+        self.write(|c| Ok((sieve::put(c, user, name, content)?, vec![])))
+    }
+
+    pub fn sieve_rename(&self, user: UserId, from: &str, to: &str) -> Result<()> {
+        self.write(|c| Ok((sieve::rename(c, user, from, to)?, vec![])))
+    }
+
+    pub fn sieve_delete(&self, user: UserId, name: &str) -> Result<()> {
+        self.write(|c| Ok((sieve::delete(c, user, name)?, vec![])))
+    }
+
+    pub fn sieve_activate(&self, user: UserId, name: Option<&str>) -> Result<()> {
+        self.write(|c| Ok((sieve::activate(c, user, name)?, vec![])))
+    }
+
+    pub fn sieve_script(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        sieve::by_id(&self.read(), id)
+    }
+
+    pub fn sieve_seen(
+        &self,
+        user: UserId,
+        key: &str,
+        now: i64,
+        expiry: i64,
+        last: bool,
+    ) -> Result<bool> {
+        self.write(|c| Ok((sieve::seen(c, user, key, now, expiry, last)?, vec![])))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -18,6 +18,7 @@ const MIGRATIONS: [&str; 9] = [
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 const SCHEMA: &str = r#"
@@ -248,6 +249,27 @@ CREATE TABLE subscriptions (
 const MIGRATION_9: &str = r#"
 ALTER TABLE queue ADD COLUMN claimed_by TEXT;
 ALTER TABLE queue ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Version 10: Sieve scripts (RFC 5228) per user, the active one named in `users`, and what
+/// vacation and `duplicate` (RFC 5230, RFC 7352) remember. A script row is never changed in
+/// place: putting a script again makes a new row (ids are never reused), so an id names one
+/// text and compiled scripts are cached by it.
+const MIGRATION_10: &str = r#"
+CREATE TABLE sieve_scripts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    content BLOB NOT NULL,
+    UNIQUE (user_id, name)
+);
+ALTER TABLE users ADD COLUMN sieve_script INTEGER;
+CREATE TABLE sieve_seen (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

@@ -10,6 +10,7 @@ mod directory;
 mod folders;
 mod messages;
 mod queue;
+mod scripts;
 mod spam;
 mod watching;
 
@@ -17,6 +18,7 @@ pub use directory::*;
 pub use folders::*;
 pub use messages::*;
 pub use queue::*;
+pub use scripts::*;
 pub use spam::*;
 pub use watching::*;
 
