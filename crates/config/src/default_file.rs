@@ -117,9 +117,13 @@ metrics = ["127.0.0.1:9425"]
 # hide_client_ip = false
 # Also file a copy into the sender's Sent folder (most programs already save one).
 # save_to_sent = false
-# Recipients per message, and messages per hour, that one user may send.
+# Recipients per message that one user may send, and how much per hour and per day:
+# messages, and recipients (local and remote). Beyond: "450 4.7.1" naming the limit.
 # max_recipients = 100
 # max_messages_per_hour = 500
+# max_messages_per_day = 2000
+# max_recipients_per_hour = 1000
+# max_recipients_per_day = 5000
 
 [dns]
 # The DNS resolvers hermod asks for MX and address records, as "ip:port". Default: the
@@ -203,4 +207,20 @@ metrics = ["127.0.0.1:9425"]
 # max_cpu = 20000
 # max_redirects = 4
 # max_replies = 3
+
+[bulk]
+# The bulk mail guard: what users submit is fingerprinted (a fuzzy fingerprint of its text,
+# so copies varied per recipient still match). Copies of one text reaching more than
+# hold_after distinct external recipients within window are held in the queue (the sender
+# gets 250: the mail is kept; the account and postmaster get a notice; `hermod queue held`,
+# `hermod queue release ID`). Past freeze_after the account may submit nothing until
+# `hermod user unfreeze`. `hermod user bulk ADDRESS allow` exempts a newsletter sender.
+# guard = true
+# hold_after = 50
+# freeze_after = 200
+# window = "1h"
+# Inbound: the same text from outside, not from a mailing list, reaching this many distinct
+# local recipients within inbound_window scores BULK_DUPLICATE. 0 turns the rule off.
+# inbound_recipients = 20
+# inbound_window = "1h"
 "#;

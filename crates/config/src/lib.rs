@@ -8,11 +8,13 @@
 //! every key in the default file parses, shows its default and is in CONFIG.md. A new
 //! section is one more `read_*` function called from [`parse`].
 
+mod bulk;
 mod default_file;
 mod sieve;
 mod spam;
 mod walker;
 
+pub use bulk::Bulk;
 pub use default_file::default_file_text;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
@@ -44,6 +46,7 @@ pub struct Config {
     pub spam: Spam,
     pub mta_sts: MtaSts,
     pub sieve: Sieve,
+    pub bulk: Bulk,
     /// Serve IMAP on `listen.imap`/`listen.imaps`. The IMAP server is unfinished, so no key
     /// of the file sets this: only tests and the `HERMOD_IMAP_PREVIEW=1` environment switch
     /// of `hermod serve` do, and users never get half a protocol by editing their config.
@@ -132,6 +135,10 @@ pub struct Submission {
     pub max_recipients: usize,
     /// Messages one user may submit per hour.
     pub max_messages_per_hour: u32,
+    pub max_messages_per_day: u32,
+    /// Recipients (local and remote) one user may send to per hour and per day.
+    pub max_recipients_per_hour: u32,
+    pub max_recipients_per_day: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,6 +261,9 @@ impl Config {
                 save_to_sent: false,
                 max_recipients: 100,
                 max_messages_per_hour: 500,
+                max_messages_per_day: 2000,
+                max_recipients_per_hour: 1000,
+                max_recipients_per_day: 5000,
             },
             dns: Dns::default(),
             outbound: Outbound {
@@ -273,6 +283,7 @@ impl Config {
                 mx: Vec::new(),
             },
             sieve: Sieve::default(),
+            bulk: Bulk::default(),
             imap_preview: false,
         }
     }
@@ -356,6 +367,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     spam::read_spam(&mut root, &mut config.spam, &base);
     read_mta_sts(&mut root, &mut config.mta_sts);
     sieve::read_sieve(&mut root, &mut config.sieve, &base);
+    bulk::read_bulk(&mut root, &mut config.bulk);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)
@@ -615,8 +627,16 @@ fn read_submission(root: &mut Section<'_>, sub: &mut Submission) {
     if let Some(v) = s.integer("max_recipients", 1) {
         sub.max_recipients = usize::try_from(v).unwrap_or(usize::MAX);
     }
-    if let Some(v) = s.integer("max_messages_per_hour", 1) {
-        sub.max_messages_per_hour = u32::try_from(v).unwrap_or(u32::MAX);
+    let limits: [(&'static str, &mut u32); 4] = [
+        ("max_messages_per_hour", &mut sub.max_messages_per_hour),
+        ("max_messages_per_day", &mut sub.max_messages_per_day),
+        ("max_recipients_per_hour", &mut sub.max_recipients_per_hour),
+        ("max_recipients_per_day", &mut sub.max_recipients_per_day),
+    ];
+    for (key, field) in limits {
+        if let Some(v) = s.integer(key, 1) {
+            *field = u32::try_from(v).unwrap_or(u32::MAX);
+        }
     }
     root.absorb(s);
 }

@@ -280,3 +280,33 @@ fn mta_sts_and_http_listeners_are_read() {
     let keys: Vec<&str> = bad.errors.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["mta_sts.mode", "mta_sts.max_age", "mta_sts.mx[0]"]);
 }
+
+#[test]
+fn bulk_section_and_sending_limits_parse() {
+    let text = r#"
+[submission]
+max_messages_per_day = 300
+max_recipients_per_hour = 40
+[bulk]
+hold_after = 20
+freeze_after = 80
+window = "30m"
+inbound_recipients = 0
+"#;
+    let config = parse(text, Path::new("/etc/hermod/hermod.toml")).unwrap();
+    assert_eq!(config.submission.max_messages_per_day, 300);
+    assert_eq!(config.submission.max_recipients_per_hour, 40);
+    assert_eq!(config.submission.max_recipients_per_day, 5000);
+    let bulk = &config.bulk;
+    assert!(bulk.guard);
+    assert_eq!((bulk.hold_after, bulk.freeze_after), (20, 80));
+    assert_eq!(bulk.window, Duration::from_secs(1800));
+    assert_eq!(bulk.inbound_recipients, 0);
+    let bad = parse(
+        "[bulk]\nhold_after = 50\nfreeze_after = 50\n",
+        Path::new("x.toml"),
+    );
+    let errors = bad.unwrap_err().errors;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, "bulk.freeze_after");
+}

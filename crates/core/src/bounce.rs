@@ -118,6 +118,7 @@ async fn address_report(
                 envid: None,
                 ret: None,
                 smtputf8: false,
+                held: None,
             }),
         },
     })

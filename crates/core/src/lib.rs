@@ -4,9 +4,11 @@
 
 pub mod auth;
 pub mod bounce;
+pub mod bulk;
 pub mod dkim;
 pub mod outbound;
 pub mod pipeline;
+pub mod rates;
 mod routing;
 pub mod selfhost;
 pub mod sieve;

@@ -365,6 +365,7 @@ async fn queue_one(
         envid: None,
         ret: None,
         smtputf8: false,
+        held: None,
     };
     store.submit(blob, &[], Some(&outbound)).await?;
     Ok(())

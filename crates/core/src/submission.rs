@@ -1,12 +1,10 @@
 //! Rules for mail from authenticated users (RFC 6409): who may send as whom, the header
-//! fix-ups, and the per-user sending rate.
+//! fix-ups. (The sending limits are in `rates`, the bulk guard in `bulk`.)
 
 use hermod_message::{field_value, remove_fields, rfc5322_date};
-use hermod_store::{AliasKey, Directory, Result, UserId, UserRecord};
+use hermod_store::{AliasKey, Directory, Result, UserRecord};
 use hermod_types::Address;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 /// Whether `user` may use `sender` as envelope sender or `From:` address: its own address
 /// (with or without a `+detail`), an alias that leads to it, or a pattern of its `send_as`
@@ -55,50 +53,6 @@ pub fn fix_header(header: &[u8], hostname: &str, id: &str, now: SystemTime) -> V
         fixed.extend_from_slice(format!("Message-ID: <{id}@{hostname}>\r\n").as_bytes());
     }
     fixed
-}
-
-/// Messages per user per hour, over a sliding window.
-#[derive(Debug)]
-pub struct SendRate {
-    max: u32,
-    window: Duration,
-    sent: Mutex<HashMap<UserId, VecDeque<Instant>>>,
-}
-
-impl SendRate {
-    pub fn per_hour(max: u32) -> SendRate {
-        SendRate {
-            max,
-            window: Duration::from_secs(3600),
-            sent: Mutex::default(),
-        }
-    }
-
-    /// `Err(wait)` when the user has sent its share for now.
-    pub fn check(&self, user: UserId, now: Instant) -> std::result::Result<(), Duration> {
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        let times = sent.entry(user).or_default();
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            times.pop_front();
-        }
-        if times.len() >= self.max as usize {
-            let oldest = times.front().copied().unwrap_or(now);
-            return Err(self.window.saturating_sub(now.duration_since(oldest)));
-        }
-        Ok(())
-    }
-
-    pub fn record(&self, user: UserId, now: Instant) {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(user)
-            .or_default()
-            .push_back(now);
-    }
 }
 
 #[cfg(test)]
@@ -163,16 +117,5 @@ mod tests {
         );
         let complete = b"Date: x\r\nMessage-ID: <y@z>\r\n";
         assert_eq!(fix_header(complete, "mx.test", "abc", now), complete);
-    }
-
-    #[test]
-    fn hourly_rate() {
-        let rate = SendRate::per_hour(2);
-        let (user, now) = (UserId(1), Instant::now());
-        rate.record(user, now);
-        rate.record(user, now);
-        assert!(rate.check(user, now).is_err());
-        assert!(rate.check(UserId(2), now).is_ok());
-        assert!(rate.check(user, now + Duration::from_secs(3600)).is_ok());
     }
 }

@@ -52,6 +52,19 @@ pub enum UserAction {
     },
     /// List accounts with their usage and quota.
     List,
+    /// Stop an account's submission (`450 4.7.1` at MAIL) until it is unfrozen.
+    Freeze { address: String },
+    /// Let a frozen account submit again (its held mail stays held: see `queue held`).
+    Unfreeze { address: String },
+    /// `allow`: the bulk guard lets the account send one text to many (a newsletter
+    /// sender); `guard`: back under the guard (the default).
+    Bulk { address: String, policy: BulkPolicy },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum BulkPolicy {
+    Allow,
+    Guard,
 }
 
 #[derive(Subcommand)]
@@ -159,8 +172,28 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
                 } else {
                     format!("\tsend_as={}", u.send_as.join(","))
                 };
-                println!("{}\tused={}\tquota={quota}{send_as}", u.address, u.used);
+                let bulk = if u.bulk_allowed { "\tbulk=allow" } else { "" };
+                let frozen = if u.frozen.is_some() { "\tfrozen" } else { "" };
+                println!(
+                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}",
+                    u.address, u.used
+                );
             }
+        }
+        UserAction::Freeze { address } => {
+            let reason = "frozen by the administrator";
+            if !store.set_frozen(&parse_address(&address)?, Some(reason))? {
+                println!("{address} was frozen already");
+            }
+        }
+        UserAction::Unfreeze { address } => {
+            if !store.set_frozen(&parse_address(&address)?, None)? {
+                println!("{address} was not frozen");
+            }
+        }
+        UserAction::Bulk { address, policy } => {
+            let allowed = matches!(policy, BulkPolicy::Allow);
+            store.set_bulk_allowed(&parse_address(&address)?, allowed)?;
         }
     }
     Ok(())

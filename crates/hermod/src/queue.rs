@@ -16,6 +16,10 @@ use std::sync::Arc;
 pub enum QueueAction {
     /// Every queued message with its recipients' states.
     List,
+    /// The messages the bulk guard holds, with why.
+    Held,
+    /// Let a held message go to the relay now.
+    Release { id: i64 },
     /// One message: its recipients and headers.
     Show { id: i64 },
     /// Try now the waiting recipients of ID, or of every message.
@@ -42,6 +46,9 @@ fn print_entry(entry: &QueueEntry) {
         entry.id,
         entry.recipients.len()
     );
+    if let Some(reason) = &entry.held {
+        println!("\theld: {reason}");
+    }
     for (rcpt, status, attempts, error) in &entry.recipients {
         println!(
             "\t{rcpt}\t{status}\tattempts={attempts}\t{}",
@@ -67,6 +74,27 @@ pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
                 println!("the queue is empty");
             }
             entries.iter().for_each(print_entry);
+        }
+        QueueAction::Held => {
+            let entries: Vec<QueueEntry> = store
+                .queue()?
+                .into_iter()
+                .filter(|e| e.held.is_some())
+                .collect();
+            if entries.is_empty() {
+                println!("nothing is held");
+            }
+            entries.iter().for_each(print_entry);
+        }
+        QueueAction::Release { id } => {
+            let entry = find(&store, id)?;
+            if entry.held.is_none() {
+                bail!("message {id} is not held (`hermod queue retry {id}` tries it now)");
+            }
+            if !store.queue_release_held(id, unix_now())? {
+                bail!("message {id} was released or removed meanwhile");
+            }
+            println!("released {id}: the relay sends it within seconds");
         }
         QueueAction::Show { id } => {
             let entry = find(&store, id)?;

@@ -270,6 +270,11 @@ fn export_and_import_round_trip() {
 
 /// Puts a message for remote recipients into the queue, as submission would.
 fn enqueue(dir: &std::path::Path, to: &[&str]) -> i64 {
+    enqueue_held(dir, to, None)
+}
+
+/// Like [`enqueue`], held by the bulk guard when `held` gives a reason.
+fn enqueue_held(dir: &std::path::Path, to: &[&str], held: Option<&str>) -> i64 {
     use hermod_store::{BlockingStore, Outbound, OutboundRecipient, SqliteStore};
     use std::io::Write;
     let store = SqliteStore::open(dir).unwrap();
@@ -290,6 +295,7 @@ fn enqueue(dir: &std::path::Path, to: &[&str]) -> i64 {
         envid: None,
         ret: None,
         smtputf8: false,
+        held: held.map(str::to_owned),
     };
     store
         .submit(w.seal().unwrap(), &[], Some(&outbound))
@@ -474,4 +480,79 @@ fn spam_train_and_check() {
     assert!(!out.status.success());
     let out = hermod(&config, &["spam", "check", "/nonexistent/file"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/file"));
+}
+
+#[test]
+fn held_mail_frozen_accounts_and_bulk_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["domain", "add", "example.test"], None);
+    ok(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(ok(&config, &["queue", "held"], None), "nothing is held\n");
+    let free = enqueue(dir.path(), &["x@far.test"]);
+    let held = enqueue_held(
+        dir.path(),
+        &["y@far.test"],
+        Some("51 recipients (threshold 50)"),
+    );
+    let gone = enqueue_held(
+        dir.path(),
+        &["z@far.test"],
+        Some("52 recipients (threshold 50)"),
+    );
+    let list = ok(&config, &["queue", "held"], None);
+    assert!(list.starts_with(&format!("{held}\t")), "{list}");
+    assert!(
+        list.contains("\theld: 51 recipients (threshold 50)"),
+        "{list}"
+    );
+    assert!(!list.contains(&format!("\n{free}\t")), "{list}");
+    let refused = hermod(&config, &["queue", "release", &free.to_string()], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not held"));
+    let released = ok(&config, &["queue", "release", &held.to_string()], None);
+    assert!(
+        released.starts_with(&format!("released {held}")),
+        "{released}"
+    );
+    ok(&config, &["queue", "delete", &gone.to_string()], None);
+    assert_eq!(ok(&config, &["queue", "held"], None), "nothing is held\n");
+
+    ok(&config, &["user", "freeze", "alice@example.test"], None);
+    ok(
+        &config,
+        &["user", "bulk", "alice@example.test", "allow"],
+        None,
+    );
+    let users = ok(&config, &["user", "list"], None);
+    assert!(users.contains("\tbulk=allow\tfrozen"), "{users}");
+    ok(&config, &["user", "unfreeze", "alice@example.test"], None);
+    ok(
+        &config,
+        &["user", "bulk", "alice@example.test", "guard"],
+        None,
+    );
+    let users = ok(&config, &["user", "list"], None);
+    assert!(
+        !users.contains("bulk=") && !users.contains("frozen"),
+        "{users}"
+    );
+    assert!(
+        !hermod(
+            &config,
+            &["user", "bulk", "alice@example.test", "maybe"],
+            None
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !hermod(&config, &["user", "freeze", "nobody@example.test"], None)
+            .status
+            .success()
+    );
 }

@@ -138,7 +138,8 @@ pub(crate) struct Context {
     /// The server's hostname as a domain, for the bare `<Postmaster>` recipient.
     pub hostname_domain: Option<Domain>,
     pub throttle: hermod_core::throttle::LoginThrottle,
-    pub send_rate: hermod_core::submission::SendRate,
+    /// Accounts' sending limits and the bulk guard.
+    pub sending: smtp::Sending,
     /// Maildrops with a POP3 session (RFC 1939: one at a time).
     pub pop3_locks: pop3::MaildropLocks,
     /// DNS for outbound routing.
@@ -183,8 +184,7 @@ impl Server {
         let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
         let router = Router::new(store.clone(), config.recipient_delimiter).with_srs(srs.clone());
         let hostname_domain = Domain::parse(&config.hostname).ok();
-        let send_rate =
-            hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
+        let sending = smtp::Sending::new(&config);
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
         let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
@@ -203,7 +203,7 @@ impl Server {
             certificate,
             hostname_domain,
             throttle: Default::default(),
-            send_rate,
+            sending,
             pop3_locks: Default::default(),
             resolver,
             outbound_wake: tokio::sync::Notify::new(),
@@ -223,6 +223,14 @@ impl Server {
     /// handshake (certificate renewal without a restart).
     pub fn certificate(&self) -> Arc<tls::CertificateHolder> {
         self.ctx.certificate.clone()
+    }
+
+    /// Replaces the clock of the sending limits and the bulk guard (tests simulate hours).
+    /// Call before [`Server::run`].
+    pub fn set_clock(&mut self, clock: Arc<dyn hermod_core::rates::Clock>) {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.sending.clock = clock;
+        }
     }
 
     /// Serves until `stop` resolves, then stops accepting, lets sessions finish what they are

@@ -219,10 +219,21 @@ pub const REPEATED_AUTHOR: Reply = r(
     "Message has more than one From: or Sender: field",
 );
 pub const NO_FROM: Reply = r(550, (5, 6, 0), "Message has no valid From: header");
-pub const RATE_LIMITED: Reply = r(
+/// An account reached one of its sending limits (`limit` says which, with its value).
+pub fn rate_limited(limit: &hermod_core::rates::Limit) -> Reply {
+    Reply::new(
+        450,
+        (4, 7, 1),
+        format!(
+            "Sending limit reached: {limit} ({}), try again later",
+            limit.key()
+        ),
+    )
+}
+pub const ACCOUNT_FROZEN: Reply = r(
     450,
     (4, 7, 1),
-    "Too many messages sent in the last hour, try again later",
+    "Account frozen by the bulk mail guard; your postmaster can unfreeze it",
 );
 pub const HEADER_TOO_BIG: Reply = r(552, (5, 3, 4), "Header section too large");
 

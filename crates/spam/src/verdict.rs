@@ -30,6 +30,10 @@ pub const CHECK_SCORES: &[(&str, f64)] = &[
     ("SPF_SOFTFAIL", 0.7),
     ("DKIM_INVALID", 1.0),
     ("DMARC_FAIL", 3.0),
+    // The same text from outside (not a list) reached many local recipients lately: one
+    // campaign. Not Junk on its own (an announcement to all staff is legitimate), but with
+    // the Bayesian classifier's or another rule's help.
+    ("BULK_DUPLICATE", 3.0),
 ];
 
 /// The hit for a named check from [`CHECK_SCORES`].

@@ -5,12 +5,12 @@
 use crate::roles::{BodyStream, Directory, Mail, Queue, Scripts, SpamData};
 use crate::sqlite::commit::QueueAfter;
 use crate::{
-    AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BlockingStore, ChangeSubscription,
-    Changes, CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange, FlagOp, Flags,
-    FlagsOutcome, GreylistState, LearnedMessage, MailStore, MailboxId, MailboxInfo, MailboxStatus,
-    MessageMeta, Outbound, QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report,
-    Result, SealedBlob, SieveScriptInfo, SpecialUse, SqliteStore, StoreError, Submitted, UidSet,
-    UserId, UserRecord,
+    AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BlockingStore, BulkCount,
+    BulkSighting, ChangeSubscription, Changes, CopyOutcome, DeliveryTarget, DkimKeyRecord,
+    Expunged, FlagChange, FlagOp, Flags, FlagsOutcome, GreylistState, LearnedMessage, MailStore,
+    MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Outbound, QueueEntry, QueueUpdate,
+    QueuedMessage, RecipientOutcome, Report, Result, SealedBlob, SieveScriptInfo, SpecialUse,
+    SqliteStore, StoreError, Submitted, UidSet, UserId, UserRecord,
 };
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -174,6 +174,18 @@ impl Directory for EmbeddedStore {
     async fn set_send_as(&self, address: &Address, patterns: &[String]) -> Result<()> {
         let (address, patterns) = (address.clone(), patterns.to_vec());
         self.run(move |s| s.set_send_as(&address, &patterns)).await
+    }
+
+    async fn set_bulk_allowed(&self, address: &Address, allowed: bool) -> Result<()> {
+        let address = address.clone();
+        self.run(move |s| s.set_bulk_allowed(&address, allowed))
+            .await
+    }
+
+    async fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool> {
+        let (address, reason) = (address.clone(), reason.map(str::to_owned));
+        self.run(move |s| s.set_frozen(&address, reason.as_deref()))
+            .await
     }
 
     async fn add_alias(&self, alias: &AliasKey, targets: &[Address]) -> Result<()> {
@@ -478,6 +490,10 @@ impl Queue for EmbeddedStore {
     async fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize> {
         self.run(move |s| s.queue_retry_now(id, now)).await
     }
+
+    async fn queue_release_held(&self, id: i64, now: i64) -> Result<bool> {
+        self.run(move |s| s.queue_release_held(id, now)).await
+    }
 }
 
 #[async_trait]
@@ -513,6 +529,11 @@ impl SpamData for EmbeddedStore {
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState> {
         let key = key.to_owned();
         self.run(move |s| s.greylist(&key, now, delay)).await
+    }
+
+    async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount> {
+        let sighting = sighting.clone();
+        self.run(move |s| s.bulk_observe(&sighting)).await
     }
 }
 

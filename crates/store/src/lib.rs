@@ -26,11 +26,11 @@ pub use mail_model::{
     UidSet, is_valid_keyword,
 };
 pub use model::{
-    AddressLookup, AliasKey, BayesCounts, BlobId, DEFAULT_MAILBOXES, Delivered, DeliveryTarget,
-    DkimKeyRecord, Flags, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MessageMeta,
-    Outbound, OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient,
-    RecipientOutcome, RecipientState, Report, SieveScriptInfo, SpecialUse, Submitted, UserId,
-    UserRecord,
+    AddressLookup, AliasKey, BayesCounts, BlobId, BulkCount, BulkScope, BulkSighting,
+    DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags, GreylistState,
+    LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient, QueueEntry,
+    QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome, RecipientState, Report,
+    SieveScriptInfo, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
 pub use roles::{BodyStream, Directory, Mail, Queue, Scripts, SpamData, Store};
@@ -120,6 +120,13 @@ pub trait BlockingStore: Send + Sync + 'static {
     fn queue_delay_notice(&self, id: i64, notice: Report) -> Result<()>;
     /// Makes waiting recipients due at `now` (of entry `id`, or all).
     fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
+    /// Lets held entry `id` go to the relay, due at `now`; false when it is not held.
+    fn queue_release_held(&self, id: i64, now: i64) -> Result<bool>;
+    /// Lets an account send bulk (`true`) or puts it under the bulk guard.
+    fn set_bulk_allowed(&self, address: &Address, allowed: bool) -> Result<()>;
+    /// Freezes an account's submission with a reason, or unfreezes it (`None`); true when
+    /// its state changed.
+    fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool>;
     /// Adds (or replaces) a DKIM key of a local domain.
     fn set_dkim_key(&self, domain: &Domain, key: &DkimKeyRecord) -> Result<()>;
     /// The DKIM keys of a domain, by selector.
@@ -158,4 +165,7 @@ pub trait BlockingStore: Send + Sync + 'static {
     /// Records a delivery attempt of a greylisting triplet `key` at `now`; it passes once
     /// `delay` seconds have gone by since its first attempt.
     fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;
+    /// Records a message's content fingerprint and counts what earlier copies reached (see
+    /// [`SpamData::bulk_observe`]).
+    fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount>;
 }

@@ -61,6 +61,12 @@ pub struct UserRecord {
     /// Extra sender addresses (or `@domain` for a whole domain) this user may submit as,
     /// beyond its own address and the aliases that lead to it.
     pub send_as: Vec<String>,
+    /// `hermod user bulk ADDRESS allow`: the bulk guard lets this account send one text to
+    /// many (a newsletter sender); the rate limits still apply.
+    pub bulk_allowed: bool,
+    /// Why the bulk guard (or an admin) froze the account's submission, until an admin
+    /// unfreezes it.
+    pub frozen: Option<String>,
     /// The row id of the user's active Sieve script (ids name one text, never reused).
     pub sieve_script: Option<i64>,
 }
@@ -265,6 +271,9 @@ pub struct Outbound {
     pub ret: Option<String>,
     /// The message needs SMTPUTF8 (RFC 6531) from every server it passes.
     pub smtputf8: bool,
+    /// Queue the entry held, with this reason: the relay leaves it until an admin releases
+    /// it (`hermod queue release`) or deletes it.
+    pub held: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,6 +300,8 @@ pub struct QueueEntry {
     pub created: i64,
     /// (recipient, status, attempts, last error)
     pub recipients: Vec<(String, String, u32, Option<String>)>,
+    /// Why the entry is held (the relay does not send it), if it is.
+    pub held: Option<String>,
 }
 
 /// A queue entry with the recipients still to be tried.
@@ -421,4 +432,51 @@ pub enum GreylistState {
     Passed,
     /// Passed before.
     Known,
+}
+
+/// Whose messages a content fingerprint is counted among.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkScope {
+    /// What one account submitted (the outbound bulk guard).
+    Account(UserId),
+    /// Mail from other servers to local users (the `BULK_DUPLICATE` spam rule).
+    Inbound,
+}
+
+impl BulkScope {
+    /// The number stored for the scope (account ids start at 1).
+    pub fn key(self) -> i64 {
+        match self {
+            BulkScope::Account(user) => user.0,
+            BulkScope::Inbound => 0,
+        }
+    }
+}
+
+/// One message's content fingerprint and recipients, to count against earlier ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkSighting {
+    pub scope: BulkScope,
+    /// When (Unix seconds); messages of the scope from before `since` are forgotten.
+    pub at: i64,
+    pub since: i64,
+    /// The signature, compared four bytes (one number) at a time.
+    pub signature: Vec<u8>,
+    /// The signature's band keys: an earlier message sharing one is a candidate.
+    pub bands: Vec<i64>,
+    /// A candidate is a copy when at least this many numbers of the signatures agree.
+    pub min_equal: usize,
+    /// Normalised recipient addresses.
+    pub recipients: Vec<String>,
+}
+
+/// What earlier copies of a message's content reached within the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkCount {
+    /// Earlier copies (messages) since the window's start.
+    pub copies: u64,
+    /// Distinct recipients of the earlier copies.
+    pub before: u64,
+    /// Distinct recipients of the earlier copies and this message together.
+    pub after: u64,
 }

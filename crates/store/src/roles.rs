@@ -8,11 +8,11 @@
 //! turns into any of them.
 
 use crate::{
-    AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, ChangeSubscription, Changes,
-    CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange, Flags, FlagsOutcome,
-    GreylistState, LearnedMessage, MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Outbound,
-    QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report, Result, SealedBlob,
-    SieveScriptInfo, SpecialUse, Submitted, UidSet, UserId, UserRecord,
+    AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BulkCount, BulkSighting,
+    ChangeSubscription, Changes, CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange,
+    Flags, FlagsOutcome, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MailboxStatus,
+    MessageMeta, Outbound, QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report,
+    Result, SealedBlob, SieveScriptInfo, SpecialUse, Submitted, UidSet, UserId, UserRecord,
 };
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -42,6 +42,12 @@ pub trait Directory: Send + Sync {
     async fn first_user(&self, domain: Option<&Domain>) -> Result<Option<UserRecord>>;
     /// Replaces the extra sender addresses a user may submit as.
     async fn set_send_as(&self, address: &Address, patterns: &[String]) -> Result<()>;
+    /// Lets an account send bulk (`true`: a newsletter sender) or puts it under the bulk
+    /// guard (the default).
+    async fn set_bulk_allowed(&self, address: &Address, allowed: bool) -> Result<()>;
+    /// Freezes an account's submission with a reason, or unfreezes it (`None`). True when
+    /// that changed its state: of two sessions freezing at once, one learns it was first.
+    async fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool>;
 
     async fn add_alias(&self, alias: &AliasKey, targets: &[Address]) -> Result<()>;
     async fn remove_alias(&self, alias: &AliasKey) -> Result<()>;
@@ -209,11 +215,16 @@ pub trait Queue: Send + Sync {
     /// Queues `notice` (a delay report) and remembers, in the same commit, that entry `id`'s
     /// sender was told.
     async fn queue_delay_notice(&self, id: i64, notice: Report) -> Result<()>;
-    /// Makes waiting recipients due at `now` (of entry `id`, or all).
+    /// Makes waiting recipients due at `now` (of entry `id`, or all). Held entries stay
+    /// held.
     async fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
+    /// Lets held entry `id` go to the relay, due at `now` (its queue time starts over);
+    /// false when there is no such held entry.
+    async fn queue_release_held(&self, id: i64, now: i64) -> Result<bool>;
 }
 
-/// What the spam filter keeps: Bayesian counts and greylisting.
+/// What the spam defences keep: Bayesian counts, greylisting, and the content fingerprints
+/// of recent mail (the outbound bulk guard and the inbound `BULK_DUPLICATE` rule).
 #[async_trait]
 pub trait SpamData: Send + Sync {
     /// The counts of `owner`'s model (`None`: the server-wide one).
@@ -237,6 +248,12 @@ pub trait SpamData: Send + Sync {
     /// Records an attempt of greylisting triplet `key` at `now`; it passes once `delay`
     /// seconds have gone by since its first attempt.
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;
+    /// Records a message's content fingerprint and recipients in its scope, and counts the
+    /// earlier copies of that content in the window (messages since `sighting.since` whose
+    /// signatures agree in `min_equal` numbers) and the distinct recipients they reached,
+    /// without and with this one. One transaction: two copies submitted at once both count.
+    /// Messages of the scope older than the window are forgotten.
+    async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount>;
 }
 
 /// Each user's Sieve scripts (RFC 5228; managed over ManageSieve, RFC 5804, and the CLI),

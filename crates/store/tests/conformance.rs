@@ -102,6 +102,7 @@ contract!(
     a_bounce_replaces_its_entry_in_one_commit,
     a_bounce_to_a_local_sender_is_filed,
     a_delay_notice_marks_its_entry,
+    held_entries_wait_for_release,
 );
 
 // Directory.
@@ -112,12 +113,14 @@ contract!(
     lookup_address_gives_everything_routing_needs,
     send_as_patterns_are_replaced,
     dkim_keys_per_domain_and_selector,
+    bulk_permission_and_freezing,
 );
 
 // Spam data.
 contract!(
     bayes_counts_add_up_per_model,
     greylisting_waits_then_passes_then_knows,
+    bulk_copies_count_distinct_recipients_per_scope,
 );
 
 // Sieve scripts.

@@ -344,6 +344,7 @@ fn the_outbound_queue_keeps_per_recipient_state() {
         envid: None,
         ret: None,
         smtputf8: false,
+        held: None,
     };
     let mut w = store.blob_writer().unwrap();
     w.write_all(b"Subject: out\r\n\r\nx\r\n").unwrap();

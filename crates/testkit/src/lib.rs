@@ -43,6 +43,9 @@ pub struct TestServer {
     pub config: Config,
     /// The DNS server on loopback that hermod's resolvers ask (SPF, DKIM, DMARC, DNSBL, PTR).
     pub dns: DnsServer,
+    /// The clock of the sending limits and the bulk guard: the real time at start, then
+    /// only what a test adds (`clock.advance(3600)` is an hour later for them).
+    pub clock: Arc<hermod_core::rates::ManualClock>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     // Last: the directory outlives the server using it.
@@ -117,8 +120,12 @@ impl TestServer {
         let metrics = listeners.local_addrs(Service::Metrics)[0];
         let resolver = std::sync::Arc::new(FakeDns);
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
-        let server =
+        let mut server =
             Server::with_resolver(config.clone(), listeners, embedded, resolver).expect("server");
+        let clock = Arc::new(hermod_core::rates::ManualClock::new(
+            hermod_core::rates::Clock::now(&hermod_core::rates::SystemClock),
+        ));
+        server.set_clock(clock.clone());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -137,6 +144,7 @@ impl TestServer {
             store,
             config,
             dns,
+            clock,
             stop: Some(stop),
             task: Some(task),
             dir,

@@ -9,7 +9,6 @@ use hermod_message::{AuthorError, author_addresses, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
 use hermod_store::{Flags, Outbound, StoreError};
 use hermod_types::Address;
-use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -47,6 +46,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         spam: Option<(f64, f64)>,
     ) -> Reply {
         let id = spool.id.clone();
+        let guarded = match self.guard(&spool, txn).await {
+            Ok(guarded) => guarded,
+            Err(refusal) => return refusal,
+        };
         let sealed = match spool.seal().await {
             Ok(sealed) => sealed,
             Err(SpoolFailure::HeaderTooBig) => return reply::HEADER_TOO_BIG,
@@ -55,7 +58,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
-        let envelope = self.envelope(txn, junk);
+        let mut envelope = self.envelope(txn, junk);
+        let held = guarded.as_ref().and_then(|g| g.held.clone());
+        if let Some(outbound) = envelope.outbound.as_mut() {
+            outbound.held = held.clone();
+        }
         let arrived = pipeline::Arrived {
             sender: txn.sender(),
             spam,
@@ -65,12 +72,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             pipeline::deliver_filtered(store, &self.ctx.sieve, sealed, &envelope, &arrived).await;
         match delivered {
             Ok(delivery) => {
-                if delivery.queue_id.is_some() || delivery.sent > 0 {
+                match (delivery.queue_id, &held) {
+                    (Some(queue_id), Some(reason)) => {
+                        tracing::warn!(id, queue_id, reason, "bulk guard: external copy held");
+                    }
+                    (Some(_), None) => self.ctx.outbound_wake.notify_one(),
+                    (None, _) => {}
+                }
+                // What the recipients' filters sent (redirects, vacation replies) is due now.
+                if delivery.sent > 0 {
                     self.ctx.outbound_wake.notify_one();
                 }
-                if let Some(user) = &self.user {
-                    self.ctx.send_rate.record(user.id, Instant::now());
-                }
+                self.after_sending(txn, guarded).await;
                 let service = match self.user {
                     Some(_) => "submission",
                     None => "smtp",
@@ -141,6 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             envid: txn.params.envid.clone(),
             ret,
             smtputf8: txn.params.smtputf8,
+            held: None,
         })
     }
 }

@@ -7,7 +7,6 @@ use hermod_core::{LocalRecipient, RcptOutcome, RejectReason};
 use hermod_proto::smtp::{Body, ForwardPath, MailParams, RcptParams, ReversePath};
 use hermod_store::OutboundRecipient;
 use hermod_types::{Address, LocalPart};
-use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// One accepted RCPT: the address as the client gave it, and where it goes.
@@ -109,18 +108,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         reply::SENDER_OK
     }
 
-    /// An authenticated user sends only as itself (RFC 6409 8.1, our policy), and only so
-    /// many messages an hour.
+    /// An authenticated user sends only as itself (RFC 6409 8.1, our policy), only so many
+    /// messages an hour and a day, and nothing while its account is frozen.
     async fn check_authenticated_sender(&self, from: &ReversePath) -> Option<Reply> {
         let user = self.user.clone()?;
         let ReversePath::Address(sender) = from else {
             crate::count_refusal("sender_not_allowed");
             return Some(reply::SENDER_NOT_ALLOWED);
         };
-        if self.ctx.send_rate.check(user.id, Instant::now()).is_err() {
-            tracing::warn!(user = user.address, "hourly sending limit reached");
-            crate::count_refusal("rate_limit");
-            return Some(reply::RATE_LIMITED);
+        if let Some(refusal) = self.check_sending(&user).await {
+            return Some(refusal);
         }
         match self.may_send_as(user, sender.clone()).await {
             Ok(true) => None,
@@ -162,6 +159,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if txn.rcpts.len() >= self.max_recipients() {
             crate::count_refusal("too_many_recipients");
             return reply::TOO_MANY_RCPTS;
+        }
+        if let Some(refusal) = self.check_recipient_rate(txn.rcpts.len()) {
+            return refusal;
         }
         if utf8 && !txn.params.smtputf8 {
             return reply::NEED_SMTPUTF8;

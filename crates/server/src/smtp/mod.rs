@@ -6,6 +6,7 @@ mod data;
 mod deliver;
 mod envelope;
 mod screen;
+mod sending;
 mod spool;
 
 use crate::Context;
@@ -18,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) use envelope::Transaction;
 pub(crate) use screen::Refusal;
+pub(crate) use sending::Sending;
 
 /// Protocol errors tolerated per connection before we hang up on a misbehaving client.
 const MAX_ERRORS: u32 = 20;

@@ -7,7 +7,7 @@ use super::spool::{Hold, Spool};
 use super::{Mode, Session, Transaction};
 use crate::net::conn::Fill;
 use crate::reply::{self, Reply};
-use crate::spam::{Envelope, thresholds};
+use crate::spam::{Content, Envelope, thresholds};
 use hermod_config::CheckAction;
 use hermod_message::unix_now;
 use hermod_spam::{Action, Bayes, Hit, Verdict, verdict};
@@ -224,14 +224,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .spam
             .authenticate_in_time(&envelope, content.as_deref())
             .await;
-        let mut verdict = match content {
+        let (mut verdict, read) = match content {
             Some(raw) => self.scan_content(raw).await,
-            None => Verdict {
-                hits: Vec::new(),
-                bayes: Bayes::Skipped,
-                exempt: false,
-            },
+            None => (
+                Verdict {
+                    hits: Vec::new(),
+                    bayes: Bayes::Skipped,
+                    exempt: false,
+                },
+                Content::default(),
+            ),
         };
+        let recipients = txn.recipients().into_iter().map(|r| r.address).collect();
+        let now = self.ctx.sending.clock.now();
+        let bulk = &self.ctx.config.bulk;
+        let spam_filter = &self.ctx.spam;
+        let duplicate = spam_filter.bulk_duplicate(bulk, &read, &auth.dkim_pass, recipients, now);
+        verdict.hits.extend(duplicate.await);
         verdict.exempt = self.screen.allowlisted;
         verdict.hits.extend(self.screen.hits.iter().cloned());
         verdict.hits.extend(self.screen.helo_hits.iter().cloned());
@@ -265,16 +274,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         )
     }
 
-    /// Rules and the classifier, off the async threads (parsing a large message takes a while).
-    async fn scan_content(&self, raw: Vec<u8>) -> Verdict {
+    /// Rules and the classifier, off the async threads (parsing a large message takes a
+    /// while); from the same parse, what the inbound bulk rule needs.
+    async fn scan_content(&self, raw: Vec<u8>) -> (Verdict, Content) {
         let model = self.ctx.spam.model().await;
         let now = unix_now();
-        tokio::task::spawn_blocking(move || hermod_spam::scan(&raw, &model, now))
-            .await
-            .unwrap_or_else(|_| Verdict {
+        tokio::task::spawn_blocking(move || {
+            let message = hermod_spam::parse(&raw);
+            let verdict = hermod_spam::scan_message(message.as_ref(), &model, now);
+            (
+                verdict,
+                message.as_ref().map(Content::of).unwrap_or_default(),
+            )
+        })
+        .await
+        .unwrap_or_else(|_| {
+            let skipped = Verdict {
                 hits: Vec::new(),
                 bayes: Bayes::Skipped,
                 exempt: false,
-            })
+            };
+            (skipped, Content::default())
+        })
     }
 }

@@ -51,6 +51,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let spam = crate::spam::SpamFilter::new(&config, embedded.clone()).unwrap();
     let (_, certificate) = crate::tls::server_config(&config).unwrap();
     let sieve = crate::sieve_engine(&config).unwrap();
+    let sending = super::Sending::new(&config);
     let ctx = Context {
         client_services: crate::client_services(&config),
         certificate,
@@ -60,7 +61,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         tls: None,
         hostname_domain: None,
         throttle: Default::default(),
-        send_rate: hermod_core::submission::SendRate::per_hour(10),
+        sending,
         pop3_locks: Default::default(),
         resolver: Arc::new(NoDns),
         outbound_wake: tokio::sync::Notify::new(),

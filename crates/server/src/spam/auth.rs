@@ -32,6 +32,8 @@ pub(crate) struct AuthOutcome {
     pub hits: Vec<Hit>,
     /// The author's domain publishes `p=reject` and the message failed DMARC.
     pub dmarc_reject: Option<String>,
+    /// The domains (`d=`) of the DKIM signatures that verified, lowercase.
+    pub dkim_pass: Vec<String>,
 }
 
 /// How long SPF, DKIM and DMARC lookups may take together before the message is accepted
@@ -71,6 +73,7 @@ fn temperror(hostname: &str, why: &str) -> AuthOutcome {
         ),
         hits: Vec::new(),
         dmarc_reject: None,
+        dkim_pass: Vec::new(),
     }
 }
 
@@ -146,6 +149,11 @@ impl SpamFilter {
         {
             outcome.hits.push(verdict::check("DKIM_INVALID"));
         }
+        outcome.dkim_pass = dkim
+            .iter()
+            .filter(|d| matches!(d.result(), DkimResult::Pass))
+            .filter_map(|d| d.signature().map(|s| s.d.to_ascii_lowercase()))
+            .collect();
         let mail_from_domain = match env.mail_from.rsplit_once('@') {
             Some((_, domain)) => domain,
             None => env.helo,

@@ -4,9 +4,11 @@
 //! Bayesian model loaded from the store (reloaded when training changes it).
 
 mod auth;
+mod bulk;
 mod connect;
 
 pub(crate) use auth::Envelope;
+pub(crate) use bulk::Content;
 
 use hermod_config::{Config, Spam};
 use hermod_spam::{Model, Thresholds};

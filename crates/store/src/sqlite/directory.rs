@@ -109,6 +109,11 @@ pub(crate) fn set_password(conn: &Connection, address: &Address, hash: &str) -> 
 
 pub(crate) fn remove_user(conn: &Connection, address: &Address) -> Result<()> {
     let key = address.normalized();
+    // The bulk guard's memory of the account goes with it (a later account may get its id).
+    conn.execute(
+        "DELETE FROM bulk_messages WHERE scope = (SELECT id FROM users WHERE address = ?1)",
+        [&key],
+    )?;
     let changed = conn.execute("DELETE FROM users WHERE address = ?1", [&key])?;
     if changed == 0 {
         return Err(StoreError::UnknownUser(key));
@@ -129,10 +134,51 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
             .map(str::to_owned)
             .collect(),
         sieve_script: r.get(6)?,
+        bulk_allowed: r.get(7)?,
+        frozen: r.get(8)?,
     })
 }
 
-const USER_COLUMNS: &str = "id, address, password, quota, used, send_as, sieve_script";
+const USER_COLUMNS: &str =
+    "id, address, password, quota, used, send_as, sieve_script, bulk_allowed, frozen";
+
+pub(crate) fn set_bulk_allowed(conn: &Connection, address: &Address, allowed: bool) -> Result<()> {
+    let key = address.normalized();
+    let changed = conn.execute(
+        "UPDATE users SET bulk_allowed = ?1 WHERE address = ?2",
+        params![allowed, key],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
+
+/// Freezes (with a reason) or unfreezes an account; true when that changed its state (a
+/// second freeze keeps the first reason).
+pub(crate) fn set_frozen(
+    conn: &Connection,
+    address: &Address,
+    reason: Option<&str>,
+) -> Result<bool> {
+    let key = address.normalized();
+    let was: Option<Option<String>> = conn
+        .query_row("SELECT frozen FROM users WHERE address = ?1", [&key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(was) = was else {
+        return Err(StoreError::UnknownUser(key));
+    };
+    if was.is_some() == reason.is_some() {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE users SET frozen = ?1 WHERE address = ?2",
+        params![reason, key],
+    )?;
+    Ok(true)
+}
 
 pub(crate) fn set_send_as(conn: &Connection, address: &Address, patterns: &[String]) -> Result<()> {
     let key = address.normalized();

@@ -1,6 +1,7 @@
 //! The embedded backend: an SQLite index (WAL, synchronous=FULL) holding small bodies, beside
 //! a folder of larger ones.
 
+mod bulk;
 pub(crate) mod commit;
 mod directory;
 mod mail;
@@ -33,6 +34,11 @@ const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 pub struct SqliteStore {
     /// Management writes. Deliveries go through the committer's own connection.
     conn: Mutex<Connection>,
+    /// The bulk guard's counters: written for every submission and every scanned inbound
+    /// message, so without an fsync of their own (`synchronous=NORMAL`; the next commit of
+    /// the other connections makes them durable). A power cut can forget the last seconds of
+    /// counting, which lets a few more copies pass; it can never lose or corrupt mail.
+    counters: Mutex<Connection>,
     /// Reads: WAL lets them run beside the writers, so many sessions look up recipients and
     /// mailboxes at once instead of queueing on one connection.
     readers: Vec<Mutex<Connection>>,
@@ -70,8 +76,12 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| schema::open_connection(&db).map(Mutex::new))
             .collect::<Result<_>>()?;
+        let counters = schema::open_connection(&db)?;
+        counters.pragma_update(None, "synchronous", "NORMAL")?;
+        counters.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            counters: Mutex::new(counters),
             readers,
             next_reader: Default::default(),
             committer,
@@ -510,5 +520,25 @@ impl crate::BlockingStore for SqliteStore {
 
     fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<crate::GreylistState> {
         self.write(|c| Ok((spam::greylist(c, key, now, delay)?, vec![])))
+    }
+
+    fn bulk_observe(&self, sighting: &crate::BulkSighting) -> Result<crate::BulkCount> {
+        let mut conn = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let count = bulk::observe(&tx, sighting)?;
+        tx.commit()?;
+        Ok(count)
+    }
+
+    fn set_bulk_allowed(&self, address: &hermod_types::Address, allowed: bool) -> Result<()> {
+        self.write(|c| Ok((directory::set_bulk_allowed(c, address, allowed)?, vec![])))
+    }
+
+    fn set_frozen(&self, address: &hermod_types::Address, reason: Option<&str>) -> Result<bool> {
+        self.write(|c| Ok((directory::set_frozen(c, address, reason)?, vec![])))
+    }
+
+    fn queue_release_held(&self, id: i64, now: i64) -> Result<bool> {
+        self.write(|c| Ok((queue::release_held(c, id, now)?, vec![])))
     }
 }

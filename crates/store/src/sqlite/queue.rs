@@ -17,12 +17,12 @@ fn now() -> i64 {
 pub(crate) fn enqueue(conn: &Connection, blob_id: &str, outbound: &Outbound) -> Result<i64> {
     let created = now();
     conn.execute(
-        "INSERT INTO queue (blob_id, sender, created, envid, ret, smtputf8) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO queue (blob_id, sender, created, envid, ret, smtputf8, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             blob_id,
             outbound.sender.as_deref().unwrap_or(""),
             created,
-            outbound.envid, outbound.ret, outbound.smtputf8],
+            outbound.envid, outbound.ret, outbound.smtputf8, outbound.held],
     )?;
     let id = conn.last_insert_rowid();
     let mut stmt = conn.prepare_cached(
@@ -49,7 +49,7 @@ pub(crate) fn enqueue(conn: &Connection, blob_id: &str, outbound: &Outbound) -> 
 
 pub(crate) fn list(conn: &Connection) -> Result<Vec<QueueEntry>> {
     let mut entries =
-        conn.prepare_cached("SELECT id, blob_id, sender, created FROM queue ORDER BY id")?;
+        conn.prepare_cached("SELECT id, blob_id, sender, created, held FROM queue ORDER BY id")?;
     let mut rcpts = conn.prepare_cached(
         "SELECT recipient, status, attempts, last_error FROM queue_recipients WHERE queue_id = ?1 ORDER BY recipient",
     )?;
@@ -59,11 +59,12 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<QueueEntry>> {
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i64>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, blob, sender, created) = row?;
+        let (id, blob, sender, created, held) = row?;
         let blob =
             BlobId::parse(&blob).ok_or_else(|| StoreError::Corrupt(format!("queue entry {id}")))?;
         let recipients = rcpts
@@ -75,13 +76,15 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<QueueEntry>> {
             sender,
             created,
             recipients,
+            held,
         });
     }
     Ok(out)
 }
 
 /// Claims for `owner` up to `limit` entries with recipients due by `now` that nobody else
-/// holds a live claim on (a claim whose time ran out is anyone's), until `until`.
+/// holds a live claim on (a claim whose time ran out is anyone's), until `until`. Held
+/// entries are nobody's: they wait for an admin.
 pub(crate) fn claim(
     conn: &Connection,
     owner: &str,
@@ -92,7 +95,7 @@ pub(crate) fn claim(
     let mut ids = conn.prepare_cached(
         "SELECT DISTINCT r.queue_id FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
          WHERE r.status IN ('pending', 'deferred') AND r.next_attempt <= ?1
-           AND (q.claimed_until <= ?1 OR q.claimed_by IS NULL)
+           AND (q.claimed_until <= ?1 OR q.claimed_by IS NULL) AND q.held IS NULL
          ORDER BY r.queue_id LIMIT ?2",
     )?;
     let ids: Vec<i64> = ids
@@ -256,4 +259,21 @@ pub(crate) fn mark_delay_notified(conn: &Connection, id: i64) -> Result<bool> {
         [id],
     )?;
     Ok(changed > 0)
+}
+
+/// Lets a held entry go: due at `now`, its time in the queue counted from now (so a long
+/// hold does not make it expire at once). False when it is gone or was not held.
+pub(crate) fn release_held(conn: &Connection, id: i64, now: i64) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE queue SET held = NULL, created = ?2 WHERE id = ?1 AND held IS NOT NULL",
+        params![id, now],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE queue_recipients SET next_attempt = ?2 WHERE queue_id = ?1 AND status IN ('pending', 'deferred')",
+        params![id, now],
+    )?;
+    Ok(true)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -19,6 +19,7 @@ const MIGRATIONS: [&str; 10] = [
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
 ];
 
 const SCHEMA: &str = r#"
@@ -269,6 +270,36 @@ CREATE TABLE sieve_seen (
     key TEXT NOT NULL,
     expires INTEGER NOT NULL,
     PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+"#;
+
+/// Version 11: the bulk guard. Accounts may be allowed to send bulk or frozen; queue
+/// entries may be held (the relay leaves them until an admin releases them); and content
+/// fingerprints of recent messages, per account (and one scope, 0, for inbound mail), with
+/// their MinHash band keys indexed so that finding earlier copies is an index probe, and the
+/// recipients each copy went to.
+const MIGRATION_11: &str = r#"
+ALTER TABLE users ADD COLUMN bulk_allowed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN frozen TEXT;
+ALTER TABLE queue ADD COLUMN held TEXT;
+CREATE TABLE bulk_messages (
+    id INTEGER PRIMARY KEY,
+    scope INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE INDEX bulk_messages_by_time ON bulk_messages (scope, at);
+CREATE TABLE bulk_bands (
+    scope INTEGER NOT NULL,
+    band INTEGER NOT NULL,
+    message_id INTEGER NOT NULL REFERENCES bulk_messages(id) ON DELETE CASCADE,
+    PRIMARY KEY (scope, band, message_id)
+) WITHOUT ROWID;
+CREATE INDEX bulk_bands_by_message ON bulk_bands (message_id);
+CREATE TABLE bulk_recipients (
+    message_id INTEGER NOT NULL REFERENCES bulk_messages(id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    PRIMARY KEY (message_id, recipient)
 ) WITHOUT ROWID;
 "#;
 

@@ -375,3 +375,34 @@ pub async fn dkim_keys_per_domain_and_selector(b: &dyn Backend) {
     ));
     assert!(s.dkim_keys(&domain("far.test")).await.unwrap().is_empty());
 }
+
+/// Accounts start guarded and unfrozen; bulk permission and freezing are kept, a freeze
+/// reports whether it changed anything (and keeps the first reason), unknown users are
+/// errors.
+pub async fn bulk_permission_and_freezing(b: &dyn Backend) {
+    let s = b.store();
+    user(b, "alice", None).await;
+    let alice = addr("alice@example.test");
+    let record = s.user(&alice).await.unwrap().unwrap();
+    assert!(!record.bulk_allowed && record.frozen.is_none());
+    s.set_bulk_allowed(&alice, true).await.unwrap();
+    assert!(s.set_frozen(&alice, Some("bulk mail")).await.unwrap());
+    assert!(!s.set_frozen(&alice, Some("again")).await.unwrap());
+    let record = s.user(&alice).await.unwrap().unwrap();
+    assert!(record.bulk_allowed);
+    assert_eq!(record.frozen.as_deref(), Some("bulk mail"));
+    assert!(s.set_frozen(&alice, None).await.unwrap());
+    assert!(!s.set_frozen(&alice, None).await.unwrap());
+    s.set_bulk_allowed(&alice, false).await.unwrap();
+    let record = s.user(&alice).await.unwrap().unwrap();
+    assert!(!record.bulk_allowed && record.frozen.is_none());
+    let nobody = addr("nobody@example.test");
+    assert!(matches!(
+        s.set_frozen(&nobody, Some("x")).await,
+        Err(StoreError::UnknownUser(_))
+    ));
+    assert!(matches!(
+        s.set_bulk_allowed(&nobody, true).await,
+        Err(StoreError::UnknownUser(_))
+    ));
+}

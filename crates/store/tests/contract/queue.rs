@@ -25,6 +25,7 @@ fn outbound(sender: Option<&str>, to: &[&str]) -> Outbound {
         envid: None,
         ret: None,
         smtputf8: false,
+        held: None,
     }
 }
 
@@ -437,4 +438,45 @@ pub async fn a_delay_notice_marks_its_entry(b: &dyn Backend) {
     let again = report_to_sender(&*s, "Subject: Delayed Mail\r\n\r\nstill\r\n").await;
     assert!(s.queue_delay_notice(id, again).await.is_err());
     assert_eq!(s.queue().await.unwrap().len(), 2);
+}
+
+/// A held entry is listed with its reason but claimed by nobody, and `queue_retry_now`
+/// leaves it held; released, it is due at once and claimed like any other; releasing what
+/// is not held does nothing.
+pub async fn held_entries_wait_for_release(b: &dyn Backend) {
+    let s = b.store();
+    user(b, "a", None).await;
+    let blob = seal(&*s, b"Subject: held\r\n\r\nx\r\n").await.unwrap();
+    let mut out = outbound(Some("a@example.test"), &["x@far.test"]);
+    out.held = Some("bulk: 51 recipients".into());
+    let id = s
+        .submit(blob, &[], Some(&out))
+        .await
+        .unwrap()
+        .queue_id
+        .unwrap();
+    let free = enqueue(&*s, &["y@far.test"]).await;
+    let listed = s.queue().await.unwrap();
+    let held: Vec<_> = listed.iter().map(|e| (e.id, e.held.clone())).collect();
+    assert_eq!(
+        held,
+        [(id, Some("bulk: 51 recipients".into())), (free, None)]
+    );
+    s.queue_retry_now(None, NOW).await.unwrap();
+    let claimed = s.queue_claim("relay", NOW, 120, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), [free]);
+    assert!(!s.queue_release_held(free, NOW).await.unwrap(), "not held");
+    assert!(s.queue_release_held(id, NOW).await.unwrap());
+    assert!(
+        !s.queue_release_held(id, NOW).await.unwrap(),
+        "released already"
+    );
+    let claimed = s.queue_claim("relay", NOW, 120, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, id);
+    assert_eq!(
+        claimed[0].created, NOW,
+        "its queue time starts at the release"
+    );
+    assert!(s.queue().await.unwrap().iter().all(|e| e.held.is_none()));
 }

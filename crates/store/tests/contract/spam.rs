@@ -145,3 +145,112 @@ pub async fn greylisting_waits_then_passes_then_knows(b: &dyn Backend) {
         GreylistState::Wait(300)
     );
 }
+
+/// A signature of `HASHES` four-byte numbers: `same` of them shared with [`base`], the rest
+/// unique to `seed`.
+fn signature(same: usize, seed: u32) -> Vec<u8> {
+    (0..60u32)
+        .map(|i| {
+            if (i as usize) < same {
+                i
+            } else {
+                1000 + seed * 100 + i
+            }
+        })
+        .flat_map(u32::to_le_bytes)
+        .collect()
+}
+
+fn sighting(
+    scope: hermod_store::BulkScope,
+    at: i64,
+    sig: Vec<u8>,
+    bands: &[i64],
+    to: &[&str],
+) -> hermod_store::BulkSighting {
+    hermod_store::BulkSighting {
+        scope,
+        at,
+        since: at - 3600,
+        signature: sig,
+        bands: bands.to_vec(),
+        min_equal: 30,
+        recipients: to.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Copies of one content (a shared band, enough equal numbers) add up their distinct
+/// recipients per scope within the window; a shared band with a different signature is no
+/// copy; another scope, and what fell out of the window, count nothing.
+pub async fn bulk_copies_count_distinct_recipients_per_scope(b: &dyn Backend) {
+    use hermod_store::{BulkCount, BulkScope};
+    let s = b.store();
+    let alice = BulkScope::Account(user(b, "alice", None).await);
+    let t = 1_700_000_000;
+    let count = |copies, before, after| BulkCount {
+        copies,
+        before,
+        after,
+    };
+    let first = sighting(
+        alice,
+        t,
+        signature(60, 0),
+        &[1, 2],
+        &["a@x.test", "b@x.test"],
+    );
+    assert_eq!(s.bulk_observe(&first).await.unwrap(), count(0, 0, 2));
+    let copy = sighting(
+        alice,
+        t + 10,
+        signature(40, 1),
+        &[2, 3],
+        &["b@x.test", "c@x.test"],
+    );
+    assert_eq!(s.bulk_observe(&copy).await.unwrap(), count(1, 2, 3));
+    let unlike = sighting(alice, t + 20, signature(10, 2), &[1], &["d@x.test"]);
+    assert_eq!(
+        s.bulk_observe(&unlike).await.unwrap(),
+        count(0, 0, 1),
+        "a shared band but few equal numbers: no copy"
+    );
+    let inbound = sighting(
+        BulkScope::Inbound,
+        t + 30,
+        signature(60, 0),
+        &[1],
+        &["e@x.test"],
+    );
+    assert_eq!(s.bulk_observe(&inbound).await.unwrap(), count(0, 0, 1));
+    let again = sighting(alice, t + 40, signature(60, 0), &[1, 2], &["a@x.test"]);
+    assert_eq!(
+        s.bulk_observe(&again).await.unwrap(),
+        count(2, 3, 3),
+        "a recipient already counted adds nothing"
+    );
+    let later = sighting(
+        alice,
+        t + 3600 + 15,
+        signature(60, 0),
+        &[1, 2],
+        &["z@x.test"],
+    );
+    assert_eq!(
+        s.bulk_observe(&later).await.unwrap(),
+        count(1, 1, 2),
+        "only the copy of t+40 is still in the window"
+    );
+    s.remove_user(&addr("alice@example.test")).await.unwrap();
+    let after_removal = sighting(
+        alice,
+        t + 3600 + 20,
+        signature(60, 0),
+        &[1, 2],
+        &["y@x.test"],
+    );
+    assert_eq!(
+        s.bulk_observe(&after_removal).await.unwrap(),
+        count(0, 0, 1),
+        "the account's memory went with it"
+    );
+}
