@@ -22,6 +22,7 @@ imaps = []
 http = []
 https = []
 metrics = []
+managesieve = []
 # Test clients HELO with this machine's bare host name and have no reverse DNS on the local
 # fake DNS: scoring those would file the tests' minimal messages into Junk.
 [spam]
@@ -55,7 +56,7 @@ def local_dns():
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", imap=False):
+    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", imap=False, managesieve=False):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         if "[dns]" not in extra_config:
@@ -65,6 +66,8 @@ class Hermod:
             if imap:
                 # The IMAP preview: listeners plus the environment switch of `hermod serve`.
                 config = config.replace("imap = []", 'imap = ["127.0.0.1:0"]')
+            if managesieve:
+                config = config.replace("managesieve = []", 'managesieve = ["127.0.0.1:0"]')
             f.write(config + spam_config + extra_config)
         self.address = "%s@%s" % (user, domain)
         self.cli("domain", "add", domain)
@@ -73,7 +76,7 @@ class Hermod:
         env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
         if imap:
             env["HERMOD_IMAP_PREVIEW"] = "1"
-        expected = 6 if imap else 5
+        expected = 5 + int(imap) + int(managesieve)
         self.proc = subprocess.Popen([HERMOD, "--config", self.config, "serve"], stderr=subprocess.PIPE, text=True, env=env)
         self.ports = {}
         for line in self.proc.stderr:

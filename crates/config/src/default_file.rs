@@ -34,8 +34,8 @@ data_dir = "."
 #   smtp = ["0.0.0.0:25", "[::]:25"]            submission = ["0.0.0.0:587", "[::]:587"]
 #   submissions = ["0.0.0.0:465", "[::]:465"]   pop3 = ["0.0.0.0:110", "[::]:110"]
 #   pop3s = ["0.0.0.0:995", "[::]:995"]         imap = ["0.0.0.0:143", "[::]:143"]
-#   imaps = ["0.0.0.0:993", "[::]:993"]         http = ["0.0.0.0:80", "[::]:80"]
-#   https = ["0.0.0.0:443", "[::]:443"]
+#   imaps = ["0.0.0.0:993", "[::]:993"]         managesieve = ["0.0.0.0:4190", "[::]:4190"]
+#   http = ["0.0.0.0:80", "[::]:80"]            https = ["0.0.0.0:443", "[::]:443"]
 # (`hermod quickstart DOMAIN` writes such a configuration for you.)
 # IPv6 listeners are IPv6-only, so IPv4 and IPv6 are listed separately. Two listeners on the
 # same address and port are reported as an error.
@@ -52,6 +52,8 @@ pop3s = ["127.0.0.1:2995"]
 # IMAP with STARTTLS, and IMAP over implicit TLS.
 imap = ["127.0.0.1:2143"]
 imaps = ["127.0.0.1:2993"]
+# ManageSieve with STARTTLS (RFC 5804): users' email programs manage their Sieve filters.
+managesieve = ["127.0.0.1:4190"]
 # Autoconfiguration for email programs (Thunderbird, Outlook, Apple devices) and the MTA-STS
 # policy, over HTTP and HTTPS (standard ports 80 and 443; the names autoconfig.DOMAIN,
 # autodiscover.DOMAIN and mta-sts.DOMAIN point here).
@@ -80,6 +82,7 @@ metrics = ["127.0.0.1:9425"]
 # max_submission_connections = 300
 # max_pop3_connections = 300
 # max_imap_connections = 600
+# max_managesieve_connections = 100
 # Longest SMTP command line, in bytes with CRLF (RFC 5321 says at least 512).
 # max_command_line = 2048
 # Longest line inside a message, in bytes with CRLF (RFC 5321 says 1000; longer lines are
@@ -104,6 +107,13 @@ metrics = ["127.0.0.1:9425"]
 # allow_plaintext_auth_on_loopback = true
 # Autologout: a session whose next command has not arrived after this long is closed
 # (RFC 1939 asks for at least 10 minutes).
+# idle_timeout = "10m"
+
+[managesieve]
+# Passwords are only accepted over TLS (STARTTLS), except from loopback addresses while this
+# is true. (A top-level allow_plaintext_auth_on_loopback sets this and POP3's at once.)
+# allow_plaintext_auth_on_loopback = true
+# A session whose next command has not arrived after this long is closed.
 # idle_timeout = "10m"
 
 [smtp]

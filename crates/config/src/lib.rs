@@ -39,6 +39,7 @@ pub struct Config {
     pub tls: Tls,
     pub limits: Limits,
     pub pop3: Pop3,
+    pub managesieve: ManageSieve,
     pub smtp: Smtp,
     pub submission: Submission,
     pub dns: Dns,
@@ -151,6 +152,14 @@ pub struct Pop3 {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct ManageSieve {
+    /// AUTHENTICATE without TLS, but only from loopback (local tools, tests).
+    pub allow_plaintext_auth_on_loopback: bool,
+    /// The longest the next whole command may take to arrive.
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listen {
     pub smtp: Vec<SocketAddr>,
     pub submission: Vec<SocketAddr>,
@@ -159,6 +168,8 @@ pub struct Listen {
     pub pop3s: Vec<SocketAddr>,
     pub imap: Vec<SocketAddr>,
     pub imaps: Vec<SocketAddr>,
+    /// ManageSieve (RFC 5804) with STARTTLS: users manage their Sieve scripts.
+    pub managesieve: Vec<SocketAddr>,
     /// Autoconfiguration, MTA-STS (plain HTTP and HTTPS).
     pub http: Vec<SocketAddr>,
     pub https: Vec<SocketAddr>,
@@ -179,11 +190,12 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     /// Connections at once per kind of service, so idle sessions of one protocol cannot
-    /// take every place: SMTP (port 25), submission (587 and 465), POP3, IMAP.
+    /// take every place: SMTP (port 25), submission (587 and 465), POP3, IMAP, ManageSieve.
     pub max_smtp_connections: usize,
     pub max_submission_connections: usize,
     pub max_pop3_connections: usize,
     pub max_imap_connections: usize,
+    pub max_managesieve_connections: usize,
     pub max_command_line: usize,
     pub max_data_line: usize,
     pub max_received_headers: usize,
@@ -209,6 +221,8 @@ impl Default for Listen {
             pop3s: loopback(2995),
             imap: loopback(2143),
             imaps: loopback(2993),
+            // 4190 (RFC 5804) is not a privileged port: the standard one works as it is.
+            managesieve: loopback(4190),
             http: loopback(2080),
             https: loopback(2443),
             metrics: loopback(9425),
@@ -227,6 +241,7 @@ impl Default for Limits {
             max_submission_connections: 300,
             max_pop3_connections: 300,
             max_imap_connections: 600,
+            max_managesieve_connections: 100,
             max_command_line: 2048,
             max_data_line: 8192,
             max_received_headers: 50,
@@ -252,6 +267,10 @@ impl Config {
             tls: Tls::default(),
             limits: Limits::default(),
             pop3: Pop3 {
+                allow_plaintext_auth_on_loopback: true,
+                idle_timeout: Duration::from_secs(600),
+            },
+            managesieve: ManageSieve {
                 allow_plaintext_auth_on_loopback: true,
                 idle_timeout: Duration::from_secs(600),
             },
@@ -359,7 +378,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_listen(&mut root, &mut config.listen);
     read_tls(&mut root, &mut config.tls, &base);
     read_limits(&mut root, &mut config.limits);
+    // The top-level key sets the policy for every protocol; a section's own key overrides it.
+    if let Some(v) = root.boolean("allow_plaintext_auth_on_loopback") {
+        config.pop3.allow_plaintext_auth_on_loopback = v;
+        config.managesieve.allow_plaintext_auth_on_loopback = v;
+    }
     read_pop3(&mut root, &mut config.pop3);
+    read_managesieve(&mut root, &mut config.managesieve);
     read_smtp(&mut root, &mut config.smtp);
     read_submission(&mut root, &mut config.submission);
     read_dns(&mut root, &mut config.dns);
@@ -446,7 +471,7 @@ fn read_listen(root: &mut Section<'_>, listen: &mut Listen) {
     let Some(mut section) = root.section("listen") else {
         return;
     };
-    let fields: [(&'static str, &mut Vec<SocketAddr>); 10] = [
+    let fields: [(&'static str, &mut Vec<SocketAddr>); 11] = [
         ("smtp", &mut listen.smtp),
         ("submission", &mut listen.submission),
         ("submissions", &mut listen.submissions),
@@ -454,6 +479,7 @@ fn read_listen(root: &mut Section<'_>, listen: &mut Listen) {
         ("pop3s", &mut listen.pop3s),
         ("imap", &mut listen.imap),
         ("imaps", &mut listen.imaps),
+        ("managesieve", &mut listen.managesieve),
         ("http", &mut listen.http),
         ("https", &mut listen.https),
         ("metrics", &mut listen.metrics),
@@ -548,7 +574,7 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
     if let Some(v) = s.size("max_message_size", 1024) {
         limits.max_message_size = v;
     }
-    let counts: [(&'static str, u64, &mut usize); 11] = [
+    let counts: [(&'static str, u64, &mut usize); 12] = [
         ("max_recipients", 1, &mut limits.max_recipients),
         ("max_connections", 1, &mut limits.max_connections),
         (
@@ -567,6 +593,11 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
         ),
         ("max_pop3_connections", 1, &mut limits.max_pop3_connections),
         ("max_imap_connections", 1, &mut limits.max_imap_connections),
+        (
+            "max_managesieve_connections",
+            1,
+            &mut limits.max_managesieve_connections,
+        ),
         ("min_data_rate", 1, &mut limits.min_data_rate),
     ];
     for (key, min, field) in counts {
@@ -588,10 +619,6 @@ fn read_limits(root: &mut Section<'_>, limits: &mut Limits) {
 }
 
 fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
-    // Also accepted at the top level: the policy is about passwords, whatever the protocol.
-    if let Some(v) = root.boolean("allow_plaintext_auth_on_loopback") {
-        pop3.allow_plaintext_auth_on_loopback = v;
-    }
     let Some(mut s) = root.section("pop3") else {
         return;
     };
@@ -600,6 +627,19 @@ fn read_pop3(root: &mut Section<'_>, pop3: &mut Pop3) {
     }
     if let Some(v) = s.duration("idle_timeout") {
         pop3.idle_timeout = v;
+    }
+    root.absorb(s);
+}
+
+fn read_managesieve(root: &mut Section<'_>, managesieve: &mut ManageSieve) {
+    let Some(mut s) = root.section("managesieve") else {
+        return;
+    };
+    if let Some(v) = s.boolean("allow_plaintext_auth_on_loopback") {
+        managesieve.allow_plaintext_auth_on_loopback = v;
+    }
+    if let Some(v) = s.duration("idle_timeout") {
+        managesieve.idle_timeout = v;
     }
     root.absorb(s);
 }

@@ -46,6 +46,17 @@ fn values_are_read() {
     )
     .unwrap();
     assert!(!strict.pop3.allow_plaintext_auth_on_loopback);
+    assert!(!strict.managesieve.allow_plaintext_auth_on_loopback);
+    // A section's own key wins over the top-level one.
+    let mixed = parse(
+        "allow_plaintext_auth_on_loopback = false\n[managesieve]\nallow_plaintext_auth_on_loopback = true\nidle_timeout = \"30m\"\n[listen]\nmanagesieve = []\n",
+        Path::new("h.toml"),
+    )
+    .unwrap();
+    assert!(!mixed.pop3.allow_plaintext_auth_on_loopback);
+    assert!(mixed.managesieve.allow_plaintext_auth_on_loopback);
+    assert_eq!(mixed.managesieve.idle_timeout.as_secs(), 1800);
+    assert!(mixed.listen.managesieve.is_empty());
     let off = parse("recipient_delimiter = \"\"", Path::new("h.toml")).unwrap();
     assert_eq!(off.recipient_delimiter, None);
 }

@@ -1,5 +1,6 @@
-//! Runs the interop suites (Python's smtplib, poplib and imaplib, swaks, msmtp, fetchmail, dkimpy) against the built
-//! binary. They fail, never skip, when a client is missing: `scripts/test` installs them.
+//! Runs the interop suites (Python's smtplib, poplib and imaplib, swaks, msmtp, fetchmail, dkimpy,
+//! sieve-connect) against the built binary. They fail, never skip, when a client is missing:
+//! `scripts/test` installs them.
 
 fn run_suite(script: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -34,4 +35,9 @@ fn pop3_clients_interoperate() {
 #[test]
 fn imap_clients_interoperate() {
     run_suite("imap_interop.py");
+}
+
+#[test]
+fn managesieve_clients_interoperate() {
+    run_suite("managesieve_interop.py");
 }

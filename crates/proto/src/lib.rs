@@ -3,6 +3,7 @@
 
 pub mod imap;
 mod line;
+pub mod managesieve;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;

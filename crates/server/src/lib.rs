@@ -1,9 +1,11 @@
 //! The server: shared networking in `net` (listeners, TLS, connection state and caps,
-//! shutdown), one module per protocol session (`smtp` for SMTP and submission, `pop3`), the
+//! shutdown), one module per protocol session (`smtp` for SMTP and submission, `pop3`,
+//! `imap`, `managesieve`), the
 //! relay (`outbound`), the spam filter's I/O half (`spam`), and the wiring between them.
 
 mod http;
 mod imap;
+mod managesieve;
 pub mod net;
 mod outbound;
 mod pop3;
@@ -414,6 +416,7 @@ async fn serve_connection(
         }
         Service::Pop3 | Service::Pop3s => pop3::Session::new(ctx, conn, peer).run().await,
         Service::Imap | Service::Imaps => imap::Session::new(ctx, conn, peer).run().await,
+        Service::ManageSieve => managesieve::Session::new(ctx, conn, peer).run().await,
         // Never here: `Acceptor::start_session` hands them to `serve_web`.
         Service::Http | Service::Https | Service::Metrics => {}
     }
@@ -428,6 +431,10 @@ async fn refuse(service: Service, mut conn: Conn<TcpStream>, peer: SocketAddr, r
         }
         Service::Imap | Service::Imaps => {
             imap::too_many_connections(conn.output());
+            conn.close().await;
+        }
+        Service::ManageSieve => {
+            managesieve::too_many_connections(conn.output());
             conn.close().await;
         }
         Service::Http | Service::Https | Service::Metrics => {}

@@ -6,6 +6,7 @@ pub mod dns_server;
 mod fake_mta;
 mod imap_client;
 mod pop3_client;
+mod sieve_client;
 mod transcript;
 
 pub use client::{SmtpClient, SmtpReply};
@@ -13,6 +14,7 @@ pub use dns_server::DnsServer;
 pub use fake_mta::{FakeDns, FakeMta, ReceivedMail};
 pub use imap_client::ImapClient;
 pub use pop3_client::Pop3Client;
+pub use sieve_client::{SieveClient, SieveResponse};
 pub use transcript::run_transcript;
 
 use hermod_config::Config;
@@ -34,6 +36,8 @@ pub struct TestServer {
     /// IMAP (STARTTLS) and IMAPS: only with the preview on ([`TestServer::start_imap`]).
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
+    /// ManageSieve (STARTTLS).
+    pub managesieve: SocketAddr,
     /// Autoconfiguration and MTA-STS over HTTP and HTTPS, and the metrics listener.
     pub http: SocketAddr,
     pub https: SocketAddr,
@@ -64,6 +68,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.pop3s = vec![loopback];
     config.listen.imap.clear();
     config.listen.imaps.clear();
+    config.listen.managesieve = vec![loopback];
     config.listen.http = vec![loopback];
     config.listen.https = vec![loopback];
     config.listen.metrics = vec![loopback];
@@ -115,6 +120,7 @@ impl TestServer {
         let submissions = listeners.local_addrs(Service::Submissions)[0];
         let imap = listeners.local_addrs(Service::Imap).first().copied();
         let imaps = listeners.local_addrs(Service::Imaps).first().copied();
+        let managesieve = listeners.local_addrs(Service::ManageSieve)[0];
         let http = listeners.local_addrs(Service::Http)[0];
         let https = listeners.local_addrs(Service::Https)[0];
         let metrics = listeners.local_addrs(Service::Metrics)[0];
@@ -138,6 +144,7 @@ impl TestServer {
             submissions,
             imap,
             imaps,
+            managesieve,
             http,
             https,
             metrics,
@@ -197,6 +204,11 @@ impl TestServer {
     /// An IMAP connection (the server must have been started with [`TestServer::start_imap`]).
     pub async fn imap_client(&self) -> ImapClient {
         ImapClient::connect(self.imap.expect("IMAP is on")).await
+    }
+
+    /// A ManageSieve connection, greeting read.
+    pub async fn sieve_client(&self) -> SieveClient {
+        SieveClient::connect(self.managesieve).await
     }
 
     pub async fn client(&self) -> SmtpClient {

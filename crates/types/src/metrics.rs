@@ -146,6 +146,7 @@ pub const SERVICES: &[&str] = &[
     "pop3s",
     "imap",
     "imaps",
+    "managesieve",
     "http",
     "https",
     "metrics",

@@ -20,10 +20,12 @@ pub enum PutError {
     Store(#[from] StoreError),
 }
 
-/// RFC 5804 1.6: names are UTF-8 without control characters; hermod also bounds them.
+/// RFC 5804 1.6: names are UTF-8 without control characters (nor the line and paragraph
+/// separators U+2028, U+2029); hermod also bounds them.
 pub fn valid_name(name: &str) -> bool {
     let chars = name.chars().count();
-    (1..=128).contains(&chars) && !name.chars().any(char::is_control)
+    let forbidden = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    (1..=128).contains(&chars) && !name.chars().any(forbidden)
 }
 
 /// Checks and stores `text` as the user's script `name` (replacing one of that name).

@@ -173,6 +173,12 @@ impl SieveEngine {
         }
     }
 
+    /// The extensions a script may `require`, by their names in `require` (what ManageSieve's
+    /// SIEVE capability lists).
+    pub fn extensions(&self) -> Vec<String> {
+        supported().iter().map(ToString::to_string).collect()
+    }
+
     /// Compiles a script: errors carry the line and column.
     pub fn compile(&self, text: &[u8]) -> Result<Arc<sieve::Sieve>, ScriptError> {
         match self.compiler.compile(text) {
@@ -194,6 +200,18 @@ impl SieveEngine {
     /// compiles, and every extension it requires is one hermod has (found by a dry run on
     /// an empty message, which stops at the first `require` it cannot meet).
     pub fn check(&self, text: &[u8]) -> Result<(), ScriptError> {
+        // RFC 5228 2.2: scripts are UTF-8. The compiler takes any octets, and a script in
+        // Latin-1 would compare and file by garbled names.
+        if let Err(e) = std::str::from_utf8(text) {
+            let line = text[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            return Err(ScriptError {
+                message: format!("the script is not valid UTF-8 (line {line})"),
+            });
+        }
         let script = self.compile(text)?;
         run::dry_run(&self.runtime, script)
     }

@@ -33,7 +33,7 @@ pub struct QuickstartArgs {
 }
 
 /// The standard ports, in the order they are explained.
-const PORTS: [(&str, u16, &str); 9] = [
+const PORTS: [(&str, u16, &str); 10] = [
     ("smtp", 25, "mail from other servers"),
     ("submission", 587, "mail from your programs (STARTTLS)"),
     ("submissions", 465, "mail from your programs (TLS)"),
@@ -41,6 +41,11 @@ const PORTS: [(&str, u16, &str); 9] = [
     ("imaps", 993, "IMAP (TLS)"),
     ("pop3", 110, "POP3 (STLS)"),
     ("pop3s", 995, "POP3 (TLS)"),
+    (
+        "managesieve",
+        4190,
+        "ManageSieve: filters from email programs (STARTTLS)",
+    ),
     (
         "http",
         80,

@@ -18,8 +18,9 @@ enum Class {
     Submission = 1,
     Pop3 = 2,
     Imap = 3,
-    Web = 4,
-    Metrics = 5,
+    ManageSieve = 4,
+    Web = 5,
+    Metrics = 6,
 }
 
 /// Connections at once on the HTTP(S) listeners: each request is bounded to seconds, so
@@ -35,6 +36,7 @@ impl Class {
             Service::Submission | Service::Submissions => Class::Submission,
             Service::Pop3 | Service::Pop3s => Class::Pop3,
             Service::Imap | Service::Imaps => Class::Imap,
+            Service::ManageSieve => Class::ManageSieve,
             Service::Http | Service::Https => Class::Web,
             Service::Metrics => Class::Metrics,
         }
@@ -43,7 +45,7 @@ impl Class {
 
 struct Inner {
     max_total: usize,
-    max_per_class: [usize; 6],
+    max_per_class: [usize; 7],
     max_per_ip: usize,
     open: Mutex<Open>,
 }
@@ -51,7 +53,7 @@ struct Inner {
 #[derive(Default)]
 struct Open {
     total: usize,
-    per_class: [usize; 6],
+    per_class: [usize; 7],
     per_network: HashMap<IpAddr, usize>,
 }
 
@@ -79,6 +81,7 @@ impl ConnectionLimits {
                     limits.max_submission_connections,
                     limits.max_pop3_connections,
                     limits.max_imap_connections,
+                    limits.max_managesieve_connections,
                     MAX_WEB_CONNECTIONS,
                     MAX_METRICS_CONNECTIONS,
                 ],
@@ -182,6 +185,21 @@ mod tests {
         assert!(caps.admit(Service::Smtp, ip("10.0.1.1")).is_ok());
         drop(held);
         assert!(caps.admit(Service::Pop3, ip("10.0.1.1")).is_ok());
+    }
+
+    /// ManageSieve has its own cap: its idle sessions take no mail protocol's places.
+    #[test]
+    fn managesieve_is_capped_apart() {
+        let mut limits = limits();
+        limits.max_managesieve_connections = 1;
+        let caps = ConnectionLimits::new(&limits);
+        let _held = caps.admit(Service::ManageSieve, ip("10.0.0.1")).unwrap();
+        assert_eq!(
+            caps.admit(Service::ManageSieve, ip("10.0.0.2")).err(),
+            Some(Refusal::TooManyConnections)
+        );
+        assert!(caps.admit(Service::Imap, ip("10.0.0.2")).is_ok());
+        assert!(caps.admit(Service::Pop3, ip("10.0.0.2")).is_ok());
     }
 
     #[test]

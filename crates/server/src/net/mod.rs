@@ -22,6 +22,7 @@ pub enum Service {
     Pop3s,
     Imap,
     Imaps,
+    ManageSieve,
     /// Autoconfiguration and MTA-STS, plain and over TLS.
     Http,
     Https,
@@ -39,6 +40,7 @@ impl Service {
             Service::Pop3s => "pop3s",
             Service::Imap => "imap",
             Service::Imaps => "imaps",
+            Service::ManageSieve => "managesieve",
             Service::Http => "http",
             Service::Https => "https",
             Service::Metrics => "metrics",
@@ -54,7 +56,8 @@ impl Service {
             | Service::Submission
             | Service::Submissions
             | Service::Pop3
-            | Service::Pop3s => true,
+            | Service::Pop3s
+            | Service::ManageSieve => true,
             Service::Imap | Service::Imaps => config.imap_preview,
         }
     }
@@ -73,7 +76,7 @@ impl Service {
     }
 
     /// Every service with the addresses the configuration gives it.
-    pub fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 10] {
+    pub fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 11] {
         let l = &config.listen;
         [
             (Service::Smtp, &l.smtp),
@@ -83,6 +86,7 @@ impl Service {
             (Service::Pop3s, &l.pop3s),
             (Service::Imap, &l.imap),
             (Service::Imaps, &l.imaps),
+            (Service::ManageSieve, &l.managesieve),
             (Service::Http, &l.http),
             (Service::Https, &l.https),
             (Service::Metrics, &l.metrics),
