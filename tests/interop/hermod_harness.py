@@ -19,6 +19,9 @@ pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
 imap = ["127.0.0.1:0"]
 imaps = ["127.0.0.1:0"]
+http = []
+https = []
+metrics = []
 managesieve = []
 # Test clients HELO with this machine's bare host name and have no reverse DNS on the local
 # fake DNS: scoring those would file the tests' minimal messages into Junk.

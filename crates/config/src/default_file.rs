@@ -35,6 +35,8 @@ data_dir = "."
 #   submissions = ["0.0.0.0:465", "[::]:465"]   pop3 = ["0.0.0.0:110", "[::]:110"]
 #   pop3s = ["0.0.0.0:995", "[::]:995"]         imap = ["0.0.0.0:143", "[::]:143"]
 #   imaps = ["0.0.0.0:993", "[::]:993"]         managesieve = ["0.0.0.0:4190", "[::]:4190"]
+#   http = ["0.0.0.0:80", "[::]:80"]            https = ["0.0.0.0:443", "[::]:443"]
+# (`hermod quickstart DOMAIN` writes such a configuration for you.)
 # IPv6 listeners are IPv6-only, so IPv4 and IPv6 are listed separately. Two listeners on the
 # same address and port are reported as an error.
 [listen]
@@ -51,6 +53,13 @@ imap = ["127.0.0.1:2143"]
 imaps = ["127.0.0.1:2993"]
 # ManageSieve with STARTTLS (RFC 5804): users' email programs manage their Sieve filters.
 managesieve = ["127.0.0.1:4190"]
+# Autoconfiguration for email programs (Thunderbird, Outlook, Apple devices) and the MTA-STS
+# policy, over HTTP and HTTPS (standard ports 80 and 443; the names autoconfig.DOMAIN,
+# autodiscover.DOMAIN and mta-sts.DOMAIN point here).
+http = ["127.0.0.1:2080"]
+https = ["127.0.0.1:2443"]
+# Prometheus metrics at /metrics, plain HTTP: keep it on a private address.
+metrics = ["127.0.0.1:9425"]
 
 # The certificate chain and private key (PEM) every TLS service uses. Without them, hermod
 # generates a self-signed certificate for `hostname` once, into data_dir/tls/.
@@ -201,6 +210,17 @@ managesieve = ["127.0.0.1:4190"]
 # greylisting = false
 # greylist_delay = "5m"
 
+[mta_sts]
+# MTA-STS (RFC 8461) tells other servers to deliver here only over valid TLS. The policy is
+# served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt (needs a certificate valid for
+# that name, and the _mta-sts TXT record `hermod domain dns` prints).
+# "testing": senders report problems but deliver anyway; "enforce": they refuse to deliver
+# without valid TLS; "none": withdraws a policy senders have cached.
+# mode = "testing"
+# How long senders may remember the policy (at most a year).
+# max_age = "7d"
+# The MX host names the policy allows ("*.example.org" matches one label). Default: hostname.
+# mx = []
 [sieve]
 # Users' own filters (RFC 5228), run at every delivery into a local mailbox; manage them with
 # `hermod sieve`. A script that fails or hits a limit keeps the message where it would have

@@ -45,9 +45,50 @@ pub struct Config {
     pub dns: Dns,
     pub outbound: Outbound,
     pub spam: Spam,
+    pub mta_sts: MtaSts,
     pub sieve: Sieve,
     pub bulk: Bulk,
     pub imap: Imap,
+}
+
+/// The MTA-STS policy (RFC 8461) served at `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MtaSts {
+    pub mode: MtaStsMode,
+    /// How long senders may cache the policy (RFC 8461 3.2: at most a year).
+    pub max_age: Duration,
+    /// The `mx:` patterns; empty means `hostname` alone.
+    pub mx: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtaStsMode {
+    /// Senders report failures (TLS-RPT) but deliver anyway: the mode to start with.
+    Testing,
+    /// Senders refuse to deliver without valid TLS to a listed MX.
+    Enforce,
+    /// Tells senders that cached policies no longer apply (the way out of MTA-STS).
+    None,
+}
+
+impl MtaStsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtaStsMode::Testing => "testing",
+            MtaStsMode::Enforce => "enforce",
+            MtaStsMode::None => "none",
+        }
+    }
+}
+
+impl MtaSts {
+    /// The MX host names the policy lists.
+    pub fn mx_names<'a>(&'a self, hostname: &'a str) -> Vec<&'a str> {
+        match self.mx.is_empty() {
+            true => vec![hostname],
+            false => self.mx.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,6 +193,11 @@ pub struct Listen {
     pub imaps: Vec<SocketAddr>,
     /// ManageSieve (RFC 5804) with STARTTLS: users manage their Sieve scripts.
     pub managesieve: Vec<SocketAddr>,
+    /// Autoconfiguration, MTA-STS (plain HTTP and HTTPS).
+    pub http: Vec<SocketAddr>,
+    pub https: Vec<SocketAddr>,
+    /// Prometheus metrics (plain HTTP; keep it private).
+    pub metrics: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -200,6 +246,9 @@ impl Default for Listen {
             imaps: loopback(2993),
             // 4190 (RFC 5804) is not a privileged port: the standard one works as it is.
             managesieve: loopback(4190),
+            http: loopback(2080),
+            https: loopback(2443),
+            metrics: loopback(9425),
         }
     }
 }
@@ -270,6 +319,11 @@ impl Config {
                 max_per_domain: 4,
             },
             spam: Spam::default(),
+            mta_sts: MtaSts {
+                mode: MtaStsMode::Testing,
+                max_age: Duration::from_secs(7 * 86_400),
+                mx: Vec::new(),
+            },
             sieve: Sieve::default(),
             bulk: Bulk::default(),
             imap: Imap {
@@ -368,6 +422,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_dns(&mut root, &mut config.dns);
     read_outbound(&mut root, &mut config.outbound);
     spam::read_spam(&mut root, &mut config.spam, &base);
+    read_mta_sts(&mut root, &mut config.mta_sts);
     sieve::read_sieve(&mut root, &mut config.sieve, &base);
     bulk::read_bulk(&mut root, &mut config.bulk);
     let errors = root.finish();
@@ -448,7 +503,7 @@ fn read_listen(root: &mut Section<'_>, listen: &mut Listen) {
     let Some(mut section) = root.section("listen") else {
         return;
     };
-    let fields: [(&'static str, &mut Vec<SocketAddr>); 8] = [
+    let fields: [(&'static str, &mut Vec<SocketAddr>); 11] = [
         ("smtp", &mut listen.smtp),
         ("submission", &mut listen.submission),
         ("submissions", &mut listen.submissions),
@@ -457,6 +512,9 @@ fn read_listen(root: &mut Section<'_>, listen: &mut Listen) {
         ("imap", &mut listen.imap),
         ("imaps", &mut listen.imaps),
         ("managesieve", &mut listen.managesieve),
+        ("http", &mut listen.http),
+        ("https", &mut listen.https),
+        ("metrics", &mut listen.metrics),
     ];
     // What each service will bind, for the clash check: what the file says, or the default
     // when the key is absent; a key with errors is left out so it cannot cause false clashes.
@@ -744,6 +802,45 @@ fn read_outbound(root: &mut Section<'_>, out: &mut Outbound) {
     }
     if let Some(v) = s.integer("max_per_domain", 1) {
         out.max_per_domain = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    root.absorb(s);
+}
+
+fn read_mta_sts(root: &mut Section<'_>, sts: &mut MtaSts) {
+    let Some(mut s) = root.section("mta_sts") else {
+        return;
+    };
+    if let Some(mode) = s.string("mode") {
+        match mode.as_str() {
+            "testing" => sts.mode = MtaStsMode::Testing,
+            "enforce" => sts.mode = MtaStsMode::Enforce,
+            "none" => sts.mode = MtaStsMode::None,
+            _ => s.error(
+                "mode",
+                format!("expected \"testing\", \"enforce\" or \"none\", got {mode:?}"),
+            ),
+        }
+    }
+    if let Some(age) = s.duration("max_age") {
+        // RFC 8461 3.2: max_age is at most 31557600 seconds.
+        match age.as_secs() <= 31_557_600 {
+            true => sts.max_age = age,
+            false => s.error(
+                "max_age",
+                "must be at most a year (31557600 seconds)".into(),
+            ),
+        }
+    }
+    // RFC 8461 3.2: an mx pattern is a host name, or "*." and a host name.
+    let mx_pattern = |p: &str| {
+        let name = p.strip_prefix("*.").unwrap_or(p);
+        validate_hostname(name).map(|n| match p.starts_with("*.") {
+            true => format!("*.{n}"),
+            false => n,
+        })
+    };
+    if let Some(mx) = s.list("mx", mx_pattern) {
+        sts.mx = mx;
     }
     root.absorb(s);
 }

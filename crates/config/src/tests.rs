@@ -287,6 +287,33 @@ blocklist_file = "lists/block.txt"
 }
 
 #[test]
+fn mta_sts_and_http_listeners_are_read() {
+    let text = "hostname = \"mx.example.org\"\n[listen]\nhttp = [\"0.0.0.0:80\"]\nhttps = []\nmetrics = [\"127.0.0.1:9100\"]\n[mta_sts]\nmode = \"enforce\"\nmax_age = \"1d\"\nmx = [\"MX1.example.org\", \"*.backup.example.org\"]\n";
+    let c = parse(text, Path::new("h.toml")).unwrap();
+    assert_eq!(c.listen.http.len(), 1);
+    assert!(c.listen.https.is_empty());
+    assert_eq!(c.listen.metrics[0].port(), 9100);
+    assert_eq!(c.mta_sts.mode, MtaStsMode::Enforce);
+    assert_eq!(c.mta_sts.max_age.as_secs(), 86_400);
+    assert_eq!(
+        c.mta_sts.mx_names(&c.hostname),
+        ["mx1.example.org", "*.backup.example.org"]
+    );
+    let defaults = parse("hostname = \"mx.example.org\"", Path::new("h.toml")).unwrap();
+    assert_eq!(
+        defaults.mta_sts.mx_names(&defaults.hostname),
+        ["mx.example.org"]
+    );
+    let bad = parse(
+        "[mta_sts]\nmode = \"strict\"\nmax_age = \"400d\"\nmx = [\"not a host\"]\n",
+        Path::new("h.toml"),
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = bad.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["mta_sts.mode", "mta_sts.max_age", "mta_sts.mx[0]"]);
+}
+
+#[test]
 fn bulk_section_and_sending_limits_parse() {
     let text = r#"
 [submission]

@@ -161,17 +161,23 @@ pub async fn login(
 ) -> Result<LoginOutcome, StoreError> {
     let account = account_key(name);
     let now = std::time::Instant::now();
+    let logins = &hermod_types::metrics::metrics().logins;
     if let Verdict::Locked { retry_after } = throttle.check(ip, &account, now) {
+        logins.inc("throttled");
         return Ok(LoginOutcome::Locked { retry_after });
     }
     match authenticate(directory, name, password).await? {
         Some(user) => {
+            logins.inc("accepted");
             throttle.succeeded(&user.address);
             Ok(LoginOutcome::Accepted(user))
         }
-        None => Ok(LoginOutcome::Refused {
-            delay: throttle.failed(ip, &account, std::time::Instant::now()),
-        }),
+        None => {
+            logins.inc("failed");
+            Ok(LoginOutcome::Refused {
+                delay: throttle.failed(ip, &account, std::time::Instant::now()),
+            })
+        }
     }
 }
 

@@ -121,29 +121,13 @@ pub fn dkim_txt(key: &DkimKeyRecord) -> String {
 }
 
 /// A TXT value as zone-file strings of at most 255 octets each.
-fn quoted(value: &str) -> String {
+pub(crate) fn quoted(value: &str) -> String {
     let chunks: Vec<String> = value
         .as_bytes()
         .chunks(255)
         .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
         .collect();
     chunks.join(" ")
-}
-
-/// Every record a domain needs for hermod to receive and send its mail, zone-file ready.
-pub fn dns_records(domain: &str, hostname: &str, keys: &[DkimKeyRecord]) -> String {
-    let mut out = format!("; DNS records for {domain}, served by {hostname}\n");
-    out.push_str(&format!("{domain}.\t3600\tIN\tMX\t10 {hostname}.\n"));
-    out.push_str(&format!("{domain}.\t3600\tIN\tTXT\t\"v=spf1 mx -all\"\n"));
-    for key in keys {
-        out.push_str(&format!(
-            "{}._domainkey.{domain}.\t3600\tIN\tTXT\t{}\n",
-            key.selector,
-            quoted(&dkim_txt(key))
-        ));
-    }
-    out.push_str(&format!("_dmarc.{domain}.\t3600\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}\"\n"));
-    out
 }
 
 #[cfg(test)]
@@ -165,15 +149,8 @@ mod tests {
             headers.contains("d=example.test") && headers.contains("s=hermod-rsa"),
             "{headers}"
         );
-        let records = dns_records("example.test", "mx.example.test", &keys);
-        assert!(
-            records.contains("example.test.\t3600\tIN\tMX\t10 mx.example.test."),
-            "{records}"
-        );
-        assert!(records.contains(
-            "hermod-ed25519._domainkey.example.test.\t3600\tIN\tTXT\t\"v=DKIM1; k=ed25519; p="
-        ));
-        assert!(records.contains("\"v=spf1 mx -all\"") && records.contains("_dmarc.example.test."));
+        assert!(dkim_txt(&keys[0]).starts_with("v=DKIM1; k=ed25519; p="));
+        assert_eq!(quoted(&"x".repeat(300)).matches('"').count(), 4);
         // An RSA-2048 SubjectPublicKeyInfo starts with this DER prefix.
         assert!(
             dkim_txt(&keys[1]).contains("p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"),

@@ -10,6 +10,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod rates;
 mod routing;
+pub mod selfhost;
 pub mod sieve;
 pub mod srs;
 pub mod submission;

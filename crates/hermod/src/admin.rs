@@ -15,8 +15,14 @@ pub enum DomainAction {
     Remove { domain: String },
     /// List the local domains.
     List,
-    /// Print the DNS records DOMAIN needs (MX, SPF, DKIM, DMARC), ready for a zone file.
-    Dns { domain: String },
+    /// Print the DNS records DOMAIN needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
+    /// autoconfig), ready for a zone file.
+    Dns {
+        domain: String,
+        /// The server's public address (repeatable): A/AAAA records and the SPF list it.
+        #[arg(long)]
+        public_ip: Vec<std::net::IpAddr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,16 +105,11 @@ pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
                 store.set_dkim_key(&domain, key)?;
             }
         }
-        DomainAction::Dns { domain } => {
+        DomainAction::Dns { domain, public_ip } => {
             let domain = parse_domain(&domain)?;
-            if !store.is_local_domain(&domain)? {
-                bail!("unknown domain {domain}: add it first with `hermod domain add {domain}`");
-            }
-            let keys = store.dkim_keys(&domain)?;
-            print!(
-                "{}",
-                hermod_core::dkim::dns_records(domain.as_str(), &config.hostname, &keys)
-            );
+            let records =
+                crate::selfhost::records::domain_records(config, &store, &domain, &public_ip)?;
+            print!("{records}");
         }
         DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?)?,
         DomainAction::List => store.domains()?.iter().for_each(|d| println!("{d}")),

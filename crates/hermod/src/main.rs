@@ -4,6 +4,7 @@
 mod admin;
 mod maildir;
 mod queue;
+mod selfhost;
 mod serve;
 mod sieve;
 mod spam;
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         action: spam::SpamAction,
     },
+    /// Set up a new server for DOMAIN: configuration, domain, admin account, and the DNS
+    /// records and other steps to take outside hermod.
+    Quickstart(selfhost::quickstart::QuickstartArgs),
+    /// Check the setup as the internet sees it (DNS, certificate, ports), with fixes.
+    Check(selfhost::check::CheckArgs),
     /// Manage users' Sieve filters (run at every delivery into their mailboxes).
     Sieve {
         #[command(subcommand)]
@@ -84,8 +90,15 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Quickstart writes the configuration; every other command reads it.
+    let command = match cli.command {
+        Command::Quickstart(args) => return selfhost::quickstart::quickstart(&cli.config, args),
+        command => command,
+    };
     let config = load_config(&cli.config)?;
-    match cli.command {
+    match command {
+        Command::Quickstart(_) => unreachable!("handled above"),
+        Command::Check(args) => selfhost::check::run(&config, args),
         Command::Serve => serve::serve(config),
         Command::Domain { action } => admin::domain(&config, action),
         Command::User { action } => admin::user(&config, action),

@@ -3,6 +3,7 @@
 //! `imap`, `managesieve`), the
 //! relay (`outbound`), the spam filter's I/O half (`spam`), and the wiring between them.
 
+mod http;
 mod imap;
 mod managesieve;
 pub mod net;
@@ -12,7 +13,9 @@ pub mod reply;
 mod smtp;
 mod spam;
 
+pub use http::{client_services, mta_sts_policy};
 pub use net::{Listeners, Service, shutdown, tls};
+pub use spam::authenticator as dns_authenticator;
 
 use hermod_config::Config;
 use hermod_core::Router;
@@ -116,12 +119,24 @@ pub fn sieve_engine(config: &Config) -> Result<hermod_core::sieve::SieveEngine, 
     })
 }
 
+/// Counts a refused message or recipient (`hermod_messages_refused_total`).
+pub(crate) fn count_refusal(reason: &'static str) {
+    hermod_types::metrics::metrics()
+        .messages_refused
+        .inc(reason);
+}
+
 /// What every session shares.
 pub(crate) struct Context {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub router: Router,
     pub tls: Option<TlsAcceptor>,
+    /// What email programs are told to use (autoconfiguration): the services listened on,
+    /// with the ports actually bound.
+    pub client_services: Vec<hermod_core::selfhost::ClientService>,
+    /// The certificate behind `tls`, replaceable while the server runs.
+    pub certificate: Arc<tls::CertificateHolder>,
     /// The server's hostname as a domain, for the bare `<Postmaster>` recipient.
     pub hostname_domain: Option<Domain>,
     pub throttle: hermod_core::throttle::LoginThrottle,
@@ -169,7 +184,7 @@ impl Server {
         store: Arc<dyn Store>,
         resolver: Arc<dyn hermod_core::outbound::Resolver>,
     ) -> Result<Server, ServerError> {
-        let tls = tls::server_config(&config)?;
+        let (tls, certificate) = tls::server_config(&config)?;
         let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
         let router = Router::new(store.clone(), config.recipient_delimiter).with_srs(srs.clone());
         let hostname_domain = Domain::parse(&config.hostname).ok();
@@ -177,6 +192,9 @@ impl Server {
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
         let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
+        let client_services = http::services_on(&config, |service, _| {
+            listeners.local_addrs(service).first().map(|a| a.port())
+        });
         let sieve = sieve_engine(&config)
             .map_err(ServerError::Sieve)?
             .with_srs(srs);
@@ -185,6 +203,8 @@ impl Server {
             store,
             router,
             tls: Some(TlsAcceptor::from(tls)),
+            client_services,
+            certificate,
             hostname_domain,
             throttle: Default::default(),
             sending,
@@ -202,6 +222,12 @@ impl Server {
             ctx: Arc::new(ctx),
             listeners,
         })
+    }
+
+    /// The certificate every TLS listener presents; replacing it takes effect at the next
+    /// handshake (certificate renewal without a restart).
+    pub fn certificate(&self) -> Arc<tls::CertificateHolder> {
+        self.ctx.certificate.clone()
     }
 
     /// Replaces the clock of the sending limits and the bulk guard (tests simulate hours).
@@ -313,6 +339,22 @@ impl Acceptor {
         let (ctx, shutdown, done) = (self.ctx.clone(), self.shutdown.clone(), self.done.clone());
         let admitted = self.limits.admit(self.service, peer.ip());
         let service = self.service;
+        hermod_types::metrics::metrics()
+            .connections
+            .inc(service.name());
+        if service.is_web() {
+            tokio::spawn(async move {
+                let _done = done;
+                match admitted {
+                    Ok(_permit) => serve_web(service, ctx, stream, peer, shutdown).await,
+                    // Nothing to say in HTTP before a request: closing is the answer.
+                    Err(refusal) => {
+                        tracing::info!(service = service.name(), %peer, ?refusal, "connection refused")
+                    }
+                }
+            });
+            return;
+        }
         tokio::spawn(async move {
             let _done = done;
             let conn = Conn::new(stream, shutdown, ctx.config.limits.command_timeout);
@@ -321,6 +363,29 @@ impl Acceptor {
                 Err(refusal) => refuse(service, conn, peer, refusal).await,
             }
         });
+    }
+}
+
+/// HTTP(S) on an admitted connection: the TLS handshake first for HTTPS.
+async fn serve_web(
+    service: Service,
+    ctx: Arc<Context>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: Shutdown,
+) {
+    if !service.implicit_tls() {
+        return http::serve(ctx, service, stream, peer, shutdown).await;
+    }
+    let Some(acceptor) = ctx.tls.clone() else {
+        return;
+    };
+    let handshake = acceptor.accept(stream);
+    // Bounded like a request, not like a mail session: a stalled handshake must not hold
+    // one of the few web places for minutes.
+    match tokio::time::timeout(http::REQUEST_TIMEOUT, handshake).await {
+        Ok(Ok(tls)) => http::serve(ctx, service, tls, peer, shutdown).await,
+        _ => tracing::info!(service = service.name(), %peer, "TLS handshake failed"),
     }
 }
 
@@ -355,6 +420,8 @@ async fn serve_connection(
         Service::Pop3 | Service::Pop3s => pop3::Session::new(ctx, conn, peer).run().await,
         Service::Imap | Service::Imaps => imap::Session::new(ctx, conn, peer).run().await,
         Service::ManageSieve => managesieve::Session::new(ctx, conn, peer).run().await,
+        // Never here: `Acceptor::start_session` hands them to `serve_web`.
+        Service::Http | Service::Https | Service::Metrics => {}
     }
 }
 
@@ -373,6 +440,7 @@ async fn refuse(service: Service, mut conn: Conn<TcpStream>, peer: SocketAddr, r
             managesieve::too_many_connections(conn.output());
             conn.close().await;
         }
+        Service::Http | Service::Https | Service::Metrics => {}
         _ => {
             let reply = match refusal {
                 Refusal::TooManyConnections => reply::TOO_MANY_CONNECTIONS,

@@ -38,6 +38,10 @@ pub struct TestServer {
     pub imaps: Option<SocketAddr>,
     /// ManageSieve (STARTTLS).
     pub managesieve: SocketAddr,
+    /// Autoconfiguration and MTA-STS over HTTP and HTTPS, and the metrics listener.
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub metrics: SocketAddr,
     /// The server's store through its blocking interface, for tests to look into.
     pub store: Arc<SqliteStore>,
     pub config: Config,
@@ -65,6 +69,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.listen.imap = vec![loopback];
     config.listen.imaps = vec![loopback];
     config.listen.managesieve = vec![loopback];
+    config.listen.http = vec![loopback];
+    config.listen.https = vec![loopback];
+    config.listen.metrics = vec![loopback];
     // Test clients HELO with odd names from an address without reverse DNS; the tests of
     // those checks turn them on.
     config.spam.helo = hermod_config::CheckAction::Off;
@@ -107,6 +114,9 @@ impl TestServer {
         let imap = listeners.local_addrs(Service::Imap).first().copied();
         let imaps = listeners.local_addrs(Service::Imaps).first().copied();
         let managesieve = listeners.local_addrs(Service::ManageSieve)[0];
+        let http = listeners.local_addrs(Service::Http)[0];
+        let https = listeners.local_addrs(Service::Https)[0];
+        let metrics = listeners.local_addrs(Service::Metrics)[0];
         let resolver = std::sync::Arc::new(FakeDns);
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
         let mut server =
@@ -128,6 +138,9 @@ impl TestServer {
             imap,
             imaps,
             managesieve,
+            http,
+            https,
+            metrics,
             store,
             config,
             dns,

@@ -5,6 +5,7 @@ mod cidr;
 mod domain;
 mod local;
 mod mailbox;
+pub mod metrics;
 
 pub use address::{Address, AddressError};
 pub use cidr::{Cidr, CidrError, canonical as canonical_ip};

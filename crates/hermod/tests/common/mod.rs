@@ -14,7 +14,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hermod");
 /// filter's DNS checks are off (these tests have no DNS server; the block list still works).
 pub fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("hermod.toml");
-    let text = "hostname = \"mx.example.test\"\ndata_dir = \".\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = []\nsubmissions = []\npop3 = []\npop3s = []\nimap = []\nimaps = []\nmanagesieve = []\n[spam]\nenabled = false\nblocklist_file = \"blocklist.txt\"\n";
+    let text = "hostname = \"mx.example.test\"\ndata_dir = \".\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = []\nsubmissions = []\npop3 = []\npop3s = []\nimap = []\nimaps = []\nmanagesieve = []\nhttp = []\nhttps = []\nmetrics = []\n[spam]\nenabled = false\nblocklist_file = \"blocklist.txt\"\n";
     std::fs::write(dir.join("blocklist.txt"), "# networks refused at connect\n").unwrap();
     std::fs::write(&path, text).unwrap();
     path

@@ -19,7 +19,15 @@ enum Class {
     Pop3 = 2,
     Imap = 3,
     ManageSieve = 4,
+    Web = 5,
+    Metrics = 6,
 }
+
+/// Connections at once on the HTTP(S) listeners: each request is bounded to seconds, so
+/// programs fetching their settings never need many; a flood cannot take mail's places.
+const MAX_WEB_CONNECTIONS: usize = 200;
+/// The metrics listener has its own few places, so an HTTP flood cannot blind monitoring.
+const MAX_METRICS_CONNECTIONS: usize = 8;
 
 impl Class {
     fn of(service: Service) -> Class {
@@ -29,13 +37,15 @@ impl Class {
             Service::Pop3 | Service::Pop3s => Class::Pop3,
             Service::Imap | Service::Imaps => Class::Imap,
             Service::ManageSieve => Class::ManageSieve,
+            Service::Http | Service::Https => Class::Web,
+            Service::Metrics => Class::Metrics,
         }
     }
 }
 
 struct Inner {
     max_total: usize,
-    max_per_class: [usize; 5],
+    max_per_class: [usize; 7],
     max_per_ip: usize,
     open: Mutex<Open>,
 }
@@ -43,7 +53,7 @@ struct Inner {
 #[derive(Default)]
 struct Open {
     total: usize,
-    per_class: [usize; 5],
+    per_class: [usize; 7],
     per_network: HashMap<IpAddr, usize>,
 }
 
@@ -72,6 +82,8 @@ impl ConnectionLimits {
                     limits.max_pop3_connections,
                     limits.max_imap_connections,
                     limits.max_managesieve_connections,
+                    MAX_WEB_CONNECTIONS,
+                    MAX_METRICS_CONNECTIONS,
                 ],
                 max_per_ip: limits.max_connections_per_ip,
                 open: Mutex::default(),

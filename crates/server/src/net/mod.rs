@@ -24,6 +24,11 @@ pub enum Service {
     Imap,
     Imaps,
     ManageSieve,
+    /// Autoconfiguration and MTA-STS, plain and over TLS.
+    Http,
+    Https,
+    /// Prometheus metrics.
+    Metrics,
 }
 
 impl Service {
@@ -37,15 +42,27 @@ impl Service {
             Service::Imap => "imap",
             Service::Imaps => "imaps",
             Service::ManageSieve => "managesieve",
+            Service::Http => "http",
+            Service::Https => "https",
+            Service::Metrics => "metrics",
         }
     }
 
     /// TLS from the first byte (RFC 8314) rather than after STARTTLS/STLS.
     pub(crate) fn implicit_tls(self) -> bool {
-        matches!(self, Service::Submissions | Service::Pop3s | Service::Imaps)
+        matches!(
+            self,
+            Service::Submissions | Service::Pop3s | Service::Imaps | Service::Https
+        )
     }
 
-    fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 8] {
+    /// Served by `http`, not by a mail protocol session.
+    pub(crate) fn is_web(self) -> bool {
+        matches!(self, Service::Http | Service::Https | Service::Metrics)
+    }
+
+    /// Every service with the addresses the configuration gives it.
+    pub fn configured(config: &Config) -> [(Service, &Vec<SocketAddr>); 11] {
         let l = &config.listen;
         [
             (Service::Smtp, &l.smtp),
@@ -56,6 +73,9 @@ impl Service {
             (Service::Imap, &l.imap),
             (Service::Imaps, &l.imaps),
             (Service::ManageSieve, &l.managesieve),
+            (Service::Http, &l.http),
+            (Service::Https, &l.https),
+            (Service::Metrics, &l.metrics),
         ]
     }
 }

@@ -3,12 +3,14 @@
 use hermod_config::Config;
 use rustls::ServerConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use rustls_pki_types::{ServerName, UnixTime};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -25,12 +27,58 @@ pub enum TlsError {
     },
 }
 
-/// The rustls configuration shared by SMTP, submission, POP3 and IMAP.
-pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
+/// The certificate every TLS listener presents. Listeners ask it at each handshake, so
+/// [`CertificateHolder::replace`] (a renewed certificate) takes effect for the next
+/// connection on every listener without a restart.
+#[derive(Debug)]
+pub struct CertificateHolder(RwLock<Arc<CertifiedKey>>);
+
+impl CertificateHolder {
+    pub fn replace(&self, key: CertifiedKey) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
+    }
+
+    /// The certificate chain presented now (leaf first).
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.current().cert.clone()
+    }
+
+    fn current(&self) -> Arc<CertifiedKey> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl ResolvesServerCert for CertificateHolder {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+/// The rustls configuration shared by every TLS listener (SMTP, submission, POP3, IMAP,
+/// HTTPS), and the holder of its certificate.
+pub fn server_config(
+    config: &Config,
+) -> Result<(Arc<ServerConfig>, Arc<CertificateHolder>), TlsError> {
     let (cert_path, key_path) = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),
         _ => self_signed(&config.data_dir, &config.hostname)?,
     };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = load_certified_key(&cert_path, &key_path, &provider)?;
+    let holder = Arc::new(CertificateHolder(RwLock::new(Arc::new(key))));
+    let tls = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(holder.clone());
+    Ok((Arc::new(tls), holder))
+}
+
+/// A certificate chain and its private key from PEM files, checked to belong together.
+pub fn load_certified_key(
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
     let pem_err = |path: &Path| {
         let path = path.to_owned();
         move |e: rustls_pki_types::pem::Error| TlsError::Pem {
@@ -38,23 +86,18 @@ pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
             message: e.to_string(),
         }
     };
-    let certs = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(pem_err(&cert_path))?
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .map_err(pem_err(cert_path))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(pem_err(&cert_path))?;
+        .map_err(pem_err(cert_path))?;
     if certs.is_empty() {
         return Err(TlsError::Pem {
-            path: cert_path,
+            path: cert_path.to_owned(),
             message: "no certificate in file".into(),
         });
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(pem_err(&key_path))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(Arc::new(tls))
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(pem_err(key_path))?;
+    Ok(CertifiedKey::from_der(certs, key, provider)?)
 }
 
 /// `data_dir/tls/{cert,key}.pem`, generated for `hostname` on first use and kept, so clients
@@ -143,5 +186,31 @@ impl ServerCertVerifier for AnyCertificate {
         rustls::crypto::ring::default_provider()
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A renewed certificate replaces the old one for every listener sharing the config.
+    #[test]
+    fn the_certificate_can_be_replaced_while_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::defaults(dir.path().join("h.toml"), dir.path().into());
+        let (_, holder) = server_config(&config).unwrap();
+        let before = holder.chain();
+        let made = rcgen::generate_simple_self_signed(vec!["renewed.example.test".into()]).unwrap();
+        let (cert, key) = (dir.path().join("new.pem"), dir.path().join("new.key"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        holder.replace(load_certified_key(&cert, &key, &provider).unwrap());
+        assert_ne!(holder.chain(), before);
+        assert_eq!(holder.chain()[0].as_ref(), made.cert.der().as_ref());
+        // A key that does not belong to the certificate is refused, not installed.
+        let other = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
+        std::fs::write(&key, other.signing_key.serialize_pem()).unwrap();
+        assert!(load_certified_key(&cert, &key, &provider).is_err());
     }
 }

@@ -154,16 +154,24 @@ fn update(ctx: &Context, message: &QueuedMessage, rcpt: &str, reply: &RemoteRepl
         .map_or(0, |r| r.attempts)
         + 1;
     tracing::info!(queue_id = message.id, rcpt, attempt = attempts, reply = %reply, "delivery attempt");
+    let count = |result| hermod_types::metrics::metrics().deliveries.inc(result);
     match verdict(reply.code) {
-        Verdict::Delivered => QueueUpdate::Delivered {
-            reply: reply.to_string(),
-        },
-        Verdict::Failed => QueueUpdate::Failed {
-            error: reply.to_string(),
-        },
+        Verdict::Delivered => {
+            count("delivered");
+            QueueUpdate::Delivered {
+                reply: reply.to_string(),
+            }
+        }
+        Verdict::Failed => {
+            count("bounced");
+            QueueUpdate::Failed {
+                error: reply.to_string(),
+            }
+        }
         Verdict::Deferred => {
             let expired =
                 unix_now() - message.created >= ctx.config.outbound.max_queue_time.as_secs() as i64;
+            count(if expired { "bounced" } else { "deferred" });
             if expired {
                 QueueUpdate::Failed {
                     error: format!("{reply} (gave up after {} attempts)", attempts),

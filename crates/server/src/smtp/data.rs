@@ -54,9 +54,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let reply = match end {
             DataEnd::Ok => self.finish_message(spool).await,
-            DataEnd::TooBig => reply::TOO_BIG,
-            DataEnd::BareLineEnding => reply::DATA_BARE_LINE_ENDING,
-            DataEnd::LineTooLong => reply::DATA_LINE_TOO_LONG,
+            DataEnd::TooBig => {
+                crate::count_refusal("too_large");
+                reply::TOO_BIG
+            }
+            DataEnd::BareLineEnding => {
+                crate::count_refusal("bad_message");
+                reply::DATA_BARE_LINE_ENDING
+            }
+            DataEnd::LineTooLong => {
+                crate::count_refusal("bad_message");
+                reply::DATA_LINE_TOO_LONG
+            }
         };
         self.txn = None;
         Ok(self.respond(reply))
@@ -99,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let max = self.ctx.config.limits.max_message_size;
         if spool.content_size.saturating_add(size) > max {
+            crate::count_refusal("too_large");
             return self.skip_chunk(size, reply::TOO_BIG).await;
         }
         if let Some(flow) = self.read_chunk(size, Some(&mut spool)).await? {
@@ -230,10 +240,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let decision = self.decide(&mut spool, &mut txn).await;
         let verdict = decision.as_ref().map(|d| d.summary.as_str());
         let reply = if received > self.ctx.config.limits.max_received_headers {
+            crate::count_refusal("loop");
             reply::MAIL_LOOP
         } else if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal.as_ref()) {
+            crate::count_refusal(match refusal {
+                super::Refusal::Dmarc(_) => "dmarc",
+                super::Refusal::Spam(_) => "spam",
+            });
             reply::filter_refused(refusal)
         } else if let Some(refusal) = self.check_from(&spool.head).await {
+            crate::count_refusal("sender_not_allowed");
             refusal
         } else {
             self.deliver(spool, &txn, decision.as_ref()).await

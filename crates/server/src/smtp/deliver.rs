@@ -84,6 +84,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     self.ctx.outbound_wake.notify_one();
                 }
                 self.after_sending(txn, guarded).await;
+                let service = match self.user {
+                    Some(_) => "submission",
+                    None => "smtp",
+                };
+                hermod_types::metrics::metrics()
+                    .messages_accepted
+                    .inc(service);
                 reply::accepted(&id)
             }
             Err(FilterRefusal::Rejected(reason)) => {
@@ -92,10 +99,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Err(FilterRefusal::Store(StoreError::OverQuota(user))) => {
                 tracing::info!(id, user, "over quota at delivery");
+                crate::count_refusal("quota");
                 reply::OVER_QUOTA
             }
             Err(FilterRefusal::Store(e)) => {
                 tracing::error!(id, error = %e, "delivery failed");
+                crate::count_refusal("temporary_failure");
                 reply::LOCAL_ERROR
             }
         }

@@ -86,6 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .size
             .is_some_and(|s| s > self.ctx.config.limits.max_message_size)
         {
+            crate::count_refusal("too_large");
             return reply::TOO_BIG;
         }
         if matches!(params.body, Some(Body::BinaryMime)) {
@@ -112,6 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn check_authenticated_sender(&self, from: &ReversePath) -> Option<Reply> {
         let user = self.user.clone()?;
         let ReversePath::Address(sender) = from else {
+            crate::count_refusal("sender_not_allowed");
             return Some(reply::SENDER_NOT_ALLOWED);
         };
         if let Some(refusal) = self.check_sending(&user).await {
@@ -119,7 +121,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         match self.may_send_as(user, sender.clone()).await {
             Ok(true) => None,
-            Ok(false) => Some(reply::SENDER_NOT_ALLOWED),
+            Ok(false) => {
+                crate::count_refusal("sender_not_allowed");
+                Some(reply::SENDER_NOT_ALLOWED)
+            }
             Err(reply) => Some(reply),
         }
     }
@@ -152,6 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return reply::NEED_MAIL;
         };
         if txn.rcpts.len() >= self.max_recipients() {
+            crate::count_refusal("too_many_recipients");
             return reply::TOO_MANY_RCPTS;
         }
         if let Some(refusal) = self.check_recipient_rate(txn.rcpts.len()) {
@@ -168,6 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             RcptOutcome::Local(recipients) => {
                 let sender = txn.sender().unwrap_or_default();
                 if let Some(wait) = self.greylist(&sender, &address).await {
+                    crate::count_refusal("greylist");
                     return wait;
                 }
                 RcptTarget::Local(recipients)
@@ -191,6 +198,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             RcptOutcome::Reject(reason) => {
                 tracing::info!(peer = %self.peer, rcpt = %address, ?reason, "recipient rejected");
+                crate::count_refusal(match reason {
+                    RejectReason::RelayDenied => "relay_denied",
+                    RejectReason::UnknownUser => "unknown_recipient",
+                    RejectReason::OverQuota => "quota",
+                    RejectReason::AliasLoop => "loop",
+                    RejectReason::NoPostmasterMailbox => "temporary_failure",
+                });
                 return reply::reject(&reason);
             }
         };

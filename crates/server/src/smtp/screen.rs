@@ -94,6 +94,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if let Some(reason) = &self.screen.refused {
             tracing::info!(peer = %self.peer, reason, "connection refused");
+            // The block list and DNS block lists word their refusals "... list..."; the
+            // others are the reverse DNS and pregreet checks.
+            let listed = reason.contains("block list") || reason.contains("is listed by");
+            crate::count_refusal(if listed {
+                "blocklist"
+            } else {
+                "connection_check"
+            });
         }
         Ok(())
     }
@@ -113,6 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let rule = hermod_spam::checks::helo_problem(name)?;
         if action == CheckAction::Reject {
             tracing::info!(peer = %self.peer, helo = name, rule, "HELO refused");
+            crate::count_refusal("connection_check");
             return Some(reply::helo_refused(rule));
         }
         self.screen.helo_hits.push(verdict::check(rule));
@@ -255,6 +264,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .map(|(user, p)| (user, verdict.with_bayes(p).action(limits)))
             .filter(|&(_, a)| a != action)
             .collect();
+        hermod_types::metrics::metrics()
+            .spam_verdicts
+            .inc(match action {
+                Action::Inbox => "ham",
+                Action::Junk => "junk",
+                Action::Reject => "reject",
+            });
         let refusal = match (&auth.dmarc_reject, action) {
             (Some(why), _) if spam.dmarc_reject && !verdict.exempt => {
                 Some(Refusal::Dmarc(why.clone()))

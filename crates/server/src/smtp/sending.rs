@@ -70,6 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     reason,
                     "submission refused: account frozen"
                 );
+                crate::count_refusal("bulk");
                 return Some(reply::ACCOUNT_FROZEN);
             }
             Ok(_) => {}
@@ -81,6 +82,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let now = self.ctx.sending.clock.now();
         if let Err(limit) = self.ctx.sending.rates.check_message(user.id, now) {
             tracing::warn!(user = user.address, %limit, key = limit.key(), "sending limit reached");
+            crate::count_refusal("rate_limit");
             return Some(reply::rate_limited(&limit));
         }
         None
@@ -98,6 +100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .check_recipients(user.id, now, wanted)
             .err()?;
         tracing::warn!(user = user.address, %limit, key = limit.key(), "sending limit reached");
+        crate::count_refusal("rate_limit");
         Some(reply::rate_limited(&limit))
     }
 

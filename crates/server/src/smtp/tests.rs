@@ -49,9 +49,12 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     config.spam.enabled = false;
     let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::new(store.clone()));
     let spam = crate::spam::SpamFilter::new(&config, embedded.clone()).unwrap();
+    let (_, certificate) = crate::tls::server_config(&config).unwrap();
     let sieve = crate::sieve_engine(&config).unwrap();
     let sending = super::Sending::new(&config);
     let ctx = Context {
+        client_services: crate::client_services(&config),
+        certificate,
         router: Router::new(embedded.clone(), config.recipient_delimiter),
         config: Arc::new(config),
         store: embedded,

@@ -266,8 +266,9 @@ fn to_model(counts: hermod_store::BayesCounts) -> Model {
     Model::from_counts(counts.spam_messages, counts.ham_messages, counts.tokens)
 }
 
-/// mail-auth's resolver, asking the configured nameservers (or the system's).
-fn authenticator(nameservers: &[std::net::SocketAddr]) -> Result<MessageAuthenticator, String> {
+/// mail-auth's resolver, asking the configured nameservers (or the system's). `hermod check`
+/// looks things up through it too, so it sees what the server sees.
+pub fn authenticator(nameservers: &[std::net::SocketAddr]) -> Result<MessageAuthenticator, String> {
     use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
     let mut opts = ResolverOpts::default();
     opts.timeout = Duration::from_secs(5);

@@ -150,6 +150,7 @@ fn checkpoint(conn: Connection, pokes: mpsc::Receiver<()>) {
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
+    let started = std::time::Instant::now();
     let dirs: BTreeSet<&PathBuf> = batch
         .iter()
         .flat_map(|j| j.more.iter().map(|p| &p.dir).chain([&j.dir]))
@@ -176,6 +177,9 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>, notifier: &Notifier) {
                 .collect()
         }
     };
+    hermod_types::metrics::metrics()
+        .store_commit
+        .observe(started.elapsed());
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }

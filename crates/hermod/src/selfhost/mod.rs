@@ -1,0 +1,7 @@
+//! Self-hosting helpers: the DNS records a domain publishes, `hermod quickstart` and
+//! `hermod check`.
+
+mod cert;
+pub mod check;
+pub mod quickstart;
+pub mod records;
