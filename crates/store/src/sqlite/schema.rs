@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -19,6 +19,7 @@ const MIGRATIONS: [&str; 10] = [
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
 ];
 
 const SCHEMA: &str = r#"
@@ -269,6 +270,50 @@ CREATE TABLE sieve_seen (
     key TEXT NOT NULL,
     expires INTEGER NOT NULL,
     PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+"#;
+
+/// Version 11: mailing lists. Members are pending (asked by mail, not yet confirmed), active
+/// or suspended (bounced too often); held posts keep their whole message here until a
+/// moderator decides; confirmation tokens are random and expire.
+const MIGRATION_11: &str = r#"
+CREATE TABLE lists (
+    id INTEGER PRIMARY KEY,
+    address TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    owner TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    moderated INTEGER NOT NULL,
+    refuse_non_members INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE list_members (
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    state TEXT NOT NULL,
+    bounces INTEGER NOT NULL DEFAULT 0,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (list_id, address)
+) WITHOUT ROWID;
+CREATE TABLE list_moderators (
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    PRIMARY KEY (list_id, address)
+) WITHOUT ROWID;
+CREATE TABLE list_held (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    sender TEXT,
+    subject TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE TABLE list_tokens (
+    token TEXT PRIMARY KEY,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    expires INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#;
 

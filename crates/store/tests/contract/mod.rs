@@ -8,6 +8,7 @@
 
 mod directory;
 mod folders;
+mod lists;
 mod messages;
 mod queue;
 mod scripts;
@@ -16,6 +17,7 @@ mod watching;
 
 pub use directory::*;
 pub use folders::*;
+pub use lists::*;
 pub use messages::*;
 pub use queue::*;
 pub use scripts::*;
