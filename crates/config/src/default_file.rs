@@ -183,4 +183,11 @@ imaps = ["127.0.0.1:2993"]
 # max_cpu = 20000
 # max_redirects = 4
 # max_replies = 3
+
+[lists]
+# Mailing lists (`hermod list`). A member whose address bounces this many posts is suspended
+# (gets nothing until added again) and the list's owner is told.
+# suspend_after_bounces = 3
+# How long a confirmation sent by mail (subscribe, unsubscribe) can be answered.
+# confirm_expiry = "72h"
 "#;

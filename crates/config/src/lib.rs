@@ -9,11 +9,13 @@
 //! section is one more `read_*` function called from [`parse`].
 
 mod default_file;
+mod lists;
 mod sieve;
 mod spam;
 mod walker;
 
 pub use default_file::default_file_text;
+pub use lists::Lists;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
 
@@ -43,6 +45,7 @@ pub struct Config {
     pub outbound: Outbound,
     pub spam: Spam,
     pub sieve: Sieve,
+    pub lists: Lists,
     /// Serve IMAP on `listen.imap`/`listen.imaps`. The IMAP server is unfinished, so no key
     /// of the file sets this: only tests and the `HERMOD_IMAP_PREVIEW=1` environment switch
     /// of `hermod serve` do, and users never get half a protocol by editing their config.
@@ -219,6 +222,7 @@ impl Config {
             },
             spam: Spam::default(),
             sieve: Sieve::default(),
+            lists: Lists::default(),
             imap_preview: false,
         }
     }
@@ -301,6 +305,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_outbound(&mut root, &mut config.outbound);
     spam::read_spam(&mut root, &mut config.spam, &base);
     sieve::read_sieve(&mut root, &mut config.sieve, &base);
+    lists::read_lists(&mut root, &mut config.lists);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bounce;
 pub mod dkim;
+pub mod lists;
 pub mod outbound;
 pub mod pipeline;
 mod routing;
