@@ -3,12 +3,15 @@
 //! relay (`outbound`), the spam filter's I/O half (`spam`), and the wiring between them.
 
 mod imap;
+mod lists;
 pub mod net;
 mod outbound;
 mod pop3;
 pub mod reply;
 mod smtp;
 mod spam;
+
+pub use lists::list_engine;
 
 pub use net::{Listeners, Service, shutdown, tls};
 
@@ -139,6 +142,8 @@ pub(crate) struct Context {
     pub spam: spam::SpamFilter,
     /// Users' filters at delivery.
     pub sieve: hermod_core::sieve::SieveEngine,
+    /// Mailing lists: posts, commands by mail, bounces.
+    pub lists: hermod_core::lists::ListEngine,
 }
 
 pub struct Server {
@@ -166,7 +171,10 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let tls = tls::server_config(&config)?;
         let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
-        let router = Router::new(store.clone(), config.recipient_delimiter).with_srs(srs.clone());
+        let router = Router::new(store.clone(), config.recipient_delimiter)
+            .with_srs(srs.clone())
+            .with_lists(store.clone());
+        let lists = list_engine(&config).map_err(ServerError::Spam)?;
         let hostname_domain = Domain::parse(&config.hostname).ok();
         let send_rate =
             hermod_core::submission::SendRate::per_hour(config.submission.max_messages_per_hour);
@@ -192,6 +200,7 @@ impl Server {
             outbound_pool: outbound::Pool::default(),
             spam,
             sieve,
+            lists,
         };
         Ok(Server {
             ctx: Arc::new(ctx),

@@ -3,9 +3,9 @@
 
 use super::post::author_of;
 use super::text::{self, command_address};
-use super::{ListArrival, ListEngine, ListOutcome, queue_one};
+use super::{ListArrival, ListDeps, ListEngine, ListOutcome, send};
 use hermod_message::{field_value, header_section};
-use hermod_store::{ListRecord, MemberState, Result, Store, TokenAction};
+use hermod_store::{ListRecord, MemberState, Result, TokenAction};
 use hermod_types::Address;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,17 +54,17 @@ fn is_token(word: &str) -> bool {
 impl ListEngine {
     pub(super) async fn request(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         arrival: &ListArrival<'_>,
     ) -> Result<ListOutcome> {
         let command = parse_command(arrival.message).unwrap_or(Command::Help);
-        self.command(store, list, arrival, command).await
+        self.command(deps, list, arrival, command).await
     }
 
     pub(super) async fn command(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         arrival: &ListArrival<'_>,
         command: Command,
@@ -74,14 +74,14 @@ impl ListEngine {
             return Ok(ListOutcome::Dropped("automatic message or null sender"));
         };
         match command {
-            Command::Subscribe => self.ask(store, list, &who, TokenAction::Subscribe).await,
-            Command::Unsubscribe => self.unsubscribe(store, list, &who, arrival).await,
-            Command::Confirm(token) => self.confirm(store, list, &token, arrival).await,
+            Command::Subscribe => self.ask(deps, list, &who, TokenAction::Subscribe).await,
+            Command::Unsubscribe => self.unsubscribe(deps, list, &who, arrival).await,
+            Command::Confirm(token) => self.confirm(deps, list, &token, arrival).await,
             Command::Help => {
                 let subject = format!("Help for {}", list.address);
                 let body = text::help(list);
                 let notice = text::notice(&self.hostname, list, &who, &subject, &[], &body);
-                queue_one(store, None, &who, notice).await?;
+                send(deps, &who, notice).await?;
                 Ok(ListOutcome::Handled)
             }
         }
@@ -89,11 +89,12 @@ impl ListEngine {
 
     async fn unsubscribe(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         who: &str,
         arrival: &ListArrival<'_>,
     ) -> Result<ListOutcome> {
+        let store = deps.store;
         if store.list_member(list.id, who).await?.is_none() {
             // Say nothing: a stranger learns nothing of who is a member.
             tracing::info!(list = list.address, who, "unsubscribe from a non-member");
@@ -104,12 +105,12 @@ impl ListEngine {
             .and_then(|a| Address::parse(a).ok())
             .is_some_and(|a| a.normalized() == who);
         if !own_account {
-            return self.ask(store, list, who, TokenAction::Unsubscribe).await;
+            return self.ask(deps, list, who, TokenAction::Unsubscribe).await;
         }
         store.list_remove_member(list.id, who).await?;
         tracing::info!(list = list.address, who, "unsubscribed (own account)");
         self.tell(
-            store,
+            deps,
             list,
             who,
             "You have left",
@@ -122,16 +123,17 @@ impl ListEngine {
     /// Sends `who` a confirmation with a fresh token; a subscriber is pending meanwhile.
     async fn ask(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         who: &str,
         action: TokenAction,
     ) -> Result<ListOutcome> {
+        let store = deps.store;
         if action == TokenAction::Subscribe {
             let current = store.list_member(list.id, who).await?;
             if current.is_some_and(|m| m.state == MemberState::Active) {
                 let body = format!("{who} is already a member of {}.\n", list.address);
-                self.tell(store, list, who, "Already a member", &body)
+                self.tell(deps, list, who, "Already a member", &body)
                     .await?;
                 return Ok(ListOutcome::Handled);
             }
@@ -162,7 +164,7 @@ impl ListEngine {
         let subject = format!("confirm {token}");
         let extra = [("Reply-To", format!("<{reply_to}>"))];
         let notice = text::notice(&self.hostname, list, who, &subject, &extra, &body);
-        queue_one(store, None, who, notice).await?;
+        send(deps, who, notice).await?;
         tracing::info!(list = list.address, who, what, "confirmation sent");
         Ok(ListOutcome::Handled)
     }
@@ -170,11 +172,12 @@ impl ListEngine {
     /// A reply to a confirmation: the token, not who sends it, says whom it is about.
     pub(super) async fn confirm(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         token: &str,
         arrival: &ListArrival<'_>,
     ) -> Result<ListOutcome> {
+        let store = deps.store;
         if requester(arrival).is_none() {
             return Ok(ListOutcome::Dropped("automatic message or null sender"));
         }
@@ -193,12 +196,12 @@ impl ListEngine {
                     .list_set_member(list.id, &who, MemberState::Active)
                     .await?;
                 let body = format!("Welcome to {}.\n\n{}", list.address, text::help(list));
-                self.tell(store, list, &who, "Welcome", &body).await?;
+                self.tell(deps, list, &who, "Welcome", &body).await?;
             }
             TokenAction::Unsubscribe => {
                 store.list_remove_member(list.id, &who).await?;
                 let body = format!("You are no longer a member of {}.\n", list.address);
-                self.tell(store, list, &who, "You have left", &body).await?;
+                self.tell(deps, list, &who, "You have left", &body).await?;
             }
         }
         tracing::info!(list = list.address, who, action = ?confirmed.action, "confirmed");
@@ -207,7 +210,7 @@ impl ListEngine {
 
     async fn tell(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         to: &str,
         subject: &str,
@@ -215,7 +218,7 @@ impl ListEngine {
     ) -> Result<()> {
         let subject = format!("{}: {subject}", list.address);
         let notice = text::notice(&self.hostname, list, to, &subject, &[], body);
-        queue_one(store, None, to, notice).await?;
+        send(deps, to, notice).await?;
         Ok(())
     }
 
@@ -223,7 +226,7 @@ impl ListEngine {
     /// and anything that is not a failure report count nothing.
     pub(super) async fn bounce(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         member: &str,
         arrival: &ListArrival<'_>,
@@ -231,17 +234,18 @@ impl ListEngine {
         if member.is_empty() || !is_failure_report(arrival.message) {
             return Ok(ListOutcome::Dropped("not a failure report"));
         }
-        self.count_bounce(store, list, member).await?;
+        self.count_bounce(deps, list, member).await?;
         Ok(ListOutcome::Handled)
     }
 
     /// Counts one bounce of `member`; when that suspends it, the owner is told.
     pub async fn count_bounce(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         member: &str,
     ) -> Result<()> {
+        let store = deps.store;
         let after = store
             .list_bounce(list.id, member, self.suspend_after)
             .await?;
@@ -263,7 +267,7 @@ impl ListEngine {
                 n = after.bounces,
                 list = list.address,
             );
-            self.tell(store, list, &owner, &format!("{member} suspended"), &body)
+            self.tell(deps, list, &owner, &format!("{member} suspended"), &body)
                 .await?;
         }
         Ok(())

@@ -14,9 +14,10 @@ mod commands;
 mod post;
 mod text;
 
-use crate::Router;
+use crate::pipeline;
 use crate::sieve::SieveEngine;
-use hermod_store::{ListRecord, Outbound, OutboundRecipient, Result, Store};
+use crate::{RcptOutcome, RejectReason, Router};
+use hermod_store::{HeldPost, ListRecord, Outbound, OutboundRecipient, Result, Store};
 use hermod_types::Address;
 use std::future::Future;
 use std::pin::Pin;
@@ -162,19 +163,97 @@ impl ListEngine {
         let list = &rcpt.list;
         match &rcpt.kind {
             ListKind::Post => self.post(deps, list, arrival).await,
-            ListKind::Request => self.request(deps.store, list, arrival).await,
+            ListKind::Request => self.request(deps, list, arrival).await,
             ListKind::Subscribe => {
                 let command = commands::Command::Subscribe;
-                self.command(deps.store, list, arrival, command).await
+                self.command(deps, list, arrival, command).await
             }
             ListKind::Unsubscribe => {
                 let command = commands::Command::Unsubscribe;
-                self.command(deps.store, list, arrival, command).await
+                self.command(deps, list, arrival, command).await
             }
-            ListKind::Confirm(token) => self.confirm(deps.store, list, token, arrival).await,
-            ListKind::Bounce(member) => self.bounce(deps.store, list, member, arrival).await,
+            ListKind::Confirm(token) => self.confirm(deps, list, token, arrival).await,
+            ListKind::Bounce(member) => self.bounce(deps, list, member, arrival).await,
         }
     }
+}
+
+/// Moderation (`hermod list approve|reject`).
+impl ListEngine {
+    /// A moderator's approval: the held post goes to the members as a post allowed on
+    /// arrival would. It is distributed before it leaves the held posts, so a crash in
+    /// between can send it twice, never lose it. `None`: no such held post.
+    pub async fn approve(
+        &self,
+        deps: ListDeps<'_>,
+        list: &ListRecord,
+        id: i64,
+    ) -> Result<Option<usize>> {
+        let held = deps.store.list_held(list.id, true).await?;
+        let Some(post) = held.into_iter().find(|p| p.id == id) else {
+            return Ok(None);
+        };
+        let copies = self
+            .distribute(deps, list, &post.content, false, None)
+            .await?;
+        deps.store.list_take_held(list.id, id).await?;
+        tracing::info!(list = list.address, id, copies, "held post approved");
+        Ok(Some(copies))
+    }
+
+    /// A moderator's rejection. With a reason, the post's sender is told (without one,
+    /// nothing is sent: a held post is often spam, whose sender is forged). `None`: no such
+    /// held post.
+    pub async fn reject(
+        &self,
+        deps: ListDeps<'_>,
+        list: &ListRecord,
+        id: i64,
+        reason: Option<&str>,
+    ) -> Result<Option<HeldPost>> {
+        let store = deps.store;
+        let Some(post) = store.list_take_held(list.id, id).await? else {
+            return Ok(None);
+        };
+        if let (Some(reason), Some(sender)) = (reason, post.sender.as_deref()) {
+            let subject = format!("{}: your post was not accepted", list.address);
+            let body = format!(
+                "Your post to {} (\"{}\") was rejected by a moderator:\n\n{reason}\n",
+                list.address, post.subject
+            );
+            let notice = text::notice(&self.hostname, list, sender, &subject, &[], &body);
+            send(deps, sender, notice).await?;
+        }
+        tracing::info!(list = list.address, id, "held post rejected");
+        Ok(Some(post))
+    }
+}
+
+/// Sends a message the list wrote (a notice, a confirmation) from the null sender: filed
+/// at once for a local account, queued for anyone else. Never to a list (no list writes
+/// to another).
+pub(crate) async fn send(deps: ListDeps<'_>, to: &str, content: Vec<u8>) -> Result<()> {
+    let Ok(address) = Address::parse(to) else {
+        tracing::warn!(to, "list notice to an invalid address dropped");
+        return Ok(());
+    };
+    match deps.router.resolve(&address, None).await? {
+        RcptOutcome::Local(recipients) => {
+            let now = hermod_message::unix_now();
+            let envelope = pipeline::Envelope::to_local(&recipients, pipeline::Folder::Inbox, now);
+            let (writer, _) = deps.store.blob_writer()?.append(content).await?;
+            let blob = writer.seal_async().await?;
+            pipeline::deliver(deps.store, blob, &envelope).await?;
+        }
+        RcptOutcome::Reject(RejectReason::RelayDenied) => {
+            queue_one(deps.store, None, to, content).await?;
+        }
+        RcptOutcome::Forward(original) => {
+            queue_one(deps.store, None, &original, content).await?;
+        }
+        other => tracing::warn!(to, ?other, "list notice not deliverable; dropped"),
+    }
+    Ok(())
 }
 
 /// Queues `content` for one recipient from `sender` (`None`: the null sender) in a commit of

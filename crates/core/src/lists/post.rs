@@ -2,7 +2,7 @@
 //! rewrite of the author, and the distribution to members.
 
 use super::text::{self, command_address, list_id, quoted};
-use super::{ListArrival, ListDeps, ListEngine, ListOutcome, queue_one, verp_sender};
+use super::{ListArrival, ListDeps, ListEngine, ListOutcome, queue_one, send, verp_sender};
 use crate::RcptOutcome;
 use crate::pipeline::{self, Arrived, Envelope, FilterRefusal, Folder};
 use hermod_message::{author_addresses, header_section};
@@ -81,7 +81,7 @@ impl ListEngine {
                 "only members may post to {}",
                 list.address
             ))),
-            Verdict::Hold(why) => self.hold(deps.store, list, arrival, why).await,
+            Verdict::Hold(why) => self.hold(deps, list, arrival, why).await,
             Verdict::Distribute => {
                 let copies = self
                     .distribute(deps, list, arrival.message, arrival.junk, arrival.spam)
@@ -93,11 +93,12 @@ impl ListEngine {
 
     async fn hold(
         &self,
-        store: &dyn Store,
+        deps: ListDeps<'_>,
         list: &ListRecord,
         arrival: &ListArrival<'_>,
         why: &str,
     ) -> Result<ListOutcome> {
+        let store = deps.store;
         let head = header_section(arrival.message);
         let subject = field_value(head, "Subject").unwrap_or_default();
         let author = author_of(head).map(|(a, _)| a);
@@ -126,7 +127,7 @@ impl ListEngine {
         let title = format!("{}: post {id} held for moderation", list.address);
         for moderator in moderators {
             let notice = text::notice(&self.hostname, list, &moderator, &title, &[], &body);
-            queue_one(store, None, &moderator, notice).await?;
+            send(deps, &moderator, notice).await?;
         }
         Ok(ListOutcome::Held(id))
     }

@@ -50,6 +50,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::new(store.clone()));
     let spam = crate::spam::SpamFilter::new(&config, embedded.clone()).unwrap();
     let sieve = crate::sieve_engine(&config).unwrap();
+    let lists = crate::list_engine(&config).unwrap();
     let ctx = Context {
         router: Router::new(embedded.clone(), config.recipient_delimiter),
         config: Arc::new(config),
@@ -66,6 +67,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_pool: Default::default(),
         spam,
         sieve,
+        lists,
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::net::shutdown::channel();

@@ -182,7 +182,9 @@ fn to_model(counts: hermod_store::BayesCounts) -> Model {
 }
 
 /// mail-auth's resolver, asking the configured nameservers (or the system's).
-fn authenticator(nameservers: &[std::net::SocketAddr]) -> Result<MessageAuthenticator, String> {
+pub(crate) fn authenticator(
+    nameservers: &[std::net::SocketAddr],
+) -> Result<MessageAuthenticator, String> {
     use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
     let mut opts = ResolverOpts::default();
     opts.timeout = Duration::from_secs(5);
