@@ -86,7 +86,6 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
             moderated,
             refuse_non_members,
         } => {
-            let address = parse_address(&list)?;
             let settings = ListSettings {
                 owner: parse_address(&owner)?.normalized(),
                 mode: match mode {
@@ -96,6 +95,7 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
                 moderated,
                 refuse_non_members,
             };
+            let address = parse_address(&list)?;
             store.list_create(&address, &settings)?;
             println!("created {}", address.normalized());
         }
@@ -133,31 +133,39 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
             list,
             addresses,
             remove,
-        } => {
-            let list = find(&store, &list)?;
-            if !addresses.is_empty() {
-                store.list_set_moderators(list.id, &normalized(&addresses)?, remove)?;
-            }
-            for moderator in store.list_moderators(list.id)? {
-                println!("{moderator}");
-            }
-        }
-        ListAction::Held { list } => {
-            let list = find(&store, &list)?;
-            for post in store.list_held(list.id, false)? {
-                let sender = post.sender.as_deref().unwrap_or("<>");
-                let date = hermod_message::rfc5322_date(
-                    std::time::UNIX_EPOCH
-                        + std::time::Duration::from_secs(post.received.max(0) as u64),
-                );
-                println!("{}\t{date}\t{sender}\t{}", post.id, post.subject);
-            }
-        }
+        } => moderators(&store, &find(&store, &list)?, &addresses, remove)?,
+        ListAction::Held { list } => held(&store, &find(&store, &list)?)?,
         ListAction::Approve { list, id } => moderate(config, store, &list, id, None)?,
         ListAction::Reject { list, id, reason } => {
             let reason = Some(reason.unwrap_or_default());
             moderate(config, store, &list, id, reason)?
         }
+    }
+    Ok(())
+}
+
+fn moderators(
+    store: &SqliteStore,
+    list: &ListRecord,
+    addresses: &[String],
+    remove: bool,
+) -> Result<()> {
+    if !addresses.is_empty() {
+        store.list_set_moderators(list.id, &normalized(addresses)?, remove)?;
+    }
+    for moderator in store.list_moderators(list.id)? {
+        println!("{moderator}");
+    }
+    Ok(())
+}
+
+/// One line per held post: id, date, envelope sender, subject.
+fn held(store: &SqliteStore, list: &ListRecord) -> Result<()> {
+    for post in store.list_held(list.id, false)? {
+        let sender = post.sender.as_deref().unwrap_or("<>");
+        let received = std::time::Duration::from_secs(post.received.max(0) as u64);
+        let date = hermod_message::rfc5322_date(std::time::UNIX_EPOCH + received);
+        println!("{}\t{date}\t{sender}\t{}", post.id, post.subject);
     }
     Ok(())
 }

@@ -122,7 +122,7 @@ pub struct ListArrival<'a> {
     pub sender: Option<&'a str>,
     /// The local account that submitted it, when it came by authenticated submission.
     pub authenticated: Option<&'a str>,
-    /// The spam verdict: local members' copies go to Junk.
+    /// The spam verdict said Junk: a post is held for the moderators instead of sent.
     pub junk: bool,
     /// The spam score and the Junk threshold, for members' Sieve scripts.
     pub spam: Option<(f64, f64)>,
@@ -193,9 +193,7 @@ impl ListEngine {
         let Some(post) = held.into_iter().find(|p| p.id == id) else {
             return Ok(None);
         };
-        let copies = self
-            .distribute(deps, list, &post.content, false, None)
-            .await?;
+        let copies = self.distribute(deps, list, &post.content, None).await?;
         deps.store.list_take_held(list.id, id).await?;
         tracing::info!(list = list.address, id, copies, "held post approved");
         Ok(Some(copies))

@@ -82,9 +82,14 @@ impl ListEngine {
                 list.address
             ))),
             Verdict::Hold(why) => self.hold(deps, list, arrival, why).await,
+            // Spam that passed as a member's post (forged senders are common) would reach
+            // every member, remote ones too: a moderator looks first.
+            Verdict::Distribute if arrival.junk => {
+                self.hold(deps, list, arrival, "scored as spam").await
+            }
             Verdict::Distribute => {
                 let copies = self
-                    .distribute(deps, list, arrival.message, arrival.junk, arrival.spam)
+                    .distribute(deps, list, arrival.message, arrival.spam)
                     .await?;
                 Ok(ListOutcome::Distributed(copies))
             }
@@ -140,7 +145,6 @@ impl ListEngine {
         deps: ListDeps<'_>,
         list: &ListRecord,
         message: &[u8],
-        junk: bool,
         spam: Option<(f64, f64)>,
     ) -> Result<usize> {
         let store = deps.store;
@@ -172,7 +176,7 @@ impl ListEngine {
             }
         }
         let mut copies = self
-            .deliver_locals(deps, list, &post, &locals, junk, spam)
+            .deliver_locals(deps, list, &post, &locals, spam)
             .await?;
         for member in &remote {
             queue_one(store, Some(verp_sender(list, member)), member, post.clone()).await?;
@@ -196,13 +200,12 @@ impl ListEngine {
         list: &ListRecord,
         post: &[u8],
         locals: &[crate::LocalRecipient],
-        junk: bool,
         spam: Option<(f64, f64)>,
     ) -> Result<usize> {
         if locals.is_empty() {
             return Ok(0);
         }
-        let folder = if junk { Folder::Junk } else { Folder::Inbox };
+        let folder = Folder::Inbox;
         let arrived = Arrived {
             sender: Some(command_address(list, "bounce")),
             spam,

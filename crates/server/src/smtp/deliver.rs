@@ -64,6 +64,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if envelope.copies.is_empty() && envelope.outbound.is_none() {
             // Only list addresses: what they do is stored; the body goes with `sealed`.
             self.ctx.outbound_wake.notify_one();
+            if let Some(user) = &self.user {
+                self.ctx.send_rate.record(user.id, Instant::now());
+            }
             return match refused {
                 Some(reason) => reply::list_refused(&reason),
                 None => reply::accepted(&id),
