@@ -278,6 +278,51 @@ async fn a_non_members_post_is_held_until_approved() {
     let copy = text(&server.inbox(alice)[0]);
     assert!(copy.contains("List-Id: <team.example.test>") && copy.contains("Subject: may I"));
     assert!(server.store.list_held(list, false).unwrap().is_empty());
+
+    // Moderation by mail: replying to the notice approves, the other address rejects.
+    for subject in ["second", "third"] {
+        let post = mail("carol@remote.test", LIST, subject, "");
+        assert_eq!(send(&server, "carol@remote.test", LIST, &post).await, 250);
+    }
+    let notices: Vec<String> = server
+        .inbox("owner@example.test")
+        .iter()
+        .map(|m| text(m))
+        .collect();
+    assert_eq!(notices.len(), 3);
+    let reply_to = |notice: &str| -> String {
+        let line = notice
+            .lines()
+            .find(|l| l.starts_with("Reply-To: <"))
+            .unwrap();
+        line.trim_start_matches("Reply-To: <")
+            .trim_end_matches('>')
+            .to_owned()
+    };
+    let approve = reply_to(&notices[1]);
+    let answer = mail("owner@example.test", &approve, "Re: held", "");
+    submit(&server, "owner@example.test", &approve, &answer).await;
+    let reject = notices[2]
+        .lines()
+        .find_map(|l| l.strip_prefix("To reject it, send any message to "))
+        .unwrap()
+        .trim_end_matches('.')
+        .to_owned();
+    let answer = mail("owner@example.test", &reject, "no", "");
+    submit(&server, "owner@example.test", &reject, &answer).await;
+    let subjects: Vec<String> = server
+        .inbox(alice)
+        .iter()
+        .map(|m| {
+            text(m)
+                .lines()
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(subjects, ["Subject: may I", "Subject: second"]);
+    assert!(server.store.list_held(list, false).unwrap().is_empty());
 }
 
 #[tokio::test]

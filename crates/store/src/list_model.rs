@@ -115,6 +115,10 @@ pub struct HeldPost {
 pub enum TokenAction {
     Subscribe,
     Unsubscribe,
+    /// A moderator approves a held post (the token's address is the post's id).
+    Approve,
+    /// A moderator rejects a held post (the token's address is the post's id).
+    Reject,
 }
 
 impl TokenAction {
@@ -122,7 +126,20 @@ impl TokenAction {
         match self {
             TokenAction::Subscribe => "subscribe",
             TokenAction::Unsubscribe => "unsubscribe",
+            TokenAction::Approve => "approve",
+            TokenAction::Reject => "reject",
         }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<TokenAction> {
+        [
+            TokenAction::Subscribe,
+            TokenAction::Unsubscribe,
+            TokenAction::Approve,
+            TokenAction::Reject,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 

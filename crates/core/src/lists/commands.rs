@@ -73,6 +73,10 @@ impl ListEngine {
             // Commands answer their sender: never a bounce or an automatic message.
             return Ok(ListOutcome::Dropped("automatic message or null sender"));
         };
+        if arrival.junk {
+            // Spam's senders are forged: answering would send mail to bystanders.
+            return Ok(ListOutcome::Dropped("scored as spam"));
+        }
         match command {
             Command::Subscribe => self.ask(deps, list, &who, TokenAction::Subscribe).await,
             Command::Unsubscribe => self.unsubscribe(deps, list, &who, arrival).await,
@@ -144,9 +148,11 @@ impl ListEngine {
         let expires = hermod_message::unix_now() + self.confirm_expiry;
         let token = store.list_new_token(list.id, who, action, expires).await?;
         let reply_to = command_address(list, &format!("confirm-{token}"));
-        let (verb, what) = match action {
-            TokenAction::Subscribe => ("join", "subscribe"),
-            TokenAction::Unsubscribe => ("leave", "unsubscribe"),
+        // Only subscriptions and unsubscriptions are asked for this way.
+        let (verb, what) = if action == TokenAction::Subscribe {
+            ("join", "subscribe")
+        } else {
+            ("leave", "unsubscribe")
         };
         let body = format!(
             "Someone, hopefully you, asked to {what} {who} {to} {list}.\n\n\
@@ -202,6 +208,17 @@ impl ListEngine {
                 store.list_remove_member(list.id, &who).await?;
                 let body = format!("You are no longer a member of {}.\n", list.address);
                 self.tell(deps, list, &who, "You have left", &body).await?;
+            }
+            // A moderator's answer to a held-post notice (the token names the post).
+            TokenAction::Approve | TokenAction::Reject => {
+                let Ok(id) = who.parse::<i64>() else {
+                    return Ok(ListOutcome::Dropped("bad moderation token"));
+                };
+                if confirmed.action == TokenAction::Approve {
+                    self.approve(deps, list, id).await?;
+                } else {
+                    self.reject(deps, list, id, None).await?;
+                }
             }
         }
         tracing::info!(list = list.address, who, action = ?confirmed.action, "confirmed");

@@ -7,7 +7,7 @@ use crate::RcptOutcome;
 use crate::pipeline::{self, Arrived, Envelope, FilterRefusal, Folder};
 use hermod_message::{author_addresses, header_section};
 use hermod_message::{field_value, fields, remove_fields};
-use hermod_store::{ListMode, ListRecord, MemberState, Result, Store, StoreError};
+use hermod_store::{ListMode, ListRecord, MemberState, Result, Store, StoreError, TokenAction};
 use hermod_types::Address;
 
 /// Fields a post loses on its way through the list: the list sets its own, and the final
@@ -122,16 +122,29 @@ impl ListEngine {
         if !moderators.contains(&list.settings.owner) {
             moderators.push(list.settings.owner.clone());
         }
+        let expires = hermod_message::unix_now() + self.confirm_expiry;
+        let mut addresses = Vec::new();
+        for action in [TokenAction::Approve, TokenAction::Reject] {
+            let token = store
+                .list_new_token(list.id, &id.to_string(), action, expires)
+                .await?;
+            addresses.push(command_address(list, &format!("confirm-{token}")));
+        }
         let body = format!(
             "A post to {list} from {from} waits for a moderator ({why}).\n\n\
              Held post: {id}\nSubject: {subject}\n\n\
-             Approve:  hermod list approve {list} {id}\n\
-             Reject:   hermod list reject {list} {id} --reason TEXT\n",
+             To approve it, reply to this message (it goes to {approve}).\n\
+             To reject it, send any message to {reject}.\n\
+             Or on the server: hermod list approve {list} {id}\n\
+             or: hermod list reject {list} {id} --reason TEXT\n",
             list = list.address,
+            approve = addresses[0],
+            reject = addresses[1],
         );
         let title = format!("{}: post {id} held for moderation", list.address);
+        let extra = [("Reply-To", format!("<{}>", addresses[0]))];
         for moderator in moderators {
-            let notice = text::notice(&self.hostname, list, &moderator, &title, &[], &body);
+            let notice = text::notice(&self.hostname, list, &moderator, &title, &extra, &body);
             send(deps, &moderator, notice).await?;
         }
         Ok(ListOutcome::Held(id))

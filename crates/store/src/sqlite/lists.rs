@@ -306,9 +306,8 @@ pub(crate) fn take_token(conn: &Connection, token: &str, at: i64) -> Result<Opti
     if expires < at {
         return Ok(None);
     }
-    let action = match action.as_str() {
-        "unsubscribe" => TokenAction::Unsubscribe,
-        _ => TokenAction::Subscribe,
+    let Some(action) = TokenAction::parse(&action) else {
+        return Err(StoreError::Corrupt(format!("list token action {action:?}")));
     };
     Ok(Some(Confirmed {
         list,
