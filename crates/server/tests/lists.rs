@@ -409,3 +409,30 @@ async fn lists_refuse_non_members_when_told() {
     assert_eq!(reply.code, 550, "{reply:?}");
     assert!(reply.text().contains("only members may post"));
 }
+
+#[tokio::test]
+async fn every_remote_member_gets_an_envelope_of_its_own() {
+    let (mta, server, list) = start(|_| {}).await;
+    let members: Vec<String> = (0..40).map(|n| format!("m{n}@remote.test")).collect();
+    for member in &members {
+        server
+            .store
+            .list_set_member(list, member, MemberState::Active)
+            .unwrap();
+    }
+    let post = mail("owner@example.test", LIST, "to forty", "");
+    submit(&server, "owner@example.test", LIST, &post).await;
+    eventually("forty copies", || mta.messages().len() == 40).await;
+    let mut senders: Vec<(String, Vec<String>)> =
+        mta.messages().into_iter().map(|m| (m.from, m.to)).collect();
+    senders.sort();
+    let mut expected: Vec<(String, Vec<String>)> = members
+        .iter()
+        .map(|m| {
+            let verp = format!("team+bounce-{}@example.test", m.replace('@', "="));
+            (verp, vec![m.clone()])
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(senders, expected);
+}
