@@ -9,6 +9,7 @@ use hermod_config::Config;
 use hermod_core::Router;
 use hermod_core::lists::ListDeps;
 use hermod_store::{EmbeddedStore, ListMode, ListRecord, ListSettings, MemberState, SqliteStore};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,6 +36,9 @@ pub enum ListAction {
         /// Refuse posts from non-members (550) instead of holding them for the moderators.
         #[arg(long)]
         refuse_non_members: bool,
+        /// Keep every distributed post (`hermod list archive` writes them out).
+        #[arg(long)]
+        archive: bool,
     },
     /// Delete a list with its members, moderators and held posts.
     Delete { list: String },
@@ -67,6 +71,8 @@ pub enum ListAction {
     Held { list: String },
     /// Send a held post to the members.
     Approve { list: String, id: i64 },
+    /// Write every archived post of a list (created with --archive) to FILE as an mbox.
+    Archive { list: String, file: PathBuf },
     /// Drop a held post; with --reason, its sender is told why.
     Reject {
         list: String,
@@ -85,6 +91,7 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
             mode,
             moderated,
             refuse_non_members,
+            archive,
         } => {
             let settings = ListSettings {
                 owner: parse_address(&owner)?.normalized(),
@@ -94,6 +101,7 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
                 },
                 moderated,
                 refuse_non_members,
+                archive,
             };
             let address = parse_address(&list)?;
             store.list_create(&address, &settings)?;
@@ -135,6 +143,7 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
             remove,
         } => moderators(&store, &find(&store, &list)?, &addresses, remove)?,
         ListAction::Held { list } => held(&store, &find(&store, &list)?)?,
+        ListAction::Archive { list, file } => write_archive(&store, &find(&store, &list)?, &file)?,
         ListAction::Approve { list, id } => moderate(config, store, &list, id, None)?,
         ListAction::Reject { list, id, reason } => {
             let reason = Some(reason.unwrap_or_default());
@@ -170,6 +179,75 @@ fn held(store: &SqliteStore, list: &ListRecord) -> Result<()> {
     Ok(())
 }
 
+/// Every archived post as an mbox (mboxrd: a body line starting with `From ` or `>From `
+/// gets one more `>`; LF line ends), written to a temporary file first and renamed, so an
+/// interrupted run leaves no half file behind.
+fn write_archive(store: &SqliteStore, list: &ListRecord, file: &Path) -> Result<()> {
+    if !list.settings.archive {
+        bail!(
+            "{} keeps no archive (create it with --archive)",
+            list.address
+        );
+    }
+    let posts = store.list_posts(list.id)?;
+    let mut out = Vec::new();
+    for post in &posts {
+        let sender = post.sender.as_deref().unwrap_or("MAILER-DAEMON");
+        let when =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(post.received.max(0) as u64);
+        out.extend_from_slice(format!("From {sender} {}\n", asctime(when)).as_bytes());
+        for line in post.content.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let unquoted = line.iter().position(|&b| b != b'>').unwrap_or(line.len());
+            if line[unquoted..].starts_with(b"From ") {
+                out.push(b'>');
+            }
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+    }
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("cannot write {}", file.display()))?;
+    println!(
+        "wrote {} posts of {} to {}",
+        posts.len(),
+        list.address,
+        file.display()
+    );
+    Ok(())
+}
+
+/// The date of an mbox `From ` line: `Mon Nov 30 03:00:00 2026` (UTC).
+fn asctime(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = DAYS[days.rem_euclid(7) as usize];
+    format!(
+        "{weekday} {} {day:2} {:02}:{:02}:{:02} {year}",
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 fn find(store: &SqliteStore, list: &str) -> Result<ListRecord> {
     let address = parse_address(list)?.normalized();
     store
@@ -199,6 +277,7 @@ fn show(store: &SqliteStore, list: &ListRecord) -> Result<()> {
         "held"
     };
     println!("non-members' posts: {others}");
+    println!("archive: {}", if s.archive { "yes" } else { "no" });
     println!(
         "members: {} active, {} pending, {} suspended",
         count(MemberState::Active),

@@ -173,3 +173,75 @@ fn lists_members_moderators_and_held_posts() {
     let store = hermod_store::SqliteStore::open(dir.path()).unwrap();
     assert!(store.list_members(list_id).unwrap().is_empty());
 }
+
+#[test]
+fn archived_posts_are_written_as_an_mbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["domain", "add", "example.test"], None);
+    let create = [
+        "list",
+        "create",
+        "team@example.test",
+        "--owner",
+        "owner@example.test",
+        "--archive",
+    ];
+    ok(&config, &create, None);
+    let show = ok(&config, &["list", "show", "team@example.test"], None);
+    assert!(show.contains("archive: yes"), "{show}");
+    let out = dir.path().join("team.mbox");
+    let out_arg = out.to_str().unwrap();
+    {
+        let store = hermod_store::SqliteStore::open(dir.path()).unwrap();
+        let list = store.list("team@example.test").unwrap().unwrap();
+        let post = b"From: Eve <eve@remote.test>\r\nSubject: quoting\r\n\r\nFrom here on\r\n>From there\r\n";
+        store
+            .list_hold(list.id, Some("eve@remote.test"), "quoting", post)
+            .unwrap();
+    }
+    let held = ok(&config, &["list", "held", "team@example.test"], None);
+    let id = held.split('\t').next().unwrap().to_owned();
+    ok(
+        &config,
+        &["list", "approve", "team@example.test", &id],
+        None,
+    );
+    let wrote = ok(
+        &config,
+        &["list", "archive", "team@example.test", out_arg],
+        None,
+    );
+    assert!(wrote.starts_with("wrote 1 posts"), "{wrote}");
+    let mbox = std::fs::read_to_string(&out).unwrap();
+    assert!(mbox.starts_with("From eve@remote.test "), "{mbox}");
+    for line in [
+        "List-Id: <team.example.test>\n",
+        "\n>From here on\n",
+        "\n>>From there\n",
+    ] {
+        assert!(mbox.contains(line), "{line:?} in {mbox}");
+    }
+    assert!(
+        !mbox.contains("Return-Path") && !mbox.contains('\r'),
+        "{mbox}"
+    );
+
+    ok(
+        &config,
+        &[
+            "list",
+            "create",
+            "plain@example.test",
+            "--owner",
+            "owner@example.test",
+        ],
+        None,
+    );
+    let out = hermod(
+        &config,
+        &["list", "archive", "plain@example.test", out_arg],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keeps no archive"));
+}

@@ -33,6 +33,7 @@ async fn start(adjust: impl FnOnce(&mut hermod_config::Config)) -> (FakeMta, Tes
         mode: ListMode::Discussion,
         moderated: false,
         refuse_non_members: false,
+        archive: false,
     };
     let list = server
         .store
@@ -395,6 +396,7 @@ async fn lists_refuse_non_members_when_told() {
         mode: ListMode::Announce,
         moderated: false,
         refuse_non_members: true,
+        archive: false,
     };
     let closed = Address::parse("closed@example.test").unwrap();
     server.store.list_create(&closed, &settings).unwrap();

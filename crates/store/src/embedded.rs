@@ -7,7 +7,7 @@ use crate::sqlite::commit::QueueAfter;
 use crate::{
     AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BlockingStore, ChangeSubscription,
     Changes, Confirmed, CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange, FlagOp,
-    Flags, FlagsOutcome, GreylistState, HeldPost, LearnedMessage, ListMember, ListRecord,
+    Flags, FlagsOutcome, GreylistState, LearnedMessage, ListMember, ListPost, ListRecord,
     ListSettings, MailStore, MailboxId, MailboxInfo, MailboxStatus, MemberState, MessageMeta,
     Outbound, QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report, Result, SealedBlob,
     SieveScriptInfo, SpecialUse, SqliteStore, StoreError, Submitted, TokenAction, UidSet, UserId,
@@ -652,12 +652,29 @@ impl Lists for EmbeddedStore {
             .await
     }
 
-    async fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<HeldPost>> {
+    async fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<ListPost>> {
         self.run(move |s| s.list_held(list, with_content)).await
     }
 
-    async fn list_take_held(&self, list: i64, id: i64) -> Result<Option<HeldPost>> {
+    async fn list_take_held(&self, list: i64, id: i64) -> Result<Option<ListPost>> {
         self.run(move |s| s.list_take_held(list, id)).await
+    }
+
+    async fn list_archive_post(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64> {
+        let (sender, subject) = (sender.map(str::to_owned), subject.to_owned());
+        let content = content.to_vec();
+        self.run(move |s| s.list_archive_post(list, sender.as_deref(), &subject, &content))
+            .await
+    }
+
+    async fn list_posts(&self, list: i64) -> Result<Vec<ListPost>> {
+        self.run(move |s| s.list_posts(list)).await
     }
 
     async fn list_new_token(

@@ -22,7 +22,7 @@ pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use list_model::{
-    Confirmed, HeldPost, ListMember, ListMode, ListRecord, ListSettings, MemberState, TokenAction,
+    Confirmed, ListMember, ListMode, ListPost, ListRecord, ListSettings, MemberState, TokenAction,
 };
 pub use mail::MailStore;
 pub use mail_model::{

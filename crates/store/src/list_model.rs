@@ -37,6 +37,8 @@ pub struct ListSettings {
     pub moderated: bool,
     /// Posts from non-members are refused (the sender is told) instead of held.
     pub refuse_non_members: bool,
+    /// Every distributed post is kept (`hermod list archive` writes them as an mbox).
+    pub archive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,16 +99,16 @@ pub struct ListMember {
     pub bounces: u32,
 }
 
-/// A post waiting for a moderator.
+/// A post a list keeps: waiting for a moderator, or archived.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldPost {
+pub struct ListPost {
     pub id: i64,
     /// The envelope sender (`None`: the null sender).
     pub sender: Option<String>,
     pub subject: String,
     /// Seconds since the Unix epoch.
     pub received: i64,
-    /// The whole message (held posts stay in the index until decided).
+    /// The whole message (kept in the index).
     pub content: Vec<u8>,
 }
 

@@ -14,7 +14,7 @@ use crate::{
     QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report, Result, SealedBlob,
     SieveScriptInfo, SpecialUse, Submitted, UidSet, UserId, UserRecord,
 };
-use crate::{Confirmed, HeldPost, ListMember, ListRecord, ListSettings, MemberState, TokenAction};
+use crate::{Confirmed, ListMember, ListPost, ListRecord, ListSettings, MemberState, TokenAction};
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
 
@@ -314,9 +314,19 @@ pub trait Lists: Send + Sync {
         content: &[u8],
     ) -> Result<i64>;
     /// The held posts, oldest first (`with_content` false: each `content` left empty).
-    async fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<HeldPost>>;
+    async fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<ListPost>>;
     /// Removes a held post and returns it: only one decision takes it.
-    async fn list_take_held(&self, list: i64, id: i64) -> Result<Option<HeldPost>>;
+    async fn list_take_held(&self, list: i64, id: i64) -> Result<Option<ListPost>>;
+    /// Keeps a distributed post (lists that archive); its id.
+    async fn list_archive_post(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64>;
+    /// The archived posts, oldest first.
+    async fn list_posts(&self, list: i64) -> Result<Vec<ListPost>>;
     /// A new random confirmation token for `address`, valid until `expires`.
     async fn list_new_token(
         &self,

@@ -17,7 +17,7 @@ mod text;
 use crate::pipeline;
 use crate::sieve::SieveEngine;
 use crate::{RcptOutcome, RejectReason, Router};
-use hermod_store::{HeldPost, ListRecord, Outbound, OutboundRecipient, Result, Store};
+use hermod_store::{ListPost, ListRecord, Outbound, OutboundRecipient, Result, Store};
 use hermod_types::Address;
 use std::future::Future;
 use std::pin::Pin;
@@ -208,7 +208,7 @@ impl ListEngine {
         list: &ListRecord,
         id: i64,
         reason: Option<&str>,
-    ) -> Result<Option<HeldPost>> {
+    ) -> Result<Option<ListPost>> {
         let store = deps.store;
         let Some(post) = store.list_take_held(list.id, id).await? else {
             return Ok(None);
@@ -293,6 +293,7 @@ mod tests {
                 mode: ListMode::Discussion,
                 moderated: false,
                 refuse_non_members: false,
+                archive: false,
             },
         }
     }

@@ -165,6 +165,9 @@ impl ListEngine {
         let store = deps.store;
         let rewrite = self.author_rewrite(list, header_section(message)).await;
         let post = build_post(list, message, rewrite.as_ref());
+        if list.settings.archive {
+            archive(store, list, &post).await?;
+        }
         let mut locals = Vec::new();
         let mut remote = Vec::new();
         for member in store.list_members(list.id).await? {
@@ -258,6 +261,20 @@ impl ListEngine {
         let name = display.unwrap_or_else(|| author.split('@').next().unwrap_or("").to_owned());
         Some((author, name))
     }
+}
+
+/// Keeps the post as members get it (without the Return-Path of local copies), by its
+/// author, for `hermod list archive`.
+async fn archive(store: &dyn Store, list: &ListRecord, post: &[u8]) -> Result<()> {
+    let start = post.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let kept = &post[start..];
+    let head = header_section(kept);
+    let subject = field_value(head, "Subject").unwrap_or_default();
+    let author = author_of(head).map(|(a, _)| a);
+    store
+        .list_archive_post(list.id, author.as_deref(), &subject, kept)
+        .await?;
+    Ok(())
 }
 
 /// How many remote members' entries are written at once: concurrent writes share the
@@ -416,6 +433,7 @@ mod tests {
                 mode,
                 moderated: false,
                 refuse_non_members: false,
+                archive: false,
             },
         }
     }

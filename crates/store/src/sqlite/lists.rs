@@ -2,7 +2,7 @@
 //! version 11). Addresses are stored normalized (as `Address::normalized` spells them).
 
 use crate::list_model::{
-    Confirmed, HeldPost, ListMember, ListMode, ListRecord, ListSettings, MemberState, TokenAction,
+    Confirmed, ListMember, ListMode, ListPost, ListRecord, ListSettings, MemberState, TokenAction,
 };
 use crate::{Result, StoreError};
 use hermod_types::Address;
@@ -53,8 +53,9 @@ pub(crate) fn create(conn: &Connection, address: &Address, settings: &ListSettin
         }
     }
     conn.execute(
-        "INSERT INTO lists (address, domain, owner, mode, moderated, refuse_non_members, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO lists
+             (address, domain, owner, mode, moderated, refuse_non_members, archive, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             key,
             address.domain().as_str(),
@@ -62,6 +63,7 @@ pub(crate) fn create(conn: &Connection, address: &Address, settings: &ListSettin
             settings.mode.as_str(),
             settings.moderated,
             settings.refuse_non_members,
+            settings.archive,
             now()
         ],
     )?;
@@ -85,11 +87,12 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListRecord> {
             mode: ListMode::parse(&mode).unwrap_or(ListMode::Discussion),
             moderated: r.get(4)?,
             refuse_non_members: r.get(5)?,
+            archive: r.get(6)?,
         },
     })
 }
 
-const LIST_COLUMNS: &str = "id, address, owner, mode, moderated, refuse_non_members";
+const LIST_COLUMNS: &str = "id, address, owner, mode, moderated, refuse_non_members, archive";
 
 pub(crate) fn get(conn: &Connection, address: &str) -> Result<Option<ListRecord>> {
     let sql = format!("SELECT {LIST_COLUMNS} FROM lists WHERE address = ?1");
@@ -234,8 +237,8 @@ pub(crate) fn hold(
     Ok(conn.last_insert_rowid())
 }
 
-fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldPost> {
-    Ok(HeldPost {
+fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListPost> {
+    Ok(ListPost {
         id: r.get(0)?,
         sender: r.get(1)?,
         subject: r.get(2)?,
@@ -245,7 +248,7 @@ fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldPost> {
 }
 
 /// The held posts, oldest first; `with_content` false leaves each `content` empty.
-pub(crate) fn held(conn: &Connection, list: i64, with_content: bool) -> Result<Vec<HeldPost>> {
+pub(crate) fn held(conn: &Connection, list: i64, with_content: bool) -> Result<Vec<ListPost>> {
     let content = if with_content { "content" } else { "x''" };
     let sql = format!(
         "SELECT id, sender, subject, received, {content} FROM list_held
@@ -257,7 +260,7 @@ pub(crate) fn held(conn: &Connection, list: i64, with_content: bool) -> Result<V
 }
 
 /// Removes a held post and returns it (whoever takes it decides it, once).
-pub(crate) fn take_held(conn: &Connection, list: i64, id: i64) -> Result<Option<HeldPost>> {
+pub(crate) fn take_held(conn: &Connection, list: i64, id: i64) -> Result<Option<ListPost>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, sender, subject, received, content FROM list_held
          WHERE list_id = ?1 AND id = ?2",
@@ -267,6 +270,33 @@ pub(crate) fn take_held(conn: &Connection, list: i64, id: i64) -> Result<Option<
         conn.execute("DELETE FROM list_held WHERE id = ?1", [id])?;
     }
     Ok(post)
+}
+
+/// Keeps a distributed post for the archive.
+pub(crate) fn archive_post(
+    conn: &Connection,
+    list: i64,
+    sender: Option<&str>,
+    subject: &str,
+    content: &[u8],
+) -> Result<i64> {
+    require(conn, list)?;
+    conn.execute(
+        "INSERT INTO list_posts (list_id, sender, subject, received, content)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![list, sender, subject, now(), content],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The archived posts, oldest first.
+pub(crate) fn posts(conn: &Connection, list: i64) -> Result<Vec<ListPost>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sender, subject, received, content FROM list_posts
+         WHERE list_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([list], held_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// A new token: 128 random bits, hex. Expired tokens are forgotten on the way.

@@ -209,12 +209,31 @@ impl SqliteStore {
         self.write(|c| Ok((lists::hold(c, list, sender, subject, content)?, vec![])))
     }
 
-    pub fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<crate::HeldPost>> {
+    pub fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<crate::ListPost>> {
         lists::held(&self.read(), list, with_content)
     }
 
-    pub fn list_take_held(&self, list: i64, id: i64) -> Result<Option<crate::HeldPost>> {
+    pub fn list_take_held(&self, list: i64, id: i64) -> Result<Option<crate::ListPost>> {
         self.write(|c| Ok((lists::take_held(c, list, id)?, vec![])))
+    }
+
+    pub fn list_archive_post(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64> {
+        self.write(|c| {
+            Ok((
+                lists::archive_post(c, list, sender, subject, content)?,
+                vec![],
+            ))
+        })
+    }
+
+    pub fn list_posts(&self, list: i64) -> Result<Vec<crate::ListPost>> {
+        lists::posts(&self.read(), list)
     }
 
     pub fn list_new_token(

@@ -275,7 +275,8 @@ CREATE TABLE sieve_seen (
 
 /// Version 11: mailing lists. Members are pending (asked by mail, not yet confirmed), active
 /// or suspended (bounced too often); held posts keep their whole message here until a
-/// moderator decides; confirmation tokens are random and expire.
+/// moderator decides, archived posts (lists with `archive`) for good; confirmation tokens
+/// are random and expire.
 const MIGRATION_11: &str = r#"
 CREATE TABLE lists (
     id INTEGER PRIMARY KEY,
@@ -285,6 +286,7 @@ CREATE TABLE lists (
     mode TEXT NOT NULL,
     moderated INTEGER NOT NULL,
     refuse_non_members INTEGER NOT NULL,
+    archive INTEGER NOT NULL,
     created INTEGER NOT NULL
 );
 CREATE TABLE list_members (
@@ -301,6 +303,14 @@ CREATE TABLE list_moderators (
     PRIMARY KEY (list_id, address)
 ) WITHOUT ROWID;
 CREATE TABLE list_held (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    sender TEXT,
+    subject TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE TABLE list_posts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
     sender TEXT,

@@ -10,6 +10,7 @@ fn settings() -> ListSettings {
         mode: ListMode::Discussion,
         moderated: false,
         refuse_non_members: false,
+        archive: false,
     }
 }
 
@@ -147,7 +148,8 @@ pub async fn list_members_bounce_and_suspend(b: &dyn Backend) {
     assert!(s.list_members(list).await.unwrap().is_empty());
 }
 
-/// A held post is listed without its content, and taken (with it) exactly once.
+/// A held post is listed without its content, and taken (with it) exactly once; archived
+/// posts are kept apart, in order.
 pub async fn held_posts_are_taken_once(b: &dyn Backend) {
     let s = b.store();
     user(b, "alice", None).await;
@@ -175,6 +177,23 @@ pub async fn held_posts_are_taken_once(b: &dyn Backend) {
     assert_eq!(taken.sender.as_deref(), Some("x@remote.test"));
     assert_eq!(taken.content, content);
     assert_eq!(s.list_take_held(list, id).await.unwrap(), None);
+
+    assert!(s.list_posts(list).await.unwrap().is_empty());
+    s.list_archive_post(list, Some("a@x.test"), "one", b"1")
+        .await
+        .unwrap();
+    s.list_archive_post(list, None, "two", b"2").await.unwrap();
+    let posts = s.list_posts(list).await.unwrap();
+    let kept: Vec<(&str, &[u8])> = posts
+        .iter()
+        .map(|p| (p.subject.as_str(), &p.content[..]))
+        .collect();
+    assert_eq!(kept, [("one", &b"1"[..]), ("two", &b"2"[..])]);
+    assert_eq!(
+        s.list_held(list, false).await.unwrap().len(),
+        1,
+        "apart from held posts"
+    );
 }
 
 /// Tokens are unguessable (distinct, 128 bits), single-use, and expire.
