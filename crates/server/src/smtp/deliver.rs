@@ -56,10 +56,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
-        let refused = match self.deliver_to_lists(&sealed, txn, junk, spam).await {
-            Ok(refused) => refused,
+        match self.deliver_to_lists(&sealed, txn, junk, spam).await {
+            // Lists were the only recipients and refused it: nothing is kept, not even the
+            // sender's Sent copy (the client is told it failed).
+            Ok(Some(refusal)) => return reply::list_refused(&refusal),
+            Ok(None) => {}
             Err(reply) => return reply,
-        };
+        }
         let envelope = self.envelope(txn, junk);
         if envelope.copies.is_empty() && envelope.outbound.is_none() {
             // Only list addresses: what they do is stored; the body goes with `sealed`.
@@ -67,10 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if let Some(user) = &self.user {
                 self.ctx.send_rate.record(user.id, Instant::now());
             }
-            return match refused {
-                Some(reason) => reply::list_refused(&reason),
-                None => reply::accepted(&id),
-            };
+            return reply::accepted(&id);
         }
         let arrived = pipeline::Arrived {
             sender: txn.sender(),
