@@ -167,6 +167,13 @@ fn lists_members_moderators_and_held_posts() {
     );
     let queue = ok(&config, &["queue", "list"], None);
     assert!(queue.contains("carol@remote.test"), "{queue}");
+    let entry = queue
+        .lines()
+        .find(|l| l.contains("<team+bounce-carol=remote.test@example.test>"))
+        .unwrap_or_else(|| panic!("carol's VERP entry in {queue}"));
+    let entry_id = entry.split('\t').next().unwrap();
+    let deleted = ok(&config, &["queue", "delete", entry_id, "--bounce"], None);
+    assert!(deleted.contains("nobody to tell"), "{deleted}");
 
     ok(&config, &["list", "delete", "team@example.test"], None);
     assert!(fails(&config, &["list", "show", "team@example.test"]).contains("no such list"));
