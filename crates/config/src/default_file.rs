@@ -248,4 +248,11 @@ metrics = ["127.0.0.1:9425"]
 # local recipients within inbound_window scores BULK_DUPLICATE. 0 turns the rule off.
 # inbound_recipients = 20
 # inbound_window = "1h"
+
+[lists]
+# Mailing lists (`hermod list`). A member whose address bounces this many posts is suspended
+# (gets nothing until added again) and the list's owner is told.
+# suspend_after_bounces = 3
+# How long a confirmation sent by mail (subscribe, unsubscribe) can be answered.
+# confirm_expiry = "72h"
 "#;

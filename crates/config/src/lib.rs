@@ -10,12 +10,14 @@
 
 mod bulk;
 mod default_file;
+mod lists;
 mod sieve;
 mod spam;
 mod walker;
 
 pub use bulk::Bulk;
 pub use default_file::default_file_text;
+pub use lists::Lists;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
 
@@ -49,6 +51,7 @@ pub struct Config {
     pub sieve: Sieve,
     pub bulk: Bulk,
     pub imap: Imap,
+    pub lists: Lists,
 }
 
 /// The MTA-STS policy (RFC 8461) served at `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
@@ -334,6 +337,7 @@ impl Config {
                 max_line: 8192,
                 max_command_size: 64 * 1024,
             },
+            lists: Lists::default(),
         }
     }
 }
@@ -425,6 +429,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     read_mta_sts(&mut root, &mut config.mta_sts);
     sieve::read_sieve(&mut root, &mut config.sieve, &base);
     bulk::read_bulk(&mut root, &mut config.bulk);
+    lists::read_lists(&mut root, &mut config.lists);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

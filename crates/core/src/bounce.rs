@@ -101,6 +101,8 @@ async fn address_report(
                 outbound: None,
             }
         }
+        // The relay counts a list's bounces itself (see `lists::ListEngine::count_bounce`).
+        RcptOutcome::List(_) => return Err(format!("{sender} is a mailing list's address")),
         RcptOutcome::Reject(_) | RcptOutcome::Forward(_) => Report {
             blob,
             targets: Vec::new(),

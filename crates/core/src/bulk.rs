@@ -199,7 +199,7 @@ pub async fn notify(
         Ok(RcptOutcome::Reject(reason)) => {
             tracing::warn!(postmaster = %postmaster, ?reason, "bulk guard: no postmaster mailbox to tell");
         }
-        Ok(RcptOutcome::Forward(_)) => {}
+        Ok(RcptOutcome::Forward(_) | RcptOutcome::List(_)) => {}
         Err(e) => return Err(e.to_string()),
     }
     let text = notice_text(hostname, &user.address, &postmaster.to_string(), what, now);

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bounce;
 pub mod bulk;
 pub mod dkim;
+pub mod lists;
 pub mod outbound;
 pub mod pipeline;
 pub mod rates;

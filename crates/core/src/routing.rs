@@ -1,7 +1,8 @@
 //! Recipient resolution: local domains, users, aliases, plus-addressing, catch-alls, postmaster.
 
+use crate::lists::ListRcpt;
 use crate::srs::{Srs, today};
-use hermod_store::{AddressLookup, Directory, Result, UserId, UserRecord};
+use hermod_store::{AddressLookup, Directory, Lists, Result, UserId, UserRecord};
 use hermod_types::{Address, LocalPart};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub enum RcptOutcome {
     /// A forwarding address hermod made (SRS, see [`crate::srs`]): the mail goes on to the
     /// original sender it stands for.
     Forward(String),
+    /// One of a mailing list's addresses (see [`crate::lists`]).
+    List(Box<ListRcpt>),
     Reject(RejectReason),
 }
 
@@ -45,6 +48,7 @@ pub struct Router {
     directory: Arc<dyn Directory>,
     delimiter: Option<char>,
     srs: Option<Srs>,
+    lists: Option<Arc<dyn Lists>>,
 }
 
 enum Expansion {
@@ -66,7 +70,14 @@ impl Router {
             directory,
             delimiter,
             srs: None,
+            lists: None,
         }
+    }
+
+    /// Routes mailing lists' addresses to their lists.
+    pub fn with_lists(mut self, lists: Arc<dyn Lists>) -> Router {
+        self.lists = Some(lists);
+        self
     }
 
     /// Routes hermod's own forwarding addresses back to the senders they stand for.
@@ -88,6 +99,14 @@ impl Router {
         if let Some(original) = srs.and_then(|s| s.reverse(rcpt.local().as_str(), today())) {
             return Ok(RcptOutcome::Forward(original));
         }
+        // Accounts and aliases never share a list's addresses (the store refuses), so a list
+        // costs a lookup only for addresses that are neither.
+        if lookup.user.is_none()
+            && lookup.alias_targets.is_empty()
+            && let Some(list) = self.list_route(rcpt).await?
+        {
+            return Ok(RcptOutcome::List(Box::new(list)));
+        }
         let step = Step {
             addr: rcpt,
             depth: 0,
@@ -105,6 +124,19 @@ impl Router {
             Expansion::Unknown => return Ok(RcptOutcome::Reject(RejectReason::UnknownUser)),
         };
         Ok(check_quotas(dedupe(users), declared_size.unwrap_or(0)))
+    }
+
+    /// The list address `rcpt` is (the list itself, `-request`, `+command`), if any.
+    async fn list_route(&self, rcpt: &Address) -> Result<Option<ListRcpt>> {
+        let Some(lists) = &self.lists else {
+            return Ok(None);
+        };
+        for (address, kind) in crate::lists::candidates(&rcpt.normalized()) {
+            if let Some(list) = lists.list(&address).await? {
+                return Ok(Some(ListRcpt { list, kind }));
+            }
+        }
+        Ok(None)
     }
 
     /// The bare `<Postmaster>` recipient (RFC 5321 4.1.1.3): the server's own postmaster.

@@ -2,6 +2,7 @@
 //! out as Maildir/mbox.
 
 mod admin;
+mod list;
 mod maildir;
 mod queue;
 mod selfhost;
@@ -72,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         action: sieve::SieveAction,
     },
+    /// Manage mailing lists, their members and moderators, and held posts.
+    List {
+        #[command(subcommand)]
+        action: list::ListAction,
+    },
     /// Write a user's folders as Maildir++ into DIR.
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
@@ -106,6 +112,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Queue { action } => queue::queue(&config, action),
         Command::Spam { action } => spam::spam(&config, action),
         Command::Sieve { action } => sieve::sieve(&config, action),
+        Command::List { action } => list::list(&config, action),
         Command::Export { address, dir } => maildir::export(&config, &address, &dir),
         Command::Import { address, path } => maildir::import(&config, &address, &path),
     }

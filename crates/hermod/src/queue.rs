@@ -138,8 +138,15 @@ fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bo
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(async {
-            let router = Router::new(Arc::new(store.clone()), config.recipient_delimiter);
+        let told = runtime.block_on(async {
+            let shared: Arc<dyn hermod_store::Store> = Arc::new(store.clone());
+            let router = Router::new(shared.clone(), config.recipient_delimiter).with_lists(shared);
+            let address = hermod_types::Address::parse(sender)?;
+            if let hermod_core::RcptOutcome::List(_) = router.resolve(&address, None).await? {
+                // A list member's copy (VERP sender): the list has nobody to tell.
+                store.queue_remove(id).await?;
+                return anyhow::Ok(false);
+            }
             let hostname = &config.hostname;
             let report = bounce_report(
                 &store, &router, hostname, &message, sender, &failures, false,
@@ -147,9 +154,12 @@ fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bo
             .await
             .map_err(anyhow::Error::msg)?;
             store.queue_finish(id, Some(report)).await?;
-            anyhow::Ok(())
+            anyhow::Ok(true)
         })?;
-        println!("deleted {id}; its sender was told");
+        match told {
+            true => println!("deleted {id}; its sender was told"),
+            false => println!("deleted {id} (a mailing list's copy: nobody to tell)"),
+        }
         return Ok(());
     }
     store.queue_remove(id)?;

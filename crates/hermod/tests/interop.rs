@@ -23,6 +23,11 @@ fn relayed_mail_is_dkim_signed_and_verifies() {
 }
 
 #[test]
+fn a_list_members_copy_is_dkim_signed_by_the_list_domain() {
+    run_suite("lists_interop.py");
+}
+
+#[test]
 fn two_servers_relay_through_dns_on_loopback() {
     run_suite("two_servers_interop.py");
 }

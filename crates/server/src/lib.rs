@@ -5,6 +5,7 @@
 
 mod http;
 mod imap;
+mod lists;
 mod managesieve;
 pub mod net;
 mod outbound;
@@ -14,6 +15,8 @@ mod smtp;
 mod spam;
 
 pub use http::{client_services, mta_sts_policy};
+pub use lists::list_engine;
+
 pub use net::{Listeners, Service, shutdown, tls};
 pub use spam::authenticator as dns_authenticator;
 
@@ -159,6 +162,8 @@ pub(crate) struct Context {
     pub spam: spam::SpamFilter,
     /// Users' filters at delivery.
     pub sieve: hermod_core::sieve::SieveEngine,
+    /// Mailing lists: posts, commands by mail, bounces.
+    pub lists: hermod_core::lists::ListEngine,
 }
 
 pub struct Server {
@@ -186,7 +191,10 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let (tls, certificate) = tls::server_config(&config)?;
         let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
-        let router = Router::new(store.clone(), config.recipient_delimiter).with_srs(srs.clone());
+        let router = Router::new(store.clone(), config.recipient_delimiter)
+            .with_srs(srs.clone())
+            .with_lists(store.clone());
+        let lists = list_engine(&config).map_err(ServerError::Spam)?;
         let hostname_domain = Domain::parse(&config.hostname).ok();
         let sending = smtp::Sending::new(&config);
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
@@ -217,6 +225,7 @@ impl Server {
             outbound_pool: outbound::Pool::default(),
             spam,
             sieve,
+            lists,
         };
         Ok(Server {
             ctx: Arc::new(ctx),

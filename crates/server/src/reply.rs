@@ -291,6 +291,11 @@ pub fn sieve_rejected(reason: &str) -> Reply {
     )
 }
 
+/// A mailing list that takes posts from members only (`hermod list create ... --refuse`).
+pub fn list_refused(reason: &str) -> Reply {
+    Reply::new(550, (5, 7, 1), format!("Post refused: {reason}"))
+}
+
 pub fn dmarc_rejected(reason: &str) -> Reply {
     Reply::new(550, (5, 7, 1), format!("Message refused: {reason}"))
 }

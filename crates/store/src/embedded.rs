@@ -2,15 +2,16 @@
 //! tokio's blocking threads, except deliveries with their body in memory (nearly all mail),
 //! which go straight to the group-commit thread and are awaited without holding any thread.
 
-use crate::roles::{BodyStream, Directory, Mail, Queue, Scripts, SpamData};
+use crate::roles::{BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData};
 use crate::sqlite::commit::QueueAfter;
 use crate::{
     AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BlockingStore, BulkCount,
-    BulkSighting, ChangeSubscription, Changes, CopyOutcome, DeliveryTarget, DkimKeyRecord,
-    Expunged, FlagChange, FlagOp, Flags, FlagsOutcome, GreylistState, LearnedMessage, MailStore,
-    MailboxId, MailboxInfo, MailboxStatus, MessageMeta, Outbound, QueueEntry, QueueUpdate,
+    BulkSighting, ChangeSubscription, Changes, Confirmed, CopyOutcome, DeliveryTarget,
+    DkimKeyRecord, Expunged, FlagChange, FlagOp, Flags, FlagsOutcome, GreylistState,
+    LearnedMessage, ListMember, ListPost, ListRecord, ListSettings, MailStore, MailboxId,
+    MailboxInfo, MailboxStatus, MemberState, MessageMeta, Outbound, QueueEntry, QueueUpdate,
     QueuedMessage, RecipientOutcome, Report, Result, SealedBlob, SieveScriptInfo, SpecialUse,
-    SqliteStore, StoreError, Submitted, UidSet, UserId, UserRecord,
+    SqliteStore, StoreError, Submitted, TokenAction, UidSet, UserId, UserRecord,
 };
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
@@ -618,5 +619,133 @@ impl Scripts for EmbeddedStore {
         let key = key.to_owned();
         self.run(move |s| s.sieve_seen(user, &key, now, expiry, last))
             .await
+    }
+}
+
+#[async_trait]
+impl Lists for EmbeddedStore {
+    async fn list_create(&self, address: &Address, settings: &ListSettings) -> Result<i64> {
+        let (address, settings) = (address.clone(), settings.clone());
+        self.run(move |s| s.list_create(&address, &settings)).await
+    }
+
+    async fn list_delete(&self, address: &str) -> Result<()> {
+        let address = address.to_owned();
+        self.run(move |s| s.list_delete(&address)).await
+    }
+
+    async fn list(&self, address: &str) -> Result<Option<ListRecord>> {
+        let address = address.to_owned();
+        self.run(move |s| s.list(&address)).await
+    }
+
+    async fn list_by_id(&self, id: i64) -> Result<Option<ListRecord>> {
+        self.run(move |s| s.list_by_id(id)).await
+    }
+
+    async fn lists(&self) -> Result<Vec<ListRecord>> {
+        self.run(|s| s.lists()).await
+    }
+
+    async fn list_members(&self, list: i64) -> Result<Vec<ListMember>> {
+        self.run(move |s| s.list_members(list)).await
+    }
+
+    async fn list_member(&self, list: i64, address: &str) -> Result<Option<ListMember>> {
+        let address = address.to_owned();
+        self.run(move |s| s.list_member(list, &address)).await
+    }
+
+    async fn list_set_member(&self, list: i64, address: &str, state: MemberState) -> Result<()> {
+        let address = address.to_owned();
+        self.run(move |s| s.list_set_member(list, &address, state))
+            .await
+    }
+
+    async fn list_remove_member(&self, list: i64, address: &str) -> Result<bool> {
+        let address = address.to_owned();
+        self.run(move |s| s.list_remove_member(list, &address))
+            .await
+    }
+
+    async fn list_bounce(
+        &self,
+        list: i64,
+        address: &str,
+        suspend_after: u32,
+    ) -> Result<Option<ListMember>> {
+        let address = address.to_owned();
+        self.run(move |s| s.list_bounce(list, &address, suspend_after))
+            .await
+    }
+
+    async fn list_moderators(&self, list: i64) -> Result<Vec<String>> {
+        self.run(move |s| s.list_moderators(list)).await
+    }
+
+    async fn list_set_moderators(
+        &self,
+        list: i64,
+        addresses: &[String],
+        remove: bool,
+    ) -> Result<()> {
+        let addresses = addresses.to_vec();
+        self.run(move |s| s.list_set_moderators(list, &addresses, remove))
+            .await
+    }
+
+    async fn list_hold(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64> {
+        let (sender, subject) = (sender.map(str::to_owned), subject.to_owned());
+        let content = content.to_vec();
+        self.run(move |s| s.list_hold(list, sender.as_deref(), &subject, &content))
+            .await
+    }
+
+    async fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<ListPost>> {
+        self.run(move |s| s.list_held(list, with_content)).await
+    }
+
+    async fn list_take_held(&self, list: i64, id: i64) -> Result<Option<ListPost>> {
+        self.run(move |s| s.list_take_held(list, id)).await
+    }
+
+    async fn list_archive_post(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64> {
+        let (sender, subject) = (sender.map(str::to_owned), subject.to_owned());
+        let content = content.to_vec();
+        self.run(move |s| s.list_archive_post(list, sender.as_deref(), &subject, &content))
+            .await
+    }
+
+    async fn list_posts(&self, list: i64) -> Result<Vec<ListPost>> {
+        self.run(move |s| s.list_posts(list)).await
+    }
+
+    async fn list_new_token(
+        &self,
+        list: i64,
+        address: &str,
+        action: TokenAction,
+        expires: i64,
+    ) -> Result<String> {
+        let address = address.to_owned();
+        self.run(move |s| s.list_new_token(list, &address, action, expires))
+            .await
+    }
+
+    async fn list_take_token(&self, token: &str, at: i64) -> Result<Option<Confirmed>> {
+        let token = token.to_owned();
+        self.run(move |s| s.list_take_token(&token, at)).await
     }
 }

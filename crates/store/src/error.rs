@@ -41,6 +41,12 @@ pub enum StoreError {
     ScriptExists(String),
     #[error("Sieve script {0} is active: activate another one (or none) first")]
     ScriptActive(String),
+    #[error("list {0} already exists")]
+    ListExists(String),
+    #[error("no such list: {0}")]
+    UnknownList(String),
+    #[error("{0} is already taken by a user, an alias or a list")]
+    AddressTaken(String),
     #[error("user {0} is over quota")]
     OverQuota(String),
     #[error("corrupt store data: {0}")]

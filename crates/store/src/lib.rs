@@ -10,6 +10,7 @@
 mod blob;
 mod embedded;
 mod error;
+mod list_model;
 mod mail;
 mod mail_model;
 mod model;
@@ -20,6 +21,9 @@ mod sqlite;
 pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use list_model::{
+    Confirmed, ListMember, ListMode, ListPost, ListRecord, ListSettings, MemberState, TokenAction,
+};
 pub use mail::MailStore;
 pub use mail_model::{
     Changes, CopyOutcome, Expunged, FlagChange, FlagOp, FlagsOutcome, MailboxStatus, MessageState,
@@ -33,7 +37,7 @@ pub use model::{
     SieveScriptInfo, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
-pub use roles::{BodyStream, Directory, Mail, Queue, Scripts, SpamData, Store};
+pub use roles::{BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData, Store};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};

@@ -1,4 +1,4 @@
-//! The store as the server sees it: four roles, each small enough to read at a glance, all
+//! The store as the server sees it: six roles, each small enough to read at a glance, all
 //! `async`. A backend hides its own blocking behind them: the embedded one runs SQLite and
 //! file I/O on blocking threads (and hands deliveries straight to its group-commit thread), a
 //! database backend awaits its client. Callers never spawn blocking work for the store.
@@ -14,6 +14,7 @@ use crate::{
     MessageMeta, Outbound, QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report,
     Result, SealedBlob, SieveScriptInfo, SpecialUse, Submitted, UidSet, UserId, UserRecord,
 };
+use crate::{Confirmed, ListMember, ListPost, ListRecord, ListSettings, MemberState, TokenAction};
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName, Uid};
 
@@ -299,7 +300,78 @@ pub trait Scripts: Send + Sync {
     ) -> Result<bool>;
 }
 
-/// Every role: the whole store.
-pub trait Store: Directory + Mail + Queue + SpamData + Scripts {}
+/// Mailing lists: the lists, their members (pending, active, suspended, with a bounce count),
+/// moderators, posts held for moderation, and the tokens that confirm by mail. Addresses are
+/// normalized (`Address::normalized`). A list's address and its `-request` address are never
+/// a user's or an alias's (each side refuses the other with `AddressTaken`).
+#[async_trait]
+pub trait Lists: Send + Sync {
+    async fn list_create(&self, address: &Address, settings: &ListSettings) -> Result<i64>;
+    /// Removes the list with its members, moderators, held posts and tokens.
+    async fn list_delete(&self, address: &str) -> Result<()>;
+    async fn list(&self, address: &str) -> Result<Option<ListRecord>>;
+    async fn list_by_id(&self, id: i64) -> Result<Option<ListRecord>>;
+    /// Every list, sorted by address.
+    async fn lists(&self) -> Result<Vec<ListRecord>>;
+    /// Every member in every state, sorted by address.
+    async fn list_members(&self, list: i64) -> Result<Vec<ListMember>>;
+    async fn list_member(&self, list: i64, address: &str) -> Result<Option<ListMember>>;
+    /// Adds the member or sets its state (its bounce count starts again); `Pending` never
+    /// demotes an active member.
+    async fn list_set_member(&self, list: i64, address: &str, state: MemberState) -> Result<()>;
+    /// False: it was not a member.
+    async fn list_remove_member(&self, list: i64, address: &str) -> Result<bool>;
+    /// Counts a bounce of an active member and suspends it at `suspend_after`; the member as
+    /// it is afterwards.
+    async fn list_bounce(
+        &self,
+        list: i64,
+        address: &str,
+        suspend_after: u32,
+    ) -> Result<Option<ListMember>>;
+    async fn list_moderators(&self, list: i64) -> Result<Vec<String>>;
+    /// Adds the addresses as moderators (or removes them).
+    async fn list_set_moderators(
+        &self,
+        list: i64,
+        addresses: &[String],
+        remove: bool,
+    ) -> Result<()>;
+    /// Keeps a post for the moderators; its id.
+    async fn list_hold(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64>;
+    /// The held posts, oldest first (`with_content` false: each `content` left empty).
+    async fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<ListPost>>;
+    /// Removes a held post and returns it: only one decision takes it.
+    async fn list_take_held(&self, list: i64, id: i64) -> Result<Option<ListPost>>;
+    /// Keeps a distributed post (lists that archive); its id.
+    async fn list_archive_post(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64>;
+    /// The archived posts, oldest first.
+    async fn list_posts(&self, list: i64) -> Result<Vec<ListPost>>;
+    /// A new random confirmation token for `address`, valid until `expires`.
+    async fn list_new_token(
+        &self,
+        list: i64,
+        address: &str,
+        action: TokenAction,
+        expires: i64,
+    ) -> Result<String>;
+    /// Uses a token up: what it confirms, when it exists and had not expired at `at`.
+    async fn list_take_token(&self, token: &str, at: i64) -> Result<Option<Confirmed>>;
+}
 
-impl<T: Directory + Mail + Queue + SpamData + Scripts> Store for T {}
+/// Every role: the whole store.
+pub trait Store: Directory + Mail + Queue + SpamData + Scripts + Lists {}
+
+impl<T: Directory + Mail + Queue + SpamData + Scripts + Lists> Store for T {}

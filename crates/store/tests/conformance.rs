@@ -131,6 +131,14 @@ contract!(
     sieve_seen_remembers_until_expiry
 );
 
+// Mailing lists.
+contract!(
+    list_addresses_are_nobody_elses,
+    list_members_bounce_and_suspend,
+    held_posts_are_taken_once,
+    tokens_are_single_use_and_expire
+);
+
 /// SQLite only: what the embedded backend keeps on disk and how it announces, checked
 /// through its database file and its blocking interface.
 mod sqlite_only {

@@ -335,6 +335,10 @@ async fn finish_if_done(ctx: &Arc<Context>, message: &QueuedMessage) {
         return;
     }
     let failures = wanted(message, &outcomes, RecipientState::Failed, "FAILURE");
+    if let Some(list) = list_bounce_address(ctx, message).await {
+        count_list_bounces(ctx, message, &list, &failures).await;
+        return;
+    }
     let report = match (&message.sender, failures.is_empty()) {
         (Some(sender), false) => match report(ctx, message, sender, &failures, false).await {
             Ok(report) => Some(report),
@@ -389,6 +393,57 @@ fn wanted(
         .collect()
 }
 
+/// The list whose VERP address sent `message` (a member's copy of a post), if any.
+async fn list_bounce_address(
+    ctx: &Arc<Context>,
+    message: &QueuedMessage,
+) -> Option<hermod_core::lists::ListRcpt> {
+    // Only VERP senders are worth a lookup: every finished entry passes here.
+    let sender = message
+        .sender
+        .as_deref()
+        .filter(|s| s.contains("+bounce-"))?;
+    let sender = hermod_types::Address::parse(sender).ok()?;
+    match ctx.router.resolve(&sender, None).await {
+        Ok(hermod_core::RcptOutcome::List(rcpt)) => Some(*rcpt),
+        _ => None,
+    }
+}
+
+/// A member's copy failed: the list counts the bounce (no report is written; the VERP
+/// sender is there so the list learns who bounced). A crash before the entry is finished
+/// can count one bounce twice, never lose the copy's outcome.
+async fn count_list_bounces(
+    ctx: &Arc<Context>,
+    message: &QueuedMessage,
+    rcpt: &hermod_core::lists::ListRcpt,
+    failures: &[(String, String)],
+) {
+    let deps = hermod_core::lists::ListDeps {
+        store: ctx.store.as_ref(),
+        sieve: &ctx.sieve,
+        router: &ctx.router,
+    };
+    for (member, reply) in failures {
+        tracing::info!(
+            queue_id = message.id,
+            list = rcpt.list.address,
+            member,
+            reply,
+            "list member bounced"
+        );
+        let counted = ctx.lists.count_bounce(deps, &rcpt.list, member).await;
+        if let Err(e) = counted {
+            tracing::error!(queue_id = message.id, error = %e, "counting a list bounce failed; keeping the entry");
+            return;
+        }
+    }
+    ctx.outbound_wake.notify_one();
+    if let Err(e) = ctx.store.queue_finish(message.id, None).await {
+        tracing::error!(queue_id = message.id, error = %e, "finishing the queue entry failed");
+    }
+}
+
 async fn notify_delay(ctx: &Arc<Context>, message: &QueuedMessage, outcomes: &[RecipientOutcome]) {
     let age = unix_now() - message.created;
     let Some(sender) = &message.sender else {
@@ -398,7 +453,8 @@ async fn notify_delay(ctx: &Arc<Context>, message: &QueuedMessage, outcomes: &[R
         return;
     }
     let delayed = wanted(message, outcomes, RecipientState::Deferred, "DELAY");
-    if delayed.is_empty() {
+    if delayed.is_empty() || list_bounce_address(ctx, message).await.is_some() {
+        // A list learns of failures only: a member's delayed copy is nobody's concern yet.
         return;
     }
     let notice = match report(ctx, message, sender, &delayed, true).await {

@@ -5,6 +5,7 @@ use super::screen::Decision;
 use super::spool::{Spool, SpoolFailure};
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
+use hermod_core::lists::{ListArrival, ListDeps, ListOutcome};
 use hermod_core::pipeline::{self, Copy, FilterRefusal, Folder};
 use hermod_message::{AuthorError, author_addresses, header_section};
 use hermod_proto::smtp::{Ret, ReversePath};
@@ -58,7 +59,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return reply::LOCAL_ERROR;
             }
         };
+        // A post the spam filter files as junk is held for the list's moderators.
+        let junk = decision.is_some_and(|d| d.action == hermod_spam::Action::Junk);
+        let spam = decision.and_then(|d| d.score);
+        match self.deliver_to_lists(&sealed, txn, junk, spam).await {
+            // Lists were the only recipients and refused it: nothing is kept, not even the
+            // sender's Sent copy (the client is told it failed).
+            Ok(Some(refusal)) => return reply::list_refused(&refusal),
+            Ok(None) => {}
+            Err(reply) => return reply,
+        }
         let mut envelope = self.envelope(txn, decision);
+        if envelope.copies.is_empty() && envelope.outbound.is_none() {
+            // Only list addresses: what they do is stored; the body goes with `sealed`.
+            self.ctx.outbound_wake.notify_one();
+            self.after_sending(txn, guarded).await;
+            return self.accepted(&id);
+        }
         let held = guarded.as_ref().and_then(|g| g.held.clone());
         if let Some(outbound) = envelope.outbound.as_mut() {
             outbound.held = held.clone();
@@ -84,14 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     self.ctx.outbound_wake.notify_one();
                 }
                 self.after_sending(txn, guarded).await;
-                let service = match self.user {
-                    Some(_) => "submission",
-                    None => "smtp",
-                };
-                hermod_types::metrics::metrics()
-                    .messages_accepted
-                    .inc(service);
-                reply::accepted(&id)
+                self.accepted(&id)
             }
             Err(FilterRefusal::Rejected(reason)) => {
                 tracing::info!(id, reason, "rejected by the recipient's Sieve script");
@@ -108,6 +118,72 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 reply::LOCAL_ERROR
             }
         }
+    }
+
+    /// Hands the message to each list it was addressed to (posts, commands, bounces; see
+    /// `hermod_core::lists`), before the other recipients get it: a failure here loses
+    /// nothing (the client retries). Returns a list's refusal when lists were the only
+    /// recipients and every one refused.
+    async fn deliver_to_lists(
+        &self,
+        sealed: &hermod_store::SealedBlob,
+        txn: &Transaction,
+        junk: bool,
+        spam: Option<(f64, f64)>,
+    ) -> Result<Option<String>, Reply> {
+        let lists = txn.list_recipients();
+        if lists.is_empty() {
+            return Ok(None);
+        }
+        let limit = usize::try_from(self.ctx.config.limits.max_message_size).unwrap_or(usize::MAX);
+        let message = sealed.read_head(limit).await.map_err(|e| {
+            tracing::error!(error = %e, "reading the message for a list failed");
+            reply::LOCAL_ERROR
+        })?;
+        let sender = txn.sender();
+        let arrival = ListArrival {
+            message: &message,
+            sender: sender.as_deref(),
+            authenticated: self.user.as_ref().map(|u| u.address.as_str()),
+            junk,
+            spam,
+        };
+        let ctx = &self.ctx;
+        let deps = ListDeps {
+            store: ctx.store.as_ref(),
+            sieve: &ctx.sieve,
+            router: &ctx.router,
+        };
+        let mut refusals = Vec::new();
+        for rcpt in &lists {
+            match ctx.lists.receive(deps, rcpt, &arrival).await {
+                Ok(ListOutcome::Refused(reason)) => {
+                    tracing::info!(list = rcpt.list.address, reason, "post refused");
+                    refusals.push(reason);
+                }
+                Ok(outcome) => tracing::info!(list = rcpt.list.address, ?outcome, "list mail"),
+                Err(e) => {
+                    tracing::error!(list = rcpt.list.address, error = %e, "list delivery failed");
+                    return Err(reply::LOCAL_ERROR);
+                }
+            }
+        }
+        let only_lists = lists.len() == txn.rcpts.len();
+        Ok(refusals
+            .pop()
+            .filter(|_| only_lists && refusals.len() + 1 == lists.len()))
+    }
+
+    /// The receipt, counted by service.
+    fn accepted(&self, id: &str) -> Reply {
+        let service = match self.user {
+            Some(_) => "submission",
+            None => "smtp",
+        };
+        hermod_types::metrics::metrics()
+            .messages_accepted
+            .inc(service);
+        reply::accepted(id)
     }
 
     /// The pipeline's view of the transaction: each local account's copy (Junk by the spam

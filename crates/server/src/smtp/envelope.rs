@@ -3,6 +3,7 @@
 use super::spool::Spool;
 use super::{Mode, Session};
 use crate::reply::{self, Reply};
+use hermod_core::lists::ListRcpt;
 use hermod_core::{LocalRecipient, RcptOutcome, RejectReason};
 use hermod_proto::smtp::{Body, ForwardPath, MailParams, RcptParams, ReversePath};
 use hermod_store::OutboundRecipient;
@@ -20,6 +21,8 @@ pub(crate) enum RcptTarget {
     Local(Vec<LocalRecipient>),
     /// Another domain: the outbound queue (authenticated senders only).
     Remote(OutboundRecipient),
+    /// One of a mailing list's addresses: the list acts on the message.
+    List(Box<ListRcpt>),
 }
 
 pub(crate) struct Transaction {
@@ -59,9 +62,22 @@ impl Transaction {
     pub fn remote_recipients(&self) -> Vec<OutboundRecipient> {
         let remote = self.rcpts.iter().filter_map(|r| match &r.target {
             RcptTarget::Remote(o) => Some(o.clone()),
-            RcptTarget::Local(_) => None,
+            RcptTarget::Local(_) | RcptTarget::List(_) => None,
         });
         remote.collect()
+    }
+
+    /// The list addresses among the recipients, each once.
+    pub fn list_recipients(&self) -> Vec<&ListRcpt> {
+        let mut all: Vec<&ListRcpt> = Vec::new();
+        for rcpt in &self.rcpts {
+            if let RcptTarget::List(list) = &rcpt.target
+                && !all.contains(&&**list)
+            {
+                all.push(list);
+            }
+        }
+        all
     }
 }
 
@@ -178,6 +194,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return wait;
                 }
                 RcptTarget::Local(recipients)
+            }
+            RcptOutcome::List(list) => {
+                let sender = txn.sender().unwrap_or_default();
+                if let Some(wait) = self.greylist(&sender, &address).await {
+                    return wait;
+                }
+                RcptTarget::List(list)
             }
             // Relaying is for authenticated users only, never for anyone else.
             RcptOutcome::Reject(RejectReason::RelayDenied) if self.user.is_some() => {

@@ -52,6 +52,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let (_, certificate) = crate::tls::server_config(&config).unwrap();
     let sieve = crate::sieve_engine(&config).unwrap();
     let sending = super::Sending::new(&config);
+    let lists = crate::list_engine(&config).unwrap();
     let ctx = Context {
         client_services: crate::client_services(&config),
         certificate,
@@ -71,6 +72,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_pool: Default::default(),
         spam,
         sieve,
+        lists,
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::net::shutdown::channel();

@@ -78,6 +78,9 @@ pub(crate) fn add_user(
     if alias_exists(conn, &key)? {
         return Err(StoreError::AddressIsAlias(key));
     }
+    if super::lists::is_list_address(conn, &key)? {
+        return Err(StoreError::AddressTaken(key));
+    }
     conn.execute(
         "INSERT INTO users (address, domain, password, quota) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -213,6 +216,9 @@ pub(crate) fn add_alias(conn: &Connection, alias: &AliasKey, targets: &[Address]
     let key = alias.key();
     if user(conn, &key)?.is_some() {
         return Err(StoreError::AliasShadowsUser(key));
+    }
+    if super::lists::is_list_address(conn, &key)? {
+        return Err(StoreError::AddressTaken(key));
     }
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO aliases (alias, target, domain) VALUES (?1, ?2, ?3)",

@@ -4,6 +4,7 @@
 mod bulk;
 pub(crate) mod commit;
 mod directory;
+mod lists;
 mod mail;
 mod mailbox;
 mod queue;
@@ -141,6 +142,122 @@ impl SqliteStore {
         }
         self.committer.checkpoint_soon();
         Ok(value)
+    }
+}
+
+/// Mailing lists (see [`crate::Lists`], whose methods these are, blocking).
+impl SqliteStore {
+    pub fn list_create(
+        &self,
+        address: &hermod_types::Address,
+        settings: &crate::ListSettings,
+    ) -> Result<i64> {
+        self.write(|c| Ok((lists::create(c, address, settings)?, vec![])))
+    }
+
+    pub fn list_delete(&self, address: &str) -> Result<()> {
+        self.write(|c| Ok((lists::delete(c, address)?, vec![])))
+    }
+
+    pub fn list(&self, address: &str) -> Result<Option<crate::ListRecord>> {
+        lists::get(&self.read(), address)
+    }
+
+    pub fn list_by_id(&self, id: i64) -> Result<Option<crate::ListRecord>> {
+        lists::by_id(&self.read(), id)
+    }
+
+    pub fn lists(&self) -> Result<Vec<crate::ListRecord>> {
+        lists::all(&self.read())
+    }
+
+    pub fn list_members(&self, list: i64) -> Result<Vec<crate::ListMember>> {
+        lists::members(&self.read(), list)
+    }
+
+    pub fn list_member(&self, list: i64, address: &str) -> Result<Option<crate::ListMember>> {
+        lists::get_member(&self.read(), list, address)
+    }
+
+    pub fn list_set_member(
+        &self,
+        list: i64,
+        address: &str,
+        state: crate::MemberState,
+    ) -> Result<()> {
+        self.write(|c| Ok((lists::set_member(c, list, address, state)?, vec![])))
+    }
+
+    pub fn list_remove_member(&self, list: i64, address: &str) -> Result<bool> {
+        self.write(|c| Ok((lists::remove_member(c, list, address)?, vec![])))
+    }
+
+    pub fn list_bounce(
+        &self,
+        list: i64,
+        address: &str,
+        suspend_after: u32,
+    ) -> Result<Option<crate::ListMember>> {
+        self.write(|c| Ok((lists::bounce(c, list, address, suspend_after)?, vec![])))
+    }
+
+    pub fn list_moderators(&self, list: i64) -> Result<Vec<String>> {
+        lists::moderators(&self.read(), list)
+    }
+
+    pub fn list_set_moderators(&self, list: i64, addresses: &[String], remove: bool) -> Result<()> {
+        self.write(|c| Ok((lists::set_moderators(c, list, addresses, remove)?, vec![])))
+    }
+
+    pub fn list_hold(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64> {
+        self.write(|c| Ok((lists::hold(c, list, sender, subject, content)?, vec![])))
+    }
+
+    pub fn list_held(&self, list: i64, with_content: bool) -> Result<Vec<crate::ListPost>> {
+        lists::held(&self.read(), list, with_content)
+    }
+
+    pub fn list_take_held(&self, list: i64, id: i64) -> Result<Option<crate::ListPost>> {
+        self.write(|c| Ok((lists::take_held(c, list, id)?, vec![])))
+    }
+
+    pub fn list_archive_post(
+        &self,
+        list: i64,
+        sender: Option<&str>,
+        subject: &str,
+        content: &[u8],
+    ) -> Result<i64> {
+        self.write(|c| {
+            Ok((
+                lists::archive_post(c, list, sender, subject, content)?,
+                vec![],
+            ))
+        })
+    }
+
+    pub fn list_posts(&self, list: i64) -> Result<Vec<crate::ListPost>> {
+        lists::posts(&self.read(), list)
+    }
+
+    pub fn list_new_token(
+        &self,
+        list: i64,
+        address: &str,
+        action: crate::TokenAction,
+        expires: i64,
+    ) -> Result<String> {
+        self.write(|c| Ok((lists::new_token(c, list, address, action, expires)?, vec![])))
+    }
+
+    pub fn list_take_token(&self, token: &str, at: i64) -> Result<Option<crate::Confirmed>> {
+        self.write(|c| Ok((lists::take_token(c, token, at)?, vec![])))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -21,6 +21,7 @@ const MIGRATIONS: [&str; 12] = [
     MIGRATION_10,
     MIGRATION_11,
     MIGRATION_12,
+    MIGRATION_13,
 ];
 
 const SCHEMA: &str = r#"
@@ -315,6 +316,60 @@ CREATE TABLE body_cache (
 CREATE TRIGGER body_cache_removed AFTER DELETE ON blobs BEGIN
     DELETE FROM body_cache WHERE id = OLD.id;
 END;
+"#;
+
+/// Version 13: mailing lists. Members are pending (asked by mail, not yet confirmed), active
+/// or suspended (bounced too often); held posts keep their whole message here until a
+/// moderator decides, archived posts (lists with `archive`) for good; confirmation tokens
+/// are random and expire.
+const MIGRATION_13: &str = r#"
+CREATE TABLE lists (
+    id INTEGER PRIMARY KEY,
+    address TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    owner TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    moderated INTEGER NOT NULL,
+    refuse_non_members INTEGER NOT NULL,
+    archive INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE list_members (
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    state TEXT NOT NULL,
+    bounces INTEGER NOT NULL DEFAULT 0,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (list_id, address)
+) WITHOUT ROWID;
+CREATE TABLE list_moderators (
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    PRIMARY KEY (list_id, address)
+) WITHOUT ROWID;
+CREATE TABLE list_held (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    sender TEXT,
+    subject TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE TABLE list_posts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    sender TEXT,
+    subject TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE TABLE list_tokens (
+    token TEXT PRIMARY KEY,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

@@ -9,6 +9,7 @@
 mod cache;
 mod directory;
 mod folders;
+mod lists;
 mod messages;
 mod queue;
 mod scripts;
@@ -18,6 +19,7 @@ mod watching;
 pub use cache::*;
 pub use directory::*;
 pub use folders::*;
+pub use lists::*;
 pub use messages::*;
 pub use queue::*;
 pub use scripts::*;
