@@ -101,9 +101,7 @@ pub fn restore(config_path: &Path, dir: &Path) -> Result<()> {
         let data_dir = relocate(&would_be.data_dir, &saved, parent);
         refuse_unless_empty(&data_dir, &[])?;
         make_private_dir(parent)?;
-        copy_tree(&saved, parent)?;
-        fs::rename(parent.join(CONFIG_NAME), config_path)
-            .with_context(|| format!("cannot install {}", config_path.display()))?;
+        install_config(&saved, config_path, parent)?;
     }
     let config = load(config_path)?;
     refuse_unless_empty(&config.data_dir, &kept_files(&config))?;
@@ -134,6 +132,20 @@ pub fn restore(config_path: &Path, dir: &Path) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// Puts the saved configuration at `config_path` and the files saved with it in `parent`,
+/// keeping any file already there (it may be another server's).
+fn install_config(saved: &Path, config_path: &Path, parent: &Path) -> Result<()> {
+    let entries =
+        fs::read_dir(saved).with_context(|| format!("cannot read {}", saved.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name() != CONFIG_NAME && !parent.join(entry.file_name()).exists() {
+            copy_tree(&entry.path(), &parent.join(entry.file_name()))?;
+        }
+    }
+    copy_tree(&saved.join(CONFIG_NAME), config_path)
 }
 
 fn load(path: &Path) -> Result<Config> {

@@ -146,10 +146,17 @@ fn snapshot_index(live: &Connection, partial: &Path) -> Result<()> {
     {
         let backup = Backup::new(live, &mut copy)?;
         // All pages in one step: one read transaction, so one snapshot (see the module).
+        // A WAL reader is never kept out for long; a store that stays locked is not right.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match backup.step(-1)? {
                 StepResult::Done => break,
                 StepResult::More => {}
+                _ if Instant::now() > deadline => {
+                    return Err(StoreError::Backup(
+                        "the index stayed locked for a minute; nothing was copied".into(),
+                    ));
+                }
                 _ => std::thread::sleep(Duration::from_millis(50)),
             }
         }
