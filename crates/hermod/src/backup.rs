@@ -26,6 +26,10 @@ pub fn backup(config: &Config, dir: &Path) -> Result<()> {
         );
     }
     make_private_dir(dir)?;
+    // The backup folder's own name must survive a crash too.
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
     for name in DATA_EXTRAS {
         copy_tree(&config.data_dir.join(name), &dir.join(name))?;
     }

@@ -340,6 +340,16 @@ fn bad_backups_and_restores_are_refused_and_touch_nothing() {
         None,
     );
     assert_eq!(maildir_messages(&exported).len(), 2);
+
+    // Into a data directory that holds only its own configuration and block list: kept.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let other_config = write_config(&other);
+    let text = std::fs::read_to_string(&other_config).unwrap();
+    let out = ok(&other_config, &["restore", backup.to_str().unwrap()], None);
+    assert!(out.contains("kept the existing configuration"), "{out}");
+    assert_eq!(std::fs::read_to_string(&other_config).unwrap(), text);
+    assert!(other.join("hermod.db").is_file() && other.join("srs.key").is_file());
 }
 
 /// Files under `dir`, by path, with their sizes.
