@@ -2,6 +2,7 @@
 //! out as Maildir/mbox.
 
 mod admin;
+mod backup;
 mod list;
 mod maildir;
 mod queue;
@@ -82,6 +83,12 @@ enum Command {
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
     Import { address: String, path: PathBuf },
+    /// Copy the store (safe while the server runs), its keys and the configuration into DIR,
+    /// which must be new or empty.
+    Backup { dir: PathBuf },
+    /// Restore a backup made by `hermod backup` into an empty data directory (the backup's
+    /// configuration is installed at --config when no file is there yet).
+    Restore { dir: PathBuf },
 }
 
 fn main() {
@@ -96,6 +103,10 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Restore must not write a default configuration first: the backup brings its own.
+    if let Command::Restore { dir } = &cli.command {
+        return backup::restore(&cli.config, dir);
+    }
     // Quickstart writes the configuration; every other command reads it.
     let command = match cli.command {
         Command::Quickstart(args) => return selfhost::quickstart::quickstart(&cli.config, args),
@@ -115,6 +126,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::List { action } => list::list(&config, action),
         Command::Export { address, dir } => maildir::export(&config, &address, &dir),
         Command::Import { address, path } => maildir::import(&config, &address, &path),
+        Command::Backup { dir } => backup::backup(&config, &dir),
+        Command::Restore { .. } => unreachable!("handled before the configuration is loaded"),
     }
 }
 

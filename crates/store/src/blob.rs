@@ -41,6 +41,19 @@ impl BlobDir {
         Ok(dir)
     }
 
+    /// The layout under `data_dir` without creating anything (a backup's source or copy).
+    pub(crate) fn at(data_dir: &Path) -> BlobDir {
+        BlobDir {
+            tmp: data_dir.join("tmp"),
+            blobs: data_dir.join("blobs"),
+        }
+    }
+
+    /// The `blobs` folder itself.
+    pub(crate) fn root(&self) -> &Path {
+        &self.blobs
+    }
+
     pub(crate) fn path(&self, id: &BlobId) -> PathBuf {
         self.shard_dir(id).join(id.as_str())
     }
@@ -51,7 +64,7 @@ impl BlobDir {
     }
 
     /// The `blobs/xx` folders.
-    fn shards(&self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn shards(&self) -> Result<Vec<PathBuf>> {
         let entries = read_dir(&self.blobs)?.into_iter();
         let dirs = entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
         Ok(dirs.map(|e| e.path()).collect())
@@ -150,7 +163,7 @@ pub(crate) fn private_dir(path: &Path) -> Result<()> {
     }
 }
 
-fn read_dir(path: &Path) -> Result<Vec<fs::DirEntry>> {
+pub(crate) fn read_dir(path: &Path) -> Result<Vec<fs::DirEntry>> {
     let entries = fs::read_dir(path).map_err(StoreError::io(path))?;
     Ok(entries.filter_map(|e| e.ok()).collect())
 }

@@ -64,6 +64,9 @@ pub enum StoreError {
     QueueEntryGone(i64),
     #[error("the store's commit thread has stopped")]
     CommitterGone,
+    /// A backup that cannot be made or restored, with the reason in one line.
+    #[error("{0}")]
+    Backup(String),
     #[error("a store task failed: {0}")]
     TaskFailed(String),
 }

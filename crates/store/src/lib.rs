@@ -7,6 +7,7 @@
 //! IMAP's mail model (change log, CONDSTORE/QRESYNC, hierarchy, change notifications) is the
 //! [`MailStore`] trait beside it.
 
+mod backup;
 mod blob;
 mod embedded;
 mod error;
@@ -18,6 +19,7 @@ mod notify;
 pub mod roles;
 mod sqlite;
 
+pub use backup::{BackupReport, Contents, RestoreReport, backup, check as check_backup, restore};
 pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
