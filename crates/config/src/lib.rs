@@ -8,11 +8,13 @@
 //! every key in the default file parses, shows its default and is in CONFIG.md. A new
 //! section is one more `read_*` function called from [`parse`].
 
+mod acme;
 mod default_file;
 mod sieve;
 mod spam;
 mod walker;
 
+pub use acme::{Acme, AcmeChallenge};
 pub use default_file::default_file_text;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
@@ -44,6 +46,7 @@ pub struct Config {
     pub spam: Spam,
     pub mta_sts: MtaSts,
     pub sieve: Sieve,
+    pub acme: Acme,
     /// Serve IMAP on `listen.imap`/`listen.imaps`. The IMAP server is unfinished, so no key
     /// of the file sets this: only tests and the `HERMOD_IMAP_PREVIEW=1` environment switch
     /// of `hermod serve` do, and users never get half a protocol by editing their config.
@@ -273,6 +276,7 @@ impl Config {
                 mx: Vec::new(),
             },
             sieve: Sieve::default(),
+            acme: Acme::default(),
             imap_preview: false,
         }
     }
@@ -356,6 +360,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     spam::read_spam(&mut root, &mut config.spam, &base);
     read_mta_sts(&mut root, &mut config.mta_sts);
     sieve::read_sieve(&mut root, &mut config.sieve, &base);
+    acme::read_acme(&mut root, &mut config.acme, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)
@@ -413,7 +418,7 @@ fn read_root(root: &mut Section<'_>, config: &mut Config, base: &Path) {
     }
 }
 
-fn validate_hostname(name: &str) -> Result<String, String> {
+pub(crate) fn validate_hostname(name: &str) -> Result<String, String> {
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
     let label_ok = |l: &str| {
         !l.is_empty()

@@ -43,6 +43,8 @@ pub struct TestServer {
     pub config: Config,
     /// The DNS server on loopback that hermod's resolvers ask (SPF, DKIM, DMARC, DNSBL, PTR).
     pub dns: DnsServer,
+    /// Orders an ACME certificate now (with `[acme]` configured).
+    pub acme_renewal: hermod_server::acme::Renewal,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     // Last: the directory outlives the server using it.
@@ -119,6 +121,7 @@ impl TestServer {
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
         let server =
             Server::with_resolver(config.clone(), listeners, embedded, resolver).expect("server");
+        let acme_renewal = server.acme_renewal();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -137,6 +140,7 @@ impl TestServer {
             store,
             config,
             dns,
+            acme_renewal,
             stop: Some(stop),
             task: Some(task),
             dir,

@@ -6,6 +6,7 @@ pub(crate) mod conn;
 pub(crate) mod limits;
 pub mod shutdown;
 pub mod tls;
+pub mod x509;
 
 use crate::ServerError;
 use hermod_config::Config;

@@ -58,6 +58,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         config: Arc::new(config),
         store: embedded,
         tls: None,
+        web_tls: None,
         hostname_domain: None,
         throttle: Default::default(),
         send_rate: hermod_core::submission::SendRate::per_hour(10),
@@ -69,6 +70,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_pool: Default::default(),
         spam,
         sieve,
+        acme_renew: Default::default(),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::net::shutdown::channel();
