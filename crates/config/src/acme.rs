@@ -11,7 +11,7 @@ pub struct Acme {
     /// Where the CA writes about expiry and problems (`mailto:` URLs).
     pub contact: Vec<String>,
     /// The names the certificate covers; empty means the default set (hostname, and
-    /// `mta-sts.` and `autoconfig.` of each local domain).
+    /// `mta-sts.`, `autoconfig.` and `autodiscover.` of each local domain).
     pub names: Vec<String>,
     /// How the CA checks control of a name.
     pub challenge: AcmeChallenge,

@@ -209,8 +209,8 @@ metrics = ["127.0.0.1:9425"]
 # empty. Let's Encrypt: directory = "https://acme-v02.api.letsencrypt.org/directory"
 # directory = ""
 # contact = ["mailto:postmaster@example.org"]
-# The names the certificate covers. Empty: hostname, and mta-sts. and autoconfig. of each
-# local domain (each must resolve to this server).
+# The names the certificate covers. Empty: hostname, and mta-sts., autoconfig. and
+# autodiscover. of each local domain (each must resolve to this server).
 # names = []
 # "tls-alpn-01" answers on the https listener (port 443), "http-01" on http (port 80).
 # challenge = "tls-alpn-01"

@@ -136,7 +136,8 @@ fn leaf_not_after(path: &Path) -> Option<i64> {
     crate::net::x509::parse_tbs(&leaf).map(|(not_after, _)| not_after)
 }
 
-/// The configured names, or the hostname and `mta-sts.`/`autoconfig.` of each local domain
+/// The configured names, or the hostname and `mta-sts.`, `autoconfig.` and `autodiscover.`
+/// (Outlook asks there over HTTPS) of each local domain
 /// (read at each order, so a domain added since is included at the next renewal).
 async fn names(ctx: &Context) -> Result<Vec<String>, AcmeError> {
     let config = &ctx.config;
@@ -150,7 +151,7 @@ async fn names(ctx: &Context) -> Result<Vec<String>, AcmeError> {
         .await
         .map_err(|e| AcmeError::Other(format!("listing domains: {e}")))?;
     for domain in domains {
-        for prefix in ["mta-sts.", "autoconfig."] {
+        for prefix in ["mta-sts.", "autoconfig.", "autodiscover."] {
             names.push(format!("{prefix}{domain}"));
         }
     }
@@ -167,14 +168,16 @@ pub async fn issue(
     let account = account(config).await?;
     let identifiers: Vec<Identifier> = names.iter().cloned().map(Identifier::Dns).collect();
     let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
-    let answered = authorize(&mut order, config.acme.challenge, holder).await;
+    let mut tokens = Vec::new();
+    let answered = authorize(&mut order, config.acme.challenge, holder, &mut tokens).await;
     // Challenge answers are withdrawn whatever happened: a stale one serves nobody.
     for name in names {
         holder.set_alpn_challenge(name, None);
     }
-    for token in answered? {
+    for token in tokens {
         holder.set_http_challenge(&token, None);
     }
+    answered?;
     let key_pem = order.finalize().await?;
     let chain_pem = order.poll_certificate(&retry_policy()).await?;
     install(config, holder, &key_pem, &chain_pem)
@@ -186,18 +189,18 @@ fn retry_policy() -> RetryPolicy {
         .timeout(Duration::from_secs(120))
 }
 
-/// Answers every pending authorization's challenge, then waits for the CA's verdict.
-/// Returns the HTTP-01 tokens published (to withdraw them).
+/// Answers every pending authorization's challenge, then waits for the CA's verdict. The
+/// HTTP-01 tokens published go to `tokens` (for the caller to withdraw, error or not).
 async fn authorize(
     order: &mut Order,
     kind: AcmeChallenge,
     holder: &CertificateHolder,
-) -> Result<Vec<String>, AcmeError> {
+    tokens: &mut Vec<String>,
+) -> Result<(), AcmeError> {
     let wanted = match kind {
         AcmeChallenge::Http01 => ChallengeType::Http01,
         AcmeChallenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
     };
-    let mut tokens = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
@@ -232,7 +235,7 @@ async fn authorize(
             "order {status:?}, not ready: {problems}"
         )));
     }
-    Ok(tokens)
+    Ok(())
 }
 
 /// Why the CA refused: each failed challenge's problem document.

@@ -160,3 +160,31 @@ async fn http_01_issue_and_renew_against_pebble() {
 async fn tls_alpn_01_issue_and_renew_against_pebble() {
     issue_and_renew(AcmeChallenge::TlsAlpn01).await;
 }
+
+/// A name the CA cannot validate: the order fails with the CA's problem document, and the
+/// certificate in use stays.
+#[tokio::test]
+async fn a_failed_validation_reports_the_problem_document() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = pebble_tls(ca_dir.path());
+    let port = free_port();
+    let server = TestServer::start().await;
+    let _pebble = start_pebble(ca_dir.path(), port, &server).await;
+    let mut config = server.config.clone();
+    config.acme.directory = Some(format!("https://127.0.0.1:{port}/dir"));
+    config.acme.directory_ca = Some(ca);
+    config.acme.challenge = AcmeChallenge::Http01;
+    let (_, holder) = hermod_server::tls::server_config(&config).unwrap();
+    let before = holder.chain();
+    // Not in the DNS server: pebble's validation cannot find the host.
+    let names = ["nowhere.example.test".to_owned()];
+    let error = hermod_server::acme::issue(&config, &holder, &names)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("urn:ietf:params:acme:error:"), "{error}");
+    assert!(error.contains("nowhere.example.test"), "{error}");
+    assert_eq!(holder.chain(), before);
+    assert!(!server.dir.path().join("acme/cert.pem").exists());
+    server.stop().await;
+}
