@@ -152,10 +152,13 @@ async fn names(ctx: &Context) -> Result<Vec<String>, AcmeError> {
         .map_err(|e| AcmeError::Other(format!("listing domains: {e}")))?;
     for domain in domains {
         for prefix in ["mta-sts.", "autoconfig.", "autodiscover."] {
-            names.push(format!("{prefix}{domain}"));
+            let name = format!("{prefix}{domain}");
+            // A CA refuses an order naming one identifier twice (the hostname may be one).
+            if !names.contains(&name) {
+                names.push(name);
+            }
         }
     }
-    names.dedup();
     Ok(names)
 }
 

@@ -11,6 +11,13 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 const NAME: &str = "mx.example.test";
+/// What `[acme] names = []` certifies for the test server (hostname, domain example.test).
+const DEFAULT_NAMES: [&str; 4] = [
+    NAME,
+    "mta-sts.example.test",
+    "autoconfig.example.test",
+    "autodiscover.example.test",
+];
 
 /// A pebble process, killed when dropped.
 struct Pebble {
@@ -49,16 +56,21 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Starts pebble validating on hermod's HTTP and HTTPS ports, resolving names through
-/// `dns`, and waits until it listens.
-async fn start_pebble(dir: &std::path::Path, port: u16, server: &TestServer) -> Pebble {
+/// Starts pebble validating on hermod's HTTP and HTTPS ports (`web`), resolving names
+/// through `dns`, and waits until it listens.
+async fn start_pebble(
+    dir: &std::path::Path,
+    port: u16,
+    web: (u16, u16),
+    dns: SocketAddr,
+) -> Pebble {
     let config = serde_json::json!({ "pebble": {
         "listenAddress": format!("127.0.0.1:{port}"),
         "managementListenAddress": format!("127.0.0.1:{}", free_port()),
         "certificate": dir.join("pebble.pem"),
         "privateKey": dir.join("pebble.key"),
-        "httpPort": server.http.port(),
-        "tlsPort": server.https.port(),
+        "httpPort": web.0,
+        "tlsPort": web.1,
         "ocspResponderURL": "",
         "externalAccountBindingRequired": false,
     }});
@@ -68,7 +80,7 @@ async fn start_pebble(dir: &std::path::Path, port: u16, server: &TestServer) -> 
         .arg("-config")
         .arg(&path)
         .arg("-dnsserver")
-        .arg(server.dns.addr().to_string())
+        .arg(dns.to_string())
         // No random sleeps before validating; never reject a good nonce.
         .env("PEBBLE_VA_NOSLEEP", "1")
         .env("PEBBLE_WFE_NONCEREJECT", "0")
@@ -97,11 +109,15 @@ async fn served(addr: SocketAddr) -> CertificateDer<'static> {
     tls.get_ref().1.peer_certificates().unwrap()[0].clone()
 }
 
-/// Waits until the listener serves a certificate other than `old`, issued by pebble.
-async fn wait_for_new(addr: SocketAddr, old: &CertificateDer<'static>) -> CertificateDer<'static> {
+/// Waits until the listener serves a certificate other than `old` and not self-signed.
+async fn wait_for_new(
+    addr: SocketAddr,
+    old: Option<&CertificateDer<'static>>,
+) -> CertificateDer<'static> {
     for _ in 0..600 {
         let now = served(addr).await;
-        if &now != old {
+        let self_signed = hermod_server::x509::parse_tbs(&now).is_none_or(|(_, s)| s);
+        if Some(&now) != old && !self_signed {
             return now;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -112,24 +128,32 @@ async fn wait_for_new(addr: SocketAddr, old: &CertificateDer<'static>) -> Certif
 async fn issue_and_renew(challenge: AcmeChallenge) {
     let ca_dir = tempfile::tempdir().unwrap();
     let ca = pebble_tls(ca_dir.path());
-    let port = free_port();
+    // Pebble runs first, so hermod's first order finds it: it must know hermod's web ports
+    // and the DNS server before hermod starts.
+    let (port, http, https) = (free_port(), free_port(), free_port());
+    let dns = hermod_testkit::DnsServer::start().await;
+    for name in DEFAULT_NAMES {
+        dns.add_a(name, Ipv4Addr::LOCALHOST);
+    }
+    let _pebble = start_pebble(ca_dir.path(), port, (http, https), dns.addr()).await;
     let server = TestServer::start_with(|c| {
+        c.listen.http = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, http))];
+        c.listen.https = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, https))];
         c.acme.directory = Some(format!("https://127.0.0.1:{port}/dir"));
         c.acme.directory_ca = Some(ca.clone());
         c.acme.contact = vec!["mailto:postmaster@example.test".into()];
-        c.acme.names = vec![NAME.into()];
+        // names left empty: the default set, hostname and example.test's web names.
         c.acme.challenge = challenge;
     })
     .await;
-    server.dns.add_a(NAME, Ipv4Addr::LOCALHOST);
-    // The first order found no CA (pebble was not running yet) and waits out its backoff;
-    // the renewal trigger cuts the wait short.
-    let _pebble = start_pebble(ca_dir.path(), port, &server).await;
-    let self_signed = served(server.pop3s).await;
-    server.acme_renewal.now();
-    let issued = wait_for_new(server.https, &self_signed).await;
+    let issued = wait_for_new(server.https, None).await;
     let (_, self_issued) = hermod_server::x509::parse_tbs(&issued).unwrap();
     assert!(!self_issued, "pebble's certificate, not a self-signed one");
+    for name in DEFAULT_NAMES {
+        // A dNSName in subjectAltName is the name's bytes as they are.
+        let named = issued.windows(name.len()).any(|w| w == name.as_bytes());
+        assert!(named, "the certificate names {name}");
+    }
     // Every TLS listener serves it, without a restart.
     assert_eq!(served(server.pop3s).await, issued);
     assert_eq!(served(server.submissions).await, issued);
@@ -145,7 +169,7 @@ async fn issue_and_renew(challenge: AcmeChallenge) {
 
     // A forced renewal (same account, new order) is served from the next handshake.
     server.acme_renewal.now();
-    let renewed = wait_for_new(server.submissions, &issued).await;
+    let renewed = wait_for_new(server.submissions, Some(&issued)).await;
     assert_eq!(served(server.https).await, renewed);
     assert!(!hermod_server::x509::parse_tbs(&renewed).unwrap().1);
     server.stop().await;
@@ -169,7 +193,8 @@ async fn a_failed_validation_reports_the_problem_document() {
     let ca = pebble_tls(ca_dir.path());
     let port = free_port();
     let server = TestServer::start().await;
-    let _pebble = start_pebble(ca_dir.path(), port, &server).await;
+    let web = (server.http.port(), server.https.port());
+    let _pebble = start_pebble(ca_dir.path(), port, web, server.dns.addr()).await;
     let mut config = server.config.clone();
     config.acme.directory = Some(format!("https://127.0.0.1:{port}/dir"));
     config.acme.directory_ca = Some(ca);
