@@ -255,4 +255,19 @@ metrics = ["127.0.0.1:9425"]
 # suspend_after_bounces = 3
 # How long a confirmation sent by mail (subscribe, unsubscribe) can be answered.
 # confirm_expiry = "72h"
+
+[acme]
+# Certificates from an ACME CA (RFC 8555), obtained and renewed in the background without a
+# restart; they replace [tls] for every TLS listener once issued. Off while directory is
+# empty. Let's Encrypt: directory = "https://acme-v02.api.letsencrypt.org/directory"
+# directory = ""
+# contact = ["mailto:postmaster@example.org"]
+# The names the certificate covers. Empty: hostname, and mta-sts., autoconfig. and
+# autodiscover. of each local domain (each must resolve to this server).
+# names = []
+# "tls-alpn-01" answers on the https listener (port 443), "http-01" on http (port 80).
+# challenge = "tls-alpn-01"
+# renew_before = "30d"
+# A CA certificate (PEM) to trust for the directory's HTTPS, for a test CA.
+# directory_ca = "pebble.minica.pem"
 "#;

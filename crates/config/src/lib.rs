@@ -8,6 +8,7 @@
 //! every key in the default file parses, shows its default and is in CONFIG.md. A new
 //! section is one more `read_*` function called from [`parse`].
 
+mod acme;
 mod bulk;
 mod default_file;
 mod lists;
@@ -15,6 +16,7 @@ mod sieve;
 mod spam;
 mod walker;
 
+pub use acme::{Acme, AcmeChallenge};
 pub use bulk::Bulk;
 pub use default_file::default_file_text;
 pub use lists::Lists;
@@ -52,6 +54,7 @@ pub struct Config {
     pub bulk: Bulk,
     pub imap: Imap,
     pub lists: Lists,
+    pub acme: Acme,
 }
 
 /// The MTA-STS policy (RFC 8461) served at `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
@@ -338,6 +341,7 @@ impl Config {
                 max_command_size: 64 * 1024,
             },
             lists: Lists::default(),
+            acme: Acme::default(),
         }
     }
 }
@@ -430,6 +434,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     sieve::read_sieve(&mut root, &mut config.sieve, &base);
     bulk::read_bulk(&mut root, &mut config.bulk);
     lists::read_lists(&mut root, &mut config.lists);
+    acme::read_acme(&mut root, &mut config.acme, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)
@@ -487,7 +492,7 @@ fn read_root(root: &mut Section<'_>, config: &mut Config, base: &Path) {
     }
 }
 
-fn validate_hostname(name: &str) -> Result<String, String> {
+pub(crate) fn validate_hostname(name: &str) -> Result<String, String> {
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
     let label_ok = |l: &str| {
         !l.is_empty()

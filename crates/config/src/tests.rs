@@ -160,6 +160,9 @@ fn commented_out_keys_show_their_defaults() {
         Some(want.limits.max_message_size)
     );
     want.imap.max_append_size = parsed.imap.max_append_size;
+    want.acme.contact = parsed.acme.contact.clone();
+    want.acme.directory_ca = parsed.acme.directory_ca.clone();
+    assert!(!parsed.acme.contact.is_empty() && parsed.acme.directory_ca.is_some());
     assert!(parsed.run_as.is_some() && parsed.tls.cert.is_some());
     assert!(!parsed.dns.nameservers.is_empty() && parsed.outbound.smarthost.is_some());
     assert_eq!(parsed, want);
@@ -341,4 +344,27 @@ inbound_recipients = 0
     let errors = bad.unwrap_err().errors;
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].key, "bulk.freeze_after");
+}
+
+#[test]
+fn acme_section() {
+    let path = Path::new("/srv/hermod/hermod.toml");
+    let text = "[acme]\ndirectory = \"https://127.0.0.1:14000/dir\"\n\
+        contact = [\"mailto:a@example.org\"]\nnames = [\"MX.Example.org\"]\n\
+        challenge = \"http-01\"\nrenew_before = \"10d\"\n";
+    let acme = parse(text, path).unwrap().acme;
+    assert_eq!(
+        acme.directory.as_deref(),
+        Some("https://127.0.0.1:14000/dir")
+    );
+    assert_eq!(acme.names, ["mx.example.org"]);
+    assert_eq!(acme.challenge, crate::AcmeChallenge::Http01);
+    assert_eq!(acme.renew_before, std::time::Duration::from_secs(864_000));
+    let bad = "[acme]\ndirectory = \"http://x\"\ncontact = [\"a@b\"]\nchallenge = \"dns-01\"\n";
+    let errors = parse(bad, path).unwrap_err().errors;
+    let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["acme.directory", "acme.contact[0]", "acme.challenge"]
+    );
 }

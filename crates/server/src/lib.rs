@@ -3,6 +3,7 @@
 //! `imap`, `managesieve`), the
 //! relay (`outbound`), the spam filter's I/O half (`spam`), and the wiring between them.
 
+pub mod acme;
 mod http;
 mod imap;
 mod lists;
@@ -17,7 +18,7 @@ mod spam;
 pub use http::{client_services, mta_sts_policy};
 pub use lists::list_engine;
 
-pub use net::{Listeners, Service, shutdown, tls};
+pub use net::{Listeners, Service, shutdown, tls, x509};
 pub use spam::authenticator as dns_authenticator;
 
 use hermod_config::Config;
@@ -135,6 +136,9 @@ pub(crate) struct Context {
     pub store: Arc<dyn Store>,
     pub router: Router,
     pub tls: Option<TlsAcceptor>,
+    /// `tls` for the HTTPS listener: the same certificate, and the ALPN protocols HTTP/1.1
+    /// and, with ACME's TLS-ALPN-01, `acme-tls/1`.
+    pub web_tls: Option<TlsAcceptor>,
     /// What email programs are told to use (autoconfiguration): the services listened on,
     /// with the ports actually bound.
     pub client_services: Vec<hermod_core::selfhost::ClientService>,
@@ -164,6 +168,8 @@ pub(crate) struct Context {
     pub sieve: hermod_core::sieve::SieveEngine,
     /// Mailing lists: posts, commands by mail, bounces.
     pub lists: hermod_core::lists::ListEngine,
+    /// Wakes the ACME task to order a certificate now.
+    pub acme_renew: acme::Renewal,
 }
 
 pub struct Server {
@@ -190,6 +196,12 @@ impl Server {
         resolver: Arc<dyn hermod_core::outbound::Resolver>,
     ) -> Result<Server, ServerError> {
         let (tls, certificate) = tls::server_config(&config)?;
+        if config.acme.directory.is_some()
+            && let Some(issued) = acme::stored(&config)
+        {
+            certificate.replace(issued);
+        }
+        let web_tls = web_tls(&config, &tls);
         let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
         let router = Router::new(store.clone(), config.recipient_delimiter)
             .with_srs(srs.clone())
@@ -210,6 +222,7 @@ impl Server {
             config: Arc::new(config),
             store,
             router,
+            web_tls: Some(TlsAcceptor::from(web_tls)),
             tls: Some(TlsAcceptor::from(tls)),
             client_services,
             certificate,
@@ -226,6 +239,7 @@ impl Server {
             spam,
             sieve,
             lists,
+            acme_renew: acme::Renewal::default(),
         };
         Ok(Server {
             ctx: Arc::new(ctx),
@@ -245,6 +259,12 @@ impl Server {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.sending.clock = clock;
         }
+    }
+
+    /// Orders a new ACME certificate when called, whatever the stored one's expiry (with
+    /// `[acme]` on); usable after `run` took the server.
+    pub fn acme_renewal(&self) -> acme::Renewal {
+        self.ctx.acme_renew.clone()
     }
 
     /// Serves until `stop` resolves, then stops accepting, lets sessions finish what they are
@@ -274,6 +294,9 @@ impl Server {
             tokio::spawn(acceptor.run(listener));
         }
         tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
+        if self.ctx.config.acme.directory.is_some() {
+            tokio::spawn(acme::run(self.ctx.clone(), shutdown.clone()));
+        }
         drop(done_tx);
         stop.await;
         stop_sessions(trigger, &mut done_rx, self.ctx.config.limits.shutdown_grace).await;
@@ -386,16 +409,33 @@ async fn serve_web(
     if !service.implicit_tls() {
         return http::serve(ctx, service, stream, peer, shutdown).await;
     }
-    let Some(acceptor) = ctx.tls.clone() else {
+    let Some(acceptor) = ctx.web_tls.clone() else {
         return;
     };
     let handshake = acceptor.accept(stream);
     // Bounded like a request, not like a mail session: a stalled handshake must not hold
     // one of the few web places for minutes.
     match tokio::time::timeout(http::REQUEST_TIMEOUT, handshake).await {
+        // A TLS-ALPN-01 validation ends with the handshake (RFC 8737 3).
+        Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() == Some(tls::ACME_TLS_ALPN) => {
+            tracing::info!(%peer, "answered an ACME TLS-ALPN-01 validation")
+        }
         Ok(Ok(tls)) => http::serve(ctx, service, tls, peer, shutdown).await,
         _ => tracing::info!(service = service.name(), %peer, "TLS handshake failed"),
     }
+}
+
+/// The HTTPS listener's TLS: HTTP/1.1 by ALPN, and `acme-tls/1` while ACME validates by
+/// TLS-ALPN-01 (a server that does not negotiate it fails the validation).
+fn web_tls(config: &Config, tls: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+    let alpn = config.acme.directory.is_some()
+        && config.acme.challenge == hermod_config::AcmeChallenge::TlsAlpn01;
+    if !alpn {
+        return tls.clone();
+    }
+    let mut web = (**tls).clone();
+    web.alpn_protocols = vec![b"http/1.1".to_vec(), tls::ACME_TLS_ALPN.to_vec()];
+    Arc::new(web)
 }
 
 /// Runs the protocol of `service` on an admitted connection.

@@ -50,6 +50,8 @@ pub struct TestServer {
     /// The clock of the sending limits and the bulk guard: the real time at start, then
     /// only what a test adds (`clock.advance(3600)` is an hour later for them).
     pub clock: Arc<hermod_core::rates::ManualClock>,
+    /// Orders an ACME certificate now (with `[acme]` configured).
+    pub acme_renewal: hermod_server::acme::Renewal,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     // Last: the directory outlives the server using it.
@@ -125,6 +127,7 @@ impl TestServer {
             hermod_core::rates::Clock::now(&hermod_core::rates::SystemClock),
         ));
         server.set_clock(clock.clone());
+        let acme_renewal = server.acme_renewal();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -145,6 +148,7 @@ impl TestServer {
             config,
             dns,
             clock,
+            acme_renewal,
             stop: Some(stop),
             task: Some(task),
             dir,

@@ -346,7 +346,10 @@ impl Checker<'_> {
     /// and not about to expire.
     fn certificate(&mut self, domains: &[(Domain, Vec<DkimKeyRecord>)]) {
         let config = self.config;
+        // The order the server picks: an ACME certificate once issued, [tls], generated.
+        let acme = config.data_dir.join("acme/cert.pem");
         let path = match &config.tls.cert {
+            _ if config.acme.directory.is_some() && acme.exists() => acme,
             Some(path) => path.clone(),
             None => config.data_dir.join("tls/cert.pem"),
         };

@@ -24,7 +24,8 @@ pub struct QuickstartArgs {
     /// The server's public address (repeatable for IPv4 and IPv6): A/AAAA, SPF, reverse DNS.
     #[arg(long)]
     public_ip: Vec<IpAddr>,
-    /// Get certificates from an ACME CA (Let's Encrypt).
+    /// Get certificates from Let's Encrypt by ACME (TLS-ALPN-01 on port 443), renewed by
+    /// hermod itself.
     #[arg(long)]
     acme: bool,
     /// Skip the final look at DNS (for installs without network, and tests).
@@ -64,11 +65,6 @@ pub fn quickstart(config_path: &Path, args: QuickstartArgs) -> Result<()> {
             config_path.display()
         );
     }
-    if args.acme {
-        bail!(
-            "--acme: this version of hermod cannot get certificates by ACME yet; run quickstart without it and install a certificate (see the instructions it prints)"
-        );
-    }
     let domain =
         Domain::parse(&args.domain).with_context(|| format!("invalid domain {:?}", args.domain))?;
     let hostname = args
@@ -85,7 +81,14 @@ pub fn quickstart(config_path: &Path, args: QuickstartArgs) -> Result<()> {
     if admin.domain() != &domain {
         bail!("the admin account {admin} must be in {domain}, the domain hermod serves");
     }
-    let text = config_text(domain.as_str(), hostname.as_str(), ipv6_available());
+    // Let's Encrypt writes to the admin about expiry problems.
+    let acme_contact = args.acme.then(|| admin.to_string());
+    let text = config_text(
+        domain.as_str(),
+        hostname.as_str(),
+        ipv6_available(),
+        acme_contact.as_deref(),
+    );
     let config = hermod_config::parse(&text, config_path)
         .map_err(|e| anyhow::anyhow!("quickstart made a configuration that does not parse: {e}"))?;
     // data_dir is the configuration's folder ("."): make that folder.
@@ -170,7 +173,10 @@ fn ipv6_available() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
 
-fn config_text(domain: &str, hostname: &str, ipv6: bool) -> String {
+/// Let's Encrypt's production directory.
+const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+fn config_text(domain: &str, hostname: &str, ipv6: bool, acme_contact: Option<&str>) -> String {
     let mut out = format!(
         "# hermod configuration for {domain}, written by `hermod quickstart`.\n\
          # Every key is explained in CONFIG.md and in the file `hermod` writes when there is none.\n\
@@ -187,13 +193,26 @@ fn config_text(domain: &str, hostname: &str, ipv6: bool) -> String {
         }
         let _ = writeln!(out, "# {what}\n{name} = [{}]", addrs.join(", "));
     }
+    out.push_str("# Prometheus metrics: keep them private.\nmetrics = [\"127.0.0.1:9425\"]\n\n");
+    match acme_contact {
+        Some(contact) => {
+            let _ = write!(
+                out,
+                "[acme]\n\
+                 # Certificates from Let's Encrypt for {hostname} and mta-sts., autoconfig. and\n\
+                 # autodiscover. of each domain, renewed 30 days before they expire (data_dir/acme/).\n\
+                 directory = \"{LETS_ENCRYPT}\"\n\
+                 contact = [\"mailto:{contact}\"]\n\n"
+            );
+        }
+        None => out.push_str(concat!(
+            "[tls]\n",
+            "# Until a certificate is set here, hermod uses a self-signed one (data_dir/tls/).\n",
+            "# cert = \"/etc/letsencrypt/live/HOST/fullchain.pem\"\n",
+            "# key = \"/etc/letsencrypt/live/HOST/privkey.pem\"\n\n",
+        )),
+    }
     out.push_str(concat!(
-        "# Prometheus metrics: keep them private.\n",
-        "metrics = [\"127.0.0.1:9425\"]\n\n",
-        "[tls]\n",
-        "# Until a certificate is set here, hermod uses a self-signed one (data_dir/tls/).\n",
-        "# cert = \"/etc/letsencrypt/live/HOST/fullchain.pem\"\n",
-        "# key = \"/etc/letsencrypt/live/HOST/privkey.pem\"\n\n",
         "[mta_sts]\n",
         "# Switch to \"enforce\" once a real certificate is installed and TLS reports are clean.\n",
         "mode = \"testing\"\n",
@@ -286,11 +305,22 @@ fn instructions(
         "  Outbound TCP port 25 must be open too (many home and cloud providers block it).\n",
     );
     let d = admin.domain().as_str();
+    let names = format!("{host}, mta-sts.{d}, autoconfig.{d} and autodiscover.{d}");
+    let certificate = match config.acme.directory {
+        Some(_) => format!(
+            "hermod gets one from Let's Encrypt for {names}\n  \
+             once the DNS records above resolve and port 443 is open (until then, and if an order\n  \
+             fails, it retries and clients see a self-signed certificate)."
+        ),
+        None => format!(
+            "Until one is installed, clients see a self-signed certificate. Get one for\n  \
+             {names}\n  (run quickstart with --acme, or e.g. certbot certonly --standalone -d \
+             {host} ...)\n  and set [tls] cert and key."
+        ),
+    };
     let _ = write!(
         out,
-        "\n== Certificate\n\n  Until one is installed, clients see a self-signed certificate. Get one for\n  \
-         {host}, mta-sts.{d}, autoconfig.{d} and autodiscover.{d}\n  \
-         (e.g. certbot certonly --standalone -d {host} ...) and set [tls] cert and key.\n\n\
+        "\n== Certificate\n\n  {certificate}\n\n\
          == Then\n\n{owner}  \
          Start the server: hermod --config {} serve\n  \
          Check it: hermod --config {} check\n",
@@ -306,16 +336,26 @@ mod tests {
 
     #[test]
     fn the_configuration_parses_with_standard_ports() {
-        let text = config_text("example.test", "mail.example.test", true);
+        let text = config_text("example.test", "mail.example.test", true, None);
         let config = hermod_config::parse(&text, Path::new("/srv/hermod/hermod.toml")).unwrap();
         assert_eq!(config.hostname, "mail.example.test");
         assert_eq!(config.run_as.as_deref(), Some(RUN_AS));
         assert_eq!(config.listen.smtp.len(), 2);
         assert_eq!(config.listen.https[1], "[::]:443".parse().unwrap());
         assert_eq!(config.listen.metrics, ["127.0.0.1:9425".parse().unwrap()]);
-        let v4 = config_text("example.test", "mail.example.test", false);
+        assert_eq!(config.acme.directory, None);
+        let v4 = config_text("example.test", "mail.example.test", false, None);
         let v4 = hermod_config::parse(&v4, Path::new("/srv/hermod/hermod.toml")).unwrap();
         assert_eq!(v4.listen.imaps, ["0.0.0.0:993".parse().unwrap()]);
+        let acme = config_text(
+            "example.test",
+            "mail.example.test",
+            true,
+            Some("a@example.test"),
+        );
+        let acme = hermod_config::parse(&acme, Path::new("/srv/hermod/hermod.toml")).unwrap();
+        assert_eq!(acme.acme.directory.as_deref(), Some(LETS_ENCRYPT));
+        assert_eq!(acme.acme.contact, ["mailto:a@example.test"]);
     }
 
     #[test]

@@ -29,6 +29,9 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 type Reply = Response<Full<Bytes>>;
 
+/// Where HTTP-01 (RFC 8555 8.3) looks for a token's key authorization.
+const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
+
 /// Serves HTTP/1.1 on an accepted (and, for HTTPS, handshaken) connection until the client
 /// closes it, its time is up, or the server shuts down (requests in flight finish first).
 pub(crate) async fn serve<S>(
@@ -74,6 +77,11 @@ async fn respond(ctx: &Context, service: Service, request: Request<Incoming>) ->
     let reply = match (service, path.as_str()) {
         (Service::Metrics, "/metrics") => get(&method, || metrics(ctx)).await,
         (Service::Metrics, _) => not_found(),
+        (_, p) if p.starts_with(ACME_CHALLENGE) => {
+            // Tokens are case-sensitive: the path as sent, not lowercased.
+            let token = &request.uri().path()[ACME_CHALLENGE.len()..];
+            get(&method, || async { acme_challenge(ctx, token) }).await
+        }
         (_, "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml") => {
             get(&method, || thunderbird(ctx, &request)).await
         }
@@ -258,6 +266,15 @@ async fn apple(ctx: &Context, request: &Request<Incoming>) -> Reply {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_DISPOSITION, disposition);
     response
+}
+
+/// An HTTP-01 answer while its challenge is pending (the CA may follow a redirect from
+/// port 80 to HTTPS, so both listeners answer).
+fn acme_challenge(ctx: &Context, token: &str) -> Reply {
+    match ctx.certificate.http_challenge(token) {
+        Some(answer) => reply(StatusCode::OK, "application/octet-stream", answer),
+        None => not_found(),
+    }
 }
 
 fn mta_sts(ctx: &Context) -> Reply {

@@ -7,6 +7,7 @@ pub(crate) mod deflate;
 pub(crate) mod limits;
 pub mod shutdown;
 pub mod tls;
+pub mod x509;
 
 use crate::ServerError;
 use hermod_config::Config;

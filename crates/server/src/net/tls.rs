@@ -9,6 +9,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use rustls_pki_types::{ServerName, UnixTime};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -27,15 +28,34 @@ pub enum TlsError {
     },
 }
 
+/// The ALPN protocol of TLS-ALPN-01 (RFC 8737): a CA validating a name asks for it, and only
+/// it, and must be shown the challenge certificate for that name.
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 /// The certificate every TLS listener presents. Listeners ask it at each handshake, so
 /// [`CertificateHolder::replace`] (a renewed certificate) takes effect for the next
-/// connection on every listener without a restart.
+/// connection on every listener without a restart. While an ACME order is pending it also
+/// holds the answers to the CA's challenges.
 #[derive(Debug)]
-pub struct CertificateHolder(RwLock<Arc<CertifiedKey>>);
+pub struct CertificateHolder {
+    current: RwLock<Arc<CertifiedKey>>,
+    /// TLS-ALPN-01 certificates by server name.
+    alpn_challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    /// HTTP-01 key authorizations by token.
+    http_challenges: RwLock<HashMap<String, String>>,
+}
 
 impl CertificateHolder {
+    pub fn new(key: CertifiedKey) -> CertificateHolder {
+        CertificateHolder {
+            current: RwLock::new(Arc::new(key)),
+            alpn_challenges: RwLock::default(),
+            http_challenges: RwLock::default(),
+        }
+    }
+
     pub fn replace(&self, key: CertifiedKey) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
+        *write(&self.current) = Arc::new(key);
     }
 
     /// The certificate chain presented now (leaf first).
@@ -44,13 +64,53 @@ impl CertificateHolder {
     }
 
     fn current(&self) -> Arc<CertifiedKey> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read(&self.current).clone()
+    }
+
+    /// Answers TLS-ALPN-01 handshakes for `name` with `key` until withdrawn.
+    pub fn set_alpn_challenge(&self, name: &str, key: Option<CertifiedKey>) {
+        let mut map = write(&self.alpn_challenges);
+        match key {
+            Some(key) => map.insert(name.to_ascii_lowercase(), Arc::new(key)),
+            None => map.remove(&name.to_ascii_lowercase()),
+        };
+    }
+
+    /// Serves `key_authorization` at `/.well-known/acme-challenge/TOKEN` until withdrawn.
+    pub fn set_http_challenge(&self, token: &str, key_authorization: Option<String>) {
+        let mut map = write(&self.http_challenges);
+        match key_authorization {
+            Some(answer) => map.insert(token.to_owned(), answer),
+            None => map.remove(token),
+        };
+    }
+
+    /// The key authorization for an HTTP-01 token, while its challenge is pending.
+    pub fn http_challenge(&self, token: &str) -> Option<String> {
+        read(&self.http_challenges).get(token).cloned()
     }
 }
 
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
 impl ResolvesServerCert for CertificateHolder {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello
+            .alpn()
+            .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        if !acme {
+            return Some(self.current());
+        }
+        // A validation: only the challenge certificate for that name will do (RFC 8737 3);
+        // none pending means failing the handshake.
+        let name = hello.server_name()?.to_ascii_lowercase();
+        read(&self.alpn_challenges).get(&name).cloned()
     }
 }
 
@@ -65,7 +125,7 @@ pub fn server_config(
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key = load_certified_key(&cert_path, &key_path, &provider)?;
-    let holder = Arc::new(CertificateHolder(RwLock::new(Arc::new(key))));
+    let holder = Arc::new(CertificateHolder::new(key));
     let tls = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -122,7 +182,7 @@ fn self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), Tl
     Ok((cert, key))
 }
 
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()

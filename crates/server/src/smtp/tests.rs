@@ -60,6 +60,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         config: Arc::new(config),
         store: embedded,
         tls: None,
+        web_tls: None,
         hostname_domain: None,
         throttle: Default::default(),
         sending,
@@ -73,6 +74,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         spam,
         sieve,
         lists,
+        acme_renew: Default::default(),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::net::shutdown::channel();
