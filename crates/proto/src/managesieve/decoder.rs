@@ -209,8 +209,11 @@ impl Decoder {
     }
 
     /// Octets held for the command being gathered: never more than the limits allow.
+    /// `held` already counts a literal being read at its announced size (it is reserved when
+    /// announced), so the literal's bytes so far are not added again.
     pub fn buffered(&self) -> usize {
-        self.held + self.literal.len()
+        debug_assert!(self.literal.len() <= self.held);
+        self.held
     }
 
     fn reset(&mut self) {

@@ -393,3 +393,38 @@ fn what_the_encoder_writes_the_decoder_reads() {
         assert_eq!(tokens[1], Token::String(sample));
     }
 }
+
+/// A literal being read counts once toward the command's size (it is reserved when
+/// announced), so what the decoder reports it holds stays within `max_command` at every
+/// byte (found by the fuzz target: the literal's bytes were counted twice).
+#[test]
+fn a_literal_counts_once_while_it_arrives() {
+    let limits = Limits {
+        max_line: 64,
+        max_literal: 64,
+        max_command: 96,
+        max_skip: 512,
+    };
+    let mut decoder = Decoder::new(limits);
+    let mut buf = Vec::new();
+    let input = [
+        b"PUTSCRIPT \"s\" {60+}\r\n".as_slice(),
+        &[b'x'; 60],
+        b"\r\n",
+    ]
+    .concat();
+    let mut frames = 0;
+    for &byte in &input {
+        buf.push(byte);
+        while let Some(frame) = decoder.next(&mut buf) {
+            assert!(frame.is_ok(), "{frame:?}");
+            frames += 1;
+        }
+        assert!(
+            decoder.buffered() <= limits.max_command,
+            "{}",
+            decoder.buffered()
+        );
+    }
+    assert_eq!(frames, 1);
+}
