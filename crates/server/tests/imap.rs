@@ -1,6 +1,7 @@
 //! IMAP against a real listener.
 
 use hermod_proto::sasl::encode;
+use hermod_testkit::imap_lines::{has, tagged};
 use hermod_testkit::{ImapClient, Pop3Client, TestServer};
 use std::time::Duration;
 
@@ -26,14 +27,6 @@ async fn selected(server: &TestServer) -> ImapClient {
     let mut c = logged_in(server).await;
     c.ok("SELECT INBOX").await;
     c
-}
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l.contains(needle))
-}
-
-fn tagged(lines: &[String]) -> &str {
-    lines.last().map(String::as_str).unwrap_or("")
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! CONDSTORE and QRESYNC (RFC 7162) against a real listener.
 
+use hermod_testkit::imap_lines::{has, tagged};
 use hermod_testkit::{ImapClient, TestServer};
 
 const ALICE: &str = "alice@example.test";
@@ -18,14 +19,6 @@ async fn logged_in(server: &TestServer) -> ImapClient {
     let mut c = server.imap_client().await;
     c.login(ALICE, "s3cret").await;
     c
-}
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l.contains(needle))
-}
-
-fn tagged(lines: &[String]) -> &str {
-    lines.last().map(String::as_str).unwrap_or("")
 }
 
 /// The number after `name ` (or `name (`) in the first line that has it.

@@ -2,6 +2,7 @@
 //! CREATE-SPECIAL-USE, STATUS=SIZE, APPENDLIMIT, SEARCHRES, BINARY, MULTIAPPEND,
 //! UTF8=ACCEPT, QUOTA) against a real listener.
 
+use hermod_testkit::imap_lines::{has, tagged};
 use hermod_testkit::{ImapClient, Pop3Client, TestServer};
 
 const ALICE: &str = "alice@example.test";
@@ -20,14 +21,6 @@ async fn logged_in(server: &TestServer) -> ImapClient {
     let mut c = server.imap_client().await;
     c.login(ALICE, "s3cret").await;
     c
-}
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l.contains(needle))
-}
-
-fn tagged(lines: &[String]) -> &str {
-    lines.last().map(String::as_str).unwrap_or("")
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! SORT and THREAD (RFC 5256, RFC 5957) against a real listener.
 
 use hermod_store::{BlockingStore, MailStore};
+use hermod_testkit::imap_lines::tagged;
 use hermod_testkit::{ImapClient, TestServer};
 use hermod_types::{Address, MailboxName};
 
@@ -30,10 +31,6 @@ async fn selected() -> (TestServer, ImapClient) {
     c.login(ALICE, "s3cret").await;
     c.ok("SELECT INBOX").await;
     (server, c)
-}
-
-fn tagged(lines: &[String]) -> &str {
-    lines.last().map(String::as_str).unwrap_or("")
 }
 
 /// The body cache entry of every message of the INBOX, as the store keeps it.

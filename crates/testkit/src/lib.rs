@@ -5,6 +5,7 @@ mod client;
 pub mod dns_server;
 mod fake_mta;
 mod imap_client;
+pub mod imap_lines;
 mod pop3_client;
 mod sieve_client;
 mod transcript;
