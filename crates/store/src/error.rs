@@ -69,6 +69,11 @@ pub enum StoreError {
     Backup(String),
     #[error("a store task failed: {0}")]
     TaskFailed(String),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot be reached or used (no connection, bad settings).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -82,7 +87,11 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            StoreError::Database(_) | StoreError::Io { .. } | StoreError::CommitterGone
+            StoreError::Database(_)
+                | StoreError::Io { .. }
+                | StoreError::CommitterGone
+                | StoreError::Postgres(_)
+                | StoreError::Unavailable(_)
         )
     }
 }

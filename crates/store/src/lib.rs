@@ -16,6 +16,7 @@ mod mail;
 mod mail_model;
 mod model;
 mod notify;
+mod postgres;
 pub mod roles;
 mod sqlite;
 
@@ -39,6 +40,7 @@ pub use model::{
     SieveScriptInfo, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use roles::{BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData, Store};
 pub use sqlite::SqliteStore;
 

@@ -6,6 +6,72 @@
 // A backend's test file may not use every helper.
 #![allow(dead_code)]
 
+/// Every contract, for a backend's test file to wrap each in a test: `every_contract!(m)`
+/// calls `m!(name, ...)` with all of them, so a contract added here runs on every backend.
+macro_rules! every_contract {
+    ($wrap:ident) => {
+        $wrap!(
+            // Mail: messages and mailboxes.
+            uids_are_unique_and_ordered_under_concurrent_appends,
+            every_change_bumps_modseq_and_nothing_bypasses_the_log,
+            flags_and_keywords_change_atomically,
+            add_flags_keeps_what_is_set,
+            unchanged_since_lets_exactly_one_writer_win,
+            expunged_uids_are_reported_as_vanished,
+            copy_and_move_share_one_body,
+            copies_count_against_the_quota,
+            several_bodies_are_filed_all_or_none,
+            quota_holds_under_concurrent_delivery,
+            status_matches_a_full_listing,
+            messages_in_lists_a_uid_range,
+            bodies_read_whole_in_part_and_streamed,
+            create_makes_parents_and_fresh_uid_validity,
+            inbox_is_case_insensitive,
+            rename_moves_the_hierarchy,
+            rename_of_inbox_moves_its_messages,
+            delete_rules,
+            subscriptions_are_names,
+            special_use_lookup,
+            body_cache_follows_its_body,
+            // Mail: change notifications.
+            subscribers_wake_on_local_changes,
+            callbacks_stop_when_the_subscription_is_dropped,
+            every_subscriber_of_a_user_wakes,
+            subscribers_wake_on_changes_from_another_handle,
+            // Queue.
+            a_submission_is_filed_and_queued_together,
+            a_claimed_entry_is_nobody_elses_until_its_lease_runs_out,
+            a_released_entry_is_free_again,
+            claims_take_at_most_their_limit,
+            recipients_keep_their_own_state,
+            a_bounce_replaces_its_entry_in_one_commit,
+            a_bounce_to_a_local_sender_is_filed,
+            a_delay_notice_marks_its_entry,
+            held_entries_wait_for_release,
+            // Directory.
+            domains_are_removed_only_when_empty,
+            users_have_their_mailboxes_and_passwords,
+            aliases_and_catch_alls,
+            lookup_address_gives_everything_routing_needs,
+            send_as_patterns_are_replaced,
+            dkim_keys_per_domain_and_selector,
+            bulk_permission_and_freezing,
+            // Spam data.
+            bayes_counts_add_up_per_model,
+            greylisting_waits_then_passes_then_knows,
+            bulk_copies_count_distinct_recipients_per_scope,
+            // Sieve scripts.
+            sieve_scripts_have_one_active,
+            sieve_seen_remembers_until_expiry,
+            // Mailing lists.
+            list_addresses_are_nobody_elses,
+            list_members_bounce_and_suspend,
+            held_posts_are_taken_once,
+            tokens_are_single_use_and_expire,
+        );
+    };
+}
+
 mod cache;
 mod directory;
 mod folders;

@@ -1,0 +1,58 @@
+//! The store's contract (tests/contract) run against PostgreSQL: each test on a fresh
+//! database of the test cluster (see `support/postgres.rs`).
+
+#[macro_use]
+mod contract;
+#[path = "support/postgres.rs"]
+mod support;
+
+use contract::Backend;
+use hermod_store::{PostgresOptions, PostgresStore, Store};
+use std::sync::Arc;
+
+struct Postgres {
+    url: String,
+    store: PostgresStore,
+}
+
+impl Postgres {
+    async fn new() -> Postgres {
+        let url = support::fresh_database().await;
+        let store = PostgresStore::connect(&PostgresOptions::new(url.clone()))
+            .await
+            .unwrap();
+        Postgres { url, store }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+
+    /// Another pool on the same database: what a second node has.
+    async fn second(&self) -> Box<dyn Backend> {
+        let store = PostgresStore::connect(&PostgresOptions::new(self.url.clone()))
+            .await
+            .unwrap();
+        Box::new(Postgres {
+            url: self.url.clone(),
+            store,
+        })
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "the PostgreSQL backend is being written"]
+            async fn $name() {
+                contract::$name(&Postgres::new().await).await;
+            }
+        )*
+    };
+}
+
+every_contract!(contract);
