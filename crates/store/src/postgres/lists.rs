@@ -118,3 +118,12 @@ impl Lists for PostgresStore {
         Err(not_yet("list_take_token"))
     }
 }
+
+/// Whether `address` (normalized) is a list's address or its `-request` address: users and
+/// aliases may not take it. (Until lists are written on PostgreSQL there are none.)
+pub(super) async fn is_list_address(
+    _tx: &tokio_postgres::Transaction<'_>,
+    _address: &str,
+) -> Result<bool> {
+    Ok(false)
+}
