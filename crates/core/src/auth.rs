@@ -160,22 +160,24 @@ pub async fn login(
     password: &str,
 ) -> Result<LoginOutcome, StoreError> {
     let account = account_key(name);
-    let now = std::time::Instant::now();
+    let now = hermod_message::unix_now();
     let logins = &hermod_types::metrics::metrics().logins;
-    if let Verdict::Locked { retry_after } = throttle.check(ip, &account, now) {
+    if let Verdict::Locked { retry_after } = throttle.check(ip, &account, now).await? {
         logins.inc("throttled");
         return Ok(LoginOutcome::Locked { retry_after });
     }
     match authenticate(directory, name, password).await? {
         Some(user) => {
             logins.inc("accepted");
-            throttle.succeeded(&user.address);
+            throttle.succeeded(&user.address, now).await?;
             Ok(LoginOutcome::Accepted(user))
         }
         None => {
             logins.inc("failed");
             Ok(LoginOutcome::Refused {
-                delay: throttle.failed(ip, &account, std::time::Instant::now()),
+                delay: throttle
+                    .failed(ip, &account, hermod_message::unix_now())
+                    .await?,
             })
         }
     }

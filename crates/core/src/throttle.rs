@@ -6,10 +6,10 @@
 //! for long; an account only briefly, so that an attacker cannot keep a user locked out
 //! from everywhere: the account lock is short and does not grow.
 
-use std::collections::HashMap;
+use hermod_store::{Coordination, MemoryCoordination, Result};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -44,26 +44,55 @@ pub enum Verdict {
     Locked { retry_after: Duration },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What is counted: a client network or an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     Network(IpAddr),
     Account(String),
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Record {
-    failures: u32,
-    last: Instant,
-    locked_until: Option<Instant>,
+impl Key {
+    /// The counter of its recent failures.
+    fn failures(&self) -> String {
+        match self {
+            Key::Network(ip) => format!("login-failures:net:{ip}"),
+            Key::Account(account) => format!("login-failures:account:{account}"),
+        }
+    }
+
+    /// The lease that locks it.
+    fn lock(&self) -> String {
+        match self {
+            Key::Network(ip) => format!("login-lock:net:{ip}"),
+            Key::Account(account) => format!("login-lock:account:{account}"),
+        }
+    }
 }
 
-/// Entries kept before stale ones are pruned.
-const PRUNE_AT: usize = 10_000;
+/// Who holds the throttle's locks (any node may lock; nobody releases early).
+const LOCKER: &str = "login-throttle";
 
-#[derive(Debug, Default)]
+/// The throttle's counts and locks live in the store's [`Coordination`] role: in memory for
+/// the embedded store, in the database for PostgreSQL, so every node of a cluster counts
+/// the same failures.
 pub struct LoginThrottle {
     policy: Policy,
-    records: Mutex<HashMap<Key, Record>>,
+    state: Arc<dyn Coordination>,
+}
+
+impl Default for LoginThrottle {
+    /// The default policy over counts of this process alone.
+    fn default() -> LoginThrottle {
+        LoginThrottle::new(Policy::default(), Arc::new(MemoryCoordination::default()))
+    }
+}
+
+impl std::fmt::Debug for LoginThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginThrottle")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The unit counted per client, by the login throttle and the connection caps: an IPv4
@@ -82,12 +111,13 @@ pub fn network(ip: IpAddr) -> IpAddr {
     }
 }
 
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
 impl LoginThrottle {
-    pub fn new(policy: Policy) -> LoginThrottle {
-        LoginThrottle {
-            policy,
-            records: Mutex::default(),
-        }
+    pub fn new(policy: Policy, state: Arc<dyn Coordination>) -> LoginThrottle {
+        LoginThrottle { policy, state }
     }
 
     fn keys(ip: IpAddr, account: &str) -> [Key; 2] {
@@ -97,64 +127,52 @@ impl LoginThrottle {
         ]
     }
 
-    /// Whether a login attempt may be checked at all now.
-    pub fn check(&self, ip: IpAddr, account: &str, now: Instant) -> Verdict {
-        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        let locked = Self::keys(ip, account)
-            .iter()
-            .filter_map(|k| records.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .max();
-        match locked {
+    /// Whether a login attempt may be checked at all at `now` (Unix seconds).
+    pub async fn check(&self, ip: IpAddr, account: &str, now: i64) -> Result<Verdict> {
+        let mut locked = None;
+        for key in Self::keys(ip, account) {
+            if let Some(until) = self.state.lease_until(&key.lock(), now).await? {
+                locked = locked.max(Some(until));
+            }
+        }
+        Ok(match locked {
             Some(until) => Verdict::Locked {
-                retry_after: until - now,
+                retry_after: Duration::from_secs(until.saturating_sub(now).max(1) as u64),
             },
             None => Verdict::Allowed,
-        }
+        })
     }
 
     /// Records a failure; returns how long to wait before answering it.
-    pub fn failed(&self, ip: IpAddr, account: &str, now: Instant) -> Duration {
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if records.len() > PRUNE_AT {
-            let forget = self.policy.forget_after;
-            records.retain(|_, r| {
-                now.duration_since(r.last) < forget || r.locked_until.is_some_and(|u| u > now)
-            });
-        }
+    pub async fn failed(&self, ip: IpAddr, account: &str, now: i64) -> Result<Duration> {
+        let window = seconds(self.policy.forget_after);
         let mut worst = 0;
         for key in Self::keys(ip, account) {
             let (after, lock) = match key {
                 Key::Network(_) => (self.policy.network_lock_after, self.policy.network_lock),
                 Key::Account(_) => (self.policy.account_lock_after, self.policy.account_lock),
             };
-            let record = records.entry(key).or_insert(Record {
-                failures: 0,
-                last: now,
-                locked_until: None,
-            });
-            if now.duration_since(record.last) >= self.policy.forget_after {
-                *record = Record {
-                    failures: 0,
-                    last: now,
-                    locked_until: None,
-                };
-            }
-            record.failures += 1;
-            record.last = now;
-            if record.failures >= after {
-                record.locked_until = Some(now + lock);
+            let mut failures = self
+                .state
+                .counter_add(&key.failures(), 1, now, window)
+                .await?;
+            if failures >= i64::from(after) {
+                let until = now + seconds(lock);
+                self.state
+                    .lease_take(&key.lock(), LOCKER, now, until)
+                    .await?;
                 // Counting starts over once the lock ends.
-                record.failures = 0;
+                self.state.counter_reset(&key.failures()).await?;
+                failures = 0;
             }
-            worst = worst.max(record.failures);
+            worst = worst.max(failures);
         }
-        self.delay(worst)
+        Ok(self.delay(worst))
     }
 
-    fn delay(&self, failures: u32) -> Duration {
-        let excess = failures.saturating_sub(self.policy.free_failures);
-        if excess == 0 {
+    fn delay(&self, failures: i64) -> Duration {
+        let excess = failures.saturating_sub(i64::from(self.policy.free_failures));
+        if excess <= 0 {
             return Duration::ZERO;
         }
         let secs = 1u64 << excess.min(16);
@@ -164,12 +182,12 @@ impl LoginThrottle {
     /// A successful login clears the account's failures, never the network's: an attacker
     /// with an account of their own could otherwise reset their network's count with a
     /// good login after every few guesses.
-    pub fn succeeded(&self, account: &str) {
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+    pub async fn succeeded(&self, account: &str, now: i64) -> Result<()> {
         let key = Key::Account(account.to_lowercase());
-        if records.get(&key).is_some_and(|r| r.locked_until.is_none()) {
-            records.remove(&key);
+        if self.state.lease_until(&key.lock(), now).await?.is_none() {
+            self.state.counter_reset(&key.failures()).await?;
         }
+        Ok(())
     }
 }
 
@@ -181,67 +199,92 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn delays_grow_then_the_network_is_locked() {
+    #[tokio::test]
+    async fn delays_grow_then_the_network_is_locked() {
         let t = LoginThrottle::default();
-        let now = Instant::now();
-        let delays: Vec<u64> = (0..8)
-            .map(|_| t.failed(ip("192.0.2.1"), "alice", now).as_secs())
-            .collect();
+        let now = 1_000_000;
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            delays.push(
+                t.failed(ip("192.0.2.1"), "alice", now)
+                    .await
+                    .unwrap()
+                    .as_secs(),
+            );
+        }
         assert_eq!(delays, [0, 0, 0, 2, 4, 8, 8, 8]);
-        assert_eq!(t.check(ip("192.0.2.1"), "alice", now), Verdict::Allowed);
+        assert_eq!(
+            t.check(ip("192.0.2.1"), "alice", now).await.unwrap(),
+            Verdict::Allowed
+        );
         for n in 0..12 {
-            t.failed(ip("192.0.2.1"), &format!("user{n}"), now);
+            t.failed(ip("192.0.2.1"), &format!("user{n}"), now)
+                .await
+                .unwrap();
         }
         assert!(
-            matches!(t.check(ip("192.0.2.1"), "bob", now), Verdict::Locked { .. }),
+            matches!(
+                t.check(ip("192.0.2.1"), "bob", now).await.unwrap(),
+                Verdict::Locked { .. }
+            ),
             "the guessing network is locked"
         );
         assert_eq!(
-            t.check(ip("198.51.100.7"), "bob", now),
+            t.check(ip("198.51.100.7"), "bob", now).await.unwrap(),
             Verdict::Allowed,
             "others are not"
         );
-        let later = now + Duration::from_secs(16 * 60);
-        assert_eq!(t.check(ip("192.0.2.1"), "bob", later), Verdict::Allowed);
+        let later = now + 16 * 60;
+        assert_eq!(
+            t.check(ip("192.0.2.1"), "bob", later).await.unwrap(),
+            Verdict::Allowed
+        );
     }
 
-    #[test]
-    fn an_account_lock_is_short_and_an_ipv6_slash64_counts_once() {
+    #[tokio::test]
+    async fn an_account_lock_is_short_and_an_ipv6_slash64_counts_once() {
         let t = LoginThrottle::default();
-        let now = Instant::now();
+        let now = 1_000_000;
         for n in 0..10 {
-            t.failed(ip(&format!("2001:db8:0:{n}::1")), "alice", now);
+            t.failed(ip(&format!("2001:db8:0:{n}::1")), "alice", now)
+                .await
+                .unwrap();
         }
-        let Verdict::Locked { retry_after } = t.check(ip("203.0.113.9"), "Alice", now) else {
+        let Verdict::Locked { retry_after } =
+            t.check(ip("203.0.113.9"), "Alice", now).await.unwrap()
+        else {
             panic!("account should be locked");
         };
         assert!(retry_after <= Duration::from_secs(120));
         assert_eq!(
-            t.check(ip("203.0.113.9"), "alice", now + Duration::from_secs(121)),
+            t.check(ip("203.0.113.9"), "alice", now + 121)
+                .await
+                .unwrap(),
             Verdict::Allowed
         );
 
         let t = LoginThrottle::default();
         for n in 0..20 {
-            t.failed(ip(&format!("2001:db8::{n}")), &format!("u{n}"), now);
+            t.failed(ip(&format!("2001:db8::{n}")), &format!("u{n}"), now)
+                .await
+                .unwrap();
         }
         assert!(matches!(
-            t.check(ip("2001:db8::ffff"), "x", now),
+            t.check(ip("2001:db8::ffff"), "x", now).await.unwrap(),
             Verdict::Locked { .. }
         ));
     }
 
-    #[test]
-    fn success_clears_failures() {
+    #[tokio::test]
+    async fn success_clears_failures() {
         let t = LoginThrottle::default();
-        let now = Instant::now();
+        let now = 1_000_000;
         for _ in 0..5 {
-            t.failed(ip("192.0.2.1"), "alice", now);
+            t.failed(ip("192.0.2.1"), "alice", now).await.unwrap();
         }
-        t.succeeded("alice");
+        t.succeeded("alice", now).await.unwrap();
         assert_eq!(
-            t.failed(ip("198.51.100.1"), "alice", now),
+            t.failed(ip("198.51.100.1"), "alice", now).await.unwrap(),
             Duration::ZERO,
             "the account starts over"
         );
@@ -249,21 +292,25 @@ mod tests {
 
     /// 24 failures from one network, with a good login of the attacker's own account after
     /// every three: the network is still slowed, then locked.
-    #[test]
-    fn own_good_logins_do_not_reset_the_network() {
+    #[tokio::test]
+    async fn own_good_logins_do_not_reset_the_network() {
         let t = LoginThrottle::default();
-        let now = Instant::now();
+        let now = 1_000_000;
         let attacker = ip("192.0.2.66");
         let mut slowed = false;
         for n in 0..24 {
-            slowed |= t.failed(attacker, &format!("victim{}", n % 5), now) > Duration::ZERO;
+            slowed |= t
+                .failed(attacker, &format!("victim{}", n % 5), now)
+                .await
+                .unwrap()
+                > Duration::ZERO;
             if n % 3 == 2 {
-                t.succeeded("mallory");
+                t.succeeded("mallory", now).await.unwrap();
             }
         }
         assert!(slowed, "failures were delayed");
         assert!(matches!(
-            t.check(attacker, "victim0", now),
+            t.check(attacker, "victim0", now).await.unwrap(),
             Verdict::Locked { .. }
         ));
     }

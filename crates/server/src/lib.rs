@@ -218,6 +218,8 @@ impl Server {
         let sieve = sieve_engine(&config)
             .map_err(ServerError::Sieve)?
             .with_srs(srs);
+        // Counted in the store: on PostgreSQL every node sees the same failures.
+        let throttle = hermod_core::throttle::LoginThrottle::new(Default::default(), store.clone());
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -227,7 +229,7 @@ impl Server {
             client_services,
             certificate,
             hostname_domain,
-            throttle: Default::default(),
+            throttle,
             sending,
             pop3_locks: Default::default(),
             imap_structures: Default::default(),

@@ -24,6 +24,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<SqliteStore>,
+    /// Leases and counters: in memory, since one process owns an embedded store.
+    pub(crate) coordination: Arc<crate::MemoryCoordination>,
 }
 
 impl EmbeddedStore {
@@ -34,7 +36,10 @@ impl EmbeddedStore {
     }
 
     pub fn new(inner: Arc<SqliteStore>) -> EmbeddedStore {
-        EmbeddedStore { inner }
+        EmbeddedStore {
+            inner,
+            coordination: Arc::default(),
+        }
     }
 
     /// The blocking interface, for management commands and tests.

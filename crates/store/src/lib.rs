@@ -9,6 +9,7 @@
 
 mod backup;
 mod blob;
+mod coordination;
 mod embedded;
 mod error;
 mod list_model;
@@ -22,6 +23,7 @@ mod sqlite;
 
 pub use backup::{BackupReport, Contents, RestoreReport, backup, check as check_backup, restore};
 pub use blob::{BlobWriter, INLINE_MAX, SealedBlob};
+pub use coordination::{COUNTER_BUCKETS, MemoryCoordination, bucket_of};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use list_model::{
@@ -41,7 +43,9 @@ pub use model::{
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use roles::{BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData, Store};
+pub use roles::{
+    BodyStream, Coordination, Directory, Lists, Mail, Queue, Scripts, SpamData, Store,
+};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};

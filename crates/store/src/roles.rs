@@ -371,7 +371,28 @@ pub trait Lists: Send + Sync {
     async fn list_take_token(&self, token: &str, at: i64) -> Result<Option<Confirmed>>;
 }
 
-/// Every role: the whole store.
-pub trait Store: Directory + Mail + Queue + SpamData + Scripts + Lists {}
+/// What the nodes of one store agree on besides mail: short leases (the POP3 maildrop lock)
+/// and counters over a sliding window (the login throttle). The embedded store keeps them in
+/// memory, since one process owns it ([`crate::MemoryCoordination`]); PostgreSQL keeps them
+/// in tables, so every node sees the same. Times are Unix seconds.
+#[async_trait]
+pub trait Coordination: Send + Sync {
+    /// Takes lease `name` for `owner` until `until` when it is free, ran out before `now`,
+    /// or is `owner`'s already (then it is extended); false when someone else holds it.
+    async fn lease_take(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool>;
+    /// Gives lease `name` up if `owner` holds it.
+    async fn lease_release(&self, name: &str, owner: &str) -> Result<()>;
+    /// Until when lease `name` is held (by anyone), if it is at `now`.
+    async fn lease_until(&self, name: &str, now: i64) -> Result<Option<i64>>;
+    /// Adds `amount` to counter `key` at `now` and returns its total over the last `window`
+    /// seconds (this addition included). Amounts older than the window are forgotten; they
+    /// are kept in buckets of `window / 16` seconds, so the window's start is that coarse.
+    async fn counter_add(&self, key: &str, amount: i64, now: i64, window: i64) -> Result<i64>;
+    /// Forgets counter `key`.
+    async fn counter_reset(&self, key: &str) -> Result<()>;
+}
 
-impl<T: Directory + Mail + Queue + SpamData + Scripts + Lists> Store for T {}
+/// Every role: the whole store.
+pub trait Store: Directory + Mail + Queue + SpamData + Scripts + Lists + Coordination {}
+
+impl<T: Directory + Mail + Queue + SpamData + Scripts + Lists + Coordination> Store for T {}

@@ -5,6 +5,7 @@ use hermod_core::auth::{self, LoginOutcome};
 use hermod_proto::LineFramer;
 use hermod_proto::pop3::MAX_COMMAND_LINE;
 use hermod_proto::sasl::{SaslError, decode_plain};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A SASL PLAIN response: base64 of two addresses and a password.
@@ -182,9 +183,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn open_maildrop(&mut self, user: hermod_store::UserRecord) {
-        let Some(lock) = self.ctx.pop3_locks.try_lock(user.id) else {
-            self.reply(&reply::IN_USE);
-            return;
+        let store: Arc<dyn hermod_store::Coordination> = self.ctx.store.clone();
+        let lock = match self.ctx.pop3_locks.try_lock(store, user.id).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                self.reply(&reply::IN_USE);
+                return;
+            }
+            Err(e) => return self.temp_failure(&e.to_string()),
         };
         let opened = Maildrop::open(self.ctx.store.as_ref(), user, lock).await;
         match opened {

@@ -1,37 +1,117 @@
 //! The POP3 view of a mailbox: INBOX as it was at login, with marks for deletion.
 
 use super::read_ahead::ReadAhead;
-use hermod_store::{Flags, Mail, MailboxInfo, MessageMeta, StoreError, UserId, UserRecord};
+use hermod_message::unix_now;
+use hermod_store::{
+    Coordination, Flags, Mail, MailboxInfo, MessageMeta, StoreError, UserId, UserRecord,
+};
 use hermod_types::MailboxName;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// Which maildrops have a session. RFC 1939 8: one session per maildrop at a time.
-#[derive(Default)]
-pub(crate) struct MaildropLocks(Arc<Mutex<HashSet<UserId>>>);
+/// How long a maildrop lock outlives its node: a session renews it well before, so only a
+/// node that died leaves a maildrop locked, for at most this long.
+const LEASE: i64 = 120;
+const RENEW_EVERY: Duration = Duration::from_secs(40);
 
-/// Holds a maildrop; dropping it (at QUIT, or when the connection dies) frees it.
+/// Which maildrops have a session. RFC 1939 8: one session per maildrop at a time, on every
+/// node of the store: the lock is a lease in the store's `Coordination` role, renewed while
+/// the session lasts.
+pub(crate) struct MaildropLocks {
+    /// This process, in lease owners' names.
+    node: String,
+    sessions: AtomicU64,
+}
+
+impl Default for MaildropLocks {
+    fn default() -> MaildropLocks {
+        let mut random = [0u8; 6];
+        let _ = getrandom::fill(&mut random);
+        let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        MaildropLocks {
+            node: format!("{}/{tag}", std::process::id()),
+            sessions: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Holds a maildrop; [`MaildropLock::release`] frees it at QUIT, and dropping it (the
+/// connection died) frees it soon after.
 pub(crate) struct MaildropLock {
-    locks: Arc<Mutex<HashSet<UserId>>>,
-    user: UserId,
+    store: Arc<dyn Coordination>,
+    name: String,
+    owner: String,
+    renewer: tokio::task::JoinHandle<()>,
+    released: bool,
 }
 
 impl MaildropLocks {
-    pub fn try_lock(&self, user: UserId) -> Option<MaildropLock> {
-        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert(user).then(|| MaildropLock {
-            locks: self.0.clone(),
-            user,
-        })
+    /// The maildrop's lock, or `None` while another session (on any node) has it.
+    pub async fn try_lock(
+        &self,
+        store: Arc<dyn Coordination>,
+        user: UserId,
+    ) -> Result<Option<MaildropLock>, StoreError> {
+        let name = format!("pop3-maildrop:{}", user.0);
+        let owner = format!(
+            "{}/{}",
+            self.node,
+            self.sessions.fetch_add(1, Ordering::Relaxed)
+        );
+        let now = unix_now();
+        if !store.lease_take(&name, &owner, now, now + LEASE).await? {
+            return Ok(None);
+        }
+        let renewer = tokio::spawn(renew(store.clone(), name.clone(), owner.clone()));
+        Ok(Some(MaildropLock {
+            store,
+            name,
+            owner,
+            renewer,
+            released: false,
+        }))
+    }
+}
+
+/// Extends the lease while the session lasts (the task is aborted when it ends).
+async fn renew(store: Arc<dyn Coordination>, name: String, owner: String) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let now = unix_now();
+        match store.lease_take(&name, &owner, now, now + LEASE).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(lock = name, "a POP3 maildrop lock was taken over");
+                return;
+            }
+            Err(e) => tracing::warn!(lock = name, error = %e, "cannot renew a POP3 maildrop lock"),
+        }
+    }
+}
+
+impl MaildropLock {
+    /// Frees the maildrop before the session answers QUIT, so a client that logs in again
+    /// at once finds it free.
+    pub async fn release(&mut self) {
+        self.renewer.abort();
+        self.released = true;
+        if let Err(e) = self.store.lease_release(&self.name, &self.owner).await {
+            tracing::warn!(lock = self.name, error = %e, "cannot free a POP3 maildrop lock");
+        }
     }
 }
 
 impl Drop for MaildropLock {
     fn drop(&mut self) {
-        self.locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.user);
+        self.renewer.abort();
+        if self.released {
+            return;
+        }
+        let (store, name, owner) = (self.store.clone(), self.name.clone(), self.owner.clone());
+        tokio::spawn(async move {
+            let _ = store.lease_release(&name, &owner).await;
+        });
     }
 }
 
@@ -43,7 +123,7 @@ pub(crate) struct Maildrop {
     pub deleted: Vec<bool>,
     pub retrieved: Vec<bool>,
     pub ahead: ReadAhead,
-    _lock: MaildropLock,
+    pub lock: MaildropLock,
 }
 
 impl Maildrop {
@@ -66,7 +146,7 @@ impl Maildrop {
             deleted: vec![false; n],
             retrieved: vec![false; n],
             ahead: ReadAhead::default(),
-            _lock: lock,
+            lock,
         })
     }
 

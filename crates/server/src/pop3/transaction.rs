@@ -184,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// QUIT in TRANSACTION: the UPDATE state. Deletions happen here and only here, at once.
     pub(super) async fn update(&mut self) {
-        let State::Transaction(maildrop) = std::mem::replace(
+        let State::Transaction(mut maildrop) = std::mem::replace(
             &mut self.state,
             State::Authorization {
                 user: None,
@@ -194,6 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return;
         };
         let committed = maildrop.commit(self.ctx.store.as_ref()).await;
+        maildrop.lock.release().await;
         let user = &maildrop.user.address;
         match committed {
             Ok(deleted) => {

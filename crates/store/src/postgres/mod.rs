@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 mod connect;
+mod coordination;
 mod directory;
 mod lists;
 mod mail;

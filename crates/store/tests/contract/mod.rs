@@ -56,6 +56,10 @@ macro_rules! every_contract {
             send_as_patterns_are_replaced,
             dkim_keys_per_domain_and_selector,
             bulk_permission_and_freezing,
+            // Coordination.
+            a_lease_has_one_owner_until_it_runs_out,
+            a_contended_lease_goes_to_one,
+            counters_sum_their_window,
             // Spam data.
             bayes_counts_add_up_per_model,
             greylisting_waits_then_passes_then_knows,
@@ -73,6 +77,7 @@ macro_rules! every_contract {
 }
 
 mod cache;
+mod coordination;
 mod directory;
 mod folders;
 mod lists;
@@ -83,6 +88,7 @@ mod spam;
 mod watching;
 
 pub use cache::*;
+pub use coordination::*;
 pub use directory::*;
 pub use folders::*;
 pub use lists::*;
