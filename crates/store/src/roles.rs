@@ -1,4 +1,4 @@
-//! The store as the server sees it: six roles, each small enough to read at a glance, all
+//! The store as the server sees it: a few roles, each small enough to read at a glance, all
 //! `async`. A backend hides its own blocking behind them: the embedded one runs SQLite and
 //! file I/O on blocking threads (and hands deliveries straight to its group-commit thread), a
 //! database backend awaits its client. Callers never spawn blocking work for the store.
