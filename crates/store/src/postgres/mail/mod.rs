@@ -131,7 +131,10 @@ impl PostgresStore {
 
     async fn read_whole(&self, blob: &BlobId) -> Result<Vec<u8>> {
         let client = self.client().await?;
-        let mut found = self.bodies.read_many(&client, std::slice::from_ref(blob)).await?;
+        let mut found = self
+            .bodies
+            .read_many(&client, std::slice::from_ref(blob))
+            .await?;
         found.pop().flatten().ok_or_else(|| bodies::missing(blob))
     }
 }
