@@ -75,9 +75,8 @@ BEGIN
     UPDATE blobs b SET refs = b.refs - r.n
         FROM (SELECT blob_id, count(*) AS n FROM removed GROUP BY blob_id) r
         WHERE b.id = r.blob_id;
-    -- A mailbox deleted with its messages (ON DELETE CASCADE) is gone from `mailboxes`
-    -- already: its user (being removed too, or deleting the mailbox) is credited below
-    -- only when the mailbox row still exists; `delete_mailbox` removes messages first.
+    -- Rows removed by a cascade from `mailboxes` find no mailbox row here and credit
+    -- nobody: their user is being removed. DELETE of one mailbox removes its messages first.
     UPDATE users u SET used = u.used - r.total
         FROM (SELECT m.user_id, sum(x.size) AS total FROM removed x
               JOIN mailboxes m ON m.id = x.mailbox_id GROUP BY m.user_id) r
