@@ -7,6 +7,10 @@
 //! large one (spilled to this node's `tmp_dir` while it was received) is read from its file
 //! and stored in [`CHUNK`]-sized rows. Readers fetch a row at a time, so neither side ever
 //! holds a large message whole. Rows go with their `blobs` row (ON DELETE CASCADE).
+//!
+//! An object store would upload in `put` (before the commit; an upload whose commit never
+//! happens is an orphan for a sweep to find, as with the embedded store's files) and would
+//! need one more method, to delete what `release_bodies` released once that commits.
 
 use crate::blob::Body;
 use crate::roles::BodyStream;

@@ -275,6 +275,21 @@ pub(super) async fn copy(
         let extra: u64 = messages.iter().map(|m| m.size).sum();
         super::deliver::check_quota(tx, owner, extra).await?;
     }
+    let (new_uids, modseq) = insert_copies(tx, to, &messages).await?;
+    log(tx, to, &new_uids, modseq as u64, Kind::Appended).await?;
+    for (message, new) in messages.iter().zip(&new_uids) {
+        outcome.mapping.push((message.uid, uid(*new)?));
+    }
+    changed.user(owner);
+    Ok(outcome)
+}
+
+/// Adds `messages` to mailbox `to` under new UIDs (taken from its row) and one new MODSEQ.
+async fn insert_copies(
+    tx: &Transaction<'_>,
+    to: MailboxId,
+    messages: &[MessageMeta],
+) -> Result<(Vec<i64>, i64)> {
     let count = messages.len() as i64;
     let row = tx
         .query_one(
@@ -314,12 +329,7 @@ pub(super) async fn copy(
         ],
     )
     .await?;
-    log(tx, to, &new_uids, modseq as u64, Kind::Appended).await?;
-    for (message, new) in messages.iter().zip(&new_uids) {
-        outcome.mapping.push((message.uid, uid(*new)?));
-    }
-    changed.user(owner);
-    Ok(outcome)
+    Ok((new_uids, modseq))
 }
 
 /// MOVE: the copy and the expunge of the originals commit together (no quota check: usage
