@@ -1,6 +1,7 @@
-//! Several hermod nodes on one PostgreSQL database: two `PostgresStore` handles (two pools,
-//! two listeners) are two nodes. What must hold across them: UIDs unique and visible in
-//! order, quotas, and change notifications surviving a lost listening connection.
+//! The PostgreSQL backend beyond the store's contract: several hermod nodes on one database
+//! (two `PostgresStore` handles, two pools and two listeners, are two nodes), where UIDs must
+//! be unique and visible in order, quotas must hold, and change notifications must survive a
+//! lost listening connection; and large bodies, stored and read a piece at a time.
 
 #[path = "support/postgres.rs"]
 mod support;
@@ -182,4 +183,74 @@ async fn a_lost_listening_connection_wakes_subscribers_and_comes_back() {
     let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
     deliver(&second, alice, b"after\r\n").await.unwrap();
     wait("woken by the other node's delivery after the reconnection").await;
+}
+
+/// Bodies larger than a stored piece (256 KiB), one of exactly two pieces among them: each
+/// is kept in pieces of at most 256 KiB and reads back whole, cut at a limit across pieces,
+/// streamed, and several at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_stored_and_read_in_pieces() {
+    const PIECE: usize = 256 * 1024;
+    let url = support::fresh_database().await;
+    let store = node(&url).await;
+    let alice = account(&store, None).await;
+    let sizes = [2 * PIECE, 2 * PIECE + 7, 5 * PIECE / 2];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(n, &size)| (0..size).map(|i| (i * 7 + n) as u8).collect())
+        .collect();
+    for body in &bodies {
+        deliver(&store, alice, body).await.unwrap();
+    }
+    let inbox = store
+        .mailbox(alice, &MailboxName::inbox())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let listed = store.messages(inbox).await.unwrap();
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for (meta, body) in listed.iter().zip(&bodies) {
+        let pieces = admin
+            .query(
+                "SELECT length(data) FROM blob_chunks WHERE blob_id = $1 ORDER BY seq",
+                &[&meta.blob.as_str()],
+            )
+            .await
+            .unwrap();
+        let lengths: Vec<i32> = pieces.iter().map(|r| r.get(0)).collect();
+        assert_eq!(lengths.len(), body.len().div_ceil(PIECE), "{lengths:?}");
+        assert!(lengths.iter().all(|&n| n as usize <= PIECE));
+        assert_eq!(&store.read_blob(&meta.blob, None).await.unwrap(), body);
+        let cut = PIECE + 10;
+        let head = store.read_blob(&meta.blob, Some(cut as u64)).await.unwrap();
+        assert_eq!(head, body[..cut]);
+        let mut stream = store.open_blob(&meta.blob).await.unwrap();
+        let mut streamed = Vec::new();
+        loop {
+            let chunk = stream.read_chunk(100_000).await.unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= 100_000);
+            streamed.extend(chunk);
+        }
+        assert_eq!(&streamed, body);
+    }
+    let wanted: Vec<_> = listed.iter().map(|m| (m.blob.clone(), m.size)).collect();
+    assert_eq!(store.read_blobs(&wanted).await.unwrap(), bodies);
+    // Expunged everywhere, a body's pieces go with it.
+    let uids: Vec<_> = listed.iter().map(|m| m.uid).collect();
+    store.expunge(inbox, &uids).await.unwrap();
+    let left = admin
+        .query_one("SELECT count(*) FROM blob_chunks", &[])
+        .await
+        .unwrap();
+    assert_eq!(left.get::<_, i64>(0), 0);
+    assert!(store.read_blob(&listed[0].blob, None).await.is_err());
+    assert!(store.open_blob(&listed[0].blob).await.is_err());
 }
