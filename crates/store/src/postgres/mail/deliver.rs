@@ -68,32 +68,60 @@ fn fits(account: &Account, extra: u64) -> Result<()> {
 /// Adds one copy of a stored body to the target's mailbox (made on demand, like CREATE).
 async fn file_one(
     tx: &Transaction<'_>,
-    (blob_id, size): (&str, u64),
+    body: (&str, u64),
     target: &DeliveryTarget,
     account: &mut Account,
 ) -> Result<Delivered> {
-    fits(account, size)?;
-    let mailbox = match super::folders::find(tx, target.user, &target.mailbox).await? {
-        Some(m) => m,
-        None => super::folders::create(tx, target.user, &target.mailbox, None).await?,
+    fits(account, body.1)?;
+    let name = super::folders::canonical(&target.mailbox);
+    let filed = match insert_message(tx, body, target, name.as_str()).await? {
+        Some(filed) => filed,
+        None => {
+            // Rare (a filing rule naming a new folder): made with its parents, then filed.
+            super::folders::create(tx, target.user, &name, None).await?;
+            insert_message(tx, body, target, name.as_str())
+                .await?
+                .ok_or_else(|| StoreError::UnknownMailbox(name.to_string()))?
+        }
     };
-    // The UID and MODSEQ from the mailbox row, which stays locked until commit; the message
-    // and its change-log row in the same statement.
+    let (mailbox, uid): (i64, i64) = filed;
+    let uid = u32::try_from(uid)
+        .ok()
+        .and_then(Uid::new)
+        .ok_or_else(|| StoreError::Corrupt(format!("mailbox {mailbox} has no UIDs left")))?;
+    account.used += body.1 as i64;
+    Ok(Delivered {
+        user: target.user,
+        mailbox: MailboxId(mailbox),
+        uid,
+    })
+}
+
+/// One statement: the UID and MODSEQ from the mailbox row (which stays locked until
+/// commit), the message, its change-log row. `None` when the user has no such mailbox.
+async fn insert_message(
+    tx: &Transaction<'_>,
+    (blob_id, size): (&str, u64),
+    target: &DeliveryTarget,
+    mailbox: &str,
+) -> Result<Option<(i64, i64)>> {
     let row = tx
-        .query_one(
+        .query_opt(
             "WITH m AS (
                  UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
-                 WHERE id = $1 RETURNING id, uidnext - 1 AS uid, highestmodseq AS modseq),
+                 WHERE user_id = $1 AND name = $2
+                 RETURNING id, uidnext - 1 AS uid, highestmodseq AS modseq),
              added AS (
                  INSERT INTO messages
                      (mailbox_id, uid, blob_id, size, internal_date, flags, keywords, modseq)
-                 SELECT id, uid, $2, $3, $4, $5, $6, modseq FROM m),
+                 SELECT id, uid, $3, $4, $5, $6, $7, modseq FROM m),
              logged AS (
                  INSERT INTO changelog (mailbox_id, uid, modseq, kind)
                  SELECT id, uid, modseq, 0 FROM m)
-             SELECT uid FROM m",
+             SELECT id, uid FROM m",
             &[
-                &mailbox.id.0,
+                &target.user.0,
+                &mailbox,
                 &blob_id,
                 &(size as i64),
                 &target.internal_date,
@@ -102,17 +130,7 @@ async fn file_one(
             ],
         )
         .await?;
-    let uid: i64 = row.get(0);
-    let uid = u32::try_from(uid)
-        .ok()
-        .and_then(Uid::new)
-        .ok_or_else(|| StoreError::Corrupt(format!("mailbox {} has no UIDs left", mailbox.id.0)))?;
-    account.used += size as i64;
-    Ok(Delivered {
-        user: target.user,
-        mailbox: MailboxId(mailbox.id.0),
-        uid,
-    })
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// Stores each body and files it into its targets, and queues the first body for

@@ -34,26 +34,28 @@ pub(crate) async fn changed(tx: &Transaction<'_>, users: &[UserId]) -> Result<Ve
     let mut ids: Vec<i64> = users.iter().map(|u| u.0).collect();
     ids.sort_unstable();
     ids.dedup();
-    let rows = tx
-        .query(
-            "UPDATE users SET mail_generation = mail_generation + 1 WHERE id = ANY($1)
-             RETURNING id, mail_generation",
-            &[&ids],
+    // One statement: the new generations, and the notification naming them.
+    let row = tx
+        .query_opt(
+            "WITH bumped AS (
+                 UPDATE users SET mail_generation = mail_generation + 1 WHERE id = ANY($1)
+                 RETURNING id, mail_generation),
+             listed AS (
+                 SELECT array_agg(id) AS ids, array_agg(mail_generation) AS generations,
+                        string_agg(id || ':' || mail_generation, ',') AS payload
+                 FROM bumped)
+             SELECT ids, generations,
+                    pg_notify($2, CASE WHEN length(payload) > $3 THEN '*' ELSE payload END)
+             FROM listed WHERE payload IS NOT NULL",
+            &[&ids, &CHANNEL, &(MAX_PAYLOAD as i32)],
         )
         .await?;
-    let generations: Vec<(UserId, i64)> =
-        rows.iter().map(|r| (UserId(r.get(0)), r.get(1))).collect();
-    let mut payload = generations
-        .iter()
-        .map(|(user, generation)| format!("{}:{generation}", user.0))
-        .collect::<Vec<_>>()
-        .join(",");
-    if payload.len() > MAX_PAYLOAD {
-        payload = "*".into();
-    }
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-        .await?;
-    Ok(generations)
+    // No row: none of the users exists any more, nothing to announce.
+    let Some(row) = row else {
+        return Ok(Vec::new());
+    };
+    let (ids, generations): (Vec<i64>, Vec<i64>) = (row.get(0), row.get(1));
+    Ok(ids.into_iter().map(UserId).zip(generations).collect())
 }
 
 /// A payload's users and generations; `None` for `*` (or anything unreadable): wake all.
