@@ -243,9 +243,24 @@ async fn large_bodies_are_stored_and_read_in_pieces() {
     }
     let wanted: Vec<_> = listed.iter().map(|m| (m.blob.clone(), m.size)).collect();
     assert_eq!(store.read_blobs(&wanted).await.unwrap(), bodies);
-    // Expunged everywhere, a body's pieces go with it.
+    // Expunged everywhere, a body's pieces go with it; a reader that was in the middle of
+    // one gets an error, never a short body.
+    let mut reading = store.open_blob(&listed[2].blob).await.unwrap();
+    assert_eq!(reading.read_chunk(1000).await.unwrap().len(), 1000);
     let uids: Vec<_> = listed.iter().map(|m| m.uid).collect();
     store.expunge(inbox, &uids).await.unwrap();
+    let mut got = 1000;
+    let cut_short = loop {
+        match reading.read_chunk(100_000).await {
+            Ok(chunk) if chunk.is_empty() => break false,
+            Ok(chunk) => got += chunk.len(),
+            Err(e) => break e.kind() == std::io::ErrorKind::UnexpectedEof,
+        }
+    };
+    assert!(
+        cut_short && got < bodies[2].len(),
+        "read {got} octets, then no error"
+    );
     let left = admin
         .query_one("SELECT count(*) FROM blob_chunks", &[])
         .await

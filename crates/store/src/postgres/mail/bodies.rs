@@ -111,23 +111,28 @@ pub(super) fn missing(id: &BlobId) -> StoreError {
 }
 
 /// A stored body read a piece at a time, each piece a trip to the database on a pooled
-/// connection (none is held between reads).
+/// connection (none is held between reads). A body removed while it is read (its last
+/// message expunged meanwhile) ends in an error, never early: a reader has announced its
+/// size (an IMAP literal) and must not send less.
 pub(super) struct PieceStream {
     pub pool: Pool,
     pub bodies: Arc<dyn Bodies>,
     pub id: BlobId,
+    /// The body's size, from its index row.
+    pub size: u64,
+    /// Octets handed out so far.
+    pub read: u64,
     /// The next piece to fetch.
     pub next: i32,
     /// What is left of the current piece, from `at`.
     pub piece: Vec<u8>,
     pub at: usize,
-    pub done: bool,
 }
 
 #[async_trait]
 impl BodyStream for PieceStream {
     async fn read_chunk(&mut self, max: usize) -> std::io::Result<Vec<u8>> {
-        while self.at >= self.piece.len() && !self.done {
+        while self.at >= self.piece.len() && self.read < self.size {
             let client = self.pool.get().await.map_err(std::io::Error::other)?;
             let piece = self.bodies.piece(&client, &self.id, self.next).await;
             match piece.map_err(std::io::Error::other)? {
@@ -136,13 +141,18 @@ impl BodyStream for PieceStream {
                     self.at = 0;
                     self.next += 1;
                 }
-                None if self.next == 0 => return Err(std::io::ErrorKind::NotFound.into()),
-                None => self.done = true,
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("body {} was removed while it was read", self.id),
+                    ));
+                }
             }
         }
         let end = self.piece.len().min(self.at + max);
         let out = self.piece[self.at..end].to_vec();
         self.at = end;
+        self.read += out.len() as u64;
         Ok(out)
     }
 }

@@ -212,18 +212,24 @@ impl Mail for PostgresStore {
     }
 
     async fn open_blob(&self, blob: &BlobId) -> Result<Box<dyn BodyStream>> {
-        // The first piece now: a body that is not there is an error here, not at the read.
+        // The size and the first piece now: a body that is not there is an error here.
         let client = self.client().await?;
+        let size = client
+            .query_opt("SELECT size FROM blobs WHERE id = $1", &[&blob.as_str()])
+            .await?
+            .ok_or_else(|| bodies::missing(blob))?
+            .get::<_, i64>(0);
         let first = self.bodies.piece(&client, blob, 0).await?;
         let first = first.ok_or_else(|| bodies::missing(blob))?;
         Ok(Box::new(bodies::PieceStream {
             pool: self.pool.clone(),
             bodies: self.bodies.clone(),
             id: blob.clone(),
+            size: size.max(0) as u64,
+            read: 0,
             next: 1,
             piece: first,
             at: 0,
-            done: false,
         }))
     }
 
