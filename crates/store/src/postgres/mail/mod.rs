@@ -276,6 +276,8 @@ impl Mail for PostgresStore {
         lock_user(&tx, user).await?;
         let mut changed = Changed::default();
         folders::rename(&tx, user, (from, to), &mut changed).await?;
+        // The mailbox list changed, even when no message moved (an empty INBOX renamed).
+        changed.user(user);
         self.commit_mail(tx, changed).await
     }
 
