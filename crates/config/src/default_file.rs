@@ -16,7 +16,9 @@ const DEFAULT_FILE: &str = r#"# hermod configuration.
 hostname = "localhost"
 
 # Where hermod keeps everything: the index with small messages (hermod.db), larger ones (blobs/), the generated
-# certificate (tls/). Relative paths are relative to the folder of this file.
+# certificate (tls/). Relative paths are relative to the folder of this file. With
+# [store] backend = "postgres" mail lives in the database; this folder keeps the certificate
+# and large messages while they are being received (tmp/).
 data_dir = "."
 
 # After binding its ports, switch to this unprivileged user (needed when started as root to
@@ -270,4 +272,19 @@ metrics = ["127.0.0.1:9425"]
 # renew_before = "30d"
 # A CA certificate (PEM) to trust for the directory's HTTPS, for a test CA.
 # directory_ca = "pebble.minica.pem"
+
+[store]
+# Where accounts and mail are kept. "sqlite": in data_dir, for one server. "postgres": in a
+# PostgreSQL database that any number of hermod servers share (each with its own data_dir).
+# backend = "sqlite"
+# The database, for backend = "postgres": a libpq-style URL. Several hosts with
+# target_session_attrs=read-write find the primary; sslmode=require for TLS (the certificate
+# is always verified: against ca_file, and the host name).
+# url = "postgres://hermod:secret@db1.example.org,db2.example.org/hermod?target_session_attrs=read-write"
+# Database connections per server, and how long to wait for one.
+# pool_size = 16
+# connect_timeout = "10s"
+# The certificate authorities (PEM) the database's certificate must chain to. Default: the
+# system's.
+# ca_file = "db-ca.pem"
 "#;

@@ -14,6 +14,7 @@ mod default_file;
 mod lists;
 mod sieve;
 mod spam;
+mod store;
 mod walker;
 
 pub use acme::{Acme, AcmeChallenge};
@@ -22,6 +23,7 @@ pub use default_file::default_file_text;
 pub use lists::Lists;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
+pub use store::{Store, StoreBackend};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -55,6 +57,7 @@ pub struct Config {
     pub imap: Imap,
     pub lists: Lists,
     pub acme: Acme,
+    pub store: Store,
 }
 
 /// The MTA-STS policy (RFC 8461) served at `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
@@ -342,6 +345,7 @@ impl Config {
             },
             lists: Lists::default(),
             acme: Acme::default(),
+            store: Store::default(),
         }
     }
 }
@@ -435,6 +439,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     bulk::read_bulk(&mut root, &mut config.bulk);
     lists::read_lists(&mut root, &mut config.lists);
     acme::read_acme(&mut root, &mut config.acme, &base);
+    store::read_store(&mut root, &mut config.store, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

@@ -114,6 +114,36 @@ fn bad_config_corpus() {
 }
 
 #[test]
+fn store_settings_are_read() {
+    let path = Path::new("/etc/hermod/hermod.toml");
+    let defaults = parse("", path).unwrap();
+    assert_eq!(defaults.store.backend, StoreBackend::Sqlite);
+    let url = "postgres://hermod:pw@db1.example.org:5432,db2.example.org/hermod\
+               ?target_session_attrs=read-write&sslmode=require";
+    let text = format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 4\n\
+         connect_timeout = \"3s\"\nca_file = \"ca.pem\"\n"
+    );
+    let store = parse(&text, path).unwrap().store;
+    assert_eq!(store.backend, StoreBackend::Postgres);
+    assert_eq!(store.url.as_deref(), Some(url));
+    assert_eq!((store.pool_size, store.connect_timeout.as_secs()), (4, 3));
+    assert_eq!(
+        store.ca_file.as_deref(),
+        Some(Path::new("/etc/hermod/ca.pem"))
+    );
+    let libpq = "[store]\nbackend = \"postgres\"\nurl = \"host=db user=hermod dbname=hermod\"\n";
+    assert!(parse(libpq, path).is_ok(), "libpq's key=value form");
+    // A URL that does not parse is reported without its text: it may hold a password.
+    let bad = "[store]\nbackend = \"postgres\"\nurl = \"postgres://u:hunter2@db:notaport/x\"\n";
+    let shown = parse(bad, path).unwrap_err().to_string();
+    assert!(
+        shown.contains("store.url") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn write_default_creates_folders_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a/b/hermod.toml");
@@ -162,6 +192,9 @@ fn commented_out_keys_show_their_defaults() {
     want.imap.max_append_size = parsed.imap.max_append_size;
     want.acme.contact = parsed.acme.contact.clone();
     want.acme.directory_ca = parsed.acme.directory_ca.clone();
+    want.store.url = parsed.store.url.clone();
+    want.store.ca_file = parsed.store.ca_file.clone();
+    assert!(parsed.store.url.is_some() && parsed.store.ca_file.is_some());
     assert!(!parsed.acme.contact.is_empty() && parsed.acme.directory_ca.is_some());
     assert!(parsed.run_as.is_some() && parsed.tls.cert.is_some());
     assert!(!parsed.dns.nameservers.is_empty() && parsed.outbound.smarthost.is_some());

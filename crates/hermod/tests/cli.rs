@@ -169,6 +169,34 @@ fn bad_config_lists_every_problem() {
     }
 }
 
+/// `[store] backend = "postgres"`: refused while the backend is unfinished; once it is,
+/// a database that cannot be reached stops `serve` with the key to look at.
+#[test]
+fn serve_on_postgres_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    // Port 1 on loopback: nothing listens there.
+    text.push_str(
+        "[store]\nbackend = \"postgres\"\n\
+         url = \"postgres://hermod:secret@127.0.0.1:1/hermod?sslmode=disable\"\n\
+         connect_timeout = \"2s\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = hermod(&config, &["serve"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let expected = match hermod_store::POSTGRES_INCOMPLETE {
+        true => "backend = \"postgres\" is not finished",
+        false => "cannot open the PostgreSQL store ([store] url)",
+    };
+    assert!(err.contains(expected), "{err}");
+    assert!(
+        !err.contains("secret"),
+        "the password stays out of the log: {err}"
+    );
+}
+
 #[test]
 fn export_and_import_round_trip() {
     let dir = tempfile::tempdir().unwrap();

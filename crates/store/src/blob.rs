@@ -49,6 +49,15 @@ impl BlobDir {
         }
     }
 
+    /// Only a folder for bodies being received, for a backend that keeps stored bodies
+    /// elsewhere (PostgreSQL): [`BlobDir::writer`] is all it may be used for.
+    pub(crate) fn spool(tmp: &Path) -> BlobDir {
+        BlobDir {
+            tmp: tmp.to_owned(),
+            blobs: PathBuf::new(),
+        }
+    }
+
     /// The `blobs` folder itself.
     pub(crate) fn root(&self) -> &Path {
         &self.blobs

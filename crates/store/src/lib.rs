@@ -42,7 +42,7 @@ pub use model::{
     SieveScriptInfo, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{INCOMPLETE as POSTGRES_INCOMPLETE, PostgresOptions, PostgresStore};
 pub use roles::{
     BodyStream, Coordination, Directory, Lists, Mail, Queue, Scripts, SpamData, Store,
 };

@@ -85,6 +85,19 @@ impl Notifier {
         }
     }
 
+    /// Fires every callback of every user, whatever the generations: after a backend may
+    /// have missed changes (its listening connection was lost), subscribers catch up.
+    pub(crate) fn wake_all(&self) {
+        let callbacks: Vec<Callback> = self
+            .lock()
+            .values()
+            .flat_map(|w| w.callbacks.iter().map(|(_, c)| c.clone()))
+            .collect();
+        for callback in callbacks {
+            callback();
+        }
+    }
+
     /// The users someone listens to, with the last generation announced for each.
     pub(crate) fn watched(&self) -> Vec<(UserId, i64)> {
         self.lock()

@@ -6,6 +6,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -19,6 +20,10 @@ pub struct PostgresOptions {
     /// PEM file of the certificate authorities the database's certificate must chain to;
     /// `None`: the system's (`/etc/ssl/certs/ca-certificates.crt`).
     pub ca_file: Option<PathBuf>,
+    /// This node's folder for bodies being received: a body larger than
+    /// [`crate::INLINE_MAX`] spills to a file here until it is stored in the database.
+    /// `hermod serve` uses `data_dir/tmp`.
+    pub tmp_dir: PathBuf,
 }
 
 impl PostgresOptions {
@@ -28,24 +33,39 @@ impl PostgresOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
             ca_file: None,
+            tmp_dir: std::env::temp_dir().join("hermod"),
         }
     }
 }
 
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-pub(super) fn pool(options: &PostgresOptions) -> Result<Pool> {
-    let mut config: tokio_postgres::Config = options
-        .url
-        .parse()
-        .map_err(|e| StoreError::Unavailable(format!("invalid [store] url: {e}")))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(options.connect_timeout);
+/// Where the database is and how to talk to it: what the pool and the change listener's
+/// own connection both connect with.
+#[derive(Clone)]
+pub(super) struct Target {
+    pub config: tokio_postgres::Config,
+    pub tls: MakeRustlsConnect,
+}
+
+impl Target {
+    pub(super) fn new(options: &PostgresOptions) -> Result<Target> {
+        let mut config: tokio_postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("invalid [store] url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        let tls = MakeRustlsConnect::new(client_tls(options)?);
+        Ok(Target { config, tls })
     }
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_tls(options)?);
+}
+
+pub(super) fn pool(target: &Target, options: &PostgresOptions) -> Result<Pool> {
     let manager = Manager::from_config(
-        config,
-        tls,
+        target.config.clone(),
+        target.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

@@ -4,12 +4,16 @@
 //! is done here with row locks and transactions, so it holds across nodes. Schema migrations
 //! are versioned and applied at start by one node at a time under an advisory lock.
 //!
-//! Layout: one file per role (`directory.rs`, `mail.rs`, `queue.rs`, `spam.rs`,
+//! Layout: one file per role (`directory.rs`, `mail/`, `queue.rs`, `spam.rs`,
 //! `scripts.rs`, `lists.rs`), the SQL of each migration in `schema/`, and `connect.rs` for
-//! URLs, TLS and the pool.
+//! URLs, TLS and the pool. docs/ARCHITECTURE.md ("The PostgreSQL backend") has the design.
 
 // Until every role is written (the placeholders go, the seams get their callers).
 #![allow(dead_code)]
+
+/// Whether a role here is still a placeholder: `[store] backend = "postgres"` is refused
+/// until none is (the merge of the last role sets this to false).
+pub const INCOMPLETE: bool = true;
 
 mod connect;
 mod coordination;
@@ -23,21 +27,41 @@ mod spam;
 
 pub use connect::PostgresOptions;
 
+use crate::notify::Notifier;
 use crate::{Result, StoreError};
 use deadpool_postgres::Pool;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// The store on PostgreSQL. Cheap to clone: clones share the pool.
+/// The store on PostgreSQL. Cheap to clone: clones share the pool, the body store and the
+/// change listener (one listening connection per handle made by `connect`).
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// Where message bodies are kept (in the database today).
+    bodies: Arc<dyn mail::Bodies>,
+    /// This node's folder for large bodies being received.
+    tmp_dir: Arc<PathBuf>,
+    /// Change subscriptions, fed by this handle's own commits and by `LISTEN`.
+    notifier: Arc<Notifier>,
+    listener: Arc<mail::Listener>,
 }
 
 impl PostgresStore {
     /// Connects, checks the database answers, and brings its schema up to date (one node at
     /// a time: the others wait on the advisory lock, then find nothing left to do).
     pub async fn connect(options: &PostgresOptions) -> Result<PostgresStore> {
-        let pool = connect::pool(options)?;
-        let store = PostgresStore { pool };
+        crate::blob::private_dir(&options.tmp_dir)?;
+        let target = connect::Target::new(options)?;
+        let pool = connect::pool(&target, options)?;
+        let notifier = Arc::new(Notifier::default());
+        let store = PostgresStore {
+            pool,
+            bodies: Arc::new(mail::InDatabase),
+            tmp_dir: Arc::new(options.tmp_dir.clone()),
+            listener: Arc::new(mail::Listener::new(target, Arc::downgrade(&notifier))),
+            notifier,
+        };
         schema::migrate(&store.pool).await?;
         Ok(store)
     }
