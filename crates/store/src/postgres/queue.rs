@@ -245,17 +245,13 @@ impl Queue for PostgresStore {
         };
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Removing the entry first locks it: of two finishers, the second waits, then finds
-        // it gone and files no second report (its transaction rolls back).
+        // The report first, then the entry: the mail role's lock order (users, mailboxes,
+        // bodies; the entry's body is released last). Of two finishers, the second waits
+        // for the entry's row, finds it gone, and its report rolls back with it.
+        file_report(&tx, report).await?;
         if !remove_entry(&tx, id).await? {
             return Err(StoreError::QueueEntryGone(id));
         }
-        let Report {
-            blob,
-            targets,
-            outbound,
-        } = report;
-        super::mail::submit_in(&tx, blob, &targets, outbound.as_ref()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -271,7 +267,9 @@ impl Queue for PostgresStore {
     async fn queue_delay_notice(&self, id: i64, notice: Report) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Marking first locks the entry: one notice per entry, whoever asks and however often.
+        // As for a bounce: the notice, then the mark, which waits for any other marker and
+        // then sees its mark (one notice per entry, whoever asks and however often).
+        file_report(&tx, notice).await?;
         let marked = tx
             .execute(
                 "UPDATE queue SET delay_notified = true WHERE id = $1 AND NOT delay_notified",
@@ -281,12 +279,6 @@ impl Queue for PostgresStore {
         if marked == 0 {
             return Err(StoreError::QueueEntryGone(id));
         }
-        let Report {
-            blob,
-            targets,
-            outbound,
-        } = notice;
-        super::mail::submit_in(&tx, blob, &targets, outbound.as_ref()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -329,6 +321,17 @@ impl Queue for PostgresStore {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Files and queues a report (bounce, delay notice) in the caller's transaction.
+async fn file_report(tx: &tokio_postgres::Transaction<'_>, report: Report) -> Result<()> {
+    let Report {
+        blob,
+        targets,
+        outbound,
+    } = report;
+    super::mail::submit_in(tx, blob, &targets, outbound.as_ref()).await?;
+    Ok(())
 }
 
 /// Removes entry `id` (its recipients with it) and its body when nothing else holds the
