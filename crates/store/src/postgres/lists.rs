@@ -2,7 +2,7 @@
 //! posts, confirmation tokens. Addresses are stored normalized (`Address::normalized`).
 //!
 //! A list's address and its `-request` address are nobody else's. Whoever claims an address
-//! (a list here; a user or an alias in the directory, through [`is_list_address`]) first
+//! (a list here; a user or an alias in the directory, which asks [`is_list_address`]) first
 //! takes a transaction-scoped advisory lock on it, so a list and an account created at once
 //! on two nodes for one address take turns and the second sees the first.
 
@@ -15,10 +15,6 @@ use crate::{
 use async_trait::async_trait;
 use hermod_types::Address;
 use tokio_postgres::{Row, Transaction};
-
-/// First key of the advisory locks on addresses being claimed ("hadr"); the second is a hash
-/// of the address. Two-key locks never meet the one-key migration lock.
-const ADDRESS_LOCK: i32 = 0x6861_6472;
 
 const LIST_COLUMNS: &str = "id, address, owner, mode, moderated, refuse_non_members, archive";
 const POST_COLUMNS: &str = "id, sender, subject, received, content";
@@ -38,13 +34,13 @@ fn request_address(list: &str) -> String {
     }
 }
 
-/// Waits for, then holds until the transaction ends, the right to claim `address`.
+/// Waits for, then holds until the transaction ends, the right to claim `address`. The same
+/// lock as the directory's `claim_address` (one key: the address's `hashtext`, which never
+/// reaches the migration lock's number), so users, aliases and lists take turns on one
+/// address; taking it twice in one transaction is harmless.
 async fn lock_address(tx: &Transaction<'_>, address: &str) -> Result<()> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&ADDRESS_LOCK, &address],
-    )
-    .await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&address])
+        .await?;
     Ok(())
 }
 
