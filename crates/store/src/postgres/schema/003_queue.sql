@@ -20,7 +20,7 @@ CREATE INDEX queue_by_blob ON queue (blob_id);
 
 CREATE TABLE queue_recipients (
     queue_id bigint NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
-    recipient text NOT NULL,
+    recipient text COLLATE "C" NOT NULL,
     domain text NOT NULL,
     status text NOT NULL DEFAULT 'pending',
     attempts bigint NOT NULL DEFAULT 0,

@@ -5,7 +5,7 @@
 CREATE TABLE sieve_scripts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    name text NOT NULL,
+    name text COLLATE "C" NOT NULL,
     content bytea NOT NULL,
     UNIQUE (user_id, name)
 );

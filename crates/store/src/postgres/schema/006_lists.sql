@@ -1,11 +1,12 @@
 -- Mailing lists. Members are pending (asked by mail, not yet confirmed), active or suspended
 -- (bounced too often); held posts keep their whole message until a moderator decides,
 -- archived posts (lists with `archive`) for good; confirmation tokens are random, single
--- use, and expire. Addresses are normalized.
+-- use, and expire. Addresses are normalized; those listed in order are COLLATE "C" (byte
+-- order, as the embedded store sorts, whatever the database's locale).
 CREATE TABLE lists (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    address text NOT NULL UNIQUE,
-    domain text NOT NULL REFERENCES domains(name),
+    address text COLLATE "C" NOT NULL UNIQUE,
+    domain text COLLATE "C" NOT NULL REFERENCES domains(name),
     owner text NOT NULL,
     mode text NOT NULL,
     moderated boolean NOT NULL,
@@ -15,7 +16,7 @@ CREATE TABLE lists (
 );
 CREATE TABLE list_members (
     list_id bigint NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
-    address text NOT NULL,
+    address text COLLATE "C" NOT NULL,
     state text NOT NULL,
     bounces bigint NOT NULL DEFAULT 0,
     since bigint NOT NULL,
@@ -23,7 +24,7 @@ CREATE TABLE list_members (
 );
 CREATE TABLE list_moderators (
     list_id bigint NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
-    address text NOT NULL,
+    address text COLLATE "C" NOT NULL,
     PRIMARY KEY (list_id, address)
 );
 CREATE TABLE list_held (
