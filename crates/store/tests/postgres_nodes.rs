@@ -6,8 +6,8 @@ mod support;
 
 use hermod_store::{
     BulkCount, BulkScope, BulkSighting, Directory, ListMode, ListSettings, Lists, Outbound,
-    OutboundRecipient, PostgresOptions, PostgresStore, Queue, QueueUpdate, RecipientState, Scripts,
-    SpamData, Store, StoreError,
+    OutboundRecipient, PostgresOptions, PostgresStore, Queue, QueueUpdate, RecipientState, Report,
+    Scripts, SpamData, Store, StoreError,
 };
 use hermod_types::{Address, Domain};
 use std::collections::BTreeSet;
@@ -248,5 +248,64 @@ async fn a_key_seen_at_once_on_two_nodes_is_new_once() {
         let mut seen = [one.unwrap(), two.unwrap()];
         seen.sort();
         assert_eq!(seen, [false, true], "round {round}, expired");
+    }
+}
+
+async fn report(store: &dyn Store, text: &str) -> Report {
+    let (writer, _) = store
+        .blob_writer()
+        .unwrap()
+        .append(text.as_bytes().to_vec())
+        .await
+        .unwrap();
+    Report {
+        blob: writer.seal_async().await.unwrap(),
+        targets: Vec::new(),
+        outbound: Some(Outbound {
+            sender: None,
+            recipients: vec![OutboundRecipient {
+                address: "a@example.test".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            ..Outbound::default()
+        }),
+    }
+}
+
+/// Two nodes telling one entry's sender at once (a delay notice, then the bounce): one
+/// notice and one bounce are queued, the other node is told the entry was done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
+async fn two_nodes_reporting_at_once_queue_one_report() {
+    let (a, b) = two_nodes().await;
+    for round in 0..10 {
+        let id = enqueue(&a, &format!("x{round}@far.test")).await;
+        let (one, two) = (report(&a, "delayed").await, report(&b, "delayed").await);
+        let (one, two) = tokio::join!(a.queue_delay_notice(id, one), b.queue_delay_notice(id, two));
+        assert!(
+            one.is_ok() != two.is_ok(),
+            "round {round}: exactly one notice: {one:?} {two:?}"
+        );
+        let (one, two) = (report(&a, "bounced").await, report(&b, "bounced").await);
+        let (one, two) = tokio::join!(a.queue_finish(id, Some(one)), b.queue_finish(id, Some(two)));
+        let lost = [one, two]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect::<Vec<_>>();
+        assert!(
+            matches!(&lost[..], [StoreError::QueueEntryGone(gone)] if *gone == id),
+            "round {round}: {lost:?}"
+        );
+        let queue = a.queue().await.unwrap();
+        assert_eq!(
+            queue.len(),
+            2,
+            "round {round}: one notice, one bounce: {queue:?}"
+        );
+        for entry in queue {
+            assert_eq!(entry.sender, "");
+            a.queue_remove(entry.id).await.unwrap();
+        }
     }
 }
