@@ -1,5 +1,6 @@
-//! Several nodes on one PostgreSQL database: two `PostgresStore` handles (two pools, as two
-//! hermod processes have) racing for the same queue entries, counters and addresses.
+//! Several nodes on one PostgreSQL database racing in the queue, the spam data, the scripts
+//! and the lists: two `PostgresStore` handles (two pools, as two hermod processes have)
+//! after the same queue entries, counters, keys and addresses.
 
 #[path = "support/postgres.rs"]
 mod support;
