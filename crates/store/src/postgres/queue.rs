@@ -81,7 +81,8 @@ pub(super) async fn insert_entry(
 #[async_trait]
 impl Queue for PostgresStore {
     async fn queue(&self) -> Result<Vec<QueueEntry>> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let client = snapshot(&mut client).await?;
         let heads = client
             .query(
                 "SELECT id, blob_id, sender, created, held FROM queue ORDER BY id",
@@ -127,35 +128,29 @@ impl Queue for PostgresStore {
         lease: i64,
         limit: usize,
     ) -> Result<Vec<QueuedMessage>> {
-        let client = self.client().await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Rows another node is claiming right now are skipped, not waited for; a row whose
-        // claim committed after this statement's snapshot is checked again on its latest
-        // version (READ COMMITTED), so a fresh lease is never taken over.
-        let claimed = client
-            .query(
-                &format!(
-                    "WITH due AS (
-                         SELECT q.id FROM queue q
-                         WHERE q.held IS NULL
-                           AND (q.claimed_by IS NULL OR q.claimed_until <= $2)
-                           AND EXISTS (SELECT 1 FROM queue_recipients r
-                                       WHERE r.queue_id = q.id AND r.{UNFINISHED}
-                                         AND r.next_attempt <= $2)
-                         ORDER BY q.id
-                         LIMIT $4
-                         FOR UPDATE OF q SKIP LOCKED
-                     )
-                     UPDATE queue q SET claimed_by = $1, claimed_until = $3
-                     FROM due WHERE q.id = due.id
-                     RETURNING q.id"
-                ),
-                &[&owner, &now, &now.saturating_add(lease), &limit],
-            )
-            .await?;
-        let mut ids: Vec<i64> = claimed.iter().map(|r| r.get(0)).collect();
-        ids.sort_unstable();
-        load_entries(&client, &ids, Some(now)).await
+        let mut client = self.client().await?;
+        let until = now.saturating_add(lease);
+        let ids = claim_due(&client, owner, now, until, limit).await?;
+        let entries = {
+            let snapshot = snapshot(&mut client).await?;
+            load_entries(&snapshot, &ids, Some(now)).await?
+        };
+        // An entry whose last recipients its previous holder recorded as done just before
+        // this claim (still due in the claim's snapshot) has nothing to deliver: it goes
+        // back at once instead of reaching the relay empty.
+        let (due, done): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(|m| !m.recipients.is_empty());
+        if !done.is_empty() {
+            let done: Vec<i64> = done.iter().map(|m| m.id).collect();
+            client
+                .execute(
+                    "UPDATE queue SET claimed_by = NULL, claimed_until = 0
+                     WHERE id = ANY($1) AND claimed_by = $2",
+                    &[&done, &owner],
+                )
+                .await?;
+        }
+        Ok(due)
     }
 
     async fn queue_renew(&self, owner: &str, ids: &[i64], until: i64) -> Result<Vec<i64>> {
@@ -185,8 +180,9 @@ impl Queue for PostgresStore {
     }
 
     async fn queued(&self, id: i64) -> Result<Option<QueuedMessage>> {
-        let client = self.client().await?;
-        Ok(load_entries(&client, &[id], None).await?.pop())
+        let mut client = self.client().await?;
+        let snapshot = snapshot(&mut client).await?;
+        Ok(load_entries(&snapshot, &[id], None).await?.pop())
     }
 
     async fn queue_record(
@@ -323,6 +319,58 @@ impl Queue for PostgresStore {
     }
 }
 
+/// Claims for `owner`, until `until`, up to `limit` entries with recipients due at `now`
+/// that are not held and not under a live claim; their ids, oldest first.
+async fn claim_due(
+    client: &tokio_postgres::Client,
+    owner: &str,
+    now: i64,
+    until: i64,
+    limit: usize,
+) -> Result<Vec<i64>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Rows another node is claiming right now are skipped, not waited for; a row whose
+    // claim committed after this statement's snapshot is checked again on its latest
+    // version (READ COMMITTED), so a live lease is never taken over.
+    let claimed = client
+        .query(
+            &format!(
+                "WITH due AS (
+                     SELECT q.id FROM queue q
+                     WHERE q.held IS NULL
+                       AND (q.claimed_by IS NULL OR q.claimed_until <= $2)
+                       AND EXISTS (SELECT 1 FROM queue_recipients r
+                                   WHERE r.queue_id = q.id AND r.{UNFINISHED}
+                                     AND r.next_attempt <= $2)
+                     ORDER BY q.id
+                     LIMIT $4
+                     FOR UPDATE OF q SKIP LOCKED
+                 )
+                 UPDATE queue q SET claimed_by = $1, claimed_until = $3
+                 FROM due WHERE q.id = due.id
+                 RETURNING q.id"
+            ),
+            &[&owner, &now, &until, &limit],
+        )
+        .await?;
+    let mut ids: Vec<i64> = claimed.iter().map(|r| r.get(0)).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// A read-only transaction on one snapshot, for reads (an entry, then its recipients) that
+/// must agree with each other. Ended by dropping it (a rollback: nothing was written).
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 /// Files and queues a report (bounce, delay notice) in the caller's transaction.
 async fn file_report(tx: &tokio_postgres::Transaction<'_>, report: Report) -> Result<()> {
     let Report {
@@ -392,7 +440,7 @@ async fn record(
 /// The entries `ids` (in that order; gone ones left out) with their unfinished recipients,
 /// only those due by `due_by` when given.
 async fn load_entries(
-    client: &tokio_postgres::Client,
+    client: &tokio_postgres::Transaction<'_>,
     ids: &[i64],
     due_by: Option<i64>,
 ) -> Result<Vec<QueuedMessage>> {
