@@ -5,7 +5,8 @@
 //! between them and never both get one (a node skips the rows another is claiming instead
 //! of waiting for them). Everything that must be the lease holder's (recording results) or
 //! must happen once (a bounce, a delay notice) locks the entry's row in the transaction that
-//! acts, so it sees the latest claim and the latest state.
+//! acts, so it sees the latest claim and the latest state. Writers lock an entry's row before
+//! its recipients' rows (and several entries in id order), so they never deadlock.
 
 use super::PostgresStore;
 use crate::roles::Queue;
@@ -281,11 +282,17 @@ impl Queue for PostgresStore {
 
     async fn queue_retry_now(&self, id: Option<i64>, now: i64) -> Result<usize> {
         let client = self.client().await?;
+        // Entries' rows first (in id order), then their recipients': the order of every
+        // other writer here (a record, a bounce, a release), so none waits in a circle.
         let changed = client
             .execute(
                 &format!(
-                    "UPDATE queue_recipients SET next_attempt = $1
-                     WHERE {UNFINISHED} AND ($2::bigint IS NULL OR queue_id = $2)"
+                    "WITH entries AS MATERIALIZED (
+                         SELECT id FROM queue WHERE $2::bigint IS NULL OR id = $2
+                         ORDER BY id FOR NO KEY UPDATE
+                     )
+                     UPDATE queue_recipients SET next_attempt = $1
+                     WHERE {UNFINISHED} AND queue_id IN (SELECT id FROM entries)"
                 ),
                 &[&now, &id],
             )
