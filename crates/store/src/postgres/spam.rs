@@ -1,49 +1,338 @@
-//! The `SpamData` role on PostgreSQL.
-//!
-//! PLACEHOLDER: every method answers "not on PostgreSQL yet" until this file is written.
-//! `[store] backend = "postgres"` is refused while any placeholder is left.
+//! The `SpamData` role on PostgreSQL: Bayesian counts, greylisting and the bulk guard's
+//! fingerprints, shared by every node (the embedded store keeps the same tables; here the
+//! counters hold across nodes because every change is one transaction that adds to the
+//! rows, never a value computed on a node and written back).
 
-use super::{PostgresStore, not_yet};
-#[allow(unused_imports)]
-use crate::roles::*;
-#[allow(unused_imports)]
-use crate::*;
+use super::PostgresStore;
+use crate::roles::SpamData;
+use crate::{BayesCounts, BulkCount, BulkSighting, GreylistState, LearnedMessage, Result, UserId};
 use async_trait::async_trait;
-#[allow(unused_imports)]
-use hermod_types::{Address, Domain, MailboxName, Uid};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_postgres::Transaction;
+
+/// Greylist records not seen for this long are forgotten.
+const GREYLIST_KEEP_SECS: i64 = 35 * 86_400;
+
+/// First keys of the transaction-scoped advisory locks taken here (the second key is the
+/// model's owner or the bulk scope). Two-key locks never meet the one-key migration lock.
+const BAYES_LOCK: i32 = 0x6862_6179; // "hbay"
+const BULK_LOCK: i32 = 0x6862_6c6b; // "hblk"
+
+/// The stored owner of a model: 0 for the server-wide one, else the user's id.
+fn owner_key(owner: Option<UserId>) -> i64 {
+    owner.map_or(0, |u| u.0)
+}
+
+/// The second key of an advisory lock on `n` (ids that differ in their high bits may share
+/// a lock: they only wait for each other).
+fn lock_key(n: i64) -> i32 {
+    (n ^ (n >> 32)) as i32
+}
 
 #[async_trait]
 impl SpamData for PostgresStore {
-    async fn bayes_load(&self, _owner: Option<UserId>) -> Result<BayesCounts> {
-        Err(not_yet("bayes_load"))
+    async fn bayes_load(&self, owner: Option<UserId>) -> Result<BayesCounts> {
+        let client = self.client().await?;
+        let owner = owner_key(owner);
+        let totals = client
+            .query_opt(
+                "SELECT spam, ham FROM bayes_totals WHERE owner = $1",
+                &[&owner],
+            )
+            .await?;
+        let (spam_messages, ham_messages) = totals.map_or((0, 0), |r| (r.get(0), r.get(1)));
+        let rows = client
+            .query(
+                "SELECT token, spam, ham FROM bayes_tokens WHERE owner = $1",
+                &[&owner],
+            )
+            .await?;
+        let tokens = rows
+            .iter()
+            // Tokens are 64-bit hashes kept in a signed column: the bits round-trip.
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1), r.get(2)))
+            .collect();
+        Ok(BayesCounts {
+            spam_messages,
+            ham_messages,
+            tokens,
+        })
     }
 
     async fn bayes_learn(
         &self,
-        _owner: Option<UserId>,
-        _update: &BayesCounts,
-        _seen: &[LearnedMessage],
+        owner: Option<UserId>,
+        update: &BayesCounts,
+        seen: &[LearnedMessage],
     ) -> Result<()> {
-        Err(not_yet("bayes_learn"))
+        let owner = owner_key(owner);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Learners of one model take turns (learning is rare; lessons of one model touch
+        // overlapping rows in any order, which would otherwise risk deadlocks).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&BAYES_LOCK, &lock_key(owner)],
+        )
+        .await?;
+        add_token_counts(&tx, owner, &update.tokens).await?;
+        tx.execute(
+            "INSERT INTO bayes_totals (owner, spam, ham) VALUES ($1, greatest($2::bigint, 0), greatest($3::bigint, 0))
+             ON CONFLICT (owner) DO UPDATE SET
+                 spam = greatest(bayes_totals.spam + $2, 0),
+                 ham = greatest(bayes_totals.ham + $3, 0)",
+            &[&owner, &update.spam_messages, &update.ham_messages],
+        )
+        .await?;
+        record_seen(&tx, owner, seen).await?;
+        tx.execute("UPDATE bayes_generation SET n = n + 1", &[])
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn bayes_seen(
         &self,
-        _owner: Option<UserId>,
-        _digests: &[Vec<u8>],
+        owner: Option<UserId>,
+        digests: &[Vec<u8>],
     ) -> Result<Vec<Option<bool>>> {
-        Err(not_yet("bayes_seen"))
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT digest, spam FROM bayes_seen WHERE owner = $1 AND digest = ANY($2)",
+                &[&owner_key(owner), &digests],
+            )
+            .await?;
+        let learned: BTreeMap<Vec<u8>, bool> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(digests.iter().map(|d| learned.get(d).copied()).collect())
     }
 
     async fn bayes_generation(&self) -> Result<i64> {
-        Err(not_yet("bayes_generation"))
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT n FROM bayes_generation", &[])
+            .await?;
+        Ok(row.get(0))
     }
 
-    async fn greylist(&self, _key: &str, _now: i64, _delay: i64) -> Result<GreylistState> {
-        Err(not_yet("greylist"))
+    async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState> {
+        let client = self.client().await?;
+        // One statement records the attempt, new triplet or not: two nodes seeing a new
+        // triplet at once make one row, and both tell the client to wait.
+        let row = client
+            .query_one(
+                "INSERT INTO greylist (key, first_seen, last_seen) VALUES ($1, $2, $2)
+                 ON CONFLICT (key) DO UPDATE SET last_seen = greatest(greylist.last_seen, $2)
+                 RETURNING first_seen, passed, xmax = 0",
+                &[&key, &now],
+            )
+            .await?;
+        let (first_seen, passed, inserted): (i64, Option<i64>, bool) =
+            (row.get(0), row.get(1), row.get(2));
+        if inserted {
+            client
+                .execute(
+                    "DELETE FROM greylist WHERE last_seen < $1",
+                    &[&now.saturating_sub(GREYLIST_KEEP_SECS)],
+                )
+                .await?;
+            return Ok(GreylistState::Wait(delay));
+        }
+        if passed.is_some() {
+            return Ok(GreylistState::Known);
+        }
+        let waited = now - first_seen;
+        if waited < delay {
+            return Ok(GreylistState::Wait(delay - waited));
+        }
+        // Of two attempts passing at once, one is the first to pass; the other is known.
+        let first_to_pass = client
+            .execute(
+                "UPDATE greylist SET passed = $2 WHERE key = $1 AND passed IS NULL",
+                &[&key, &now],
+            )
+            .await?;
+        Ok(if first_to_pass > 0 {
+            GreylistState::Passed
+        } else {
+            GreylistState::Known
+        })
     }
 
-    async fn bulk_observe(&self, _sighting: &BulkSighting) -> Result<BulkCount> {
-        Err(not_yet("bulk_observe"))
+    async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount> {
+        let scope = sighting.scope.key();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Sightings of one scope take turns, so that of two copies submitted at once on two
+        // nodes the second counts the first (each statement after the lock sees what the
+        // other committed).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&BULK_LOCK, &lock_key(scope)],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM bulk_messages WHERE scope = $1 AND at < $2",
+            &[&scope, &sighting.since],
+        )
+        .await?;
+        let copies = earlier_copies(&tx, sighting).await?;
+        let rows = tx
+            .query(
+                "SELECT DISTINCT recipient FROM bulk_recipients WHERE message_id = ANY($1)",
+                &[&copies],
+            )
+            .await?;
+        let mut recipients: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        let before = recipients.len() as u64;
+        recipients.extend(sighting.recipients.iter().cloned());
+        record_sighting(&tx, sighting).await?;
+        tx.commit().await?;
+        Ok(BulkCount {
+            copies: copies.len() as u64,
+            before,
+            after: recipients.len() as u64,
+        })
+    }
+}
+
+/// Adds token counts (negative ones unlearn, never below zero); tokens left at nothing go.
+async fn add_token_counts(
+    tx: &Transaction<'_>,
+    owner: i64,
+    tokens: &[(u64, i64, i64)],
+) -> Result<()> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    // One change per token (a token given twice adds up), as three arrays.
+    let mut sums: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for &(token, spam, ham) in tokens {
+        let sum = sums.entry(token as i64).or_default();
+        *sum = (sum.0.saturating_add(spam), sum.1.saturating_add(ham));
+    }
+    let ids: Vec<i64> = sums.keys().copied().collect();
+    let spam: Vec<i64> = sums.values().map(|s| s.0).collect();
+    let ham: Vec<i64> = sums.values().map(|s| s.1).collect();
+    // Rows exist first (at zero), then every row takes its change in one update: the same
+    // arithmetic whether a token is new or known.
+    tx.execute(
+        "INSERT INTO bayes_tokens (owner, token, spam, ham)
+         SELECT $1, t, 0, 0 FROM unnest($2::bigint[]) AS t
+         ON CONFLICT (owner, token) DO NOTHING",
+        &[&owner, &ids],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE bayes_tokens b
+         SET spam = greatest(b.spam + u.spam, 0), ham = greatest(b.ham + u.ham, 0)
+         FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS u(token, spam, ham)
+         WHERE b.owner = $1 AND b.token = u.token",
+        &[&owner, &ids, &spam, &ham],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM bayes_tokens
+         WHERE owner = $1 AND token = ANY($2) AND spam = 0 AND ham = 0",
+        &[&owner, &ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Remembers how each message was learned (learning one again replaces its class).
+async fn record_seen(tx: &Transaction<'_>, owner: i64, seen: &[LearnedMessage]) -> Result<()> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    // The last lesson about a message wins, as if they were recorded one by one.
+    let latest: BTreeMap<&[u8], bool> =
+        seen.iter().map(|m| (m.digest.as_slice(), m.spam)).collect();
+    let digests: Vec<&[u8]> = latest.keys().copied().collect();
+    let classes: Vec<bool> = latest.values().copied().collect();
+    tx.execute(
+        "INSERT INTO bayes_seen (owner, digest, spam)
+         SELECT $1, d, s FROM unnest($2::bytea[], $3::boolean[]) AS u(d, s)
+         ON CONFLICT (owner, digest) DO UPDATE SET spam = EXCLUDED.spam",
+        &[&owner, &digests, &classes],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The ids of earlier messages of the sighting's scope in the window that are copies of its
+/// content: sharing a band key, and agreeing in at least `min_equal` numbers.
+async fn earlier_copies(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<Vec<i64>> {
+    let rows = tx
+        .query(
+            "SELECT m.id, m.signature FROM bulk_messages m
+             WHERE m.id IN (SELECT b.message_id FROM bulk_bands b
+                            WHERE b.scope = $1 AND b.band = ANY($2))
+               AND m.at >= $3
+             ORDER BY m.id",
+            &[&sighting.scope.key(), &sighting.bands, &sighting.since],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter(|r| equal_numbers(r.get(1), &sighting.signature) >= sighting.min_equal)
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// How many four-byte numbers of two signatures agree, position by position.
+fn equal_numbers(a: &[u8], b: &[u8]) -> usize {
+    a.chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .filter(|(x, y)| x == y)
+        .count()
+}
+
+async fn record_sighting(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<()> {
+    let scope = sighting.scope.key();
+    let row = tx
+        .query_one(
+            "INSERT INTO bulk_messages (scope, at, signature) VALUES ($1, $2, $3) RETURNING id",
+            &[&scope, &sighting.at, &sighting.signature],
+        )
+        .await?;
+    let id: i64 = row.get(0);
+    tx.execute(
+        "INSERT INTO bulk_bands (scope, band, message_id)
+         SELECT $1, band, $3 FROM unnest($2::bigint[]) AS band
+         ON CONFLICT DO NOTHING",
+        &[&scope, &sighting.bands, &id],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO bulk_recipients (message_id, recipient)
+         SELECT $1, r FROM unnest($2::text[]) AS r
+         ON CONFLICT DO NOTHING",
+        &[&id, &sighting.recipients],
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_agree_number_by_number() {
+        let a = [1u8, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0];
+        let b = [1u8, 0, 0, 0, 9, 0, 0, 0, 3, 0, 0, 0, 4];
+        assert_eq!(equal_numbers(&a, &b), 2);
+        assert_eq!(equal_numbers(&a, &[]), 0);
+    }
+
+    #[test]
+    fn lock_keys_fold_the_high_bits() {
+        assert_eq!(lock_key(0), 0);
+        assert_eq!(lock_key(7), 7);
+        assert_ne!(lock_key(1 << 32), 0, "high bits still tell owners apart");
     }
 }
