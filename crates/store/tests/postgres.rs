@@ -47,7 +47,6 @@ macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "the PostgreSQL backend is being written"]
             async fn $name() {
                 contract::$name(&Postgres::new().await).await;
             }

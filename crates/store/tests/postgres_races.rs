@@ -62,7 +62,6 @@ async fn claim_until_empty(store: PostgresStore, owner: String) -> Vec<i64> {
 /// Two nodes claiming the same due entries at once split them: every entry is claimed, and
 /// none by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
 async fn two_nodes_never_claim_one_entry() {
     let (a, b) = two_nodes().await;
     for round in 0..5 {
@@ -90,7 +89,6 @@ async fn two_nodes_never_claim_one_entry() {
 /// A lease that runs out is taken over by the other node; the old owner can then neither
 /// record results nor renew, and the new owner's results stand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
 async fn a_lapsed_lease_is_taken_over_and_the_old_owner_refused() {
     let (a, b) = two_nodes().await;
     let id = enqueue(&a, "x@far.test").await;
@@ -140,7 +138,6 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_owner_refused() {
 /// Two copies of one content observed at once on two nodes both count: whichever commits
 /// second sees the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
 async fn copies_observed_at_once_on_two_nodes_both_count() {
     let (a, b) = two_nodes().await;
     let at = 1_700_000_000;
@@ -186,7 +183,6 @@ fn addr(s: &str) -> Address {
 
 /// A list and an account created at once on two nodes for one address: exactly one gets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
 async fn a_list_and_an_account_race_for_one_address() {
     let (a, b) = two_nodes().await;
     a.add_domain(&Domain::parse("example.test").unwrap())
@@ -222,7 +218,6 @@ async fn a_list_and_an_account_race_for_one_address() {
 /// The `duplicate` test on two nodes at once for one new key: one sees it new, one a
 /// duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
 async fn a_key_seen_at_once_on_two_nodes_is_new_once() {
     let (a, b) = two_nodes().await;
     a.add_domain(&Domain::parse("example.test").unwrap())
@@ -277,7 +272,6 @@ async fn report(store: &dyn Store, text: &str) -> Report {
 /// Two nodes telling one entry's sender at once (a delay notice, then the bounce): one
 /// notice and one bounce are queued, the other node is told the entry was done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the Directory and Mail roles on PostgreSQL (part A)"]
 async fn two_nodes_reporting_at_once_queue_one_report() {
     let (a, b) = two_nodes().await;
     for round in 0..10 {
