@@ -33,7 +33,7 @@ pub use mail_model::{
     UidSet, is_valid_keyword,
 };
 pub use model::{
-    AddressLookup, AliasKey, BayesCounts, BlobId, BulkCount, BulkScope, BulkSighting,
+    AddressLookup, AliasKey, AppPassword, BayesCounts, BlobId, BulkCount, BulkScope, BulkSighting,
     DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags, GreylistState,
     LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient, QueueEntry,
     QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome, RecipientState, Report,
@@ -41,7 +41,7 @@ pub use model::{
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use roles::{BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData, Store};
+pub use roles::{Accounts, BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData, Store};
 pub use sqlite::SqliteStore;
 
 use hermod_types::{Address, Domain, MailboxName, Uid};

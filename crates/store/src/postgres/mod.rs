@@ -11,6 +11,7 @@
 // Until every role is written (the placeholders go, the seams get their callers).
 #![allow(dead_code)]
 
+mod accounts;
 mod connect;
 mod directory;
 mod lists;
