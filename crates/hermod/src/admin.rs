@@ -3,9 +3,11 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
-use hermod_store::{AliasKey, BlockingStore, SqliteStore};
+use hermod_core::accounts;
+use hermod_store::{AliasKey, BlockingStore, EmbeddedStore, SqliteStore};
 use hermod_types::{Address, Domain};
 use std::io::BufRead;
+use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum DomainAction {
@@ -59,6 +61,14 @@ pub enum UserAction {
     /// `allow`: the bulk guard lets the account send one text to many (a newsletter
     /// sender); `guard`: back under the guard (the default).
     Bulk { address: String, policy: BulkPolicy },
+    /// `on`: ADDRESS may use the web interface's administration (`/admin`); `off`: no more.
+    Admin { address: String, state: OnOff },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -99,11 +109,8 @@ pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
     match action {
         DomainAction::Add { domain } => {
             let domain = parse_domain(&domain)?;
-            let keys = hermod_core::dkim::generate_keys().map_err(anyhow::Error::msg)?;
-            store.add_domain(&domain)?;
-            for key in &keys {
-                store.set_dkim_key(&domain, key)?;
-            }
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::add_domain(&store, &domain))?;
         }
         DomainAction::Dns { domain, public_ip } => {
             let domain = parse_domain(&domain)?;
@@ -135,20 +142,21 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
     match action {
         UserAction::Add { address, quota, .. } => {
             let address = parse_address(&address)?;
-            if !store.is_local_domain(address.domain())? {
-                bail!(
-                    "unknown domain {}: add it first with `hermod domain add {}`",
-                    address.domain(),
-                    address.domain()
-                );
-            }
-            let hash = hermod_core::auth::hash_password(&read_password()?)?;
-            store.add_user(&address, &hash, quota)?;
+            let password = read_password()?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::add_user(&store, &address, &password, quota))?;
         }
         UserAction::Passwd { address, .. } => {
             let address = parse_address(&address)?;
-            let hash = hermod_core::auth::hash_password(&read_password()?)?;
-            store.set_password(&address, &hash)?;
+            let password = read_password()?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::set_password(&store, &address, &password))?;
+        }
+        UserAction::Admin { address, state } => {
+            let address = parse_address(&address)?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            let on = matches!(state, OnOff::On);
+            runtime()?.block_on(accounts::set_admin(&store, &address, on))?;
         }
         UserAction::Remove { address } => store.remove_user(&parse_address(&address)?)?,
         UserAction::SendAs { address, patterns } => {
@@ -165,6 +173,7 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
             store.set_send_as(&parse_address(&address)?, &normalized)?;
         }
         UserAction::List => {
+            let admins = store.admins()?;
             for u in store.users()? {
                 let quota = u.quota.map_or("unlimited".to_owned(), |q| q.to_string());
                 let send_as = if u.send_as.is_empty() {
@@ -174,8 +183,13 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
                 };
                 let bulk = if u.bulk_allowed { "\tbulk=allow" } else { "" };
                 let frozen = if u.frozen.is_some() { "\tfrozen" } else { "" };
+                let admin = if admins.contains(&u.address) {
+                    "\tadmin"
+                } else {
+                    ""
+                };
                 println!(
-                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}",
+                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}{admin}",
                     u.address, u.used
                 );
             }
@@ -229,4 +243,11 @@ pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A runtime for the core functions the CLI shares with the server (they are async).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
