@@ -3,7 +3,7 @@
 //! passwords.
 
 use crate::auth::{HashError, hash_password, verify_password};
-use hermod_store::{Accounts, Directory, StoreError, UserId, UserRecord};
+use hermod_store::{Accounts, AliasKey, Directory, StoreError, UserId, UserRecord};
 use hermod_types::{Address, Domain};
 
 /// An account has at most this many app passwords: a mail login checks each one's hash,
@@ -15,6 +15,8 @@ pub const MAX_APP_PASSWORDS: usize = 10;
 pub enum AccountError {
     #[error("unknown domain {0}: add it first with `hermod domain add {0}`")]
     UnknownDomain(String),
+    #[error("alias target {0} is not in a local domain: an alias forwards within this server only")]
+    RemoteTarget(String),
     #[error("the current password is not right")]
     WrongPassword,
     #[error("an app password name is 1 to 64 characters without control characters")]
@@ -53,6 +55,21 @@ pub async fn add_user(
     }
     let hash = hash_password(password)?;
     Ok(directory.add_user(address, &hash, quota).await?)
+}
+
+/// Delivers mail for `alias` (`@domain`: the domain's catch-all) to `targets`, which must
+/// be in local domains (forwarding elsewhere goes through Sieve's redirect, with SRS).
+pub async fn add_alias(
+    directory: &dyn Directory,
+    alias: &AliasKey,
+    targets: &[Address],
+) -> Result<(), AccountError> {
+    for target in targets {
+        if !directory.is_local_domain(target.domain()).await? {
+            return Err(AccountError::RemoteTarget(target.to_string()));
+        }
+    }
+    Ok(directory.add_alias(alias, targets).await?)
 }
 
 /// Sets an account's password (an administrator's reset: the old one is not asked for).

@@ -219,17 +219,12 @@ pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
         AliasAction::Add { alias, targets } => {
             let key =
                 AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
-            let mut parsed = Vec::new();
-            for target in &targets {
-                let target = parse_address(target)?;
-                if !store.is_local_domain(target.domain())? {
-                    bail!(
-                        "alias target {target} is not in a local domain: forwarding to other domains needs outbound delivery, which this version does not have yet"
-                    );
-                }
-                parsed.push(target);
-            }
-            store.add_alias(&key, &parsed)?;
+            let parsed = targets
+                .iter()
+                .map(|t| parse_address(t))
+                .collect::<Result<Vec<_>>>()?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::add_alias(&store, &key, &parsed))?;
         }
         AliasAction::Remove { alias } => {
             let key =
