@@ -179,6 +179,8 @@ pub(crate) struct Context {
     pub acme_renew: acme::Renewal,
     /// Signs the web interface's sessions and forms.
     pub web_key: web::WebKey,
+    /// The services listened on with their bound addresses, for the web dashboard.
+    pub listening: Vec<(&'static str, String)>,
 }
 
 pub struct Server {
@@ -222,6 +224,7 @@ impl Server {
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
         let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
+        let listening = web::listening(&listeners);
         let client_services = http::services_on(&config, |service, _| {
             listeners.local_addrs(service).first().map(|a| a.port())
         });
@@ -251,6 +254,7 @@ impl Server {
             lists,
             acme_renew: acme::Renewal::default(),
             web_key,
+            listening,
         };
         Ok(Server {
             ctx: Arc::new(ctx),

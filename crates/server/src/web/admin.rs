@@ -57,7 +57,7 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
         .chain()
         .first()
         .and_then(|leaf| crate::net::x509::parse_tbs(leaf));
-    let listeners = listening(&ctx);
+    let listeners = &ctx.listening;
     let body = html! {
         section aria-labelledby="numbers" {
             h2 #numbers { "Since the server started" }
@@ -100,7 +100,7 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
             table {
                 thead { tr { th scope="col" { "Service" } th scope="col" { "Listening on" } } }
                 tbody {
-                    @for (name, addrs) in &listeners {
+                    @for (name, addrs) in listeners {
                         tr { td { (name) } td { (addrs) } }
                     }
                 }
@@ -121,27 +121,27 @@ fn days_left(not_after: i64) -> String {
     }
 }
 
-/// Each configured service with the addresses it listens on (this process serves them).
-fn listening(ctx: &Context) -> Vec<(&'static str, String)> {
-    let l = &ctx.config.listen;
-    let all: [(Service, &Vec<std::net::SocketAddr>); 11] = [
-        (Service::Smtp, &l.smtp),
-        (Service::Submission, &l.submission),
-        (Service::Submissions, &l.submissions),
-        (Service::Imap, &l.imap),
-        (Service::Imaps, &l.imaps),
-        (Service::Pop3, &l.pop3),
-        (Service::Pop3s, &l.pop3s),
-        (Service::ManageSieve, &l.managesieve),
-        (Service::Http, &l.http),
-        (Service::Https, &l.https),
-        (Service::Metrics, &l.metrics),
+/// Each service this process listens on, with its addresses (as bound: a configured port 0
+/// shows the port it got).
+pub(crate) fn listening(listeners: &crate::Listeners) -> Vec<(&'static str, String)> {
+    let all = [
+        Service::Smtp,
+        Service::Submission,
+        Service::Submissions,
+        Service::Imap,
+        Service::Imaps,
+        Service::Pop3,
+        Service::Pop3s,
+        Service::ManageSieve,
+        Service::Http,
+        Service::Https,
+        Service::Metrics,
     ];
     all.into_iter()
-        .filter(|(_, addrs)| !addrs.is_empty())
-        .map(|(service, addrs)| {
+        .filter_map(|service| {
+            let addrs = listeners.local_addrs(service);
             let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-            (service.name(), list.join(", "))
+            (!list.is_empty()).then(|| (service.name(), list.join(", ")))
         })
         .collect()
 }
@@ -242,13 +242,16 @@ fn account_actions(
         @if frozen { (button("unfreeze", "Unfreeze")) } @else { (button("freeze", "Freeze")) }
         @if bulk { (button("bulk-guard", "Guard bulk")) } @else { (button("bulk-allow", "Allow bulk")) }
         @if admin { (button("admin-off", "Remove admin")) } @else { (button("admin-on", "Make admin")) }
-        form method="post" action="/admin/accounts/change" {
-            (csrf_field(csrf))
-            input type="hidden" name="address" value=(address);
-            input type="hidden" name="op" value="password";
-            label for=(field_id) { "New password for " (address) }
-            input id=(field_id) type="password" name="password" autocomplete="new-password" minlength="8" required;
-            button.secondary type="submit" { "Set password" }
+        details {
+            summary { "Set a new password" }
+            form method="post" action="/admin/accounts/change" {
+                (csrf_field(csrf))
+                input type="hidden" name="address" value=(address);
+                input type="hidden" name="op" value="password";
+                label for=(field_id) { "New password for " (address) }
+                input id=(field_id) type="password" name="password" autocomplete="new-password" minlength="8" required;
+                button.secondary type="submit" { "Set password" }
+            }
         }
     }
 }

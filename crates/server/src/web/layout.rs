@@ -158,6 +158,8 @@ input:focus, select:focus, textarea:focus, button:focus, a:focus { outline: 3px 
 .check input { width: auto; }
 button { font: inherit; padding: .45rem .9rem; border-radius: 4px; border: 1px solid var(--accent);
   background: var(--accent); color: #fff; cursor: pointer; margin-top: .6rem; }
+form:not(.inline):not(.logout) > button { display: block; }
+details summary { cursor: pointer; color: var(--accent); margin: .3rem 0; }
 button.secondary { background: #fff; color: var(--accent); }
 button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
 .inline { display: inline; }

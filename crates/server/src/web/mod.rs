@@ -12,6 +12,7 @@ mod layout;
 mod session;
 
 use crate::{Context, Service};
+pub(crate) use admin::listening;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
