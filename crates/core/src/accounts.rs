@@ -107,6 +107,15 @@ pub async fn set_admin(
     Ok(accounts.set_admin(address, admin).await?)
 }
 
+/// Changes an account's quota (`None`: unlimited).
+pub async fn set_quota(
+    accounts: &dyn Accounts,
+    address: &Address,
+    quota: Option<u64>,
+) -> Result<(), AccountError> {
+    Ok(accounts.set_quota(address, quota).await?)
+}
+
 /// A new app password named `name` for `user`: returns its id and the password itself,
 /// which is shown once and never stored (only its hash is).
 pub async fn create_app_password(

@@ -61,6 +61,8 @@ pub enum UserAction {
     /// `allow`: the bulk guard lets the account send one text to many (a newsletter
     /// sender); `guard`: back under the guard (the default).
     Bulk { address: String, policy: BulkPolicy },
+    /// Change an account's quota: bytes, or `unlimited`.
+    Quota { address: String, quota: String },
     /// `on`: ADDRESS may use the web interface's administration (`/admin`); `off`: no more.
     Admin { address: String, state: OnOff },
 }
@@ -151,6 +153,17 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
             let password = read_password()?;
             let store = EmbeddedStore::new(Arc::new(store));
             runtime()?.block_on(accounts::set_password(&store, &address, &password))?;
+        }
+        UserAction::Quota { address, quota } => {
+            let address = parse_address(&address)?;
+            let quota = match quota.as_str() {
+                "unlimited" => None,
+                bytes => Some(bytes.parse::<u64>().with_context(|| {
+                    format!("invalid quota {bytes:?}: a number of bytes, or unlimited")
+                })?),
+            };
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::set_quota(&store, &address, quota))?;
         }
         UserAction::Admin { address, state } => {
             let address = parse_address(&address)?;

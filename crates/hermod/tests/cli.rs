@@ -66,6 +66,23 @@ fn domains_users_and_aliases() {
     assert!(!users.contains("admin"), "{users}");
     ok(
         &config,
+        &["user", "quota", "alice@example.test", "2000000"],
+        None,
+    );
+    assert!(ok(&config, &["user", "list"], None).contains("quota=2000000"));
+    ok(
+        &config,
+        &["user", "quota", "alice@example.test", "unlimited"],
+        None,
+    );
+    assert!(ok(&config, &["user", "list"], None).contains("quota=unlimited"));
+    ok(
+        &config,
+        &["user", "quota", "alice@example.test", "1000000"],
+        None,
+    );
+    ok(
+        &config,
         &["user", "admin", "Alice@example.test", "on"],
         None,
     );

@@ -339,6 +339,27 @@ async fn administrators_manage_accounts() {
     .await;
     assert_eq!(reset.status, 303);
     signed_in(&server, "bob@example.test", "reset-password").await;
+    let quota = submit(
+        &mut root,
+        page,
+        change,
+        &[
+            ("address", "bob@example.test"),
+            ("op", "quota"),
+            ("quota", ""),
+        ],
+    )
+    .await;
+    assert_eq!(quota.status, 303);
+    assert_eq!(
+        server
+            .store
+            .user(&addr("bob@example.test"))
+            .unwrap()
+            .unwrap()
+            .quota,
+        None
+    );
     let own = submit(
         &mut root,
         page,

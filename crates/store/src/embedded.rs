@@ -790,4 +790,9 @@ impl Accounts for EmbeddedStore {
     async fn app_password_hashes(&self, user: UserId) -> Result<Vec<String>> {
         self.run(move |s| s.app_password_hashes(user)).await
     }
+
+    async fn set_quota(&self, address: &Address, quota: Option<u64>) -> Result<()> {
+        let address = address.clone();
+        self.run(move |s| s.set_quota(&address, quota)).await
+    }
 }

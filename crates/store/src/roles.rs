@@ -397,6 +397,8 @@ pub trait Accounts: Send + Sync {
     async fn revoke_app_password(&self, user: UserId, id: i64) -> Result<bool>;
     /// The hashes a mail login checks besides the account's own password.
     async fn app_password_hashes(&self, user: UserId) -> Result<Vec<String>>;
+    /// Changes an account's quota in bytes (`None`: unlimited); mail already stored stays.
+    async fn set_quota(&self, address: &Address, quota: Option<u64>) -> Result<()>;
 }
 
 /// Every role: the whole store.

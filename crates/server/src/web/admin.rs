@@ -38,6 +38,7 @@ const DONE: &[(&str, &str)] = &[
     ("bulk-guard", "The account is under the bulk guard again."),
     ("admin-on", "The account is an administrator now."),
     ("admin-off", "The account is no administrator any more."),
+    ("quota", "The quota is changed."),
 ];
 
 async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
@@ -238,10 +239,22 @@ fn account_actions(
         }
     };
     let field_id = format!("reset-{}", address.replace(['@', '.'], "-"));
+    let quota_id = format!("quota-{}", address.replace(['@', '.'], "-"));
     html! {
         @if frozen { (button("unfreeze", "Unfreeze")) } @else { (button("freeze", "Freeze")) }
         @if bulk { (button("bulk-guard", "Guard bulk")) } @else { (button("bulk-allow", "Allow bulk")) }
         @if admin { (button("admin-off", "Remove admin")) } @else { (button("admin-on", "Make admin")) }
+        details {
+            summary { "Change the quota" }
+            form method="post" action="/admin/accounts/change" {
+                (csrf_field(csrf))
+                input type="hidden" name="address" value=(address);
+                input type="hidden" name="op" value="quota";
+                label for=(quota_id) { "Quota in MiB for " (address) " (empty: no limit)" }
+                input id=(quota_id) type="number" name="quota" min="1";
+                button.secondary type="submit" { "Set quota" }
+            }
+        }
         details {
             summary { "Set a new password" }
             form method="post" action="/admin/accounts/change" {
@@ -272,17 +285,25 @@ async fn add_account(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Respon
     if password.chars().count() < 8 {
         return refused("A password has at least 8 characters.".into()).await;
     }
-    let quota = match form.get("quota").trim() {
-        "" => None,
-        mib => match mib.parse::<u64>() {
-            Ok(mib) if mib > 0 => Some(mib.saturating_mul(1024 * 1024)),
-            _ => return refused("The quota is a whole number of MiB.".into()).await,
-        },
+    let quota = match parse_quota(form.get("quota")) {
+        Ok(quota) => quota,
+        Err(text) => return refused(text).await,
     };
     match accounts::add_user(ctx.store.as_ref(), &address, password, quota).await {
         Ok(_) => see_other("/admin/accounts?done=added"),
         Err(e) if is_refusal(&e) => refused(e.to_string()).await,
         Err(e) => super::store_failed(e),
+    }
+}
+
+/// A quota field: MiB, empty for no limit.
+fn parse_quota(field: &str) -> Result<Option<u64>, String> {
+    match field.trim() {
+        "" => Ok(None),
+        mib => match mib.parse::<u64>() {
+            Ok(mib) if mib > 0 => Ok(Some(mib.saturating_mul(1024 * 1024))),
+            _ => Err("The quota is a whole number of MiB.".into()),
+        },
     }
 }
 
@@ -341,6 +362,10 @@ async fn change_account(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Res
             return refused(text.into()).await;
         }
         "admin-on" | "admin-off" => accounts::set_admin(store, &address, op == "admin-on").await,
+        "quota" => match parse_quota(form.get("quota")) {
+            Ok(quota) => accounts::set_quota(store, &address, quota).await,
+            Err(text) => return refused(text).await,
+        },
         _ => return refused("Unknown action.".into()).await,
     };
     match done {

@@ -47,4 +47,8 @@ impl Accounts for PostgresStore {
     async fn app_password_hashes(&self, _user: UserId) -> Result<Vec<String>> {
         Err(not_yet("app_password_hashes"))
     }
+
+    async fn set_quota(&self, _address: &Address, _quota: Option<u64>) -> Result<()> {
+        Err(not_yet("set_quota"))
+    }
 }

@@ -17,6 +17,18 @@ pub(crate) fn set_admin(conn: &Connection, address: &Address, admin: bool) -> Re
     Ok(())
 }
 
+pub(crate) fn set_quota(conn: &Connection, address: &Address, quota: Option<u64>) -> Result<()> {
+    let key = address.normalized();
+    let changed = conn.execute(
+        "UPDATE users SET quota = ?1 WHERE address = ?2",
+        params![quota.map(|q| q as i64), key],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
+
 /// False for an unknown address as for an account without the flag: either way, no admin.
 pub(crate) fn is_admin(conn: &Connection, address: &Address) -> Result<bool> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM users WHERE address = ?1 AND admin = 1")?;
@@ -123,5 +135,9 @@ impl super::SqliteStore {
 
     pub fn app_password_hashes(&self, user: UserId) -> Result<Vec<String>> {
         app_password_hashes(&self.read(), user)
+    }
+
+    pub fn set_quota(&self, address: &Address, quota: Option<u64>) -> Result<()> {
+        self.write(|c| Ok((set_quota(c, address, quota)?, vec![])))
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The admin flag is per account, listed sorted, off by default, and refused for an
-/// unknown account; an unknown address is no admin.
+/// unknown account; an unknown address is no admin. Quotas are set the same way.
 pub async fn admins_are_marked_per_account(b: &dyn Backend) {
     let s = b.store();
     user(b, "alice", None).await;
@@ -21,7 +21,17 @@ pub async fn admins_are_marked_per_account(b: &dyn Backend) {
     s.set_admin(&alice, false).await.unwrap();
     assert!(!s.is_admin(&alice).await.unwrap());
     assert_eq!(s.admins().await.unwrap(), ["bob@example.test"]);
+    // Quotas change per account, and go back to unlimited.
+    s.set_quota(&bob, Some(1000)).await.unwrap();
+    assert_eq!(s.user(&bob).await.unwrap().unwrap().quota, Some(1000));
+    assert_eq!(s.user(&alice).await.unwrap().unwrap().quota, None);
+    s.set_quota(&bob, None).await.unwrap();
+    assert_eq!(s.user(&bob).await.unwrap().unwrap().quota, None);
     let nobody = addr("nobody@example.test");
+    assert!(matches!(
+        s.set_quota(&nobody, Some(1)).await,
+        Err(StoreError::UnknownUser(_))
+    ));
     assert!(!s.is_admin(&nobody).await.unwrap());
     assert!(matches!(
         s.set_admin(&nobody, true).await,
