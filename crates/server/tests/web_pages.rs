@@ -503,3 +503,136 @@ async fn administrators_manage_domains_aliases_and_the_queue() {
     assert_eq!(missing.status, 422);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn administrators_run_mailing_lists() {
+    let server = server().await;
+    let mut root = signed_in(&server, "root@example.test", "root-password").await;
+    let page = "/admin/lists";
+    let bad = submit(
+        &mut root,
+        page,
+        page,
+        &[("list", "team"), ("owner", "root@example.test")],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    let created = submit(
+        &mut root,
+        page,
+        page,
+        &[
+            ("list", "team@example.test"),
+            ("owner", "root@example.test"),
+            ("mode", "discussion"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let taken = submit(
+        &mut root,
+        page,
+        page,
+        &[
+            ("list", "alice@example.test"),
+            ("owner", "root@example.test"),
+        ],
+    )
+    .await;
+    assert_eq!(taken.status, 422, "an account's address");
+    let act = "/admin/lists/act";
+    let added = submit(
+        &mut root,
+        page,
+        act,
+        &[
+            ("list", "team@example.test"),
+            ("op", "add"),
+            ("address", "alice@example.test"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, 303);
+    // A non-member's post waits for a moderator; approved, it reaches the member.
+    for n in 1..=2 {
+        let post = format!(
+            "From: sender@remote.test\r\nTo: team@example.test\r\nSubject: post {n}\r\nMessage-ID: <p{n}@remote.test>\r\n\r\nHello\r\n"
+        );
+        server.deliver("team@example.test", &post).await;
+    }
+    let listed = root.get(page).await;
+    assert!(
+        listed.body.contains("post 1") && listed.body.contains("post 2"),
+        "{}",
+        listed.body
+    );
+    let list = server.store.list("team@example.test").unwrap().unwrap();
+    let held = server.store.list_held(list.id, false).unwrap();
+    let (first, second) = (held[0].id.to_string(), held[1].id.to_string());
+    let approved = submit(
+        &mut root,
+        page,
+        act,
+        &[
+            ("list", "team@example.test"),
+            ("op", "approve"),
+            ("id", &first),
+        ],
+    )
+    .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let inbox = server.inbox("alice@example.test");
+    assert_eq!(inbox.len(), 1);
+    assert!(String::from_utf8_lossy(&inbox[0]).contains("post 1"));
+    let rejected = submit(
+        &mut root,
+        page,
+        act,
+        &[
+            ("list", "team@example.test"),
+            ("op", "reject"),
+            ("id", &second),
+        ],
+    )
+    .await;
+    assert_eq!(rejected.status, 303);
+    assert!(server.store.list_held(list.id, false).unwrap().is_empty());
+    let again = submit(
+        &mut root,
+        page,
+        act,
+        &[
+            ("list", "team@example.test"),
+            ("op", "reject"),
+            ("id", &second),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, 422);
+    let removed = submit(
+        &mut root,
+        page,
+        act,
+        &[
+            ("list", "team@example.test"),
+            ("op", "remove"),
+            ("address", "alice@example.test"),
+        ],
+    )
+    .await;
+    assert_eq!(removed.status, 303);
+    assert!(server.store.list_members(list.id).unwrap().is_empty());
+    let deleted = submit(
+        &mut root,
+        page,
+        act,
+        &[("list", "team@example.test"), ("op", "delete")],
+    )
+    .await;
+    assert_eq!(deleted.status, 303);
+    assert!(server.store.lists().unwrap().is_empty());
+    // An account is refused here too.
+    let mut alice = signed_in(&server, "alice@example.test", "alice-password").await;
+    assert_eq!(alice.get(page).await.status, 403);
+    server.stop().await;
+}

@@ -27,6 +27,7 @@ const NAV: &[(&str, &str, bool)] = &[
     ("/admin/domains", "Domains", true),
     ("/admin/aliases", "Aliases", true),
     ("/admin/queue", "Queue", true),
+    ("/admin/lists", "Lists", true),
 ];
 
 pub(crate) fn page(

@@ -7,6 +7,7 @@
 mod account;
 mod account_forms;
 mod admin;
+mod admin_lists;
 mod admin_mail;
 mod layout;
 mod session;
@@ -54,6 +55,7 @@ fn routes() -> Router<Arc<Context>> {
         .merge(account::routes())
         .merge(admin::routes())
         .merge(admin_mail::routes())
+        .merge(admin_lists::routes())
         .fallback(|| async { problem_page(StatusCode::NOT_FOUND, "No such page.") })
 }
 
@@ -69,7 +71,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let response = if service == Service::Http && !peer.ip().is_loopback() {
+    let response = if !served_to(service, peer) {
         problem_page(
             StatusCode::FORBIDDEN,
             "The web interface is served over HTTPS only.",
@@ -90,6 +92,16 @@ where
     };
     secure_headers(&mut parts.headers);
     axum::http::Response::from_parts(parts, http_body_util::Full::new(body))
+}
+
+/// Whether the web interface answers on this listener for this client: always over HTTPS,
+/// over plain HTTP only on loopback.
+fn served_to(service: Service, peer: SocketAddr) -> bool {
+    match service {
+        Service::Https => true,
+        Service::Http => peer.ip().is_loopback(),
+        _ => false,
+    }
 }
 
 /// No framing, no sniffing, no scripts, no inline styles, no referrer to other sites, no
@@ -405,4 +417,45 @@ async fn logout(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
 /// The web key: `web.key` in the data directory, made on first start.
 pub(crate) fn web_key(data_dir: &std::path::Path) -> Result<WebKey, String> {
     crate::secret_file(data_dir, "web.key").map(|secret| WebKey::new(&secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_serves_loopback_only() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(served_to(Service::Https, at("203.0.113.7:5000")));
+        assert!(served_to(Service::Http, at("127.0.0.1:5000")));
+        assert!(served_to(Service::Http, at("[::1]:5000")));
+        assert!(!served_to(Service::Http, at("203.0.113.7:5000")));
+        assert!(!served_to(Service::Http, at("[2001:db8::1]:5000")));
+        assert!(!served_to(Service::Metrics, at("127.0.0.1:5000")));
+    }
+
+    #[test]
+    fn web_paths() {
+        for path in [
+            "/",
+            "/login",
+            "/logout",
+            "/web.css",
+            "/account",
+            "/account/security",
+            "/admin",
+            "/admin/queue",
+        ] {
+            assert!(is_web_path(path), "{path}");
+        }
+        for path in [
+            "/accounts",
+            "/administrator",
+            "/mail/config-v1.1.xml",
+            "/.well-known/mta-sts.txt",
+            "/metrics",
+        ] {
+            assert!(!is_web_path(path), "{path}");
+        }
+    }
 }
