@@ -56,7 +56,7 @@ def local_dns():
 class Hermod:
     """A hermod server in a scratch directory."""
 
-    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", managesieve=False):
+    def __init__(self, extra_config="", domain="example.test", user="alice", spam_config="", managesieve=False, web=False):
         self.dir = tempfile.mkdtemp(prefix="hermod-interop-")
         self.config = os.path.join(self.dir, "hermod.toml")
         if "[dns]" not in extra_config:
@@ -65,13 +65,15 @@ class Hermod:
             config = CONFIG.replace("mx.example.test", "mx." + domain)
             if managesieve:
                 config = config.replace("managesieve = []", 'managesieve = ["127.0.0.1:0"]')
+            if web:
+                config = config.replace("https = []", 'https = ["127.0.0.1:0"]')
             f.write(config + spam_config + extra_config)
         self.address = "%s@%s" % (user, domain)
         self.cli("domain", "add", domain)
         self.cli("user", "add", self.address, "--password-stdin", stdin="s3cret\n")
         self.cli("alias", "add", "postmaster@" + domain, self.address)
         env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
-        expected = 7 + int(managesieve)
+        expected = 7 + int(managesieve) + int(web)
         self.proc = subprocess.Popen([HERMOD, "--config", self.config, "serve"], stderr=subprocess.PIPE, text=True, env=env)
         self.ports = {}
         for line in self.proc.stderr:

@@ -2,7 +2,7 @@
 
 use crate::throttle::{LoginThrottle, Verdict};
 use argon2::{Argon2, PasswordHasher};
-use hermod_store::{Directory, StoreError, UserRecord};
+use hermod_store::{Accounts, Directory, Store, StoreError, UserRecord};
 use hermod_types::Address;
 use std::sync::OnceLock;
 
@@ -106,9 +106,11 @@ fn verifier() -> &'static crossbeam_channel::Sender<Job> {
 }
 
 /// Checks a login (the account's address) and password. Unknown accounts cost the same
-/// argon2 work as known ones, so response times do not reveal which accounts exist.
+/// argon2 work as known ones, so response times do not reveal which accounts exist. With
+/// `apps`, the account's app passwords are accepted too (mail logins, never the web's).
 pub async fn authenticate(
     directory: &dyn Directory,
+    apps: Option<&dyn Accounts>,
     login: &str,
     password: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
@@ -116,14 +118,21 @@ pub async fn authenticate(
         Ok(address) => directory.user(&address).await?,
         Err(_) => None,
     };
-    match user {
-        Some(user) if verify_password(password, &user.password_hash).await => Ok(Some(user)),
-        Some(_) => Ok(None),
-        None => {
-            verify_password(password, decoy_hash()).await;
-            Ok(None)
+    let Some(user) = user else {
+        verify_password(password, decoy_hash()).await;
+        return Ok(None);
+    };
+    if verify_password(password, &user.password_hash).await {
+        return Ok(Some(user));
+    }
+    if let Some(apps) = apps {
+        for hash in apps.app_password_hashes(user.id).await? {
+            if verify_password(password, &hash).await {
+                return Ok(Some(user));
+            }
         }
     }
+    Ok(None)
 }
 
 /// What a login attempt came to.
@@ -150,10 +159,34 @@ pub fn account_key(login: &str) -> String {
     }
 }
 
-/// A whole password login for any service: the throttle's verdict, the check, and the
-/// throttle's bookkeeping, all keyed on the canonical account.
+/// A whole password login for a mail service (IMAP, POP3, submission, ManageSieve): the
+/// throttle's verdict, the check (the account's password or one of its app passwords), and
+/// the throttle's bookkeeping, all keyed on the canonical account.
 pub async fn login(
+    store: &dyn Store,
+    throttle: &LoginThrottle,
+    ip: std::net::IpAddr,
+    name: &str,
+    password: &str,
+) -> Result<LoginOutcome, StoreError> {
+    throttled_login(store, Some(store), throttle, ip, name, password).await
+}
+
+/// The web interface's login: the same throttle, the account's own password only (an app
+/// password is for an email program and must not open the account's settings).
+pub async fn web_login(
     directory: &dyn Directory,
+    throttle: &LoginThrottle,
+    ip: std::net::IpAddr,
+    name: &str,
+    password: &str,
+) -> Result<LoginOutcome, StoreError> {
+    throttled_login(directory, None, throttle, ip, name, password).await
+}
+
+async fn throttled_login(
+    directory: &dyn Directory,
+    apps: Option<&dyn Accounts>,
     throttle: &LoginThrottle,
     ip: std::net::IpAddr,
     name: &str,
@@ -166,7 +199,7 @@ pub async fn login(
         logins.inc("throttled");
         return Ok(LoginOutcome::Locked { retry_after });
     }
-    match authenticate(directory, name, password).await? {
+    match authenticate(directory, apps, name, password).await? {
         Some(user) => {
             logins.inc("accepted");
             throttle.succeeded(&user.address, now).await?;

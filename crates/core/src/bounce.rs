@@ -125,3 +125,64 @@ async fn address_report(
         },
     })
 }
+
+/// What [`delete_queued`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// Removed without telling anyone.
+    Quietly,
+    /// Removed, and a report went to its sender in the same commit.
+    SenderTold,
+    /// A mailing list's copy (VERP sender) was removed: the list has nobody to tell.
+    ListCopy,
+    /// No such entry.
+    Missing,
+}
+
+/// An administrator drops queue entry `id` (`hermod queue delete`, the web's queue page);
+/// with `bounce`, its sender gets a failure report for every recipient left, committed with
+/// the removal as when the relay gives up.
+pub async fn delete_queued(
+    store: &dyn hermod_store::Store,
+    router: &Router,
+    hostname: &str,
+    id: i64,
+    bounce: bool,
+) -> Result<Deleted, String> {
+    let Some(message) = store.queued(id).await.map_err(|e| e.to_string())? else {
+        return Ok(Deleted::Missing);
+    };
+    let sender = match (&message.sender, bounce) {
+        (Some(sender), true) => sender.clone(),
+        _ => {
+            let removed = store.queue_remove(id).await.map_err(|e| e.to_string())?;
+            return Ok(if removed {
+                Deleted::Quietly
+            } else {
+                Deleted::Missing
+            });
+        }
+    };
+    let address = hermod_types::Address::parse(&sender).map_err(|e| e.to_string())?;
+    if let RcptOutcome::List(_) = router
+        .resolve(&address, None)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        store.queue_remove(id).await.map_err(|e| e.to_string())?;
+        return Ok(Deleted::ListCopy);
+    }
+    let reason = "550 5.3.0 deleted from the queue by the administrator";
+    let failures: Vec<(String, String)> = message
+        .recipients
+        .iter()
+        .map(|r| (r.address.clone(), reason.to_owned()))
+        .collect();
+    let report =
+        bounce_report(store, router, hostname, &message, &sender, &failures, false).await?;
+    store
+        .queue_finish(id, Some(report))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Deleted::SenderTold)
+}

@@ -2,6 +2,7 @@
 //! delivery pipeline every entrance uses), how passwords are checked. Typed inputs, typed
 //! outcomes; never reply text (see server's reply.rs).
 
+pub mod accounts;
 pub mod auth;
 pub mod bounce;
 pub mod bulk;

@@ -3,9 +3,11 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
-use hermod_store::{AliasKey, BlockingStore, SqliteStore};
+use hermod_core::accounts;
+use hermod_store::{AliasKey, BlockingStore, EmbeddedStore, SqliteStore};
 use hermod_types::{Address, Domain};
 use std::io::BufRead;
+use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum DomainAction {
@@ -59,6 +61,16 @@ pub enum UserAction {
     /// `allow`: the bulk guard lets the account send one text to many (a newsletter
     /// sender); `guard`: back under the guard (the default).
     Bulk { address: String, policy: BulkPolicy },
+    /// Change an account's quota: bytes, or `unlimited`.
+    Quota { address: String, quota: String },
+    /// `on`: ADDRESS may use the web interface's administration (`/admin`); `off`: no more.
+    Admin { address: String, state: OnOff },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -99,11 +111,8 @@ pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
     match action {
         DomainAction::Add { domain } => {
             let domain = parse_domain(&domain)?;
-            let keys = hermod_core::dkim::generate_keys().map_err(anyhow::Error::msg)?;
-            store.add_domain(&domain)?;
-            for key in &keys {
-                store.set_dkim_key(&domain, key)?;
-            }
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::add_domain(&store, &domain))?;
         }
         DomainAction::Dns { domain, public_ip } => {
             let domain = parse_domain(&domain)?;
@@ -135,20 +144,32 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
     match action {
         UserAction::Add { address, quota, .. } => {
             let address = parse_address(&address)?;
-            if !store.is_local_domain(address.domain())? {
-                bail!(
-                    "unknown domain {}: add it first with `hermod domain add {}`",
-                    address.domain(),
-                    address.domain()
-                );
-            }
-            let hash = hermod_core::auth::hash_password(&read_password()?)?;
-            store.add_user(&address, &hash, quota)?;
+            let password = read_password()?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::add_user(&store, &address, &password, quota))?;
         }
         UserAction::Passwd { address, .. } => {
             let address = parse_address(&address)?;
-            let hash = hermod_core::auth::hash_password(&read_password()?)?;
-            store.set_password(&address, &hash)?;
+            let password = read_password()?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::set_password(&store, &address, &password))?;
+        }
+        UserAction::Quota { address, quota } => {
+            let address = parse_address(&address)?;
+            let quota = match quota.as_str() {
+                "unlimited" => None,
+                bytes => Some(bytes.parse::<u64>().with_context(|| {
+                    format!("invalid quota {bytes:?}: a number of bytes, or unlimited")
+                })?),
+            };
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::set_quota(&store, &address, quota))?;
+        }
+        UserAction::Admin { address, state } => {
+            let address = parse_address(&address)?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            let on = matches!(state, OnOff::On);
+            runtime()?.block_on(accounts::set_admin(&store, &address, on))?;
         }
         UserAction::Remove { address } => store.remove_user(&parse_address(&address)?)?,
         UserAction::SendAs { address, patterns } => {
@@ -165,6 +186,7 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
             store.set_send_as(&parse_address(&address)?, &normalized)?;
         }
         UserAction::List => {
+            let admins = store.admins()?;
             for u in store.users()? {
                 let quota = u.quota.map_or("unlimited".to_owned(), |q| q.to_string());
                 let send_as = if u.send_as.is_empty() {
@@ -174,8 +196,13 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
                 };
                 let bulk = if u.bulk_allowed { "\tbulk=allow" } else { "" };
                 let frozen = if u.frozen.is_some() { "\tfrozen" } else { "" };
+                let admin = if admins.contains(&u.address) {
+                    "\tadmin"
+                } else {
+                    ""
+                };
                 println!(
-                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}",
+                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}{admin}",
                     u.address, u.used
                 );
             }
@@ -205,17 +232,12 @@ pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
         AliasAction::Add { alias, targets } => {
             let key =
                 AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
-            let mut parsed = Vec::new();
-            for target in &targets {
-                let target = parse_address(target)?;
-                if !store.is_local_domain(target.domain())? {
-                    bail!(
-                        "alias target {target} is not in a local domain: forwarding to other domains needs outbound delivery, which this version does not have yet"
-                    );
-                }
-                parsed.push(target);
-            }
-            store.add_alias(&key, &parsed)?;
+            let parsed = targets
+                .iter()
+                .map(|t| parse_address(t))
+                .collect::<Result<Vec<_>>>()?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::add_alias(&store, &key, &parsed))?;
         }
         AliasAction::Remove { alias } => {
             let key =
@@ -229,4 +251,11 @@ pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A runtime for the core functions the CLI shares with the server (they are async).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }

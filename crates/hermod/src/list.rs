@@ -2,6 +2,7 @@
 //! decide held posts. Members added here need no confirmation; people who subscribe by mail
 //! confirm (see `hermod_core::lists`).
 
+use crate::admin::runtime;
 use crate::admin::{open_store, parse_address};
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
@@ -350,10 +351,4 @@ fn moderate(
     }
     println!("rejected post {id} of {}", list.address);
     Ok(())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
 }

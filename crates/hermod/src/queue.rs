@@ -6,9 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::Router;
-use hermod_core::bounce::bounce_report;
+use hermod_core::bounce::{Deleted, delete_queued};
 use hermod_message::unix_now;
-use hermod_store::{BlockingStore, EmbeddedStore, Queue, QueueEntry};
+use hermod_store::{BlockingStore, EmbeddedStore, QueueEntry};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -123,46 +123,18 @@ pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
 }
 
 fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bool) -> Result<()> {
-    let Some(message) = store.queued(id)? else {
-        bail!("no queued message with ID {id}");
-    };
-    if bounce && let Some(sender) = &message.sender {
-        let reason = "550 5.3.0 deleted from the queue by the administrator";
-        let failures: Vec<(String, String)> = message
-            .recipients
-            .iter()
-            .map(|r| (r.address.clone(), reason.to_owned()))
-            .collect();
-        // The report and the removal are one commit, as when the relay gives up.
-        let store = EmbeddedStore::new(Arc::new(store));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let told = runtime.block_on(async {
-            let shared: Arc<dyn hermod_store::Store> = Arc::new(store.clone());
-            let router = Router::new(shared.clone(), config.recipient_delimiter).with_lists(shared);
-            let address = hermod_types::Address::parse(sender)?;
-            if let hermod_core::RcptOutcome::List(_) = router.resolve(&address, None).await? {
-                // A list member's copy (VERP sender): the list has nobody to tell.
-                store.queue_remove(id).await?;
-                return anyhow::Ok(false);
-            }
-            let hostname = &config.hostname;
-            let report = bounce_report(
-                &store, &router, hostname, &message, sender, &failures, false,
-            )
-            .await
-            .map_err(anyhow::Error::msg)?;
-            store.queue_finish(id, Some(report)).await?;
-            anyhow::Ok(true)
-        })?;
-        match told {
-            true => println!("deleted {id}; its sender was told"),
-            false => println!("deleted {id} (a mailing list's copy: nobody to tell)"),
-        }
-        return Ok(());
+    let store = EmbeddedStore::new(Arc::new(store));
+    let deleted = crate::admin::runtime()?.block_on(async {
+        let shared: Arc<dyn hermod_store::Store> = Arc::new(store);
+        let router =
+            Router::new(shared.clone(), config.recipient_delimiter).with_lists(shared.clone());
+        delete_queued(shared.as_ref(), &router, &config.hostname, id, bounce).await
+    });
+    match deleted.map_err(anyhow::Error::msg)? {
+        Deleted::Missing => bail!("no queued message with ID {id}"),
+        Deleted::Quietly => println!("deleted {id}"),
+        Deleted::SenderTold => println!("deleted {id}; its sender was told"),
+        Deleted::ListCopy => println!("deleted {id} (a mailing list's copy: nobody to tell)"),
     }
-    store.queue_remove(id)?;
-    println!("deleted {id}");
     Ok(())
 }

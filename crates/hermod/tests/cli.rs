@@ -63,6 +63,43 @@ fn domains_users_and_aliases() {
         users.starts_with("alice@example.test\tused=0\tquota=1000000"),
         "{users}"
     );
+    assert!(!users.contains("admin"), "{users}");
+    ok(
+        &config,
+        &["user", "quota", "alice@example.test", "2000000"],
+        None,
+    );
+    assert!(ok(&config, &["user", "list"], None).contains("quota=2000000"));
+    ok(
+        &config,
+        &["user", "quota", "alice@example.test", "unlimited"],
+        None,
+    );
+    assert!(ok(&config, &["user", "list"], None).contains("quota=unlimited"));
+    ok(
+        &config,
+        &["user", "quota", "alice@example.test", "1000000"],
+        None,
+    );
+    ok(
+        &config,
+        &["user", "admin", "Alice@example.test", "on"],
+        None,
+    );
+    let users = ok(&config, &["user", "list"], None);
+    assert!(users.trim_end().ends_with("\tadmin"), "{users}");
+    ok(
+        &config,
+        &["user", "admin", "alice@example.test", "off"],
+        None,
+    );
+    assert!(!ok(&config, &["user", "list"], None).contains("admin"));
+    let out = hermod(
+        &config,
+        &["user", "admin", "nobody@example.test", "on"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
 
     ok(
         &config,

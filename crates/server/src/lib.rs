@@ -14,6 +14,7 @@ mod pop3;
 pub mod reply;
 mod smtp;
 mod spam;
+mod web;
 
 pub use http::{client_services, mta_sts_policy};
 pub use lists::list_engine;
@@ -52,24 +53,32 @@ pub enum ServerError {
     Spam(String),
     #[error("sieve: {0}")]
     Sieve(String),
+    #[error("web interface: {0}")]
+    Web(String),
 }
 
 /// The secret of hermod's SRS addresses, `srs.key` in the data directory, made (32 random
 /// bytes, mode 0600) on first start. Losing it only invalidates forwarding addresses in
 /// flight; every node of one store must share it.
 pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, String> {
+    secret_file(data_dir, "srs.key").map(|key| hermod_core::srs::Srs::new(&key))
+}
+
+/// A secret kept in the data directory as file `name`: read, or made (32 random bytes,
+/// mode 0600) when there is none yet.
+pub(crate) fn secret_file(data_dir: &std::path::Path, name: &str) -> Result<Vec<u8>, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("srs.key");
+    let path = data_dir.join(name);
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     match std::fs::read(&path) {
-        Ok(key) if key.len() >= 16 => return Ok(hermod_core::srs::Srs::new(&key)),
+        Ok(key) if key.len() >= 16 => return Ok(key),
         Ok(_) => return Err(format!("{}: too short to be a key", path.display())),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
         Err(_) => {}
     }
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| format!("no randomness for the SRS key: {e}"))?;
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for {name}: {e}"))?;
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -78,16 +87,14 @@ pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, Stri
     let mut file = match created {
         // Another process (the CLI, a second node) made it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return std::fs::read(&path)
-                .map(|key| hermod_core::srs::Srs::new(&key))
-                .map_err(fail);
+            return std::fs::read(&path).map_err(fail);
         }
         other => other.map_err(fail)?,
     };
     file.write_all(&key)
         .and_then(|()| file.sync_all())
         .map_err(fail)?;
-    Ok(hermod_core::srs::Srs::new(&key))
+    Ok(key.to_vec())
 }
 
 /// The Sieve interpreter as `[sieve]` configures it, with the site's scripts compiled (an
@@ -170,6 +177,10 @@ pub(crate) struct Context {
     pub lists: hermod_core::lists::ListEngine,
     /// Wakes the ACME task to order a certificate now.
     pub acme_renew: acme::Renewal,
+    /// Signs the web interface's sessions and forms.
+    pub web_key: web::WebKey,
+    /// The services listened on with their bound addresses, for the web dashboard.
+    pub listening: Vec<(&'static str, String)>,
 }
 
 pub struct Server {
@@ -203,6 +214,7 @@ impl Server {
         }
         let web_tls = web_tls(&config, &tls);
         let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
+        let web_key = web::web_key(&config.data_dir).map_err(ServerError::Web)?;
         let router = Router::new(store.clone(), config.recipient_delimiter)
             .with_srs(srs.clone())
             .with_lists(store.clone());
@@ -212,6 +224,7 @@ impl Server {
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);
         let per_domain = config.outbound.max_per_domain;
         let spam = spam::SpamFilter::new(&config, store.clone()).map_err(ServerError::Spam)?;
+        let listening = web::listening(&listeners);
         let client_services = http::services_on(&config, |service, _| {
             listeners.local_addrs(service).first().map(|a| a.port())
         });
@@ -242,6 +255,8 @@ impl Server {
             sieve,
             lists,
             acme_renew: acme::Renewal::default(),
+            web_key,
+            listening,
         };
         Ok(Server {
             ctx: Arc::new(ctx),

@@ -2,7 +2,8 @@
 //! tokio's blocking threads, except deliveries with their body in memory (nearly all mail),
 //! which go straight to the group-commit thread and are awaited without holding any thread.
 
-use crate::roles::{BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData};
+use crate::AppPassword;
+use crate::roles::{Accounts, BodyStream, Directory, Lists, Mail, Queue, Scripts, SpamData};
 use crate::sqlite::commit::QueueAfter;
 use crate::{
     AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BlockingStore, BulkCount,
@@ -752,5 +753,51 @@ impl Lists for EmbeddedStore {
     async fn list_take_token(&self, token: &str, at: i64) -> Result<Option<Confirmed>> {
         let token = token.to_owned();
         self.run(move |s| s.list_take_token(&token, at)).await
+    }
+}
+
+#[async_trait]
+impl Accounts for EmbeddedStore {
+    async fn set_admin(&self, address: &Address, admin: bool) -> Result<()> {
+        let address = address.clone();
+        self.run(move |s| s.set_admin(&address, admin)).await
+    }
+
+    async fn is_admin(&self, address: &Address) -> Result<bool> {
+        let address = address.clone();
+        self.run(move |s| s.is_admin(&address)).await
+    }
+
+    async fn admins(&self) -> Result<Vec<String>> {
+        self.run(|s| s.admins()).await
+    }
+
+    async fn add_app_password(
+        &self,
+        user: UserId,
+        name: &str,
+        hash: &str,
+        created: i64,
+    ) -> Result<i64> {
+        let (name, hash) = (name.to_owned(), hash.to_owned());
+        self.run(move |s| s.add_app_password(user, &name, &hash, created))
+            .await
+    }
+
+    async fn app_passwords(&self, user: UserId) -> Result<Vec<AppPassword>> {
+        self.run(move |s| s.app_passwords(user)).await
+    }
+
+    async fn revoke_app_password(&self, user: UserId, id: i64) -> Result<bool> {
+        self.run(move |s| s.revoke_app_password(user, id)).await
+    }
+
+    async fn app_password_hashes(&self, user: UserId) -> Result<Vec<String>> {
+        self.run(move |s| s.app_password_hashes(user)).await
+    }
+
+    async fn set_quota(&self, address: &Address, quota: Option<u64>) -> Result<()> {
+        let address = address.clone();
+        self.run(move |s| s.set_quota(&address, quota)).await
     }
 }

@@ -47,6 +47,8 @@ pub enum StoreError {
     UnknownList(String),
     #[error("{0} is already taken by a user, an alias or a list")]
     AddressTaken(String),
+    #[error("an app password named {0:?} exists already: revoke it or pick another name")]
+    AppPasswordExists(String),
     #[error("user {0} is over quota")]
     OverQuota(String),
     #[error("corrupt store data: {0}")]

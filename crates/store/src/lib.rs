@@ -35,7 +35,7 @@ pub use mail_model::{
     UidSet, is_valid_keyword,
 };
 pub use model::{
-    AddressLookup, AliasKey, BayesCounts, BlobId, BulkCount, BulkScope, BulkSighting,
+    AddressLookup, AliasKey, AppPassword, BayesCounts, BlobId, BulkCount, BulkScope, BulkSighting,
     DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags, GreylistState,
     LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient, QueueEntry,
     QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome, RecipientState, Report,
@@ -44,7 +44,7 @@ pub use model::{
 pub use notify::{ChangeSubscription, ChangeWatch};
 pub use postgres::{INCOMPLETE as POSTGRES_INCOMPLETE, PostgresOptions, PostgresStore};
 pub use roles::{
-    BodyStream, Coordination, Directory, Lists, Mail, Queue, Scripts, SpamData, Store,
+    Accounts, BodyStream, Coordination, Directory, Lists, Mail, Queue, Scripts, SpamData, Store,
 };
 pub use sqlite::SqliteStore;
 

@@ -71,6 +71,16 @@ pub struct UserRecord {
     pub sieve_script: Option<i64>,
 }
 
+/// One of an account's app passwords, as its owner sees it (the hash stays in the store
+/// except for the login check, [`crate::Accounts::app_password_hashes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPassword {
+    pub id: i64,
+    pub name: String,
+    /// Unix time it was made.
+    pub created: i64,
+}
+
 /// One of a user's Sieve scripts, as ManageSieve's LISTSCRIPTS shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SieveScriptInfo {

@@ -8,7 +8,7 @@
 //! turns into any of them.
 
 use crate::{
-    AddressLookup, AliasKey, BayesCounts, BlobId, BlobWriter, BulkCount, BulkSighting,
+    AddressLookup, AliasKey, AppPassword, BayesCounts, BlobId, BlobWriter, BulkCount, BulkSighting,
     ChangeSubscription, Changes, CopyOutcome, DeliveryTarget, DkimKeyRecord, Expunged, FlagChange,
     Flags, FlagsOutcome, GreylistState, LearnedMessage, MailboxId, MailboxInfo, MailboxStatus,
     MessageMeta, Outbound, QueueEntry, QueueUpdate, QueuedMessage, RecipientOutcome, Report,
@@ -392,7 +392,43 @@ pub trait Coordination: Send + Sync {
     async fn counter_reset(&self, key: &str) -> Result<()>;
 }
 
-/// Every role: the whole store.
-pub trait Store: Directory + Mail + Queue + SpamData + Scripts + Lists + Coordination {}
+/// What the web interface adds to accounts: who is an administrator, and app passwords
+/// (extra passwords for email programs, each named and revocable; the store keeps their
+/// argon2 hashes only).
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn set_admin(&self, address: &Address, admin: bool) -> Result<()>;
+    /// False for an unknown address.
+    async fn is_admin(&self, address: &Address) -> Result<bool>;
+    /// The administrators' addresses, sorted.
+    async fn admins(&self) -> Result<Vec<String>>;
+    /// Adds an app password (`hash`: a PHC string) made at `created`; refuses a name the
+    /// account already uses (`AppPasswordExists`).
+    async fn add_app_password(
+        &self,
+        user: UserId,
+        name: &str,
+        hash: &str,
+        created: i64,
+    ) -> Result<i64>;
+    /// The account's app passwords, sorted by name, without their hashes.
+    async fn app_passwords(&self, user: UserId) -> Result<Vec<AppPassword>>;
+    /// Removes app password `id` of `user` (never another account's); false when it has none
+    /// such.
+    async fn revoke_app_password(&self, user: UserId, id: i64) -> Result<bool>;
+    /// The hashes a mail login checks besides the account's own password.
+    async fn app_password_hashes(&self, user: UserId) -> Result<Vec<String>>;
+    /// Changes an account's quota in bytes (`None`: unlimited); mail already stored stays.
+    async fn set_quota(&self, address: &Address, quota: Option<u64>) -> Result<()>;
+}
 
-impl<T: Directory + Mail + Queue + SpamData + Scripts + Lists + Coordination> Store for T {}
+/// Every role: the whole store.
+pub trait Store:
+    Directory + Mail + Queue + SpamData + Scripts + Lists + Coordination + Accounts
+{
+}
+
+impl<T: Directory + Mail + Queue + SpamData + Scripts + Lists + Coordination + Accounts> Store
+    for T
+{
+}

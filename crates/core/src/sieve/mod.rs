@@ -10,6 +10,7 @@
 
 mod manage;
 mod run;
+pub mod settings;
 
 pub use manage::{PutError, put_script, valid_name};
 pub use run::{Arrival, Outgoing, Verdict};

@@ -45,7 +45,13 @@ pub(crate) async fn serve<S>(
 {
     let handler = hyper::service::service_fn(move |request| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(respond(&ctx, service, request).await) }
+        async move {
+            let path = request.uri().path().to_ascii_lowercase();
+            if service != Service::Metrics && crate::web::is_web_path(&path) {
+                return Ok::<_, Infallible>(crate::web::handle(ctx, service, peer, request).await);
+            }
+            Ok::<_, Infallible>(respond(&ctx, service, request).await)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -75,6 +75,8 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         sieve,
         lists,
         acme_renew: Default::default(),
+        web_key: crate::web::WebKey::new(b"a test key of thirty-two bytes!!"),
+        listening: Vec::new(),
     };
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (_trigger, shutdown) = crate::net::shutdown::channel();

@@ -92,7 +92,7 @@ async fn alias_targets(c: &(impl GenericClient + Sync), key: &str) -> Result<Vec
 
 /// `UPDATE users SET <assignment> WHERE address = $1`, failing with `UnknownUser` when no
 /// such user exists.
-async fn update_user(
+pub(super) async fn update_user(
     store: &PostgresStore,
     address: &Address,
     assignment: &str,

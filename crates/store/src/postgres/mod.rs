@@ -12,6 +12,7 @@
 /// while one is (a role added to the store lands with its PostgreSQL side, or sets this).
 pub const INCOMPLETE: bool = false;
 
+mod accounts;
 mod connect;
 mod coordination;
 mod directory;
@@ -70,7 +71,7 @@ impl PostgresStore {
 }
 
 /// What a role not yet written on PostgreSQL answers.
-#[allow(dead_code)]
+#[allow(dead_code)] // used by a role's placeholder file while it is written
 fn not_yet(what: &str) -> StoreError {
     StoreError::Unavailable(format!("{what} is not implemented on PostgreSQL yet"))
 }

@@ -1,6 +1,7 @@
 //! The embedded backend: an SQLite index (WAL, synchronous=FULL) holding small bodies, beside
 //! a folder of larger ones.
 
+mod accounts;
 mod bulk;
 pub(crate) mod commit;
 mod directory;

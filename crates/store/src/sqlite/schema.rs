@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 13] = [
+const MIGRATIONS: [&str; 14] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -22,6 +22,7 @@ const MIGRATIONS: [&str; 13] = [
     MIGRATION_11,
     MIGRATION_12,
     MIGRATION_13,
+    MIGRATION_14,
 ];
 
 const SCHEMA: &str = r#"
@@ -370,6 +371,22 @@ CREATE TABLE list_tokens (
     action TEXT NOT NULL,
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Version 14: the web interface's accounts. `admin` marks who may use `/admin`; app
+/// passwords are extra passwords for email programs (IMAP, POP3, submission, ManageSieve),
+/// each with a name so its owner can tell them apart and revoke one; only their hashes are
+/// kept. They go with their account.
+const MIGRATION_14: &str = r#"
+ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE app_passwords (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    UNIQUE (user_id, name)
+);
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

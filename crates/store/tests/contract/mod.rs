@@ -72,10 +72,14 @@ macro_rules! every_contract {
             list_members_bounce_and_suspend,
             held_posts_are_taken_once,
             tokens_are_single_use_and_expire,
+            // Accounts.
+            admins_are_marked_per_account,
+            app_passwords_are_named_revocable_and_private,
         );
     };
 }
 
+mod accounts;
 mod cache;
 mod coordination;
 mod directory;
@@ -87,6 +91,7 @@ mod scripts;
 mod spam;
 mod watching;
 
+pub use accounts::*;
 pub use cache::*;
 pub use coordination::*;
 pub use directory::*;

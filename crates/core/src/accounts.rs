@@ -1,0 +1,219 @@
+//! Managing accounts, the rules the CLI and the web interface share: adding domains (with
+//! their DKIM keys) and users, setting and changing passwords, the admin flag, and app
+//! passwords.
+
+use crate::auth::{HashError, hash_password, verify_password};
+use hermod_store::{Accounts, AliasKey, Directory, StoreError, UserId, UserRecord};
+use hermod_types::{Address, Domain};
+
+/// An account has at most this many app passwords: a mail login checks each one's hash,
+/// and argon2 is slow by design.
+pub const MAX_APP_PASSWORDS: usize = 10;
+
+/// Why an account change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("unknown domain {0}: add it first with `hermod domain add {0}`")]
+    UnknownDomain(String),
+    #[error("alias target {0} is not in a local domain: an alias forwards within this server only")]
+    RemoteTarget(String),
+    #[error("the current password is not right")]
+    WrongPassword,
+    #[error("an app password name is 1 to 64 characters without control characters")]
+    BadName,
+    #[error("an account has at most {MAX_APP_PASSWORDS} app passwords: revoke one first")]
+    TooManyAppPasswords,
+    #[error("could not generate a DKIM key: {0}")]
+    Dkim(String),
+    #[error("no randomness for a new password")]
+    Random,
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Receives mail for `domain` from now on, with fresh DKIM keys (ed25519 and RSA).
+pub async fn add_domain(directory: &dyn Directory, domain: &Domain) -> Result<(), AccountError> {
+    let keys = crate::dkim::generate_keys().map_err(AccountError::Dkim)?;
+    directory.add_domain(domain).await?;
+    for key in &keys {
+        directory.set_dkim_key(domain, key).await?;
+    }
+    Ok(())
+}
+
+/// Creates an account in a local domain with `password` (hashed here).
+pub async fn add_user(
+    directory: &dyn Directory,
+    address: &Address,
+    password: &str,
+    quota: Option<u64>,
+) -> Result<UserId, AccountError> {
+    if !directory.is_local_domain(address.domain()).await? {
+        return Err(AccountError::UnknownDomain(address.domain().to_string()));
+    }
+    let hash = hash_password(password)?;
+    Ok(directory.add_user(address, &hash, quota).await?)
+}
+
+/// Delivers mail for `alias` (`@domain`: the domain's catch-all) to `targets`, which must
+/// be in local domains (forwarding elsewhere goes through Sieve's redirect, with SRS).
+pub async fn add_alias(
+    directory: &dyn Directory,
+    alias: &AliasKey,
+    targets: &[Address],
+) -> Result<(), AccountError> {
+    for target in targets {
+        if !directory.is_local_domain(target.domain()).await? {
+            return Err(AccountError::RemoteTarget(target.to_string()));
+        }
+    }
+    Ok(directory.add_alias(alias, targets).await?)
+}
+
+/// Sets an account's password (an administrator's reset: the old one is not asked for).
+pub async fn set_password(
+    directory: &dyn Directory,
+    address: &Address,
+    password: &str,
+) -> Result<(), AccountError> {
+    let hash = hash_password(password)?;
+    Ok(directory.set_password(address, &hash).await?)
+}
+
+/// The account holder's change: the current password must be given and right.
+pub async fn change_password(
+    directory: &dyn Directory,
+    user: &UserRecord,
+    current: &str,
+    new: &str,
+) -> Result<(), AccountError> {
+    if !verify_password(current, &user.password_hash).await {
+        return Err(AccountError::WrongPassword);
+    }
+    let address = Address::parse(&user.address).map_err(|_| {
+        StoreError::Corrupt(format!("stored address {:?} is invalid", user.address))
+    })?;
+    set_password(directory, &address, new).await
+}
+
+/// Makes `address` an administrator (may use `/admin`) or takes that away.
+pub async fn set_admin(
+    accounts: &dyn Accounts,
+    address: &Address,
+    admin: bool,
+) -> Result<(), AccountError> {
+    Ok(accounts.set_admin(address, admin).await?)
+}
+
+/// Changes an account's quota (`None`: unlimited).
+pub async fn set_quota(
+    accounts: &dyn Accounts,
+    address: &Address,
+    quota: Option<u64>,
+) -> Result<(), AccountError> {
+    Ok(accounts.set_quota(address, quota).await?)
+}
+
+/// A new app password named `name` for `user`: returns its id and the password itself,
+/// which is shown once and never stored (only its hash is).
+pub async fn create_app_password(
+    accounts: &dyn Accounts,
+    user: UserId,
+    name: &str,
+    now: i64,
+) -> Result<(i64, String), AccountError> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
+        return Err(AccountError::BadName);
+    }
+    if accounts.app_passwords(user).await?.len() >= MAX_APP_PASSWORDS {
+        return Err(AccountError::TooManyAppPasswords);
+    }
+    let secret = random_app_password()?;
+    let hash = hash_password(&secret)?;
+    let id = accounts.add_app_password(user, name, &hash, now).await?;
+    Ok((id, secret))
+}
+
+/// Four groups of four lowercase letters (about 75 bits): easy to type on a phone.
+fn random_app_password() -> Result<String, AccountError> {
+    use ring::rand::SecureRandom;
+    const LETTERS: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| AccountError::Random)?;
+    let mut out = String::with_capacity(19);
+    for (i, byte) in bytes.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        // 256 is not a multiple of 25: the first letters are a little likelier (about
+        // 0.2 bits less per letter), which is fine for 16 letters.
+        out.push(LETTERS[*byte as usize % LETTERS.len()] as char);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_passwords_are_four_groups_of_letters_and_differ() {
+        let a = random_app_password().unwrap();
+        let b = random_app_password().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 19);
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(groups.len(), 4);
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_lowercase()))
+        );
+    }
+
+    /// An app password opens mail logins, never the web's; revoked, it opens nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn app_passwords_open_mail_logins_only() {
+        use crate::auth::{LoginOutcome, login, web_login};
+        use crate::throttle::LoginThrottle;
+        let dir = tempfile::tempdir().unwrap();
+        let store = hermod_store::EmbeddedStore::open(dir.path()).unwrap();
+        let domain = Domain::parse("example.test").unwrap();
+        add_domain(&store, &domain).await.unwrap();
+        let alice = Address::parse("alice@example.test").unwrap();
+        let id = add_user(&store, &alice, "account-pw", None).await.unwrap();
+        let (app, secret) = create_app_password(&store, id, "phone", 1).await.unwrap();
+        let throttle = LoginThrottle::default();
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let mail = |pw: &'static str| login(&store, &throttle, ip, "alice@example.test", pw);
+        assert!(matches!(
+            mail("account-pw").await,
+            Ok(LoginOutcome::Accepted(_))
+        ));
+        let secret: &'static str = Box::leak(secret.into_boxed_str());
+        assert!(matches!(mail(secret).await, Ok(LoginOutcome::Accepted(_))));
+        let web = web_login(&store, &throttle, ip, "alice@example.test", secret).await;
+        assert!(matches!(web, Ok(LoginOutcome::Refused { .. })));
+        assert!(store.revoke_app_password(id, app).await.unwrap());
+        assert!(matches!(
+            mail(secret).await,
+            Ok(LoginOutcome::Refused { .. })
+        ));
+        let user = store.user(&alice).await.unwrap().unwrap();
+        let wrong = change_password(&store, &user, "nope", "new-pw").await;
+        assert!(matches!(wrong, Err(AccountError::WrongPassword)));
+        change_password(&store, &user, "account-pw", "new-pw")
+            .await
+            .unwrap();
+        assert!(matches!(
+            mail("new-pw").await,
+            Ok(LoginOutcome::Accepted(_))
+        ));
+    }
+}
