@@ -253,8 +253,18 @@ metrics = ["127.0.0.1:9425"]
 # Mailing lists (`hermod list`). A member whose address bounces this many posts is suspended
 # (gets nothing until added again) and the list's owner is told.
 # suspend_after_bounces = 3
+# A member suspended this long is removed (the owner is told). "0s": kept until the owner acts.
+# remove_suspended_after = "30d"
 # How long a confirmation sent by mail (subscribe, unsubscribe) can be answered.
 # confirm_expiry = "72h"
+# Posts one list distributes per hour and per day; more are refused with a temporary error,
+# so their senders retry later. 0: no limit.
+# max_posts_per_hour = 60
+# max_posts_per_day = 500
+# Where one-click unsubscribe links (RFC 8058) point: "https://HOST" or "https://HOST:PORT".
+# Unset: the hostname with the first https listener not on loopback (none: no links).
+# "": no links (the mailto: address stays).
+# unsubscribe_url = "https://mail.example.org"
 
 [acme]
 # Certificates from an ACME CA (RFC 8555), obtained and renewed in the background without a

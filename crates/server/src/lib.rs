@@ -58,18 +58,24 @@ pub enum ServerError {
 /// bytes, mode 0600) on first start. Losing it only invalidates forwarding addresses in
 /// flight; every node of one store must share it.
 pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, String> {
+    data_key(data_dir, "srs.key").map(|key| hermod_core::srs::Srs::new(&key))
+}
+
+/// A secret of the server's, `NAME` in the data directory, made (32 random bytes, mode
+/// 0600) on first start; whoever makes it first (the server, the CLI) makes it for all.
+pub(crate) fn data_key(data_dir: &std::path::Path, name: &str) -> Result<Vec<u8>, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("srs.key");
+    let path = data_dir.join(name);
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     match std::fs::read(&path) {
-        Ok(key) if key.len() >= 16 => return Ok(hermod_core::srs::Srs::new(&key)),
+        Ok(key) if key.len() >= 16 => return Ok(key),
         Ok(_) => return Err(format!("{}: too short to be a key", path.display())),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
         Err(_) => {}
     }
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| format!("no randomness for the SRS key: {e}"))?;
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for {name}: {e}"))?;
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -78,16 +84,14 @@ pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, Stri
     let mut file = match created {
         // Another process (the CLI, a second node) made it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return std::fs::read(&path)
-                .map(|key| hermod_core::srs::Srs::new(&key))
-                .map_err(fail);
+            return std::fs::read(&path).map_err(fail);
         }
         other => other.map_err(fail)?,
     };
     file.write_all(&key)
         .and_then(|()| file.sync_all())
         .map_err(fail)?;
-    Ok(hermod_core::srs::Srs::new(&key))
+    Ok(key.to_vec())
 }
 
 /// The Sieve interpreter as `[sieve]` configures it, with the site's scripts compiled (an
@@ -257,6 +261,7 @@ impl Server {
     /// Call before [`Server::run`].
     pub fn set_clock(&mut self, clock: Arc<dyn hermod_core::rates::Clock>) {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.lists.posting.clock = clock.clone();
             ctx.sending.clock = clock;
         }
     }
@@ -294,6 +299,7 @@ impl Server {
             tokio::spawn(acceptor.run(listener));
         }
         tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
+        tokio::spawn(lists::sweep(self.ctx.clone(), shutdown.clone()));
         if self.ctx.config.acme.directory.is_some() {
             tokio::spawn(acme::run(self.ctx.clone(), shutdown.clone()));
         }

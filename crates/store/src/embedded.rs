@@ -679,6 +679,11 @@ impl Lists for EmbeddedStore {
             .await
     }
 
+    async fn list_remove_suspended(&self, list: i64, before: i64) -> Result<Vec<String>> {
+        self.run(move |s| s.list_remove_suspended(list, before))
+            .await
+    }
+
     async fn list_moderators(&self, list: i64) -> Result<Vec<String>> {
         self.run(move |s| s.list_moderators(list)).await
     }

@@ -59,6 +59,10 @@ impl Lists for PostgresStore {
         Err(not_yet("list_bounce"))
     }
 
+    async fn list_remove_suspended(&self, _list: i64, _before: i64) -> Result<Vec<String>> {
+        Err(not_yet("list_remove_suspended"))
+    }
+
     async fn list_moderators(&self, _list: i64) -> Result<Vec<String>> {
         Err(not_yet("list_moderators"))
     }

@@ -201,6 +201,10 @@ impl SqliteStore {
         self.write(|c| Ok((lists::bounce(c, list, address, suspend_after)?, vec![])))
     }
 
+    pub fn list_remove_suspended(&self, list: i64, before: i64) -> Result<Vec<String>> {
+        self.write(|c| Ok((lists::remove_suspended(c, list, before)?, vec![])))
+    }
+
     pub fn list_moderators(&self, list: i64) -> Result<Vec<String>> {
         lists::moderators(&self.read(), list)
     }
