@@ -242,6 +242,7 @@ impl Mail for EmbeddedStore {
     async fn submit_all(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<&Outbound>,
     ) -> Result<Submitted> {
         if messages.is_empty() {
             return Ok(Submitted {
@@ -254,9 +255,10 @@ impl Mail for EmbeddedStore {
             .iter()
             .any(|(blob, _)| SqliteStore::install_does_io(blob))
         {
-            self.run(move |s| s.send_jobs(messages)).await?
+            let outbound = outbound.cloned();
+            self.run(move |s| s.send_jobs(messages, outbound)).await?
         } else {
-            self.inner.send_jobs(messages)?
+            self.inner.send_jobs(messages, outbound.cloned())?
         };
         installed.finish(answer.await)
     }

@@ -82,10 +82,13 @@ pub trait Mail: Send + Sync {
         outbound: Option<&Outbound>,
     ) -> Result<Submitted>;
     /// Files several sealed bodies, each into its own targets, in one commit: every one is
-    /// kept or none is (IMAP's MULTIAPPEND). `delivered` follows the order given.
+    /// kept or none is (IMAP's MULTIAPPEND; a delivery whose Sieve scripts edited some
+    /// copies). `outbound`'s recipients are queued with the first body in the same commit.
+    /// `delivered` follows the order given.
     async fn submit_all(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<&Outbound>,
     ) -> Result<Submitted>;
     /// The whole stored body (or its first `limit` bytes).
     async fn read_blob(&self, blob: &BlobId, limit: Option<u64>) -> Result<Vec<u8>>;

@@ -30,6 +30,7 @@ impl Mail for PostgresStore {
     async fn submit_all(
         &self,
         _messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        _outbound: Option<&Outbound>,
     ) -> Result<Submitted> {
         Err(not_yet("submit_all"))
     }

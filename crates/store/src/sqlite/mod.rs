@@ -361,10 +361,12 @@ impl SqliteStore {
         Ok((answer, Installed { paths }))
     }
 
-    /// Several bodies, each with its targets, as one job: one savepoint files all or none.
+    /// Several bodies, each with its targets, as one job: one savepoint files all or none,
+    /// and queues the first body for `outbound`.
     pub(crate) fn send_jobs(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<Outbound>,
     ) -> Result<(Answer, Installed)> {
         let mut paths = Vec::new();
         let mut parts = Vec::with_capacity(messages.len());
@@ -383,7 +385,7 @@ impl SqliteStore {
             dir: first.dir,
             targets: first.targets,
             more: parts,
-            outbound: None,
+            outbound,
             then: None,
             reply,
         })?;
