@@ -266,6 +266,20 @@ metrics = ["127.0.0.1:9425"]
 # "": no links (the mailto: address stays).
 # unsubscribe_url = "https://mail.example.org"
 
+[outbound_tls]
+# MTA-STS (RFC 8461): the relay fetches each recipient domain's policy and, in "enforce" mode,
+# delivers only to the MX hosts it names over TLS with a valid certificate (else it waits and
+# retries); "testing" mode delivers anyway and reports. Not used with a smarthost.
+# mta_sts = true
+# Extra CA certificates (PEM) trusted besides the system's, for policies and MX certificates.
+# ca_file = "/etc/hermod/extra-ca.pem"
+# policy_port = 443
+# TLS-RPT (RFC 8460): a daily report of these TLS sessions to each domain that publishes
+# _smtp._tls (mailto: addresses only), from report_from ("": postmaster@ the first local domain).
+# tls_rpt = true
+# report_interval = "24h"
+# report_from = ""
+
 [acme]
 # Certificates from an ACME CA (RFC 8555), obtained and renewed in the background without a
 # restart; they replace [tls] for every TLS listener once issued. Off while directory is

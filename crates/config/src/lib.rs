@@ -12,6 +12,7 @@ mod acme;
 mod bulk;
 mod default_file;
 mod lists;
+mod outbound_tls;
 mod sieve;
 mod spam;
 mod walker;
@@ -20,6 +21,7 @@ pub use acme::{Acme, AcmeChallenge};
 pub use bulk::Bulk;
 pub use default_file::default_file_text;
 pub use lists::Lists;
+pub use outbound_tls::OutboundTls;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
 
@@ -55,6 +57,7 @@ pub struct Config {
     pub imap: Imap,
     pub lists: Lists,
     pub acme: Acme,
+    pub outbound_tls: OutboundTls,
 }
 
 /// The MTA-STS policy (RFC 8461) served at `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
@@ -342,6 +345,7 @@ impl Config {
             },
             lists: Lists::default(),
             acme: Acme::default(),
+            outbound_tls: OutboundTls::default(),
         }
     }
 }
@@ -435,6 +439,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     bulk::read_bulk(&mut root, &mut config.bulk);
     lists::read_lists(&mut root, &mut config.lists);
     acme::read_acme(&mut root, &mut config.acme, &base);
+    outbound_tls::read_outbound_tls(&mut root, &mut config.outbound_tls, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

@@ -164,6 +164,8 @@ fn commented_out_keys_show_their_defaults() {
     assert!(parsed.lists.unsubscribe_url.is_some());
     want.acme.contact = parsed.acme.contact.clone();
     want.acme.directory_ca = parsed.acme.directory_ca.clone();
+    want.outbound_tls.ca_file = parsed.outbound_tls.ca_file.clone();
+    assert!(parsed.outbound_tls.ca_file.is_some());
     assert!(!parsed.acme.contact.is_empty() && parsed.acme.directory_ca.is_some());
     assert!(parsed.run_as.is_some() && parsed.tls.cert.is_some());
     assert!(!parsed.dns.nameservers.is_empty() && parsed.outbound.smarthost.is_some());

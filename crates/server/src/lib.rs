@@ -166,6 +166,9 @@ pub(crate) struct Context {
     pub outbound_domains: outbound::DomainSlots,
     /// Connections to other servers kept between transactions.
     pub outbound_pool: outbound::Pool,
+    /// Recipient domains' MTA-STS policies, and what TLS-RPT reports of them.
+    pub sts: outbound::mtasts::Sts,
+    pub tls_reports: outbound::tlsrpt::TlsReports,
     /// Lists, DNS checks, sender authentication and the Bayesian model for inbound mail.
     pub spam: spam::SpamFilter,
     /// Users' filters at delivery.
@@ -222,6 +225,7 @@ impl Server {
         let sieve = sieve_engine(&config)
             .map_err(ServerError::Sieve)?
             .with_srs(srs);
+        let sts = outbound::mtasts::Sts::new(&config).map_err(ServerError::Dns)?;
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -240,6 +244,8 @@ impl Server {
             outbound_slots,
             outbound_domains: outbound::DomainSlots::new(per_domain),
             outbound_pool: outbound::Pool::default(),
+            sts,
+            tls_reports: Default::default(),
             spam,
             sieve,
             lists,
@@ -300,6 +306,9 @@ impl Server {
         }
         tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
         tokio::spawn(lists::sweep(self.ctx.clone(), shutdown.clone()));
+        if self.ctx.config.outbound_tls.tls_rpt {
+            tokio::spawn(outbound::tlsrpt::run(self.ctx.clone(), shutdown.clone()));
+        }
         if self.ctx.config.acme.directory.is_some() {
             tokio::spawn(acme::run(self.ctx.clone(), shutdown.clone()));
         }
