@@ -265,6 +265,8 @@ async fn policies_are_enforced_tested_and_reported() {
         let detail = &json["policies"][0]["failure-details"][0];
         assert_eq!(detail["result-type"], "certificate-host-mismatch", "{json}");
         assert_eq!(detail["receiving-mx-hostname"], format!("mx.{domain}"));
+        assert_eq!(detail["receiving-ip"], "127.0.0.1");
+        assert_eq!(detail["sending-mta-ip"], "127.0.0.1");
     }
     // Nothing asked for plain.test (no policy, no record): no report for it.
     assert!(report_for("plain.test").is_none());

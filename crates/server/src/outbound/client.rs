@@ -221,6 +221,9 @@ async fn open(
     let tcp = tcp
         .map_err(|_| temp("connection timed out".into()))?
         .map_err(|e| temp(e.to_string()))?;
+    if let (Some(sts), Ok(local)) = (sts, tcp.local_addr()) {
+        sts.note_local(local.ip());
+    }
     let mut client = Client {
         stream: Stream::Plain(tcp),
         input: Vec::new(),

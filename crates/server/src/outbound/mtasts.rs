@@ -195,6 +195,7 @@ impl Sts {
             config: Arc::new(config),
             failure: verdict,
             tls: Arc::default(),
+            local: Arc::default(),
         })
     }
 }
@@ -282,11 +283,21 @@ pub(crate) struct StsCheck {
     failure: Arc<Mutex<Option<&'static str>>>,
     /// Whether TLS was negotiated at all.
     tls: Arc<Mutex<bool>>,
+    /// Our end of the connection (the report's `sending-mta-ip`).
+    local: Arc<Mutex<Option<std::net::IpAddr>>>,
 }
 
 impl StsCheck {
     pub fn note_failure(&self, result_type: &'static str) {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(result_type);
+    }
+
+    pub fn note_local(&self, ip: std::net::IpAddr) {
+        *self.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(ip);
+    }
+
+    pub fn local(&self) -> Option<std::net::IpAddr> {
+        *self.local.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn note_tls(&self) {

@@ -6,6 +6,7 @@
 
 use super::client::{Envelope, RemoteReply, transact};
 use super::mtasts::{Lookup, StsCheck};
+use super::tlsrpt::Failure;
 use crate::Context;
 use crate::net::shutdown::Shutdown;
 use hermod_core::bounce::bounce_report;
@@ -308,8 +309,11 @@ async fn sts_policy(ctx: &Context, domain: &str) -> Option<StsPolicy> {
                 error,
                 "MTA-STS policy unavailable; delivering without"
             );
-            let mx = format!("mta-sts.{domain}");
-            ctx.tls_reports.failure(domain, None, kind, &mx, "");
+            let failure = Failure {
+                result_type: kind,
+                ..Failure::default()
+            };
+            ctx.tls_reports.failure(domain, None, failure);
             None
         }
     }
@@ -330,9 +334,13 @@ fn sts_check(
     };
     let enforce = policy.mode == StsMode::Enforce;
     if !mx_allowed(policy, host) {
-        let ip = addr.ip().to_string();
-        ctx.tls_reports
-            .failure(domain, Some(policy), "validation-failure", host, &ip);
+        let failure = Failure {
+            result_type: "validation-failure",
+            mx: Some(host.to_owned()),
+            receiving_ip: Some(addr.ip().to_string()),
+            sending_ip: None,
+        };
+        ctx.tls_reports.failure(domain, Some(policy), failure);
         if enforce {
             return Err(RemoteReply {
                 code: 451,
@@ -362,9 +370,13 @@ fn record_session(
     match sts.outcome() {
         Some(Ok(())) => ctx.tls_reports.success(domain, policy),
         Some(Err(kind)) => {
-            let ip = addr.ip().to_string();
-            ctx.tls_reports
-                .failure(domain, Some(policy), kind, &sts.host, &ip);
+            let failure = Failure {
+                result_type: kind,
+                mx: Some(sts.host.clone()),
+                receiving_ip: Some(addr.ip().to_string()),
+                sending_ip: sts.local().map(|ip| ip.to_string()),
+            };
+            ctx.tls_reports.failure(domain, Some(policy), failure);
         }
         None => {}
     }

@@ -17,8 +17,18 @@ use std::sync::{Arc, Mutex};
 struct DomainCounts {
     policy: Option<StsPolicy>,
     successes: u64,
-    /// By (result type, receiving MX, its address).
-    failures: BTreeMap<(String, String, String), u64>,
+    /// By what failed where.
+    failures: BTreeMap<Failure, u64>,
+}
+
+/// A kind of failed session: RFC 8460 4.3's result type, and (when known) the receiving MX's
+/// name and address and our address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Failure {
+    pub result_type: &'static str,
+    pub mx: Option<String>,
+    pub receiving_ip: Option<String>,
+    pub sending_ip: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -43,16 +53,10 @@ impl TlsReports {
         self.with(domain, Some(policy), |c| c.successes += 1);
     }
 
-    pub fn failure(
-        &self,
-        domain: &str,
-        policy: Option<&StsPolicy>,
-        result_type: &str,
-        mx: &str,
-        ip: &str,
-    ) {
-        let key = (result_type.to_owned(), mx.to_owned(), ip.to_owned());
-        self.with(domain, policy, |c| *c.failures.entry(key).or_default() += 1);
+    pub fn failure(&self, domain: &str, policy: Option<&StsPolicy>, failure: Failure) {
+        self.with(domain, policy, |c| {
+            *c.failures.entry(failure).or_default() += 1
+        });
     }
 
     /// The period's counts, and its start; a new period begins.
@@ -142,8 +146,9 @@ impl Report<'_> {
                 "policy-domain": self.domain,
                 "mx-host": policy.mx,
             }),
+            // Its record named a policy that could not be had.
             None => serde_json::json!({
-                "policy-type": "no-policy-found",
+                "policy-type": "sts",
                 "policy-domain": self.domain,
             }),
         };
@@ -152,13 +157,22 @@ impl Report<'_> {
             .counts
             .failures
             .iter()
-            .map(|((kind, mx, ip), n)| {
-                serde_json::json!({
-                    "result-type": kind,
-                    "sending-mta-ip": ip,
-                    "receiving-mx-hostname": mx,
+            .map(|(failure, n)| {
+                let mut detail = serde_json::json!({
+                    "result-type": failure.result_type,
                     "failed-session-count": n,
-                })
+                });
+                let optional = [
+                    ("sending-mta-ip", &failure.sending_ip),
+                    ("receiving-mx-hostname", &failure.mx),
+                    ("receiving-ip", &failure.receiving_ip),
+                ];
+                for (key, value) in optional {
+                    if let Some(value) = value {
+                        detail[key] = serde_json::json!(value);
+                    }
+                }
+                detail
             })
             .collect();
         serde_json::json!({
@@ -302,9 +316,14 @@ mod tests {
         .unwrap();
         reports.success("far.test", &policy);
         reports.success("far.test", &policy);
+        let failure = Failure {
+            result_type: "certificate-host-mismatch",
+            mx: Some("mx.far.test".into()),
+            receiving_ip: Some("192.0.2.1".into()),
+            sending_ip: Some("198.51.100.1".into()),
+        };
         for _ in 0..3 {
-            let kind = "certificate-host-mismatch";
-            reports.failure("far.test", Some(&policy), kind, "mx.far.test", "192.0.2.1");
+            reports.failure("far.test", Some(&policy), failure.clone());
         }
         let (start, domains) = reports.take();
         let report = Report {
@@ -323,6 +342,8 @@ mod tests {
         let detail = &policy["failure-details"][0];
         assert_eq!(detail["result-type"], "certificate-host-mismatch");
         assert_eq!(detail["failed-session-count"], 3);
+        assert_eq!(detail["receiving-ip"], "192.0.2.1");
+        assert_eq!(detail["sending-mta-ip"], "198.51.100.1");
         assert!(reports.take().1.is_empty(), "a new period starts empty");
     }
 }
