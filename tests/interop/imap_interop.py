@@ -186,6 +186,10 @@ class ImaplibInterop(unittest.TestCase):
         self.assertIn("IMAP4REV2", m.capabilities)
         m.authenticate("PLAIN", lambda _: b"\0alice@example.test\0s3cret")
         self.assertEqual(m.namespace(), ("OK", [b'(("" "/")) NIL NIL']))
+        # A new account is subscribed to its default mailboxes; this test wants only its own.
+        self.assertEqual(len(m.lsub()[1]), 5)
+        for name in ("INBOX", "Sent", "Drafts", "Trash", "Junk"):
+            self.assertEqual(m.unsubscribe(name)[0], "OK")
         self.assertEqual(m.create("Work/Projects")[0], "OK")
         self.assertEqual(m.rename("Work/Projects", "Work/Done")[0], "OK")
         self.assertEqual(m.subscribe("Work/Done")[0], "OK")

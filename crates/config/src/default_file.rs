@@ -255,8 +255,32 @@ metrics = ["127.0.0.1:9425"]
 # Mailing lists (`hermod list`). A member whose address bounces this many posts is suspended
 # (gets nothing until added again) and the list's owner is told.
 # suspend_after_bounces = 3
+# A member suspended this long is removed (the owner is told). "0s": kept until the owner acts.
+# remove_suspended_after = "30d"
 # How long a confirmation sent by mail (subscribe, unsubscribe) can be answered.
 # confirm_expiry = "72h"
+# Posts one list distributes per hour and per day; more are refused with a temporary error,
+# so their senders retry later. 0: no limit.
+# max_posts_per_hour = 60
+# max_posts_per_day = 500
+# Where one-click unsubscribe links (RFC 8058) point: "https://HOST" or "https://HOST:PORT".
+# Unset: the hostname with the first https listener not on loopback (none: no links).
+# "": no links (the mailto: address stays).
+# unsubscribe_url = "https://mail.example.org"
+
+[outbound_tls]
+# MTA-STS (RFC 8461): the relay fetches each recipient domain's policy and, in "enforce" mode,
+# delivers only to the MX hosts it names over TLS with a valid certificate (else it waits and
+# retries); "testing" mode delivers anyway and reports. Not used with a smarthost.
+# mta_sts = true
+# Extra CA certificates (PEM) trusted besides the system's, for policies and MX certificates.
+# ca_file = "/etc/hermod/extra-ca.pem"
+# policy_port = 443
+# TLS-RPT (RFC 8460): a daily report of these TLS sessions to each domain that publishes
+# _smtp._tls (mailto: addresses only), from report_from ("": postmaster@ the first local domain).
+# tls_rpt = true
+# report_interval = "24h"
+# report_from = ""
 
 [acme]
 # Certificates from an ACME CA (RFC 8555), obtained and renewed in the background without a

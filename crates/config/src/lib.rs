@@ -12,6 +12,7 @@ mod acme;
 mod bulk;
 mod default_file;
 mod lists;
+mod outbound_tls;
 mod sieve;
 mod spam;
 mod store;
@@ -21,6 +22,7 @@ pub use acme::{Acme, AcmeChallenge};
 pub use bulk::Bulk;
 pub use default_file::default_file_text;
 pub use lists::Lists;
+pub use outbound_tls::OutboundTls;
 pub use sieve::Sieve;
 pub use spam::{CheckAction, DnsblZone, Spam};
 pub use store::{Store, StoreBackend};
@@ -58,6 +60,7 @@ pub struct Config {
     pub lists: Lists,
     pub acme: Acme,
     pub store: Store,
+    pub outbound_tls: OutboundTls,
 }
 
 /// The MTA-STS policy (RFC 8461) served at `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
@@ -346,6 +349,7 @@ impl Config {
             lists: Lists::default(),
             acme: Acme::default(),
             store: Store::default(),
+            outbound_tls: OutboundTls::default(),
         }
     }
 }
@@ -440,6 +444,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     lists::read_lists(&mut root, &mut config.lists);
     acme::read_acme(&mut root, &mut config.acme, &base);
     store::read_store(&mut root, &mut config.store, &base);
+    outbound_tls::read_outbound_tls(&mut root, &mut config.outbound_tls, &base);
     let errors = root.finish();
     if errors.is_empty() {
         Ok(config)

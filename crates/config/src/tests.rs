@@ -190,11 +190,15 @@ fn commented_out_keys_show_their_defaults() {
         Some(want.limits.max_message_size)
     );
     want.imap.max_append_size = parsed.imap.max_append_size;
+    want.lists.unsubscribe_url = parsed.lists.unsubscribe_url.clone();
+    assert!(parsed.lists.unsubscribe_url.is_some());
     want.acme.contact = parsed.acme.contact.clone();
     want.acme.directory_ca = parsed.acme.directory_ca.clone();
     want.store.url = parsed.store.url.clone();
     want.store.ca_file = parsed.store.ca_file.clone();
     assert!(parsed.store.url.is_some() && parsed.store.ca_file.is_some());
+    want.outbound_tls.ca_file = parsed.outbound_tls.ca_file.clone();
+    assert!(parsed.outbound_tls.ca_file.is_some());
     assert!(!parsed.acme.contact.is_empty() && parsed.acme.directory_ca.is_some());
     assert!(parsed.run_as.is_some() && parsed.tls.cert.is_some());
     assert!(!parsed.dns.nameservers.is_empty() && parsed.outbound.smarthost.is_some());
@@ -400,4 +404,33 @@ fn acme_section() {
         keys,
         ["acme.directory", "acme.contact[0]", "acme.challenge"]
     );
+}
+
+#[test]
+fn one_click_links_point_at_a_public_https_listener() {
+    let path = Path::new("/srv/hermod/hermod.toml");
+    let lists = Config::defaults(path.into(), "/srv/hermod".into()).lists;
+    let public: std::net::SocketAddr = "192.0.2.1:443".parse().unwrap();
+    let other: std::net::SocketAddr = "192.0.2.1:8443".parse().unwrap();
+    let loopback: std::net::SocketAddr = "127.0.0.1:2443".parse().unwrap();
+    let base =
+        |l: &crate::Lists, https: &[std::net::SocketAddr]| l.one_click_base("mx.a.test", https);
+    assert_eq!(base(&lists, &[loopback]), None);
+    assert_eq!(
+        base(&lists, &[loopback, public]).as_deref(),
+        Some("https://mx.a.test")
+    );
+    assert_eq!(
+        base(&lists, &[other]).as_deref(),
+        Some("https://mx.a.test:8443")
+    );
+    let set = |text: &str| parse(&format!("[lists]\nunsubscribe_url = {text}\n"), path);
+    let explicit = set("\"https://web.a.test:8443/\"").unwrap().lists;
+    assert_eq!(
+        base(&explicit, &[]).as_deref(),
+        Some("https://web.a.test:8443")
+    );
+    assert_eq!(base(&set("\"\"").unwrap().lists, &[public]), None);
+    assert!(set("\"http://a.test\"").is_err());
+    assert!(set("\"https://a.test/path\"").is_err());
 }

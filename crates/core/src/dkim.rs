@@ -13,8 +13,9 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
 pub const ED25519_SELECTOR: &str = "hermod-ed25519";
 pub const RSA_SELECTOR: &str = "hermod-rsa";
 
-/// The header fields signed when present (RFC 6376 5.4.1); From is required.
-const SIGNED_HEADERS: [&str; 11] = [
+/// The header fields signed when present (RFC 6376 5.4.1); From is required. RFC 8058 3.1:
+/// a one-click unsubscribe counts only when the signature covers its two fields.
+const SIGNED_HEADERS: [&str; 14] = [
     "From",
     "To",
     "Cc",
@@ -26,6 +27,9 @@ const SIGNED_HEADERS: [&str; 11] = [
     "References",
     "MIME-Version",
     "Content-Type",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
 ];
 
 /// A new ed25519 key and a new rsa-2048 key (receivers that do not know ed25519 yet check

@@ -8,6 +8,7 @@ pub mod bounce;
 pub mod bulk;
 pub mod dkim;
 pub mod lists;
+pub mod mtasts;
 pub mod outbound;
 pub mod pipeline;
 pub mod rates;

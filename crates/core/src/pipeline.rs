@@ -8,12 +8,13 @@
 //! guard holds what an account blasts. Each step sees the typed envelope, never SMTP.
 
 use crate::LocalRecipient;
-use crate::sieve::{Arrival, Outgoing, SieveEngine, Verdict};
+use crate::sieve::{Arrival, Edited, Outgoing, SieveEngine, Verdict};
 use hermod_store::{
     Delivered, DeliveryTarget, Flags, Mail, Outbound, OutboundRecipient, Result, SealedBlob,
     SpecialUse, Store, StoreError, UserId,
 };
 use hermod_types::MailboxName;
+use std::sync::Arc;
 
 /// Which of a user's mailboxes a copy goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +162,8 @@ pub async fn deliver_filtered(
     };
     let mut rejected = Vec::new();
     let mut outgoing = Vec::new();
+    // Copies whose scripts edited the header (editheader): each version is a body of its own.
+    let mut edited: Vec<(Edited, Vec<Copy>)> = Vec::new();
     for copy in &envelope.copies {
         let Some(filter) = copy.filter.as_ref().filter(|_| filtered(copy)) else {
             decided.copies.push(copy.clone());
@@ -182,13 +185,20 @@ pub async fn deliver_filtered(
             rejected.push((filter.address.clone(), reason));
             continue;
         }
-        for (folder, flags) in verdict.filed {
-            decided.copies.push(Copy {
+        for (folder, flags, version) in verdict.filed {
+            let decided_copy = Copy {
                 user: copy.user,
                 folder,
                 flags: merged(&copy.flags, flags),
                 filter: None,
-            });
+            };
+            match version.filter(|_| whole) {
+                Some(version) => match edited.iter_mut().find(|(v, _)| Arc::ptr_eq(v, &version)) {
+                    Some((_, copies)) => copies.push(decided_copy),
+                    None => edited.push((version, vec![decided_copy])),
+                },
+                None => decided.copies.push(decided_copy),
+            }
         }
         outgoing.extend(
             verdict
@@ -197,10 +207,11 @@ pub async fn deliver_filtered(
                 .map(|o| (filter.address.clone(), o)),
         );
     }
-    if decided.copies.is_empty()
-        && decided.outbound.is_none()
-        && let Some((_, reason)) = rejected.first()
-    {
+    if !whole && !edited.is_empty() {
+        tracing::info!("Sieve header edits ignored: the message is larger than the filters read");
+    }
+    let nothing_kept = decided.copies.is_empty() && decided.outbound.is_none() && edited.is_empty();
+    if nothing_kept && let Some((_, reason)) = rejected.first() {
         return Err(FilterRefusal::Rejected(reason.clone()));
     }
     let mut sent = 0;
@@ -216,22 +227,60 @@ pub async fn deliver_filtered(
         };
         sent += send(store, &message, whole, sender, &user_address, out).await? as usize;
     }
-    if decided.copies.is_empty() && decided.outbound.is_none() {
+    if nothing_kept {
         // Discarded by every script: nothing to store (the body goes with `blob`).
         return Ok(Delivery {
             sent,
             ..Delivery::default()
         });
     }
-    let delivery = deliver(store, blob, &decided).await?;
+    let delivery = if edited.is_empty() {
+        deliver(store, blob, &decided).await?
+    } else {
+        deliver_versions(store, blob, &decided, edited).await?
+    };
     Ok(Delivery { sent, ..delivery })
+}
+
+/// [`deliver`] when some users' scripts edited the header: the arrival for the copies that
+/// kept it as it came (and the remote recipients), each edited version for its copies, all
+/// in one commit, so the message is still kept for every recipient or none.
+async fn deliver_versions(
+    store: &dyn Store,
+    blob: SealedBlob,
+    decided: &Envelope,
+    edited: Vec<(Edited, Vec<Copy>)>,
+) -> Result<Delivery> {
+    let mut bodies = Vec::with_capacity(edited.len() + 1);
+    if !decided.copies.is_empty() || decided.outbound.is_some() {
+        bodies.push((blob, targets(store, decided).await?));
+    }
+    for (version, copies) in edited {
+        let envelope = Envelope {
+            copies,
+            outbound: None,
+            internal_date: decided.internal_date,
+        };
+        let (writer, _) = store.blob_writer()?.append(version.to_vec()).await?;
+        bodies.push((writer.seal_async().await?, targets(store, &envelope).await?));
+    }
+    // Queued with the first body, which is the arrival whenever there is an outbound part.
+    let submitted = store.submit_all(bodies, decided.outbound.as_ref()).await?;
+    Ok(Delivery {
+        filed: submitted.delivered,
+        queue_id: submitted.queue_id,
+        sent: 0,
+    })
 }
 
 fn log_verdict(address: &str, verdict: &Verdict) {
     let folders: Vec<String> = verdict
         .filed
         .iter()
-        .map(|(f, _)| format!("{f:?}"))
+        .map(|(f, _, edited)| match edited {
+            Some(_) => format!("{f:?} (edited)"),
+            None => format!("{f:?}"),
+        })
         .collect();
     if let Some(failure) = &verdict.failure {
         tracing::warn!(user = address, failure, "Sieve failed; the message is kept");
@@ -269,7 +318,7 @@ async fn send(
 ) -> Result<bool, StoreError> {
     let (to, content) = match out {
         Outgoing::Reply { to, message } => (to, message),
-        Outgoing::Redirect { to } => {
+        Outgoing::Redirect { to, edited } => {
             let marker = format!("Delivered-To: {user_address}\r\n");
             if !whole || contains_header_line(message, &marker) {
                 tracing::info!(
@@ -280,7 +329,7 @@ async fn send(
                 return Ok(false);
             }
             let mut content = marker.into_bytes();
-            content.extend_from_slice(message);
+            content.extend_from_slice(edited.as_deref().map_or(message, |m| m.as_slice()));
             (to, content)
         }
     };

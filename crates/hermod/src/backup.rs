@@ -1,7 +1,7 @@
 //! `hermod backup DIR` and `hermod restore DIR`.
 //!
 //! A backup folder holds the store (`hermod.db`, `blobs/`: see `hermod_store::backup` for how
-//! it stays consistent while the server runs), the data directory's secrets (`srs.key`, `web.key`,
+//! it stays consistent while the server runs), the data directory's secrets (`srs.key`, `web.key`, `lists.key`,
 //! `tls/`, `acme/`: the ACME account and certificate), and under `config/` the configuration file and the block list it names when that
 //! lies beside it. `hermod.db` is written last: a folder without it is an interrupted backup.
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What is copied from the data directory besides the store.
-const DATA_EXTRAS: [&str; 4] = ["srs.key", "web.key", "tls", "acme"];
+const DATA_EXTRAS: [&str; 5] = ["srs.key", "web.key", "lists.key", "tls", "acme"];
 /// The backup's folder for the configuration.
 const CONFIG_DIR: &str = "config";
 /// The configuration's name inside [`CONFIG_DIR`].

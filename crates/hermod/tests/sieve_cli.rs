@@ -17,19 +17,15 @@ fn sieve_scripts_from_the_command_line() {
     std::fs::write(&good, "require \"fileinto\";\nfileinto \"Archive\";\n").unwrap();
     let broken = dir.path().join("broken.sieve");
     std::fs::write(&broken, "require \"fileinto\";\n\nfileinto \"x\"\nstop;\n").unwrap();
-    let unsupported = dir.path().join("editheader.sieve");
-    std::fs::write(
-        &unsupported,
-        "require \"editheader\";\naddheader \"X\" \"y\";\n",
-    )
-    .unwrap();
+    let unsupported = dir.path().join("enotify.sieve");
+    std::fs::write(&unsupported, "require \"enotify\";\ndiscard;\n").unwrap();
 
     let path = good.to_str().unwrap();
     assert_eq!(
         ok(&config, &["sieve", "check", path], None),
         format!("{path}: ok\n")
     );
-    for (file, needle) in [(&broken, "line 4"), (&unsupported, "editheader")] {
+    for (file, needle) in [(&broken, "line 4"), (&unsupported, "enotify")] {
         let out = hermod(&config, &["sieve", "check", file.to_str().unwrap()], None);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8(out.stderr).unwrap();

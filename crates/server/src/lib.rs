@@ -169,6 +169,9 @@ pub(crate) struct Context {
     pub outbound_domains: outbound::DomainSlots,
     /// Connections to other servers kept between transactions.
     pub outbound_pool: outbound::Pool,
+    /// Recipient domains' MTA-STS policies, and what TLS-RPT reports of them.
+    pub sts: outbound::mtasts::Sts,
+    pub tls_reports: outbound::tlsrpt::TlsReports,
     /// Lists, DNS checks, sender authentication and the Bayesian model for inbound mail.
     pub spam: spam::SpamFilter,
     /// Users' filters at delivery.
@@ -233,6 +236,7 @@ impl Server {
             .with_srs(srs);
         // Counted in the store: on PostgreSQL every node sees the same failures.
         let throttle = hermod_core::throttle::LoginThrottle::new(Default::default(), store.clone());
+        let sts = outbound::mtasts::Sts::new(&config).map_err(ServerError::Dns)?;
         let ctx = Context {
             config: Arc::new(config),
             store,
@@ -251,6 +255,8 @@ impl Server {
             outbound_slots,
             outbound_domains: outbound::DomainSlots::new(per_domain),
             outbound_pool: outbound::Pool::default(),
+            sts,
+            tls_reports: Default::default(),
             spam,
             sieve,
             lists,
@@ -274,6 +280,7 @@ impl Server {
     /// Call before [`Server::run`].
     pub fn set_clock(&mut self, clock: Arc<dyn hermod_core::rates::Clock>) {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.lists.posting.clock = clock.clone();
             ctx.sending.clock = clock;
         }
     }
@@ -311,6 +318,10 @@ impl Server {
             tokio::spawn(acceptor.run(listener));
         }
         tokio::spawn(outbound::run(self.ctx.clone(), shutdown.clone()));
+        tokio::spawn(lists::sweep(self.ctx.clone(), shutdown.clone()));
+        if self.ctx.config.outbound_tls.tls_rpt {
+            tokio::spawn(outbound::tlsrpt::run(self.ctx.clone(), shutdown.clone()));
+        }
         if self.ctx.config.acme.directory.is_some() {
             tokio::spawn(acme::run(self.ctx.clone(), shutdown.clone()));
         }

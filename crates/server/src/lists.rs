@@ -1,8 +1,9 @@
 //! The I/O half of mailing lists: the DMARC policy lookup that decides whether a post's
-//! author is rewritten (see `hermod_core::lists`), and the engine as `[lists]` sets it up.
+//! author is rewritten (see `hermod_core::lists`), the engine as `[lists]` sets it up, and
+//! the hourly removal of members suspended too long.
 
 use hermod_config::Config;
-use hermod_core::lists::{BoxFuture, DmarcPolicy, ListEngine};
+use hermod_core::lists::{BoxFuture, DmarcPolicy, ListDeps, ListEngine, OneClick, PostingRate};
 use mail_auth::MessageAuthenticator;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::{Dmarc, Policy};
@@ -17,12 +18,53 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// configured nameservers.
 pub fn list_engine(config: &Config) -> Result<ListEngine, String> {
     let auth = crate::spam::authenticator(&config.dns.nameservers)?;
+    let lists = &config.lists;
+    let one_click = match lists.one_click_base(&config.hostname, &config.listen.https) {
+        Some(base) => Some(OneClick::new(
+            &crate::secret_file(&config.data_dir, "lists.key")?,
+            &base,
+        )),
+        None => None,
+    };
+    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let clock = Arc::new(hermod_core::rates::SystemClock);
     Ok(ListEngine {
         hostname: config.hostname.clone(),
-        suspend_after: u32::try_from(config.lists.suspend_after_bounces).unwrap_or(u32::MAX),
-        confirm_expiry: config.lists.confirm_expiry.as_secs() as i64,
+        suspend_after: clamp(lists.suspend_after_bounces),
+        remove_suspended_after: lists.remove_suspended_after.as_secs() as i64,
+        confirm_expiry: lists.confirm_expiry.as_secs() as i64,
         dmarc: Some(Arc::new(DnsDmarc { auth })),
+        one_click,
+        posting: PostingRate::new(
+            clamp(lists.max_posts_per_hour),
+            clamp(lists.max_posts_per_day),
+            clock,
+        ),
     })
+}
+
+/// How often suspended members are looked at: removal is measured in days, an hour late
+/// is nothing.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes members suspended longer than `[lists] remove_suspended_after`, hourly, until
+/// shutdown.
+pub(crate) async fn sweep(ctx: Arc<crate::Context>, mut shutdown: crate::shutdown::Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = shutdown.wait() => return,
+        }
+        let deps = ListDeps {
+            store: ctx.store.as_ref(),
+            sieve: &ctx.sieve,
+            router: &ctx.router,
+        };
+        let now = hermod_message::unix_now();
+        if let Err(e) = ctx.lists.remove_long_suspended(deps, now).await {
+            tracing::warn!(error = %e, "removing suspended list members failed");
+        }
+    }
 }
 
 struct DnsDmarc {

@@ -113,6 +113,11 @@ pub const ALIAS_LOOP: Reply = r(550, (5, 4, 6), "Alias loop for this recipient")
 pub const TOO_BIG: Reply = r(552, (5, 3, 4), "Message too big");
 pub const MAIL_LOOP: Reply = r(554, (5, 4, 6), "Too many Received headers: mail loop");
 pub const NEED_SMTPUTF8: Reply = r(553, (5, 6, 7), "Non-ASCII address requires SMTPUTF8");
+/// A list reached its posting rate (`[lists] max_posts_per_*`): the sender retries later.
+pub fn list_rate(reason: &str) -> Reply {
+    Reply::new(451, (4, 7, 1), reason.to_owned())
+}
+
 pub fn syntax(detail: &str) -> Reply {
     Reply::new(501, (5, 5, 2), format!("Syntax error: {detail}"))
 }

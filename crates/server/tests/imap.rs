@@ -158,12 +158,18 @@ async fn list_create_rename_delete_subscribe_status() {
     let r = c.cmd("DELETE Nope").await;
     assert!(tagged(&r).contains("NO [NONEXISTENT]"), "{r:?}");
     c.ok("DELETE Work/Done").await;
+    // A new account is subscribed to its default mailboxes.
+    let defaults = c.ok("LSUB \"\" *").await;
+    for name in ["INBOX", "Sent", "Drafts", "Trash", "Junk"] {
+        assert!(has(&defaults, &format!("\"/\" {name}")), "{defaults:?}");
+    }
+    assert_eq!(defaults.len(), 5, "{defaults:?}");
     c.ok("SUBSCRIBE Work").await;
-    assert_eq!(c.ok("LSUB \"\" *").await, ["* LSUB () \"/\" Work"]);
-    let r = c.ok("LIST (SUBSCRIBED) \"\" *").await;
+    assert_eq!(c.ok("LSUB \"\" Work").await, ["* LSUB () \"/\" Work"]);
+    let r = c.ok("LIST (SUBSCRIBED) \"\" W*").await;
     assert_eq!(r, ["* LIST (\\HasNoChildren \\Subscribed) \"/\" Work"]);
     c.ok("UNSUBSCRIBE Work").await;
-    assert!(c.ok("LSUB \"\" *").await.is_empty());
+    assert_eq!(c.ok("LSUB \"\" *").await, defaults);
     let r = c
         .ok("STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE UIDVALIDITY)")
         .await;

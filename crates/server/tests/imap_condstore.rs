@@ -168,7 +168,11 @@ async fn flag_updates_carry_modseq_only_once_enabled() {
     );
     // Expunges move HIGHESTMODSEQ: a CONDSTORE session is told the new one.
     plain.ok("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
-    plain.ok("EXPUNGE").await;
+    let r = plain.cmd("EXPUNGE").await;
+    assert!(
+        tagged(&r).ends_with(" OK EXPUNGE completed"),
+        "CONDSTORE is off: {r:?}"
+    );
     let r = cond.ok("NOOP").await;
     assert_eq!(r[0], "* 2 EXPUNGE", "{r:?}");
     assert!(r[1].starts_with("* OK [HIGHESTMODSEQ "), "{r:?}");
@@ -280,8 +284,20 @@ async fn qresync_sessions_are_told_vanished_instead_of_expunge() {
     assert_eq!(r[0], "* VANISHED 2", "{r:?}");
     assert!(r[1].starts_with("* OK [HIGHESTMODSEQ "), "{r:?}");
     c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
-    let r = c.ok("EXPUNGE").await;
+    let r = c.cmd("EXPUNGE").await;
     assert_eq!(r[0], "* VANISHED 1", "{r:?}");
+    // RFC 7162 3.2.10: the tagged OK carries the HIGHESTMODSEQ after the expunge, which a
+    // later SELECT reports too.
+    let after = number_after(&r, "OK [HIGHESTMODSEQ");
+    let mut third = logged_in(&server).await;
+    let selected = third.ok("EXAMINE INBOX").await;
+    assert_eq!(number_after(&selected, "[HIGHESTMODSEQ"), after, "{r:?}");
+    let r = c.cmd("UID EXPUNGE 99").await;
+    assert_eq!(
+        number_after(&r, "OK [HIGHESTMODSEQ"),
+        after,
+        "nothing expunged: {r:?}"
+    );
     let r = c.ok("MOVE 1 Trash").await;
     assert!(has(&r, "* VANISHED 3"), "{r:?}");
     assert!(!has(&r, "EXPUNGE"), "{r:?}");

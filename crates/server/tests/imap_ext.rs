@@ -65,6 +65,9 @@ async fn list_extended_selection_return_and_status() {
     c.ok("CREATE Work/Projects").await;
     c.ok("SUBSCRIBE Work/Projects").await;
     c.ok("SUBSCRIBE Gone").await;
+    for name in ["INBOX", "Sent", "Drafts", "Trash", "Junk"] {
+        c.ok(&format!("UNSUBSCRIBE {name}")).await;
+    }
     let r = c.ok("LIST (SUBSCRIBED) \"\" *").await;
     assert!(
         has(

@@ -438,3 +438,223 @@ async fn every_remote_member_gets_an_envelope_of_its_own() {
     expected.sort();
     assert_eq!(senders, expected);
 }
+
+/// A request over HTTPS to the server's web listener; the status and body.
+async fn https(server: &TestServer, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
+    let connector =
+        tokio_rustls::TlsConnector::from(hermod_server::tls::opportunistic_client_config());
+    let name = rustls_pki_types::ServerName::try_from("mx.example.test").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: mx.example.test\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
+/// The path of the one-click link in a copy's `List-Unsubscribe`, checking the field's form.
+fn one_click_path(copy: &str) -> String {
+    let head = header_block(copy);
+    assert!(
+        head.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+        "{head}"
+    );
+    let field = head
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <https://mx.example.test"))
+        .unwrap_or_else(|| panic!("a one-click link in {head}"));
+    let (path, rest) = field.split_once('>').unwrap();
+    assert_eq!(rest, ", <mailto:team+unsubscribe@example.test>");
+    path.to_owned()
+}
+
+#[tokio::test]
+async fn one_click_unsubscribes_only_the_member_its_link_names() {
+    let (mta, server, list) = start(|c| {
+        c.lists.unsubscribe_url = Some("https://mx.example.test".into());
+    })
+    .await;
+    let (alice, bob) = ("alice@example.test", "bob@remote.test");
+    for member in [alice, bob] {
+        server
+            .store
+            .list_set_member(list, member, MemberState::Active)
+            .unwrap();
+    }
+    let post = mail(bob, LIST, "links", "");
+    assert_eq!(send(&server, bob, LIST, &post).await, 250);
+    let alices = one_click_path(&text(server.inbox(alice).last().unwrap()));
+    eventually("bob's copy", || mta.messages().len() == 1).await;
+    let remote = mta.messages().remove(0);
+    let bobs = one_click_path(&remote.data);
+    assert_ne!(alices, bobs, "each member's copy names its member");
+    // RFC 8058 3.1: the signature covers both fields (its h= tag, unfolded).
+    let signature: String = remote
+        .data
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("DKIM-Signature:"))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with([' ', '\t']))
+        .map(|(_, l)| l.trim())
+        .collect();
+    let signed = signature
+        .split(';')
+        .find_map(|tag| tag.trim().strip_prefix("h="))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let signed: Vec<&str> = signed.split(':').collect();
+    assert!(
+        signed.contains(&"list-unsubscribe") && signed.contains(&"list-unsubscribe-post"),
+        "{signature}"
+    );
+
+    // A GET (a scanner following the link) only shows the button.
+    let (status, page) = https(&server, "GET", &bobs, "").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\">") && page.contains("bob@remote.test"));
+    assert_eq!(state(&server, list, bob), Some((MemberState::Active, 0)));
+    let (status, _) = https(&server, "POST", &bobs, "something=else").await;
+    assert_eq!(status, 400);
+    // Alice's address under bob's MAC, or a link altered in one place: refused.
+    let (alice_subject, _) = alices.split_once('.').unwrap();
+    let (_, bob_mac) = bobs.split_once('.').unwrap();
+    let forged = format!("{alice_subject}.{bob_mac}");
+    let one_click = "List-Unsubscribe=One-Click";
+    assert_eq!(https(&server, "POST", &forged, one_click).await.0, 404);
+    let altered = format!("{}A", &bobs[..bobs.len() - 1]);
+    let altered = if altered == bobs {
+        format!("{}B", &bobs[..bobs.len() - 1])
+    } else {
+        altered
+    };
+    assert_eq!(https(&server, "POST", &altered, one_click).await.0, 404);
+    assert_eq!(state(&server, list, alice), Some((MemberState::Active, 0)));
+
+    // The POST of RFC 8058: no login, no cookie.
+    let (status, page) = https(&server, "POST", &bobs, one_click).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(state(&server, list, bob), None);
+    assert_eq!(state(&server, list, alice), Some((MemberState::Active, 0)));
+    eventually("bob is told", || {
+        mta.messages()
+            .iter()
+            .any(|m| m.to == [bob] && m.data.contains("You have left"))
+    })
+    .await;
+    // Again: the same answer, nothing more happens.
+    assert_eq!(https(&server, "POST", &bobs, one_click).await.0, 200);
+    let (status, _) = https(&server, "POST", &alices, one_click).await;
+    assert_eq!((status, state(&server, list, alice)), (200, None));
+}
+
+#[tokio::test]
+async fn without_a_public_https_listener_posts_carry_mailto_only() {
+    let (_mta, server, list) = start(|_| {}).await;
+    let alice = "alice@example.test";
+    server
+        .store
+        .list_set_member(list, alice, MemberState::Active)
+        .unwrap();
+    submit(
+        &server,
+        "owner@example.test",
+        LIST,
+        &mail("owner@example.test", LIST, "x", ""),
+    )
+    .await;
+    let copy = text(server.inbox(alice).last().unwrap());
+    let head = header_block(&copy);
+    assert!(head.contains("List-Unsubscribe: <mailto:team+unsubscribe@example.test>\r\n"));
+    assert!(!head.contains("List-Unsubscribe-Post"), "{head}");
+    // The route answers nothing when the links are off.
+    let (status, _) = https(
+        &server,
+        "POST",
+        "/list-unsubscribe/x.y",
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_list_over_its_posting_rate_defers_posts() {
+    let (_mta, server, list) = start(|c| {
+        c.lists.max_posts_per_hour = 2;
+    })
+    .await;
+    let (alice, bob) = ("alice@example.test", "bob@remote.test");
+    for member in [alice, bob] {
+        server
+            .store
+            .list_set_member(list, member, MemberState::Active)
+            .unwrap();
+    }
+    for n in 0..2 {
+        let post = mail(bob, LIST, &format!("post {n}"), "");
+        assert_eq!(send(&server, bob, LIST, &post).await, 250);
+    }
+    let mut c = server.client().await;
+    c.cmd("EHLO mx.remote.test").await;
+    let reply = c
+        .send_mail(bob, &[LIST], &mail(bob, LIST, "post 2", ""))
+        .await;
+    assert_eq!(reply.code, 451, "{reply:?}");
+    assert!(reply.text().contains("2 posts per hour"), "{reply:?}");
+    assert_eq!(
+        server.inbox(alice).len(),
+        2,
+        "the deferred post reached nobody"
+    );
+}
+
+#[tokio::test]
+async fn members_suspended_too_long_are_removed_and_the_owner_told() {
+    let (_mta, server, list) = start(|c| {
+        c.lists.suspend_after_bounces = 1;
+        c.lists.remove_suspended_after = Duration::from_secs(3600);
+    })
+    .await;
+    for member in ["carol@remote.test", "dave@remote.test"] {
+        server
+            .store
+            .list_set_member(list, member, MemberState::Active)
+            .unwrap();
+    }
+    server
+        .store
+        .list_bounce(list, "carol@remote.test", 1)
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(server.store.clone()));
+    let router = Router::new(store.clone(), None).with_lists(store.clone());
+    let sieve = hermod_server::sieve_engine(&server.config).unwrap();
+    let engine = hermod_server::list_engine(&server.config).unwrap();
+    let deps = ListDeps {
+        store: store.as_ref(),
+        sieve: &sieve,
+        router: &router,
+    };
+    let now = hermod_message::unix_now();
+    assert_eq!(engine.remove_long_suspended(deps, now).await.unwrap(), 0);
+    assert!(server.inbox("owner@example.test").is_empty());
+    let later = now + 3601;
+    assert_eq!(engine.remove_long_suspended(deps, later).await.unwrap(), 1);
+    assert_eq!(state(&server, list, "carol@remote.test"), None);
+    assert_eq!(
+        state(&server, list, "dave@remote.test"),
+        Some((MemberState::Active, 0))
+    );
+    let notice = text(&server.inbox("owner@example.test")[0]);
+    assert!(notice.contains("carol@remote.test") && notice.contains("longer than 1 hour"));
+}

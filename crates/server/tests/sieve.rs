@@ -237,11 +237,11 @@ async fn redirect_relays_the_message_once() {
 async fn a_script_that_fails_keeps_the_message() {
     let mta = FakeMta::start().await;
     let server = server_for(&mta).await;
-    // Stored behind the checks' back: editheader is not an extension hermod offers.
+    // Stored behind the checks' back: enotify is not an extension hermod offers.
     activate(
         &server,
         "alice@example.test",
-        "require \"editheader\";\naddheader \"X-Test\" \"1\";\ndiscard;",
+        "require \"enotify\";\ndiscard;",
     );
     let body = message("carol@remote.test", "kept", "");
     assert_eq!(
@@ -286,4 +286,51 @@ async fn a_redirect_passes_spf_at_the_destination() {
         "carol's own domain would fail SPF here: {stored}"
     );
     assert!(stored.contains("Return-Path: <SRS0="), "{stored}");
+}
+
+/// editheader (RFC 5293): alice's script edits her copy and the copy it redirects; bob, on
+/// the same message, keeps it as it arrived; a quota that refuses one copy refuses all.
+#[tokio::test]
+async fn edited_copies_are_their_users_own_and_kept_with_the_others() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    server.add_user_with_quota("full@example.test", "pw", Some(10));
+    activate(
+        &server,
+        "alice@example.test",
+        r#"require ["editheader", "fileinto", "mailbox", "copy"];
+           addheader "X-Sorted" "by alice";
+           deleteheader "Received";
+           redirect :copy "dave@elsewhere.test";
+           fileinto :create "Sorted";"#,
+    );
+    let body = message("carol@remote.test", "edited", "");
+    let to = ["alice@example.test", "bob@example.test"];
+    assert_eq!(send(&server, "carol@remote.test", &to, &body).await, 250);
+    let alices = server.messages("alice@example.test", "Sorted");
+    let alices = String::from_utf8_lossy(&alices[0]).into_owned();
+    assert!(alices.contains("X-Sorted: by alice\r\n"), "{alices}");
+    assert!(alices.contains("Received: "), "Received stays: {alices}");
+    let bobs = server.inbox("bob@example.test");
+    let bobs = String::from_utf8_lossy(&bobs[0]).into_owned();
+    assert!(!bobs.contains("X-Sorted"), "{bobs}");
+    let body_of = |m: &str| m.split_once("\r\n\r\n").unwrap().1.to_owned();
+    assert_eq!(body_of(&alices), body_of(&bobs));
+    eventually("the redirect", || !mta.messages().is_empty()).await;
+    let redirected = mta.messages().remove(0).data;
+    assert!(
+        redirected.contains("X-Sorted: by alice\r\n"),
+        "{redirected}"
+    );
+
+    // A recipient over quota: nobody's copy is kept, edited or not (the client retries).
+    let body = message("carol@remote.test", "refused", "");
+    let to = [
+        "alice@example.test",
+        "bob@example.test",
+        "full@example.test",
+    ];
+    assert_eq!(send(&server, "carol@remote.test", &to, &body).await, 452);
+    assert_eq!(server.messages("alice@example.test", "Sorted").len(), 1);
+    assert_eq!(server.inbox("bob@example.test").len(), 1);
 }

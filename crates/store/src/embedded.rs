@@ -248,6 +248,7 @@ impl Mail for EmbeddedStore {
     async fn submit_all(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<&Outbound>,
     ) -> Result<Submitted> {
         if messages.is_empty() {
             return Ok(Submitted {
@@ -260,9 +261,10 @@ impl Mail for EmbeddedStore {
             .iter()
             .any(|(blob, _)| SqliteStore::install_does_io(blob))
         {
-            self.run(move |s| s.send_jobs(messages)).await?
+            let outbound = outbound.cloned();
+            self.run(move |s| s.send_jobs(messages, outbound)).await?
         } else {
-            self.inner.send_jobs(messages)?
+            self.inner.send_jobs(messages, outbound.cloned())?
         };
         installed.finish(answer.await)
     }
@@ -682,6 +684,11 @@ impl Lists for EmbeddedStore {
     ) -> Result<Option<ListMember>> {
         let address = address.to_owned();
         self.run(move |s| s.list_bounce(list, &address, suspend_after))
+            .await
+    }
+
+    async fn list_remove_suspended(&self, list: i64, before: i64) -> Result<Vec<String>> {
+        self.run(move |s| s.list_remove_suspended(list, before))
             .await
     }
 

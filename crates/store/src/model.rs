@@ -210,7 +210,8 @@ impl SpecialUse {
     }
 }
 
-/// The mailboxes every new user gets.
+/// The mailboxes every new user gets, subscribed (email programs that show only subscribed
+/// folders show these from the start).
 pub const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 5] = [
     ("INBOX", None),
     ("Sent", Some(SpecialUse::Sent)),

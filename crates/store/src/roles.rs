@@ -82,10 +82,13 @@ pub trait Mail: Send + Sync {
         outbound: Option<&Outbound>,
     ) -> Result<Submitted>;
     /// Files several sealed bodies, each into its own targets, in one commit: every one is
-    /// kept or none is (IMAP's MULTIAPPEND). `delivered` follows the order given.
+    /// kept or none is (IMAP's MULTIAPPEND; a delivery whose Sieve scripts edited some
+    /// copies). `outbound`'s recipients are queued with the first body in the same commit.
+    /// `delivered` follows the order given.
     async fn submit_all(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<&Outbound>,
     ) -> Result<Submitted>;
     /// The whole stored body (or its first `limit` bytes).
     async fn read_blob(&self, blob: &BlobId, limit: Option<u64>) -> Result<Vec<u8>>;
@@ -321,14 +324,17 @@ pub trait Lists: Send + Sync {
     async fn list_set_member(&self, list: i64, address: &str, state: MemberState) -> Result<()>;
     /// False: it was not a member.
     async fn list_remove_member(&self, list: i64, address: &str) -> Result<bool>;
-    /// Counts a bounce of an active member and suspends it at `suspend_after`; the member as
-    /// it is afterwards.
+    /// Counts a bounce of an active member and suspends it at `suspend_after` (noting when);
+    /// the member as it is afterwards.
     async fn list_bounce(
         &self,
         list: i64,
         address: &str,
         suspend_after: u32,
     ) -> Result<Option<ListMember>>;
+    /// Removes the members suspended (by `list_bounce`) before `before` (Unix seconds); their
+    /// addresses, sorted.
+    async fn list_remove_suspended(&self, list: i64, before: i64) -> Result<Vec<String>>;
     async fn list_moderators(&self, list: i64) -> Result<Vec<String>>;
     /// Adds the addresses as moderators (or removes them).
     async fn list_set_moderators(

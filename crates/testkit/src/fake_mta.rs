@@ -6,7 +6,7 @@
 use hermod_core::outbound::{BoxFuture, Mx, Resolver};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -14,6 +14,8 @@ pub struct ReceivedMail {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// It came over STARTTLS.
+    pub tls: bool,
 }
 
 pub struct FakeMta {
@@ -25,15 +27,20 @@ pub struct FakeMta {
 impl FakeMta {
     /// A server that offers PIPELINING.
     pub async fn start() -> FakeMta {
-        FakeMta::start_with(true).await
+        FakeMta::start_with(true, None).await
     }
 
     /// A server without PIPELINING: the client must wait for each reply.
     pub async fn start_without_pipelining() -> FakeMta {
-        FakeMta::start_with(false).await
+        FakeMta::start_with(false, None).await
     }
 
-    async fn start_with(pipelining: bool) -> FakeMta {
+    /// A server that offers STARTTLS with `tls`'s certificate.
+    pub async fn start_with_tls(tls: tokio_rustls::TlsAcceptor) -> FakeMta {
+        FakeMta::start_with(true, Some(tls)).await
+    }
+
+    async fn start_with(pipelining: bool, tls: Option<tokio_rustls::TlsAcceptor>) -> FakeMta {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake MTA");
@@ -45,7 +52,11 @@ impl FakeMta {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tokio::spawn(session(stream, store.clone(), pipelining));
+                let offer = Offer {
+                    pipelining,
+                    starttls: tls.clone(),
+                };
+                tokio::spawn(session(Box::new(stream), store.clone(), offer, false));
             }
         });
         FakeMta {
@@ -76,70 +87,136 @@ fn answer(rcpt: &str) -> &'static str {
     }
 }
 
-async fn session(
-    stream: tokio::net::TcpStream,
-    store: Arc<Mutex<Vec<ReceivedMail>>>,
+/// What the server offers.
+#[derive(Clone)]
+struct Offer {
     pipelining: bool,
-) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let _ = write.write_all(b"220 fake.remote.test ESMTP\r\n").await;
-    let (mut from, mut to) = (String::new(), Vec::new());
-    loop {
-        let mut line = String::new();
-        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
+    starttls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+type Session = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A connection, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One connection; after STARTTLS it goes on (boxed) on the TLS stream.
+fn session(
+    stream: Box<dyn Io>,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    offer: Offer,
+    secure: bool,
+) -> Session {
+    Box::pin(async move {
+        let mut lines = BufReader::new(stream);
+        if !secure {
+            let _ = lines
+                .get_mut()
+                .write_all(b"220 fake.remote.test ESMTP\r\n")
+                .await;
         }
-        let upper = line.to_ascii_uppercase();
-        let reply: String = if upper.starts_with("EHLO") {
-            let pipelining = if pipelining { "250-PIPELINING\r\n" } else { "" };
-            format!("250-fake.remote.test\r\n{pipelining}250-SIZE 100000000\r\n250 8BITMIME\r\n")
-        } else if upper.starts_with("MAIL FROM:") {
-            from = line[10..]
-                .trim()
-                .split(' ')
-                .next()
-                .unwrap_or("")
-                .trim_matches(['<', '>'])
-                .to_owned();
-            to.clear();
-            "250 2.1.0 ok\r\n".into()
-        } else if upper.starts_with("RCPT TO:") {
-            let rcpt = line[8..].trim().trim_matches(['<', '>']).to_owned();
-            let reply = answer(&rcpt);
-            if reply.starts_with("250") {
-                to.push(rcpt);
+        let starttls = offer.starttls.clone().filter(|_| !secure);
+        let (mut from, mut to) = (String::new(), Vec::new());
+        loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
             }
-            reply.into()
-        } else if upper.starts_with("DATA") {
-            let _ = write.write_all(b"354 go ahead\r\n").await;
-            let mut data = String::new();
-            loop {
-                let mut l = String::new();
-                if lines.read_line(&mut l).await.unwrap_or(0) == 0 {
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("STARTTLS")
+                && let Some(acceptor) = &starttls
+            {
+                let _ = lines.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await;
+                let Ok(tls) = acceptor.accept(lines.into_inner()).await else {
+                    return;
+                };
+                return session(Box::new(tls), store, offer, true).await;
+            }
+            let reply = match command(
+                &line,
+                &upper,
+                &offer,
+                starttls.is_some(),
+                (&mut from, &mut to),
+            ) {
+                Some(reply) => reply,
+                None if upper.starts_with("DATA") => {
+                    let _ = lines.get_mut().write_all(b"354 go ahead\r\n").await;
+                    let Some(data) = read_data(&mut lines).await else {
+                        return;
+                    };
+                    store.lock().unwrap().push(ReceivedMail {
+                        from: from.clone(),
+                        to: to.clone(),
+                        data,
+                        tls: secure,
+                    });
+                    "250 2.0.0 queued remotely\r\n".into()
+                }
+                None => {
+                    let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
                     return;
                 }
-                if l == ".\r\n" {
-                    break;
-                }
-                data.push_str(l.strip_prefix('.').unwrap_or(&l));
+            };
+            if lines.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                return;
             }
-            store.lock().unwrap().push(ReceivedMail {
-                from: from.clone(),
-                to: to.clone(),
-                data,
-            });
-            "250 2.0.0 queued remotely\r\n".into()
-        } else if upper.starts_with("QUIT") {
-            let _ = write.write_all(b"221 bye\r\n").await;
-            return;
-        } else {
-            "250 ok\r\n".into()
-        };
-        if write.write_all(reply.as_bytes()).await.is_err() {
-            return;
         }
+    })
+}
+
+async fn read_data<S: AsyncRead + Unpin>(lines: &mut BufReader<S>) -> Option<String> {
+    let mut data = String::new();
+    loop {
+        let mut l = String::new();
+        if lines.read_line(&mut l).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        if l == ".\r\n" {
+            return Some(data);
+        }
+        data.push_str(l.strip_prefix('.').unwrap_or(&l));
     }
+}
+
+/// The reply to a command other than STARTTLS, DATA (`None`) and QUIT (`None`).
+fn command(
+    line: &str,
+    upper: &str,
+    offer: &Offer,
+    starttls: bool,
+    (from, to): (&mut String, &mut Vec<String>),
+) -> Option<String> {
+    Some(if upper.starts_with("EHLO") {
+        let pipelining = if offer.pipelining {
+            "250-PIPELINING\r\n"
+        } else {
+            ""
+        };
+        let tls = if starttls { "250-STARTTLS\r\n" } else { "" };
+        format!("250-fake.remote.test\r\n{pipelining}{tls}250-SIZE 100000000\r\n250 8BITMIME\r\n")
+    } else if upper.starts_with("MAIL FROM:") {
+        *from = line[10..]
+            .trim()
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .trim_matches(['<', '>'])
+            .to_owned();
+        to.clear();
+        "250 2.1.0 ok\r\n".into()
+    } else if upper.starts_with("RCPT TO:") {
+        let rcpt = line[8..].trim().trim_matches(['<', '>']).to_owned();
+        let reply = answer(&rcpt);
+        if reply.starts_with("250") {
+            to.push(rcpt);
+        }
+        reply.into()
+    } else if upper.starts_with("DATA") || upper.starts_with("QUIT") {
+        return None;
+    } else {
+        "250 ok\r\n".into()
+    })
 }
 
 /// DNS for tests: every domain's MX is `mx.<domain>`, which is 127.0.0.1; a domain that

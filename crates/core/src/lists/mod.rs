@@ -11,7 +11,10 @@
 //! None of it passes through submission, so the bulk guard never counts it.
 
 mod commands;
+mod oneclick;
 mod post;
+mod rate;
+mod suspended;
 mod text;
 
 use crate::pipeline;
@@ -23,7 +26,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use oneclick::{ONE_CLICK_PATH, OneClick, OneClickOutcome};
 pub use post::author_of;
+pub use rate::PostingRate;
 
 /// A recipient that is one of a list's addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +113,15 @@ pub struct ListEngine {
     pub hostname: String,
     /// Bounces after which a member is suspended.
     pub suspend_after: u32,
+    /// Seconds a member stays suspended before it is removed (0: until the owner acts).
+    pub remove_suspended_after: i64,
     /// Seconds a confirmation token stays valid.
     pub confirm_expiry: i64,
     pub dmarc: Option<Arc<dyn DmarcPolicy>>,
+    /// One-click unsubscribe links in members' copies (`None`: the mailto address only).
+    pub one_click: Option<OneClick>,
+    /// Each list's posts per hour and day.
+    pub posting: PostingRate,
 }
 
 /// How a message reached a list address.
@@ -141,6 +152,8 @@ pub enum ListOutcome {
     Handled,
     /// The list refuses the post (non-member, per setting): the reason, for the SMTP reply.
     Refused(String),
+    /// Not now: the list reached its posting rate (which one); the sender retries later.
+    Deferred(String),
 }
 
 /// The store, the filters and the router a list delivers through.

@@ -1,6 +1,7 @@
 //! Posts: who may post, what is held or dropped, the list's header fields, the DMARC
 //! rewrite of the author, and the distribution to members.
 
+use super::oneclick::unsubscribe_fields;
 use super::text::{self, command_address, list_id, quoted};
 use super::{
     BoxFuture, ListArrival, ListDeps, ListEngine, ListOutcome, queue_one, send, verp_sender,
@@ -90,6 +91,13 @@ impl ListEngine {
                 self.hold(deps, list, arrival, "scored as spam").await
             }
             Verdict::Distribute => {
+                if let Err(limit) = self.posting.admit(list.id) {
+                    tracing::info!(list = list.address, limit, "post deferred: posting rate");
+                    return Ok(ListOutcome::Deferred(format!(
+                        "{} distributes at most {limit}; try again later",
+                        list.address
+                    )));
+                }
                 let copies = self
                     .distribute(deps, list, arrival.message, arrival.spam)
                     .await?;
@@ -153,8 +161,10 @@ impl ListEngine {
     }
 
     /// Sends `message` (a post already allowed) to every active member: local members'
-    /// copies through the delivery pipeline in one commit, remote members one queue entry
-    /// each with a VERP sender. Returns how many copies were filed or queued.
+    /// copies through the delivery pipeline, remote members one queue entry each with a VERP
+    /// sender. With one-click links every member's copy is its own (the link names the
+    /// member); without, local members share one body filed in one commit. Returns how many
+    /// copies were filed or queued.
     pub(super) async fn distribute(
         &self,
         deps: ListDeps<'_>,
@@ -166,9 +176,10 @@ impl ListEngine {
         let rewrite = self.author_rewrite(list, header_section(message)).await;
         let post = build_post(list, message, rewrite.as_ref());
         if list.settings.archive {
-            archive(store, list, &post).await?;
+            let archived = with_fields(&post, &unsubscribe_fields(None, list, None));
+            archive(store, list, &archived).await?;
         }
-        let mut locals = Vec::new();
+        let mut locals: Vec<(Option<String>, Vec<crate::LocalRecipient>)> = Vec::new();
         let mut remote = Vec::new();
         for member in store.list_members(list.id).await? {
             if member.state != MemberState::Active {
@@ -182,7 +193,11 @@ impl ListEngine {
                 continue;
             }
             match deps.router.resolve(&address, None).await? {
-                RcptOutcome::Local(found) => locals.extend(found),
+                RcptOutcome::Local(found) => match (&self.one_click, locals.first_mut()) {
+                    (None, Some((_, shared))) => shared.extend(found),
+                    (None, None) => locals.push((None, found)),
+                    (Some(_), _) => locals.push((Some(member.address), found)),
+                },
                 other => {
                     tracing::warn!(
                         list = list.address,
@@ -193,13 +208,16 @@ impl ListEngine {
                 }
             }
         }
-        let mut copies = self
-            .deliver_locals(deps, list, &post, &locals, spam)
-            .await?;
-        copies += queue_remote(store, list, &post, &remote).await?;
+        let local_count: usize = locals.iter().map(|(_, r)| r.len()).sum();
+        let mut copies = self.deliver_locals(deps, list, &post, locals, spam).await?;
+        let copy_for = |member: &str| {
+            let fields = unsubscribe_fields(self.one_click.as_ref(), list, Some(member));
+            with_fields(&post, &fields)
+        };
+        copies += queue_remote(store, list, &copy_for, &remote).await?;
         tracing::info!(
             list = list.address,
-            local = locals.len(),
+            local = local_count,
             remote = remote.len(),
             rewritten = rewrite.is_some(),
             "post distributed"
@@ -207,43 +225,31 @@ impl ListEngine {
         Ok(copies)
     }
 
-    /// One commit for every local member; when one member's mailbox is full, each member
-    /// separately, so the others still get the post.
+    /// Files each group's copy (its member's, or everyone's when the member is `None`),
+    /// groups written concurrently so they share the store's group commits.
     async fn deliver_locals(
         &self,
         deps: ListDeps<'_>,
         list: &ListRecord,
         post: &[u8],
-        locals: &[crate::LocalRecipient],
+        groups: Vec<(Option<String>, Vec<crate::LocalRecipient>)>,
         spam: Option<(f64, f64)>,
     ) -> Result<usize> {
-        if locals.is_empty() {
-            return Ok(0);
-        }
-        let folder = Folder::Inbox;
-        let arrived = Arrived {
-            sender: Some(command_address(list, "bounce")),
-            spam,
-        };
-        let now = hermod_message::unix_now();
-        let mut groups = vec![locals.to_vec()];
         let mut filed = 0;
-        while let Some(group) = groups.pop() {
-            let envelope = Envelope::to_local(&group, folder.clone(), now);
-            let blob = seal(deps.store, post).await?;
-            match pipeline::deliver_filtered(deps.store, deps.sieve, blob, &envelope, &arrived)
-                .await
-            {
-                Ok(delivery) => filed += delivery.filed.len(),
-                Err(FilterRefusal::Rejected(_)) => {}
-                Err(FilterRefusal::Store(StoreError::OverQuota(user))) if group.len() > 1 => {
-                    tracing::info!(list = list.address, user, "member over quota");
-                    groups.extend(group.into_iter().map(|r| vec![r]));
-                }
-                Err(FilterRefusal::Store(StoreError::OverQuota(user))) => {
-                    tracing::warn!(list = list.address, user, "post not delivered: over quota");
-                }
-                Err(FilterRefusal::Store(e)) => return Err(e),
+        for batch in groups.chunks(QUEUE_CONCURRENCY) {
+            let writes = batch
+                .iter()
+                .map(|(member, recipients)| {
+                    let fields =
+                        unsubscribe_fields(self.one_click.as_ref(), list, member.as_deref());
+                    let copy = with_fields(post, &fields);
+                    Box::pin(async move {
+                        deliver_group(deps, list, &copy, recipients.clone(), spam).await
+                    }) as BoxFuture<'_, Result<usize>>
+                })
+                .collect();
+            for result in join_all(writes).await {
+                filed += result?;
             }
         }
         Ok(filed)
@@ -261,6 +267,51 @@ impl ListEngine {
         let name = display.unwrap_or_else(|| author.split('@').next().unwrap_or("").to_owned());
         Some((author, name))
     }
+}
+
+/// One commit for the group's recipients; when one's mailbox is full, each separately, so
+/// the others still get the post.
+async fn deliver_group(
+    deps: ListDeps<'_>,
+    list: &ListRecord,
+    copy: &[u8],
+    recipients: Vec<crate::LocalRecipient>,
+    spam: Option<(f64, f64)>,
+) -> Result<usize> {
+    let arrived = Arrived {
+        sender: Some(command_address(list, "bounce")),
+        spam,
+    };
+    let now = hermod_message::unix_now();
+    let mut groups = vec![recipients];
+    let mut filed = 0;
+    while let Some(group) = groups.pop() {
+        let envelope = Envelope::to_local(&group, Folder::Inbox, now);
+        let blob = seal(deps.store, copy).await?;
+        match pipeline::deliver_filtered(deps.store, deps.sieve, blob, &envelope, &arrived).await {
+            Ok(delivery) => filed += delivery.filed.len(),
+            Err(FilterRefusal::Rejected(_)) => {}
+            Err(FilterRefusal::Store(StoreError::OverQuota(user))) if group.len() > 1 => {
+                tracing::info!(list = list.address, user, "member over quota");
+                groups.extend(group.into_iter().map(|r| vec![r]));
+            }
+            Err(FilterRefusal::Store(StoreError::OverQuota(user))) => {
+                tracing::warn!(list = list.address, user, "post not delivered: over quota");
+            }
+            Err(FilterRefusal::Store(e)) => return Err(e),
+        }
+    }
+    Ok(filed)
+}
+
+/// `post` with `fields` (whole lines) after its first line, the Return-Path.
+fn with_fields(post: &[u8], fields: &str) -> Vec<u8> {
+    let split = post.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut out = Vec::with_capacity(post.len() + fields.len());
+    out.extend_from_slice(&post[..split]);
+    out.extend_from_slice(fields.as_bytes());
+    out.extend_from_slice(&post[split..]);
+    out
 }
 
 /// Keeps the post as members get it (without the Return-Path of local copies), by its
@@ -287,7 +338,7 @@ const QUEUE_CONCURRENCY: usize = 32;
 async fn queue_remote(
     store: &dyn Store,
     list: &ListRecord,
-    post: &[u8],
+    copy_for: &(dyn Fn(&str) -> Vec<u8> + Sync),
     members: &[String],
 ) -> Result<usize> {
     for batch in members.chunks(QUEUE_CONCURRENCY) {
@@ -295,7 +346,7 @@ async fn queue_remote(
             .iter()
             .map(|member| {
                 let sender = Some(verp_sender(list, member));
-                Box::pin(queue_one(store, sender, member, post.to_vec()))
+                Box::pin(queue_one(store, sender, member, copy_for(member)))
                     as BoxFuture<'_, Result<i64>>
             })
             .collect();
@@ -377,8 +428,9 @@ async fn decide(
     })
 }
 
-/// The post as members get it: the list's fields on top (RFC 2369, RFC 2919), the fields
-/// they replace gone, and `From:` rewritten to the list when `rewrite` says so.
+/// The post as members get it, less `List-Unsubscribe` (each copy's own, see
+/// `with_fields`): the list's fields on top (RFC 2369, RFC 2919), the fields they replace
+/// gone, and `From:` rewritten to the list when `rewrite` says so.
 fn build_post(list: &ListRecord, message: &[u8], rewrite: Option<&(String, String)>) -> Vec<u8> {
     let head = header_section(message);
     let body = &message[head.len()..];
@@ -397,8 +449,6 @@ fn build_post(list: &ListRecord, message: &[u8], rewrite: Option<&(String, Strin
     top.push_str(&format!("List-Help: <mailto:{request}?subject=help>\r\n"));
     let subscribe = command_address(list, "subscribe");
     top.push_str(&format!("List-Subscribe: <mailto:{subscribe}>\r\n"));
-    let unsubscribe = command_address(list, "unsubscribe");
-    top.push_str(&format!("List-Unsubscribe: <mailto:{unsubscribe}>\r\n"));
     top.push_str("Precedence: list\r\n");
     if let Some((author, name)) = rewrite {
         kept = remove_fields(&kept, "From");
@@ -442,10 +492,20 @@ mod tests {
 
     #[test]
     fn posts_get_the_list_fields() {
-        let post = build_post(&team(ListMode::Discussion), POST, None);
-        let text = String::from_utf8(post).unwrap();
-        assert!(text.starts_with("Return-Path: <team+bounce@example.test>\r\nList-Id: <team.example.test>\r\nList-Post: <mailto:team@example.test>\r\n"), "{text}");
-        assert!(text.contains("List-Unsubscribe: <mailto:team+unsubscribe@example.test>\r\n"));
+        let list = team(ListMode::Discussion);
+        let post = build_post(&list, POST, None);
+        let mailto = unsubscribe_fields(None, &list, Some("bob@b.test"));
+        let text = String::from_utf8(with_fields(&post, &mailto)).unwrap();
+        assert!(text.starts_with("Return-Path: <team+bounce@example.test>\r\nList-Unsubscribe: <mailto:team+unsubscribe@example.test>\r\nList-Id: <team.example.test>\r\nList-Post: <mailto:team@example.test>\r\n"), "{text}");
+        let one_click = super::super::OneClick::new(&[7; 32], "https://mx.example.test");
+        let fields = unsubscribe_fields(Some(&one_click), &list, Some("bob@b.test"));
+        let link = one_click.url(&list.address, "bob@b.test");
+        assert_eq!(
+            fields,
+            format!(
+                "List-Unsubscribe: <{link}>, <mailto:team+unsubscribe@example.test>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            )
+        );
         assert!(text.contains("Precedence: list\r\n") && !text.contains("bulk"));
         assert!(!text.contains("other.x.test") && !text.contains("alice@a.test>\r\n"));
         assert!(text.ends_with("Subject: hi\r\n\r\nbody\r\n"));

@@ -13,7 +13,7 @@ mod run;
 pub mod settings;
 
 pub use manage::{PutError, put_script, valid_name};
-pub use run::{Arrival, Outgoing, Verdict};
+pub use run::{Arrival, Edited, Outgoing, Verdict};
 
 use crate::srs::Srs;
 use hermod_store::{Scripts, UserId};
@@ -57,8 +57,25 @@ fn supported() -> Vec<Capability> {
         Capability::Mime,
         Capability::ForEveryPart,
         Capability::ExtractText,
+        Capability::EditHeader,
     ]
 }
+
+/// Header fields `addheader` and `deleteheader` leave alone (RFC 5293 5: attempts are
+/// ignored silently). Received (the RFC's MUST) and Auto-Submitted keep the trace and
+/// loop-prevention truthful; Delivered-To is hermod's redirect loop marker; Return-Path
+/// and the signatures belong to the transport, not to the user's copy.
+const PROTECTED_FIELDS: [&str; 9] = [
+    "Received",
+    "Auto-Submitted",
+    "Delivered-To",
+    "Return-Path",
+    "DKIM-Signature",
+    "ARC-Seal",
+    "ARC-Message-Signature",
+    "ARC-Authentication-Results",
+    "Authentication-Results",
+];
 
 /// The limits of one run, from `[sieve]`.
 #[derive(Debug, Clone)]
@@ -127,6 +144,9 @@ impl SieveEngine {
             .with_env_variable("phase", "during");
         for capability in supported() {
             runtime.set_capability(capability);
+        }
+        for field in PROTECTED_FIELDS {
+            runtime.set_protected_header(field);
         }
         let mut engine = SieveEngine {
             compiler,

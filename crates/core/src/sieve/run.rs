@@ -29,11 +29,15 @@ pub struct Arrival<'a> {
     pub spam: Option<(f64, f64)>,
 }
 
+/// A message as `editheader` (RFC 5293) left it, shared by the actions that took it.
+pub type Edited = Arc<Vec<u8>>;
+
 /// A message a run wants sent: a redirect of the arrival, or a reply it made (vacation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// The arrival itself to `to`, envelope sender rewritten by the caller (SRS).
-    Redirect { to: String },
+    /// The arrival to `to` (as the script's header edits left it, when it made any),
+    /// envelope sender rewritten by the caller (SRS).
+    Redirect { to: String, edited: Option<Edited> },
     /// A new message to `to` from the null sender (RFC 5230 5.4 / RFC 3834).
     Reply { to: String, message: Vec<u8> },
 }
@@ -41,9 +45,10 @@ pub enum Outgoing {
 /// What the scripts decided for one copy.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verdict {
-    /// Where to file the copy (several: `fileinto :copy`, or `keep` plus `fileinto`); empty
-    /// means discarded, or rejected when `reject` is set.
-    pub filed: Vec<(Folder, Flags)>,
+    /// Where to file the copy (several: `fileinto :copy`, or `keep` plus `fileinto`), and
+    /// the message as the script's header edits left it when it made any (`None`: as it
+    /// arrived); empty means discarded, or rejected when `reject` is set.
+    pub filed: Vec<(Folder, Flags, Option<Edited>)>,
     /// `reject`/`ereject`: refuse the message with this reason.
     pub reject: Option<String>,
     pub outgoing: Vec<Outgoing>,
@@ -54,7 +59,7 @@ pub struct Verdict {
 impl Verdict {
     fn kept(keep: &Folder, failure: Option<String>) -> Verdict {
         Verdict {
-            filed: vec![(keep.clone(), Flags::default())],
+            filed: vec![(keep.clone(), Flags::default(), None)],
             failure,
             ..Verdict::default()
         }
@@ -106,8 +111,9 @@ impl SieveEngine {
 struct Host<'a, 'b> {
     store: &'a dyn Store,
     arrival: &'a Arrival<'b>,
-    /// Messages the script built (vacation replies), by the interpreter's id.
-    created: HashMap<usize, Vec<u8>>,
+    /// Messages the interpreter built, by its id: vacation replies, and the arrival as
+    /// `addheader`/`deleteheader` changed it (each action names the version it takes).
+    created: HashMap<usize, Edited>,
     verdict: &'a mut Verdict,
     kept: &'a mut bool,
 }
@@ -175,11 +181,12 @@ impl Host<'_, '_> {
             }
             Event::ListContains { .. } | Event::Function { .. } => Input::False,
             Event::SetEnvelope { .. } | Event::Notify { .. } => Input::True,
-            Event::Keep { flags, .. } => {
+            Event::Keep { flags, message_id } => {
                 if !*self.kept {
                     *self.kept = true;
                     let folder = self.arrival.keep.clone();
-                    self.file(folder, &flags);
+                    let edited = self.version(message_id);
+                    self.file(folder, &flags, edited);
                 }
                 Input::True
             }
@@ -193,50 +200,74 @@ impl Host<'_, '_> {
                 flags,
                 special_use,
                 create,
+                message_id,
                 ..
             } => {
                 let target = self
                     .folder_for(&folder, special_use.as_deref(), create)
                     .await?;
-                self.file(target, &flags);
+                let edited = self.version(message_id);
+                self.file(target, &flags, edited);
                 Input::True
             }
             Event::CreatedMessage {
                 message_id,
                 message,
             } => {
-                self.created.insert(message_id, message);
+                self.created.insert(message_id, Arc::new(message));
                 Input::True
             }
             Event::SendMessage {
                 recipient,
                 message_id,
+                notify,
                 ..
             } => {
-                self.send(recipient, message_id);
+                // sieve-rs marks vacation's replies `Notify::Never`; a redirect can say that
+                // only with redirect-dsn (RFC 6009), which hermod does not offer.
+                let reply = matches!(
+                    notify,
+                    sieve::compiler::grammar::actions::action_redirect::Notify::Never
+                );
+                self.send(recipient, message_id, reply);
                 Input::True
             }
         })
     }
 
-    fn file(&mut self, folder: Folder, flags: &[String]) {
+    /// The arrival as edited up to the action naming `message_id` (0: as it arrived).
+    fn version(&self, message_id: usize) -> Option<Edited> {
+        (message_id != 0)
+            .then(|| self.created.get(&message_id).cloned())
+            .flatten()
+    }
+
+    /// Files into `folder`; a second action for one folder replaces the first's flags and
+    /// version (the message is stored there once).
+    fn file(&mut self, folder: Folder, flags: &[String], edited: Option<Edited>) {
         let flags = flags_of(flags);
-        if let Some(existing) = self.verdict.filed.iter_mut().find(|(f, _)| *f == folder) {
+        let filed = &mut self.verdict.filed;
+        if let Some(existing) = filed.iter_mut().find(|(f, _, _)| *f == folder) {
             existing.1 = flags;
+            existing.2 = edited;
         } else {
-            self.verdict.filed.push((folder, flags));
+            filed.push((folder, flags, edited));
         }
     }
 
-    fn send(&mut self, recipient: Recipient, message_id: usize) {
+    fn send(&mut self, recipient: Recipient, message_id: usize, reply: bool) {
         let to = match recipient {
             Recipient::Address(to) => to,
             // List and group recipients come only from extensions hermod does not enable.
             Recipient::List(_) | Recipient::Group(_) => return,
         };
-        if message_id == 0 {
-            self.verdict.outgoing.push(super::Outgoing::Redirect { to });
+        if !reply {
+            let edited = self.version(message_id);
+            self.verdict
+                .outgoing
+                .push(super::Outgoing::Redirect { to, edited });
         } else if let Some(message) = self.created.remove(&message_id) {
+            let message = Arc::unwrap_or_clone(message);
             self.verdict
                 .outgoing
                 .push(super::Outgoing::Reply { to, message });

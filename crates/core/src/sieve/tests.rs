@@ -34,7 +34,8 @@ fn engine(limits: SieveLimits, before: Option<&str>, after: Option<&str>) -> Sie
     SieveEngine::new("mx.example.test", limits, b.as_deref(), a.as_deref()).unwrap()
 }
 
-const MESSAGE: &[u8] = b"From: Carol <carol@remote.test>\r\nTo: alice@example.test\r\n\
+const MESSAGE: &[u8] = b"Received: from mx.remote.test by mx.example.test; \
+Mon, 30 Nov 2026 03:00:00 +0000\r\nFrom: Carol <carol@remote.test>\r\nTo: alice@example.test\r\n\
 Subject: Quarterly report\r\nMessage-ID: <q1@remote.test>\r\n\r\nNumbers are up this quarter.\r\n";
 
 /// Puts `script` as alice's active one and runs it on MESSAGE.
@@ -77,7 +78,7 @@ fn named(name: &str) -> Folder {
 }
 
 fn folders(v: &Verdict) -> Vec<Folder> {
-    v.filed.iter().map(|(f, _)| f.clone()).collect()
+    v.filed.iter().map(|(f, _, _)| f.clone()).collect()
 }
 
 /// A table of scripts in the style of RFC 5228's examples: the folders each one files into
@@ -245,7 +246,7 @@ async fn site_scripts_run_around_the_users() {
         "h",
         SieveLimits::default(),
         None,
-        Some(b"require \"editheader\";"),
+        Some(b"require \"enotify\";"),
     );
     assert!(lacking.is_err());
 }
@@ -320,7 +321,8 @@ async fn limits_stop_a_run_and_keep_the_message() {
     assert_eq!(
         v.outgoing,
         [Outgoing::Redirect {
-            to: "a@x.test".into()
+            to: "a@x.test".into(),
+            edited: None,
         }],
         "{v:?}"
     );
@@ -330,10 +332,87 @@ async fn limits_stop_a_run_and_keep_the_message() {
 fn check_refuses_what_hermod_lacks() {
     let e = engine(SieveLimits::default(), None, None);
     assert!(e.check(b"require \"fileinto\"; fileinto \"x\";").is_ok());
-    let err = e.check(b"require \"editheader\";").unwrap_err();
-    assert!(err.message.contains("editheader"), "{err}");
+    assert!(
+        e.check(b"require \"editheader\"; addheader \"X\" \"y\";")
+            .is_ok()
+    );
+    let err = e.check(b"require \"enotify\";").unwrap_err();
+    assert!(err.message.contains("enotify"), "{err}");
     let err = e.check(b"require \"nonsense\";").unwrap_err();
     assert!(err.message.contains("nonsense"), "{err}");
     let err = e.check(b"if true {\n  keep\n}").unwrap_err();
     assert!(err.message.contains("line"), "{err}");
+}
+
+fn text_of(edited: &Option<Edited>) -> String {
+    let edited = edited.as_ref().expect("an edited version");
+    String::from_utf8(edited.to_vec()).unwrap()
+}
+
+/// RFC 5293: each action takes the message as edited up to then; the body stays as it was.
+#[tokio::test]
+async fn editheader_changes_what_later_actions_file_and_redirect() {
+    let s = setup().await;
+    let e = engine(SieveLimits::default(), None, None);
+    let script = r#"require ["editheader", "fileinto", "copy", "mailbox", "vacation"];
+        fileinto :copy :create "Untouched";
+        addheader "X-Sorted" "by alice";
+        addheader :last "X-Last" "one";
+        deleteheader :contains "Subject" "Quarterly";
+        redirect :copy "bob@elsewhere.test";
+        vacation :days 1 "away";
+        keep;"#;
+    let v = verdict_of(&s, &e, script, None).await;
+    assert_eq!(v.failure, None);
+    assert_eq!(folders(&v), [named("Untouched"), Folder::Inbox]);
+    assert_eq!(v.filed[0].2, None, "filed before any edit");
+    let kept = text_of(&v.filed[1].2);
+    assert!(
+        kept.starts_with("X-Sorted: by alice\r\nReceived: from"),
+        "{kept}"
+    );
+    assert!(
+        kept.contains("Message-ID: <q1@remote.test>\r\nX-Last: one\r\n\r\n"),
+        "{kept}"
+    );
+    assert!(!kept.contains("Subject"), "{kept}");
+    assert!(
+        kept.ends_with("\r\n\r\nNumbers are up this quarter.\r\n"),
+        "{kept}"
+    );
+    let [
+        Outgoing::Redirect { to, edited },
+        Outgoing::Reply { message, .. },
+    ] = &v.outgoing[..]
+    else {
+        panic!("a redirect and a vacation reply: {v:?}");
+    };
+    assert_eq!((to.as_str(), text_of(edited)), ("bob@elsewhere.test", kept));
+    let reply = String::from_utf8_lossy(message);
+    assert!(reply.contains("Auto-Submitted: auto-replied") && reply.contains("away"));
+}
+
+/// Received and Auto-Submitted (and hermod's other protected fields) stay as they are:
+/// attempts are ignored silently; Subject may be changed.
+#[tokio::test]
+async fn editheader_leaves_protected_fields_alone() {
+    let s = setup().await;
+    let e = engine(SieveLimits::default(), None, None);
+    let protected = r#"require "editheader";
+        deleteheader "Received"; deleteheader "received";
+        addheader "Received" "from forged"; addheader "auto-submitted" "no";
+        addheader "Delivered-To" "x@y.test"; deleteheader "DKIM-Signature";
+        keep;"#;
+    let v = verdict_of(&s, &e, protected, None).await;
+    assert_eq!(v.filed.len(), 1);
+    assert_eq!(v.filed[0].2, None, "nothing was changed: {:?}", v.filed);
+    let subject = r#"require "editheader";
+        deleteheader "Subject"; addheader "Subject" "[work] Quarterly report";"#;
+    let v = verdict_of(&s, &e, subject, None).await;
+    let kept = text_of(&v.filed[0].2);
+    assert!(
+        kept.starts_with("Subject: [work] Quarterly report\r\n"),
+        "{kept}"
+    );
+    assert_eq!(kept.matches("Subject:").count(), 1, "{kept}");
 }

@@ -1,8 +1,10 @@
 //! The HTTP(S) listeners: account settings for email programs (`autoconfig`), the MTA-STS
-//! policy, and Prometheus metrics on their own listener. HTTP/1.1 by hyper; a handful of
+//! policy, lists' one-click unsubscribe (`unsubscribe`), and Prometheus metrics on their own
+//! listener. HTTP/1.1 by hyper; a handful of
 //! fixed paths are routed by hand. Every request is bounded: header size, time, body size.
 
 mod autoconfig;
+mod unsubscribe;
 
 use crate::{Context, Service};
 use autoconfig::Offer;
@@ -20,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Request line and header fields together (hyper's smallest read buffer).
 const MAX_HEADER: usize = 8 * 1024;
-/// An autodiscover request is a few hundred bytes; nothing else has a body.
+/// An autodiscover request is a few hundred bytes, a one-click unsubscribe fewer.
 const MAX_BODY: usize = 16 * 1024;
 /// The time a request may take to arrive, header and body (and an HTTPS handshake).
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,6 +99,7 @@ async fn respond(ctx: &Context, service: Service, request: Request<Incoming>) ->
         (_, "/autodiscover/autodiscover.xml") => method_not_allowed("POST"),
         (_, "/apple/profile.mobileconfig") => get(&method, || apple(ctx, &request)).await,
         (_, "/.well-known/mta-sts.txt") => get(&method, || async { mta_sts(ctx) }).await,
+        (_, p) if unsubscribe::routes(p) => unsubscribe::respond(ctx, request).await,
         _ => not_found(),
     };
     tracing::debug!(service = service.name(), %method, %path, status = %reply.status(), "HTTP");

@@ -136,7 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 (blob, vec![target])
             })
             .collect();
-        let submitted = match self.ctx.store.submit_all(batch).await {
+        let submitted = match self.ctx.store.submit_all(batch, None).await {
             Ok(submitted) => submitted,
             Err(e) => return Done::store_error(&e),
         };

@@ -118,7 +118,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Done::ok("mailbox closed")
     }
 
-    /// EXPUNGE and UID EXPUNGE (RFC 4315 2.1).
+    /// EXPUNGE and UID EXPUNGE (RFC 4315 2.1). Once CONDSTORE is on, the tagged OK says
+    /// the mailbox's HIGHESTMODSEQ after the expunge (RFC 7162 3.2.10): the changes up to
+    /// it are told before the tagged response (`finish` brings the view up to date first).
     pub(super) async fn expunge(&mut self, uids: Option<SequenceSet>) -> Done {
         let Some(view) = self.selected.as_ref() else {
             return Done::bad(reply::WRONG_STATE);
@@ -126,16 +128,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if view.read_only {
             return Done::no(Some(Code::ReadOnly), reply::READ_ONLY);
         }
+        let completed = |condstore: bool, modseq: u64| match condstore {
+            true => Done::ok_code(Code::HighestModSeq(modseq), "EXPUNGE completed"),
+            false => Done::ok("EXPUNGE completed"),
+        };
         // `$` (SEARCHRES) resolves like any UID set.
         let only = uids.map(|set| view.uid_set(&view.resolve(true, &set).unwrap_or_default()));
         if only.as_ref().is_some_and(|s| s.is_empty()) {
-            return Done::ok("EXPUNGE completed");
+            return completed(self.condstore, view.modseq);
         }
         let id = view.info.id;
         match self.ctx.store.expunge_deleted(id, only.as_ref()).await {
             Ok(expunged) => {
                 self.report_expunged(&expunged.uids);
-                Done::ok("EXPUNGE completed")
+                completed(self.condstore, expunged.highest_modseq)
             }
             Err(e) => Done::store_error(&e),
         }

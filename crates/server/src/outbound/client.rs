@@ -1,6 +1,7 @@
 //! The SMTP client for relaying (RFC 5321): EHLO, opportunistic STARTTLS, MAIL, RCPT for
 //! each recipient, DATA. One transaction for all recipients of a domain.
 
+use super::mtasts::StsCheck;
 use crate::net::conn::Stream;
 use hermod_proto::pop3::DotStuffer;
 use hermod_store::QueuedRecipient;
@@ -205,10 +206,12 @@ impl Pool {
     }
 }
 
-/// Connects, reads the greeting, EHLO, STARTTLS when offered, AUTH for a smarthost.
+/// Connects, reads the greeting, EHLO, STARTTLS when offered (required, and checked, under
+/// an MTA-STS policy), AUTH for a smarthost.
 async fn open(
     addr: SocketAddr,
     envelope: &Envelope<'_>,
+    sts: Option<&StsCheck>,
 ) -> Result<(Client, Vec<String>), RemoteReply> {
     let temp = |e: String| RemoteReply {
         code: 421,
@@ -218,6 +221,9 @@ async fn open(
     let tcp = tcp
         .map_err(|_| temp("connection timed out".into()))?
         .map_err(|e| temp(e.to_string()))?;
+    if let (Some(sts), Ok(local)) = (sts, tcp.local_addr()) {
+        sts.note_local(local.ip());
+    }
     let mut client = Client {
         stream: Stream::Plain(tcp),
         input: Vec::new(),
@@ -228,7 +234,12 @@ async fn open(
     }
     let mut extensions = client.hello(envelope.helo).await?;
     if extensions.iter().any(|e| e == "STARTTLS") {
-        extensions = client.start_tls(envelope.helo, addr).await?;
+        extensions = client.start_tls(envelope.helo, addr, sts).await?;
+    } else if let Some(sts) = sts {
+        sts.note_failure("starttls-not-supported");
+        if sts.enforce {
+            return Err(policy_refusal(sts, "offers no STARTTLS"));
+        }
     }
     if let Some((user, password)) = envelope.auth {
         client.authenticate(user, password, addr).await?;
@@ -236,16 +247,30 @@ async fn open(
     Ok((client, extensions))
 }
 
+/// Why a host cannot have the mail under an enforced MTA-STS policy: a temporary failure,
+/// so the message waits for the host to be fixed (RFC 8461 5).
+fn policy_refusal(sts: &StsCheck, what: &str) -> RemoteReply {
+    RemoteReply {
+        code: 451,
+        text: format!(
+            "4.7.5 {} {what}, which its domain's MTA-STS policy requires",
+            sts.host
+        ),
+    }
+}
+
 /// Runs one transaction with the server at `addr`, on a kept connection when there is a
-/// live one. `Err` is a failure of the whole attempt (connection, greeting, EHLO or MAIL
-/// refused): try the next host, or defer.
+/// live one (not under a policy: its certificate is checked on a new one). `Err` is a
+/// failure of the whole attempt (connection, greeting, EHLO or MAIL refused, or the policy
+/// not met): try the next host, or defer.
 pub(crate) async fn transact(
     pool: &Pool,
     addr: SocketAddr,
     envelope: &Envelope<'_>,
     body: &[u8],
+    sts: Option<&StsCheck>,
 ) -> Result<Outcome, RemoteReply> {
-    let mut reused = pool.take(addr);
+    let mut reused = if sts.is_none() { pool.take(addr) } else { None };
     if let Some((client, _)) = reused.as_mut() {
         // The server may have closed it meanwhile: a NOOP tells before we start.
         if !client.cmd("NOOP").await.is_ok_and(|r| r.code == 250) {
@@ -254,7 +279,7 @@ pub(crate) async fn transact(
     }
     let (mut client, extensions) = match reused {
         Some(kept) => kept,
-        None => open(addr, envelope).await?,
+        None => open(addr, envelope, sts).await?,
     };
     if envelope.smtputf8 && !extensions.iter().any(|e| e == "SMTPUTF8") {
         // RFC 6531 3.4: such a message cannot go on without the extension; say so clearly.
@@ -400,11 +425,13 @@ impl Client {
 
 impl Client {
     /// Opportunistic TLS (RFC 3207): any certificate will do, since refusing would only
-    /// push the mail to plaintext or stop it; policies that demand TLS come later.
+    /// push the mail to plaintext or stop it. Under an MTA-STS policy the certificate must
+    /// be valid for the MX name (`sts`, which refuses or only notes a bad one).
     async fn start_tls(
         &mut self,
         helo: &str,
         addr: SocketAddr,
+        sts: Option<&StsCheck>,
     ) -> Result<Vec<String>, RemoteReply> {
         let temp = |e: String| RemoteReply {
             code: 421,
@@ -412,18 +439,44 @@ impl Client {
         };
         let reply = self.cmd("STARTTLS").await.map_err(temp)?;
         if reply.code != 220 {
+            if let Some(sts) = sts {
+                sts.note_failure("starttls-not-supported");
+                if sts.enforce {
+                    return Err(policy_refusal(sts, "refused STARTTLS"));
+                }
+            }
             return self.hello(helo).await;
         }
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(temp("TLS already active".into()));
         };
-        let connector =
-            tokio_rustls::TlsConnector::from(crate::net::tls::opportunistic_client_config());
-        let name = ServerName::try_from(addr.ip().to_string()).map_err(|e| temp(e.to_string()))?;
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| temp(format!("TLS: {e}")))?;
+        let (config, name) = match sts {
+            Some(sts) => (sts.config.clone(), sts.host.clone()),
+            None => (
+                crate::net::tls::opportunistic_client_config(),
+                addr.ip().to_string(),
+            ),
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let name = ServerName::try_from(name).map_err(|e| temp(e.to_string()))?;
+        let tls = match connector.connect(name, tcp).await {
+            Ok(tls) => tls,
+            Err(e) => {
+                let Some(sts) = sts else {
+                    return Err(temp(format!("TLS: {e}")));
+                };
+                if sts.failure().is_none() {
+                    sts.note_failure("validation-failure");
+                }
+                return Err(match sts.enforce {
+                    true => policy_refusal(sts, &format!("failed the TLS handshake ({e})")),
+                    false => temp(format!("TLS: {e}")),
+                });
+            }
+        };
+        if let Some(sts) = sts {
+            sts.note_tls();
+        }
         self.stream = Stream::ClientTls(Box::new(tls));
         self.input.clear();
         self.hello(helo).await

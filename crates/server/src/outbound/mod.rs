@@ -1,9 +1,11 @@
 //! Outbound delivery: the queue runner that relays queued mail to other servers, with
-//! retries and bounces.
+//! retries and bounces; MTA-STS policies (`mtasts`) and the TLS reports (`tlsrpt`).
 
 mod client;
 pub(crate) mod dns;
+pub(crate) mod mtasts;
 mod runner;
+pub(crate) mod tlsrpt;
 
 pub(crate) use client::Pool;
 pub(crate) use runner::run;

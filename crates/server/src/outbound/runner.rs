@@ -5,9 +5,12 @@
 //! removes it in the same commit.
 
 use super::client::{Envelope, RemoteReply, transact};
+use super::mtasts::{Lookup, StsCheck};
+use super::tlsrpt::Failure;
 use crate::Context;
 use crate::net::shutdown::Shutdown;
 use hermod_core::bounce::bounce_report;
+use hermod_core::mtasts::{StsMode, StsPolicy, mx_allowed};
 use hermod_core::outbound::{Mx, Verdict, backoff, notify_asks, verdict};
 use hermod_message::unix_now;
 use hermod_store::{QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome, RecipientState};
@@ -240,11 +243,19 @@ async fn deliver_domain(
         Ok(hosts) => hosts,
         Err(reply) => return all(reply),
     };
+    let policy = sts_policy(ctx, domain).await;
     let mut last = RemoteReply {
         code: 451,
         text: "4.4.1 no mail server reachable".into(),
     };
     for (host, addr) in hosts {
+        let sts = match sts_check(ctx, domain, policy.as_ref(), &host, addr) {
+            Ok(sts) => sts,
+            Err(refused) => {
+                last = refused;
+                continue;
+            }
+        };
         let body = match open_body(ctx, message).await {
             Ok(body) => body,
             Err(e) => {
@@ -264,7 +275,11 @@ async fn deliver_domain(
             envid: message.envid.as_deref(),
             auth: smarthost_auth(ctx),
         };
-        match transact(&ctx.outbound_pool, addr, &envelope, &body).await {
+        let result = transact(&ctx.outbound_pool, addr, &envelope, &body, sts.as_ref()).await;
+        if let (Some(sts), Some(policy)) = (&sts, &policy) {
+            record_session(ctx, domain, policy, sts, addr);
+        }
+        match result {
             Ok(outcome) => return outcome,
             // A permanent refusal of the whole transaction stands; a temporary one, or a
             // host we could not talk to, sends us to the next host (RFC 5321 5.1).
@@ -276,6 +291,95 @@ async fn deliver_domain(
         }
     }
     all(last)
+}
+
+/// The domain's MTA-STS policy, when `[outbound_tls] mta_sts` is on and mail goes to the
+/// domain's own MX hosts (a smarthost has no business with it). A policy that could not be
+/// fetched is reported, and the mail goes as without one.
+async fn sts_policy(ctx: &Context, domain: &str) -> Option<StsPolicy> {
+    if !ctx.config.outbound_tls.mta_sts || ctx.config.outbound.smarthost.is_some() {
+        return None;
+    }
+    match ctx.sts.policy(ctx.resolver.as_ref(), domain).await {
+        Lookup::Policy(policy) => Some(policy),
+        Lookup::None => None,
+        Lookup::Failed(kind, error) => {
+            tracing::info!(
+                domain,
+                error,
+                "MTA-STS policy unavailable; delivering without"
+            );
+            let failure = Failure {
+                result_type: kind,
+                ..Failure::default()
+            };
+            ctx.tls_reports.failure(domain, None, failure);
+            None
+        }
+    }
+}
+
+/// The certificate check for MX `host` under the policy, if there is one. An MX the policy
+/// does not name is refused in `enforce` mode (the next one is tried) and reported in
+/// `testing` mode, where it is used as without a policy.
+fn sts_check(
+    ctx: &Context,
+    domain: &str,
+    policy: Option<&StsPolicy>,
+    host: &str,
+    addr: SocketAddr,
+) -> Result<Option<StsCheck>, RemoteReply> {
+    let Some(policy) = policy else {
+        return Ok(None);
+    };
+    let enforce = policy.mode == StsMode::Enforce;
+    if !mx_allowed(policy, host) {
+        let failure = Failure {
+            result_type: "validation-failure",
+            mx: Some(host.to_owned()),
+            receiving_ip: Some(addr.ip().to_string()),
+            sending_ip: None,
+        };
+        ctx.tls_reports.failure(domain, Some(policy), failure);
+        if enforce {
+            return Err(RemoteReply {
+                code: 451,
+                text: format!("4.7.5 {host} is not an MX of {domain}'s MTA-STS policy"),
+            });
+        }
+        return Ok(None);
+    }
+    ctx.sts
+        .check(host, enforce)
+        .map(Some)
+        .map_err(|e| RemoteReply {
+            code: 451,
+            text: format!("4.7.5 cannot check {host}'s certificate: {e}"),
+        })
+}
+
+/// Counts the session for the domain's TLS report, when it got as far as TLS (or should
+/// have).
+fn record_session(
+    ctx: &Context,
+    domain: &str,
+    policy: &StsPolicy,
+    sts: &StsCheck,
+    addr: SocketAddr,
+) {
+    match sts.outcome() {
+        Some(Ok(())) => ctx.tls_reports.success(domain, policy),
+        Some(Err(kind)) => {
+            let failure = Failure {
+                result_type: kind,
+                mx: Some(sts.host.clone()),
+                receiving_ip: Some(addr.ip().to_string()),
+                sending_ip: sts.local().map(|ip| ip.to_string()),
+            };
+            ctx.tls_reports.failure(domain, Some(policy), failure);
+        }
+        None => {}
+    }
 }
 
 fn smarthost_auth(ctx: &Context) -> Option<(&str, &str)> {

@@ -161,6 +161,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     tracing::info!(list = rcpt.list.address, reason, "post refused");
                     refusals.push(reason);
                 }
+                // Before the other recipients have it: the retry brings it to them once.
+                Ok(ListOutcome::Deferred(reason)) => {
+                    crate::count_refusal("rate_limit");
+                    return Err(reply::list_rate(&reason));
+                }
                 Ok(outcome) => tracing::info!(list = rcpt.list.address, ?outcome, "list mail"),
                 Err(e) => {
                     tracing::error!(list = rcpt.list.address, error = %e, "list delivery failed");

@@ -53,6 +53,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let sieve = crate::sieve_engine(&config).unwrap();
     let sending = super::Sending::new(&config);
     let lists = crate::list_engine(&config).unwrap();
+    let sts = crate::outbound::mtasts::Sts::new(&config).unwrap();
     let ctx = Context {
         client_services: crate::client_services(&config),
         certificate,
@@ -71,6 +72,8 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_slots: tokio::sync::Semaphore::new(1),
         outbound_domains: crate::outbound::DomainSlots::new(1),
         outbound_pool: Default::default(),
+        sts,
+        tls_reports: Default::default(),
         spam,
         sieve,
         lists,

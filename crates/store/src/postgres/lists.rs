@@ -300,6 +300,22 @@ impl Lists for PostgresStore {
         }
     }
 
+    async fn list_remove_suspended(&self, list: i64, before: i64) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "DELETE FROM list_members
+                 WHERE list_id = $1 AND state = 'suspended' AND since < $2
+                 RETURNING address",
+                &[&list, &before],
+            )
+            .await?;
+        let mut removed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        removed.sort();
+        Ok(removed)
+    }
+
     async fn list_moderators(&self, list: i64) -> Result<Vec<String>> {
         let client = self.client().await?;
         let rows = client

@@ -94,6 +94,8 @@ pub(crate) fn add_user(
     for (name, special) in DEFAULT_MAILBOXES {
         let name = MailboxName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         insert_mailbox(conn, id, &name, special)?;
+        conn.prepare_cached("INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?1, ?2)")?
+            .execute(params![id.0, name.as_str()])?;
     }
     Ok(id)
 }

@@ -185,13 +185,27 @@ pub(crate) fn bounce(
     address: &str,
     suspend_after: u32,
 ) -> Result<Option<ListMember>> {
+    // `since` becomes the time of the suspension: how long it lasted decides removal.
     conn.execute(
         "UPDATE list_members SET bounces = bounces + 1,
-             state = CASE WHEN bounces + 1 >= ?3 THEN 'suspended' ELSE state END
+             state = CASE WHEN bounces + 1 >= ?3 THEN 'suspended' ELSE state END,
+             since = CASE WHEN bounces + 1 >= ?3 THEN ?4 ELSE since END
          WHERE list_id = ?1 AND address = ?2 AND state = 'active'",
-        params![list, address, suspend_after.max(1)],
+        params![list, address, suspend_after.max(1), now()],
     )?;
     get_member(conn, list, address)
+}
+
+/// Removes the members suspended before `before`; their addresses.
+pub(crate) fn remove_suspended(conn: &Connection, list: i64, before: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "DELETE FROM list_members WHERE list_id = ?1 AND state = 'suspended' AND since < ?2
+         RETURNING address",
+    )?;
+    let rows = stmt.query_map(params![list, before], |r| r.get(0))?;
+    let mut removed: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+    removed.sort();
+    Ok(removed)
 }
 
 pub(crate) fn moderators(conn: &Connection, list: i64) -> Result<Vec<String>> {

@@ -202,6 +202,10 @@ impl SqliteStore {
         self.write(|c| Ok((lists::bounce(c, list, address, suspend_after)?, vec![])))
     }
 
+    pub fn list_remove_suspended(&self, list: i64, before: i64) -> Result<Vec<String>> {
+        self.write(|c| Ok((lists::remove_suspended(c, list, before)?, vec![])))
+    }
+
     pub fn list_moderators(&self, list: i64) -> Result<Vec<String>> {
         lists::moderators(&self.read(), list)
     }
@@ -358,10 +362,12 @@ impl SqliteStore {
         Ok((answer, Installed { paths }))
     }
 
-    /// Several bodies, each with its targets, as one job: one savepoint files all or none.
+    /// Several bodies, each with its targets, as one job: one savepoint files all or none,
+    /// and queues the first body for `outbound`.
     pub(crate) fn send_jobs(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<Outbound>,
     ) -> Result<(Answer, Installed)> {
         let mut paths = Vec::new();
         let mut parts = Vec::with_capacity(messages.len());
@@ -380,7 +386,7 @@ impl SqliteStore {
             dir: first.dir,
             targets: first.targets,
             more: parts,
-            outbound: None,
+            outbound,
             then: None,
             reply,
         })?;

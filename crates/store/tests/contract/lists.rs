@@ -116,6 +116,24 @@ pub async fn list_members_bounce_and_suspend(b: &dyn Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(after.bounces, 2, "a suspended member counts no more");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let kept = s.list_remove_suspended(list, now - 3600).await.unwrap();
+    assert!(kept.is_empty(), "suspended just now: {kept:?}");
+    let removed = s.list_remove_suspended(list, now + 10).await.unwrap();
+    assert_eq!(
+        removed,
+        ["carol@remote.test"],
+        "only the suspended one goes"
+    );
+    assert!(
+        s.list_member(list, "bob@remote.test")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(
         s.list_bounce(list, "nobody@remote.test", 2).await.unwrap(),
         None

@@ -405,7 +405,7 @@ pub async fn several_bodies_are_filed_all_or_none(b: &dyn Backend) {
             vec![target(alice, "INBOX", Flags::default())],
         ),
     ];
-    let submitted = s.submit_all(batch).await.unwrap();
+    let submitted = s.submit_all(batch, None).await.unwrap();
     let filed: Vec<u32> = submitted.delivered.iter().map(|d| d.uid.get()).collect();
     assert_eq!(filed, [1, 1, 2], "in the order given");
     assert_eq!(used(b, "alice").await, 300);
@@ -421,7 +421,7 @@ pub async fn several_bodies_are_filed_all_or_none(b: &dyn Backend) {
             vec![target(alice, "INBOX", Flags::default())],
         ),
     ];
-    let err = s.submit_all(over).await.unwrap_err();
+    let err = s.submit_all(over, None).await.unwrap_err();
     assert!(matches!(err, StoreError::OverQuota(_)), "{err}");
     let nobody = hermod_store::UserId(987_654);
     let missing = vec![
@@ -434,11 +434,11 @@ pub async fn several_bodies_are_filed_all_or_none(b: &dyn Backend) {
             vec![target(nobody, "INBOX", Flags::default())],
         ),
     ];
-    let err = s.submit_all(missing).await.unwrap_err();
+    let err = s.submit_all(missing, None).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownUser(_)), "{err}");
     assert_eq!(uids_of(b, inbox).await, [1, 2], "nothing of either kept");
     assert_eq!(used(b, "alice").await, 300);
-    let empty = s.submit_all(Vec::new()).await.unwrap();
+    let empty = s.submit_all(Vec::new(), None).await.unwrap();
     assert!(empty.delivered.is_empty());
 }
 

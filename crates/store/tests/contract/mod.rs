@@ -40,6 +40,7 @@ macro_rules! every_contract {
             subscribers_wake_on_changes_from_another_handle,
             // Queue.
             a_submission_is_filed_and_queued_together,
+            several_bodies_are_filed_and_the_first_queued_together,
             a_claimed_entry_is_nobody_elses_until_its_lease_runs_out,
             a_released_entry_is_free_again,
             claims_take_at_most_their_limit,

@@ -129,6 +129,50 @@ pub async fn a_submission_is_filed_and_queued_together(b: &dyn Backend) {
     assert_eq!((local.delivered.len(), local.queue_id), (1, None));
 }
 
+/// Several bodies with remote recipients (a delivery whose Sieve scripts edited some local
+/// copies): the first body is queued, the others filed, in one commit or not at all.
+pub async fn several_bodies_are_filed_and_the_first_queued_together(b: &dyn Backend) {
+    let s = b.store();
+    let alice = user(b, "alice", Some(1000)).await;
+    let out = outbound(Some("a@example.test"), &["x@far.test"]);
+    let bodies = |first: &'static [u8], second: &'static [u8]| {
+        let s = s.clone();
+        async move {
+            vec![
+                (seal(&*s, first).await.unwrap(), Vec::new()),
+                (
+                    seal(&*s, second).await.unwrap(),
+                    vec![target(alice, "INBOX", Flags::default())],
+                ),
+            ]
+        }
+    };
+    let submitted = s
+        .submit_all(
+            bodies(b"arrived\r\n", b"X-Edited: 1\r\narrived\r\n").await,
+            Some(&out),
+        )
+        .await
+        .unwrap();
+    let id = submitted.queue_id.expect("queued");
+    let queued = s.queued(id).await.unwrap().unwrap();
+    assert_eq!(read_body(&*s, &queued.blob).await, b"arrived\r\n");
+    let filed = s.messages(submitted.delivered[0].mailbox).await.unwrap();
+    assert_eq!(
+        read_body(&*s, &filed[0].blob).await,
+        b"X-Edited: 1\r\narrived\r\n"
+    );
+    // The edited copy over quota: nothing filed, nothing queued.
+    let refused = s
+        .submit_all(bodies(b"again\r\n", &[b'o'; 2000]).await, Some(&out))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::OverQuota(_))),
+        "{refused:?}"
+    );
+    assert_eq!(s.queue().await.unwrap().len(), 1, "no second entry");
+}
+
 /// A claimed entry is nobody else's until its lease runs out; renewing extends it; once it
 /// is over another process takes the entry, and the first one's late result is refused.
 pub async fn a_claimed_entry_is_nobody_elses_until_its_lease_runs_out(b: &dyn Backend) {

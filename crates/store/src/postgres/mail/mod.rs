@@ -164,6 +164,7 @@ impl Mail for PostgresStore {
     async fn submit_all(
         &self,
         messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
+        outbound: Option<&Outbound>,
     ) -> Result<Submitted> {
         if messages.is_empty() {
             return Ok(Submitted::default());
@@ -172,7 +173,7 @@ impl Mail for PostgresStore {
         let tx = client.transaction().await?;
         let mut changed = Changed::default();
         let submitted =
-            deliver::file_and_queue(&tx, &*self.bodies, messages, None, &mut changed).await?;
+            deliver::file_and_queue(&tx, &*self.bodies, messages, outbound, &mut changed).await?;
         self.commit_mail(tx, changed).await?;
         Ok(submitted)
     }
