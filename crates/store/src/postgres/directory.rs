@@ -206,6 +206,12 @@ impl Directory for PostgresStore {
         for (name, special) in DEFAULT_MAILBOXES {
             let name = MailboxName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             mail::insert_mailbox(&tx, id, &name, special).await?;
+            // Subscribed too, so clients that show subscribed folders show them.
+            tx.execute(
+                "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&id.0, &name.as_str()],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(id)
