@@ -58,7 +58,6 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
         .chain()
         .first()
         .and_then(|leaf| crate::net::x509::parse_tbs(leaf));
-    let listeners = &ctx.listening;
     let body = html! {
         section aria-labelledby="numbers" {
             h2 #numbers { "Since the server started" }
@@ -83,6 +82,18 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
             }
             p { a href="/admin/queue" { "See the queue" } }
         }
+        (certificate_and_services(certificate, &ctx.listening))
+    };
+    let page = layout::page("Dashboard", Some(&signed.viewer()), "/admin", None, body);
+    html(StatusCode::OK, page)
+}
+
+/// When the certificate expires, and what listens where.
+fn certificate_and_services(
+    certificate: Option<(i64, bool)>,
+    listeners: &[(&'static str, String)],
+) -> maud::Markup {
+    html! {
         section aria-labelledby="certificate" {
             h2 #certificate { "Certificate" }
             @match certificate {
@@ -108,9 +119,7 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
             }
             p.muted { "Run " code { "hermod check" } " for the view from the internet (DNS, ports, certificate)." }
         }
-    };
-    let page = layout::page("Dashboard", Some(&signed.viewer()), "/admin", None, body);
-    html(StatusCode::OK, page)
+    }
 }
 
 fn days_left(not_after: i64) -> String {
@@ -188,7 +197,7 @@ async fn render_accounts(
         }
         section aria-labelledby="list" {
             h2 #list { "Accounts" }
-            table {
+            table.stack {
                 thead { tr { th scope="col" { "Account" } th scope="col" { "Storage" } th scope="col" { "State" } th scope="col" { "Actions" } } }
                 tbody {
                     @for user in &users {

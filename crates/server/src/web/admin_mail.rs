@@ -218,7 +218,7 @@ async fn queue_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store::S
                 @if let Some(reason) = &entry.held {
                     p.notice.problem { "Held by the bulk guard: " (reason) }
                 }
-                table {
+                table.stack {
                     thead { tr { th scope="col" { "Recipient" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last reply" } } }
                     tbody {
                         @for (rcpt, state, attempts, error) in &entry.recipients {
