@@ -57,7 +57,8 @@ imaps = ["127.0.0.1:2993"]
 managesieve = ["127.0.0.1:4190"]
 # Autoconfiguration for email programs (Thunderbird, Outlook, Apple devices) and the MTA-STS
 # policy, over HTTP and HTTPS (standard ports 80 and 443; the names autoconfig.DOMAIN,
-# autodiscover.DOMAIN and mta-sts.DOMAIN point here).
+# autodiscover.DOMAIN and mta-sts.DOMAIN point here). HTTPS also serves the web interface
+# (/account for every user, /admin for administrators); plain HTTP serves it to loopback only.
 http = ["127.0.0.1:2080"]
 https = ["127.0.0.1:2443"]
 # Prometheus metrics at /metrics, plain HTTP: keep it on a private address.

@@ -17,6 +17,8 @@ pub enum AccountError {
     UnknownDomain(String),
     #[error("alias target {0} is not in a local domain: an alias forwards within this server only")]
     RemoteTarget(String),
+    #[error("invalid sender pattern {0:?}: use an address or @domain")]
+    BadSender(String),
     #[error("the current password is not right")]
     WrongPassword,
     #[error("an app password name is 1 to 64 characters without control characters")]
@@ -105,6 +107,26 @@ pub async fn set_admin(
     admin: bool,
 ) -> Result<(), AccountError> {
     Ok(accounts.set_admin(address, admin).await?)
+}
+
+/// Lets `address` submit as more senders: addresses, or `@domain` for a whole domain
+/// (stored lowercase). No pattern: back to its own address and its aliases only.
+pub async fn set_send_as(
+    directory: &dyn Directory,
+    address: &Address,
+    patterns: &[String],
+) -> Result<(), AccountError> {
+    for pattern in patterns {
+        let valid = match pattern.strip_prefix('@') {
+            Some(domain) => Domain::parse(domain).is_ok(),
+            None => Address::parse(pattern).is_ok(),
+        };
+        if !valid {
+            return Err(AccountError::BadSender(pattern.clone()));
+        }
+    }
+    let normalized: Vec<String> = patterns.iter().map(|p| p.to_lowercase()).collect();
+    Ok(directory.set_send_as(address, &normalized).await?)
 }
 
 /// Changes an account's quota (`None`: unlimited).

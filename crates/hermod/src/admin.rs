@@ -173,17 +173,9 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
         }
         UserAction::Remove { address } => store.remove_user(&parse_address(&address)?)?,
         UserAction::SendAs { address, patterns } => {
-            for pattern in &patterns {
-                let valid = match pattern.strip_prefix('@') {
-                    Some(domain) => Domain::parse(domain).is_ok(),
-                    None => Address::parse(pattern).is_ok(),
-                };
-                if !valid {
-                    bail!("invalid sender pattern {pattern:?}: use an address or @domain");
-                }
-            }
-            let normalized: Vec<String> = patterns.iter().map(|p| p.to_lowercase()).collect();
-            store.set_send_as(&parse_address(&address)?, &normalized)?;
+            let address = parse_address(&address)?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            runtime()?.block_on(accounts::set_send_as(&store, &address, &patterns))?;
         }
         UserAction::List => {
             let admins = store.admins()?;

@@ -16,7 +16,7 @@ mod smtp;
 mod spam;
 mod web;
 
-pub use http::{client_services, mta_sts_policy};
+pub use http::{client_services, domain_records, mta_sts_policy};
 pub use lists::list_engine;
 
 pub use net::{Listeners, Service, shutdown, tls, x509};

@@ -339,6 +339,24 @@ async fn administrators_manage_accounts() {
     .await;
     assert_eq!(reset.status, 303);
     signed_in(&server, "bob@example.test", "reset-password").await;
+    let senders = [
+        ("address", "bob@example.test"),
+        ("op", "send-as"),
+        ("send_as", "@Example.test boss@corp.test"),
+    ];
+    assert_eq!(submit(&mut root, page, change, &senders).await.status, 303);
+    let bob = server
+        .store
+        .user(&addr("bob@example.test"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.send_as, ["@example.test", "boss@corp.test"]);
+    let bad = [
+        ("address", "bob@example.test"),
+        ("op", "send-as"),
+        ("send_as", "@@"),
+    ];
+    assert_eq!(submit(&mut root, page, change, &bad).await.status, 422);
     let quota = submit(
         &mut root,
         page,

@@ -4,7 +4,6 @@
 
 use anyhow::{Result, bail};
 use hermod_config::Config;
-use hermod_core::selfhost::DomainSetup;
 use hermod_store::{BlockingStore, SqliteStore};
 use hermod_types::Domain;
 use std::net::IpAddr;
@@ -20,16 +19,7 @@ pub fn domain_records(
         bail!("unknown domain {domain}: add it first with `hermod domain add {domain}`");
     }
     let keys = store.dkim_keys(domain)?;
-    let services = hermod_server::client_services(config);
-    let policy = hermod_server::mta_sts_policy(config);
-    let serves_policy =
-        !config.listen.https.is_empty() && config.mta_sts.mode != hermod_config::MtaStsMode::None;
-    Ok(hermod_core::selfhost::dns_records(&DomainSetup {
-        domain: domain.as_str(),
-        hostname: &config.hostname,
-        dkim_keys: &keys,
-        public_ips,
-        services: &services,
-        mta_sts_policy: serves_policy.then_some(policy.as_str()),
-    }))
+    Ok(hermod_server::domain_records(
+        config, domain, &keys, public_ips,
+    ))
 }

@@ -373,6 +373,29 @@ pub(crate) fn services_on(
         .collect()
 }
 
+/// The zone-file text a local domain needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
+/// autoconfig) as this configuration serves it: what `hermod domain dns` prints and the web's
+/// domain page shows. `dkim_keys`: the domain's keys from the store.
+pub fn domain_records(
+    config: &hermod_config::Config,
+    domain: &Domain,
+    dkim_keys: &[hermod_store::DkimKeyRecord],
+    public_ips: &[std::net::IpAddr],
+) -> String {
+    let services = client_services(config);
+    let policy = mta_sts_policy(config);
+    let serves_policy =
+        !config.listen.https.is_empty() && config.mta_sts.mode != hermod_config::MtaStsMode::None;
+    hermod_core::selfhost::dns_records(&hermod_core::selfhost::DomainSetup {
+        domain: domain.as_str(),
+        hostname: &config.hostname,
+        dkim_keys,
+        public_ips,
+        services: &services,
+        mta_sts_policy: serves_policy.then_some(policy.as_str()),
+    })
+}
+
 /// The MTA-STS policy this configuration serves.
 pub fn mta_sts_policy(config: &hermod_config::Config) -> String {
     let sts = &config.mta_sts;

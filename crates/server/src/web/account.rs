@@ -150,6 +150,25 @@ async fn security_page(
                 button type="submit" { "Change password" }
             }
         }
+        (app_passwords_section(&passwords, csrf, new_secret))
+    };
+    let page = layout::page(
+        "Passwords",
+        Some(&signed.viewer()),
+        "/account/security",
+        notice.as_ref(),
+        body,
+    );
+    html(status, page)
+}
+
+/// The account's app passwords, the one just made (shown once), and the form making one.
+fn app_passwords_section(
+    passwords: &[hermod_store::AppPassword],
+    csrf: &str,
+    new_secret: Option<(&str, &str)>,
+) -> Markup {
+    html! {
         section aria-labelledby="apps" {
             h2 #apps { "App passwords" }
             p { "Give each email program its own password: it works for IMAP, POP3, sending and filters, never for this site, and you can revoke it alone." }
@@ -166,7 +185,7 @@ async fn security_page(
                 table {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Made" } th scope="col" { span.muted { "Action" } } } }
                     tbody {
-                        @for p in &passwords {
+                        @for p in passwords {
                             tr {
                                 td { (p.name) }
                                 td { (layout::date_time(p.created)) }
@@ -189,15 +208,7 @@ async fn security_page(
                 button type="submit" { "Create app password" }
             }
         }
-    };
-    let page = layout::page(
-        "Passwords",
-        Some(&signed.viewer()),
-        "/account/security",
-        notice.as_ref(),
-        body,
-    );
-    html(status, page)
+    }
 }
 
 fn problem(error: impl std::fmt::Display) -> Option<Notice> {

@@ -43,6 +43,13 @@ pub(super) fn vacation_body(
                 button type="submit" { "Save vacation reply" }
             }
         }
+        (rules_section(shown, csrf))
+    }
+}
+
+/// The rules in force, each with its remove button, and the form adding one.
+fn rules_section(shown: &Settings, csrf: &str) -> Markup {
+    html! {
         section aria-labelledby="rules" {
             h2 #rules { "Filter rules" }
             p { "Rules run in order on arriving mail. Filing into a folder or deleting ends the rules for that message." }

@@ -39,6 +39,7 @@ const DONE: &[(&str, &str)] = &[
     ("admin-on", "The account is an administrator now."),
     ("admin-off", "The account is no administrator any more."),
     ("quota", "The quota is changed."),
+    ("send-as", "The senders it may use are saved."),
 ];
 
 async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
@@ -58,7 +59,6 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
         .chain()
         .first()
         .and_then(|leaf| crate::net::x509::parse_tbs(leaf));
-    let listeners = &ctx.listening;
     let body = html! {
         section aria-labelledby="numbers" {
             h2 #numbers { "Since the server started" }
@@ -83,6 +83,18 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
             }
             p { a href="/admin/queue" { "See the queue" } }
         }
+        (certificate_and_services(certificate, &ctx.listening))
+    };
+    let page = layout::page("Dashboard", Some(&signed.viewer()), "/admin", None, body);
+    html(StatusCode::OK, page)
+}
+
+/// When the certificate expires, and what listens where.
+fn certificate_and_services(
+    certificate: Option<(i64, bool)>,
+    listeners: &[(&'static str, String)],
+) -> maud::Markup {
+    html! {
         section aria-labelledby="certificate" {
             h2 #certificate { "Certificate" }
             @match certificate {
@@ -108,9 +120,7 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
             }
             p.muted { "Run " code { "hermod check" } " for the view from the internet (DNS, ports, certificate)." }
         }
-    };
-    let page = layout::page("Dashboard", Some(&signed.viewer()), "/admin", None, body);
-    html(StatusCode::OK, page)
+    }
 }
 
 fn days_left(not_after: i64) -> String {
@@ -188,7 +198,7 @@ async fn render_accounts(
         }
         section aria-labelledby="list" {
             h2 #list { "Accounts" }
-            table {
+            table.stack {
                 thead { tr { th scope="col" { "Account" } th scope="col" { "Storage" } th scope="col" { "State" } th scope="col" { "Actions" } } }
                 tbody {
                     @for user in &users {
@@ -204,7 +214,7 @@ async fn render_accounts(
                                 @if let Some(reason) = &user.frozen { "frozen (" (reason) ") " }
                                 @if user.bulk_allowed { "bulk allowed" }
                             }
-                            td { (account_actions(csrf, &user.address, admin, user.frozen.is_some(), user.bulk_allowed)) }
+                            td { (account_actions(csrf, user, admin)) }
                         }
                     }
                 }
@@ -221,13 +231,9 @@ async fn render_accounts(
     html(status, page)
 }
 
-fn account_actions(
-    csrf: &str,
-    address: &str,
-    admin: bool,
-    frozen: bool,
-    bulk: bool,
-) -> maud::Markup {
+fn account_actions(csrf: &str, user: &hermod_store::UserRecord, admin: bool) -> maud::Markup {
+    let address = user.address.as_str();
+    let (frozen, bulk, send_as) = (user.frozen.is_some(), user.bulk_allowed, &user.send_as);
     let button = |op: &str, label: &str| {
         html! {
             form.inline method="post" action="/admin/accounts/change" {
@@ -240,6 +246,7 @@ fn account_actions(
     };
     let field_id = format!("reset-{}", address.replace(['@', '.'], "-"));
     let quota_id = format!("quota-{}", address.replace(['@', '.'], "-"));
+    let send_as_id = format!("send-as-{}", address.replace(['@', '.'], "-"));
     html! {
         @if frozen { (button("unfreeze", "Unfreeze")) } @else { (button("freeze", "Freeze")) }
         @if bulk { (button("bulk-guard", "Guard bulk")) } @else { (button("bulk-allow", "Allow bulk")) }
@@ -253,6 +260,17 @@ fn account_actions(
                 label for=(quota_id) { "Quota in MiB for " (address) " (empty: no limit)" }
                 input id=(quota_id) type="number" name="quota" min="1";
                 button.secondary type="submit" { "Set quota" }
+            }
+        }
+        details {
+            summary { "Senders it may use" }
+            form method="post" action="/admin/accounts/change" {
+                (csrf_field(csrf))
+                input type="hidden" name="address" value=(address);
+                input type="hidden" name="op" value="send-as";
+                label for=(send_as_id) { "Besides " (address) " and its aliases (addresses or @domain; empty: none)" }
+                input id=(send_as_id) type="text" name="send_as" value=(send_as.join(" "));
+                button.secondary type="submit" { "Save senders" }
             }
         }
         details {
@@ -362,6 +380,15 @@ async fn change_account(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Res
             return refused(text.into()).await;
         }
         "admin-on" | "admin-off" => accounts::set_admin(store, &address, op == "admin-on").await,
+        "send-as" => {
+            let patterns: Vec<String> = form
+                .get("send_as")
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            accounts::set_send_as(store, &address, &patterns).await
+        }
         "quota" => match parse_quota(form.get("quota")) {
             Ok(quota) => accounts::set_quota(store, &address, quota).await,
             Err(text) => return refused(text).await,

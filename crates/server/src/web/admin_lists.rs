@@ -147,7 +147,7 @@ fn list_section(
             h3 { "Members" }
             @if members.is_empty() { p.muted { "No members." } }
             @else {
-                table {
+                table.stack {
                     thead { tr { th scope="col" { "Address" } th scope="col" { "State" } th scope="col" { "Bounces" } th scope="col" { span.muted { "Action" } } } }
                     tbody {
                         @for m in members {

@@ -99,21 +99,7 @@ async fn queue(State(ctx): Ctx, headers: HeaderMap, Query(q): QueryMap) -> Respo
 /// server's public addresses are not known here).
 async fn records(ctx: &Context, domain: &Domain) -> Result<String, hermod_store::StoreError> {
     let keys = ctx.store.dkim_keys(domain).await?;
-    let config = &ctx.config;
-    let policy = crate::mta_sts_policy(config);
-    let serves_policy =
-        !config.listen.https.is_empty() && config.mta_sts.mode != hermod_config::MtaStsMode::None;
-    let services = crate::client_services(config);
-    Ok(hermod_core::selfhost::dns_records(
-        &hermod_core::selfhost::DomainSetup {
-            domain: domain.as_str(),
-            hostname: &config.hostname,
-            dkim_keys: &keys,
-            public_ips: &[],
-            services: &services,
-            mta_sts_policy: serves_policy.then_some(policy.as_str()),
-        },
-    ))
+    Ok(crate::domain_records(&ctx.config, domain, &keys, &[]))
 }
 
 async fn domains_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store::StoreError> {
@@ -218,7 +204,7 @@ async fn queue_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store::S
                 @if let Some(reason) = &entry.held {
                     p.notice.problem { "Held by the bulk guard: " (reason) }
                 }
-                table {
+                table.stack {
                     thead { tr { th scope="col" { "Recipient" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last reply" } } }
                     tbody {
                         @for (rcpt, state, attempts, error) in &entry.recipients {

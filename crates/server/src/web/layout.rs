@@ -184,5 +184,10 @@ meter { width: 100%; max-width: 28rem; height: 1.2rem; }
   .logout { margin-left: 0; }
   main { padding: .75rem; }
   th, td { padding: .35rem .3rem; font-size: .9rem; }
+  /* Wide tables become one block per row: nothing scrolls sideways on a phone. */
+  table.stack thead { position: absolute; left: -9999px; }
+  table.stack tr, table.stack td { display: block; }
+  table.stack td { border: none; padding: .15rem 0; }
+  table.stack tr { border-bottom: 1px solid var(--line); padding: .5rem 0; }
 }
 "#;
