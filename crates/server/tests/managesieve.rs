@@ -55,7 +55,14 @@ async fn the_greeting_lists_the_capabilities() {
     let sieve = g.capability("SIEVE").unwrap();
     let engine = hermod_server::sieve_engine(&server.config).unwrap();
     assert_eq!(sieve, engine.extensions().join(" "));
-    for ext in ["fileinto", "vacation", "imap4flags", "include", "regex"] {
+    for ext in [
+        "fileinto",
+        "vacation",
+        "imap4flags",
+        "include",
+        "regex",
+        "editheader",
+    ] {
         assert!(sieve.split(' ').any(|e| e == ext), "{ext} in {sieve}");
     }
     let again = c.cmd("CAPABILITY").await;
