@@ -11,9 +11,9 @@ use crate::LocalRecipient;
 use crate::sieve::{Arrival, Edited, Outgoing, SieveEngine, Verdict};
 use hermod_store::{
     Delivered, DeliveryTarget, Flags, Mail, Outbound, OutboundRecipient, Result, SealedBlob,
-    SpecialUse, Store, StoreError, UserId,
+    SpecialUse, Store, StoreError, UserId, UserRecord,
 };
-use hermod_types::MailboxName;
+use hermod_types::{Address, MailboxName};
 use std::sync::Arc;
 
 /// Which of a user's mailboxes a copy goes to.
@@ -398,7 +398,9 @@ async fn report_rejections(
     Ok(true)
 }
 
-/// Queues `content` for one recipient in its own commit.
+/// Sends `content` to one recipient in its own commit: straight into the INBOX of a local
+/// account (the relay would look up our own MX, and a machine without DNS for its domain
+/// would keep a local sender's vacation reply deferred), else into the outbound queue.
 async fn queue_one(
     store: &dyn Store,
     sender: Option<String>,
@@ -408,6 +410,22 @@ async fn queue_one(
     let writer = store.blob_writer()?;
     let (writer, _) = writer.append(content).await?;
     let blob = writer.seal_async().await?;
+    if let Some(user) = local_account(store, &recipient.address).await? {
+        let target = DeliveryTarget {
+            user: user.id,
+            mailbox: MailboxName::inbox(),
+            flags: Flags::default(),
+            internal_date: hermod_message::unix_now(),
+        };
+        return match store.submit(blob, &[target], None).await {
+            // A full mailbox refuses an automatic message; the mail that caused it stays.
+            Err(StoreError::OverQuota(user)) => {
+                tracing::info!(user, "a filter's message not filed: over quota");
+                Ok(())
+            }
+            other => other.map(drop),
+        };
+    }
     let outbound = Outbound {
         sender,
         recipients: vec![recipient],
@@ -418,6 +436,16 @@ async fn queue_one(
     };
     store.submit(blob, &[], Some(&outbound)).await?;
     Ok(())
+}
+
+/// The local account `address` names exactly, if any (aliases and plus-addresses go the
+/// relay's way).
+async fn local_account(store: &dyn Store, address: &str) -> Result<Option<UserRecord>, StoreError> {
+    let Ok(address) = Address::parse(address) else {
+        return Ok(None);
+    };
+    let lookup = store.lookup_address(&address).await?;
+    Ok(lookup.user.filter(|_| lookup.local_domain))
 }
 
 /// Whether the header section holds exactly `line` (case-insensitive).

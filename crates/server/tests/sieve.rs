@@ -186,6 +186,31 @@ async fn vacation_answers_each_sender_once_and_never_lists() {
     assert_eq!(server.inbox("alice@example.test").len(), 4, "all kept");
 }
 
+/// A local sender's vacation reply is filed in its INBOX, never sent to the relay (which
+/// would look up this server's own MX).
+#[tokio::test]
+async fn a_vacation_reply_to_a_local_sender_is_filed_locally() {
+    let mta = FakeMta::start().await;
+    let server = server_for(&mta).await;
+    activate(
+        &server,
+        "alice@example.test",
+        r#"require "vacation";
+           vacation :subject "Away" "Back on Monday.";"#,
+    );
+    let body = message("bob@example.test", "local", "");
+    let code = send(&server, "bob@example.test", &["alice@example.test"], &body).await;
+    assert_eq!(code, 250);
+    eventually("the reply in bob's INBOX", || {
+        server.inbox("bob@example.test").len() == 1
+    })
+    .await;
+    let reply = String::from_utf8(server.inbox("bob@example.test").remove(0)).unwrap();
+    assert!(reply.contains("Subject: Away") && reply.contains("Back on Monday."));
+    assert!(server.store.queue().unwrap().is_empty(), "nothing queued");
+    assert!(mta.messages().is_empty());
+}
+
 #[tokio::test]
 async fn redirect_relays_the_message_once() {
     let mta = FakeMta::start().await;
