@@ -340,7 +340,9 @@ async fn moderate(
 ) -> Result<()> {
     let list = find(store.as_ref(), list).await?;
     let engine = hermod_server::list_engine(config).map_err(anyhow::Error::msg)?;
-    let srs = hermod_server::srs_key(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let srs = hermod_server::srs_key(store.as_ref())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let sieve = hermod_server::sieve_engine(config)
         .map_err(anyhow::Error::msg)?
         .with_srs(srs.clone());

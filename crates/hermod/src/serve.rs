@@ -28,7 +28,7 @@ async fn run(config: Config) -> Result<()> {
     let listeners = Listeners::bind(&config).await?;
     drop_privileges(config.run_as.as_deref())?;
     let store = crate::store::open(&config, crate::store::Opener::Server).await?;
-    let server = Server::new(config, listeners, store)?;
+    let server = Server::new(config, listeners, store).await?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tracing::info!("hermod {} started", env!("CARGO_PKG_VERSION"));

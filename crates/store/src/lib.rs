@@ -19,6 +19,7 @@ mod model;
 mod notify;
 mod postgres;
 pub mod roles;
+mod secrets;
 mod sqlite;
 
 pub use backup::{BackupReport, Contents, RestoreReport, backup, check as check_backup, restore};
