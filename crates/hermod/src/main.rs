@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod list;
 mod maildir;
+mod migrate;
 mod queue;
 mod selfhost;
 mod serve;
@@ -86,6 +87,11 @@ enum Command {
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
     Import { address: String, path: PathBuf },
+    /// Move the store: `migrate --to URL` copies the embedded store into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        action: migrate::StoreAction,
+    },
     /// Copy the store (safe while the server runs), its keys and the configuration into DIR,
     /// which must be new or empty.
     Backup { dir: PathBuf },
@@ -118,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli.config)?;
     match command {
         Command::Serve => serve::serve(config),
+        Command::Store { action } => migrate::store(&config, action),
         Command::Backup { dir } => {
             store::embedded_only(
                 &config,
@@ -149,6 +156,7 @@ async fn manage(config: &Config, store: Arc<dyn Store>, command: Command) -> Res
         Command::Export { address, dir } => maildir::export(one, &address, &dir).await,
         Command::Import { address, path } => maildir::import(one, &address, &path).await,
         Command::Serve
+        | Command::Store { .. }
         | Command::Backup { .. }
         | Command::Restore { .. }
         | Command::Quickstart(_) => unreachable!("handled before the store is opened"),

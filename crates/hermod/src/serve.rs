@@ -27,6 +27,8 @@ fn init_logging() {
 async fn run(config: Config) -> Result<()> {
     let listeners = Listeners::bind(&config).await?;
     drop_privileges(config.run_as.as_deref())?;
+    // Held until the server stops: `hermod store migrate` waits for no server.
+    let _lock = crate::store::lock_data_dir(&config.data_dir, crate::store::Holder::Server)?;
     let store = crate::store::open(&config, crate::store::Opener::Server).await?;
     let server = Server::new(config, listeners, store).await?;
     let mut term = signal(SignalKind::terminate())?;

@@ -97,3 +97,51 @@ async fn open_postgres(config: &Config, opener: Opener) -> Result<Arc<dyn Store>
     }
     Ok(Arc::new(store))
 }
+
+/// The data directory's lock file: `hermod serve` holds it shared while it runs, `hermod
+/// store migrate` exclusively, so a migration never copies a store a server is changing
+/// (and a server does not start on a store being migrated). flock(2) locks go with the
+/// process, so a killed server leaves nothing to clean up.
+const LOCK_FILE: &str = "hermod.lock";
+
+/// Who holds the data directory.
+pub enum Holder {
+    Server,
+    Migration,
+}
+
+/// Locks the data directory for `holder`, or says who is in the way. Keep the file open as
+/// long as the lock is needed.
+pub fn lock_data_dir(data_dir: &std::path::Path, holder: Holder) -> Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let path = data_dir.join(LOCK_FILE);
+    // Read-only once it exists: the server may run as another user than who made it.
+    let file = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path),
+        opened => opened,
+    }
+    .with_context(|| format!("cannot open {}", path.display()))?;
+    let locked = match holder {
+        Holder::Server => file.try_lock_shared(),
+        Holder::Migration => file.try_lock(),
+    };
+    match (locked, holder) {
+        (Ok(()), _) => Ok(file),
+        (Err(std::fs::TryLockError::WouldBlock), Holder::Server) => bail!(
+            "{} is being migrated (`hermod store migrate`): start the server once it is done",
+            data_dir.display()
+        ),
+        (Err(std::fs::TryLockError::WouldBlock), Holder::Migration) => bail!(
+            "{} is in use by a running hermod server: stop it before migrating",
+            data_dir.display()
+        ),
+        (Err(std::fs::TryLockError::Error(e)), _) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}

@@ -176,3 +176,47 @@ fn backup_refuses_on_postgres() {
     assert!(err.contains("pg_dump"), "{err}");
     assert!(!target.exists());
 }
+
+#[test]
+fn store_migrate_moves_an_embedded_store_and_refuses_while_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["domain", "add", "example.test"], None);
+    let add = ["user", "add", "bob@example.test", "--password-stdin"];
+    ok(&config, &add, Some("pw\n"));
+    ok(
+        &config,
+        &["alias", "add", "info@example.test", "bob@example.test"],
+        None,
+    );
+    let users = ok(&config, &["user", "list"], None);
+    let url = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(postgres::fresh_database());
+
+    let mut server = serve(&config);
+    let err = fails(&config, &["store", "migrate", "--to", &url], None);
+    assert!(err.contains("in use by a running hermod"), "{err}");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let out = ok(&config, &["store", "migrate", "--to", &url], None);
+    assert!(out.contains("users: 1 rows"), "{out}");
+    assert!(out.contains("aliases: 1 rows"), "{out}");
+    assert!(out.contains("secrets: srs.key"), "{out}");
+    let err = fails(&config, &["store", "migrate", "--to", &url], None);
+    assert!(err.contains("not empty"), "{err}");
+
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    assert_eq!(ok(&config, &["user", "list"], None), users);
+    assert_eq!(
+        ok(&config, &["alias", "list"], None),
+        "info@example.test\tbob@example.test\n"
+    );
+}
