@@ -4,10 +4,9 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::accounts;
-use hermod_store::{AliasKey, BlockingStore, EmbeddedStore, SqliteStore};
+use hermod_store::{AliasKey, Store};
 use hermod_types::{Address, Domain};
 use std::io::BufRead;
-use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum DomainAction {
@@ -93,11 +92,6 @@ pub enum AliasAction {
     List,
 }
 
-pub fn open_store(config: &Config) -> Result<SqliteStore> {
-    SqliteStore::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
-}
-
 fn parse_domain(s: &str) -> Result<Domain> {
     Domain::parse(s).with_context(|| format!("invalid domain {s:?}"))
 }
@@ -106,22 +100,20 @@ pub fn parse_address(s: &str) -> Result<Address> {
     Address::parse(s).with_context(|| format!("invalid address {s:?}"))
 }
 
-pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
-    let store = open_store(config)?;
+pub async fn domain(config: &Config, store: &dyn Store, action: DomainAction) -> Result<()> {
     match action {
         DomainAction::Add { domain } => {
-            let domain = parse_domain(&domain)?;
-            let store = EmbeddedStore::new(Arc::new(store));
-            runtime()?.block_on(accounts::add_domain(&store, &domain))?;
+            accounts::add_domain(store, &parse_domain(&domain)?).await?;
         }
         DomainAction::Dns { domain, public_ip } => {
             let domain = parse_domain(&domain)?;
             let records =
-                crate::selfhost::records::domain_records(config, &store, &domain, &public_ip)?;
+                crate::selfhost::records::domain_records(config, store, &domain, &public_ip)
+                    .await?;
             print!("{records}");
         }
-        DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?)?,
-        DomainAction::List => store.domains()?.iter().for_each(|d| println!("{d}")),
+        DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?).await?,
+        DomainAction::List => store.domains().await?.iter().for_each(|d| println!("{d}")),
     }
     Ok(())
 }
@@ -139,20 +131,17 @@ fn read_password() -> Result<String> {
     Ok(password.to_owned())
 }
 
-pub fn user(config: &Config, action: UserAction) -> Result<()> {
-    let store = open_store(config)?;
+pub async fn user(store: &dyn Store, action: UserAction) -> Result<()> {
     match action {
         UserAction::Add { address, quota, .. } => {
             let address = parse_address(&address)?;
             let password = read_password()?;
-            let store = EmbeddedStore::new(Arc::new(store));
-            runtime()?.block_on(accounts::add_user(&store, &address, &password, quota))?;
+            accounts::add_user(store, &address, &password, quota).await?;
         }
         UserAction::Passwd { address, .. } => {
             let address = parse_address(&address)?;
             let password = read_password()?;
-            let store = EmbeddedStore::new(Arc::new(store));
-            runtime()?.block_on(accounts::set_password(&store, &address, &password))?;
+            accounts::set_password(store, &address, &password).await?;
         }
         UserAction::Quota { address, quota } => {
             let address = parse_address(&address)?;
@@ -162,24 +151,21 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
                     format!("invalid quota {bytes:?}: a number of bytes, or unlimited")
                 })?),
             };
-            let store = EmbeddedStore::new(Arc::new(store));
-            runtime()?.block_on(accounts::set_quota(&store, &address, quota))?;
+            accounts::set_quota(store, &address, quota).await?;
         }
         UserAction::Admin { address, state } => {
             let address = parse_address(&address)?;
-            let store = EmbeddedStore::new(Arc::new(store));
             let on = matches!(state, OnOff::On);
-            runtime()?.block_on(accounts::set_admin(&store, &address, on))?;
+            accounts::set_admin(store, &address, on).await?;
         }
-        UserAction::Remove { address } => store.remove_user(&parse_address(&address)?)?,
+        UserAction::Remove { address } => store.remove_user(&parse_address(&address)?).await?,
         UserAction::SendAs { address, patterns } => {
             let address = parse_address(&address)?;
-            let store = EmbeddedStore::new(Arc::new(store));
-            runtime()?.block_on(accounts::set_send_as(&store, &address, &patterns))?;
+            accounts::set_send_as(store, &address, &patterns).await?;
         }
         UserAction::List => {
-            let admins = store.admins()?;
-            for u in store.users()? {
+            let admins = store.admins().await?;
+            for u in store.users().await? {
                 let quota = u.quota.map_or("unlimited".to_owned(), |q| q.to_string());
                 let send_as = if u.send_as.is_empty() {
                     String::new()
@@ -201,25 +187,29 @@ pub fn user(config: &Config, action: UserAction) -> Result<()> {
         }
         UserAction::Freeze { address } => {
             let reason = "frozen by the administrator";
-            if !store.set_frozen(&parse_address(&address)?, Some(reason))? {
+            if !store
+                .set_frozen(&parse_address(&address)?, Some(reason))
+                .await?
+            {
                 println!("{address} was frozen already");
             }
         }
         UserAction::Unfreeze { address } => {
-            if !store.set_frozen(&parse_address(&address)?, None)? {
+            if !store.set_frozen(&parse_address(&address)?, None).await? {
                 println!("{address} was not frozen");
             }
         }
         UserAction::Bulk { address, policy } => {
             let allowed = matches!(policy, BulkPolicy::Allow);
-            store.set_bulk_allowed(&parse_address(&address)?, allowed)?;
+            store
+                .set_bulk_allowed(&parse_address(&address)?, allowed)
+                .await?;
         }
     }
     Ok(())
 }
 
-pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
-    let store = open_store(config)?;
+pub async fn alias(store: &dyn Store, action: AliasAction) -> Result<()> {
     match action {
         AliasAction::Add { alias, targets } => {
             let key =
@@ -228,26 +218,18 @@ pub fn alias(config: &Config, action: AliasAction) -> Result<()> {
                 .iter()
                 .map(|t| parse_address(t))
                 .collect::<Result<Vec<_>>>()?;
-            let store = EmbeddedStore::new(Arc::new(store));
-            runtime()?.block_on(accounts::add_alias(&store, &key, &parsed))?;
+            accounts::add_alias(store, &key, &parsed).await?;
         }
         AliasAction::Remove { alias } => {
             let key =
                 AliasKey::parse(&alias).with_context(|| format!("invalid alias {alias:?}"))?;
-            store.remove_alias(&key)?;
+            store.remove_alias(&key).await?;
         }
         AliasAction::List => {
-            for (alias, targets) in store.aliases()? {
+            for (alias, targets) in store.aliases().await? {
                 println!("{alias}\t{}", targets.join(" "));
             }
         }
     }
     Ok(())
-}
-
-/// A runtime for the core functions the CLI shares with the server (they are async).
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
 }

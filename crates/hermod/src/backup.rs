@@ -108,6 +108,11 @@ pub fn restore(config_path: &Path, dir: &Path) -> Result<()> {
         install_config(&saved, config_path, parent)?;
     }
     let config = load(config_path)?;
+    crate::store::embedded_only(
+        &config,
+        "restore",
+        "restore the database with its own tools (pg_restore, or a base backup with its WAL)",
+    )?;
     refuse_unless_empty(&config.data_dir, &kept_files(&config))?;
     let report = hermod_store::restore(dir, &config.data_dir)
         .with_context(|| format!("restore into {} failed", config.data_dir.display()))?;

@@ -2,14 +2,13 @@
 //! decide held posts. Members added here need no confirmation; people who subscribe by mail
 //! confirm (see `hermod_core::lists`).
 
-use crate::admin::runtime;
-use crate::admin::{open_store, parse_address};
+use crate::admin::parse_address;
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use hermod_config::Config;
 use hermod_core::Router;
 use hermod_core::lists::ListDeps;
-use hermod_store::{EmbeddedStore, ListMode, ListRecord, ListSettings, MemberState, SqliteStore};
+use hermod_store::{ListMode, ListRecord, ListSettings, MemberState, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,8 +82,8 @@ pub enum ListAction {
     },
 }
 
-pub fn list(config: &Config, action: ListAction) -> Result<()> {
-    let store = open_store(config)?;
+pub async fn list(config: &Config, store: Arc<dyn Store>, action: ListAction) -> Result<()> {
+    let store_ref = store.as_ref();
     match action {
         ListAction::Create {
             list,
@@ -105,36 +104,38 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
                 archive,
             };
             let address = parse_address(&list)?;
-            store.list_create(&address, &settings)?;
+            store.list_create(&address, &settings).await?;
             println!("created {}", address.normalized());
         }
         ListAction::Delete { list } => {
-            let list = find(&store, &list)?;
-            store.list_delete(&list.address)?;
+            let list = find(store_ref, &list).await?;
+            store.list_delete(&list.address).await?;
             println!("deleted {}", list.address);
         }
-        ListAction::Show { list } => show(&store, &find(&store, &list)?)?,
+        ListAction::Show { list } => show(store_ref, &find(store_ref, &list).await?).await?,
         ListAction::Lists => {
-            for list in store.lists()? {
-                let members = store.list_members(list.id)?;
+            for list in store.lists().await? {
+                let members = store.list_members(list.id).await?;
                 let active = members.iter().filter(|m| m.state == MemberState::Active);
                 let mode = list.settings.mode.as_str();
                 println!("{}\t{mode}\t{} active", list.address, active.count());
             }
         }
         ListAction::Add { list, addresses } => {
-            let list = find(&store, &list)?;
+            let list = find(store_ref, &list).await?;
             for address in normalized(&addresses)? {
-                store.list_set_member(list.id, &address, MemberState::Active)?;
+                store
+                    .list_set_member(list.id, &address, MemberState::Active)
+                    .await?;
                 println!("added {address}");
             }
         }
         ListAction::Remove { list, addresses } => {
-            remove(&store, &find(&store, &list)?, &addresses)?
+            remove(store_ref, &find(store_ref, &list).await?, &addresses).await?
         }
         ListAction::Members { list } => {
-            let list = find(&store, &list)?;
-            for m in store.list_members(list.id)? {
+            let list = find(store_ref, &list).await?;
+            for m in store.list_members(list.id).await? {
                 println!("{}\t{}\t{} bounces", m.address, m.state.as_str(), m.bounces);
             }
         }
@@ -142,36 +143,48 @@ pub fn list(config: &Config, action: ListAction) -> Result<()> {
             list,
             addresses,
             remove,
-        } => moderators(&store, &find(&store, &list)?, &addresses, remove)?,
-        ListAction::Held { list } => held(&store, &find(&store, &list)?)?,
-        ListAction::Archive { list, file } => write_archive(&store, &find(&store, &list)?, &file)?,
-        ListAction::Approve { list, id } => moderate(config, store, &list, id, None)?,
+        } => {
+            moderators(
+                store_ref,
+                &find(store_ref, &list).await?,
+                &addresses,
+                remove,
+            )
+            .await?
+        }
+        ListAction::Held { list } => held(store_ref, &find(store_ref, &list).await?).await?,
+        ListAction::Archive { list, file } => {
+            write_archive(store_ref, &find(store_ref, &list).await?, &file).await?
+        }
+        ListAction::Approve { list, id } => moderate(config, store, &list, id, None).await?,
         ListAction::Reject { list, id, reason } => {
             let reason = Some(reason.unwrap_or_default());
-            moderate(config, store, &list, id, reason)?
+            moderate(config, store, &list, id, reason).await?
         }
     }
     Ok(())
 }
 
-fn moderators(
-    store: &SqliteStore,
+async fn moderators(
+    store: &dyn Store,
     list: &ListRecord,
     addresses: &[String],
     remove: bool,
 ) -> Result<()> {
     if !addresses.is_empty() {
-        store.list_set_moderators(list.id, &normalized(addresses)?, remove)?;
+        store
+            .list_set_moderators(list.id, &normalized(addresses)?, remove)
+            .await?;
     }
-    for moderator in store.list_moderators(list.id)? {
+    for moderator in store.list_moderators(list.id).await? {
         println!("{moderator}");
     }
     Ok(())
 }
 
 /// One line per held post: id, date, envelope sender, subject.
-fn held(store: &SqliteStore, list: &ListRecord) -> Result<()> {
-    for post in store.list_held(list.id, false)? {
+async fn held(store: &dyn Store, list: &ListRecord) -> Result<()> {
+    for post in store.list_held(list.id, false).await? {
         let sender = post.sender.as_deref().unwrap_or("<>");
         let received = std::time::Duration::from_secs(post.received.max(0) as u64);
         let date = hermod_message::rfc5322_date(std::time::UNIX_EPOCH + received);
@@ -183,14 +196,14 @@ fn held(store: &SqliteStore, list: &ListRecord) -> Result<()> {
 /// Every archived post as an mbox (mboxrd: a body line starting with `From ` or `>From `
 /// gets one more `>`; LF line ends), written to a temporary file first and renamed, so an
 /// interrupted run leaves no half file behind.
-fn write_archive(store: &SqliteStore, list: &ListRecord, file: &Path) -> Result<()> {
+async fn write_archive(store: &dyn Store, list: &ListRecord, file: &Path) -> Result<()> {
     if !list.settings.archive {
         bail!(
             "{} keeps no archive (create it with --archive)",
             list.address
         );
     }
-    let posts = store.list_posts(list.id)?;
+    let posts = store.list_posts(list.id).await?;
     let mut out = Vec::new();
     for post in &posts {
         let sender = post.sender.as_deref().unwrap_or("MAILER-DAEMON");
@@ -249,10 +262,11 @@ fn asctime(time: std::time::SystemTime) -> String {
     )
 }
 
-fn find(store: &SqliteStore, list: &str) -> Result<ListRecord> {
+async fn find(store: &dyn Store, list: &str) -> Result<ListRecord> {
     let address = parse_address(list)?.normalized();
     store
-        .list(&address)?
+        .list(&address)
+        .await?
         .with_context(|| format!("no such list: {address}"))
 }
 
@@ -263,9 +277,9 @@ fn normalized(addresses: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
-fn show(store: &SqliteStore, list: &ListRecord) -> Result<()> {
+async fn show(store: &dyn Store, list: &ListRecord) -> Result<()> {
     let s = &list.settings;
-    let members = store.list_members(list.id)?;
+    let members = store.list_members(list.id).await?;
     let count = |state| members.iter().filter(|m| m.state == state).count();
     let (local, domain) = (list.local(), list.domain());
     println!("list: {}", list.address);
@@ -285,18 +299,24 @@ fn show(store: &SqliteStore, list: &ListRecord) -> Result<()> {
         count(MemberState::Pending),
         count(MemberState::Suspended)
     );
-    println!("moderators: {}", store.list_moderators(list.id)?.join(", "));
-    println!("held posts: {}", store.list_held(list.id, false)?.len());
+    println!(
+        "moderators: {}",
+        store.list_moderators(list.id).await?.join(", ")
+    );
+    println!(
+        "held posts: {}",
+        store.list_held(list.id, false).await?.len()
+    );
     println!(
         "commands: {local}-request@{domain}, {local}+subscribe@{domain}, {local}+unsubscribe@{domain}"
     );
     Ok(())
 }
 
-fn remove(store: &SqliteStore, list: &ListRecord, addresses: &[String]) -> Result<()> {
+async fn remove(store: &dyn Store, list: &ListRecord, addresses: &[String]) -> Result<()> {
     let mut strangers = Vec::new();
     for address in normalized(addresses)? {
-        if store.list_remove_member(list.id, &address)? {
+        if store.list_remove_member(list.id, &address).await? {
             println!("removed {address}");
         } else {
             strangers.push(address);
@@ -311,42 +331,40 @@ fn remove(store: &SqliteStore, list: &ListRecord, addresses: &[String]) -> Resul
 /// Approves (`reject` is `None`) or rejects a held post from the command line. An approved
 /// post's local copies go through the pipeline (members' Sieve scripts), remote ones to the
 /// queue, which a running server picks up. `reject`: the reason ("" for none).
-fn moderate(
+async fn moderate(
     config: &Config,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     list: &str,
     id: i64,
     reject: Option<String>,
 ) -> Result<()> {
-    let list = find(&store, list)?;
-    let engine = hermod_server::list_engine(config).map_err(anyhow::Error::msg)?;
-    let srs = hermod_server::srs_key(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let list = find(store.as_ref(), list).await?;
+    let engine = hermod_server::list_engine(config, store.as_ref())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let srs = hermod_server::srs_key(store.as_ref())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let sieve = hermod_server::sieve_engine(config)
         .map_err(anyhow::Error::msg)?
         .with_srs(srs.clone());
-    let store = EmbeddedStore::new(Arc::new(store));
-    let shared: Arc<dyn hermod_store::Store> = Arc::new(store.clone());
-    let router = Router::new(shared.clone(), config.recipient_delimiter)
+    let router = Router::new(store.clone(), config.recipient_delimiter)
         .with_srs(srs)
-        .with_lists(shared);
+        .with_lists(store.clone());
     let deps = ListDeps {
-        store: &store,
+        store: store.as_ref(),
         sieve: &sieve,
         router: &router,
     };
-    let runtime = runtime()?;
     let Some(reason) = reject else {
-        let Some(copies) = runtime.block_on(engine.approve(deps, &list, id))? else {
+        let Some(copies) = engine.approve(deps, &list, id).await? else {
             bail!("{} has no held post {id}", list.address);
         };
         println!("approved post {id} of {}: {copies} copies", list.address);
         return Ok(());
     };
     let reason = Some(reason.as_str()).filter(|r| !r.is_empty());
-    if runtime
-        .block_on(engine.reject(deps, &list, id, reason))?
-        .is_none()
-    {
+    if engine.reject(deps, &list, id, reason).await?.is_none() {
         bail!("{} has no held post {id}", list.address);
     }
     println!("rejected post {id} of {}", list.address);

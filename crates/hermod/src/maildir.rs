@@ -3,20 +3,20 @@
 //! Stored messages use CRLF line ends; Maildir and mbox files on Unix use LF, so lines are
 //! converted on the way out and on the way in.
 
-use crate::admin::{open_store, parse_address};
+use crate::admin::parse_address;
 use anyhow::{Context, Result, bail};
-use hermod_config::Config;
 use hermod_core::pipeline;
-use hermod_store::{BlockingStore, EmbeddedStore, Flags, Mail, MailboxInfo, UserRecord};
+use hermod_store::{Flags, MailboxInfo, Store, UserRecord};
 use hermod_types::MailboxName;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-fn find_user(store: &dyn BlockingStore, address: &str) -> Result<UserRecord> {
+async fn find_user(store: &dyn Store, address: &str) -> Result<UserRecord> {
     let address = parse_address(address)?;
     store
-        .user(&address)?
+        .user(&address)
+        .await?
         .with_context(|| format!("no such user: {}", address.normalized()))
 }
 
@@ -51,12 +51,11 @@ fn export_root(dir: &Path) -> Result<()> {
     fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
-    let store = open_store(config)?;
-    let user = find_user(&store, address)?;
+pub async fn export(store: &dyn Store, address: &str, dir: &Path) -> Result<()> {
+    let user = find_user(store, address).await?;
     export_root(dir)?;
     let mut count = 0;
-    for mailbox in store.mailboxes(user.id)? {
+    for mailbox in store.mailboxes(user.id).await? {
         let folder = folder_dir(dir, &mailbox);
         for sub in ["cur", "new", "tmp"] {
             fs::create_dir_all(folder.join(sub))
@@ -65,9 +64,8 @@ pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
         if mailbox.name.as_str() != "INBOX" {
             fs::write(folder.join("maildirfolder"), b"")?;
         }
-        for message in store.messages(mailbox.id)? {
-            let mut body = Vec::with_capacity(message.size as usize);
-            store.open_blob(&message.blob)?.read_to_end(&mut body)?;
+        for message in store.messages(mailbox.id).await? {
+            let body = store.read_blob(&message.blob, None).await?;
             let name = format!(
                 "{}.{}_{}.hermod:2,{}",
                 message.internal_date,
@@ -88,14 +86,13 @@ pub fn export(config: &Config, address: &str, dir: &Path) -> Result<()> {
 }
 
 /// Files imported messages through the delivery pipeline, one at a time.
-struct Importer {
-    store: EmbeddedStore,
-    runtime: tokio::runtime::Runtime,
+struct Importer<'a> {
+    store: &'a dyn Store,
     user: UserRecord,
 }
 
-impl Importer {
-    fn store_one(
+impl Importer<'_> {
+    async fn store_one(
         &self,
         mailbox: &MailboxName,
         content: &[u8],
@@ -104,7 +101,7 @@ impl Importer {
     ) -> Result<()> {
         let mut writer = self.store.blob_writer()?;
         writer.write_all(&lf_to_crlf(content))?;
-        let sealed = writer.seal()?;
+        let sealed = writer.seal_async().await?;
         let envelope = pipeline::Envelope {
             copies: vec![pipeline::Copy {
                 user: self.user.id,
@@ -115,41 +112,33 @@ impl Importer {
             outbound: None,
             internal_date: date,
         };
-        let delivered = pipeline::deliver(&self.store, sealed, &envelope);
-        self.runtime.block_on(delivered)?;
+        pipeline::deliver(self.store, sealed, &envelope).await?;
         Ok(())
     }
 }
 
-pub fn import(config: &Config, address: &str, path: &Path) -> Result<()> {
-    let store = open_store(config)?;
-    let user = find_user(&store, address)?;
+pub async fn import(store: &dyn Store, address: &str, path: &Path) -> Result<()> {
+    let user = find_user(store, address).await?;
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let importer = Importer {
-        store: EmbeddedStore::new(std::sync::Arc::new(store)),
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        user,
-    };
+    let importer = Importer { store, user };
     let count = if meta.is_dir() {
-        import_maildir(&importer, path)?
+        import_maildir(&importer, path).await?
     } else {
-        import_mbox(&importer, path)?
+        import_mbox(&importer, path).await?
     };
     let user = &importer.user;
     eprintln!("imported {count} message(s) into {}", user.address);
     Ok(())
 }
 
-fn import_maildir(importer: &Importer, root: &Path) -> Result<usize> {
+async fn import_maildir(importer: &Importer<'_>, root: &Path) -> Result<usize> {
     if !root.join("cur").is_dir() && !root.join("new").is_dir() {
         bail!(
             "{} is neither a Maildir (no cur/ or new/) nor an mbox file",
             root.display()
         );
     }
-    let mut count = import_folder(importer, root, &MailboxName::parse("INBOX")?)?;
+    let mut count = import_folder(importer, root, &MailboxName::parse("INBOX")?).await?;
     let mut subfolders: Vec<_> = fs::read_dir(root)?.filter_map(|e| e.ok()).collect();
     subfolders.sort_by_key(|e| e.file_name());
     for entry in subfolders {
@@ -162,12 +151,16 @@ fn import_maildir(importer: &Importer, root: &Path) -> Result<usize> {
         }
         let mailbox = MailboxName::parse(&name.replace('.', "/"))
             .with_context(|| format!("folder {name:?} is not a valid mailbox name"))?;
-        count += import_folder(importer, &entry.path(), &mailbox)?;
+        count += import_folder(importer, &entry.path(), &mailbox).await?;
     }
     Ok(count)
 }
 
-fn import_folder(importer: &Importer, dir: &Path, mailbox: &MailboxName) -> Result<usize> {
+async fn import_folder(
+    importer: &Importer<'_>,
+    dir: &Path,
+    mailbox: &MailboxName,
+) -> Result<usize> {
     let mut files = Vec::new();
     for sub in ["new", "cur"] {
         let Ok(entries) = fs::read_dir(dir.join(sub)) else {
@@ -191,7 +184,7 @@ fn import_folder(importer: &Importer, dir: &Path, mailbox: &MailboxName) -> Resu
             .split_once(":2,")
             .map_or_else(Flags::default, |(_, f)| Flags::from_maildir_letters(f));
         let date = file_date(file);
-        importer.store_one(mailbox, &content, flags, date)?;
+        importer.store_one(mailbox, &content, flags, date).await?;
     }
     Ok(files.len())
 }
@@ -204,7 +197,7 @@ fn file_date(path: &Path) -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn import_mbox(importer: &Importer, path: &Path) -> Result<usize> {
+async fn import_mbox(importer: &Importer<'_>, path: &Path) -> Result<usize> {
     let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !content.starts_with(b"From ") {
         bail!(
@@ -216,7 +209,9 @@ fn import_mbox(importer: &Importer, path: &Path) -> Result<usize> {
     let date = file_date(path);
     let messages = split_mbox(&content);
     for message in &messages {
-        importer.store_one(&inbox, message, Flags::default(), date)?;
+        importer
+            .store_one(&inbox, message, Flags::default(), date)
+            .await?;
     }
     Ok(messages.len())
 }

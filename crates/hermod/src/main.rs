@@ -5,16 +5,20 @@ mod admin;
 mod backup;
 mod list;
 mod maildir;
+mod migrate;
 mod queue;
 mod selfhost;
 mod serve;
 mod sieve;
 mod spam;
+mod store;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hermod_config::Config;
+use hermod_store::Store;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -83,6 +87,11 @@ enum Command {
     Export { address: String, dir: PathBuf },
     /// Read a Maildir (with subfolders) or an mbox file into a user's folders.
     Import { address: String, path: PathBuf },
+    /// Move the store: `migrate --to URL` copies the embedded store into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        action: migrate::StoreAction,
+    },
     /// Copy the store (safe while the server runs), its keys and the configuration into DIR,
     /// which must be new or empty.
     Backup { dir: PathBuf },
@@ -114,20 +123,43 @@ fn run(cli: Cli) -> Result<()> {
     };
     let config = load_config(&cli.config)?;
     match command {
-        Command::Quickstart(_) => unreachable!("handled above"),
-        Command::Check(args) => selfhost::check::run(&config, args),
         Command::Serve => serve::serve(config),
-        Command::Domain { action } => admin::domain(&config, action),
-        Command::User { action } => admin::user(&config, action),
-        Command::Alias { action } => admin::alias(&config, action),
-        Command::Queue { action } => queue::queue(&config, action),
-        Command::Spam { action } => spam::spam(&config, action),
-        Command::Sieve { action } => sieve::sieve(&config, action),
-        Command::List { action } => list::list(&config, action),
-        Command::Export { address, dir } => maildir::export(&config, &address, &dir),
-        Command::Import { address, path } => maildir::import(&config, &address, &path),
-        Command::Backup { dir } => backup::backup(&config, &dir),
-        Command::Restore { .. } => unreachable!("handled before the configuration is loaded"),
+        Command::Store { action } => migrate::store(&config, action),
+        Command::Backup { dir } => {
+            store::embedded_only(
+                &config,
+                "backup",
+                "back up the database with its own tools (pg_dump, or the server's base \
+                 backups and WAL archive)",
+            )?;
+            backup::backup(&config, &dir)
+        }
+        command => store::block_on(async {
+            let store = store::open(&config, store::Opener::Command).await?;
+            manage(&config, store, command).await
+        }),
+    }
+}
+
+/// A management command, run against the store `[store]` names.
+async fn manage(config: &Config, store: Arc<dyn Store>, command: Command) -> Result<()> {
+    let one = store.as_ref();
+    match command {
+        Command::Check(args) => selfhost::check::run(config, one, args).await,
+        Command::Domain { action } => admin::domain(config, one, action).await,
+        Command::User { action } => admin::user(one, action).await,
+        Command::Alias { action } => admin::alias(one, action).await,
+        Command::Queue { action } => queue::queue(config, store, action).await,
+        Command::Spam { action } => spam::spam(config, one, action).await,
+        Command::Sieve { action } => sieve::sieve(config, one, action).await,
+        Command::List { action } => list::list(config, store, action).await,
+        Command::Export { address, dir } => maildir::export(one, &address, &dir).await,
+        Command::Import { address, path } => maildir::import(one, &address, &path).await,
+        Command::Serve
+        | Command::Store { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Quickstart(_) => unreachable!("handled before the store is opened"),
     }
 }
 

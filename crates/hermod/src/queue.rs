@@ -1,15 +1,13 @@
 //! `hermod queue`: look at the outbound queue and act on it (safe while the server runs;
 //! the server's runner picks up changes within seconds).
 
-use crate::admin::open_store;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::Router;
 use hermod_core::bounce::{Deleted, delete_queued};
 use hermod_message::unix_now;
-use hermod_store::{BlockingStore, EmbeddedStore, QueueEntry};
-use std::io::Read;
+use hermod_store::{QueueEntry, Store};
 use std::sync::Arc;
 
 #[derive(Subcommand)]
@@ -57,19 +55,18 @@ fn print_entry(entry: &QueueEntry) {
     }
 }
 
-fn find(store: &dyn BlockingStore, id: i64) -> Result<QueueEntry> {
-    let entries = store.queue()?;
+async fn find(store: &dyn Store, id: i64) -> Result<QueueEntry> {
+    let entries = store.queue().await?;
     entries
         .into_iter()
         .find(|e| e.id == id)
         .with_context(|| format!("no queued message with ID {id}"))
 }
 
-pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
-    let store = open_store(config)?;
+pub async fn queue(config: &Config, store: Arc<dyn Store>, action: QueueAction) -> Result<()> {
     match action {
         QueueAction::List => {
-            let entries = store.queue()?;
+            let entries = store.queue().await?;
             if entries.is_empty() {
                 println!("the queue is empty");
             }
@@ -77,7 +74,8 @@ pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
         }
         QueueAction::Held => {
             let entries: Vec<QueueEntry> = store
-                .queue()?
+                .queue()
+                .await?
                 .into_iter()
                 .filter(|e| e.held.is_some())
                 .collect();
@@ -87,23 +85,19 @@ pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
             entries.iter().for_each(print_entry);
         }
         QueueAction::Release { id } => {
-            let entry = find(&store, id)?;
+            let entry = find(store.as_ref(), id).await?;
             if entry.held.is_none() {
                 bail!("message {id} is not held (`hermod queue retry {id}` tries it now)");
             }
-            if !store.queue_release_held(id, unix_now())? {
+            if !store.queue_release_held(id, unix_now()).await? {
                 bail!("message {id} was released or removed meanwhile");
             }
             println!("released {id}: the relay sends it within seconds");
         }
         QueueAction::Show { id } => {
-            let entry = find(&store, id)?;
+            let entry = find(store.as_ref(), id).await?;
             print_entry(&entry);
-            let mut head = Vec::new();
-            store
-                .open_blob(&entry.blob)?
-                .take(64 * 1024)
-                .read_to_end(&mut head)?;
+            let head = store.read_blob(&entry.blob, Some(64 * 1024)).await?;
             println!();
             print!(
                 "{}",
@@ -112,24 +106,19 @@ pub fn queue(config: &Config, action: QueueAction) -> Result<()> {
         }
         QueueAction::Retry { id } => {
             if let Some(id) = id {
-                find(&store, id)?;
+                find(store.as_ref(), id).await?;
             }
-            let n = store.queue_retry_now(id, unix_now())?;
+            let n = store.queue_retry_now(id, unix_now()).await?;
             println!("{n} recipient(s) will be tried now");
         }
-        QueueAction::Delete { id, bounce } => delete(config, store, id, bounce)?,
+        QueueAction::Delete { id, bounce } => delete(config, store, id, bounce).await?,
     }
     Ok(())
 }
 
-fn delete(config: &Config, store: hermod_store::SqliteStore, id: i64, bounce: bool) -> Result<()> {
-    let store = EmbeddedStore::new(Arc::new(store));
-    let deleted = crate::admin::runtime()?.block_on(async {
-        let shared: Arc<dyn hermod_store::Store> = Arc::new(store);
-        let router =
-            Router::new(shared.clone(), config.recipient_delimiter).with_lists(shared.clone());
-        delete_queued(shared.as_ref(), &router, &config.hostname, id, bounce).await
-    });
+async fn delete(config: &Config, store: Arc<dyn Store>, id: i64, bounce: bool) -> Result<()> {
+    let router = Router::new(store.clone(), config.recipient_delimiter).with_lists(store.clone());
+    let deleted = delete_queued(store.as_ref(), &router, &config.hostname, id, bounce).await;
     match deleted.map_err(anyhow::Error::msg)? {
         Deleted::Missing => bail!("no queued message with ID {id}"),
         Deleted::Quietly => println!("deleted {id}"),

@@ -1,15 +1,14 @@
 //! `hermod sieve`: each user's Sieve scripts (the filters run at delivery), managed from
 //! the shell with the same checks as ManageSieve.
 
-use crate::admin::{open_store, parse_address};
+use crate::admin::parse_address;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::sieve::{SieveEngine, put_script};
-use hermod_store::{BlockingStore, EmbeddedStore, Scripts, SqliteStore, UserRecord};
+use hermod_store::{Store, UserRecord};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum SieveAction {
@@ -37,7 +36,7 @@ pub enum SieveAction {
     Check { file: PathBuf },
 }
 
-pub fn sieve(config: &Config, action: SieveAction) -> Result<()> {
+pub async fn sieve(config: &Config, store: &dyn Store, action: SieveAction) -> Result<()> {
     let engine = hermod_server::sieve_engine(config).map_err(anyhow::Error::msg)?;
     if let SieveAction::Check { file } = &action {
         let text = read(file)?;
@@ -47,65 +46,52 @@ pub fn sieve(config: &Config, action: SieveAction) -> Result<()> {
         println!("{}: ok", file.display());
         return Ok(());
     }
-    let store = open_store(config)?;
     match action {
         SieveAction::Put {
             address,
             name,
             file,
-        } => put(store, &engine, &address, &name, &file),
+        } => put(store, &engine, &address, &name, &file).await,
         SieveAction::Get { address, name } => {
-            let user = user(&store, &address)?;
-            let Some(text) = store.sieve_get(user.id, &name)? else {
+            let user = user(store, &address).await?;
+            let Some(text) = store.sieve_get(user.id, &name).await? else {
                 bail!("{} has no script named {name:?}", user.address);
             };
             std::io::stdout().write_all(&text)?;
             Ok(())
         }
         SieveAction::List { address } => {
-            let user = user(&store, &address)?;
-            for script in store.sieve_list(user.id)? {
+            let user = user(store, &address).await?;
+            for script in store.sieve_list(user.id).await? {
                 let active = if script.active { " active" } else { "" };
                 println!("{} {}{active}", script.name, script.size);
             }
             Ok(())
         }
         SieveAction::Activate { address, name, .. } => {
-            let user = user(&store, &address)?;
-            store.sieve_activate(user.id, name.as_deref())?;
+            let user = user(store, &address).await?;
+            store.sieve_activate(user.id, name.as_deref()).await?;
             Ok(())
         }
         SieveAction::Delete { address, name } => {
-            let user = user(&store, &address)?;
-            Ok(store.sieve_delete(user.id, &name)?)
+            let user = user(store, &address).await?;
+            Ok(store.sieve_delete(user.id, &name).await?)
         }
         SieveAction::Check { .. } => unreachable!("handled above"),
     }
 }
 
-fn put(
-    store: SqliteStore,
+async fn put(
+    store: &dyn Store,
     engine: &SieveEngine,
     address: &str,
     name: &str,
     file: &Path,
 ) -> Result<()> {
-    let user = user(&store, address)?;
+    let user = user(store, address).await?;
     let text = read(file)?;
-    let store = EmbeddedStore::new(Arc::new(store));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let scripts: &dyn Scripts = &store;
-    runtime
-        .block_on(put_script(
-            scripts,
-            engine,
-            user.id,
-            &user.address,
-            name,
-            &text,
-        ))
+    put_script(store, engine, user.id, &user.address, name, &text)
+        .await
         .with_context(|| format!("{}", file.display()))?;
     Ok(())
 }
@@ -114,9 +100,10 @@ fn read(file: &Path) -> Result<Vec<u8>> {
     std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
 }
 
-fn user(store: &SqliteStore, address: &str) -> Result<UserRecord> {
+async fn user(store: &dyn Store, address: &str) -> Result<UserRecord> {
     let address = parse_address(address)?;
     store
-        .user(&address)?
+        .user(&address)
+        .await?
         .with_context(|| format!("no such user: {address}"))
 }

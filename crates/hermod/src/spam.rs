@@ -2,14 +2,13 @@
 //! folders of known mail, and scoring message files the way delivery would (content only:
 //! no DNS checks for a file).
 
-use crate::admin::open_store;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
 use hermod_message::unix_now;
 use hermod_spam::training::{Training, digest};
 use hermod_spam::{Action, Class, Model, Thresholds};
-use hermod_store::{BayesCounts, BlockingStore, LearnedMessage};
+use hermod_store::{BayesCounts, LearnedMessage, SpamData, Store};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -30,32 +29,31 @@ pub enum SpamAction {
     },
 }
 
-pub fn spam(config: &Config, action: SpamAction) -> Result<()> {
+pub async fn spam(config: &Config, store: &dyn Store, action: SpamAction) -> Result<()> {
     match action {
-        SpamAction::Train { spam, ham } => train(config, &spam, &ham),
-        SpamAction::Check { files } => check(config, &files),
+        SpamAction::Train { spam, ham } => train(store, &spam, &ham).await,
+        SpamAction::Check { files } => check(config, store, &files).await,
     }
 }
 
-fn train(config: &Config, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
+async fn train(store: &dyn Store, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {
     if spam.is_empty() && ham.is_empty() {
         bail!("nothing to learn: give --spam PATH and/or --ham PATH");
     }
-    let store = open_store(config)?;
     let mut training = Training::default();
     for (paths, class) in [(spam, Class::Spam), (ham, Class::Ham)] {
         for path in paths {
             let messages = messages_at(path)?;
             let digests: Vec<Vec<u8>> = messages.iter().map(|m| digest(m)).collect();
-            let before = store.bayes_seen(None, &digests)?;
+            let before = store.bayes_seen(None, &digests).await?;
             for ((message, digest), before) in messages.iter().zip(digests).zip(before) {
                 training.add(message, digest, before, class);
             }
         }
     }
     let (counts, seen) = to_store(&training);
-    store.bayes_learn(None, &counts, &seen)?;
-    let total = store.bayes_load(None)?;
+    store.bayes_learn(None, &counts, &seen).await?;
+    let total = store.bayes_load(None).await?;
     println!(
         "learned {} spam and {} ham messages ({} moved from the other class, {} already known); \
          the model now knows {} spam, {} ham, {} tokens",
@@ -89,9 +87,8 @@ fn to_store(training: &Training) -> (BayesCounts, Vec<LearnedMessage>) {
     (counts, seen)
 }
 
-fn check(config: &Config, files: &[PathBuf]) -> Result<()> {
-    let store = open_store(config)?;
-    let model = load_model(&store)?;
+async fn check(config: &Config, store: &dyn Store, files: &[PathBuf]) -> Result<()> {
+    let model = load_model(store).await?;
     if !model.is_trained() {
         eprintln!(
             "hermod: the Bayesian filter is untrained ({} spam, {} ham learned; it needs {} of each): rules only",
@@ -122,8 +119,8 @@ fn check(config: &Config, files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-pub fn load_model(store: &dyn BlockingStore) -> Result<Model> {
-    let counts = store.bayes_load(None)?;
+pub async fn load_model(store: &dyn SpamData) -> Result<Model> {
+    let counts = store.bayes_load(None).await?;
     Ok(Model::from_counts(
         counts.spam_messages,
         counts.ham_messages,

@@ -24,7 +24,7 @@ pub use spam::authenticator as dns_authenticator;
 
 use hermod_config::Config;
 use hermod_core::Router;
-use hermod_store::Store;
+use hermod_store::{Coordination, Store};
 use hermod_types::Domain;
 use net::conn::Conn;
 use net::limits::{ConnectionLimits, Refusal};
@@ -57,44 +57,16 @@ pub enum ServerError {
     Web(String),
 }
 
-/// The secret of hermod's SRS addresses, `srs.key` in the data directory, made (32 random
-/// bytes, mode 0600) on first start. Losing it only invalidates forwarding addresses in
-/// flight; every node of one store must share it.
-pub fn srs_key(data_dir: &std::path::Path) -> Result<hermod_core::srs::Srs, String> {
-    secret_file(data_dir, "srs.key").map(|key| hermod_core::srs::Srs::new(&key))
-}
-
-/// A secret kept in the data directory as file `name`: read, or made (32 random bytes,
-/// mode 0600) when there is none yet.
-pub(crate) fn secret_file(data_dir: &std::path::Path, name: &str) -> Result<Vec<u8>, String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join(name);
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-    match std::fs::read(&path) {
-        Ok(key) if key.len() >= 16 => return Ok(key),
-        Ok(_) => return Err(format!("{}: too short to be a key", path.display())),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
-        Err(_) => {}
-    }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| format!("no randomness for {name}: {e}"))?;
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path);
-    let mut file = match created {
-        // Another process (the CLI, a second node) made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return std::fs::read(&path).map_err(fail);
-        }
-        other => other.map_err(fail)?,
-    };
-    file.write_all(&key)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)?;
-    Ok(key.to_vec())
+/// The secret of hermod's SRS addresses: the store's shared secret `srs.key` (on the embedded
+/// store a file in the data directory; on PostgreSQL a row every node reads), made on first
+/// start. Every node of one store must share it: a bounce may reach any node. Losing it only
+/// invalidates forwarding addresses in flight.
+pub async fn srs_key(store: &dyn Coordination) -> Result<hermod_core::srs::Srs, String> {
+    let key = store
+        .shared_secret("srs.key")
+        .await
+        .map_err(|e| format!("srs.key: {e}"))?;
+    Ok(hermod_core::srs::Srs::new(&key))
 }
 
 /// The Sieve interpreter as `[sieve]` configures it, with the site's scripts compiled (an
@@ -192,18 +164,18 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(
+    pub async fn new(
         config: Config,
         listeners: Listeners,
         store: Arc<dyn Store>,
     ) -> Result<Server, ServerError> {
         let resolver =
             outbound::dns::DnsResolver::new(&config.dns.nameservers).map_err(ServerError::Dns)?;
-        Server::with_resolver(config, listeners, store, Arc::new(resolver))
+        Server::with_resolver(config, listeners, store, Arc::new(resolver)).await
     }
 
     /// Like [`Server::new`], with DNS answered by `resolver` (tests use a fake).
-    pub fn with_resolver(
+    pub async fn with_resolver(
         config: Config,
         listeners: Listeners,
         store: Arc<dyn Store>,
@@ -216,12 +188,16 @@ impl Server {
             certificate.replace(issued);
         }
         let web_tls = web_tls(&config, &tls);
-        let srs = srs_key(&config.data_dir).map_err(ServerError::Sieve)?;
-        let web_key = web::web_key(&config.data_dir).map_err(ServerError::Web)?;
+        let srs = srs_key(store.as_ref()).await.map_err(ServerError::Sieve)?;
+        let web_key = web::web_key(store.as_ref())
+            .await
+            .map_err(ServerError::Web)?;
         let router = Router::new(store.clone(), config.recipient_delimiter)
             .with_srs(srs.clone())
             .with_lists(store.clone());
-        let lists = list_engine(&config).map_err(ServerError::Spam)?;
+        let lists = list_engine(&config, store.as_ref())
+            .await
+            .map_err(ServerError::Spam)?;
         let hostname_domain = Domain::parse(&config.hostname).ok();
         let sending = smtp::Sending::new(&config);
         let outbound_slots = tokio::sync::Semaphore::new(config.outbound.max_concurrent);

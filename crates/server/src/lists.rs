@@ -15,15 +15,22 @@ use std::time::Duration;
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The list engine as the configuration sets it up, with DMARC lookups through the
-/// configured nameservers.
-pub fn list_engine(config: &Config) -> Result<ListEngine, String> {
+/// configured nameservers; one-click links signed with the store's shared `lists.key`, the
+/// same on every node.
+pub async fn list_engine(
+    config: &Config,
+    store: &dyn hermod_store::Coordination,
+) -> Result<ListEngine, String> {
     let auth = crate::spam::authenticator(&config.dns.nameservers)?;
     let lists = &config.lists;
     let one_click = match lists.one_click_base(&config.hostname, &config.listen.https) {
-        Some(base) => Some(OneClick::new(
-            &crate::secret_file(&config.data_dir, "lists.key")?,
-            &base,
-        )),
+        Some(base) => {
+            let key = store
+                .shared_secret("lists.key")
+                .await
+                .map_err(|e| format!("lists.key: {e}"))?;
+            Some(OneClick::new(&key, &base))
+        }
         None => None,
     };
     let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);

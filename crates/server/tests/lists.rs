@@ -261,7 +261,9 @@ async fn a_non_members_post_is_held_until_approved() {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(server.store.clone()));
     let router = Router::new(store.clone(), None).with_lists(store.clone());
     let sieve = hermod_server::sieve_engine(&server.config).unwrap();
-    let engine = hermod_server::list_engine(&server.config).unwrap();
+    let engine = hermod_server::list_engine(&server.config, store.as_ref())
+        .await
+        .unwrap();
     let deps = ListDeps {
         store: store.as_ref(),
         sieve: &sieve,
@@ -639,7 +641,9 @@ async fn members_suspended_too_long_are_removed_and_the_owner_told() {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(server.store.clone()));
     let router = Router::new(store.clone(), None).with_lists(store.clone());
     let sieve = hermod_server::sieve_engine(&server.config).unwrap();
-    let engine = hermod_server::list_engine(&server.config).unwrap();
+    let engine = hermod_server::list_engine(&server.config, store.as_ref())
+        .await
+        .unwrap();
     let deps = ListDeps {
         store: store.as_ref(),
         sieve: &sieve,

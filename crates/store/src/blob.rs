@@ -361,6 +361,11 @@ pub struct SealedBlob {
 }
 
 impl SealedBlob {
+    /// A body copied from another store under its own id (`hermod store migrate`).
+    pub(crate) fn copied(id: BlobId, size: u64, body: Body) -> SealedBlob {
+        SealedBlob { id, size, body }
+    }
+
     pub fn id(&self) -> &BlobId {
         &self.id
     }

@@ -17,6 +17,8 @@ pub const COUNTER_BUCKETS: i64 = 16;
 pub struct MemoryCoordination {
     leases: Mutex<HashMap<String, (String, i64)>>,
     counters: Mutex<HashMap<String, Counter>>,
+    /// Shared secrets, for tests (the embedded store keeps its secrets in files).
+    secrets: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 /// (bucket start, amount), oldest first.
@@ -97,6 +99,16 @@ impl Coordination for MemoryCoordination {
             .remove(key);
         Ok(())
     }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>> {
+        let mut secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(secret) = secrets.get(name) {
+            return Ok(secret.clone());
+        }
+        let secret = crate::secrets::new_secret()?;
+        secrets.insert(name.to_owned(), secret.clone());
+        Ok(secret)
+    }
 }
 
 #[async_trait]
@@ -121,5 +133,14 @@ impl Coordination for crate::EmbeddedStore {
 
     async fn counter_reset(&self, key: &str) -> Result<()> {
         self.coordination.counter_reset(key).await
+    }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>> {
+        // A file beside the index, as before there were several backends: backups carry it.
+        let dir = self.inner.data_dir().to_owned();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || crate::secrets::secret_file(&dir, &name))
+            .await
+            .map_err(|e| crate::StoreError::TaskFailed(e.to_string()))?
     }
 }

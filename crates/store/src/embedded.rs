@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// server uses it. Cheap to clone.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    inner: Arc<SqliteStore>,
+    pub(crate) inner: Arc<SqliteStore>,
     /// Leases and counters: in memory, since one process owns an embedded store.
     pub(crate) coordination: Arc<crate::MemoryCoordination>,
 }

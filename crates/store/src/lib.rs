@@ -19,6 +19,7 @@ mod model;
 mod notify;
 mod postgres;
 pub mod roles;
+mod secrets;
 mod sqlite;
 
 pub use backup::{BackupReport, Contents, RestoreReport, backup, check as check_backup, restore};
@@ -42,7 +43,10 @@ pub use model::{
     SieveScriptInfo, SpecialUse, Submitted, UserId, UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
-pub use postgres::{INCOMPLETE as POSTGRES_INCOMPLETE, PostgresOptions, PostgresStore};
+pub use postgres::{
+    INCOMPLETE as POSTGRES_INCOMPLETE, MigrationReport, PostgresOptions, PostgresStore,
+    migrate_embedded,
+};
 pub use roles::{
     Accounts, BodyStream, Coordination, Directory, Lists, Mail, Queue, Scripts, SpamData, Store,
 };

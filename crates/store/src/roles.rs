@@ -396,6 +396,10 @@ pub trait Coordination: Send + Sync {
     async fn counter_add(&self, key: &str, amount: i64, now: i64, window: i64) -> Result<i64>;
     /// Forgets counter `key`.
     async fn counter_reset(&self, key: &str) -> Result<()>;
+    /// Secret `name` (such as `srs.key`): the same bytes for every node of this store, made
+    /// at random by whichever asks first (two asking at once get the same one). The embedded
+    /// store keeps it as file `name` in its data directory.
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>>;
 }
 
 /// What the web interface adds to accounts: who is an administrator, and app passwords

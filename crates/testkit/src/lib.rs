@@ -122,8 +122,9 @@ impl TestServer {
         let metrics = listeners.local_addrs(Service::Metrics)[0];
         let resolver = std::sync::Arc::new(FakeDns);
         let embedded = Arc::new(EmbeddedStore::new(store.clone()));
-        let mut server =
-            Server::with_resolver(config.clone(), listeners, embedded, resolver).expect("server");
+        let mut server = Server::with_resolver(config.clone(), listeners, embedded, resolver)
+            .await
+            .expect("server");
         let clock = Arc::new(hermod_core::rates::ManualClock::new(
             hermod_core::rates::Clock::now(&hermod_core::rates::SystemClock),
         ));

@@ -6,7 +6,7 @@ use super::cert::CertInfo;
 use anyhow::{Result, anyhow};
 use clap::Args;
 use hermod_config::Config;
-use hermod_store::{BlockingStore, DkimKeyRecord};
+use hermod_store::{DkimKeyRecord, Store};
 use hermod_types::Domain;
 use mail_auth::hickory_resolver::TokioResolver;
 use mail_auth::hickory_resolver::proto::rr::RData;
@@ -25,8 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A certificate closer than this to its end is reported.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
-pub fn run(config: &Config, args: CheckArgs) -> Result<()> {
-    match check(config, &args.public_ip, true)? {
+pub async fn run(config: &Config, store: &dyn Store, args: CheckArgs) -> Result<()> {
+    match check(config, store, &args.public_ip, true).await? {
         0 => Ok(()),
         1 => Err(anyhow!("1 problem found")),
         n => Err(anyhow!("{n} problems found")),
@@ -35,30 +35,28 @@ pub fn run(config: &Config, args: CheckArgs) -> Result<()> {
 
 /// Prints the report; returns how many problems it found. `ports`: also connect to every
 /// listener (pointless before the server runs).
-pub fn check(config: &Config, public_ips: &[IpAddr], ports: bool) -> Result<usize> {
-    let store = crate::admin::open_store(config)?;
+pub async fn check(
+    config: &Config,
+    store: &dyn Store,
+    public_ips: &[IpAddr],
+    ports: bool,
+) -> Result<usize> {
     let mut domains = Vec::new();
-    for name in store.domains()? {
+    for name in store.domains().await? {
         let domain = Domain::parse(&name).map_err(|e| anyhow!("stored domain {name}: {e}"))?;
-        let keys = store.dkim_keys(&domain)?;
+        let keys = store.dkim_keys(&domain).await?;
         domains.push((domain, keys));
     }
-    drop(store);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let auth = hermod_server::dns_authenticator(&config.dns.nameservers)
-            .map_err(|e| anyhow!("DNS resolver: {e}"))?;
-        let mut checker = Checker {
-            auth: &auth,
-            dns: auth.resolver(),
-            config,
-            problems: 0,
-        };
-        checker.run(&domains, public_ips, ports).await;
-        Ok(checker.problems)
-    })
+    let auth = hermod_server::dns_authenticator(&config.dns.nameservers)
+        .map_err(|e| anyhow!("DNS resolver: {e}"))?;
+    let mut checker = Checker {
+        auth: &auth,
+        dns: auth.resolver(),
+        config,
+        problems: 0,
+    };
+    checker.run(&domains, public_ips, ports).await;
+    Ok(checker.problems)
 }
 
 struct Checker<'a> {

@@ -3,9 +3,10 @@
 //! admin account, and prints everything that must happen outside hermod (DNS records,
 //! reverse DNS, ports to open, a certificate), then checks what it can.
 
+use crate::store::{Opener, block_on, open};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hermod_store::{AliasKey, BlockingStore};
+use hermod_store::{AliasKey, Store};
 use hermod_types::{Address, Domain};
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -96,47 +97,54 @@ pub fn quickstart(config_path: &Path, args: QuickstartArgs) -> Result<()> {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }
-    let password = setup_store(&config, &domain, &admin)?;
+    let password = block_on(async {
+        let store = open(&config, Opener::Command).await?;
+        setup_store(store.as_ref(), &domain, &admin).await
+    })?;
     write_new(config_path, &text)?;
     let parent = config_path.parent().filter(|p| !p.as_os_str().is_empty());
     let folder = std::path::absolute(parent.unwrap_or(Path::new(".")))
         .unwrap_or_else(|_| config.data_dir.clone());
     let owner = hand_over(&folder);
-    let records = crate::selfhost::records::domain_records(
-        &config,
-        &crate::admin::open_store(&config)?,
-        &domain,
-        &args.public_ip,
-    )?;
-    print!(
-        "{}",
-        instructions(&config, &admin, &password, &records, &args.public_ip, owner)
-    );
-    if !args.no_check {
-        println!(
-            "\n== What hermod can see from here (nothing may resolve yet: DNS takes a while)\n"
+    block_on(async {
+        let store = open(&config, Opener::Command).await?;
+        let records = crate::selfhost::records::domain_records(
+            &config,
+            store.as_ref(),
+            &domain,
+            &args.public_ip,
+        )
+        .await?;
+        print!(
+            "{}",
+            instructions(&config, &admin, &password, &records, &args.public_ip, owner)
         );
-        // The check reports; failures are expected on a fresh setup and are not errors here.
-        let _ = super::check::check(&config, &args.public_ip, false);
-    }
-    Ok(())
+        if !args.no_check {
+            println!(
+                "\n== What hermod can see from here (nothing may resolve yet: DNS takes a while)\n"
+            );
+            // The check reports; failures are expected on a fresh setup and are not errors.
+            let _ = super::check::check(&config, store.as_ref(), &args.public_ip, false).await;
+        }
+        Ok(())
+    })
 }
 
 /// The domain with DKIM keys, the admin account with a new password, and postmaster@ and
 /// abuse@ (which DMARC and TLS-RPT reports and RFC 2142 expect) leading to it.
-fn setup_store(config: &hermod_config::Config, domain: &Domain, admin: &Address) -> Result<String> {
-    let store = crate::admin::open_store(config)?;
-    if !store.is_local_domain(domain)? {
+async fn setup_store(store: &dyn Store, domain: &Domain, admin: &Address) -> Result<String> {
+    if !store.is_local_domain(domain).await? {
         let keys = hermod_core::dkim::generate_keys().map_err(anyhow::Error::msg)?;
-        store.add_domain(domain)?;
+        store.add_domain(domain).await?;
         for key in &keys {
-            store.set_dkim_key(domain, key)?;
+            store.set_dkim_key(domain, key).await?;
         }
     }
     let password = generate_password()?;
     let hash = hermod_core::auth::hash_password(&password)?;
     store
         .add_user(admin, &hash, None)
+        .await
         .with_context(|| format!("cannot create the account {admin}"))?;
     for role in ["postmaster", "abuse"] {
         let alias = format!("{role}@{}", domain.as_str());
@@ -144,7 +152,7 @@ fn setup_store(config: &hermod_config::Config, domain: &Domain, admin: &Address)
             continue;
         }
         let key = AliasKey::parse(&alias).with_context(|| format!("alias {alias}"))?;
-        store.add_alias(&key, std::slice::from_ref(admin))?;
+        store.add_alias(&key, std::slice::from_ref(admin)).await?;
     }
     Ok(password)
 }

@@ -4,21 +4,21 @@
 
 use anyhow::{Result, bail};
 use hermod_config::Config;
-use hermod_store::{BlockingStore, SqliteStore};
+use hermod_store::Directory;
 use hermod_types::Domain;
 use std::net::IpAddr;
 
 /// The zone-file text for `domain`, which must be local.
-pub fn domain_records(
+pub async fn domain_records(
     config: &Config,
-    store: &SqliteStore,
+    store: &dyn Directory,
     domain: &Domain,
     public_ips: &[IpAddr],
 ) -> Result<String> {
-    if !store.is_local_domain(domain)? {
+    if !store.is_local_domain(domain).await? {
         bail!("unknown domain {domain}: add it first with `hermod domain add {domain}`");
     }
-    let keys = store.dkim_keys(domain)?;
+    let keys = store.dkim_keys(domain).await?;
     Ok(hermod_server::domain_records(
         config, domain, &keys, public_ips,
     ))

@@ -52,7 +52,9 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
     let (_, certificate) = crate::tls::server_config(&config).unwrap();
     let sieve = crate::sieve_engine(&config).unwrap();
     let sending = super::Sending::new(&config);
-    let lists = crate::list_engine(&config).unwrap();
+    let lists = crate::list_engine(&config, embedded.as_ref())
+        .await
+        .unwrap();
     let sts = crate::outbound::mtasts::Sts::new(&config).unwrap();
     let ctx = Context {
         client_services: crate::client_services(&config),

@@ -414,9 +414,14 @@ async fn logout(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     response
 }
 
-/// The web key: `web.key` in the data directory, made on first start.
-pub(crate) fn web_key(data_dir: &std::path::Path) -> Result<WebKey, String> {
-    crate::secret_file(data_dir, "web.key").map(|secret| WebKey::new(&secret))
+/// The web key: the store's shared secret `web.key` (a file in the data directory on the
+/// embedded store), made on first start; a session cookie works on every node.
+pub(crate) async fn web_key(store: &dyn hermod_store::Coordination) -> Result<WebKey, String> {
+    let secret = store
+        .shared_secret("web.key")
+        .await
+        .map_err(|e| format!("web.key: {e}"))?;
+    Ok(WebKey::new(&secret))
 }
 
 #[cfg(test)]

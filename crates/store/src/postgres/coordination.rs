@@ -101,4 +101,22 @@ impl Coordination for PostgresStore {
             .await?;
         Ok(())
     }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>> {
+        let client = self.client().await?;
+        // Two statements, not one: a row another node inserted concurrently is visible to
+        // the SELECT only after the INSERT waited for that node's commit (READ COMMITTED
+        // takes a new snapshot per statement), so both nodes read the first one's secret.
+        let candidate = crate::secrets::new_secret()?;
+        client
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &candidate],
+            )
+            .await?;
+        let row = client
+            .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])
+            .await?;
+        Ok(row.get(0))
+    }
 }

@@ -18,12 +18,14 @@ mod coordination;
 mod directory;
 mod lists;
 mod mail;
+mod migrate;
 mod queue;
 mod schema;
 mod scripts;
 mod spam;
 
 pub use connect::PostgresOptions;
+pub use migrate::{MigrationReport, migrate_embedded};
 
 use crate::notify::Notifier;
 use crate::{Result, StoreError};

@@ -108,7 +108,7 @@ impl SqliteStore {
     }
 
     /// A read connection: a free one if any, else the next in turn.
-    fn read(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn read(&self) -> MutexGuard<'_, Connection> {
         for reader in &self.readers {
             if let Ok(guard) = reader.try_lock() {
                 return guard;

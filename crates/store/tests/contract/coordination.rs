@@ -84,3 +84,21 @@ pub async fn counters_sum_their_window(b: &dyn Backend) {
     }
     assert_eq!(s.counter_add("busy", 0, 2001, window).await.unwrap(), 20);
 }
+
+/// A shared secret is made once, by whichever handle asks first, and every handle (another
+/// node, a process started later) gets the same bytes.
+pub async fn every_handle_shares_one_secret(b: &dyn Backend) {
+    let other = b.second().await;
+    let (mine, theirs) = (b.store(), other.store());
+    let (a, b_) = tokio::join!(
+        mine.shared_secret("srs.key"),
+        theirs.shared_secret("srs.key")
+    );
+    let (a, b_) = (a.unwrap(), b_.unwrap());
+    assert_eq!(a, b_, "asked at once, one secret");
+    assert_eq!(a.len(), 32);
+    assert_eq!(mine.shared_secret("srs.key").await.unwrap(), a, "kept");
+    let web = theirs.shared_secret("web.key").await.unwrap();
+    assert_ne!(web, a, "each name its own secret");
+    assert_eq!(mine.shared_secret("web.key").await.unwrap(), web);
+}

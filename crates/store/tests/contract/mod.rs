@@ -61,6 +61,7 @@ macro_rules! every_contract {
             a_lease_has_one_owner_until_it_runs_out,
             a_contended_lease_goes_to_one,
             counters_sum_their_window,
+            every_handle_shares_one_secret,
             // Spam data.
             bayes_counts_add_up_per_model,
             greylisting_waits_then_passes_then_knows,
