@@ -354,7 +354,6 @@ async fn idle_on_one_node_sees_a_delivery_through_the_other_within_a_second() {
     // The first delivery warms node B's connections; IDLE on A must see both.
     for (n, subject) in ["warm-up", "timed"].iter().enumerate() {
         let addr = b.addr("smtp");
-        let sent = Instant::now();
         let code = tokio::task::spawn_blocking(move || {
             let mut smtp = connect(addr).unwrap();
             smtp.send(
@@ -367,9 +366,12 @@ async fn idle_on_one_node_sees_a_delivery_through_the_other_within_a_second() {
         .await
         .unwrap();
         assert_eq!(code, 250);
+        // From B's 250 (the commit) to A's untagged EXISTS.
+        let committed = Instant::now();
         let line = imap.line().await;
-        let waited = sent.elapsed();
+        let waited = committed.elapsed();
         assert_eq!(line, format!("* {} EXISTS", n + 1));
+        eprintln!("{subject}: EXISTS on A {waited:?} after B's 250");
         assert!(
             waited < Duration::from_secs(1),
             "IDLE on A heard of the delivery through B after {waited:?}"
