@@ -6,6 +6,7 @@ mod corpus;
 mod fsync;
 mod imap;
 mod imap_big;
+mod pg_users;
 mod pop3;
 mod smtp;
 
@@ -23,9 +24,10 @@ struct Cli {
 enum Workload {
     /// Send `messages` messages of `size` bytes from `sessions` concurrent SMTP sessions,
     /// each to `rcpts` recipients picked round-robin among user1..userN@domain.
+    /// Given `--addr` more than once (several nodes), the sessions take the servers in turn.
     Smtp {
-        #[arg(long)]
-        addr: SocketAddr,
+        #[arg(long, required = true)]
+        addr: Vec<SocketAddr>,
         #[arg(long, default_value_t = 32)]
         sessions: usize,
         #[arg(long, default_value_t = 20_000)]
@@ -107,9 +109,10 @@ enum Workload {
         offset: usize,
     },
     /// Every user downloads all its messages over POP3 (RETR each, QUIT without DELE).
+    /// Given `--addr` more than once (several nodes), the users take the servers in turn.
     Pop3 {
-        #[arg(long)]
-        addr: SocketAddr,
+        #[arg(long, required = true)]
+        addr: Vec<SocketAddr>,
         #[arg(long, default_value_t = 50)]
         users: usize,
         #[arg(long, default_value = "example.test")]
@@ -119,6 +122,18 @@ enum Workload {
         /// Log in as `userN` instead of `userN@domain`.
         #[arg(long)]
         bare_login: bool,
+    },
+    /// Creates domain `domain` and accounts user1..userN@domain with `password` in an empty
+    /// PostgreSQL store (the management commands work on the embedded store only).
+    PgUsers {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        #[arg(long, default_value = "example.test")]
+        domain: String,
+        #[arg(long, default_value = "pw")]
+        password: String,
     },
     /// How many fsyncs/s this disk gives `writers` threads, each writing 4 KiB files.
     Fsync {
@@ -174,7 +189,7 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
         } => {
             let shape = shape(spread_dates, marker.as_deref())?;
             smtp::run(smtp::Plan {
-                addr,
+                addrs: addr,
                 sessions,
                 messages,
                 size,
@@ -204,7 +219,7 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
             domain,
             password,
             bare_login,
-        } => pop3::download(addr, users, &domain, &password, bare_login).await,
+        } => pop3::download(&addr, users, &domain, &password, bare_login).await,
         Workload::Idle {
             addr,
             connections,
@@ -218,6 +233,12 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
             writers,
             seconds,
         } => fsync::run(&dir, writers, seconds),
+        Workload::PgUsers {
+            url,
+            users,
+            domain,
+            password,
+        } => pg_users::create(&url, users, &domain, &password).await,
         Workload::Dns => {
             let dns = hermod_testkit::DnsServer::start().await;
             println!("{}", dns.addr());

@@ -100,8 +100,9 @@ async fn download_one(
     Ok((count, bytes))
 }
 
+/// Every user downloads from `addrs[user % len]` (several nodes share the users).
 pub async fn download(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     users: usize,
     domain: &str,
     password: &str,
@@ -112,7 +113,7 @@ pub async fn download(
     let mut tasks = tokio::task::JoinSet::new();
     for u in 1..=users {
         tasks.spawn(download_one(
-            addr,
+            addrs[u % addrs.len()],
             login(u, domain, bare),
             password.to_owned(),
             ready.clone(),

@@ -11,7 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub struct Plan {
-    pub addr: SocketAddr,
+    /// The servers; session i uses `addrs[i % len]`.
+    pub addrs: Vec<SocketAddr>,
     pub sessions: usize,
     pub messages: usize,
     pub size: usize,
@@ -36,8 +37,8 @@ async fn reply(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Result
     }
 }
 
-async fn session(plan: Arc<Plan>, next: Arc<AtomicUsize>) -> Result<usize> {
-    let stream = TcpStream::connect(plan.addr).await?;
+async fn session(plan: Arc<Plan>, addr: SocketAddr, next: Arc<AtomicUsize>) -> Result<usize> {
+    let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
@@ -83,8 +84,9 @@ pub async fn run(plan: Plan) -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..plan.sessions {
-        tasks.spawn(session(plan.clone(), next.clone()));
+    for i in 0..plan.sessions {
+        let addr = plan.addrs[i % plan.addrs.len()];
+        tasks.spawn(session(plan.clone(), addr, next.clone()));
     }
     let mut sent = 0;
     while let Some(done) = tasks.join_next().await {

@@ -175,6 +175,10 @@ metrics = ["127.0.0.1:9425"]
 # max_concurrent = 32
 # Deliveries in flight at once to one domain (be gentle with small servers).
 # max_per_domain = 4
+# With several nodes on one PostgreSQL database: how long a node's claim on a queue entry
+# lasts unless renewed (at a third of it while delivering), so how long the other nodes wait
+# before delivering the entries of a node that died.
+# claim_lease = "2m"
 
 [spam]
 # Spam defence for mail from other servers (the smtp listener): connection checks, SPF, DKIM

@@ -126,6 +126,9 @@ pub struct Outbound {
     pub max_concurrent: usize,
     /// Deliveries in flight at once to one destination domain.
     pub max_per_domain: usize,
+    /// How long this node's claim on a queue entry lasts unless renewed (it is renewed at a
+    /// third of it while delivering): how long other nodes wait for a dead node's entries.
+    pub claim_lease: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -329,6 +332,7 @@ impl Config {
                 delay_notice_after: Duration::from_secs(4 * 3600),
                 max_concurrent: 32,
                 max_per_domain: 4,
+                claim_lease: Duration::from_secs(120),
             },
             spam: Spam::default(),
             mta_sts: MtaSts {
@@ -822,6 +826,13 @@ fn read_outbound(root: &mut Section<'_>, out: &mut Outbound) {
     }
     if let Some(v) = s.integer("max_per_domain", 1) {
         out.max_per_domain = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = s.duration("claim_lease") {
+        if v < Duration::from_secs(3) {
+            s.error("claim_lease", "must be at least 3s".into());
+        } else {
+            out.claim_lease = v;
+        }
     }
     root.absorb(s);
 }

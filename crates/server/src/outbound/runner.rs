@@ -24,11 +24,12 @@ use tokio::task::JoinSet;
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Queue entries taken per round.
 const BATCH: usize = 64;
-/// How long a claim on a queue entry lasts (seconds) unless renewed: how long another
-/// process waits for the entries of one that died.
-const LEASE: i64 = 120;
-/// How often the claims on entries being delivered are renewed.
-const RENEW_EVERY: Duration = Duration::from_secs(30);
+/// A claim on a queue entry lasts `[outbound] claim_lease` (how long another process waits
+/// for the entries of one that died) and is renewed at a third of it while delivering, so
+/// two renewals can fail before another node may take the entry.
+fn lease_seconds(ctx: &Context) -> i64 {
+    i64::try_from(ctx.config.outbound.claim_lease.as_secs()).unwrap_or(i64::MAX)
+}
 
 /// This process's name on its claims: unique per run.
 fn claim_owner(hostname: &str) -> String {
@@ -43,10 +44,14 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
     // Entries being delivered right now, whose claims are renewed while they last.
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let mut tasks = JoinSet::new();
-    let mut renew = tokio::time::interval(RENEW_EVERY);
+    let lease = lease_seconds(&ctx);
+    let mut renew = tokio::time::interval(ctx.config.outbound.claim_lease / 3);
+    // A deadline rather than a fresh sleep per turn: renewals (every lease / 3, which may
+    // be shorter than IDLE_POLL) must not keep postponing the next look at the queue.
+    let mut next_poll = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = tokio::time::sleep_until(next_poll) => {}
             _ = ctx.outbound_wake.notified() => {}
             _ = renew.tick() => {
                 renew_claims(&ctx, &owner, &in_flight).await;
@@ -54,12 +59,13 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
             }
             _ = shutdown.wait() => return,
         }
+        next_poll = tokio::time::Instant::now() + IDLE_POLL;
         while tasks.try_join_next().is_some() {}
         ctx.outbound_pool.expire();
         let busy = in_flight.lock().unwrap_or_else(|e| e.into_inner()).len();
         let claimed = ctx
             .store
-            .queue_claim(&owner, unix_now(), LEASE, BATCH.saturating_sub(busy))
+            .queue_claim(&owner, unix_now(), lease, BATCH.saturating_sub(busy))
             .await;
         let due = match claimed {
             Ok(due) => due,
@@ -102,7 +108,11 @@ async fn renew_claims(ctx: &Context, owner: &str, in_flight: &Mutex<HashSet<i64>
     if ids.is_empty() {
         return;
     }
-    match ctx.store.queue_renew(owner, &ids, unix_now() + LEASE).await {
+    match ctx
+        .store
+        .queue_renew(owner, &ids, unix_now() + lease_seconds(ctx))
+        .await
+    {
         Ok(held) if held.len() < ids.len() => {
             tracing::warn!(
                 lost = ids.len() - held.len(),
