@@ -34,6 +34,9 @@ fn main() {
             }
         }
     }
+    if std::env::var("EVAL_TOP").is_ok() {
+        top_tokens(train, &model);
+    }
     println!(
         "model: {} spam, {} ham, {} tokens",
         model.spam_messages,
@@ -101,6 +104,33 @@ fn operating_points(spam: &[(f64, f64)], ham: &[(f64, f64)]) {
         100.0 * best.0 as f64 / spam.len() as f64,
         best.1
     );
+}
+
+/// The tokens most often seen in one class only, by name: where to look for what the
+/// corpus's collection left in the headers rather than what the mail says.
+fn top_tokens(train: &Path, model: &Model) {
+    let mut names = std::collections::HashMap::new();
+    for name in ["spam", "ham"] {
+        for raw in files(&train.join(name)) {
+            if let Some(m) = hermod_spam::parse(&raw) {
+                hermod_spam::tokens::each_token(&m, &mut |kind, word| {
+                    names
+                        .entry(hermod_spam::tokens::hash(kind, word))
+                        .or_insert_with(|| format!("{kind}:{word}"));
+                });
+            }
+        }
+    }
+    let mut all: Vec<_> = model.iter().collect();
+    all.sort_by_key(|(_, c)| std::cmp::Reverse(c.spam.max(c.ham) * 50 / (c.spam.min(c.ham) + 1)));
+    for (token, c) in all.iter().take(80) {
+        println!(
+            "  {:>5} {:>5} {}",
+            c.spam,
+            c.ham,
+            names.get(token).map_or("?", |s| s)
+        );
+    }
 }
 
 /// (Bayes probability, total score) of every file in `dir`.
