@@ -1,6 +1,7 @@
 //! The Bayesian classifier: per-token spam and ham counts, Robinson's smoothed token
 //! probabilities, and Fisher's chi-square combining (as SpamBayes does), which gives
-//! confident answers near 0 or 1 and an honest 0.5 when the evidence is mixed.
+//! confident answers near 0 or 1 and an honest 0.5 when the evidence is mixed; where
+//! Fisher's test is certain both ways, Robinson's geometric means decide.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,6 +16,8 @@ const UNKNOWN: f64 = 0.5;
 const MIN_DISTANCE: f64 = 0.1;
 /// Only the most telling tokens of a message are combined.
 const MAX_CLUES: usize = 150;
+/// Fisher's answer both ways above which it no longer separates (see `chi_square_combine`).
+const SATURATED: f64 = 0.99;
 
 /// How often a token appeared in spam and in ham messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -182,7 +185,19 @@ fn chi_square_combine(clues: &[f64]) -> f64 {
     let ln_spam: f64 = clues.iter().map(|p| (1.0 - p).max(1e-200).ln()).sum();
     let hamminess = 1.0 - chi2_q(-2.0 * ln_ham, 2 * n);
     let spamminess = 1.0 - chi2_q(-2.0 * ln_spam, 2 * n);
+    if spamminess.min(hamminess) > SATURATED {
+        return geometric_combine(ln_spam, ln_ham, n as f64);
+    }
     ((spamminess - hamminess + 1.0) / 2.0).clamp(0.0, 1.0)
+}
+
+/// Robinson's geometric-mean combining, for when Fisher's test is sure both ways: the
+/// message has many strong clues of each kind (a newsletter quoting an offer, spam padded
+/// with words from real mail). Which side's clues are stronger still tells them apart.
+fn geometric_combine(ln_spam: f64, ln_ham: f64, n: f64) -> f64 {
+    let spamminess = 1.0 - (ln_spam / n).exp();
+    let hamminess = 1.0 - (ln_ham / n).exp();
+    ((1.0 + (spamminess - hamminess) / (spamminess + hamminess)) / 2.0).clamp(0.0, 1.0)
 }
 
 /// P(chi-square with `dof` (even) degrees of freedom >= `x2`).
@@ -269,6 +284,22 @@ mod tests {
         let once = token_probability(Counts { spam: 1, ham: 0 }, spam, ham);
         let often = token_probability(Counts { spam: 50, ham: 0 }, spam, ham);
         assert!(once < often && once > 0.6, "{once} {often}");
+    }
+
+    /// Many strong clues both ways saturate Fisher's test on both sides (each tail rounds
+    /// to 1): the side with more of them must still win, not a flat 0.5.
+    #[test]
+    fn saturated_evidence_still_leans_towards_the_stronger_side() {
+        let mixed = |spammy: usize, hammy: usize| {
+            let mut clues = vec![0.99; spammy];
+            clues.extend(std::iter::repeat_n(0.01, hammy));
+            chi_square_combine(&clues)
+        };
+        assert!(mixed(80, 70) > 0.5, "{}", mixed(80, 70));
+        assert!(mixed(70, 80) < 0.5, "{}", mixed(70, 80));
+        assert!((mixed(75, 75) - 0.5).abs() < 1e-9);
+        // Unsaturated answers are Fisher's as before.
+        assert!(mixed(5, 0) > 0.99 && mixed(0, 5) < 0.01);
     }
 
     #[test]

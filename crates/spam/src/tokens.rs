@@ -1,6 +1,7 @@
 //! Turns a message into the features the Bayesian classifier counts: words of the decoded
 //! text and HTML parts, the subject and sender, link targets, and the message's shape (header
-//! names, MIME types, attachment kinds). Each feature is hashed to a `u64`, once per message.
+//! names, MIME types, attachment kinds, the patterns of generated Message-IDs, MIME
+//! boundaries and dates). Each feature is hashed to a `u64`, once per message.
 
 use crate::bayes::IdentityHasher;
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
@@ -121,8 +122,18 @@ fn header_tokens(message: &Message<'_>, emit: &mut dyn FnMut(&str, &str)) {
             words(mailer, &mut |w| emit("mailer", w));
         }
     }
-    if let Some((_, domain)) = message.message_id().and_then(|id| id.rsplit_once('@')) {
+    if let Some((local, domain)) = message.message_id().and_then(|id| id.rsplit_once('@')) {
         emit("message-id", &domain.to_lowercase());
+        emit("message-id-shape", &shape_of(local));
+    }
+    if let Some(boundary) = message
+        .content_type()
+        .and_then(|ct| ct.attribute("boundary"))
+    {
+        emit("boundary-shape", &shape_of(boundary));
+    }
+    if let Some(date) = message.header_raw("date") {
+        date_tokens(date, emit);
     }
 }
 
@@ -154,6 +165,44 @@ fn received_tokens(value: &str, emit: &mut dyn FnMut(&str, &str)) {
             }
         }
     }
+}
+
+/// How a generated string is built, not what it says: each run of digits, capitals or
+/// small letters becomes one `9`, `A` or `a`, other characters stay (`3D2F1@x` and `9A9A`
+/// alike). Mail programs and spamware each make their Message-IDs and MIME boundaries in
+/// their own pattern.
+fn shape_of(text: &str) -> String {
+    let mut shape = String::new();
+    for c in text.chars().take(40) {
+        let class = match c {
+            '0'..='9' => '9',
+            'A'..='Z' => 'A',
+            'a'..='z' => 'a',
+            c if c.is_ascii_punctuation() => c,
+            _ => '?',
+        };
+        if !shape.ends_with(class) || class.is_ascii_punctuation() {
+            shape.push(class);
+        }
+    }
+    shape
+}
+
+/// The `Date:` field's form: with or without the day's name, and its zone as written
+/// (`-0700`, `EST`, none). Each mail program writes dates one way.
+fn date_tokens(date: &str, emit: &mut dyn FnMut(&str, &str)) {
+    let date = date.trim();
+    let named_day = date
+        .get(..3)
+        .is_some_and(|d| d.bytes().all(|b| b.is_ascii_alphabetic()));
+    emit("date-day", if named_day { "named" } else { "none" });
+    let zone = date.rsplit(' ').next().unwrap_or("");
+    let zone = if zone.contains(':') {
+        "none".to_owned()
+    } else {
+        zone.to_ascii_lowercase()
+    };
+    emit("date-zone", &zone);
 }
 
 fn bucket(n: usize) -> &'static str {
@@ -482,6 +531,31 @@ mod tests {
             );
         }
         assert!(!tokens.iter().any(|t| t.contains("secretclass")));
+    }
+
+    #[test]
+    fn generated_strings_count_by_their_shape() {
+        assert_eq!(shape_of("3D2F1abc.Xy"), "9A9A9a.Aa");
+        assert_eq!(shape_of("----=_NextPart_000_0012"), "----=_AaAa_9_9");
+        let tokens = tokens_of(
+            "Message-ID: <20020809.ABC123@mail.example>\r\nDate: 9 Aug 2002 10:46:18 -0400\r\n\
+             Content-Type: multipart/alternative; boundary=\"b1_42\"\r\nSubject: s\r\n\r\n\
+             --b1_42\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1_42--\r\n",
+        );
+        for want in [
+            "message-id-shape:9.A9",
+            "boundary-shape:a9_9",
+            "date-day:none",
+            "date-zone:-0400",
+        ] {
+            assert!(
+                tokens.contains(&want.to_owned()),
+                "{want} not in {tokens:?}"
+            );
+        }
+        let named = tokens_of("Date: Fri, 9 Aug 2002 10:46:18 EDT\r\nSubject: s\r\n\r\nx\r\n");
+        assert!(named.contains(&"date-day:named".to_owned()), "{named:?}");
+        assert!(named.contains(&"date-zone:edt".to_owned()), "{named:?}");
     }
 
     #[test]
