@@ -7,8 +7,9 @@ mod support;
 
 use hermod_store::{
     BayesCounts, DeliveryTarget, Directory, DkimKeyRecord, EmbeddedStore, FlagChange, FlagOp,
-    Flags, LearnedMessage, ListMode, ListSettings, Mail, MemberState, Outbound, OutboundRecipient,
-    PostgresOptions, PostgresStore, Queue, Store, UidSet, UserId, migrate_embedded,
+    Flags, GreylistState, LearnedMessage, ListMode, ListSettings, Mail, MemberState, Outbound,
+    OutboundRecipient, PostgresOptions, PostgresStore, Queue, SpamData, Store, UidSet, UserId,
+    migrate_embedded,
 };
 use hermod_types::{Address, Domain, MailboxName, Uid};
 
@@ -267,6 +268,12 @@ async fn an_embedded_store_moves_to_postgres_whole() {
         .await
         .unwrap();
     assert!(carol.0 > user.0 + 1, "a new id past the copied ones");
+    let greylisted = target.greylist("1.2.3.4|a@b|c@d", 200, 60).await.unwrap();
+    assert_eq!(
+        greylisted,
+        GreylistState::Passed,
+        "its first attempt was copied"
+    );
     let claimed = target
         .queue_claim("node-b", 4_000_000_000, 60, 10)
         .await

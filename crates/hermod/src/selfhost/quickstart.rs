@@ -106,28 +106,53 @@ pub fn quickstart(config_path: &Path, args: QuickstartArgs) -> Result<()> {
     let folder = std::path::absolute(parent.unwrap_or(Path::new(".")))
         .unwrap_or_else(|_| config.data_dir.clone());
     let owner = hand_over(&folder);
-    block_on(async {
-        let store = open(&config, Opener::Command).await?;
-        let records = crate::selfhost::records::domain_records(
-            &config,
-            store.as_ref(),
-            &domain,
-            &args.public_ip,
-        )
-        .await?;
-        print!(
-            "{}",
-            instructions(&config, &admin, &password, &records, &args.public_ip, owner)
+    let setup = Setup {
+        config: &config,
+        domain: &domain,
+        admin: &admin,
+        password: &password,
+        owner,
+    };
+    block_on(print_setup(setup, &args))
+}
+
+/// What quickstart made, for the closing instructions.
+struct Setup<'a> {
+    config: &'a hermod_config::Config,
+    domain: &'a Domain,
+    admin: &'a Address,
+    password: &'a str,
+    owner: String,
+}
+
+/// The instructions with the domain's DNS records, and (unless `--no-check`) the check.
+async fn print_setup(setup: Setup<'_>, args: &QuickstartArgs) -> Result<()> {
+    let config = setup.config;
+    let store = open(config, Opener::Command).await?;
+    let records = crate::selfhost::records::domain_records(
+        config,
+        store.as_ref(),
+        setup.domain,
+        &args.public_ip,
+    )
+    .await?;
+    let text = instructions(
+        config,
+        setup.admin,
+        setup.password,
+        &records,
+        &args.public_ip,
+        setup.owner,
+    );
+    print!("{text}");
+    if !args.no_check {
+        println!(
+            "\n== What hermod can see from here (nothing may resolve yet: DNS takes a while)\n"
         );
-        if !args.no_check {
-            println!(
-                "\n== What hermod can see from here (nothing may resolve yet: DNS takes a while)\n"
-            );
-            // The check reports; failures are expected on a fresh setup and are not errors.
-            let _ = super::check::check(&config, store.as_ref(), &args.public_ip, false).await;
-        }
-        Ok(())
-    })
+        // The check reports; failures are expected on a fresh setup and are not errors.
+        let _ = super::check::check(config, store.as_ref(), &args.public_ip, false).await;
+    }
+    Ok(())
 }
 
 /// The domain with DKIM keys, the admin account with a new password, and postmaster@ and
