@@ -99,7 +99,9 @@ backend = "postgres"
 url = "$pg_url/$db?sslmode=disable"
 pool_size = 32
 TOML
-        RUST_LOG=warn,hermod_server=info "$hermod" --config "$ndir/hermod.toml" serve 2> "$ndir/log" &
+        # The log exists before the node opens it, so the wait below never reads a missing file.
+        : > "$ndir/log"
+        RUST_LOG=warn,hermod_server=info "$hermod" --config "$ndir/hermod.toml" serve 2>> "$ndir/log" &
         pg_pids+=" $!"
         for _ in $(seq 1 100); do
             [ "$(grep -c listening "$ndir/log" || true)" -ge 2 ] && break
