@@ -17,6 +17,10 @@ pub enum DomainAction {
     Remove { domain: String },
     /// List the local domains.
     List,
+    /// Make new DKIM keys for DOMAIN under new selectors and sign with them from now on;
+    /// prints their DNS records. The old keys stay published (mail they signed may still
+    /// be verified).
+    DkimRotate { domain: String },
     /// Print the DNS records DOMAIN needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
     /// autoconfig), ready for a zone file.
     Dns {
@@ -119,6 +123,15 @@ pub fn domain(config: &Config, action: DomainAction) -> Result<()> {
             let records =
                 crate::selfhost::records::domain_records(config, &store, &domain, &public_ip)?;
             print!("{records}");
+        }
+        DomainAction::DkimRotate { domain } => {
+            let domain = parse_domain(&domain)?;
+            let store = EmbeddedStore::new(Arc::new(store));
+            let keys = runtime()?.block_on(accounts::rotate_dkim(&store, &domain))?;
+            print!(
+                "{}",
+                hermod_core::selfhost::dkim_rotation_notice(domain.as_str(), &keys)
+            );
         }
         DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?)?,
         DomainAction::List => store.domains()?.iter().for_each(|d| println!("{d}")),

@@ -24,6 +24,25 @@ fn domains_users_and_aliases() {
             .status
             .success()
     );
+    let rotated = ok(&config, &["domain", "dkim-rotate", "example.test"], None);
+    for needle in [
+        "hermod-ed25519-2._domainkey.example.test.",
+        "hermod-rsa-2._domainkey.example.test.",
+    ] {
+        assert!(rotated.contains(needle), "{needle} missing in {rotated}");
+    }
+    let records = ok(&config, &["domain", "dns", "example.test"], None);
+    assert!(
+        records.contains("; hermod-ed25519 no longer signs")
+            && records.contains("hermod-ed25519._domainkey.example.test.")
+            && records.contains("hermod-rsa-2._domainkey.example.test."),
+        "{records}"
+    );
+    assert!(
+        !hermod(&config, &["domain", "dkim-rotate", "other.test"], None)
+            .status
+            .success()
+    );
 
     let out = hermod(
         &config,
