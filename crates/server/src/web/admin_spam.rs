@@ -1,10 +1,12 @@
-//! `/admin/spam`: the block list file (`[spam] blocklist_file`) for administrators: view,
-//! add, remove, through the functions `hermod spam block` uses. A change is written to the
-//! file and the running filter re-reads its lists at once, as on SIGHUP.
+//! `/admin/spam`, for administrators: the block list file (`[spam] blocklist_file`: view,
+//! add, remove, through the functions `hermod spam block` uses; a change is written to the
+//! file and the running filter re-reads its lists at once, as on SIGHUP), and the filter's
+//! recent verdicts, whose messages can teach the server-wide model (spam or not).
 
-use super::layout::{self, Notice, csrf_field};
+use super::layout::{self, Notice, csrf_field, date_time};
 use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
 use crate::Context;
+use crate::imap::learn::learn_server_wide;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -12,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::blocklist::{self, BlocklistError};
+use hermod_spam::Class;
 use hermod_types::Cidr;
 use maud::{Markup, html};
 use std::collections::HashMap;
@@ -23,11 +26,20 @@ pub(super) fn routes() -> Router<Arc<Context>> {
     Router::new()
         .route(PATH, get(spam_page))
         .route("/admin/spam/block", post(block))
+        .route("/admin/spam/train", post(train))
 }
 
 const DONE: &[(&str, &str)] = &[
     ("blocked", "Added: new connections from it are refused."),
     ("unblocked", "Removed from the block list."),
+    (
+        "learned",
+        "Learned: the server-wide filter counts it from now on.",
+    ),
+    (
+        "known",
+        "The filter had already learned that message as that.",
+    ),
 ];
 
 async fn spam_page(
@@ -52,7 +64,7 @@ fn render(
         Some(&signed.viewer()),
         PATH,
         notice.as_ref(),
-        body(ctx, &signed.csrf),
+        html! { (body(ctx, &signed.csrf)) (verdicts(ctx, &signed.csrf)) },
     );
     html(status, page)
 }
@@ -100,6 +112,89 @@ fn body(ctx: &Context, csrf: &str) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The last verdicts of the content filter, newest first, each with training buttons while
+/// its message is kept.
+fn verdicts(ctx: &Context, csrf: &str) -> Markup {
+    let recent = ctx.spam.recent.list();
+    html! {
+        section aria-labelledby="verdicts" {
+            h2 #verdicts { "Recent verdicts" }
+            p.muted { "The last " (crate::spam::recent::KEPT) " messages the filter judged since the server started. Teaching the filter that one is spam or not changes the server-wide model." }
+            @if recent.is_empty() { p.muted { "None yet." } }
+            @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Time" } th scope="col" { "Sender" } th scope="col" { "Recipients" }
+                        th scope="col" { "Score" } th scope="col" { "Reasons" } th scope="col" { "Action" }
+                        th scope="col" { span.muted { "Teach" } }
+                    } }
+                    tbody {
+                        @for v in &recent {
+                            tr {
+                                td { (date_time(v.time)) }
+                                td { (if v.sender.is_empty() { "<>" } else { v.sender.as_str() }) br; span.muted { (v.client) } }
+                                td { (v.recipients.join(", ")) }
+                                td { (v.score) }
+                                td { code { (v.reasons) } }
+                                td { (v.action) }
+                                td {
+                                    @if v.message.is_some() {
+                                        (train_form(csrf, v.id, "spam", "Spam"))
+                                        (train_form(csrf, v.id, "ham", "Not spam"))
+                                    } @else { span.muted { "too large" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn train_form(csrf: &str, id: u64, class: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action="/admin/spam/train" {
+            (csrf_field(csrf))
+            input type="hidden" name="id" value=(id);
+            input type="hidden" name="class" value=(class);
+            button.secondary type="submit" aria-label={ (label) ": message " (id) } { (label) }
+        }
+    }
+}
+
+/// Teaches the server-wide model a recent verdict's message as spam or ham.
+async fn train(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
+        Ok(pair) => pair,
+        Err(response) => return response,
+    };
+    let class = match form.get("class") {
+        "spam" => Class::Spam,
+        "ham" => Class::Ham,
+        _ => return see_other(PATH),
+    };
+    let message = form
+        .get("id")
+        .parse()
+        .ok()
+        .and_then(|id| ctx.spam.recent.message(id));
+    let Some(message) = message else {
+        let text = "That message is no longer kept: only the last verdicts are.".to_owned();
+        return render(
+            &ctx,
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(Notice::Problem(text)),
+        );
+    };
+    match learn_server_wide(ctx.store.as_ref(), message.to_vec(), class).await {
+        Ok(0) => see_other(&format!("{PATH}?done=known")),
+        Ok(_) => see_other(&format!("{PATH}?done=learned")),
+        Err(e) => super::store_failed(e),
     }
 }
 
