@@ -172,7 +172,7 @@ def main():
         assert "The account is added." in web.text(), web.text()
         assert "bob@example.test" in web.text()
         web.shoot("admin-accounts")
-        for page in ("domains", "aliases", "queue", "lists"):
+        for page in ("domains", "aliases", "queue", "lists", "spam"):
             web.open("/admin/" + page)
             web.shoot("admin-" + page)
         web.open("/account")

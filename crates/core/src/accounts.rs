@@ -3,7 +3,7 @@
 //! passwords.
 
 use crate::auth::{HashError, hash_password, verify_password};
-use hermod_store::{Accounts, AliasKey, Directory, StoreError, UserId, UserRecord};
+use hermod_store::{Accounts, AliasKey, Directory, DkimKeyRecord, StoreError, UserId, UserRecord};
 use hermod_types::{Address, Domain};
 
 /// An account has at most this many app passwords: a mail login checks each one's hash,
@@ -43,6 +43,24 @@ pub async fn add_domain(directory: &dyn Directory, domain: &Domain) -> Result<()
         directory.set_dkim_key(domain, key).await?;
     }
     Ok(())
+}
+
+/// Rotates `domain`'s DKIM keys: new keys under new selectors (one generation past the
+/// newest) sign from now on; the old keys stay stored and published, because mail they
+/// signed may still be verified. Returns the new keys, whose records must be published.
+pub async fn rotate_dkim(
+    directory: &dyn Directory,
+    domain: &Domain,
+) -> Result<Vec<DkimKeyRecord>, AccountError> {
+    if !directory.is_local_domain(domain).await? {
+        return Err(AccountError::UnknownDomain(domain.to_string()));
+    }
+    let existing = directory.dkim_keys(domain).await?;
+    let keys = crate::dkim::rotated_keys(&existing).map_err(AccountError::Dkim)?;
+    for key in &keys {
+        directory.set_dkim_key(domain, key).await?;
+    }
+    Ok(keys)
 }
 
 /// Creates an account in a local domain with `password` (hashed here).

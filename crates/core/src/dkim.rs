@@ -33,19 +33,74 @@ const SIGNED_HEADERS: [&str; 14] = [
 ];
 
 /// A new ed25519 key and a new rsa-2048 key (receivers that do not know ed25519 yet check
-/// the RSA signature).
+/// the RSA signature), under the first generation's selectors.
 pub fn generate_keys() -> Result<Vec<DkimKeyRecord>, String> {
+    generate_generation(1)
+}
+
+/// The generation a selector names: `hermod-ed25519` is the first, `hermod-ed25519-N` the
+/// Nth (made by rotation). Selectors hermod did not make count as generation 0, so any key
+/// hermod made signs in preference to them.
+pub fn generation(selector: &str) -> u32 {
+    [ED25519_SELECTOR, RSA_SELECTOR]
+        .iter()
+        .find_map(|base| {
+            let rest = selector.strip_prefix(base)?;
+            match rest.strip_prefix('-') {
+                None if rest.is_empty() => Some(1),
+                None => None,
+                Some(number) => number.parse().ok().filter(|&n| n >= 2),
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// The keys that sign: of each algorithm, the newest generation's. Older keys stay in the
+/// store (and in DNS) so that mail they signed still verifies.
+pub fn signing_keys(keys: &[DkimKeyRecord]) -> Vec<DkimKeyRecord> {
+    let mut newest: Vec<&DkimKeyRecord> = Vec::new();
+    for key in keys {
+        match newest.iter_mut().find(|k| k.algorithm == key.algorithm) {
+            Some(kept) if generation(&kept.selector) < generation(&key.selector) => *kept = key,
+            Some(_) => {}
+            None => newest.push(key),
+        }
+    }
+    newest.into_iter().cloned().collect()
+}
+
+/// New keys for a rotation: one generation past the newest of `existing`, so their selectors
+/// are new and the old ones stay published.
+pub fn rotated_keys(existing: &[DkimKeyRecord]) -> Result<Vec<DkimKeyRecord>, String> {
+    let newest = existing
+        .iter()
+        .map(|k| generation(&k.selector))
+        .max()
+        .unwrap_or(0);
+    generate_generation(newest + 1)
+}
+
+/// The selector of `base` in `generation` (the first has no number).
+fn selector(base: &str, generation: u32) -> String {
+    if generation <= 1 {
+        base.to_owned()
+    } else {
+        format!("{base}-{generation}")
+    }
+}
+
+fn generate_generation(generation: u32) -> Result<Vec<DkimKeyRecord>, String> {
     let ed = DkimKeyPair::generate_ed25519().map_err(|e| e.to_string())?;
     let rsa = DkimKeyPair::generate_rsa(2048).map_err(|e| e.to_string())?;
     Ok(vec![
         DkimKeyRecord {
-            selector: ED25519_SELECTOR.into(),
+            selector: selector(ED25519_SELECTOR, generation),
             algorithm: "ed25519".into(),
             private_key: ed.private_key().to_vec(),
             public_key: ed.public_key().to_vec(),
         },
         DkimKeyRecord {
-            selector: RSA_SELECTOR.into(),
+            selector: selector(RSA_SELECTOR, generation),
             algorithm: "rsa".into(),
             private_key: rsa.private_key().to_vec(),
             public_key: rsa.public_key().to_vec(),
@@ -161,5 +216,30 @@ mod tests {
             "{}",
             dkim_txt(&keys[1])
         );
+    }
+
+    #[test]
+    fn rotation_adds_a_generation_and_signs_with_it_only() {
+        let first = generate_keys().unwrap();
+        let second = rotated_keys(&first).unwrap();
+        let selectors: Vec<_> = second.iter().map(|k| k.selector.as_str()).collect();
+        assert_eq!(selectors, ["hermod-ed25519-2", "hermod-rsa-2"]);
+        let mut all = first.clone();
+        all.extend(second.clone());
+        let signing = signing_keys(&all);
+        assert_eq!(signing, second);
+        // Numeric, not textual: generation 10 is newer than 9.
+        for number in [9, 10] {
+            all.extend(second.iter().map(|k| DkimKeyRecord {
+                selector: selector(&k.selector[..k.selector.len() - 2], number),
+                ..k.clone()
+            }));
+        }
+        assert_eq!(signing_keys(&all)[0].selector, "hermod-ed25519-10");
+        assert_eq!(signing_keys(&all)[1].selector, "hermod-rsa-10");
+        assert_eq!(generation("hermod-rsa"), 1);
+        assert_eq!(generation("hermod-rsa-1"), 0);
+        assert_eq!(generation("hermod-rsax"), 0);
+        assert_eq!(generation("other"), 0);
     }
 }

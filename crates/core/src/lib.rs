@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod blocklist;
 pub mod bounce;
 pub mod bulk;
 pub mod dkim;

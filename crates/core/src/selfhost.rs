@@ -2,7 +2,7 @@
 //! records (`hermod domain dns`, `hermod quickstart`) and the MTA-STS policy (RFC 8461) the
 //! HTTP listener serves and whose id the `_mta-sts` record carries.
 
-use crate::dkim::{dkim_txt, quoted};
+use crate::dkim::{dkim_txt, quoted, signing_keys};
 use hermod_store::DkimKeyRecord;
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -29,6 +29,27 @@ pub struct DomainSetup<'a> {
     pub services: &'a [ClientService],
     /// The MTA-STS policy served, for its id; `None` leaves the MTA-STS records out.
     pub mta_sts_policy: Option<&'a str>,
+}
+
+/// The owner name and zone-file TXT data of a DKIM key's record.
+fn dkim_record(domain: &str, key: &DkimKeyRecord) -> (String, String) {
+    (
+        format!("{}._domainkey.{domain}", key.selector),
+        quoted(&dkim_txt(key)),
+    )
+}
+
+/// The zone-file records of `keys` (new keys from a rotation), with what to do about them.
+pub fn dkim_rotation_notice(domain: &str, keys: &[DkimKeyRecord]) -> String {
+    let mut out = format!(
+        "; New DKIM keys for {domain} sign from now on: publish these records now.\n\
+         ; Keep the old selectors' records until mail they signed is a few days old.\n"
+    );
+    for key in keys {
+        let (name, data) = dkim_record(domain, key);
+        rr(&mut out, name, "TXT", data);
+    }
+    out
 }
 
 /// The MTA-STS policy file (RFC 8461 3.2), CRLF-terminated lines.
@@ -73,32 +94,58 @@ pub fn dmarc_txt(domain: &str) -> String {
     format!("v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}")
 }
 
+/// Appends one zone-file record.
+fn rr(out: &mut String, name: String, kind: &str, data: String) {
+    let _ = writeln!(out, "{name}.\t3600\tIN\t{kind}\t{data}");
+}
+
 /// Every record a domain needs for hermod to receive and send its mail and for programs to
 /// find it, zone-file ready (absolute names, one record a line, `;` comments).
 pub fn dns_records(setup: &DomainSetup<'_>) -> String {
     let (d, host) = (setup.domain, setup.hostname);
     let mut out = format!("; DNS records for {d}, served by {host}\n");
-    let mut rr = |name: String, kind: &str, data: String| {
-        let _ = writeln!(out, "{name}.\t3600\tIN\t{kind}\t{data}");
-    };
-    rr(d.to_owned(), "MX", format!("10 {host}."));
+    rr(&mut out, d.to_owned(), "MX", format!("10 {host}."));
     for ip in setup.public_ips {
         let kind = if ip.is_ipv4() { "A" } else { "AAAA" };
-        rr(host.to_owned(), kind, ip.to_string());
+        rr(&mut out, host.to_owned(), kind, ip.to_string());
     }
-    rr(d.to_owned(), "TXT", quoted(&spf_txt(setup.public_ips)));
+    rr(
+        &mut out,
+        d.to_owned(),
+        "TXT",
+        quoted(&spf_txt(setup.public_ips)),
+    );
+    let signing = signing_keys(setup.dkim_keys);
     for key in setup.dkim_keys {
-        let name = format!("{}._domainkey.{d}", key.selector);
-        rr(name, "TXT", quoted(&dkim_txt(key)));
+        if !signing.contains(key) {
+            // A rotated-out key: mail it signed may still be verified for a while.
+            let _ = writeln!(
+                out,
+                "; {} no longer signs: remove it once its mail is a few days old",
+                key.selector
+            );
+        }
+        let (name, data) = dkim_record(d, key);
+        rr(&mut out, name, "TXT", data);
     }
-    rr(format!("_dmarc.{d}"), "TXT", quoted(&dmarc_txt(d)));
+    rr(
+        &mut out,
+        format!("_dmarc.{d}"),
+        "TXT",
+        quoted(&dmarc_txt(d)),
+    );
     if let Some(policy) = setup.mta_sts_policy {
         let txt = format!("v=STSv1; id={}", mta_sts_id(policy));
-        rr(format!("_mta-sts.{d}"), "TXT", quoted(&txt));
-        rr(format!("mta-sts.{d}"), "CNAME", format!("{host}."));
+        rr(&mut out, format!("_mta-sts.{d}"), "TXT", quoted(&txt));
+        rr(
+            &mut out,
+            format!("mta-sts.{d}"),
+            "CNAME",
+            format!("{host}."),
+        );
     }
     let tlsrpt = format!("v=TLSRPTv1; rua=mailto:postmaster@{d}");
-    rr(format!("_smtp._tls.{d}"), "TXT", quoted(&tlsrpt));
+    rr(&mut out, format!("_smtp._tls.{d}"), "TXT", quoted(&tlsrpt));
     for service in setup.services {
         let name = format!("_{}._tcp.{d}", service.srv_name);
         // RFC 6186 4: a target of "." says the service is not offered at this domain.
@@ -109,10 +156,20 @@ pub fn dns_records(setup: &DomainSetup<'_>) -> String {
             }
             None => "0 0 0 .".to_owned(),
         };
-        rr(name, "SRV", data);
+        rr(&mut out, name, "SRV", data);
     }
-    rr(format!("autoconfig.{d}"), "CNAME", format!("{host}."));
-    rr(format!("autodiscover.{d}"), "CNAME", format!("{host}."));
+    rr(
+        &mut out,
+        format!("autoconfig.{d}"),
+        "CNAME",
+        format!("{host}."),
+    );
+    rr(
+        &mut out,
+        format!("autodiscover.{d}"),
+        "CNAME",
+        format!("{host}."),
+    );
     let _ = writeln!(
         out,
         "_autodiscover._tcp.{d}.\t3600\tIN\tSRV\t0 1 443 {host}."

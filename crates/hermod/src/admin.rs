@@ -16,6 +16,10 @@ pub enum DomainAction {
     Remove { domain: String },
     /// List the local domains.
     List,
+    /// Make new DKIM keys for DOMAIN under new selectors and sign with them from now on;
+    /// prints their DNS records. The old keys stay published (mail they signed may still
+    /// be verified).
+    DkimRotate { domain: String },
     /// Print the DNS records DOMAIN needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
     /// autoconfig), ready for a zone file.
     Dns {
@@ -111,6 +115,14 @@ pub async fn domain(config: &Config, store: &dyn Store, action: DomainAction) ->
                 crate::selfhost::records::domain_records(config, store, &domain, &public_ip)
                     .await?;
             print!("{records}");
+        }
+        DomainAction::DkimRotate { domain } => {
+            let domain = parse_domain(&domain)?;
+            let keys = accounts::rotate_dkim(store, &domain).await?;
+            print!(
+                "{}",
+                hermod_core::selfhost::dkim_rotation_notice(domain.as_str(), &keys)
+            );
         }
         DomainAction::Remove { domain } => store.remove_domain(&parse_domain(&domain)?).await?,
         DomainAction::List => store.domains().await?.iter().for_each(|d| println!("{d}")),

@@ -5,10 +5,12 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
+use hermod_core::blocklist;
 use hermod_message::unix_now;
 use hermod_spam::training::{Training, digest};
 use hermod_spam::{Action, Class, Model, Thresholds};
 use hermod_store::{BayesCounts, LearnedMessage, SpamData, Store};
+use hermod_types::Cidr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,11 @@ pub enum SpamAction {
         #[arg(long = "ham", value_name = "PATH")]
         ham: Vec<PathBuf>,
     },
+    /// Manage the block list file (`[spam] blocklist_file`).
+    Block {
+        #[command(subcommand)]
+        action: BlockAction,
+    },
     /// Score message files: one line each, "spam" or "ham", the score, and the reasons.
     Check {
         #[arg(required = true)]
@@ -29,11 +36,43 @@ pub enum SpamAction {
     },
 }
 
+#[derive(Subcommand)]
+pub enum BlockAction {
+    /// Refuse NETWORK (an address or CIDR network) at SMTP connect.
+    Add { network: String },
+    /// Take NETWORK off the block list file.
+    Remove { network: String },
+    /// The networks in the block list file.
+    List,
+}
+
 pub async fn spam(config: &Config, store: &dyn Store, action: SpamAction) -> Result<()> {
     match action {
         SpamAction::Train { spam, ham } => train(store, &spam, &ham).await,
         SpamAction::Check { files } => check(config, store, &files).await,
+        SpamAction::Block { action } => block(config, action),
     }
+}
+
+/// Edits `[spam] blocklist_file`; the running server reads it again on SIGHUP (the web
+/// interface's spam page makes it do so at once).
+fn block(config: &Config, action: BlockAction) -> Result<()> {
+    let path = blocklist::configured(config.spam.blocklist_file.as_deref())?;
+    let parse = |network: &str| {
+        Cidr::parse(network).with_context(|| format!("invalid network {network:?}"))
+    };
+    match action {
+        BlockAction::Add { network } => blocklist::add(path, parse(&network)?)?,
+        BlockAction::Remove { network } => blocklist::remove(path, parse(&network)?)?,
+        BlockAction::List => {
+            for network in blocklist::list(path)? {
+                println!("{network}");
+            }
+            return Ok(());
+        }
+    }
+    eprintln!("saved; a running server applies it when sent SIGHUP");
+    Ok(())
 }
 
 async fn train(store: &dyn Store, spam: &[PathBuf], ham: &[PathBuf]) -> Result<()> {

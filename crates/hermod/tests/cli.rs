@@ -24,6 +24,25 @@ fn domains_users_and_aliases() {
             .status
             .success()
     );
+    let rotated = ok(&config, &["domain", "dkim-rotate", "example.test"], None);
+    for needle in [
+        "hermod-ed25519-2._domainkey.example.test.",
+        "hermod-rsa-2._domainkey.example.test.",
+    ] {
+        assert!(rotated.contains(needle), "{needle} missing in {rotated}");
+    }
+    let records = ok(&config, &["domain", "dns", "example.test"], None);
+    assert!(
+        records.contains("; hermod-ed25519 no longer signs")
+            && records.contains("hermod-ed25519._domainkey.example.test.")
+            && records.contains("hermod-rsa-2._domainkey.example.test."),
+        "{records}"
+    );
+    assert!(
+        !hermod(&config, &["domain", "dkim-rotate", "other.test"], None)
+            .status
+            .success()
+    );
 
     let out = hermod(
         &config,
@@ -620,4 +639,21 @@ fn held_mail_frozen_accounts_and_bulk_senders() {
             .status
             .success()
     );
+}
+
+#[test]
+fn spam_block_edits_the_block_list_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["spam", "block", "add", "192.0.2.7/24"], None);
+    ok(&config, &["spam", "block", "add", "2001:db8::1"], None);
+    let listed = ok(&config, &["spam", "block", "list"], None);
+    assert_eq!(listed, "192.0.2.0/24\n2001:db8::1/128\n");
+    let again = hermod(&config, &["spam", "block", "add", "192.0.2.0/24"], None);
+    assert!(!again.status.success());
+    ok(&config, &["spam", "block", "remove", "192.0.2.0/24"], None);
+    let file = std::fs::read_to_string(dir.path().join("blocklist.txt")).unwrap();
+    assert_eq!(file, "# networks refused at connect\n2001:db8::1/128\n");
+    let absent = hermod(&config, &["spam", "block", "remove", "198.51.100.1"], None);
+    assert!(!absent.status.success());
 }

@@ -12,6 +12,7 @@ pub mod net;
 mod outbound;
 mod pop3;
 pub mod reply;
+pub mod selfcheck;
 mod smtp;
 mod spam;
 mod web;

@@ -411,6 +411,41 @@ async fn administrators_manage_domains_aliases_and_the_queue() {
             .len(),
         2
     );
+    let rotate = "/admin/domains/dkim-rotate";
+    let rotated = submit(&mut root, page, rotate, &[("domain", "other.test")]).await;
+    assert_eq!(rotated.status, 303, "{}", rotated.body);
+    let other = hermod_types::Domain::parse("other.test").unwrap();
+    let keys = server.store.dkim_keys(&other).unwrap();
+    let selectors: Vec<_> = keys.iter().map(|k| k.selector.as_str()).collect();
+    assert_eq!(
+        selectors,
+        [
+            "hermod-ed25519",
+            "hermod-ed25519-2",
+            "hermod-rsa",
+            "hermod-rsa-2"
+        ]
+    );
+    let signing = hermod_core::dkim::signing_keys(&keys);
+    assert_eq!(signing[0].selector, "hermod-ed25519-2");
+    let shown = root.get(page).await.body;
+    assert!(
+        shown.contains("hermod-rsa-2._domainkey.other.test.")
+            && shown.contains("hermod-rsa no longer signs"),
+        "{shown}"
+    );
+    let unknown = submit(&mut root, page, rotate, &[("domain", "nowhere.test")]).await;
+    assert_eq!(unknown.status, 422);
+    // Without the form's token, and for an account that is no administrator: refused.
+    assert_eq!(
+        root.post(rotate, &[("domain", "other.test")]).await.status,
+        403
+    );
+    let mut alice = signed_in(&server, "alice@example.test", "alice-password").await;
+    let refused = submit(&mut alice, "/account", rotate, &[("domain", "other.test")]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(server.store.dkim_keys(&other).unwrap().len(), 4);
+
     let in_use = submit(
         &mut root,
         page,

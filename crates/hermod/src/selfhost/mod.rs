@@ -1,7 +1,6 @@
 //! Self-hosting helpers: the DNS records a domain publishes, `hermod quickstart` and
 //! `hermod check`.
 
-mod cert;
 pub mod check;
 pub mod quickstart;
 pub mod records;

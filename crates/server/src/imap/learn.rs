@@ -68,13 +68,24 @@ pub(super) async fn learn(
             Err(e) => tracing::debug!(error = %e, "spam filter: a moved message cannot be read"),
         }
     }
+    learn_messages(store, Some(user), bodies, class).await
+}
+
+/// Learns `class` from `bodies` into `owner`'s model (`None`: the server-wide one, as the
+/// web interface's spam page teaches it); returns how many were new lessons. The caller
+/// holds `LESSONS`.
+async fn learn_messages(
+    store: &dyn Store,
+    owner: Option<UserId>,
+    bodies: Vec<Vec<u8>>,
+    class: Class,
+) -> Result<usize, StoreError> {
     // Hashing and tokenizing are CPU work: off the runtime's threads.
     let (bodies, digests) = cpu(move || {
         let digests: Vec<Vec<u8>> = bodies.iter().map(|b| digest(b)).collect();
         (bodies, digests)
     })
     .await?;
-    let owner = Some(user);
     let before = store.bayes_seen(owner, &digests).await?;
     let training = cpu(move || {
         let mut training = Training::default();
@@ -100,6 +111,16 @@ pub(super) async fn learn(
         .collect();
     store.bayes_learn(owner, &counts, &seen).await?;
     Ok(seen.len())
+}
+
+/// An administrator's lesson for the server-wide model: `message` is `class`.
+pub(crate) async fn learn_server_wide(
+    store: &dyn Store,
+    message: Vec<u8>,
+    class: Class,
+) -> Result<usize, StoreError> {
+    let _one_at_a_time = LESSONS.lock().await;
+    learn_messages(store, None, vec![message], class).await
 }
 
 async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {

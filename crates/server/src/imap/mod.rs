@@ -19,7 +19,7 @@ mod convert;
 mod fetch;
 mod flags;
 mod idle;
-mod learn;
+pub(crate) mod learn;
 mod list;
 mod mailboxes;
 mod mime;

@@ -422,7 +422,8 @@ async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Vec<u8>, St
     let Some(domain) = domain else {
         return Ok(body);
     };
-    let keys = store.dkim_keys(&domain).await.map_err(|e| e.to_string())?;
+    let stored = store.dkim_keys(&domain).await.map_err(|e| e.to_string())?;
+    let keys = hermod_core::dkim::signing_keys(&stored);
     if keys.is_empty() {
         return Ok(body);
     }

@@ -7,7 +7,7 @@ use super::spool::{Hold, Spool};
 use super::{Mode, Session, Transaction};
 use crate::net::conn::Fill;
 use crate::reply::{self, Reply};
-use crate::spam::{Content, Envelope, thresholds};
+use crate::spam::{Content, Envelope, RecentVerdict, thresholds};
 use hermod_config::CheckAction;
 use hermod_message::unix_now;
 use hermod_spam::{Action, Bayes, Hit, Model, Verdict, verdict};
@@ -243,6 +243,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .authenticate_in_time(&envelope, content.as_deref())
             .await;
         let users: Vec<UserId> = txn.recipients().iter().map(|r| r.user).collect();
+        let kept: Option<Arc<[u8]>> = content
+            .as_deref()
+            .filter(|c| c.len() <= crate::spam::recent::KEEP_MESSAGE_UP_TO)
+            .map(Arc::from);
         let (mut verdict, read, own) = match content {
             Some(raw) => self.scan_content(raw, users).await,
             None => (skipped(), Content::default(), Vec::new()),
@@ -279,6 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             _ => None,
         };
         let summary = format!("score={} {}", verdict.score(), verdict.reasons());
+        self.remember(txn, &verdict, refusal.is_some(), action, kept);
         let fields = auth.field + &verdict.header_fields(limits);
         (
             Decision {
@@ -290,6 +295,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             },
             fields,
         )
+    }
+
+    /// Keeps the verdict for the web interface's spam page.
+    fn remember(
+        &self,
+        txn: &Transaction,
+        verdict: &Verdict,
+        refused: bool,
+        action: Action,
+        message: Option<Arc<[u8]>>,
+    ) {
+        self.ctx.spam.recent.record(RecentVerdict {
+            id: 0,
+            time: unix_now(),
+            client: self.peer.ip().to_string(),
+            sender: txn.sender().unwrap_or_default(),
+            recipients: txn
+                .recipients()
+                .iter()
+                .map(|r| r.address.to_string())
+                .collect(),
+            score: verdict.score(),
+            reasons: verdict.reasons(),
+            action: match (refused, action) {
+                (true, _) => "rejected",
+                (false, Action::Inbox) => "inbox",
+                (false, _) => "junk",
+            },
+            message,
+        });
     }
 
     /// Rules and the classifier, off the async threads (parsing a large message takes a

@@ -6,9 +6,11 @@
 mod auth;
 mod bulk;
 mod connect;
+pub(crate) mod recent;
 
 pub(crate) use auth::Envelope;
 pub(crate) use bulk::Content;
+pub(crate) use recent::{RecentVerdict, RecentVerdicts};
 
 use hermod_config::{Config, Spam};
 use hermod_spam::{Model, Thresholds};
@@ -102,6 +104,8 @@ pub(crate) struct SpamFilter {
     store: Arc<dyn Store>,
     /// Whether DNS failed lately: sender authentication then gives up quickly.
     dns_health: auth::DnsHealth,
+    /// The last verdicts, for the web interface's spam page.
+    pub recent: RecentVerdicts,
 }
 
 impl SpamFilter {
@@ -119,6 +123,7 @@ impl SpamFilter {
             personal: Mutex::default(),
             store,
             dns_health: Default::default(),
+            recent: RecentVerdicts::default(),
         };
         Ok(filter)
     }

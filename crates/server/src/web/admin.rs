@@ -1,8 +1,10 @@
-//! `/admin`: the dashboard and accounts, for administrators (`hermod user admin ADDRESS
-//! on`). Every action goes through the same core functions as the CLI.
+//! `/admin`: the dashboard (with `hermod check` on request) and accounts, for
+//! administrators (`hermod user admin ADDRESS on`). Every action goes through the same core
+//! functions as the CLI.
 
 use super::layout::{self, Notice, csrf_field, date_time, human_bytes};
 use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use crate::selfcheck::Finding;
 use crate::{Context, Service};
 use axum::Router;
 use axum::body::Bytes;
@@ -12,7 +14,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::accounts::{self, AccountError};
 use hermod_store::StoreError;
-use hermod_types::Address;
+use hermod_types::{Address, Domain};
 use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ type QueryMap = Query<HashMap<String, String>>;
 pub(super) fn routes() -> Router<Arc<Context>> {
     Router::new()
         .route("/admin", get(dashboard))
+        .route("/admin/check", post(check_setup))
         .route("/admin/accounts", get(accounts_page).post(add_account))
         .route("/admin/accounts/change", post(change_account))
 }
@@ -43,10 +46,74 @@ const DONE: &[(&str, &str)] = &[
 ];
 
 async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
-    let signed = match require(&ctx, &headers, Need::Admin).await {
-        Ok(signed) => signed,
+    match require(&ctx, &headers, Need::Admin).await {
+        Ok(signed) => dashboard_page(&ctx, &signed, None).await,
+        Err(response) => response,
+    }
+}
+
+/// The whole setup check (DNS, certificate, ports) may take this long; it then stops.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `hermod check`, run on request (it asks DNS, which may be slow: never on a page load),
+/// its report shown on the dashboard.
+async fn check_setup(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let signed = match require_form(&ctx, &headers, &body, Need::Admin).await {
+        Ok((signed, _)) => signed,
         Err(response) => return response,
     };
+    let mut domains = Vec::new();
+    let names = match ctx.store.domains().await {
+        Ok(names) => names,
+        Err(e) => return super::store_failed(e),
+    };
+    for domain in names.iter().filter_map(|n| Domain::parse(n).ok()) {
+        match ctx.store.dkim_keys(&domain).await {
+            Ok(keys) => domains.push((domain, keys)),
+            Err(e) => return super::store_failed(e),
+        }
+    }
+    // Without the port check: the server reaching itself says nothing about a firewall,
+    // and the Services table shows what listens.
+    let check = crate::selfcheck::run(&ctx.config, &domains, &[], false);
+    let report = match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(findings)) => Ok(findings),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "the check took longer than {} seconds and was stopped",
+            CHECK_TIMEOUT.as_secs()
+        )),
+    };
+    dashboard_page(&ctx, &signed, Some(report)).await
+}
+
+fn check_report(report: &Result<Vec<Finding>, String>) -> maud::Markup {
+    let problems = report
+        .as_ref()
+        .map_or(0, |f| f.iter().filter(|f| f.is_problem()).count());
+    html! {
+        @match report {
+            Err(e) => p { "The check could not run: " (e) },
+            Ok(findings) => {
+                p { strong { (problems) } " problem(s) found." }
+                table {
+                    thead { tr { th scope="col" { "Result" } th scope="col" { "What" } th scope="col" { "Fix" } } }
+                    tbody {
+                        @for f in findings {
+                            tr { td { (f.kind) } td { (f.what) } td { @if let Some(fix) = &f.fix { (fix) } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn dashboard_page(
+    ctx: &Context,
+    signed: &SignedIn,
+    check: Option<Result<Vec<Finding>, String>>,
+) -> Response {
     let queue = match ctx.store.queue().await {
         Ok(queue) => queue,
         Err(e) => return super::store_failed(e),
@@ -84,6 +151,15 @@ async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
             p { a href="/admin/queue" { "See the queue" } }
         }
         (certificate_and_services(certificate, &ctx.listening))
+        section aria-labelledby="check" {
+            h2 #check { "Setup check" }
+            @if let Some(report) = &check { (check_report(report)) }
+            form method="post" action="/admin/check" {
+                (csrf_field(&signed.csrf))
+                button type="submit" { "Check the setup from outside" }
+            }
+            p.muted { "As " code { "hermod check" } " does, but without connecting to the ports: DNS records, reverse DNS, the certificate. It may take up to a minute." }
+        }
     };
     let page = layout::page("Dashboard", Some(&signed.viewer()), "/admin", None, body);
     html(StatusCode::OK, page)
@@ -118,7 +194,6 @@ fn certificate_and_services(
                     }
                 }
             }
-            p.muted { "Run " code { "hermod check" } " for the view from the internet (DNS, ports, certificate)." }
         }
     }
 }

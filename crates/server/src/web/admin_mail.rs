@@ -24,6 +24,7 @@ pub(super) fn routes() -> Router<Arc<Context>> {
     Router::new()
         .route("/admin/domains", get(domains).post(add_domain))
         .route("/admin/domains/remove", post(remove_domain))
+        .route("/admin/domains/dkim-rotate", post(rotate_dkim))
         .route("/admin/aliases", get(aliases).post(add_alias))
         .route("/admin/aliases/remove", post(remove_alias))
         .route("/admin/queue", get(queue))
@@ -36,6 +37,11 @@ const DONE: &[(&str, &str)] = &[
         "The domain is added, with new DKIM keys: publish its records.",
     ),
     ("domain-removed", "The domain is removed."),
+    (
+        "dkim-rotated",
+        "New DKIM keys sign from now on: publish their records (the new selectors) now, \
+         and keep the old ones until mail they signed is a few days old.",
+    ),
     ("alias-added", "The alias is saved."),
     ("alias-removed", "The alias is removed."),
     ("retry", "Its waiting recipients will be tried now."),
@@ -128,6 +134,11 @@ async fn domains_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store:
                     summary { "DNS records to publish" }
                     pre { (records) }
                     p.muted { "Add A/AAAA records for the host name too (" code { "hermod domain dns " (name) " --public-ip ADDRESS" } " prints them)." }
+                }
+                form.inline method="post" action="/admin/domains/dkim-rotate" {
+                    (csrf_field(csrf))
+                    input type="hidden" name="domain" value=(name);
+                    button.secondary type="submit" aria-label={ "Rotate the DKIM keys of " (name) } { "Rotate DKIM keys" }
                 }
                 form.inline method="post" action="/admin/domains/remove" {
                     (csrf_field(csrf))
@@ -276,6 +287,24 @@ async fn remove_domain(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Resp
     };
     match removed {
         Ok(()) => see_other("/admin/domains?done=domain-removed"),
+        Err(text) => refuse(&ctx, &signed, "/admin/domains", "Domains", text).await,
+    }
+}
+
+/// New DKIM keys for a domain (the old ones stay published): `accounts::rotate_dkim`.
+async fn rotate_dkim(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
+        Ok(pair) => pair,
+        Err(response) => return response,
+    };
+    let rotated = match Domain::parse(form.get("domain")) {
+        Ok(domain) => accounts::rotate_dkim(ctx.store.as_ref(), &domain)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("That is not a domain name.".to_owned()),
+    };
+    match rotated {
+        Ok(_) => see_other("/admin/domains?done=dkim-rotated"),
         Err(text) => refuse(&ctx, &signed, "/admin/domains", "Domains", text).await,
     }
 }

@@ -28,6 +28,7 @@ const NAV: &[(&str, &str, bool)] = &[
     ("/admin/aliases", "Aliases", true),
     ("/admin/queue", "Queue", true),
     ("/admin/lists", "Lists", true),
+    ("/admin/spam", "Spam", true),
 ];
 
 pub(crate) fn page(

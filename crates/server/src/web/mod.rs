@@ -9,6 +9,7 @@ mod account_forms;
 mod admin;
 mod admin_lists;
 mod admin_mail;
+mod admin_spam;
 mod layout;
 mod session;
 
@@ -56,6 +57,7 @@ fn routes() -> Router<Arc<Context>> {
         .merge(admin::routes())
         .merge(admin_mail::routes())
         .merge(admin_lists::routes())
+        .merge(admin_spam::routes())
         .fallback(|| async { problem_page(StatusCode::NOT_FOUND, "No such page.") })
 }
 

@@ -1,8 +1,7 @@
 //! What `hermod check` needs to know about the server's certificate: the names it is valid
-//! for (webpki decides, as clients do) and when it expires (`hermod_server::x509`).
+//! for (webpki decides, as clients do) and when it expires (`net::x509`).
 
-use anyhow::{Context, Result};
-use hermod_server::x509::parse_tbs;
+use crate::net::x509::parse_tbs;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use std::path::Path;
@@ -18,15 +17,15 @@ pub struct CertInfo {
 
 impl CertInfo {
     /// The leaf (first) certificate of a PEM chain.
-    pub fn load(path: &Path) -> Result<CertInfo> {
+    pub fn load(path: &Path) -> Result<CertInfo, String> {
+        let shown = path.display();
         let der = CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
+            .map_err(|e| format!("cannot read {shown}: {e}"))?
             .next()
-            .with_context(|| format!("no certificate in {}", path.display()))?
-            .with_context(|| format!("bad PEM in {}", path.display()))?;
-        let (not_after, self_signed) = parse_tbs(&der)
-            .ok_or_else(|| anyhow::anyhow!("bad DER"))
-            .with_context(|| format!("{}: not an X.509 certificate", path.display()))?;
+            .ok_or_else(|| format!("no certificate in {shown}"))?
+            .map_err(|e| format!("bad PEM in {shown}: {e}"))?;
+        let (not_after, self_signed) =
+            parse_tbs(&der).ok_or_else(|| format!("{shown}: not an X.509 certificate"))?;
         Ok(CertInfo {
             der,
             not_after,
