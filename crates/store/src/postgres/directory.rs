@@ -12,6 +12,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use hermod_types::{Address, Domain, MailboxName};
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row};
 
 pub(super) fn now() -> i64 {
@@ -40,7 +41,10 @@ fn user_from_row(r: &Row) -> UserRecord {
 
 async fn has_domain(c: &(impl GenericClient + Sync), domain: &Domain) -> Result<bool> {
     let row = c
-        .query_opt("SELECT 1 FROM domains WHERE name = $1", &[&domain.as_str()])
+        .query_typed_opt(
+            "SELECT 1 FROM domains WHERE name = $1",
+            &[(&domain.as_str(), Type::TEXT)],
+        )
         .await?;
     Ok(row.is_some())
 }
@@ -96,7 +100,7 @@ pub(super) async fn update_user(
     store: &PostgresStore,
     address: &Address,
     assignment: &str,
-    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    value: &(dyn ToSql + Sync),
 ) -> Result<()> {
     let key = address.normalized();
     let sql = format!("UPDATE users SET {assignment} WHERE address = $1");
@@ -357,10 +361,9 @@ impl Directory for PostgresStore {
              LEFT JOIN (SELECT {USER_COLUMNS} FROM users WHERE address = $2) u ON true
              WHERE d.name = $1"
         );
-        let Some(row) = client
-            .query_opt(&sql, &[&address.domain().as_str(), &key])
-            .await?
-        else {
+        let params: [(&(dyn ToSql + Sync), Type); 2] =
+            [(&address.domain().as_str(), Type::TEXT), (&key, Type::TEXT)];
+        let Some(row) = client.query_typed_opt(&sql, &params).await? else {
             return Ok(AddressLookup::default());
         };
         if row.get::<_, Option<i64>>(0).is_some() {
@@ -372,10 +375,10 @@ impl Directory for PostgresStore {
         }
         let catch_all = AliasKey::CatchAll(address.domain().clone()).key();
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT alias, target FROM aliases WHERE alias = $1 OR alias = $2
                  ORDER BY target",
-                &[&key, &catch_all],
+                &[(&key, Type::TEXT), (&catch_all, Type::TEXT)],
             )
             .await?;
         let mut found = AddressLookup {

@@ -18,6 +18,7 @@ use crate::{BlobId, Result, SealedBlob, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use std::sync::Arc;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
 /// The size of a stored piece of a large body.
@@ -41,13 +42,17 @@ pub(crate) struct InDatabase;
 #[async_trait]
 impl Bodies for InDatabase {
     async fn put(&self, tx: &Transaction<'_>, blob: &SealedBlob) -> Result<()> {
-        let insert = tx
-            .prepare("INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)")
-            .await?;
         let id = blob.id().as_str();
+        let insert = async |seq: i32, data: &[u8]| {
+            tx.execute_typed(
+                "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)",
+                &[(&id, Type::TEXT), (&seq, Type::INT4), (&data, Type::BYTEA)],
+            )
+            .await
+        };
         match &blob.body {
             Body::Inline(bytes) => {
-                tx.execute(&insert, &[&id, &0i32, bytes]).await?;
+                insert(0, bytes).await?;
             }
             Body::File { tmp, .. } => {
                 use tokio::io::AsyncReadExt;
@@ -63,7 +68,7 @@ impl Bodies for InDatabase {
                     if piece.is_empty() && seq > 0 {
                         break;
                     }
-                    tx.execute(&insert, &[&id, &seq, &piece]).await?;
+                    insert(seq, &piece).await?;
                     if piece.len() < CHUNK {
                         break;
                     }
@@ -76,9 +81,9 @@ impl Bodies for InDatabase {
 
     async fn piece(&self, client: &Client, id: &BlobId, index: i32) -> Result<Option<Vec<u8>>> {
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq = $2",
-                &[&id.as_str(), &index],
+                &[(&id.as_str(), Type::TEXT), (&index, Type::INT4)],
             )
             .await?;
         Ok(row.map(|r| r.get(0)))

@@ -11,6 +11,7 @@ use crate::{
 use hermod_types::Uid;
 use std::collections::HashMap;
 use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
 
 /// What a delivery must know of a locked account.
 struct Account {
@@ -25,10 +26,10 @@ async fn lock_accounts(tx: &Transaction<'_>, users: &[UserId]) -> Result<HashMap
     ids.sort_unstable();
     ids.dedup();
     let rows = tx
-        .query(
+        .query_typed(
             "SELECT id, address, quota, used FROM users WHERE id = ANY($1)
              ORDER BY id FOR NO KEY UPDATE",
-            &[&ids],
+            &[(&ids, Type::INT8_ARRAY)],
         )
         .await?;
     let accounts: HashMap<UserId, Account> = rows
@@ -106,7 +107,7 @@ async fn insert_message(
     mailbox: &str,
 ) -> Result<Option<(i64, i64)>> {
     let row = tx
-        .query_opt(
+        .query_typed_opt(
             "WITH m AS (
                  UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
                  WHERE user_id = $1 AND name = $2
@@ -120,13 +121,13 @@ async fn insert_message(
                  SELECT id, uid, modseq, 0 FROM m)
              SELECT id, uid FROM m",
             &[
-                &target.user.0,
-                &mailbox,
-                &blob_id,
-                &(size as i64),
-                &target.internal_date,
-                &i16::from(target.flags.bits),
-                &target.flags.keywords.join(" "),
+                (&target.user.0, Type::INT8),
+                (&mailbox, Type::TEXT),
+                (&blob_id, Type::TEXT),
+                (&(size as i64), Type::INT8),
+                (&target.internal_date, Type::INT8),
+                (&i16::from(target.flags.bits), Type::INT2),
+                (&target.flags.keywords.join(" "), Type::TEXT),
             ],
         )
         .await?;
@@ -154,9 +155,12 @@ pub(super) async fn file_and_queue(
         if targets.is_empty() && !(n == 0 && queued.is_some()) {
             continue; // Nothing would reference it.
         }
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO blobs (id, size) VALUES ($1, $2)",
-            &[&blob.id().as_str(), &(blob.size() as i64)],
+            &[
+                (&blob.id().as_str(), Type::TEXT),
+                (&(blob.size() as i64), Type::INT8),
+            ],
         )
         .await?;
         bodies.put(tx, blob).await?;

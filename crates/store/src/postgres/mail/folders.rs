@@ -8,6 +8,7 @@ use crate::{
     MailboxId, MailboxInfo, MailboxStatus, Result, SpecialUse, StoreError, UidSet, UserId,
 };
 use hermod_types::{MailboxName, UidValidity};
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 const INBOX: &str = "INBOX";
@@ -63,9 +64,10 @@ pub(super) async fn find(
     name: &MailboxName,
 ) -> Result<Option<MailboxInfo>> {
     let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 AND name = $2");
-    let row = c
-        .query_opt(&sql, &[&user.0, &canonical(name).as_str()])
-        .await?;
+    let name = canonical(name);
+    let params: [(&(dyn ToSql + Sync), Type); 2] =
+        [(&user.0, Type::INT8), (&name.as_str(), Type::TEXT)];
+    let row = c.query_typed_opt(&sql, &params).await?;
     row.as_ref().map(mailbox_from_row).transpose()
 }
 

@@ -10,6 +10,7 @@ use crate::{
     MessageMeta, MessageState, Result, StoreError, UidSet, UserId, is_valid_keyword,
 };
 use hermod_types::{Uid, UidValidity};
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 /// What a `changelog` row says about its UID.
@@ -69,7 +70,12 @@ pub(super) async fn list(
          JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
          WHERE m.mailbox_id = $1 ORDER BY m.uid"
     );
-    let rows = c.query(&sql, &[&mailbox.0, &lo, &hi]).await?;
+    let params: [(&(dyn ToSql + Sync), Type); 3] = [
+        (&mailbox.0, Type::INT8),
+        (&lo, Type::INT8_ARRAY),
+        (&hi, Type::INT8_ARRAY),
+    ];
+    let rows = c.query_typed(&sql, &params).await?;
     rows.iter().map(message_from_row).collect()
 }
 

@@ -29,6 +29,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use hermod_types::{MailboxName, Uid};
+use tokio_postgres::types::Type;
 use tokio_postgres::{IsolationLevel, Transaction};
 
 /// The users whose mail a write changed.
@@ -48,10 +49,10 @@ impl Changed {
 /// Locks the owner of `mailbox` (a write to a user's mail starts here); its id.
 pub(super) async fn lock_owner(tx: &Transaction<'_>, mailbox: MailboxId) -> Result<UserId> {
     let row = tx
-        .query_opt(
+        .query_typed_opt(
             "SELECT u.id FROM mailboxes m JOIN users u ON u.id = m.user_id WHERE m.id = $1
              FOR NO KEY UPDATE OF u",
-            &[&mailbox.0],
+            &[(&mailbox.0, Type::INT8)],
         )
         .await?
         .ok_or_else(|| StoreError::UnknownMailbox(format!("id {}", mailbox.0)))?;

@@ -18,6 +18,7 @@ use crate::{Result, UserId};
 use std::sync::Weak;
 use std::time::Duration;
 use tokio::sync::{OnceCell, mpsc, watch};
+use tokio_postgres::types::Type;
 use tokio_postgres::{AsyncMessage, Client, Transaction};
 
 /// The channel every node listens on.
@@ -36,7 +37,7 @@ pub(crate) async fn changed(tx: &Transaction<'_>, users: &[UserId]) -> Result<Ve
     ids.dedup();
     // One statement: the new generations, and the notification naming them.
     let row = tx
-        .query_opt(
+        .query_typed_opt(
             "WITH bumped AS (
                  UPDATE users SET mail_generation = mail_generation + 1 WHERE id = ANY($1)
                  RETURNING id, mail_generation),
@@ -47,7 +48,11 @@ pub(crate) async fn changed(tx: &Transaction<'_>, users: &[UserId]) -> Result<Ve
              SELECT ids, generations,
                     pg_notify($2, CASE WHEN length(payload) > $3 THEN '*' ELSE payload END)
              FROM listed WHERE payload IS NOT NULL",
-            &[&ids, &CHANNEL, &(MAX_PAYLOAD as i32)],
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&CHANNEL, Type::TEXT),
+                (&(MAX_PAYLOAD as i32), Type::INT4),
+            ],
         )
         .await?;
     // No row: none of the users exists any more, nothing to announce.
