@@ -5,16 +5,9 @@
 #[path = "web/client.rs"]
 mod client;
 
-use client::Browser;
+use client::signed_in;
 use hermod_testkit::TestServer;
 use hermod_types::Address;
-
-async fn signed_in(server: &TestServer, address: &str, password: &str) -> Browser {
-    let mut browser = Browser::new(server.http);
-    let reply = browser.login(address, password).await;
-    assert_eq!(reply.status, 303, "{}", reply.body);
-    browser
-}
 
 #[tokio::test]
 async fn the_dashboard_runs_the_setup_check_on_request() {

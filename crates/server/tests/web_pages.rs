@@ -5,32 +5,9 @@
 #[path = "web/client.rs"]
 mod client;
 
-use client::{Browser, Reply};
+use client::{Browser, Reply, addr, server, signed_in};
 use hermod_store::BlockingStore;
 use hermod_testkit::{Pop3Client, TestServer};
-use hermod_types::Address;
-
-fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
-}
-
-async fn server() -> TestServer {
-    let server = TestServer::start().await;
-    server.add_user("root@example.test", "root-password");
-    server.add_user("alice@example.test", "alice-password");
-    server
-        .store
-        .set_admin(&addr("root@example.test"), true)
-        .unwrap();
-    server
-}
-
-async fn signed_in(server: &TestServer, address: &str, password: &str) -> Browser {
-    let mut browser = Browser::new(server.http);
-    let reply = browser.login(address, password).await;
-    assert_eq!(reply.status, 303, "{}", reply.body);
-    browser
-}
 
 /// Posts a form of `page` with its CSRF token.
 async fn submit(browser: &mut Browser, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {

@@ -5,20 +5,13 @@
 #[path = "web/client.rs"]
 mod client;
 
-use client::{Browser, Reply};
+use client::{Browser, Reply, signed_in};
 use hermod_store::BlockingStore;
 use hermod_testkit::{SmtpClient, TestServer};
 use hermod_types::Address;
 
 const PAGE: &str = "/admin/spam";
 const ACTION: &str = "/admin/spam/block";
-
-async fn signed_in(server: &TestServer, address: &str, password: &str) -> Browser {
-    let mut browser = Browser::new(server.http);
-    let reply = browser.login(address, password).await;
-    assert_eq!(reply.status, 303, "{}", reply.body);
-    browser
-}
 
 async fn submit(browser: &mut Browser, fields: &[(&str, &str)]) -> Reply {
     submit_to(browser, ACTION, fields).await

@@ -1,6 +1,11 @@
 //! A small HTTP/1.1 client for the web interface's tests: one request per connection, a
 //! cookie jar, and the CSRF token of the last page read.
 
+// Each test file uses its own share of these helpers.
+#![allow(dead_code)]
+
+use hermod_testkit::TestServer;
+use hermod_types::Address;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -125,4 +130,29 @@ impl Browser {
         )
         .await
     }
+}
+
+/// `s` as an address (tests only name valid ones).
+pub fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+/// A server with an admin (`root@`) and an account (`alice@`).
+pub async fn server() -> TestServer {
+    let server = TestServer::start().await;
+    server.add_user("root@example.test", "root-password");
+    server.add_user("alice@example.test", "alice-password");
+    server
+        .store
+        .set_admin(&addr("root@example.test"), true)
+        .unwrap();
+    server
+}
+
+/// A browser logged in as `address`.
+pub async fn signed_in(server: &TestServer, address: &str, password: &str) -> Browser {
+    let mut browser = Browser::new(server.http);
+    let reply = browser.login(address, password).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    browser
 }
