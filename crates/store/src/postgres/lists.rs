@@ -7,6 +7,7 @@
 //! on two nodes for one address take turns and the second sees the first.
 
 use super::PostgresStore;
+use super::directory::now;
 use crate::roles::Lists;
 use crate::{
     Confirmed, ListMember, ListMode, ListPost, ListRecord, ListSettings, MemberState, Result,
@@ -18,12 +19,6 @@ use tokio_postgres::{Row, Transaction};
 
 const LIST_COLUMNS: &str = "id, address, owner, mode, moderated, refuse_non_members, archive";
 const POST_COLUMNS: &str = "id, sender, subject, received, content";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// `team-request@d` for `team@d`: the list's command address, which no account or alias may
 /// take either.

@@ -9,6 +9,7 @@
 //! its recipients' rows (and several entries in id order), so they never deadlock.
 
 use super::PostgresStore;
+use super::directory::now;
 use crate::roles::Queue;
 use crate::{
     BlobId, Outbound, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome,
@@ -19,12 +20,6 @@ use std::collections::HashMap;
 
 /// Recipients not finished yet, as SQL: the states a claim and `queued` look at.
 const UNFINISHED: &str = "status IN ('pending', 'deferred')";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 fn blob_id(id: i64, text: &str) -> Result<BlobId> {
     BlobId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("queue entry {id}: blob id")))
