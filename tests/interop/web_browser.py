@@ -172,9 +172,15 @@ def main():
         assert "The account is added." in web.text(), web.text()
         assert "bob@example.test" in web.text()
         web.shoot("admin-accounts")
-        for page in ("domains", "aliases", "queue", "lists", "spam"):
+        for page in ("aliases", "queue", "lists", "spam"):
             web.open("/admin/" + page)
             web.shoot("admin-" + page)
+        # The script adds a copy button beside each DNS record (the page has none without it).
+        web.open("/admin/domains")
+        web.driver.find_element(By.CSS_SELECTOR, "details summary").click()
+        copies = web.driver.find_elements(By.CSS_SELECTOR, "button.copy")
+        assert len(copies) > 5, "copy buttons: %d" % len(copies)
+        web.shoot("admin-domains")
         web.open("/account")
         web.shoot("account")
         web.logout()
@@ -200,6 +206,12 @@ def main():
         web.press("/account/rules")
         assert "The rule is added." in web.text(), web.text()
         web.shoot("account-vacation")
+        web.open("/account/spam")
+        web.fill("junk-threshold", "3.5")
+        web.press("/account/spam/threshold")
+        assert "Your spam setting is saved" in web.text(), web.text()
+        assert "Your threshold: 3.5" in web.text(), web.text()
+        web.shoot("account-spam")
         web.logout()
 
         # Mail to bob over SMTP (submission, as alice) gets the vacation reply, filed in

@@ -25,6 +25,10 @@ pub enum AccountError {
     BadName,
     #[error("an account has at most {MAX_APP_PASSWORDS} app passwords: revoke one first")]
     TooManyAppPasswords,
+    #[error("{0}'s DKIM keys are being rotated by someone else: try again")]
+    BusyRotation(String),
+    #[error("a Junk threshold is a number not above the reject threshold ({0})")]
+    BadThreshold(f64),
     #[error("could not generate a DKIM key: {0}")]
     Dkim(String),
     #[error("no randomness for a new password")]
@@ -45,9 +49,17 @@ pub async fn add_domain(directory: &dyn Directory, domain: &Domain) -> Result<()
     Ok(())
 }
 
+/// How often a rotation starts over when others keep taking its generation first.
+const ROTATION_ATTEMPTS: usize = 5;
+
 /// Rotates `domain`'s DKIM keys: new keys under new selectors (one generation past the
 /// newest) sign from now on; the old keys stay stored and published, because mail they
 /// signed may still be verified. Returns the new keys, whose records must be published.
+///
+/// The new keys are added all or none, and only under selectors nobody holds: of two
+/// rotations at once (two admins, the CLI and the web), one takes the next generation and
+/// the other starts over from what is then stored and takes the one after. So no key is
+/// replaced (each admin publishes exactly the keys stored) and one generation signs.
 pub async fn rotate_dkim(
     directory: &dyn Directory,
     domain: &Domain,
@@ -55,12 +67,30 @@ pub async fn rotate_dkim(
     if !directory.is_local_domain(domain).await? {
         return Err(AccountError::UnknownDomain(domain.to_string()));
     }
-    let existing = directory.dkim_keys(domain).await?;
-    let keys = crate::dkim::rotated_keys(&existing).map_err(AccountError::Dkim)?;
-    for key in &keys {
-        directory.set_dkim_key(domain, key).await?;
+    for _ in 0..ROTATION_ATTEMPTS {
+        let existing = directory.dkim_keys(domain).await?;
+        let keys = crate::dkim::rotated_keys(&existing).map_err(AccountError::Dkim)?;
+        if directory.add_dkim_keys(domain, &keys).await? {
+            return Ok(keys);
+        }
     }
-    Ok(keys)
+    Err(AccountError::BusyRotation(domain.to_string()))
+}
+
+/// Sets `address`'s own Junk threshold (`None`: the server's `[spam] junk_threshold`).
+/// It must be a finite number not above `reject` (the server's reject threshold: mail
+/// scoring that is refused for everyone, so no account can have it filed instead).
+pub async fn set_junk_threshold(
+    directory: &dyn Directory,
+    address: &Address,
+    threshold: Option<f64>,
+    reject: f64,
+) -> Result<(), AccountError> {
+    if threshold.is_some_and(|t| !t.is_finite() || t > reject) {
+        return Err(AccountError::BadThreshold(reject));
+    }
+    directory.set_junk_threshold(address, threshold).await?;
+    Ok(())
 }
 
 /// Creates an account in a local domain with `password` (hashed here).
@@ -255,5 +285,38 @@ mod tests {
             mail("new-pw").await,
             Ok(LoginOutcome::Accepted(_))
         ));
+    }
+
+    /// Two rotations at once: both succeed, one generation after the other, each with its
+    /// whole pair of keys stored as returned; the newest pair is the one that signs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_rotations_take_one_generation_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(hermod_store::EmbeddedStore::open(dir.path()).unwrap());
+        let domain = Domain::parse("example.test").unwrap();
+        add_domain(&*store, &domain).await.unwrap();
+        let rotation = |store: std::sync::Arc<hermod_store::EmbeddedStore>| {
+            let domain = domain.clone();
+            tokio::spawn(async move { rotate_dkim(&*store, &domain).await.unwrap() })
+        };
+        let (first, second) = (rotation(store.clone()), rotation(store.clone()));
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let stored = store.dkim_keys(&domain).await.unwrap();
+        assert_eq!(stored.len(), 6, "the first keys and two rotations");
+        for key in first.iter().chain(&second) {
+            assert!(stored.contains(key), "{} was replaced", key.selector);
+        }
+        let generation = |keys: &[DkimKeyRecord]| crate::dkim::generation(&keys[0].selector);
+        let mut generations = [generation(&first), generation(&second)];
+        generations.sort();
+        assert_eq!(generations, [2, 3]);
+        let newest = if generation(&first) == 3 {
+            &first
+        } else {
+            &second
+        };
+        let signing = crate::dkim::signing_keys(&stored);
+        assert_eq!(signing.len(), 2);
+        assert!(signing.iter().all(|key| newest.contains(key)));
     }
 }

@@ -193,6 +193,7 @@ pub async fn notify(
         user: user.id,
         address: user.address.clone(),
         sieve: None,
+        junk_threshold: None,
     }];
     match router.resolve(&postmaster, None).await {
         Ok(RcptOutcome::Local(found)) => recipients.extend(found),

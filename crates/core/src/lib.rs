@@ -4,12 +4,12 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod blocklist;
 pub mod bounce;
 pub mod bulk;
 pub mod dkim;
 pub mod lists;
 pub mod mtasts;
+pub mod netlist;
 pub mod outbound;
 pub mod pipeline;
 pub mod rates;

@@ -10,13 +10,15 @@ use std::sync::Arc;
 /// How deep aliases may point at aliases before we call it a loop.
 const MAX_ALIAS_DEPTH: usize = 8;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalRecipient {
     pub user: UserId,
     /// The account's normalized address.
     pub address: String,
     /// The account's active Sieve script (store id), run at delivery.
     pub sieve: Option<i64>,
+    /// The account's own Junk threshold (`None`: the server's), for the spam verdict.
+    pub junk_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +35,7 @@ pub enum RejectReason {
     AliasLoop,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RcptOutcome {
     Local(Vec<LocalRecipient>),
     /// A forwarding address hermod made (SRS, see [`crate::srs`]): the mail goes on to the
@@ -269,6 +271,7 @@ fn check_quotas(users: Vec<UserRecord>, size: u64) -> RcptOutcome {
                 user: u.id,
                 address: u.address,
                 sieve: u.sieve_script,
+                junk_threshold: u.junk_threshold,
             })
             .collect(),
     )

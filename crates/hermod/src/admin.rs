@@ -68,6 +68,9 @@ pub enum UserAction {
     Quota { address: String, quota: String },
     /// `on`: ADDRESS may use the web interface's administration (`/admin`); `off`: no more.
     Admin { address: String, state: OnOff },
+    /// The spam score from which ADDRESS's mail is filed into Junk: a number (at most the
+    /// server's `[spam] reject_threshold`), or `default` for the server's `junk_threshold`.
+    SpamThreshold { address: String, threshold: String },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -143,7 +146,7 @@ fn read_password() -> Result<String> {
     Ok(password.to_owned())
 }
 
-pub async fn user(store: &dyn Store, action: UserAction) -> Result<()> {
+pub async fn user(config: &Config, store: &dyn Store, action: UserAction) -> Result<()> {
     match action {
         UserAction::Add { address, quota, .. } => {
             let address = parse_address(&address)?;
@@ -170,6 +173,17 @@ pub async fn user(store: &dyn Store, action: UserAction) -> Result<()> {
             let on = matches!(state, OnOff::On);
             accounts::set_admin(store, &address, on).await?;
         }
+        UserAction::SpamThreshold { address, threshold } => {
+            let address = parse_address(&address)?;
+            let threshold = match threshold.as_str() {
+                "default" => None,
+                number => Some(number.parse::<f64>().with_context(|| {
+                    format!("invalid threshold {number:?}: a number, or default")
+                })?),
+            };
+            let reject = config.spam.reject_threshold;
+            accounts::set_junk_threshold(store, &address, threshold, reject).await?;
+        }
         UserAction::Remove { address } => store.remove_user(&parse_address(&address)?).await?,
         UserAction::SendAs { address, patterns } => {
             let address = parse_address(&address)?;
@@ -191,8 +205,11 @@ pub async fn user(store: &dyn Store, action: UserAction) -> Result<()> {
                 } else {
                     ""
                 };
+                let junk = u
+                    .junk_threshold
+                    .map_or(String::new(), |t| format!("\tjunk_threshold={t}"));
                 println!(
-                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}{admin}",
+                    "{}\tused={}\tquota={quota}{send_as}{bulk}{frozen}{admin}{junk}",
                     u.address, u.used
                 );
             }

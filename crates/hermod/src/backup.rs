@@ -161,22 +161,26 @@ fn load(path: &Path) -> Result<Config> {
     hermod_config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
 }
 
-/// Files the configuration names that belong with it: the block list, when it lies in the
-/// configuration's folder (anything elsewhere is the administrator's to copy).
+/// Files the configuration names that belong with it: the block and allow lists, when they
+/// lie in the configuration's folder (anything elsewhere is the administrator's to copy).
 fn config_files(config: &Config) -> Vec<(PathBuf, PathBuf)> {
     let base = config.path.parent().unwrap_or(Path::new("."));
-    let list = config.spam.blocklist_file.iter();
-    list.filter_map(|file| {
-        let relative = file.strip_prefix(base).ok()?;
-        file.exists().then(|| (file.clone(), relative.to_owned()))
-    })
-    .collect()
+    let lists = [&config.spam.blocklist_file, &config.spam.allowlist_file];
+    lists
+        .into_iter()
+        .flatten()
+        .filter_map(|file| {
+            let relative = file.strip_prefix(base).ok()?;
+            file.exists().then(|| (file.clone(), relative.to_owned()))
+        })
+        .collect()
 }
 
-/// What may already be in the data directory: the configuration and its block list.
+/// What may already be in the data directory: the configuration and its network lists.
 fn kept_files(config: &Config) -> Vec<PathBuf> {
     let mut kept = vec![config.path.clone()];
     kept.extend(config.spam.blocklist_file.iter().cloned());
+    kept.extend(config.spam.allowlist_file.iter().cloned());
     kept
 }
 

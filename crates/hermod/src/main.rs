@@ -147,7 +147,7 @@ async fn manage(config: &Config, store: Arc<dyn Store>, command: Command) -> Res
     match command {
         Command::Check(args) => selfhost::check::run(config, one, args).await,
         Command::Domain { action } => admin::domain(config, one, action).await,
-        Command::User { action } => admin::user(one, action).await,
+        Command::User { action } => admin::user(config, one, action).await,
         Command::Alias { action } => admin::alias(one, action).await,
         Command::Queue { action } => queue::queue(config, store, action).await,
         Command::Spam { action } => spam::spam(config, one, action).await,

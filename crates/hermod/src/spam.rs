@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hermod_config::Config;
-use hermod_core::blocklist;
+use hermod_core::netlist::{ListKind, NetList};
 use hermod_message::unix_now;
 use hermod_spam::training::{Training, digest};
 use hermod_spam::{Action, Class, Model, Thresholds};
@@ -24,10 +24,17 @@ pub enum SpamAction {
         #[arg(long = "ham", value_name = "PATH")]
         ham: Vec<PathBuf>,
     },
-    /// Manage the block list file (`[spam] blocklist_file`).
+    /// Manage the block list file (`[spam] blocklist_file`): networks refused at SMTP
+    /// connect.
     Block {
         #[command(subcommand)]
-        action: BlockAction,
+        action: ListAction,
+    },
+    /// Manage the allow list file (`[spam] allowlist_file`): networks never refused at
+    /// connect nor filed or refused as spam (the allow list wins over the block lists).
+    Allow {
+        #[command(subcommand)]
+        action: ListAction,
     },
     /// Score message files: one line each, "spam" or "ham", the score, and the reasons.
     Check {
@@ -37,12 +44,12 @@ pub enum SpamAction {
 }
 
 #[derive(Subcommand)]
-pub enum BlockAction {
-    /// Refuse NETWORK (an address or CIDR network) at SMTP connect.
+pub enum ListAction {
+    /// Add NETWORK (an address or CIDR network) to the list file.
     Add { network: String },
-    /// Take NETWORK off the block list file.
+    /// Take NETWORK off the list file.
     Remove { network: String },
-    /// The networks in the block list file.
+    /// The networks in the list file.
     List,
 }
 
@@ -50,22 +57,27 @@ pub async fn spam(config: &Config, store: &dyn Store, action: SpamAction) -> Res
     match action {
         SpamAction::Train { spam, ham } => train(store, &spam, &ham).await,
         SpamAction::Check { files } => check(config, store, &files).await,
-        SpamAction::Block { action } => block(config, action),
+        SpamAction::Block { action } => edit_list(config, ListKind::Block, action),
+        SpamAction::Allow { action } => edit_list(config, ListKind::Allow, action),
     }
 }
 
-/// Edits `[spam] blocklist_file`; the running server reads it again on SIGHUP (the web
-/// interface's spam page makes it do so at once).
-fn block(config: &Config, action: BlockAction) -> Result<()> {
-    let path = blocklist::configured(config.spam.blocklist_file.as_deref())?;
+/// Edits `[spam] blocklist_file` or `allowlist_file`; the running server reads them again
+/// on SIGHUP (the web interface's spam page makes it do so at once).
+fn edit_list(config: &Config, kind: ListKind, action: ListAction) -> Result<()> {
+    let file = match kind {
+        ListKind::Block => config.spam.blocklist_file.as_deref(),
+        ListKind::Allow => config.spam.allowlist_file.as_deref(),
+    };
+    let list = NetList::configured(kind, file)?;
     let parse = |network: &str| {
         Cidr::parse(network).with_context(|| format!("invalid network {network:?}"))
     };
     match action {
-        BlockAction::Add { network } => blocklist::add(path, parse(&network)?)?,
-        BlockAction::Remove { network } => blocklist::remove(path, parse(&network)?)?,
-        BlockAction::List => {
-            for network in blocklist::list(path)? {
+        ListAction::Add { network } => list.add(parse(&network)?)?,
+        ListAction::Remove { network } => list.remove(parse(&network)?)?,
+        ListAction::List => {
+            for network in list.list()? {
                 println!("{network}");
             }
             return Ok(());

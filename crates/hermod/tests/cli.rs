@@ -657,3 +657,53 @@ fn spam_block_edits_the_block_list_file() {
     let absent = hermod(&config, &["spam", "block", "remove", "198.51.100.1"], None);
     assert!(!absent.status.success());
 }
+
+#[test]
+fn spam_allow_edits_the_allow_list_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let without = hermod(&config, &["spam", "allow", "list"], None);
+    assert!(!without.status.success());
+    let said = String::from_utf8_lossy(&without.stderr);
+    assert!(said.contains("allowlist_file"), "{said}");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("allowlist_file = \"allowlist.txt\"\n");
+    std::fs::write(&config, text).unwrap();
+    ok(&config, &["spam", "allow", "add", "198.51.100.0/24"], None);
+    let listed = ok(&config, &["spam", "allow", "list"], None);
+    assert_eq!(listed, "198.51.100.0/24\n");
+    let block = ok(&config, &["spam", "block", "list"], None);
+    assert_eq!(block, "", "the block list is another file");
+    ok(
+        &config,
+        &["spam", "allow", "remove", "198.51.100.0/24"],
+        None,
+    );
+    let file = std::fs::read_to_string(dir.path().join("allowlist.txt")).unwrap();
+    assert_eq!(file, "\n");
+}
+
+#[test]
+fn user_spam_threshold_is_kept_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["domain", "add", "example.test"], None);
+    let add = ["user", "add", "alice@example.test", "--password-stdin"];
+    ok(&config, &add, Some("pw-alice-1\n"));
+    let set = |value: &str| {
+        hermod(
+            &config,
+            &["user", "spam-threshold", "alice@example.test", value],
+            None,
+        )
+    };
+    assert!(set("3.5").status.success());
+    let listed = ok(&config, &["user", "list"], None);
+    assert!(listed.contains("junk_threshold=3.5"), "{listed}");
+    // Above the reject threshold (15 by default), or not a number: refused.
+    assert!(!set("20").status.success());
+    assert!(!set("lots").status.success());
+    assert!(set("default").status.success());
+    let listed = ok(&config, &["user", "list"], None);
+    assert!(!listed.contains("junk_threshold"), "{listed}");
+}

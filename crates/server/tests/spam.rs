@@ -288,6 +288,37 @@ async fn thresholds_file_into_junk_or_refuse() {
     assert!(refuse.inbox(ALICE).is_empty() && refuse.messages(ALICE, "Junk").is_empty());
 }
 
+/// A recipient's own Junk threshold files their copy by it; the others' copies follow the
+/// server's, and the reject threshold stays the server's.
+#[tokio::test]
+async fn an_own_junk_threshold_decides_that_recipients_copy() {
+    use hermod_store::BlockingStore;
+    let server = server_with(|c| {
+        c.spam.junk_threshold = 100.0;
+        c.spam.reject_threshold = 200.0;
+    })
+    .await;
+    let bob = "bob@example.test";
+    server.add_user(bob, "s3cret");
+    let alice = hermod_types::Address::parse(ALICE).unwrap();
+    server.store.set_junk_threshold(&alice, Some(1.0)).unwrap();
+    let bare = "Subject: no sender fields\r\n\r\nbody\r\n";
+    let mut c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.cmd("EHLO client.test").await.code, 250);
+    let r = c.send_mail("carol@sender.test", &[ALICE, bob], bare).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    assert!(server.inbox(ALICE).is_empty());
+    assert_eq!(server.messages(ALICE, "Junk").len(), 1);
+    assert_eq!(server.inbox(bob).len(), 1);
+    assert!(server.messages(bob, "Junk").is_empty());
+
+    // Back to the server's threshold: Alice's next copy is in her inbox.
+    server.store.set_junk_threshold(&alice, None).unwrap();
+    let r = c.send_mail("carol@sender.test", &[ALICE], bare).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    assert_eq!(server.inbox(ALICE).len(), 1);
+}
+
 #[tokio::test]
 async fn a_client_talking_before_the_greeting_is_refused() {
     let server = server_with(|c| c.spam.greet_delay = Duration::from_millis(500)).await;

@@ -69,6 +69,21 @@ pub struct Thresholds {
     pub reject: f64,
 }
 
+impl Thresholds {
+    /// The thresholds for a recipient with their own Junk threshold (`None`: the server's):
+    /// theirs files into Junk, never above the reject threshold, which stays the server's
+    /// (a message refused for everyone cannot be filed for one).
+    pub fn with_own_junk(self, own: Option<f64>) -> Thresholds {
+        match own.filter(|junk| junk.is_finite()) {
+            Some(junk) => Thresholds {
+                junk: junk.min(self.reject),
+                reject: self.reject,
+            },
+            None => self,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Inbox,
@@ -194,6 +209,19 @@ mod tests {
             bayes: Bayes::Untrained,
             exempt: false,
         }
+    }
+
+    #[test]
+    fn an_own_junk_threshold_stays_under_the_reject_threshold() {
+        let server = Thresholds {
+            junk: 5.0,
+            reject: 15.0,
+        };
+        assert_eq!(server.with_own_junk(None), server);
+        assert_eq!(server.with_own_junk(Some(2.5)).junk, 2.5);
+        assert_eq!(server.with_own_junk(Some(40.0)).junk, 15.0);
+        assert_eq!(server.with_own_junk(Some(f64::NAN)), server);
+        assert_eq!(server.with_own_junk(Some(2.5)).reject, 15.0);
     }
 
     #[test]

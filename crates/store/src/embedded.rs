@@ -189,6 +189,12 @@ impl Directory for EmbeddedStore {
             .await
     }
 
+    async fn set_junk_threshold(&self, address: &Address, threshold: Option<f64>) -> Result<()> {
+        let address = address.clone();
+        self.run(move |s| s.set_junk_threshold(&address, threshold))
+            .await
+    }
+
     async fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool> {
         let (address, reason) = (address.clone(), reason.map(str::to_owned));
         self.run(move |s| s.set_frozen(&address, reason.as_deref()))
@@ -222,6 +228,11 @@ impl Directory for EmbeddedStore {
     async fn set_dkim_key(&self, domain: &Domain, key: &DkimKeyRecord) -> Result<()> {
         let (domain, key) = (domain.clone(), key.clone());
         self.run(move |s| s.set_dkim_key(&domain, &key)).await
+    }
+
+    async fn add_dkim_keys(&self, domain: &Domain, keys: &[DkimKeyRecord]) -> Result<bool> {
+        let (domain, keys) = (domain.clone(), keys.to_vec());
+        self.run(move |s| s.add_dkim_keys(&domain, &keys)).await
     }
 
     async fn dkim_keys(&self, domain: &Domain) -> Result<Vec<DkimKeyRecord>> {

@@ -143,8 +143,12 @@ pub trait BlockingStore: Send + Sync + 'static {
     /// Freezes an account's submission with a reason, or unfreezes it (`None`); true when
     /// its state changed.
     fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool>;
+    /// Sets the user's own Junk threshold (`None`: the server's).
+    fn set_junk_threshold(&self, address: &Address, threshold: Option<f64>) -> Result<()>;
     /// Adds (or replaces) a DKIM key of a local domain.
     fn set_dkim_key(&self, domain: &Domain, key: &DkimKeyRecord) -> Result<()>;
+    /// Adds `keys` all or none; false (nothing written) when a selector is taken.
+    fn add_dkim_keys(&self, domain: &Domain, keys: &[DkimKeyRecord]) -> Result<bool>;
     /// The DKIM keys of a domain, by selector.
     fn dkim_keys(&self, domain: &Domain) -> Result<Vec<DkimKeyRecord>>;
     /// Replaces the extra sender addresses a user may submit as.

@@ -50,7 +50,8 @@ impl fmt::Display for BlobId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Not `Eq`: the Junk threshold is a float.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
     pub id: UserId,
     /// The normalized address (lowercase local part, ASCII domain): the login name.
@@ -69,6 +70,9 @@ pub struct UserRecord {
     pub frozen: Option<String>,
     /// The row id of the user's active Sieve script (ids name one text, never reused).
     pub sieve_script: Option<i64>,
+    /// The user's own spam score from which mail is filed into Junk; `None`: the server's
+    /// `[spam] junk_threshold`.
+    pub junk_threshold: Option<f64>,
 }
 
 /// One of an account's app passwords, as its owner sees it (the hash stays in the store
@@ -343,7 +347,7 @@ pub struct QueuedRecipient {
 }
 
 /// What one address names in the directory, read in one trip: routing's step.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AddressLookup {
     /// The address's domain is one of ours (nothing else is looked up otherwise).
     pub local_domain: bool,

@@ -49,6 +49,8 @@ pub trait Directory: Send + Sync {
     /// Freezes an account's submission with a reason, or unfreezes it (`None`). True when
     /// that changed its state: of two sessions freezing at once, one learns it was first.
     async fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool>;
+    /// Sets the user's own Junk threshold (`None`: the server's).
+    async fn set_junk_threshold(&self, address: &Address, threshold: Option<f64>) -> Result<()>;
 
     async fn add_alias(&self, alias: &AliasKey, targets: &[Address]) -> Result<()>;
     async fn remove_alias(&self, alias: &AliasKey) -> Result<()>;
@@ -62,6 +64,9 @@ pub trait Directory: Send + Sync {
 
     /// Adds (or replaces) a DKIM key of a local domain.
     async fn set_dkim_key(&self, domain: &Domain, key: &DkimKeyRecord) -> Result<()>;
+    /// Adds `keys` to a local domain in one commit, all or none: false, and nothing written,
+    /// when one of their selectors is taken already (another rotation got there first).
+    async fn add_dkim_keys(&self, domain: &Domain, keys: &[DkimKeyRecord]) -> Result<bool>;
     async fn dkim_keys(&self, domain: &Domain) -> Result<Vec<DkimKeyRecord>>;
 }
 

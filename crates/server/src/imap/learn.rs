@@ -51,7 +51,7 @@ pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, c
 }
 
 /// Returns how many messages were new lessons.
-pub(super) async fn learn(
+pub(crate) async fn learn(
     store: &dyn Store,
     user: UserId,
     blobs: &[BlobId],

@@ -38,8 +38,8 @@ pub(crate) struct Decision {
     pub summary: String,
     /// The score and the Junk threshold (Sieve's `spamtest`).
     pub score: Option<(f64, f64)>,
-    /// Local recipients whose own lessons (moving mail into and out of Junk) changed the
-    /// classifier's answer: the action for their copy.
+    /// Local recipients whose own lessons (moving mail into and out of Junk) or own Junk
+    /// threshold changed the answer: the action for their copy.
     pub personal: Vec<(UserId, Action)>,
 }
 
@@ -263,11 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         verdict.hits.extend(auth.hits);
         let limits = thresholds(spam);
         let action = verdict.action(limits);
-        let personal = own
-            .into_iter()
-            .map(|(user, p)| (user, verdict.with_bayes(p).action(limits)))
-            .filter(|&(_, a)| a != action)
-            .collect();
+        let personal = personal_actions(&verdict, limits, action, &txn.recipients(), own);
         hermod_types::metrics::metrics()
             .spam_verdicts
             .inc(match action {
@@ -356,6 +352,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(_) => (skipped(), Content::default(), Vec::new()),
         }
     }
+}
+
+/// Each local recipient whose own lessons (their Bayesian counts) or own Junk threshold
+/// give the message another action than the server's: that recipient's action.
+fn personal_actions(
+    verdict: &Verdict,
+    limits: hermod_spam::Thresholds,
+    action: Action,
+    recipients: &[hermod_core::LocalRecipient],
+    own_bayes: Vec<(UserId, Option<f64>)>,
+) -> Vec<(UserId, Action)> {
+    let mut personal = Vec::new();
+    for recipient in recipients {
+        let taught = own_bayes.iter().find(|(user, _)| *user == recipient.user);
+        if taught.is_none() && recipient.junk_threshold.is_none() {
+            continue;
+        }
+        let limits = limits.with_own_junk(recipient.junk_threshold);
+        let own = match taught {
+            Some(&(_, probability)) => verdict.with_bayes(probability).action(limits),
+            None => verdict.action(limits),
+        };
+        if own != action {
+            personal.push((recipient.user, own));
+        }
+    }
+    personal
 }
 
 fn skipped() -> Verdict {

@@ -44,7 +44,7 @@ impl IpLists {
             (&spam.allowlist_file, &mut lists.allow),
         ] {
             if let Some(path) = file {
-                list.extend(read_list_file(path)?);
+                list.extend(hermod_core::netlist::read(path).map_err(|e| e.to_string())?);
             }
         }
         Ok(lists)
@@ -57,21 +57,6 @@ impl IpLists {
     pub fn allowed(&self, ip: IpAddr) -> bool {
         self.allow.iter().any(|n| n.contains(ip))
     }
-}
-
-fn read_list_file(path: &std::path::Path) -> Result<Vec<Cidr>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let cidr = Cidr::parse(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-        out.push(cidr);
-    }
-    Ok(out)
 }
 
 struct LoadedModel {

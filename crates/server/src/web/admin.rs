@@ -287,7 +287,8 @@ async fn render_accounts(
                             td {
                                 @if admin { "admin " }
                                 @if let Some(reason) = &user.frozen { "frozen (" (reason) ") " }
-                                @if user.bulk_allowed { "bulk allowed" }
+                                @if user.bulk_allowed { "bulk allowed " }
+                                @if let Some(junk) = user.junk_threshold { "Junk from score " (junk) }
                             }
                             td { (account_actions(csrf, user, admin)) }
                         }

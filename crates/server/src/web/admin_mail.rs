@@ -132,7 +132,9 @@ async fn domains_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store:
                 h2 { (name) }
                 details {
                     summary { "DNS records to publish" }
-                    pre { (records) }
+                    (record_list(records))
+                    p { "All of them as a zone file:" }
+                    pre data-copy={ "every record of " (name) } { (records) }
                     p.muted { "Add A/AAAA records for the host name too (" code { "hermod domain dns " (name) " --public-ip ADDRESS" } " prints them)." }
                 }
                 form.inline method="post" action="/admin/domains/dkim-rotate" {
@@ -148,6 +150,32 @@ async fn domains_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store:
             }
         }
     })
+}
+
+/// One entry per record (name, TTL, class, type, data: a line of the zone file), each with
+/// a copy button where the script runs; the zone file's comments as notes between them.
+fn record_list(records: &str) -> Markup {
+    html! {
+        ul.records {
+            @for line in records.lines().filter(|l| !l.trim().is_empty()) {
+                @if let Some(comment) = line.strip_prefix(';') {
+                    li.muted { (comment.trim()) }
+                } @else {
+                    @let label = record_label(line);
+                    li { code data-copy=(label) { (line) } }
+                }
+            }
+        }
+    }
+}
+
+/// What a record line is, for its copy button: "the TXT record of _dmarc.example.org".
+fn record_label(line: &str) -> String {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    match (fields.first(), fields.get(3)) {
+        (Some(name), Some(kind)) => format!("the {kind} record of {}", name.trim_end_matches('.')),
+        _ => "this record".to_owned(),
+    }
 }
 
 async fn aliases_body(ctx: &Context, csrf: &str) -> Result<Markup, hermod_store::StoreError> {

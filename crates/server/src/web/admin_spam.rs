@@ -1,7 +1,8 @@
-//! `/admin/spam`, for administrators: the block list file (`[spam] blocklist_file`: view,
-//! add, remove, through the functions `hermod spam block` uses; a change is written to the
-//! file and the running filter re-reads its lists at once, as on SIGHUP), and the filter's
-//! recent verdicts, whose messages can teach the server-wide model (spam or not).
+//! `/admin/spam`, for administrators: the block and allow list files (`[spam]
+//! blocklist_file` and `allowlist_file`: view, add, remove, through the functions `hermod
+//! spam block|allow` use; a change is written to the file and the running filter re-reads
+//! its lists at once, as on SIGHUP), and the filter's recent verdicts, whose messages can
+//! teach the server-wide model (spam or not).
 
 use super::layout::{self, Notice, csrf_field, date_time};
 use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
@@ -13,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use hermod_core::blocklist::{self, BlocklistError};
+use hermod_core::netlist::{ListKind, NetList, NetListError};
 use hermod_spam::Class;
 use hermod_types::Cidr;
 use maud::{Markup, html};
@@ -26,12 +27,18 @@ pub(super) fn routes() -> Router<Arc<Context>> {
     Router::new()
         .route(PATH, get(spam_page))
         .route("/admin/spam/block", post(block))
+        .route("/admin/spam/allow", post(allow))
         .route("/admin/spam/train", post(train))
 }
 
 const DONE: &[(&str, &str)] = &[
     ("blocked", "Added: new connections from it are refused."),
     ("unblocked", "Removed from the block list."),
+    (
+        "allowed",
+        "Added: mail from it is never refused or filed as spam.",
+    ),
+    ("unallowed", "Removed from the allow list."),
     (
         "learned",
         "Learned: the server-wide filter counts it from now on.",
@@ -70,22 +77,76 @@ fn render(
 }
 
 fn body(ctx: &Context, csrf: &str) -> Markup {
-    let spam = &ctx.config.spam;
-    let file = spam.blocklist_file.as_deref();
-    let listed = file.map(|path| (path, blocklist::list(path)));
     html! {
-        section aria-labelledby="blocklist" {
-            h2 #blocklist { "Block list" }
-            p { "Clients in these networks are refused when they connect (" code { "554 5.7.1" } ")." }
-            @if !spam.blocklist.is_empty() {
-                p { "From the configuration (" code { "[spam] blocklist" } ", edit the file to change): "
-                    (spam.blocklist.iter().map(Cidr::to_string).collect::<Vec<_>>().join(", ")) }
+        (list_section(ctx, csrf, ListKind::Block))
+        (list_section(ctx, csrf, ListKind::Allow))
+    }
+}
+
+/// What the page says of each list: its heading, what it does, its configuration keys, the
+/// form's action and button.
+struct ListWords {
+    id: &'static str,
+    title: &'static str,
+    does: &'static str,
+    config_key: &'static str,
+    action: &'static str,
+    button: &'static str,
+}
+
+fn words(kind: ListKind) -> ListWords {
+    match kind {
+        ListKind::Block => ListWords {
+            id: "blocklist",
+            title: "Block list",
+            does: "Clients in these networks are refused when they connect (554 5.7.1).",
+            config_key: "blocklist",
+            action: "/admin/spam/block",
+            button: "Block",
+        },
+        ListKind::Allow => ListWords {
+            id: "allowlist",
+            title: "Allow list",
+            does: "Clients in these networks are never refused at connect (not even when a \
+                   block list names them) and their mail is never refused or filed as spam.",
+            config_key: "allowlist",
+            action: "/admin/spam/allow",
+            button: "Allow",
+        },
+    }
+}
+
+fn list_file(ctx: &Context, kind: ListKind) -> Option<&std::path::Path> {
+    let spam = &ctx.config.spam;
+    match kind {
+        ListKind::Block => spam.blocklist_file.as_deref(),
+        ListKind::Allow => spam.allowlist_file.as_deref(),
+    }
+}
+
+/// One list: the networks from the configuration (shown), those of its file (editable).
+fn list_section(ctx: &Context, csrf: &str, kind: ListKind) -> Markup {
+    let spam = &ctx.config.spam;
+    let words = words(kind);
+    let configured = match kind {
+        ListKind::Block => &spam.blocklist,
+        ListKind::Allow => &spam.allowlist,
+    };
+    let listed = list_file(ctx, kind).map(|path| (path, NetList { kind, path }.list()));
+    let input = format!("{}-network", words.id);
+    html! {
+        section aria-labelledby=(words.id) {
+            h2 id=(words.id) { (words.title) }
+            p { (words.does) }
+            @if !configured.is_empty() {
+                p { "From the configuration (" code { "[spam] " (words.config_key) } ", edit the file to change): "
+                    (configured.iter().map(Cidr::to_string).collect::<Vec<_>>().join(", ")) }
             }
             @match &listed {
                 None => {
-                    p.muted { "No " code { "[spam] blocklist_file" } " is configured: name one to manage the block list here." }
+                    p.muted { "No " code { "[spam] " (kind.config_key()) } " is configured: name one to manage the " (kind) " here." }
                 }
-                Some((_, Err(e))) => { p { "The block list file cannot be read: " (e.to_string()) } }
+                Some((_, Err(e))) => { p { "The " (kind) " file cannot be read: " (e.to_string()) } }
                 Some((path, Ok(networks))) => {
                     p.muted { "Kept in " code { (path.display()) } "." }
                     @if networks.is_empty() { p.muted { "The file lists no network." } }
@@ -96,18 +157,18 @@ fn body(ctx: &Context, csrf: &str) -> Markup {
                                 @for network in networks {
                                     tr {
                                         td { (network) }
-                                        td { (block_form(csrf, "remove", &network.to_string(), "Remove")) }
+                                        td { (remove_form(csrf, words.action, &network.to_string())) }
                                     }
                                 }
                             }
                         }
                     }
-                    form method="post" action="/admin/spam/block" {
+                    form method="post" action=(words.action) {
                         (csrf_field(csrf))
                         input type="hidden" name="op" value="add";
-                        label for="network" { "Address or network (e.g. 192.0.2.0/24)" }
-                        input #network type="text" name="network" required;
-                        button type="submit" { "Block" }
+                        label for=(input) { "Address or network (e.g. 192.0.2.0/24)" }
+                        input id=(input) type="text" name="network" required;
+                        button type="submit" { (words.button) }
                     }
                 }
             }
@@ -198,19 +259,27 @@ async fn train(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     }
 }
 
-fn block_form(csrf: &str, op: &str, network: &str, label: &str) -> Markup {
+fn remove_form(csrf: &str, action: &str, network: &str) -> Markup {
     html! {
-        form.inline method="post" action="/admin/spam/block" {
+        form.inline method="post" action=(action) {
             (csrf_field(csrf))
-            input type="hidden" name="op" value=(op);
+            input type="hidden" name="op" value="remove";
             input type="hidden" name="network" value=(network);
-            button.danger type="submit" aria-label={ (label) " " (network) } { (label) }
+            button.danger type="submit" aria-label={ "Remove " (network) } { "Remove" }
         }
     }
 }
 
-/// Adds or removes a network of the block list file, then has the filter re-read it.
-async fn block(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+async fn block(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    edit_list(ctx, headers, body, ListKind::Block).await
+}
+
+async fn allow(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    edit_list(ctx, headers, body, ListKind::Allow).await
+}
+
+/// Adds or removes a network of a list file, then has the filter re-read its lists.
+async fn edit_list(State(ctx): Ctx, headers: HeaderMap, body: Bytes, kind: ListKind) -> Response {
     let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
         Ok(pair) => pair,
         Err(response) => return response,
@@ -232,12 +301,13 @@ async fn block(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     };
     let shared = ctx.clone();
     // File I/O, and the filter re-reads the configuration and the lists: off the runtime.
-    let changed = tokio::task::spawn_blocking(move || -> Result<&'static str, BlocklistError> {
-        let path = blocklist::configured(shared.config.spam.blocklist_file.as_deref())?;
-        let done = if adding {
-            blocklist::add(path, network).map(|()| "blocked")?
-        } else {
-            blocklist::remove(path, network).map(|()| "unblocked")?
+    let changed = tokio::task::spawn_blocking(move || -> Result<&'static str, NetListError> {
+        let list = NetList::configured(kind, list_file(&shared, kind))?;
+        let done = match (kind, adding) {
+            (ListKind::Block, true) => list.add(network).map(|()| "blocked")?,
+            (ListKind::Block, false) => list.remove(network).map(|()| "unblocked")?,
+            (ListKind::Allow, true) => list.add(network).map(|()| "allowed")?,
+            (ListKind::Allow, false) => list.remove(network).map(|()| "unallowed")?,
         };
         shared.spam.reload_lists(&shared.config);
         Ok(done)

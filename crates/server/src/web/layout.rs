@@ -1,6 +1,7 @@
 //! The page shell every web page shares: header with navigation, a main landmark, messages,
-//! and the style sheet (served from `/web.css`, so the Content-Security-Policy needs no
-//! inline styles). No JavaScript anywhere.
+//! the style sheet and the one script (served from `/web.css` and `/web.js`, so the
+//! Content-Security-Policy allows no inline style or script). The script only adds copy
+//! buttons beside text marked `data-copy`; every page works without it.
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -22,6 +23,7 @@ const NAV: &[(&str, &str, bool)] = &[
     ("/account", "Account", false),
     ("/account/security", "Passwords", false),
     ("/account/vacation", "Vacation and filters", false),
+    ("/account/spam", "Spam settings", false),
     ("/admin", "Dashboard", true),
     ("/admin/accounts", "Accounts", true),
     ("/admin/domains", "Domains", true),
@@ -46,6 +48,7 @@ pub(crate) fn page(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · hermod" }
                 link rel="stylesheet" href="/web.css";
+                script src="/web.js" defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -130,6 +133,34 @@ pub(crate) fn date_time(at: i64) -> String {
     )
 }
 
+/// Progressive enhancement: a "Copy" button after each element with `data-copy` (its value
+/// names what is copied, for the button's label), made only where the Clipboard API exists,
+/// so a browser without scripts or clipboard sees the text alone.
+pub(crate) const SCRIPT: &str = r#""use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  if (!navigator.clipboard || !window.isSecureContext) { return; }
+  document.querySelectorAll("[data-copy]").forEach(function (source) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary copy";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy " + source.getAttribute("data-copy"));
+    var status = document.createElement("span");
+    status.className = "copied";
+    status.setAttribute("role", "status");
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        status.textContent = "Copied";
+      }, function () {
+        status.textContent = "Could not copy: select the text instead";
+      });
+    });
+    source.insertAdjacentElement("afterend", status);
+    source.insertAdjacentElement("afterend", button);
+  });
+});
+"#;
+
 pub(crate) const STYLE: &str = r#"
 :root { --fg: #1d232b; --muted: #5b6673; --line: #d5dbe1; --bg: #f6f8fa; --accent: #1f5fae;
   --ok: #1e6b3a; --bad: #a3261c; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -175,6 +206,12 @@ th { font-size: .9rem; color: var(--muted); }
 .secret { font-family: ui-monospace, monospace; font-size: 1.2rem; background: #fff7d6;
   padding: .4rem .6rem; display: inline-block; user-select: all; }
 pre { background: var(--bg); padding: .6rem; overflow-x: auto; font-size: .85rem; }
+button.copy { margin: .2rem .5rem .6rem 0; padding: .2rem .6rem; font-size: .85rem; }
+.copied { color: var(--ok); font-size: .85rem; }
+ul.records { list-style: none; padding: 0; margin: 0; }
+ul.records li { margin-bottom: .4rem; }
+ul.records code { display: block; background: var(--bg); padding: .35rem .5rem; font-size: .85rem;
+  overflow-wrap: anywhere; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(13rem, 1fr)); gap: .75rem; }
 .stat { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .75rem; }
 .stat strong { display: block; font-size: 1.4rem; }

@@ -1,11 +1,13 @@
 //! The web interface (issue #19): `/account`, every account's self-service, and `/admin`,
 //! the operator's administration. Server-rendered HTML (maud), routed by axum inside the
-//! HTTP listener's hyper connection; no JavaScript. Every form carries a CSRF token;
+//! HTTP listener's hyper connection. Every page works without JavaScript; one small static
+//! script (`/web.js`) only adds copy buttons where it runs. Every form carries a CSRF token;
 //! sessions are signed cookies (see `session.rs`). Served on the HTTPS listener, and on
 //! plain HTTP only to loopback clients (local use and tests).
 
 mod account;
 mod account_forms;
+mod account_spam;
 mod admin;
 mod admin_lists;
 mod admin_mail;
@@ -44,16 +46,20 @@ pub(crate) struct Peer(pub SocketAddr);
 /// Whether `path` (lowercased) is the web interface's.
 pub(crate) fn is_web_path(path: &str) -> bool {
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    matches!(path, "/" | "/login" | "/logout" | "/web.css") || under("/account") || under("/admin")
+    matches!(path, "/" | "/login" | "/logout" | "/web.css" | "/web.js")
+        || under("/account")
+        || under("/admin")
 }
 
 fn routes() -> Router<Arc<Context>> {
     Router::new()
         .route("/", get(|| async { see_other("/account") }))
         .route("/web.css", get(style))
+        .route("/web.js", get(script))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .merge(account::routes())
+        .merge(account_spam::routes())
         .merge(admin::routes())
         .merge(admin_mail::routes())
         .merge(admin_lists::routes())
@@ -106,8 +112,8 @@ fn served_to(service: Service, peer: SocketAddr) -> bool {
     }
 }
 
-/// No framing, no sniffing, no scripts, no inline styles, no referrer to other sites, no
-/// caching of pages with personal data.
+/// No framing, no sniffing, no inline scripts or styles (only this site's own files), no
+/// referrer to other sites, no caching of pages with personal data.
 fn secure_headers(headers: &mut HeaderMap) {
     let set = |headers: &mut HeaderMap, name, value| {
         headers.insert(name, HeaderValue::from_static(value));
@@ -115,8 +121,8 @@ fn secure_headers(headers: &mut HeaderMap) {
     set(
         headers,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
@@ -127,10 +133,18 @@ fn secure_headers(headers: &mut HeaderMap) {
 }
 
 async fn style() -> Response {
-    let mut response = layout::STYLE.into_response();
+    static_file(layout::STYLE, "text/css; charset=utf-8")
+}
+
+async fn script() -> Response {
+    static_file(layout::SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// A file every page shares, cached by browsers for an hour.
+fn static_file(content: &'static str, content_type: &'static str) -> Response {
+    let mut response = content.into_response();
     let headers = response.headers_mut();
-    let css = HeaderValue::from_static("text/css; charset=utf-8");
-    headers.insert(header::CONTENT_TYPE, css);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=3600"),
@@ -448,6 +462,7 @@ mod tests {
             "/login",
             "/logout",
             "/web.css",
+            "/web.js",
             "/account",
             "/account/security",
             "/admin",

@@ -21,8 +21,7 @@ pub(super) fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-const USER_COLUMNS: &str =
-    "id, address, password, quota, used, send_as, sieve_script, bulk_allowed, frozen";
+const USER_COLUMNS: &str = "id, address, password, quota, used, send_as, sieve_script, bulk_allowed, frozen, junk_threshold";
 
 fn user_from_row(r: &Row) -> UserRecord {
     let send_as: String = r.get(5);
@@ -36,6 +35,7 @@ fn user_from_row(r: &Row) -> UserRecord {
         sieve_script: r.get(6),
         bulk_allowed: r.get(7),
         frozen: r.get(8),
+        junk_threshold: r.get(9),
     }
 }
 
@@ -278,6 +278,10 @@ impl Directory for PostgresStore {
         update_user(self, address, "bulk_allowed = $2", &allowed).await
     }
 
+    async fn set_junk_threshold(&self, address: &Address, threshold: Option<f64>) -> Result<()> {
+        update_user(self, address, "junk_threshold = $2", &threshold).await
+    }
+
     async fn set_frozen(&self, address: &Address, reason: Option<&str>) -> Result<bool> {
         let key = address.normalized();
         let client = self.client().await?;
@@ -419,6 +423,37 @@ impl Directory for PostgresStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn add_dkim_keys(&self, domain: &Domain, keys: &[DkimKeyRecord]) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        require_domain(&*tx, domain).await?;
+        for key in keys {
+            // A concurrent rotation's uncommitted row makes this wait for its outcome; once
+            // it committed, the conflict skips the row and the whole rotation rolls back.
+            let inserted = tx
+                .execute(
+                    "INSERT INTO dkim_keys
+                         (domain, selector, algorithm, private_key, public_key, created)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (domain, selector) DO NOTHING",
+                    &[
+                        &domain.as_str(),
+                        &key.selector,
+                        &key.algorithm,
+                        &key.private_key,
+                        &key.public_key,
+                        &now(),
+                    ],
+                )
+                .await?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn dkim_keys(&self, domain: &Domain) -> Result<Vec<DkimKeyRecord>> {

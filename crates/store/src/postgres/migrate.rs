@@ -394,6 +394,7 @@ fn row_digest(cells: &[Cell]) -> Vec<u8> {
             Cell::Bool(b) => (2, vec![u8::from(*b)]),
             Cell::Text(s) => (3, s.as_bytes().to_vec()),
             Cell::Bytes(b) => (4, b.clone()),
+            Cell::Double(x) => (5, x.to_bits().to_be_bytes().to_vec()),
         };
         context.update(&[tag]);
         context.update(&(bytes.len() as u64).to_be_bytes());
@@ -412,6 +413,7 @@ enum Cell {
     Bool(bool),
     Text(String),
     Bytes(Vec<u8>),
+    Double(f64),
 }
 
 enum NullOf {
@@ -421,6 +423,7 @@ enum NullOf {
     Bool(Option<bool>),
     Text(Option<String>),
     Bytes(Option<Vec<u8>>),
+    Double(Option<f64>),
 }
 
 impl Cell {
@@ -439,6 +442,9 @@ impl Cell {
                 Cell::SmallInt(i16::try_from(*n).map_err(|_| bad())?)
             }
             (Value::Integer(n), "boolean") => Cell::Bool(*n != 0),
+            (Value::Real(x), "double precision") => Cell::Double(*x),
+            // SQLite may keep a whole REAL as an integer.
+            (Value::Integer(n), "double precision") => Cell::Double(*n as f64),
             (Value::Text(s), "text") => Cell::Text(s.clone()),
             (Value::Text(s), "bytea") => Cell::Bytes(s.clone().into_bytes()),
             (Value::Blob(b), "bytea") => Cell::Bytes(b.clone()),
@@ -457,6 +463,7 @@ impl Cell {
             "boolean" => row.try_get::<_, Option<bool>>(i)?.map(Cell::Bool),
             "text" => row.try_get::<_, Option<String>>(i)?.map(Cell::Text),
             "bytea" => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Bytes),
+            "double precision" => row.try_get::<_, Option<f64>>(i)?.map(Cell::Double),
             kind => {
                 return Err(StoreError::Corrupt(format!(
                     "{}: no conversion for {kind}",
@@ -475,12 +482,14 @@ impl Cell {
             Cell::Null(NullOf::Bool(n)) => n,
             Cell::Null(NullOf::Text(n)) => n,
             Cell::Null(NullOf::Bytes(n)) => n,
+            Cell::Null(NullOf::Double(n)) => n,
             Cell::BigInt(n) => n,
             Cell::Int(n) => n,
             Cell::SmallInt(n) => n,
             Cell::Bool(b) => b,
             Cell::Text(s) => s,
             Cell::Bytes(b) => b,
+            Cell::Double(x) => x,
         }
     }
 }
@@ -493,6 +502,7 @@ fn null_of(kind: &str) -> Option<NullOf> {
         "boolean" => NullOf::Bool(None),
         "text" => NullOf::Text(None),
         "bytea" => NullOf::Bytes(None),
+        "double precision" => NullOf::Double(None),
         _ => return None,
     })
 }

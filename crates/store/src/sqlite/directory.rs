@@ -141,11 +141,27 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         sieve_script: r.get(6)?,
         bulk_allowed: r.get(7)?,
         frozen: r.get(8)?,
+        junk_threshold: r.get(9)?,
     })
 }
 
-const USER_COLUMNS: &str =
-    "id, address, password, quota, used, send_as, sieve_script, bulk_allowed, frozen";
+const USER_COLUMNS: &str = "id, address, password, quota, used, send_as, sieve_script, bulk_allowed, frozen, junk_threshold";
+
+pub(crate) fn set_junk_threshold(
+    conn: &Connection,
+    address: &Address,
+    threshold: Option<f64>,
+) -> Result<()> {
+    let key = address.normalized();
+    let changed = conn.execute(
+        "UPDATE users SET junk_threshold = ?1 WHERE address = ?2",
+        params![threshold, key],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(key));
+    }
+    Ok(())
+}
 
 pub(crate) fn set_bulk_allowed(conn: &Connection, address: &Address, allowed: bool) -> Result<()> {
     let key = address.normalized();
@@ -280,6 +296,38 @@ pub(crate) fn set_dkim_key(
         params![domain.as_str(), key.selector, key.algorithm, key.private_key, key.public_key, now()],
     )?;
     Ok(())
+}
+
+/// Adds `keys` all or none. The caller's transaction is IMMEDIATE (it holds the write lock
+/// from its start), so no other writer comes between the check and the inserts.
+pub(crate) fn add_dkim_keys(
+    conn: &Connection,
+    domain: &Domain,
+    keys: &[crate::DkimKeyRecord],
+) -> Result<bool> {
+    require_domain(conn, domain)?;
+    let mut taken =
+        conn.prepare_cached("SELECT 1 FROM dkim_keys WHERE domain = ?1 AND selector = ?2")?;
+    for key in keys {
+        if taken.exists(params![domain.as_str(), key.selector])? {
+            return Ok(false);
+        }
+    }
+    for key in keys {
+        conn.execute(
+            "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                domain.as_str(),
+                key.selector,
+                key.algorithm,
+                key.private_key,
+                key.public_key,
+                now()
+            ],
+        )?;
+    }
+    Ok(true)
 }
 
 pub(crate) fn dkim_keys(conn: &Connection, domain: &Domain) -> Result<Vec<crate::DkimKeyRecord>> {

@@ -602,6 +602,14 @@ impl crate::BlockingStore for SqliteStore {
         self.write(|c| Ok((directory::set_dkim_key(c, domain, key)?, vec![])))
     }
 
+    fn add_dkim_keys(
+        &self,
+        domain: &hermod_types::Domain,
+        keys: &[crate::DkimKeyRecord],
+    ) -> Result<bool> {
+        self.write(|c| Ok((directory::add_dkim_keys(c, domain, keys)?, vec![])))
+    }
+
     fn dkim_keys(&self, domain: &hermod_types::Domain) -> Result<Vec<crate::DkimKeyRecord>> {
         directory::dkim_keys(&self.read(), domain)
     }
@@ -707,6 +715,19 @@ impl crate::BlockingStore for SqliteStore {
 
     fn set_bulk_allowed(&self, address: &hermod_types::Address, allowed: bool) -> Result<()> {
         self.write(|c| Ok((directory::set_bulk_allowed(c, address, allowed)?, vec![])))
+    }
+
+    fn set_junk_threshold(
+        &self,
+        address: &hermod_types::Address,
+        threshold: Option<f64>,
+    ) -> Result<()> {
+        self.write(|c| {
+            Ok((
+                directory::set_junk_threshold(c, address, threshold)?,
+                vec![],
+            ))
+        })
     }
 
     fn set_frozen(&self, address: &hermod_types::Address, reason: Option<&str>) -> Result<bool> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 14] = [
+const MIGRATIONS: [&str; 15] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -23,6 +23,7 @@ const MIGRATIONS: [&str; 14] = [
     MIGRATION_12,
     MIGRATION_13,
     MIGRATION_14,
+    MIGRATION_15,
 ];
 
 const SCHEMA: &str = r#"
@@ -387,6 +388,12 @@ CREATE TABLE app_passwords (
     created INTEGER NOT NULL,
     UNIQUE (user_id, name)
 );
+"#;
+
+/// Version 15: each account's own spam setting, the score from which its mail is filed
+/// into Junk (NULL: the server's `[spam] junk_threshold`).
+const MIGRATION_15: &str = r#"
+ALTER TABLE users ADD COLUMN junk_threshold REAL;
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

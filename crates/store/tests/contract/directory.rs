@@ -406,3 +406,78 @@ pub async fn bulk_permission_and_freezing(b: &dyn Backend) {
         Err(StoreError::UnknownUser(_))
     ));
 }
+
+/// Rotations add their keys all or none: of several at once naming the same selectors,
+/// exactly one is stored, whole; a set with one taken selector writes nothing.
+pub async fn dkim_rotations_add_all_or_none_and_one_wins(b: &dyn Backend) {
+    let s = b.store();
+    let example = domain("example.test");
+    s.add_domain(&example).await.unwrap();
+    let mut tasks = Vec::new();
+    for seed in 0..6u8 {
+        let (s, example) = (b.store(), example.clone());
+        let keys = vec![
+            dkim("hermod-ed25519-2", "ed25519", seed * 10),
+            dkim("hermod-rsa-2", "rsa", seed * 10 + 1),
+        ];
+        tasks.push(tokio::spawn(async move {
+            let won = s.add_dkim_keys(&example, &keys).await.unwrap();
+            (won, keys)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (won, keys) = task.await.unwrap();
+        if won {
+            winners.push(keys);
+        }
+    }
+    assert_eq!(winners.len(), 1, "one rotation takes the generation");
+    let mut stored = s.dkim_keys(&example).await.unwrap();
+    stored.sort_by(|a, b| a.selector.cmp(&b.selector));
+    assert_eq!(stored, winners[0], "the winner's pair, not a mix");
+
+    let partly_taken = [
+        dkim("hermod-ed25519-3", "ed25519", 99),
+        dkim("hermod-rsa-2", "rsa", 98),
+    ];
+    assert!(!s.add_dkim_keys(&example, &partly_taken).await.unwrap());
+    assert_eq!(
+        s.dkim_keys(&example).await.unwrap().len(),
+        2,
+        "nothing written"
+    );
+    assert!(matches!(
+        s.add_dkim_keys(&domain("far.test"), &partly_taken).await,
+        Err(StoreError::UnknownDomain(_))
+    ));
+}
+
+/// An account's own Junk threshold: none at first, kept as set, cleared back to none.
+pub async fn own_junk_threshold_is_kept(b: &dyn Backend) {
+    let s = b.store();
+    user(b, "alice", None).await;
+    let alice = addr("alice@example.test");
+    assert_eq!(s.user(&alice).await.unwrap().unwrap().junk_threshold, None);
+    s.set_junk_threshold(&alice, Some(3.5)).await.unwrap();
+    assert_eq!(
+        s.user(&alice).await.unwrap().unwrap().junk_threshold,
+        Some(3.5)
+    );
+    let lookup = s.lookup_address(&alice).await.unwrap();
+    assert_eq!(
+        lookup.user.unwrap().junk_threshold,
+        Some(3.5),
+        "routing sees it"
+    );
+    s.set_junk_threshold(&alice, Some(-1.0)).await.unwrap();
+    let listed = s.users().await.unwrap();
+    assert_eq!(listed[0].junk_threshold, Some(-1.0));
+    s.set_junk_threshold(&alice, None).await.unwrap();
+    assert_eq!(s.user(&alice).await.unwrap().unwrap().junk_threshold, None);
+    assert!(matches!(
+        s.set_junk_threshold(&addr("nobody@example.test"), Some(1.0))
+            .await,
+        Err(StoreError::UnknownUser(_))
+    ));
+}

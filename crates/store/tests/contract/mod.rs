@@ -57,6 +57,8 @@ macro_rules! every_contract {
             send_as_patterns_are_replaced,
             dkim_keys_per_domain_and_selector,
             bulk_permission_and_freezing,
+            dkim_rotations_add_all_or_none_and_one_wins,
+            own_junk_threshold_is_kept,
             // Coordination.
             a_lease_has_one_owner_until_it_runs_out,
             a_contended_lease_goes_to_one,

@@ -1,0 +1,196 @@
+//! `/account/spam`: each account's own spam settings. The score from which its mail is
+//! filed into Junk (its own, or the server's `[spam] junk_threshold`; never above the
+//! reject threshold, as `hermod user spam-threshold` checks too), and a button teaching the
+//! account's own filter that everything in its Junk folder is spam (de-duplicated like
+//! `hermod spam train`: a message learned before counts once).
+
+use super::layout::{self, Notice, csrf_field};
+use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use crate::Context;
+use crate::imap::learn::learn;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use hermod_core::accounts::{self, AccountError};
+use hermod_spam::Class;
+use hermod_store::{BlobId, SpecialUse};
+use maud::html;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const PATH: &str = "/account/spam";
+
+/// Bodies read per lesson: a large Junk folder is learned a slice at a time, so memory
+/// stays bounded by this many messages of at most the scan size each.
+const LESSON_BATCH: usize = 64;
+
+pub(super) fn routes() -> Router<Arc<Context>> {
+    Router::new()
+        .route(PATH, get(spam_page))
+        .route("/account/spam/threshold", post(set_threshold))
+        .route("/account/spam/train-junk", post(train_junk))
+}
+
+const DONE: &[(&str, &str)] = &[
+    (
+        "threshold",
+        "Your spam setting is saved: it applies to mail arriving from now on.",
+    ),
+    ("default", "You use the server's spam setting again."),
+];
+
+async fn spam_page(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match require(&ctx, &headers, Need::Account).await {
+        Ok(signed) => render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE)),
+        Err(response) => response,
+    }
+}
+
+fn render(
+    ctx: &Context,
+    signed: &SignedIn,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Response {
+    let spam = &ctx.config.spam;
+    let own = signed.user.junk_threshold;
+    let csrf = &signed.csrf;
+    let body = html! {
+        section aria-labelledby="threshold" {
+            h2 #threshold { "When mail goes to Junk" }
+            p { "Each arriving message gets a spam score. At or above the threshold it is filed into your Junk folder; at "
+                (spam.reject_threshold) " or more the server refuses it for everyone." }
+            @match own {
+                Some(value) => p { "Your threshold: " strong { (value) } " (the server's is " (spam.junk_threshold) ")." },
+                None => p { "You use the server's threshold, " strong { (spam.junk_threshold) } "." },
+            }
+            form method="post" action="/account/spam/threshold" {
+                (csrf_field(csrf))
+                label for="junk-threshold" { "Your threshold (lower catches more; empty: the server's)" }
+                input #junk-threshold type="number" name="threshold" step="0.1"
+                    max=(spam.reject_threshold) value=[own];
+                button type="submit" { "Save" }
+            }
+        }
+        section aria-labelledby="train" {
+            h2 #train { "Teach your filter" }
+            p { "Moving a message into Junk teaches your own filter that it is spam; moving it out, that it is not. "
+                "This button teaches it every message now in your Junk folder at once (messages it learned before count once)." }
+            form method="post" action="/account/spam/train-junk" {
+                (csrf_field(csrf))
+                button.secondary type="submit" { "Learn my Junk folder as spam" }
+            }
+        }
+    };
+    let page = layout::page(
+        "Spam settings",
+        Some(&signed.viewer()),
+        PATH,
+        notice.as_ref(),
+        body,
+    );
+    html(status, page)
+}
+
+/// The threshold field: empty for the server's, else a number.
+fn parse_threshold(field: &str) -> Result<Option<f64>, ()> {
+    match field.trim() {
+        "" => Ok(None),
+        number => number
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite())
+            .map(Some)
+            .ok_or(()),
+    }
+}
+
+async fn set_threshold(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Account).await {
+        Ok(pair) => pair,
+        Err(response) => return response,
+    };
+    let reject = ctx.config.spam.reject_threshold;
+    let refused = |text: String| {
+        let notice = Some(Notice::Problem(text));
+        render(&ctx, &signed, StatusCode::UNPROCESSABLE_ENTITY, notice)
+    };
+    let Ok(threshold) = parse_threshold(form.get("threshold")) else {
+        return refused("The threshold is a number, like 4.5.".to_owned());
+    };
+    let Some(address) = signed.address() else {
+        return see_other("/login");
+    };
+    match accounts::set_junk_threshold(ctx.store.as_ref(), &address, threshold, reject).await {
+        Ok(()) if threshold.is_some() => see_other(&format!("{PATH}?done=threshold")),
+        Ok(()) => see_other(&format!("{PATH}?done=default")),
+        Err(e @ AccountError::BadThreshold(_)) => refused(e.to_string()),
+        Err(e) => super::store_failed(e),
+    }
+}
+
+/// Learns every message in the account's Junk folder as spam for the account's own model.
+async fn train_junk(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let signed = match require_form(&ctx, &headers, &body, Need::Account).await {
+        Ok((signed, _)) => signed,
+        Err(response) => return response,
+    };
+    let user = signed.user.id;
+    let junk = match ctx
+        .store
+        .mailbox_by_special_use(user, SpecialUse::Junk)
+        .await
+    {
+        Ok(junk) => junk,
+        Err(e) => return super::store_failed(e),
+    };
+    let blobs: Vec<BlobId> = match junk {
+        None => Vec::new(),
+        Some(junk) => match ctx.store.messages(junk.id).await {
+            Ok(messages) => messages.into_iter().map(|m| m.blob).collect(),
+            Err(e) => return super::store_failed(e),
+        },
+    };
+    let limit = ctx.config.spam.max_scan_size;
+    let mut learned = 0;
+    for batch in blobs.chunks(LESSON_BATCH) {
+        match learn(ctx.store.as_ref(), user, batch, Class::Spam, limit).await {
+            Ok(n) => learned += n,
+            Err(e) => return super::store_failed(e),
+        }
+    }
+    if learned > 0 {
+        ctx.spam.forget_personal(user);
+    }
+    let text = match (blobs.len(), learned) {
+        (0, _) => "Your Junk folder is empty: nothing to learn.".to_owned(),
+        (all, 0) => format!("Your filter already knew all {all} message(s) in Junk as spam."),
+        (all, n) => format!(
+            "Your filter learned {n} message(s) as spam ({} of the {all} in Junk it knew already).",
+            all - n
+        ),
+    };
+    render(&ctx, &signed, StatusCode::OK, Some(Notice::Done(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_fields() {
+        assert_eq!(parse_threshold(""), Ok(None));
+        assert_eq!(parse_threshold(" 4.5 "), Ok(Some(4.5)));
+        assert_eq!(parse_threshold("-2"), Ok(Some(-2.0)));
+        assert!(parse_threshold("lots").is_err());
+        assert!(parse_threshold("inf").is_err());
+        assert!(parse_threshold("NaN").is_err());
+    }
+}
