@@ -36,7 +36,9 @@ baseline_install() {
     case "$baseline_hash" in '$argon2id$'*) ;; *) echo "baseline: unexpected hash $baseline_hash" >&2; exit 1 ;; esac
 }
 
-# A fresh Postfix + Dovecot pair with `users` accounts (password "pw"); sets $bdir.
+# A fresh Postfix + Dovecot pair with `users` accounts (password "pw"); sets $bdir. Lines in
+# $baseline_main_cf_extra and $baseline_master_cf_extra (if set) are added to Postfix's
+# main.cf and master.cf (bench/lists: the list's alias file, a transport to its receiver).
 baseline_start() {
     local users=$1
     bdir=$(mktemp -d "$scratch/baseline.XXXXXX")
@@ -68,6 +70,7 @@ smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 message_size_limit = 52428800
 biff = no
+${baseline_main_cf_extra:-}
 EOF
     cat > "$bdir/pf/master.cf" <<EOF
 $baseline_smtp inet n - n - - smtpd
@@ -89,6 +92,7 @@ lmtp      unix  - - n - - lmtp
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
+${baseline_master_cf_extra:-}
 EOF
     cat > "$bdir/dv/dovecot.conf" <<EOF
 base_dir = $bdir/dv/run
@@ -185,21 +189,24 @@ baseline_cpu_seconds() {
 
 # Dovecot's memory in KiB: the PSS of every process under its master (PSS splits each shared
 # page among the processes sharing it, so a thousand imap processes are not counted a thousand
-# times for the same library pages).
+# times for the same library pages). Given master pids, the processes under those instead
+# (bench/lists: Postfix's and Dovecot's together).
 baseline_pss_kib() {
-    local root pids
-    root=$(cat "$bdir/dv/run/master.pid")
-    pids=$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$root" '
+    local roots pids
+    roots="${*:-$(cat "$bdir/dv/run/master.pid")}"
+    pids=$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$roots" '
         {
             rest = substr($0, index($0, ") ") + 2)
             split(rest, f, " ")
             parent[$1] = f[2]
         }
         END {
+            n = split(roots, r, " ")
+            for (i = 1; i <= n; i++) root[r[i] + 0] = 1
             for (p in parent) {
                 q = p
-                for (depth = 0; depth < 20 && q + 0 > 1 && q != root; depth++) q = parent[q]
-                if (q == root) print p
+                for (depth = 0; depth < 20 && q + 0 > 1 && !(q in root); depth++) q = parent[q]
+                if (q in root) print p
             }
         }')
     for p in $pids; do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done |

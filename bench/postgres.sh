@@ -64,7 +64,7 @@ pg_nodes_start() {
     local users=$1 nodes=$2 db
     db="bench_$(date +%s%N)"
     psql -q "$pg_url/postgres" -c "CREATE DATABASE $db"
-    "$load" pg-users --url "$pg_url/$db?sslmode=disable" --users "$users" >/dev/null
+    "$load" users --url "$pg_url/$db?sslmode=disable" --users "$users" >/dev/null
     pg_smtp= pg_pop3= pg_pids=
     for n in $(seq 1 "$nodes"); do
         local ndir

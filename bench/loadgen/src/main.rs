@@ -6,9 +6,10 @@ mod corpus;
 mod fsync;
 mod imap;
 mod imap_big;
-mod pg_users;
 mod pop3;
+mod sink;
 mod smtp;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -46,6 +47,9 @@ enum Workload {
         /// WORD:EVERY puts WORD in every EVERYth message (for SEARCH).
         #[arg(long)]
         marker: Option<String>,
+        /// Send every message to this one address instead (a list's post: `bench/lists`).
+        #[arg(long, conflicts_with_all = ["rcpts", "users"])]
+        to: Option<String>,
     },
     /// Writes the messages `smtp` would send (same numbering and shape) as files into a
     /// Maildir folder (`cur/`, unread): a mailbox filled without a delivery agent.
@@ -123,11 +127,19 @@ enum Workload {
         #[arg(long)]
         bare_login: bool,
     },
-    /// Creates domain `domain` and accounts user1..userN@domain with `password` in an empty
-    /// PostgreSQL store (the management commands work on the embedded store only).
-    PgUsers {
+    /// Creates accounts user1..userN@domain with `password` (and the domain, when the store
+    /// lacks it), one argon2 hash for all: in the embedded store of `--data-dir` (the server
+    /// not running) or the PostgreSQL store at `--url`.
+    #[command(alias = "pg-users")]
+    Users {
+        #[arg(
+            long,
+            required_unless_present = "data_dir",
+            conflicts_with = "data_dir"
+        )]
+        url: Option<String>,
         #[arg(long)]
-        url: String,
+        data_dir: Option<std::path::PathBuf>,
         #[arg(long, default_value_t = 50)]
         users: usize,
         #[arg(long, default_value = "example.test")]
@@ -147,7 +159,19 @@ enum Workload {
     /// A DNS server on loopback answering NXDOMAIN to everything, for the server under test
     /// (its SPF, DKIM and reverse-DNS lookups stay on this machine). Prints its address,
     /// serves until killed.
-    Dns,
+    Dns {
+        /// DOMAIN=IP: DOMAIN's MX is mx.DOMAIN, whose A record is IP (a fake receiver on
+        /// loopback for the server's relay). May be given more than once.
+        #[arg(long)]
+        mx: Vec<String>,
+    },
+    /// A receiving mail server on 127.0.0.1 that accepts everything, keeps nothing and
+    /// counts the copies (recipients) it accepted; prints its address, then a line with the
+    /// time each multiple of `expect` copies is reached. Serves until killed.
+    Sink {
+        #[arg(long)]
+        expect: usize,
+    },
     /// Open `connections` POP3 sessions as user1..userN, log each in (`parallel` at a time),
     /// print a line once all are logged in, then hold them `seconds`.
     Idle {
@@ -186,6 +210,7 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
             domain,
             spread_dates,
             marker,
+            to,
         } => {
             let shape = shape(spread_dates, marker.as_deref())?;
             smtp::run(smtp::Plan {
@@ -196,6 +221,7 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
                 rcpts,
                 users,
                 domain,
+                to,
                 shape,
             })
             .await
@@ -233,18 +259,22 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
             writers,
             seconds,
         } => fsync::run(&dir, writers, seconds),
-        Workload::PgUsers {
+        Workload::Users {
             url,
+            data_dir,
             users,
             domain,
             password,
-        } => pg_users::create(&url, users, &domain, &password).await,
-        Workload::Dns => {
-            let dns = hermod_testkit::DnsServer::start().await;
-            println!("{}", dns.addr());
-            std::future::pending::<()>().await;
-            Ok(())
+        } => {
+            let target = match (url, data_dir) {
+                (Some(url), _) => users::Target::Postgres(url),
+                (None, Some(dir)) => users::Target::Embedded(dir),
+                (None, None) => anyhow::bail!("--url or --data-dir"),
+            };
+            users::create(target, users, &domain, &password).await
         }
+        Workload::Dns { mx } => dns(&mx).await,
+        Workload::Sink { expect } => sink::run(expect).await,
     }
 }
 
@@ -286,6 +316,23 @@ async fn run_imap(workload: Workload) -> anyhow::Result<()> {
         }
         _ => unreachable!("not an IMAP workload"),
     }
+}
+
+/// The fake DNS with `DOMAIN=IP` mail routes; serves until killed.
+async fn dns(routes: &[String]) -> anyhow::Result<()> {
+    let dns = hermod_testkit::DnsServer::start().await;
+    for route in routes {
+        let (domain, ip) = route
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--mx {route}: expected DOMAIN=IP"))?;
+        let ip: std::net::Ipv4Addr = ip.parse()?;
+        let host = format!("mx.{domain}");
+        dns.add_mx(domain, 10, &host);
+        dns.add_a(&host, ip);
+    }
+    println!("{}", dns.addr());
+    std::future::pending::<()>().await;
+    Ok(())
 }
 
 fn shape(spread_dates: bool, marker: Option<&str>) -> anyhow::Result<corpus::Shape> {

@@ -19,6 +19,8 @@ pub struct Plan {
     pub rcpts: usize,
     pub users: usize,
     pub domain: String,
+    /// One address every message goes to (then `rcpts` and `users` do not apply).
+    pub to: Option<String>,
     pub shape: Shape,
 }
 
@@ -53,13 +55,19 @@ async fn session(plan: Arc<Plan>, addr: SocketAddr, next: Arc<AtomicUsize>) -> R
         }
         // PIPELINING: the whole envelope in one write, then the replies.
         let mut envelope = String::from("MAIL FROM:<bench@load.test>\r\n");
-        for r in 0..plan.rcpts {
-            let user = (n * plan.rcpts + r) % plan.users + 1;
-            envelope.push_str(&format!("RCPT TO:<user{user}@{}>\r\n", plan.domain));
+        let recipients = match &plan.to {
+            Some(to) => vec![to.clone()],
+            None => (0..plan.rcpts)
+                .map(|r| (n * plan.rcpts + r) % plan.users + 1)
+                .map(|user| format!("user{user}@{}", plan.domain))
+                .collect(),
+        };
+        for rcpt in &recipients {
+            envelope.push_str(&format!("RCPT TO:<{rcpt}>\r\n"));
         }
         envelope.push_str("DATA\r\n");
         write.write_all(envelope.as_bytes()).await?;
-        for _ in 0..plan.rcpts + 1 {
+        for _ in 0..recipients.len() + 1 {
             reply(&mut reader).await?;
         }
         let code = reply(&mut reader).await?;
