@@ -7,7 +7,7 @@ use clap::Subcommand;
 use hermod_config::Config;
 use hermod_core::netlist::{ListKind, NetList};
 use hermod_message::unix_now;
-use hermod_spam::training::{Training, digest};
+use hermod_spam::training::{TUNING, Training, digest};
 use hermod_spam::{Action, Class, Model, Thresholds};
 use hermod_store::{BayesCounts, LearnedMessage, SpamData, Store};
 use hermod_types::Cidr;
@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 #[derive(Subcommand)]
 pub enum SpamAction {
     /// Learn from known spam and known good mail: each PATH is a Maildir, an mbox file, or a
-    /// folder of message files (searched recursively).
+    /// folder of message files (searched recursively). Then the messages given that the
+    /// filter would still misjudge are taught again, in up to 20 passes.
     Train {
         #[arg(long = "spam", value_name = "PATH")]
         spam: Vec<PathBuf>,
@@ -91,6 +92,8 @@ async fn train(store: &dyn Store, spam: &[PathBuf], ham: &[PathBuf]) -> Result<(
     if spam.is_empty() && ham.is_empty() {
         bail!("nothing to learn: give --spam PATH and/or --ham PATH");
     }
+    // The model before this batch: tuning scores the batch against it plus the batch.
+    let before = load_model(store).await?;
     let mut training = Training::default();
     for (paths, class) in [(spam, Class::Spam), (ham, Class::Ham)] {
         for path in paths {
@@ -102,16 +105,19 @@ async fn train(store: &dyn Store, spam: &[PathBuf], ham: &[PathBuf]) -> Result<(
             }
         }
     }
+    let passes = training.tune(before, &TUNING);
     let (counts, seen) = to_store(&training);
     store.bayes_learn(None, &counts, &seen).await?;
     let total = store.bayes_load(None).await?;
     println!(
-        "learned {} spam and {} ham messages ({} moved from the other class, {} already known); \
+        "learned {} spam and {} ham messages ({} moved from the other class, {} already known), \
+         {} again to tune the model ({passes} passes); \
          the model now knows {} spam, {} ham, {} tokens",
         training.learned[0],
         training.learned[1],
         training.moved,
         training.known,
+        training.tuned,
         total.spam_messages,
         total.ham_messages,
         total.tokens.len()

@@ -5,6 +5,7 @@
 //! `EVAL_SHOW=ham` (or `spam`) also lists the test messages it gets wrong (for ham, also
 //! those the classifier leans towards spam on), with their hits.
 
+use hermod_spam::training::{TUNING, Training, Tuning, digest};
 use hermod_spam::{Class, Model};
 use std::path::Path;
 
@@ -26,14 +27,7 @@ fn main() {
         return time_scan(&args[2]);
     }
     let (train, test) = (Path::new(&args[1]), Path::new(&args[2]));
-    let mut model = Model::default();
-    for (class, name) in [(Class::Spam, "spam"), (Class::Ham, "ham")] {
-        for raw in files(&train.join(name)) {
-            if let Some(m) = hermod_spam::parse(&raw) {
-                model.learn(&hermod_spam::tokens::tokenize(&m), class);
-            }
-        }
-    }
+    let model = train_model(train);
     if std::env::var("EVAL_TOP").is_ok() {
         top_tokens(train, &model);
     }
@@ -62,10 +56,51 @@ fn main() {
         println!();
     }
     operating_points(&spam, &ham);
+    if let Ok(path) = std::env::var("EVAL_DUMP") {
+        // One line per test message: class, Bayes probability, total score.
+        let mut out = String::new();
+        for (class, verdicts) in [("spam", &spam), ("ham", &ham)] {
+            for (p, score) in verdicts.iter() {
+                out.push_str(&format!("{class}\t{p}\t{score}\n"));
+            }
+        }
+        std::fs::write(path, out).unwrap();
+    }
     println!(
         "scan: {:.0} us/msg ({scanned} msgs)",
         started.elapsed().as_secs_f64() * 1e6 / scanned as f64
     );
+}
+
+/// The model `hermod spam train` makes from TRAIN/{spam,ham}: every message learned once,
+/// then tuned with [`TUNING`]; `EVAL_TUNE=passes,spam_goal,ham_goal` tunes otherwise
+/// (`EVAL_TUNE=0,0,0`: not at all).
+fn train_model(train: &Path) -> Model {
+    let mut training = Training::default();
+    for (class, name) in [(Class::Spam, "spam"), (Class::Ham, "ham")] {
+        for raw in files(&train.join(name)) {
+            training.add(&raw, digest(&raw), None, class);
+        }
+    }
+    let tuning = std::env::var("EVAL_TUNE").map_or(TUNING, |spec| {
+        let v: Vec<f64> = spec.split(',').map(|n| n.parse().unwrap()).collect();
+        Tuning {
+            passes: v[0] as usize,
+            spam_goal: v[1],
+            ham_goal: v[2],
+        }
+    });
+    if tuning.passes > 0 {
+        let started = std::time::Instant::now();
+        let passes = training.tune(Model::default(), &tuning);
+        println!(
+            "tuning {tuning:?}: {} lessons again in {passes} passes, {:.1} s",
+            training.tuned,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let delta = training.delta();
+    Model::from_counts(delta.spam_messages, delta.ham_messages, delta.tokens)
 }
 
 /// The verdict's recall and false positives at the default junk threshold (5), and the best

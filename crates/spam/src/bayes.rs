@@ -131,12 +131,56 @@ impl Model {
         self.layered(Some(personal), tokens)
     }
 
+    /// The answer the model would give had it not learned `times` lessons of `tokens` as
+    /// `class`: how it sees mail like a message it was taught, which the message's own
+    /// tokens (many seen nowhere else) would otherwise decide. For tuning.
+    pub fn spam_probability_without(
+        &self,
+        tokens: &[u64],
+        class: Class,
+        times: u32,
+    ) -> Option<f64> {
+        let taken = u64::from(times);
+        let (spam_messages, ham_messages) = match class {
+            Class::Spam => (self.spam_messages.saturating_sub(taken), self.ham_messages),
+            Class::Ham => (self.spam_messages, self.ham_messages.saturating_sub(taken)),
+        };
+        let counts = |t: &u64| {
+            self.tokens.get(t).map(|c| match class {
+                Class::Spam => Counts {
+                    spam: c.spam.saturating_sub(times),
+                    ham: c.ham,
+                },
+                Class::Ham => Counts {
+                    spam: c.spam,
+                    ham: c.ham.saturating_sub(times),
+                },
+            })
+        };
+        combine(spam_messages, ham_messages, tokens, counts)
+    }
+
+    /// Adds signed counts (a stored delta; negative numbers take back), clamped at zero.
+    pub fn add_counts(
+        &mut self,
+        spam_messages: i64,
+        ham_messages: i64,
+        counts: impl IntoIterator<Item = (u64, i64, i64)>,
+    ) {
+        let add = |n: u64, d: i64| n.saturating_add_signed(d);
+        self.spam_messages = add(self.spam_messages, spam_messages);
+        self.ham_messages = add(self.ham_messages, ham_messages);
+        let add = |n: u32, d: i64| (i64::from(n) + d).clamp(0, i64::from(u32::MAX)) as u32;
+        for (token, spam, ham) in counts {
+            let counts = self.tokens.entry(token).or_default();
+            counts.spam = add(counts.spam, spam);
+            counts.ham = add(counts.ham, ham);
+        }
+    }
+
     fn layered(&self, personal: Option<&Model>, tokens: &[u64]) -> Option<f64> {
         let spam_messages = self.spam_messages + personal.map_or(0, |p| p.spam_messages);
         let ham_messages = self.ham_messages + personal.map_or(0, |p| p.ham_messages);
-        if spam_messages < MIN_TRAINED || ham_messages < MIN_TRAINED {
-            return None;
-        }
         let counts = |t: &u64| -> Option<Counts> {
             let own = self.tokens.get(t);
             let theirs = personal.and_then(|p| p.tokens.get(t));
@@ -149,16 +193,30 @@ impl Model {
                 }
             })
         };
-        let mut clues: Vec<f64> = tokens
-            .iter()
-            .filter_map(counts)
-            .map(|c| token_probability(c, spam_messages, ham_messages))
-            .filter(|p| (p - 0.5).abs() >= MIN_DISTANCE)
-            .collect();
-        clues.sort_unstable_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
-        clues.truncate(MAX_CLUES);
-        Some(chi_square_combine(&clues))
+        combine(spam_messages, ham_messages, tokens, counts)
     }
+}
+
+/// The classifier's answer for `tokens` given each one's `counts`; `None` while fewer than
+/// [`MIN_TRAINED`] messages of either class are known.
+fn combine(
+    spam_messages: u64,
+    ham_messages: u64,
+    tokens: &[u64],
+    counts: impl Fn(&u64) -> Option<Counts>,
+) -> Option<f64> {
+    if spam_messages < MIN_TRAINED || ham_messages < MIN_TRAINED {
+        return None;
+    }
+    let mut clues: Vec<f64> = tokens
+        .iter()
+        .filter_map(counts)
+        .map(|c| token_probability(c, spam_messages, ham_messages))
+        .filter(|p| (p - 0.5).abs() >= MIN_DISTANCE)
+        .collect();
+    clues.sort_unstable_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
+    clues.truncate(MAX_CLUES);
+    Some(chi_square_combine(&clues))
 }
 
 /// Robinson's f(w): the token's spam ratio, smoothed towards 0.5 when seen rarely.
@@ -307,6 +365,28 @@ mod tests {
         // P(chi2(2) >= 2) = e^-1; P(chi2(4) >= 4) = 3 e^-2.
         assert!((chi2_q(2.0, 2) - (-1f64).exp()).abs() < 1e-12);
         assert!((chi2_q(4.0, 4) - 3.0 * (-2f64).exp()).abs() < 1e-12);
+    }
+
+    /// Leaving a lesson out gives exactly the model that never had it.
+    #[test]
+    fn scoring_without_a_lesson_is_scoring_a_model_without_it() {
+        let message = [1, 3, 50, 51];
+        let mut taught = trained();
+        taught.learn(&message, Class::Ham);
+        taught.learn(&message, Class::Ham);
+        let without = taught.spam_probability_without(&message, Class::Ham, 2);
+        assert_eq!(without, trained().spam_probability(&message));
+        let with = taught.spam_probability(&message).unwrap();
+        assert!(with < without.unwrap() - 0.05, "{with} {without:?}");
+    }
+
+    #[test]
+    fn added_counts_are_clamped_at_zero() {
+        let mut model = trained();
+        model.add_counts(-1, 2, [(1, -100, 1), (77, 3, 0)]);
+        assert_eq!((model.spam_messages, model.ham_messages), (59, 62));
+        assert_eq!(model.counts(1), Counts { spam: 0, ham: 1 });
+        assert_eq!(model.counts(77), Counts { spam: 3, ham: 0 });
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `hermod spam train` (the server-wide model) and by IMAP, where moving mail into or out of
 //! Junk teaches the user's own model.
 
-use crate::bayes::{Class, Model};
+use crate::bayes::{Class, MIN_TRAINED, Model};
 use std::collections::HashMap;
 
 /// One batch of lessons for one model.
@@ -22,6 +22,38 @@ pub struct Training {
     pub moved: usize,
     /// Messages already learned as the class given: nothing to do.
     pub known: usize,
+    /// Every message of the batch with its tokens, for [`Training::tune`].
+    lessons: Vec<Lesson>,
+    /// Lessons [`Training::tune`] gave again.
+    pub tuned: usize,
+}
+
+/// The tuning `hermod spam train` does. On the SpamAssassin corpus (bench/spam-eval.md,
+/// 2026-11-30 "Train to exhaustion"): 20 passes over 3,023 messages take some 6 s and teach
+/// about 1,700 lessons again; fewer passes rank worse, more (30) no better.
+pub const TUNING: Tuning = Tuning {
+    passes: 20,
+    spam_goal: 0.9,
+    ham_goal: 0.2,
+};
+
+/// One message of a batch as tuning sees it.
+struct Lesson {
+    tokens: Vec<u64>,
+    class: Class,
+    /// How many times the model has learned it (1, and once more per tuning lesson).
+    times: u32,
+}
+
+/// How [`Training::tune`] decides which messages to teach again.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// At most this many passes over the batch.
+    pub passes: usize,
+    /// A spam message the model scores below this is learned again...
+    pub spam_goal: f64,
+    /// ...and a ham message scored above this.
+    pub ham_goal: f64,
 }
 
 /// Signed counts to add to a stored model (negative numbers unlearn).
@@ -37,9 +69,21 @@ impl Training {
     /// Learns `message` as `class`; `before` is what the model already learned its digest as.
     pub fn add(&mut self, message: &[u8], digest: Vec<u8>, before: Option<bool>, class: Class) {
         let spam = class == Class::Spam;
-        let previous = self.this_run.get(&digest).copied().or(before);
+        let this_run = self.this_run.get(&digest).copied();
+        let previous = this_run.or(before);
         if previous == Some(spam) {
             self.known += 1;
+            // Known from the store: the model has it already, and tuning may teach it again.
+            if this_run.is_none()
+                && let Some(parsed) = crate::parse(message)
+            {
+                let tokens = crate::tokens::tokenize(&parsed);
+                self.lessons.push(Lesson {
+                    tokens,
+                    class,
+                    times: 1,
+                });
+            }
             return;
         }
         let Some(parsed) = crate::parse(message) else {
@@ -55,6 +99,55 @@ impl Training {
         self.learned[usize::from(!spam)] += 1;
         self.this_run.insert(digest.clone(), spam);
         self.seen.push((digest, spam));
+        if this_run.is_some() {
+            // Taught both ways in one batch: tuned as its last class only.
+            self.lessons.retain(|l| l.tokens != tokens);
+        }
+        self.lessons.push(Lesson {
+            tokens,
+            class,
+            times: 1,
+        });
+    }
+
+    /// Train-to-exhaustion ("TUNE", as CRM114 and SpamProbe call it): with `model` (what
+    /// the store held before this batch) plus the batch, score every message of the batch
+    /// and learn again those the model gets wrong or is unsure of; repeat until none is left
+    /// or `tuning.passes` are done. Returns the passes that taught something. The extra
+    /// lessons are whole lessons (messages and tokens counted again, as if the message had
+    /// come twice) and part of [`Training::delta`]; they are not recorded as seen, so a
+    /// message moved to the other class later takes back one lesson, not its extra ones.
+    /// One pass scores the whole batch before learning anything: the order of the
+    /// messages does not matter.
+    ///
+    /// A batch with fewer than [`MIN_TRAINED`] messages of either class is not tuned: a
+    /// message is judged by the others like it, and in a handful there are none, so one odd
+    /// message would be taught again every pass.
+    pub fn tune(&mut self, mut model: Model, tuning: &Tuning) -> usize {
+        let of = |class| self.lessons.iter().filter(|l| l.class == class).count() as u64;
+        if of(Class::Spam) < MIN_TRAINED || of(Class::Ham) < MIN_TRAINED {
+            return 0;
+        }
+        let delta = self.delta();
+        model.add_counts(delta.spam_messages, delta.ham_messages, delta.tokens);
+        let mut passes = 0;
+        while passes < tuning.passes {
+            let unsure: Vec<usize> = (0..self.lessons.len())
+                .filter(|&i| needs_lesson(&model, &self.lessons[i], tuning))
+                .collect();
+            if unsure.is_empty() {
+                break;
+            }
+            passes += 1;
+            for i in unsure {
+                let lesson = &mut self.lessons[i];
+                model.learn(&lesson.tokens, lesson.class);
+                self.learn.learn(&lesson.tokens, lesson.class);
+                lesson.times += 1;
+                self.tuned += 1;
+            }
+        }
+        passes
     }
 
     /// The counts to add: what was learned less what was taken back.
@@ -76,6 +169,22 @@ impl Training {
                 .map(|(t, (s, h))| (t, s, h))
                 .collect(),
         }
+    }
+}
+
+/// Whether `model` scores `lesson` on the wrong side of its class's goal, judged as if it
+/// had never learned the message: on its own lessons the model is always right (the
+/// message's tokens seen nowhere else decide), so only the rest of what it learned tells
+/// whether mail like this one would be caught. A message still misjudged after a lesson
+/// again is taught again in the next pass: the hard cases weigh more each time, until the
+/// messages like them carry them or the passes run out.
+fn needs_lesson(model: &Model, lesson: &Lesson, tuning: &Tuning) -> bool {
+    match model.spam_probability_without(&lesson.tokens, lesson.class, lesson.times) {
+        Some(p) => match lesson.class {
+            Class::Spam => p < tuning.spam_goal,
+            Class::Ham => p > tuning.ham_goal,
+        },
+        None => false,
     }
 }
 
@@ -121,5 +230,91 @@ mod tests {
         );
         assert!(delta.tokens.iter().all(|&(_, s, h)| s == -1 && h == 1));
         assert_eq!(t.seen, [(digest(SPAM), false)]);
+    }
+
+    fn mail(subject: &str, body: &str) -> Vec<u8> {
+        format!("Subject: {subject}\r\nMessage-ID: <{subject}@x>\r\n\r\n{body}\r\n").into_bytes()
+    }
+
+    /// 60 spam and 60 ham of clearly different vocabulary, and `hard` ham newsletters that
+    /// speak the spam's language: learned once each.
+    fn batch(hard: usize) -> Training {
+        let mut t = Training::default();
+        for n in 0..60 {
+            let spam = mail(
+                &format!("s{n}"),
+                &format!("cheap pills offer buy now code{n}"),
+            );
+            t.add(&spam, digest(&spam), None, Class::Spam);
+            let ham = mail(
+                &format!("h{n}"),
+                &format!("meeting agenda project notes ref{n}"),
+            );
+            t.add(&ham, digest(&ham), None, Class::Ham);
+        }
+        for n in 0..hard {
+            let ham = mail(
+                &format!("n{n}"),
+                &format!("cheap pills offer subscriber digest{n}"),
+            );
+            t.add(&ham, digest(&ham), None, Class::Ham);
+        }
+        t
+    }
+
+    fn model(t: &Training) -> Model {
+        let d = t.delta();
+        Model::from_counts(d.spam_messages, d.ham_messages, d.tokens)
+    }
+
+    #[test]
+    fn tuning_teaches_again_what_the_model_gets_wrong() {
+        let probe = mail("n99", "cheap pills offer subscriber digest99");
+        let probe = crate::tokens::tokenize(&crate::parse(&probe).unwrap());
+        let mut t = batch(3);
+        let untuned = model(&t).spam_probability(&probe).unwrap();
+        let passes = t.tune(Model::default(), &TUNING);
+        assert!(
+            t.tuned >= 3 && (1..=TUNING.passes).contains(&passes),
+            "{} {passes}",
+            t.tuned
+        );
+        let tuned = model(&t);
+        let p = tuned.spam_probability(&probe).unwrap();
+        assert!(p < untuned && p <= TUNING.ham_goal, "{untuned} -> {p}");
+        // The lessons again are whole lessons; the first ones are counted as before.
+        assert_eq!(
+            tuned.spam_messages + tuned.ham_messages,
+            123 + t.tuned as u64
+        );
+        assert_eq!(t.learned, [60, 63]);
+        assert_eq!(t.seen.len(), 123);
+    }
+
+    #[test]
+    fn a_handful_of_lessons_is_not_tuned() {
+        let mut t = Training::default();
+        for n in 0..10 {
+            let ham = mail(
+                &format!("n{n}"),
+                &format!("cheap pills offer subscriber digest{n}"),
+            );
+            t.add(&ham, digest(&ham), None, Class::Ham);
+        }
+        let taught = batch(0);
+        assert_eq!(t.tune(model(&taught), &TUNING), 0);
+        assert_eq!((t.tuned, t.delta().ham_messages), (0, 10));
+    }
+
+    #[test]
+    fn a_model_that_gets_its_batch_right_is_left_alone() {
+        let sorted = |mut d: Delta| {
+            d.tokens.sort_unstable();
+            d
+        };
+        let mut t = batch(0);
+        let before = sorted(t.delta());
+        assert_eq!((t.tune(Model::default(), &TUNING), t.tuned), (0, 0));
+        assert_eq!(sorted(t.delta()), before);
     }
 }
