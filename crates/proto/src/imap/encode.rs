@@ -599,23 +599,20 @@ impl FetchWriter {
             }
             FetchItem::Uid(n) => out.extend_from_slice(format!("UID {n}").as_bytes()),
             FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
-            FetchItem::Data { name, data } => {
-                body_name(out, name);
-                out.push(b' ');
-                match data {
-                    Some(d) if matches!(name, BodyName::Binary { .. }) && d.contains(&0) => {
-                        literal_header(out, d.len() as u64, true);
-                        out.extend_from_slice(d);
-                    }
-                    _ => e.nstring(out, data.as_deref()),
-                }
-            }
+            FetchItem::Data { name, data } => data_item(e, out, name, data.as_deref()),
             FetchItem::BinarySize { part, size } => {
                 out.extend_from_slice(b"BINARY.SIZE[");
                 part_path(out, part);
                 out.extend_from_slice(format!("] {size}").as_bytes());
             }
         }
+    }
+
+    /// A body item from borrowed octets, written as [`FetchItem::Data`] would be: a
+    /// whole stored message need not be copied into an item first.
+    pub fn data(&mut self, out: &mut Vec<u8>, name: &BodyName, data: &[u8]) {
+        self.sep(out);
+        data_item(&self.encoder, out, name, Some(data));
     }
 
     /// Writes `NAME {size}` CRLF (`~{size}` for BINARY, which may hold NUL). The caller
@@ -629,6 +626,18 @@ impl FetchWriter {
 
     pub fn finish(self, out: &mut Vec<u8>) {
         out.extend_from_slice(b")\r\n");
+    }
+}
+
+fn data_item(e: &Encoder, out: &mut Vec<u8>, name: &BodyName, data: Option<&[u8]>) {
+    body_name(out, name);
+    out.push(b' ');
+    match data {
+        Some(d) if matches!(name, BodyName::Binary { .. }) && d.contains(&0) => {
+            literal_header(out, d.len() as u64, true);
+            out.extend_from_slice(d);
+        }
+        _ => e.nstring(out, data),
     }
 }
 

@@ -453,6 +453,32 @@ NIL NIL NIL \"<B27397-0100000@cac.washington.edu>\"))\r\n"
     out.extend_from_slice(b"56789");
     writer.finish(&mut out);
     assert_eq!(out, b"* 3 FETCH (UID 9 BODY[] {10}\r\n0123456789)\r\n");
+
+    // Borrowed octets are written exactly as the owned item would be, quoted or literal.
+    let large = b"x".repeat(2000);
+    let binary = BodyName::Binary {
+        part: vec![1],
+        origin: None,
+    };
+    for (name, data) in [
+        (name.clone(), &b"short"[..]),
+        (name.clone(), &b"two\r\nlines"[..]),
+        (name.clone(), &large[..]),
+        (binary, &b"nul\0"[..]),
+    ] {
+        let (mut borrowed, mut owned) = (Vec::new(), Vec::new());
+        let mut writer = Encoder::default().fetch_start(&mut borrowed, 1);
+        writer.data(&mut borrowed, &name, data);
+        writer.finish(&mut borrowed);
+        let mut writer = Encoder::default().fetch_start(&mut owned, 1);
+        let item = FetchItem::Data {
+            name,
+            data: Some(data.to_vec()),
+        };
+        writer.item(&mut owned, &item);
+        writer.finish(&mut owned);
+        assert_eq!(borrowed, owned);
+    }
 }
 
 #[test]

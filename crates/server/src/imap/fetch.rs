@@ -4,9 +4,10 @@
 
 use super::cache::Structure;
 use super::condstore::FetchModifiers;
+use super::readahead::{self, Bodies};
 use super::{Done, Session, binary, convert, mime, reply};
 use hermod_proto::imap::{BodyName, Code, FetchAttr, FetchItem, Partial, Section, SequenceSet};
-use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError};
+use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError, UidSet};
 use hermod_types::Uid;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// Whole bodies larger than this stream from the store instead of being read whole.
 const STREAM_OVER: u64 = 256 * 1024;
 const CHUNK: usize = 64 * 1024;
+
+/// One message to answer for, with its body when it was read ahead.
+struct Fetched<'a> {
+    seq: u32,
+    meta: &'a MessageMeta,
+    body: Option<Result<Vec<u8>, StoreError>>,
+    flags_changed: bool,
+}
 
 /// Whether FETCH of `attr` sets `\Seen` (RFC 9051 6.4.5: BODY[...], BINARY[...] and
 /// RFC822, RFC822.TEXT).
@@ -93,47 +102,72 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if positions.is_empty() {
             return Ok(Done::ok("FETCH completed"));
         }
-        let (mailbox, read_only) = (view.info.id, view.read_only);
         let wanted = view.uid_set(&positions);
-        let store = self.ctx.store.clone();
-        let mut metas: HashMap<Uid, MessageMeta> = match store.messages_in(mailbox, &wanted).await {
-            Ok(list) => list.into_iter().map(|m| (m.uid, m)).collect(),
+        let (metas, seen_now) = match self.fetch_metas(&wanted, &attrs, modifiers).await {
+            Ok(found) => found,
             Err(e) => return Ok(Done::store_error(&e)),
         };
+        let store = self.ctx.store.clone();
+        // Bodies the items need whole are read ahead, many to a trip to the store.
+        let read_ahead = attrs.iter().any(|a| needs_body(a) && !structural(a));
+        for batch in positions.chunks(readahead::BATCH) {
+            let mut bodies = match (read_ahead, self.selected.as_ref()) {
+                (true, Some(view)) => {
+                    let in_batch = batch.iter().filter_map(|&at| view.uids.get(at));
+                    Bodies::read(&*store, in_batch.filter_map(|uid| metas.get(uid))).await
+                }
+                _ => Bodies::default(),
+            };
+            for &at in batch {
+                let Some(view) = self.selected.as_mut() else {
+                    break;
+                };
+                let Some(uid_at) = view.uids.get(at).copied() else {
+                    continue;
+                };
+                // Gone meanwhile (another session expunged it): nothing to say about it yet.
+                let Some(meta) = metas.get(&uid_at) else {
+                    continue;
+                };
+                view.flags[at] = meta.flags.clone();
+                let message = Fetched {
+                    seq: at as u32 + 1,
+                    meta,
+                    body: bodies.take(uid_at),
+                    flags_changed: seen_now.contains(&uid_at),
+                };
+                if let Err(done) = self.fetch_one(message, &attrs, uid).await? {
+                    return Ok(done);
+                }
+                self.conn.flush_if_large().await?;
+            }
+        }
+        Ok(Done::ok("FETCH completed"))
+    }
+
+    /// The metadata of the `wanted` messages (those changed since CHANGEDSINCE's MODSEQ),
+    /// `\Seen` set first where the items set it; the UIDs it was set on.
+    async fn fetch_metas(
+        &mut self,
+        wanted: &UidSet,
+        attrs: &[FetchAttr],
+        modifiers: FetchModifiers,
+    ) -> Result<(HashMap<Uid, MessageMeta>, Vec<Uid>), StoreError> {
+        let Some(view) = self.selected.as_ref() else {
+            return Ok((HashMap::new(), Vec::new()));
+        };
+        let (mailbox, read_only) = (view.info.id, view.read_only);
+        let list = self.ctx.store.messages_in(mailbox, wanted).await?;
+        let mut metas: HashMap<Uid, MessageMeta> = list.into_iter().map(|m| (m.uid, m)).collect();
         // CHANGEDSINCE: the others are left out like messages that are gone.
         if let Some(since) = modifiers.changed_since {
             metas.retain(|_, m| m.modseq > since);
         }
         let mut seen_now = Vec::new();
         if !read_only && attrs.iter().any(sets_seen) {
-            match self.mark_seen(&mut metas).await {
-                Ok(uids) => seen_now = uids,
-                Err(e) => return Ok(Done::store_error(&e)),
-            }
+            seen_now = self.mark_seen(&mut metas).await?;
         }
-        for at in positions {
-            let Some(view) = self.selected.as_mut() else {
-                break;
-            };
-            let Some(uid_at) = view.uids.get(at).copied() else {
-                continue;
-            };
-            // Gone meanwhile (another session expunged it): nothing to say about it yet.
-            let Some(meta) = metas.get(&uid_at) else {
-                continue;
-            };
-            view.flags[at] = meta.flags.clone();
-            let flags_changed = seen_now.contains(&uid_at);
-            let seq = at as u32 + 1;
-            if let Err(done) = self
-                .fetch_one(seq, meta, &attrs, uid, flags_changed)
-                .await?
-            {
-                return Ok(done);
-            }
-            self.conn.flush_if_large().await?;
-        }
-        Ok(Done::ok("FETCH completed"))
+        Ok((metas, seen_now))
     }
 
     /// FETCH MODSEQ and CHANGEDSINCE enable CONDSTORE, and CHANGEDSINCE implies the MODSEQ
@@ -199,12 +233,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// failed, or a BINARY part cannot be decoded), before anything of this message is sent.
     async fn fetch_one(
         &mut self,
-        seq: u32,
-        meta: &MessageMeta,
+        message: Fetched<'_>,
         attrs: &[FetchAttr],
         uid: bool,
-        flags_changed: bool,
     ) -> std::io::Result<Result<(), Done>> {
+        let Fetched {
+            seq,
+            meta,
+            body,
+            flags_changed,
+        } = message;
         let store = self.ctx.store.clone();
         let stream = meta.size > STREAM_OVER
             && attrs
@@ -218,15 +256,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let needs_raw = attrs
             .iter()
             .any(|a| needs_body(a) && !(cached.is_some() && structural(a)));
-        let raw = if needs_raw && !stream {
-            match store.read_blob(&meta.blob, None).await {
+        let raw = match (needs_raw && !stream, body) {
+            (false, _) => None,
+            (true, Some(Ok(raw))) => Some(raw),
+            (true, Some(Err(e))) => return Ok(Err(Done::store_error(&e))),
+            (true, None) => match store.read_blob(&meta.blob, None).await {
                 Ok(raw) => Some(raw),
                 Err(e) => return Ok(Err(Done::store_error(&e))),
-            }
-        } else {
-            None
+            },
         };
-        let tree = raw.as_deref().map(mime::parse);
+        // The whole message goes out as stored: only the other items need its MIME tree.
+        let needs_tree = attrs.iter().any(|a| {
+            needs_body(a) && whole_body(a).is_none() && !(cached.is_some() && structural(a))
+        });
+        let tree = raw.as_deref().filter(|_| needs_tree).map(mime::parse);
         let structure = match (cached, raw.as_deref(), tree.as_ref()) {
             (Some(cached), ..) => Some(cached),
             (None, Some(raw), Some(tree)) if attrs.iter().any(structural) => {
@@ -256,6 +299,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if let (true, Some(name)) = (stream, whole_body(attr)) {
                 w.literal(self.conn.output(), &name, meta.size);
                 self.stream_body(meta).await?;
+                continue;
+            }
+            if let (Some(raw), Some(name)) = (raw.as_deref(), whole_body(attr)) {
+                w.data(self.conn.output(), &name, raw);
                 continue;
             }
             let item = match decoded.get(at).cloned().flatten() {

@@ -24,6 +24,8 @@ mod list;
 mod mailboxes;
 mod mime;
 mod quota;
+mod rawscan;
+mod readahead;
 mod reply;
 mod search;
 mod selected;

@@ -4,15 +4,18 @@
 //! against the field as written and as decoded (RFC 2047), BODY/TEXT against the decoded
 //! text of every text part.
 
+use super::rawscan::RawText;
+use super::readahead::{self, Bodies};
 use super::{Done, Session, convert, now, reply};
 use hermod_proto::imap::{
     CommandBody, Date, ESearch, Response, SearchKey, SearchReturn, SeqNum, SequenceSet,
 };
-use hermod_store::{Flags, MessageMeta, UidSet};
+use hermod_store::{Flags, Mail, MailboxId, MessageMeta, StoreError, UidSet};
 use hermod_types::Uid;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{HeaderValue, MessageParser, PartType};
-use std::collections::HashMap;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// What evaluating a key needs beyond flags and numbers.
@@ -137,68 +140,99 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         &mut self,
         key: &SearchKey,
         needs: Needs,
-    ) -> Result<Vec<(u32, Uid, u64)>, hermod_store::StoreError> {
+    ) -> Result<Vec<(u32, Uid, u64)>, StoreError> {
         let Some(view) = self.selected.as_ref() else {
             return Ok(Vec::new());
         };
         let store = self.ctx.store.clone();
-        // Bodies read for text also give their SORT and THREAD keys, if not cached yet.
-        let mut uncached = std::collections::HashSet::new();
-        let metas: HashMap<Uid, MessageMeta> = if needs.body {
-            let list = store.messages_with_cache(view.info.id).await?;
-            let mut metas = HashMap::with_capacity(list.len());
-            for (m, cached) in list {
-                if cached.is_none() {
-                    uncached.insert(m.uid);
-                }
-                metas.insert(m.uid, m);
-            }
-            metas
-        } else if needs.meta {
-            let list = store.messages(view.info.id).await?;
-            list.into_iter().map(|m| (m.uid, m)).collect()
-        } else {
-            HashMap::new()
-        };
+        let (metas, uncached) = metas_for(&*store, view.info.id, needs).await?;
         let mut keys = Vec::new();
         let (count, last_uid) = (view.exists(), view.last_uid());
         let mut found = Vec::new();
-        for (at, (&uid, flags)) in view.uids.iter().zip(&view.flags).enumerate() {
-            let meta = metas.get(&uid);
-            if (needs.meta || needs.body) && meta.is_none() {
-                continue; // expunged meanwhile
-            }
-            let text = match (needs.body, meta) {
-                (true, Some(m)) => {
-                    let raw = store.read_blob(&m.blob, None).await?;
-                    if uncached.contains(&uid) {
-                        keys.push(super::sort::keys_entry(&m.blob, &raw));
-                    }
-                    Some(Text::of(&raw))
+        let entries: Vec<(usize, (&Uid, &Flags))> =
+            view.uids.iter().zip(&view.flags).enumerate().collect();
+        for batch in entries.chunks(readahead::BATCH) {
+            // Bodies are read many to a trip; a large one alone, below.
+            let mut bodies = match needs.body {
+                true => {
+                    let in_batch = batch.iter().filter_map(|(_, (uid, _))| metas.get(uid));
+                    Bodies::read(&*store, in_batch).await
                 }
-                _ => None,
+                false => Bodies::default(),
             };
-            let message = Candidate {
-                saved: &view.saved,
-                seq: at as u32 + 1,
-                uid,
-                flags,
-                meta,
-                text: text.as_ref(),
-                count,
-                last_uid,
-                now: now(),
-            };
-            if message.matches(key) {
-                found.push((message.seq, uid, meta.map_or(0, |m| m.modseq)));
-            }
-            if keys.len() >= super::sort::CACHE_BATCH {
-                super::sort::cache(&*store, &mut keys).await;
+            for &(at, (&uid, flags)) in batch {
+                let meta = metas.get(&uid);
+                if (needs.meta || needs.body) && meta.is_none() {
+                    continue; // expunged meanwhile
+                }
+                let raw = match (needs.body, meta) {
+                    (true, Some(m)) => {
+                        let raw = match bodies.take(uid) {
+                            Some(read) => read?,
+                            None => store.read_blob(&m.blob, None).await?,
+                        };
+                        if uncached.contains(&uid) {
+                            keys.push(super::sort::keys_entry(&m.blob, &raw));
+                        }
+                        Some(raw)
+                    }
+                    _ => None,
+                };
+                // In a block of its own: the text's cells are not `Sync`, so it must be gone
+                // before the next await.
+                let matched = {
+                    let text = raw.as_deref().map(Text::new);
+                    let message = Candidate {
+                        saved: &view.saved,
+                        seq: at as u32 + 1,
+                        uid,
+                        flags,
+                        meta,
+                        text: text.as_ref(),
+                        count,
+                        last_uid,
+                        now: now(),
+                    };
+                    message.matches(key)
+                };
+                if matched {
+                    found.push((at as u32 + 1, uid, meta.map_or(0, |m| m.modseq)));
+                }
+                if keys.len() >= super::sort::CACHE_BATCH {
+                    super::sort::cache(&*store, &mut keys).await;
+                }
             }
         }
         super::sort::cache(&*store, &mut keys).await;
         Ok(found)
     }
+}
+
+/// The messages' metadata when the keys need it, and (with bodies) which of them have no
+/// cached SORT and THREAD keys yet: reading their bodies for text gives those too.
+async fn metas_for(
+    store: &dyn Mail,
+    mailbox: MailboxId,
+    needs: Needs,
+) -> Result<(HashMap<Uid, MessageMeta>, HashSet<Uid>), StoreError> {
+    let mut uncached = HashSet::new();
+    let metas = if needs.body {
+        let list = store.messages_with_cache(mailbox).await?;
+        let mut metas = HashMap::with_capacity(list.len());
+        for (m, cached) in list {
+            if cached.is_none() {
+                uncached.insert(m.uid);
+            }
+            metas.insert(m.uid, m);
+        }
+        metas
+    } else if needs.meta {
+        let list = store.messages(mailbox).await?;
+        list.into_iter().map(|m| (m.uid, m)).collect()
+    } else {
+        HashMap::new()
+    };
+    Ok((metas, uncached))
 }
 
 pub(super) fn uses_modseq(key: &SearchKey) -> bool {
@@ -260,16 +294,78 @@ fn esearch(tag: &str, uid: bool, ids: &[u32], returns: &[SearchReturn]) -> ESear
     }
 }
 
-/// A message's searchable text, lower-cased.
-struct Text {
-    /// Each field's name, and its value as written and decoded.
+/// A message's searchable text, lower-cased, worked out the first time a key asks for it:
+/// most messages are answered by the header fields or by the raw octets alone.
+struct Text<'a> {
+    raw: &'a [u8],
+    fields: OnceCell<Fields>,
+    body: OnceCell<String>,
+    scan: OnceCell<RawText>,
+}
+
+/// Each field's name, and its value as written and decoded; the sent date.
+struct Fields {
     fields: Vec<(String, String)>,
-    body: String,
     sent: Option<Date>,
 }
 
-impl Text {
-    fn of(raw: &[u8]) -> Text {
+impl<'a> Text<'a> {
+    fn new(raw: &'a [u8]) -> Text<'a> {
+        Text {
+            raw,
+            fields: OnceCell::new(),
+            body: OnceCell::new(),
+            scan: OnceCell::new(),
+        }
+    }
+
+    fn fields(&self) -> &Fields {
+        self.fields.get_or_init(|| Fields::of(self.raw))
+    }
+
+    fn sent(&self) -> Option<Date> {
+        self.fields().sent
+    }
+
+    fn header(&self, name: &str, needle: &str) -> bool {
+        self.fields()
+            .fields
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.contains(needle))
+    }
+
+    /// Whether the raw octets rule `needle` out of the fields and the body.
+    fn ruled_out(&self, needle: &str) -> bool {
+        let scan = self.scan.get_or_init(|| RawText::of(self.raw));
+        !scan.may_contain(needle)
+    }
+
+    /// BODY: the decoded text of every text part.
+    fn body_has(&self, needle: &str) -> bool {
+        if self.ruled_out(needle) {
+            return false;
+        }
+        let body = self.body.get_or_init(|| {
+            let mut body = String::new();
+            if let Some(message) = MessageParser::default().parse(self.raw) {
+                collect_text(&message, &mut body, 0);
+            }
+            body.to_lowercase()
+        });
+        body.contains(needle)
+    }
+
+    /// TEXT: the body or any field's value.
+    fn text_has(&self, needle: &str) -> bool {
+        if self.ruled_out(needle) {
+            return false;
+        }
+        self.body_has(needle) || self.fields().fields.iter().any(|(_, v)| v.contains(needle))
+    }
+}
+
+impl Fields {
+    fn of(raw: &[u8]) -> Fields {
         let header = hermod_message::header_section(raw);
         let mut fields = Vec::new();
         let mut sent = None;
@@ -295,21 +391,7 @@ impl Text {
             let both = format!("{} {decoded}", String::from_utf8_lossy(&value));
             fields.push((f.name.to_owned(), both.to_lowercase()));
         }
-        let mut body = String::new();
-        if let Some(message) = MessageParser::default().parse(raw) {
-            collect_text(&message, &mut body, 0);
-        }
-        Text {
-            fields,
-            body: body.to_lowercase(),
-            sent,
-        }
-    }
-
-    fn header(&self, name: &str, needle: &str) -> bool {
-        self.fields
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.contains(needle))
+        Fields { fields, sent }
     }
 }
 
@@ -333,7 +415,7 @@ struct Candidate<'a> {
     uid: Uid,
     flags: &'a Flags,
     meta: Option<&'a MessageMeta>,
-    text: Option<&'a Text>,
+    text: Option<&'a Text<'a>>,
     count: u32,
     last_uid: u32,
     now: i64,
@@ -401,7 +483,8 @@ impl Candidate<'_> {
             return false;
         };
         let day = meta.internal_date.div_euclid(86_400);
-        let sent = text.and_then(|t| t.sent).map(convert::days_from_civil);
+        // Parsed only for the keys on it.
+        let sent = || text.and_then(|t| t.sent()).map(convert::days_from_civil);
         let header = |name: &str, s: &[u8]| text.is_some_and(|t| t.header(name, &lower(s)));
         match key {
             K::Larger(n) => meta.size > *n,
@@ -409,9 +492,9 @@ impl Candidate<'_> {
             K::Before(d) => day < convert::days_from_civil(*d),
             K::On(d) => day == convert::days_from_civil(*d),
             K::Since(d) => day >= convert::days_from_civil(*d),
-            K::SentBefore(d) => sent.is_some_and(|s| s < convert::days_from_civil(*d)),
-            K::SentOn(d) => sent == Some(convert::days_from_civil(*d)),
-            K::SentSince(d) => sent.is_some_and(|s| s >= convert::days_from_civil(*d)),
+            K::SentBefore(d) => sent().is_some_and(|s| s < convert::days_from_civil(*d)),
+            K::SentOn(d) => sent() == Some(convert::days_from_civil(*d)),
+            K::SentSince(d) => sent().is_some_and(|s| s >= convert::days_from_civil(*d)),
             K::Older(n) => self.now - meta.internal_date >= i64::from(*n),
             K::Younger(n) => self.now - meta.internal_date <= i64::from(*n),
             // Flags share the message's MODSEQ: a per-flag entry name asks the same.
@@ -422,11 +505,8 @@ impl Candidate<'_> {
             K::Bcc(s) => header("Bcc", s),
             K::Subject(s) => header("Subject", s),
             K::Header(name, s) => header(name, s),
-            K::Body(s) => text.is_some_and(|t| t.body.contains(&lower(s))),
-            K::Text(s) => text.is_some_and(|t| {
-                let needle = lower(s);
-                t.body.contains(&needle) || t.fields.iter().any(|(_, v)| v.contains(&needle))
-            }),
+            K::Body(s) => text.is_some_and(|t| t.body_has(&lower(s))),
+            K::Text(s) => text.is_some_and(|t| t.text_has(&lower(s))),
             _ => false,
         }
     }

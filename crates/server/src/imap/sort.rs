@@ -66,6 +66,11 @@ fn compare(a: &Sortable, b: &Sortable, criteria: &[SortCriterion]) -> Ordering {
     a.seq.cmp(&b.seq)
 }
 
+/// Whether `key` compares a text key; the others are numbers.
+fn compares_text(key: SortKey) -> bool {
+    !matches!(key, SortKey::Arrival | SortKey::Date | SortKey::Size)
+}
+
 /// SORT and THREAD know UTF-8 and its subset US-ASCII (RFC 5256 requires both).
 pub(super) fn charset_known(charset: &str) -> Result<(), Done> {
     if charset.eq_ignore_ascii_case("UTF-8") || charset.eq_ignore_ascii_case("US-ASCII") {
@@ -86,7 +91,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         else {
             return Done::bad(reply::NOT_SUPPORTED);
         };
-        let mut rows = match self.sortable(&charset, &search).await {
+        let texts = criteria.iter().any(|c| compares_text(c.key));
+        let mut rows = match self.sortable(&charset, &search, texts).await {
             Ok(rows) => rows,
             Err(done) => return done,
         };
@@ -100,11 +106,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Done::ok("SORT completed")
     }
 
-    /// The messages of the view that match `search`, in sequence order, with their keys.
+    /// The messages of the view that match `search`, in sequence order, with their keys
+    /// (with `texts` false, only the sent date).
     pub(super) async fn sortable(
         &mut self,
         charset: &str,
         search: &SearchKey,
+        texts: bool,
     ) -> Result<Vec<Sortable>, Done> {
         charset_known(charset)?;
         let mut needs = Needs::default();
@@ -130,7 +138,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let Some((meta, data)) = listed.get(next).filter(|(m, _)| m.uid == uid) else {
                 continue;
             };
-            let keys = data.as_deref().and_then(SortKeys::decode);
+            let decode = if texts {
+                SortKeys::decode
+            } else {
+                SortKeys::decode_sent
+            };
+            let keys = data.as_deref().and_then(decode);
             if keys.is_none() {
                 missing.push((rows.len(), meta.blob.clone(), meta.size));
             }

@@ -111,6 +111,23 @@ impl SortKeys {
         out
     }
 
+    /// The sent date of a cache entry alone, the rest left empty, for a SORT that compares
+    /// no text (DATE, ARRIVAL, SIZE): no string is copied. `None` if it is of another
+    /// version or too short.
+    pub fn decode_sent(data: &[u8]) -> Option<SortKeys> {
+        let mut r = Reader(data);
+        if r.bytes(1)? != [VERSION] {
+            return None;
+        }
+        let sent = r.bytes(9)?;
+        let sent =
+            (sent[0] == 1).then(|| i64::from_le_bytes(sent[1..].try_into().unwrap_or([0; 8])));
+        Some(SortKeys {
+            sent,
+            ..SortKeys::default()
+        })
+    }
+
     /// Reads a cache entry; `None` if it is of another version or damaged.
     pub fn decode(data: &[u8]) -> Option<SortKeys> {
         let mut r = Reader(data);

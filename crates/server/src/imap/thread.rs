@@ -24,7 +24,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             "REFERENCES" => references,
             _ => return Done::bad("unknown THREAD algorithm"),
         };
-        let rows = match self.sortable(&charset, &search).await {
+        let rows = match self.sortable(&charset, &search, true).await {
             Ok(rows) => rows,
             Err(done) => return done,
         };
