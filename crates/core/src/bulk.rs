@@ -81,6 +81,8 @@ pub async fn judge(
         bands: print.bands.clone(),
         min_equal: print.min_equal,
         recipients: external.to_vec(),
+        // Counts past the freeze threshold decide nothing more.
+        cap: policy.freeze_after.saturating_add(1),
     };
     let count = data.bulk_observe(&sighting).await?;
     let verdict = decide(policy, &count);
@@ -98,8 +100,13 @@ fn decide(policy: &GuardPolicy, count: &BulkCount) -> Verdict {
         window_text(policy.window)
     );
     if count.after > policy.freeze_after {
+        // The store counts up to one past the threshold: the count is a lower bound here.
         return Verdict::Freeze {
-            reason: format!("{reached} (freeze threshold {})", policy.freeze_after),
+            reason: format!(
+                "the same content went to more than {} distinct external recipients within {}",
+                policy.freeze_after,
+                window_text(policy.window)
+            ),
         };
     }
     if count.after > policy.hold_after && count.after > count.before {
@@ -292,7 +299,7 @@ mod tests {
         };
         assert_eq!(
             reason,
-            "the same content went to 201 distinct external recipients within 1 h (freeze threshold 200)"
+            "the same content went to more than 200 distinct external recipients within 1 h"
         );
     }
 

@@ -9,6 +9,7 @@
 
 mod backup;
 mod blob;
+mod bulk;
 mod coordination;
 mod embedded;
 mod error;

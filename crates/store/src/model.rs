@@ -472,26 +472,33 @@ impl BulkScope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkSighting {
     pub scope: BulkScope,
-    /// When (Unix seconds); messages of the scope from before `since` are forgotten.
+    /// When (Unix seconds); what the scope saw before `since` no longer counts, and
+    /// `at - since` is how long this sighting is remembered.
     pub at: i64,
     pub since: i64,
     /// The signature, compared four bytes (one number) at a time.
     pub signature: Vec<u8>,
-    /// The signature's band keys: an earlier message sharing one is a candidate.
+    /// The signature's band keys: an earlier content sharing one is a candidate.
     pub bands: Vec<i64>,
     /// A candidate is a copy when at least this many numbers of the signatures agree.
     pub min_equal: usize,
     /// Normalised recipient addresses.
     pub recipients: Vec<String>,
+    /// The largest count the caller tells apart: recipients are counted up to `cap` (at
+    /// least 1), and a count of `cap` means "`cap` or more". It bounds what the store keeps
+    /// per content, so a campaign of any size costs the same per copy.
+    pub cap: u64,
 }
 
 /// What earlier copies of a message's content reached within the window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BulkCount {
-    /// Earlier copies (messages) since the window's start.
+    /// Earlier copies (messages) of the content: 0 exactly when none is in the window;
+    /// otherwise every copy since the content was first seen without a gap of a whole
+    /// window (for logs; decisions read only whether it is 0).
     pub copies: u64,
-    /// Distinct recipients of the earlier copies.
+    /// Distinct recipients of the earlier copies in the window, up to the sighting's cap.
     pub before: u64,
-    /// Distinct recipients of the earlier copies and this message together.
+    /// Distinct recipients of the earlier copies and this message together, up to the cap.
     pub after: u64,
 }

@@ -49,6 +49,14 @@ impl Backend for Sqlite {
             store: open(self.dir.path().into()).await,
         })
     }
+
+    async fn rows(&self, table: &str) -> u64 {
+        let n: i64 = self
+            .db()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        n as u64
+    }
 }
 
 macro_rules! contract {

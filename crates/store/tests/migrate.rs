@@ -6,10 +6,10 @@
 mod support;
 
 use hermod_store::{
-    BayesCounts, DeliveryTarget, Directory, DkimKeyRecord, EmbeddedStore, FlagChange, FlagOp,
-    Flags, GreylistState, LearnedMessage, ListMode, ListSettings, Mail, MemberState, Outbound,
-    OutboundRecipient, PostgresOptions, PostgresStore, Queue, SpamData, Store, UidSet, UserId,
-    migrate_embedded,
+    BayesCounts, BulkScope, BulkSighting, DeliveryTarget, Directory, DkimKeyRecord, EmbeddedStore,
+    FlagChange, FlagOp, Flags, GreylistState, LearnedMessage, ListMode, ListSettings, Mail,
+    MemberState, Outbound, OutboundRecipient, PostgresOptions, PostgresStore, Queue, SpamData,
+    Store, UidSet, UserId, migrate_embedded,
 };
 use hermod_types::{Address, Domain, MailboxName, Uid};
 
@@ -40,6 +40,20 @@ async fn deliver(store: &dyn Store, user: UserId, body: &[u8], flags: Flags) -> 
 }
 
 /// Every kind of item the migration must carry.
+/// A copy of one inbound text at `at` for `to`.
+fn bulk_copy(at: i64, to: &str) -> BulkSighting {
+    BulkSighting {
+        scope: BulkScope::Inbound,
+        at,
+        since: at - 3600,
+        signature: (0..240).map(|i| i as u8).collect(),
+        bands: vec![5, 6],
+        min_equal: 30,
+        recipients: vec![to.into()],
+        cap: 10,
+    }
+}
+
 async fn populate(store: &dyn Store) -> UserId {
     let domain = Domain::parse("example.test").unwrap();
     store.add_domain(&domain).await.unwrap();
@@ -124,6 +138,10 @@ async fn populate(store: &dyn Store) -> UserId {
     }];
     store.bayes_learn(None, &counts, &seen).await.unwrap();
     store.greylist("1.2.3.4|a@b|c@d", 100, 60).await.unwrap();
+    store
+        .bulk_observe(&bulk_copy(1_000, "r1@other.test"))
+        .await
+        .unwrap();
     store.sieve_put(id, "main", b"keep;").await.unwrap();
     store.sieve_put(id, "spare", b"discard;").await.unwrap();
     store.sieve_activate(id, Some("main")).await.unwrap();
@@ -279,6 +297,16 @@ async fn an_embedded_store_moves_to_postgres_whole() {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1, "the copied queue entry is claimed");
+    assert_eq!(rows("bulk_clusters"), 1);
+    let copy = target
+        .bulk_observe(&bulk_copy(1_010, "r2@other.test"))
+        .await;
+    let copy = copy.unwrap();
+    assert_eq!(
+        (copy.copies, copy.before, copy.after),
+        (1, 1, 2),
+        "the bulk guard's memory was copied"
+    );
 
     let again = migrate_embedded(dir.path(), &target).await.unwrap_err();
     assert!(again.to_string().contains("not empty"), "{again}");

@@ -41,6 +41,21 @@ impl Backend for Postgres {
             store,
         })
     }
+
+    async fn rows(&self, table: &str) -> u64 {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let task = tokio::spawn(connection);
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        drop(client);
+        let _ = task.await;
+        n as u64
+    }
 }
 
 macro_rules! contract {

@@ -155,6 +155,7 @@ async fn copies_observed_at_once_on_two_nodes_both_count() {
             bands: vec![i64::from(round)],
             min_equal: 30,
             recipients: vec![to.to_owned()],
+            cap: 100,
         };
         let (one, two) = (sighting("one@x.test"), sighting("two@x.test"));
         let (node_a, node_b) = (a.clone(), b.clone());

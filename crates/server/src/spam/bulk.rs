@@ -71,6 +71,8 @@ impl SpamFilter {
             bands: print.bands(),
             min_equal: MIN_EQUAL,
             recipients,
+            // The rule asks only whether the threshold is reached.
+            cap: config.inbound_recipients,
         };
         let count = match self.store.bulk_observe(&sighting).await {
             Ok(count) => count,

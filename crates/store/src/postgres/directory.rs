@@ -240,8 +240,8 @@ impl Directory for PostgresStore {
         };
         let user = UserId(row.get(0));
         let bodies = mail::bodies_of_user(&tx, user).await?;
-        forget_bulk_history(&tx, user).await?;
-        // Mailboxes, messages, the change log and subscriptions go by ON DELETE CASCADE.
+        // Mailboxes, messages, the change log and subscriptions go by ON DELETE CASCADE; the
+        // spam data's rows of the account (bulk clusters, Bayes counts) by a trigger.
         tx.execute("DELETE FROM users WHERE id = $1", &[&user.0])
             .await?;
         let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
@@ -476,17 +476,4 @@ impl Directory for PostgresStore {
             })
             .collect())
     }
-}
-
-/// The bulk guard's memory of the account goes with it (a later account may get its id).
-/// Its table belongs to the SpamData role's schema; until that is written it may not exist.
-async fn forget_bulk_history(tx: &tokio_postgres::Transaction<'_>, user: UserId) -> Result<()> {
-    let exists = tx
-        .query_one("SELECT to_regclass('bulk_messages') IS NOT NULL", &[])
-        .await?;
-    if exists.get(0) {
-        tx.execute("DELETE FROM bulk_messages WHERE scope = $1", &[&user.0])
-            .await?;
-    }
-    Ok(())
 }

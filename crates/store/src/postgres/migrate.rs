@@ -40,7 +40,7 @@ const TABLES: &[&str] = &[
     "bayes_seen",
     "bayes_generation",
     "greylist",
-    "bulk_messages",
+    "bulk_clusters",
     "bulk_bands",
     "bulk_recipients",
     "sieve_scripts",

@@ -4,15 +4,16 @@
 //! is done here with row locks and transactions, so it holds across nodes. Schema migrations
 //! are versioned and applied at start by one node at a time under an advisory lock.
 //!
-//! Layout: one file per role (`directory.rs`, `mail/`, `queue.rs`, `spam.rs`,
-//! `scripts.rs`, `lists.rs`), the SQL of each migration in `schema/`, and `connect.rs` for
-//! URLs, TLS and the pool. docs/ARCHITECTURE.md ("The PostgreSQL backend") has the design.
+//! Layout: one file per role (`directory.rs`, `mail/`, `queue.rs`, `spam.rs` with
+//! `bulk.rs`, `scripts.rs`, `lists.rs`), the SQL of each migration in `schema/`, and
+//! `connect.rs` for URLs, TLS and the pool. docs/ARCHITECTURE.md ("The PostgreSQL backend") has the design.
 
 /// Whether a role here is still a placeholder: `[store] backend = "postgres"` is refused
 /// while one is (a role added to the store lands with its PostgreSQL side, or sets this).
 pub const INCOMPLETE: bool = false;
 
 mod accounts;
+mod bulk;
 mod connect;
 mod coordination;
 mod directory;

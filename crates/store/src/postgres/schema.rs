@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("schema/008_accounts.sql")),
     (9, include_str!("schema/009_secrets.sql")),
     (10, include_str!("schema/010_spam_settings.sql")),
+    (11, include_str!("schema/011_bulk_clusters.sql")),
 ];
 
 /// Any number that no other program on the database would pick: "hermod" in ASCII.

@@ -7,16 +7,15 @@ use super::PostgresStore;
 use crate::roles::SpamData;
 use crate::{BayesCounts, BulkCount, BulkSighting, GreylistState, LearnedMessage, Result, UserId};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tokio_postgres::Transaction;
 
 /// Greylist records not seen for this long are forgotten.
 const GREYLIST_KEEP_SECS: i64 = 35 * 86_400;
 
-/// First keys of the transaction-scoped advisory locks taken here (the second key is the
-/// model's owner or the bulk scope). Two-key locks never meet the one-key migration lock.
+/// First key of the transaction-scoped advisory lock taken here (the second key is the
+/// model's owner; `bulk.rs` has its own). Two-key locks never meet the one-key migration lock.
 const BAYES_LOCK: i32 = 0x6862_6179; // "hbay"
-const BULK_LOCK: i32 = 0x6862_6c6b; // "hblk"
 
 /// The stored owner of a model: 0 for the server-wide one, else the user's id.
 fn owner_key(owner: Option<UserId>) -> i64 {
@@ -25,7 +24,7 @@ fn owner_key(owner: Option<UserId>) -> i64 {
 
 /// The second key of an advisory lock on `n` (ids that differ in their high bits may share
 /// a lock: they only wait for each other).
-fn lock_key(n: i64) -> i32 {
+pub(super) fn lock_key(n: i64) -> i32 {
     (n ^ (n >> 32)) as i32
 }
 
@@ -163,39 +162,7 @@ impl SpamData for PostgresStore {
     }
 
     async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount> {
-        let scope = sighting.scope.key();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // Sightings of one scope take turns, so that of two copies submitted at once on two
-        // nodes the second counts the first (each statement after the lock sees what the
-        // other committed).
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&BULK_LOCK, &lock_key(scope)],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM bulk_messages WHERE scope = $1 AND at < $2",
-            &[&scope, &sighting.since],
-        )
-        .await?;
-        let copies = earlier_copies(&tx, sighting).await?;
-        let rows = tx
-            .query(
-                "SELECT DISTINCT recipient FROM bulk_recipients WHERE message_id = ANY($1)",
-                &[&copies],
-            )
-            .await?;
-        let mut recipients: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
-        let before = recipients.len() as u64;
-        recipients.extend(sighting.recipients.iter().cloned());
-        record_sighting(&tx, sighting).await?;
-        tx.commit().await?;
-        Ok(BulkCount {
-            copies: copies.len() as u64,
-            before,
-            after: recipients.len() as u64,
-        })
+        super::bulk::observe(self, sighting).await
     }
 }
 
@@ -263,71 +230,9 @@ async fn record_seen(tx: &Transaction<'_>, owner: i64, seen: &[LearnedMessage]) 
     Ok(())
 }
 
-/// The ids of earlier messages of the sighting's scope in the window that are copies of its
-/// content: sharing a band key, and agreeing in at least `min_equal` numbers.
-async fn earlier_copies(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<Vec<i64>> {
-    let rows = tx
-        .query(
-            "SELECT m.id, m.signature FROM bulk_messages m
-             WHERE m.id IN (SELECT b.message_id FROM bulk_bands b
-                            WHERE b.scope = $1 AND b.band = ANY($2))
-               AND m.at >= $3
-             ORDER BY m.id",
-            &[&sighting.scope.key(), &sighting.bands, &sighting.since],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .filter(|r| equal_numbers(r.get(1), &sighting.signature) >= sighting.min_equal)
-        .map(|r| r.get(0))
-        .collect())
-}
-
-/// How many four-byte numbers of two signatures agree, position by position.
-fn equal_numbers(a: &[u8], b: &[u8]) -> usize {
-    a.chunks_exact(4)
-        .zip(b.chunks_exact(4))
-        .filter(|(x, y)| x == y)
-        .count()
-}
-
-async fn record_sighting(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<()> {
-    let scope = sighting.scope.key();
-    let row = tx
-        .query_one(
-            "INSERT INTO bulk_messages (scope, at, signature) VALUES ($1, $2, $3) RETURNING id",
-            &[&scope, &sighting.at, &sighting.signature],
-        )
-        .await?;
-    let id: i64 = row.get(0);
-    tx.execute(
-        "INSERT INTO bulk_bands (scope, band, message_id)
-         SELECT $1, band, $3 FROM unnest($2::bigint[]) AS band
-         ON CONFLICT DO NOTHING",
-        &[&scope, &sighting.bands, &id],
-    )
-    .await?;
-    tx.execute(
-        "INSERT INTO bulk_recipients (message_id, recipient)
-         SELECT $1, r FROM unnest($2::text[]) AS r
-         ON CONFLICT DO NOTHING",
-        &[&id, &sighting.recipients],
-    )
-    .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_agree_number_by_number() {
-        let a = [1u8, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0];
-        let b = [1u8, 0, 0, 0, 9, 0, 0, 0, 3, 0, 0, 0, 4];
-        assert_eq!(equal_numbers(&a, &b), 2);
-        assert_eq!(equal_numbers(&a, &[]), 0);
-    }
 
     #[test]
     fn lock_keys_fold_the_high_bits() {

@@ -1,84 +1,194 @@
-//! The bulk guard's memory: content fingerprints of recent messages per scope (an account,
-//! or inbound mail), found again through their MinHash band keys, with their recipients.
+//! The bulk guard's memory on SQLite: clusters of one content per scope (an account, or
+//! inbound mail), found again through their MinHash band keys, with their most recent
+//! recipients (see `crate::bulk` for the model). Runs on the counters connection, one
+//! transaction per sighting.
 
+use crate::bulk::{self, CANDIDATES_PER_BAND, Candidate, FORGET_BATCH, Known};
 use crate::{BulkCount, BulkSighting, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeSet;
 
-/// Records `sighting` and counts what earlier copies of its content (messages of the same
-/// scope since `sighting.since` whose signatures agree in `min_equal` numbers) reached.
-/// Messages of the scope from before the window are forgotten on the way.
+/// Records `sighting` in its content's cluster (joining the closest cluster of its scope
+/// still in the window, or starting one) and counts what the cluster's copies reached.
 pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
-    let scope = sighting.scope.key();
-    conn.prepare_cached("DELETE FROM bulk_messages WHERE scope = ?1 AND at < ?2")?
-        .execute(params![scope, sighting.since])?;
-    let copies = earlier_copies(conn, sighting)?;
-    let mut recipients: BTreeSet<String> = BTreeSet::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT recipient FROM bulk_recipients WHERE message_id = ?1")?;
-    for id in &copies {
-        for recipient in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-            recipients.insert(recipient?);
-        }
+    forget_expired(conn, sighting.at)?;
+    let cluster = match bulk::closest(candidates(conn, sighting)?, sighting) {
+        Some(found) => found,
+        None => start(conn, sighting)?,
+    };
+    let in_window: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM bulk_recipients WHERE cluster_id = ?1 AND last_seen >= ?2",
+        )?
+        .query_row(params![cluster.id, sighting.since], |r| r.get(0))?;
+    let recipients = bulk::distinct_recipients(sighting);
+    let mut known = Vec::with_capacity(recipients.len());
+    let mut last_seen = conn.prepare_cached(
+        "SELECT last_seen FROM bulk_recipients WHERE cluster_id = ?1 AND recipient = ?2",
+    )?;
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO bulk_recipients (cluster_id, recipient, last_seen) VALUES (?1, ?2, ?3)
+         ON CONFLICT (cluster_id, recipient) DO UPDATE
+         SET last_seen = max(last_seen, excluded.last_seen)",
+    )?;
+    for recipient in &recipients {
+        let seen = last_seen
+            .query_row(params![cluster.id, recipient], |r| r.get(0))
+            .optional()?;
+        known.push(Known::of(seen, sighting.since));
+        upsert.execute(params![cluster.id, recipient, sighting.at])?;
     }
-    let before = recipients.len() as u64;
-    recipients.extend(sighting.recipients.iter().cloned());
-    record(conn, sighting)?;
+    let tally = bulk::tally(cluster.kept, in_window as u64, &known, sighting.cap);
+    if tally.evict > 0 {
+        conn.prepare_cached(
+            "DELETE FROM bulk_recipients WHERE cluster_id = ?1 AND recipient IN
+                 (SELECT recipient FROM bulk_recipients WHERE cluster_id = ?1
+                  ORDER BY last_seen LIMIT ?2)",
+        )?
+        .execute(params![cluster.id, tally.evict])?;
+    }
+    conn.prepare_cached(
+        "UPDATE bulk_clusters SET sightings = sightings + 1, last_at = max(last_at, ?2),
+             expires = max(expires, ?3), kept = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        cluster.id,
+        sighting.at,
+        sighting.at.saturating_add(bulk::memory(sighting)),
+        tally.kept
+    ])?;
     Ok(BulkCount {
-        copies: copies.len() as u64,
-        before,
-        after: recipients.len() as u64,
+        copies: cluster.sightings as u64,
+        before: tally.before,
+        after: tally.after,
     })
 }
 
-/// The ids of earlier messages in the window that are copies of the sighting's content.
-fn earlier_copies(conn: &Connection, sighting: &BulkSighting) -> Result<Vec<i64>> {
+/// Deletes a few clusters whose memory ran out (of any scope: an account that stopped
+/// sending is never probed again), their bands and recipients by cascade.
+fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM bulk_clusters WHERE id IN
+             (SELECT id FROM bulk_clusters WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
+    )?
+    .execute(params![now, FORGET_BATCH])?;
+    Ok(())
+}
+
+/// The clusters of the sighting's scope sharing one of its band keys (the newest few per
+/// band) that had a copy within the window.
+fn candidates(conn: &Connection, sighting: &BulkSighting) -> Result<Vec<Candidate>> {
     let scope = sighting.scope.key();
-    let mut candidates: BTreeSet<i64> = BTreeSet::new();
+    let mut ids: BTreeSet<i64> = BTreeSet::new();
     let mut probe = conn.prepare_cached(
-        "SELECT b.message_id FROM bulk_bands b JOIN bulk_messages m ON m.id = b.message_id
-         WHERE b.scope = ?1 AND b.band = ?2 AND m.at >= ?3",
+        "SELECT cluster_id FROM bulk_bands WHERE scope = ?1 AND band = ?2
+         ORDER BY cluster_id DESC LIMIT ?3",
     )?;
     for band in &sighting.bands {
-        for id in probe.query_map(params![scope, band, sighting.since], |r| r.get(0))? {
-            candidates.insert(id?);
+        for id in probe.query_map(params![scope, band, CANDIDATES_PER_BAND], |r| r.get(0))? {
+            ids.insert(id?);
         }
     }
-    let mut signature = conn.prepare_cached("SELECT signature FROM bulk_messages WHERE id = ?1")?;
-    let mut copies = Vec::new();
-    for id in candidates {
-        let theirs: Vec<u8> = signature.query_row([id], |r| r.get(0))?;
-        if equal_numbers(&theirs, &sighting.signature) >= sighting.min_equal {
-            copies.push(id);
-        }
+    let mut read = conn.prepare_cached(
+        "SELECT signature, sightings, kept FROM bulk_clusters WHERE id = ?1 AND last_at >= ?2",
+    )?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = read
+            .query_row(params![id, sighting.since], |r| {
+                Ok(Candidate {
+                    id,
+                    signature: r.get(0)?,
+                    sightings: r.get(1)?,
+                    kept: r.get(2)?,
+                })
+            })
+            .optional()?;
+        found.extend(row);
     }
-    Ok(copies)
+    Ok(found)
 }
 
-/// How many four-byte numbers of two signatures agree, position by position.
-fn equal_numbers(a: &[u8], b: &[u8]) -> usize {
-    a.chunks_exact(4)
-        .zip(b.chunks_exact(4))
-        .filter(|(x, y)| x == y)
-        .count()
-}
-
-fn record(conn: &Connection, sighting: &BulkSighting) -> Result<()> {
+/// A new cluster with the sighting's signature and bands, not yet counting it.
+fn start(conn: &Connection, sighting: &BulkSighting) -> Result<Candidate> {
     let scope = sighting.scope.key();
-    conn.prepare_cached("INSERT INTO bulk_messages (scope, at, signature) VALUES (?1, ?2, ?3)")?
-        .execute(params![scope, sighting.at, sighting.signature])?;
+    conn.prepare_cached(
+        "INSERT INTO bulk_clusters (scope, signature, sightings, last_at, expires, kept)
+         VALUES (?1, ?2, 0, ?3, ?3, 0)",
+    )?
+    .execute(params![scope, sighting.signature, sighting.at])?;
     let id = conn.last_insert_rowid();
     let mut band = conn.prepare_cached(
-        "INSERT OR IGNORE INTO bulk_bands (scope, band, message_id) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO bulk_bands (scope, band, cluster_id) VALUES (?1, ?2, ?3)",
     )?;
     for key in &sighting.bands {
         band.execute(params![scope, key, id])?;
     }
-    let mut rcpt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO bulk_recipients (message_id, recipient) VALUES (?1, ?2)",
-    )?;
-    for recipient in &sighting.recipients {
-        rcpt.execute(params![id, recipient])?;
+    Ok(Candidate {
+        id,
+        signature: Vec::new(),
+        sightings: 0,
+        kept: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sqlite::schema;
+
+    /// A store of version 14, with the per-message rows the guard kept then, upgrades: they
+    /// are dropped and counting starts afresh.
+    #[test]
+    fn an_older_store_upgrades() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        schema::migrate_partially(&conn, 14).unwrap();
+        conn.execute_batch(
+            "INSERT INTO bulk_messages (id, scope, at, signature) VALUES (1, 0, 5, x'00');
+             INSERT INTO bulk_bands (scope, band, message_id) VALUES (0, 9, 1);
+             INSERT INTO bulk_recipients (message_id, recipient) VALUES (1, 'a@x.test');",
+        )
+        .unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let clusters: i64 = conn
+            .query_row("SELECT count(*) FROM bulk_clusters", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(clusters, 0);
     }
-    Ok(())
+
+    /// The statements on the hot path use their indexes, never a scan of a bulk table.
+    #[test]
+    fn every_probe_is_an_index_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = schema::open_connection(&dir.path().join("t.db")).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let statements = [
+            "DELETE FROM bulk_clusters WHERE id IN
+                 (SELECT id FROM bulk_clusters WHERE expires < 1 ORDER BY expires LIMIT 4)",
+            "SELECT cluster_id FROM bulk_bands WHERE scope = 1 AND band = 2
+             ORDER BY cluster_id DESC LIMIT 8",
+            "SELECT signature FROM bulk_clusters WHERE id = 1 AND last_at >= 2",
+            "SELECT count(*) FROM bulk_recipients WHERE cluster_id = 1 AND last_seen >= 2",
+            "SELECT last_seen FROM bulk_recipients WHERE cluster_id = 1 AND recipient = 'a'",
+            "DELETE FROM bulk_recipients WHERE cluster_id = 1 AND recipient IN
+                 (SELECT recipient FROM bulk_recipients WHERE cluster_id = 1
+                  ORDER BY last_seen LIMIT 1)",
+            "DELETE FROM bulk_bands WHERE cluster_id = 1",
+            "DELETE FROM bulk_clusters WHERE scope = 1",
+        ];
+        for sql in statements {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .all(|step| !step.starts_with("SCAN") && !step.contains("TEMP B-TREE")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 }

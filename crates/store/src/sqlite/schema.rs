@@ -24,6 +24,7 @@ const MIGRATIONS: [&str; 15] = [
     MIGRATION_13,
     MIGRATION_14,
     MIGRATION_15,
+    MIGRATION_16,
 ];
 
 const SCHEMA: &str = r#"
@@ -394,6 +395,43 @@ CREATE TABLE app_passwords (
 /// into Junk (NULL: the server's `[spam] junk_threshold`).
 const MIGRATION_15: &str = r#"
 ALTER TABLE users ADD COLUMN junk_threshold REAL;
+"#;
+
+/// Version 16: the bulk guard keeps clusters, not messages (see `crate::bulk`). One row per
+/// message made counting a campaign's copies cost as much as the campaign so far; a cluster
+/// is one content, its band keys and at most `cap` of its latest recipients, each with when
+/// it was last sent a copy. `expires` (the last copy plus the window) lets the forgetting go
+/// a few clusters at a time. What the old tables counted is dropped: the guard's memory is
+/// one window, and an upgrade starts it afresh.
+const MIGRATION_16: &str = r#"
+DROP TABLE bulk_recipients;
+DROP TABLE bulk_bands;
+DROP TABLE bulk_messages;
+CREATE TABLE bulk_clusters (
+    id INTEGER PRIMARY KEY,
+    scope INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    sightings INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    kept INTEGER NOT NULL
+);
+CREATE INDEX bulk_clusters_by_scope ON bulk_clusters (scope);
+CREATE INDEX bulk_clusters_by_expiry ON bulk_clusters (expires);
+CREATE TABLE bulk_bands (
+    scope INTEGER NOT NULL,
+    band INTEGER NOT NULL,
+    cluster_id INTEGER NOT NULL REFERENCES bulk_clusters(id) ON DELETE CASCADE,
+    PRIMARY KEY (scope, band, cluster_id)
+) WITHOUT ROWID;
+CREATE INDEX bulk_bands_by_cluster ON bulk_bands (cluster_id);
+CREATE TABLE bulk_recipients (
+    cluster_id INTEGER NOT NULL REFERENCES bulk_clusters(id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (cluster_id, recipient)
+) WITHOUT ROWID;
+CREATE INDEX bulk_recipients_by_time ON bulk_recipients (cluster_id, last_seen);
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

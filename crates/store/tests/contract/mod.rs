@@ -68,6 +68,9 @@ macro_rules! every_contract {
             bayes_counts_add_up_per_model,
             greylisting_waits_then_passes_then_knows,
             bulk_copies_count_distinct_recipients_per_scope,
+            bulk_campaign_keeps_one_cluster,
+            bulk_window_slides_under_the_cap,
+            bulk_distinct_contents_stay_apart,
             // Sieve scripts.
             sieve_scripts_have_one_active,
             sieve_seen_remembers_until_expiry,
@@ -84,6 +87,7 @@ macro_rules! every_contract {
 }
 
 mod accounts;
+mod bulk;
 mod cache;
 mod coordination;
 mod directory;
@@ -96,6 +100,7 @@ mod spam;
 mod watching;
 
 pub use accounts::*;
+pub use bulk::*;
 pub use cache::*;
 pub use coordination::*;
 pub use directory::*;
@@ -124,6 +129,9 @@ pub trait Backend: Send + Sync {
     fn store(&self) -> Arc<dyn Store>;
     /// A second, independent handle on the same data (another process, e.g. the CLI).
     async fn second(&self) -> Box<dyn Backend>;
+    /// How many rows `table` holds (the same table names on every backend): for contracts
+    /// that bound what the store keeps.
+    async fn rows(&self, table: &str) -> u64;
 }
 
 pub fn name(s: &str) -> MailboxName {
