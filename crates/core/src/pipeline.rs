@@ -8,7 +8,7 @@
 //! guard holds what an account blasts. Each step sees the typed envelope, never SMTP.
 
 use crate::LocalRecipient;
-use crate::sieve::{Arrival, Edited, Outgoing, SieveEngine, Verdict};
+use crate::sieve::{Arrival, Edited, Outgoing, Parsed, SieveEngine, Verdict};
 use hermod_store::{
     Delivered, DeliveryTarget, Flags, Mail, Outbound, OutboundRecipient, Result, SealedBlob,
     SpecialUse, Store, StoreError, UserId, UserRecord,
@@ -155,6 +155,7 @@ pub async fn deliver_filtered(
             source: e,
         })?;
     let whole = message.len() as u64 == blob.size();
+    let parsed = Parsed::new(&message);
     let mut decided = Envelope {
         copies: Vec::with_capacity(envelope.copies.len()),
         outbound: envelope.outbound.clone(),
@@ -170,7 +171,7 @@ pub async fn deliver_filtered(
             continue;
         };
         let arrival = Arrival {
-            message: &message,
+            message: &parsed,
             sender: arrived.sender.as_deref(),
             recipient: &filter.address,
             user: copy.user,
@@ -274,6 +275,13 @@ async fn deliver_versions(
 }
 
 fn log_verdict(address: &str, verdict: &Verdict) {
+    if let Some(failure) = &verdict.failure {
+        tracing::warn!(user = address, failure, "Sieve failed; the message is kept");
+    }
+    // The folders' names are formatted only for a log that shows them.
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
     let folders: Vec<String> = verdict
         .filed
         .iter()
@@ -282,9 +290,6 @@ fn log_verdict(address: &str, verdict: &Verdict) {
             None => format!("{f:?}"),
         })
         .collect();
-    if let Some(failure) = &verdict.failure {
-        tracing::warn!(user = address, failure, "Sieve failed; the message is kept");
-    }
     tracing::debug!(
         user = address,
         ?folders,

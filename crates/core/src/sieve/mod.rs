@@ -13,7 +13,7 @@ mod run;
 pub mod settings;
 
 pub use manage::{PutError, put_script, valid_name};
-pub use run::{Arrival, Edited, Outgoing, Verdict};
+pub use run::{Arrival, Edited, Outgoing, Parsed, Verdict};
 
 use crate::srs::Srs;
 use hermod_store::{Scripts, UserId};

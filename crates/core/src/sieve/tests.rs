@@ -61,7 +61,7 @@ async fn verdict_of(
         .unwrap()
         .sieve_script;
     let arrival = Arrival {
-        message: MESSAGE,
+        message: &Parsed::new(MESSAGE),
         sender: Some("carol@remote.test"),
         recipient: "alice@example.test",
         user: s.alice,
