@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 15] = [
+const MIGRATIONS: [&str; 16] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
