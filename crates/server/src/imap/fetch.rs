@@ -6,7 +6,7 @@ use super::cache::Structure;
 use super::condstore::FetchModifiers;
 use super::{Done, Session, binary, convert, mime, reply};
 use hermod_proto::imap::{BodyName, Code, FetchAttr, FetchItem, Partial, Section, SequenceSet};
-use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError};
+use hermod_store::{BodyStream, FlagChange, FlagOp, Flags, MessageMeta, StoreError, UidSet};
 use hermod_types::Uid;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -111,6 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Err(e) => return Ok(Done::store_error(&e)),
             }
         }
+        let mut expunged = None;
         for at in positions {
             let Some(view) = self.selected.as_mut() else {
                 break;
@@ -125,15 +126,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             view.flags[at] = meta.flags.clone();
             let flags_changed = seen_now.contains(&uid_at);
             let seq = at as u32 + 1;
-            if let Err(done) = self
+            match self
                 .fetch_one(seq, meta, &attrs, uid, flags_changed)
                 .await?
             {
-                return Ok(done);
+                Ok(()) => {}
+                // Expunged by another session meanwhile: the others are still answered.
+                Err(done) if done.code == Some(Code::ExpungeIssued) => expunged = Some(done),
+                Err(done) => return Ok(done),
             }
             self.conn.flush_if_large().await?;
         }
-        Ok(Done::ok("FETCH completed"))
+        Ok(expunged.unwrap_or_else(|| Done::ok("FETCH completed")))
     }
 
     /// FETCH MODSEQ and CHANGEDSINCE enable CONDSTORE, and CHANGEDSINCE implies the MODSEQ
@@ -221,11 +225,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let raw = if needs_raw && !stream {
             match store.read_blob(&meta.blob, None).await {
                 Ok(raw) => Some(raw),
-                Err(e) => return Ok(Err(Done::store_error(&e))),
+                Err(e) => return Ok(Err(self.unreadable(meta, &e).await)),
             }
         } else {
             None
         };
+        // Opened before anything of the response is written: the literal's size cannot be
+        // taken back.
+        let mut opened = None;
+        if stream && attrs.iter().any(|a| whole_body(a).is_some()) {
+            match store.open_blob(&meta.blob).await {
+                Ok(body) => opened = Some(body),
+                Err(e) => return Ok(Err(self.unreadable(meta, &e).await)),
+            }
+        }
         let tree = raw.as_deref().map(mime::parse);
         let structure = match (cached, raw.as_deref(), tree.as_ref()) {
             (Some(cached), ..) => Some(cached),
@@ -247,6 +260,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             },
             _ => Vec::new(),
         };
+        // Before the response starts: showing the flags may need a FLAGS response first.
+        let shows_flags = flags_changed || attrs.contains(&FetchAttr::Flags);
+        let flags = match shows_flags {
+            true => self.shown_flags(meta.uid, &meta.flags),
+            false => Vec::new(),
+        };
         let enc = self.enc;
         let mut w = enc.fetch_start(self.conn.output(), seq);
         if uid && !attrs.contains(&FetchAttr::Uid) {
@@ -255,11 +274,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         for (at, attr) in attrs.iter().enumerate() {
             if let (true, Some(name)) = (stream, whole_body(attr)) {
                 w.literal(self.conn.output(), &name, meta.size);
-                self.stream_body(meta).await?;
+                let body = match opened.take() {
+                    Some(body) => body,
+                    None => store
+                        .open_blob(&meta.blob)
+                        .await
+                        .map_err(std::io::Error::other)?,
+                };
+                self.stream_body(meta, body).await?;
                 continue;
             }
             let item = match decoded.get(at).cloned().flatten() {
                 Some(binary) => binary,
+                None if *attr == FetchAttr::Flags => FetchItem::Flags(flags.clone()),
                 None => match (attr, structure.as_deref()) {
                     (FetchAttr::Envelope, Some(s)) => {
                         FetchItem::Envelope(Box::new(s.envelope.clone()))
@@ -274,8 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             w.item(self.conn.output(), &item);
         }
         if flags_changed && !attrs.contains(&FetchAttr::Flags) {
-            let flags = FetchItem::Flags(convert::wire_flags(&meta.flags));
-            w.item(self.conn.output(), &flags);
+            w.item(self.conn.output(), &FetchItem::Flags(flags));
         }
         // A flag change told to a CONDSTORE client carries its MODSEQ (RFC 7162 3.1.4.1).
         if flags_changed && self.condstore && !attrs.contains(&FetchAttr::ModSeq) {
@@ -285,14 +311,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Ok(()))
     }
 
+    /// Why a body could not be read: most often another session expunged the message
+    /// after this command read the list (the body goes with its last message), which is
+    /// `NO [EXPUNGEISSUED]` (RFC 5530) once the other messages are answered; anything else
+    /// is the store's failure.
+    async fn unreadable(&self, meta: &MessageMeta, e: &StoreError) -> Done {
+        let Some(view) = self.selected.as_ref() else {
+            return Done::store_error(e);
+        };
+        let this: UidSet = std::iter::once(meta.uid).collect();
+        match self.ctx.store.messages_in(view.info.id, &this).await {
+            Ok(still) if still.is_empty() => {
+                Done::no(Some(Code::ExpungeIssued), reply::SOME_EXPUNGED)
+            }
+            _ => Done::store_error(e),
+        }
+    }
+
     /// Copies exactly `meta.size` octets of the stored body after a literal header.
-    async fn stream_body(&mut self, meta: &MessageMeta) -> std::io::Result<()> {
-        let mut body = self
-            .ctx
-            .store
-            .open_blob(&meta.blob)
-            .await
-            .map_err(std::io::Error::other)?;
+    async fn stream_body(
+        &mut self,
+        meta: &MessageMeta,
+        mut body: Box<dyn BodyStream>,
+    ) -> std::io::Result<()> {
         let mut left = meta.size;
         while left > 0 {
             let chunk = body.read_chunk(CHUNK.min(left as usize)).await?;
