@@ -128,6 +128,8 @@ class ImaplibInterop(unittest.TestCase):
         started = time.monotonic()
         self.server.deliver("alice@example.test", b"Subject: third\r\n\r\npushed\r\n")
         self.assertEqual(m.readline(), b"* 3 EXISTS\r\n")
+        # IMAP4rev1: the new message is \Recent in this session, told after EXISTS.
+        self.assertEqual(m.readline(), b"* 3 RECENT\r\n")
         self.assertLess(time.monotonic() - started, 5)
         m.send(b"DONE\r\n")
         self.assertTrue(m.readline().startswith(tag + b" OK"))

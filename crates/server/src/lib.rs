@@ -133,6 +133,8 @@ pub(crate) struct Context {
     pub pop3_locks: pop3::MaildropLocks,
     /// ENVELOPE and BODYSTRUCTURE of bodies IMAP has parsed.
     pub imap_structures: imap::StructureCache,
+    /// Which UIDs of each mailbox a read-write IMAP4rev1 session has seen as `\Recent`.
+    pub imap_recent: imap::RecentFloors,
     /// DNS for outbound routing.
     pub resolver: Arc<dyn hermod_core::outbound::Resolver>,
     /// Wakes the queue runner when mail is queued.
@@ -227,6 +229,7 @@ impl Server {
             sending,
             pop3_locks: Default::default(),
             imap_structures: Default::default(),
+            imap_recent: Default::default(),
             resolver,
             outbound_wake: tokio::sync::Notify::new(),
             outbound_slots,

@@ -202,7 +202,11 @@ async fn select_examine_close_unselect() {
         ),
         "{r:?}"
     );
-    assert!(has(&r, "* 2 EXISTS") && has(&r, "* 0 RECENT"), "{r:?}");
+    assert!(has(&r, "* 2 EXISTS") && has(&r, "* 2 RECENT"), "{r:?}");
+    assert!(
+        has(&r, "* OK [UNSEEN 1]"),
+        "rev1: the first unseen message: {r:?}"
+    );
     assert!(has(&r, "* LIST () \"/\" INBOX"), "{r:?}");
     assert!(has(
         &r,
@@ -237,7 +241,7 @@ async fn fetch_items_sections_and_seen() {
     let size = stored[0].len();
     assert!(
         r[0].starts_with(&format!(
-            "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {size} INTERNALDATE \""
+            "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE {size} INTERNALDATE \""
         )),
         "{r:?}"
     );
@@ -275,13 +279,13 @@ async fn fetch_items_sections_and_seen() {
     assert!(r[0].contains(" \"mixed\" (\"boundary\" \"b1\")"), "{r:?}");
     assert_eq!(
         c.ok("FETCH 1 FLAGS").await[0],
-        "* 1 FETCH (FLAGS ())",
+        "* 1 FETCH (FLAGS (\\Recent))",
         "PEEK left \\Seen alone"
     );
     let r = c.ok("UID FETCH 2 BODY[TEXT]").await;
     assert!(r[0].starts_with("* 2 FETCH (UID 2 BODY[TEXT] "), "{r:?}");
     assert!(
-        r[0].ends_with(" FLAGS (\\Seen))"),
+        r[0].ends_with(" FLAGS (\\Seen \\Recent))"),
         "\\Seen set and told: {r:?}"
     );
     let r = c.cmd("FETCH 3 FLAGS").await;
@@ -314,11 +318,12 @@ async fn store_copy_move_expunge() {
     let server = server_with_mail().await;
     let mut c = selected(&server).await;
     let r = c.ok("STORE 1 +FLAGS (\\Flagged $Work)").await;
-    assert_eq!(r, ["* 1 FETCH (FLAGS (\\Flagged $Work))"]);
+    let flags = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)";
+    assert_eq!(r, [flags, "* 1 FETCH (FLAGS (\\Flagged $Work \\Recent))"]);
     let r = c.ok("UID STORE 1:2 FLAGS.SILENT (\\Seen)").await;
     assert!(r.is_empty(), "{r:?}");
     let r = c.ok("STORE 1 -FLAGS (\\Seen)").await;
-    assert_eq!(r, ["* 1 FETCH (FLAGS ())"]);
+    assert_eq!(r, ["* 1 FETCH (FLAGS (\\Recent))"]);
     let r = c.cmd("STORE 1 +FLAGS (\\Recent)").await;
     assert!(tagged(&r).contains("BAD"), "{r:?}");
     let r = c.cmd("COPY 1:2 Archive").await;
@@ -380,7 +385,7 @@ async fn append_streams_and_reports_its_uid() {
     c.ok("EXAMINE Drafts").await;
     let r = c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[])").await;
     assert!(
-        r[0].contains("FLAGS (\\Draft) INTERNALDATE \"05-Mar-2024 09:00:00 +0000\""),
+        r[0].contains("FLAGS (\\Draft \\Recent) INTERNALDATE \"05-Mar-2024 09:00:00 +0000\""),
         "{r:?}"
     );
     assert!(r[0].contains("appended"), "{r:?}");
@@ -428,10 +433,14 @@ async fn changes_by_others_are_reported() {
     let mut c = selected(&server).await;
     let mut other = selected(&server).await;
     server.deliver(ALICE, "Subject: three\r\n\r\nx\r\n").await;
-    assert_eq!(c.ok("NOOP").await, ["* 3 EXISTS"]);
+    // `c` looks first: the new message is \Recent there (RFC 3501 2.3.2).
+    assert_eq!(c.ok("NOOP").await, ["* 3 EXISTS", "* 3 RECENT"]);
     other.ok("STORE 1 +FLAGS.SILENT (\\Answered)").await;
     let r = c.ok("NOOP").await;
-    assert!(has(&r, "* 1 FETCH (UID 1 FLAGS (\\Answered))"), "{r:?}");
+    assert!(
+        has(&r, "* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))"),
+        "{r:?}"
+    );
     other.ok("STORE 3 +FLAGS.SILENT (\\Deleted)").await;
     other.ok("EXPUNGE").await;
     let r = c.ok("FETCH 3 UID").await;
@@ -471,6 +480,7 @@ async fn idle_sees_a_delivery_within_a_second() {
     let deliver = server.deliver(ALICE, "Subject: pushed\r\n\r\nx\r\n");
     let (_, line) = tokio::join!(deliver, c.line());
     assert_eq!(line, "* 3 EXISTS");
+    assert_eq!(c.line().await, "* 3 RECENT");
     assert!(started.elapsed() < Duration::from_secs(5));
     c.send(b"DONE\r\n").await;
     assert_eq!(c.line().await, "i1 OK IDLE terminated");

@@ -151,6 +151,7 @@ async fn everything_after_the_ok_is_compressed_both_ways() {
     assert_eq!(c.line().await, "+ idling");
     server.deliver(ALICE, "Subject: two\r\n\r\nx\r\n").await;
     assert_eq!(c.line().await, "* 2 EXISTS");
+    assert_eq!(c.line().await, "* 2 RECENT");
     c.send(b"DONE\r\n").await;
     assert_eq!(c.line().await, "i OK IDLE terminated");
     let r = c.cmd("j", "LOGOUT").await;

@@ -75,7 +75,7 @@ async fn select_fetch_store_and_search_by_modseq() {
     // A STORE tells the new MODSEQ; it is above everything before.
     let r = c.ok("STORE 1 +FLAGS (\\Flagged)").await;
     assert!(
-        r[0].starts_with("* 1 FETCH (FLAGS (\\Flagged) MODSEQ ("),
+        r[0].starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
         "{r:?}"
     );
     let flagged = modseq_of(&r[0]);
@@ -90,7 +90,7 @@ async fn select_fetch_store_and_search_by_modseq() {
         .await;
     assert_eq!(r.len(), 2, "{r:?}");
     assert!(
-        r[0].starts_with("* 2 FETCH (FLAGS (\\Seen) MODSEQ ("),
+        r[0].starts_with("* 2 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ("),
         "{r:?}"
     );
     let seen = modseq_of(&r[0]);
@@ -99,13 +99,21 @@ async fn select_fetch_store_and_search_by_modseq() {
         .cmd("UID STORE 2 (UNCHANGEDSINCE 0) -FLAGS (\\Seen)")
         .await;
     assert!(tagged(&r).contains("OK [MODIFIED 2]"), "{r:?}");
-    assert_eq!(c.ok("FETCH 2 FLAGS").await, ["* 2 FETCH (FLAGS (\\Seen))"]);
+    assert_eq!(
+        c.ok("FETCH 2 FLAGS").await,
+        ["* 2 FETCH (FLAGS (\\Seen \\Recent))"]
+    );
 
     // CHANGEDSINCE returns only what changed after, with MODSEQ.
     let r = c
         .ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {flagged})"))
         .await;
-    assert_eq!(r, [format!("* 2 FETCH (FLAGS (\\Seen) MODSEQ ({seen}))")]);
+    assert_eq!(
+        r,
+        [format!(
+            "* 2 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ({seen}))"
+        )]
+    );
     let r = c
         .ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {seen})"))
         .await;
@@ -149,7 +157,7 @@ async fn flag_updates_carry_modseq_only_once_enabled() {
     assert!(has(&r, "[HIGHESTMODSEQ "), "every SELECT tells it: {r:?}");
     assert_eq!(
         plain.ok("STORE 1 +FLAGS (\\Answered)").await,
-        ["* 1 FETCH (FLAGS (\\Answered))"]
+        ["* 1 FETCH (FLAGS (\\Answered \\Recent))"]
     );
     let mut cond = logged_in(&server).await;
     cond.ok("ENABLE CONDSTORE").await;
@@ -223,7 +231,8 @@ async fn qresync_select_reports_what_vanished_and_changed() {
         "{r:?}"
     );
     assert!(
-        r[at + 2].starts_with("* 3 FETCH (UID 5 FLAGS () MODSEQ ("),
+        // Delivered after the last session that selected INBOX: \Recent here.
+        r[at + 2].starts_with("* 3 FETCH (UID 5 FLAGS (\\Recent) MODSEQ ("),
         "{r:?}"
     );
     assert_eq!(r.len(), at + 3, "nothing on UID 4: {r:?}");

@@ -465,7 +465,6 @@ fn rejects_malformed_commands() {
         "a SEARCH SINCE 32-Feb-2024",
         "a SEARCH OR ALL",
         nested.as_str(),
-        "a CREATE &AGE-",
         "a LIST \"\"",
         "a STATUS INBOX ()",
         "a UID FOO 1",
@@ -474,6 +473,22 @@ fn rejects_malformed_commands() {
     ] {
         assert!(parse_command(line.as_bytes(), false).is_err(), "{line}");
     }
+    // Broken modified UTF-7 is well formed: the name is kept, marked as naming nothing,
+    // and a LIST pattern in it is taken as written.
+    let broken = parse_command(b"a CREATE &AGE-", false).unwrap();
+    let CommandBody::Create { mailbox, .. } = broken.body else {
+        panic!("{broken:?}")
+    };
+    assert_eq!((mailbox.as_str(), mailbox.is_decoded()), ("&AGE-", false));
+    let CommandBody::Select { mailbox, .. } = parse("a SELECT a&'b").clone() else {
+        panic!("select")
+    };
+    assert!(!mailbox.is_decoded());
+    assert!(mb("&AGE-").is_decoded(), "only the decoder marks names");
+    let CommandBody::List { patterns, .. } = parse("a LIST \"\" a&'%") else {
+        panic!("list")
+    };
+    assert_eq!(patterns, ["a&'%"]);
     // UTF8=ACCEPT: names are taken as UTF-8, `&` included.
     let utf8 = parse_command(b"a SELECT Tom&Jerry", true).unwrap();
     assert_eq!(

@@ -205,19 +205,25 @@ impl<'a> Parser<'a> {
 
     pub fn mailbox(&mut self) -> PResult<Mailbox> {
         let raw = self.astring()?;
-        self.mailbox_name(raw).map(Mailbox::new)
+        Ok(match self.mailbox_name(raw)? {
+            Ok(name) => Mailbox::new(name),
+            Err(ascii) => Mailbox::undecodable(ascii),
+        })
     }
 
     /// Raw name to UTF-8: as is with UTF8=ACCEPT, else modified UTF-7. Raw UTF-8 from a
-    /// rev1 client is taken too (some send it); only broken encodings are refused.
-    fn mailbox_name(&self, raw: Vec<u8>) -> PResult<String> {
+    /// rev1 client is taken too (some send it). Bytes that are not UTF-8 are a syntax
+    /// error; ASCII that is not valid modified UTF-7 comes back as it is (`Err`).
+    fn mailbox_name(&self, raw: Vec<u8>) -> PResult<Result<String, String>> {
         if self.utf8 || !raw.is_ascii() {
-            return String::from_utf8(raw).map_err(|_| Syntax("mailbox name is not UTF-8"));
+            let name = String::from_utf8(raw).map_err(|_| Syntax("mailbox name is not UTF-8"))?;
+            return Ok(Ok(name));
         }
-        decode_mutf7(&raw).ok_or(Syntax("bad modified UTF-7 in mailbox name"))
+        Ok(decode_mutf7(&raw).ok_or_else(|| String::from_utf8_lossy(&raw).into_owned()))
     }
 
-    /// LIST's `list-mailbox`: wildcards allowed unquoted.
+    /// LIST's `list-mailbox`: wildcards allowed unquoted. A pattern in broken modified
+    /// UTF-7 is matched as written (so it matches no mailbox's decoded name).
     pub fn list_mailbox(&mut self) -> PResult<String> {
         let raw = match self.peek() {
             Some(b'"' | b'{') => self.string()?,
@@ -226,7 +232,7 @@ impl<'a> Parser<'a> {
                 .as_bytes()
                 .to_vec(),
         };
-        self.mailbox_name(raw)
+        Ok(self.mailbox_name(raw)?.unwrap_or_else(|raw| raw))
     }
 
     /// `(` items separated by SP `)`; `item` parses one. Empty lists only if `empty_ok`.

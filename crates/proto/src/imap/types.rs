@@ -94,25 +94,46 @@ pub(crate) const MONTHS: [&str; 12] = [
 ];
 
 /// A mailbox name, decoded to UTF-8. `INBOX` in any case is always `INBOX` (RFC 9051 5.1),
-/// so the server can compare names as they are.
+/// so the server can compare names as they are. A name a client sent in broken modified
+/// UTF-7 is kept as sent and marked undecodable: the command is well formed (BAD is for
+/// syntax), but no mailbox has that name, and none may be created with it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Mailbox(String);
+pub struct Mailbox {
+    name: String,
+    decoded: bool,
+}
 
 impl Mailbox {
     pub fn new(name: impl Into<String>) -> Mailbox {
         let name = name.into();
-        if name.eq_ignore_ascii_case("INBOX") {
-            Mailbox("INBOX".to_owned())
-        } else {
-            Mailbox(name)
+        let name = match name.eq_ignore_ascii_case("INBOX") {
+            true => "INBOX".to_owned(),
+            false => name,
+        };
+        Mailbox {
+            name,
+            decoded: true,
         }
     }
 
+    /// A name whose modified UTF-7 could not be decoded, as the client sent it.
+    pub fn undecodable(raw: impl Into<String>) -> Mailbox {
+        Mailbox {
+            name: raw.into(),
+            decoded: false,
+        }
+    }
+
+    /// False for a name in broken modified UTF-7, which names no mailbox.
+    pub fn is_decoded(&self) -> bool {
+        self.decoded
+    }
+
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     pub fn is_inbox(&self) -> bool {
-        self.0 == "INBOX"
+        self.decoded && self.name == "INBOX"
     }
 }

@@ -6,7 +6,7 @@
 //! Every mailbox has persistent MODSEQs here (the store logs every change), so NOMODSEQ is
 //! never the answer: SELECT always says HIGHESTMODSEQ.
 
-use super::{Session, convert};
+use super::Session;
 use hermod_proto::imap::{
     Code, FetchItem, Qresync, Response, SeqNum, SequenceSet, Status, StatusItem,
 };
@@ -122,12 +122,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// A FETCH response about flags the client must learn: with MODSEQ once CONDSTORE is
     /// on (RFC 7162 3.1.4.1), with the UID when asked for or unsolicited.
-    pub(super) fn flags_response(&self, seq: u32, state: &MessageState, uid: bool) -> Response {
+    pub(super) fn flags_response(&mut self, seq: u32, state: &MessageState, uid: bool) -> Response {
         let mut items = Vec::with_capacity(3);
         if uid {
             items.push(FetchItem::Uid(state.uid.get()));
         }
-        items.push(FetchItem::Flags(convert::wire_flags(&state.flags)));
+        items.push(FetchItem::Flags(self.shown_flags(state.uid, &state.flags)));
         if self.condstore {
             items.push(FetchItem::ModSeq(state.modseq));
         }
@@ -166,11 +166,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 responses.push((at as u32 + 1, state));
             }
         }
-        let responses: Vec<Response> = responses
-            .into_iter()
-            .map(|(seq, state)| self.flags_response(seq, state, true))
-            .collect();
-        responses.iter().for_each(|r| self.send(r));
+        for (seq, state) in responses {
+            let response = self.flags_response(seq, state, true);
+            self.send(&response);
+        }
         Ok(())
     }
 

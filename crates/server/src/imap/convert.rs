@@ -47,7 +47,12 @@ pub(super) fn system_flags() -> Vec<Flag> {
     SYSTEM.iter().map(|(_, f)| f.clone()).collect()
 }
 
+/// The store's name for a client's mailbox name; `None` if it can name no mailbox (broken
+/// modified UTF-7, or a name the store refuses).
 pub(super) fn mailbox_name(mailbox: &Mailbox) -> Option<MailboxName> {
+    if !mailbox.is_decoded() {
+        return None;
+    }
     // A trailing delimiter names the same mailbox (RFC 9051 6.3.4).
     let name = mailbox.as_str();
     let name = name.strip_suffix('/').unwrap_or(name);
@@ -143,5 +148,14 @@ mod tests {
             [Flag::Seen, Flag::Keyword("$Junk".into())]
         );
         assert!(store_flags(&[Flag::Extension("Recent".into())]).is_err());
+    }
+
+    #[test]
+    fn a_name_in_broken_modified_utf7_names_no_mailbox() {
+        assert!(mailbox_name(&Mailbox::undecodable("a&'b")).is_none());
+        assert_eq!(
+            mailbox_name(&Mailbox::new("Work/")).unwrap().as_str(),
+            "Work"
+        );
     }
 }

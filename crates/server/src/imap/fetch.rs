@@ -7,7 +7,7 @@ use super::condstore::FetchModifiers;
 use super::readahead::{self, Bodies};
 use super::{Done, Session, binary, convert, mime, reply};
 use hermod_proto::imap::{BodyName, Code, FetchAttr, FetchItem, Partial, Section, SequenceSet};
-use hermod_store::{FlagChange, FlagOp, Flags, MessageMeta, StoreError, UidSet};
+use hermod_store::{BodyStream, FlagChange, FlagOp, Flags, MessageMeta, StoreError, UidSet};
 use hermod_types::Uid;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let store = self.ctx.store.clone();
         // Bodies the items need whole are read ahead, many to a trip to the store.
         let read_ahead = attrs.iter().any(|a| needs_body(a) && !structural(a));
+        let mut expunged = None;
         for batch in positions.chunks(readahead::BATCH) {
             let mut bodies = match (read_ahead, self.selected.as_ref()) {
                 (true, Some(view)) => {
@@ -136,13 +137,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     body: bodies.take(uid_at),
                     flags_changed: seen_now.contains(&uid_at),
                 };
-                if let Err(done) = self.fetch_one(message, &attrs, uid).await? {
-                    return Ok(done);
+                match self.fetch_one(message, &attrs, uid).await? {
+                    Ok(()) => {}
+                    // Expunged by another session meanwhile: the others are still answered.
+                    Err(done) if done.code == Some(Code::ExpungeIssued) => expunged = Some(done),
+                    Err(done) => return Ok(done),
                 }
                 self.conn.flush_if_large().await?;
             }
         }
-        Ok(Done::ok("FETCH completed"))
+        Ok(expunged.unwrap_or_else(|| Done::ok("FETCH completed")))
     }
 
     /// The metadata of the `wanted` messages (those changed since CHANGEDSINCE's MODSEQ),
@@ -259,12 +263,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let raw = match (needs_raw && !stream, body) {
             (false, _) => None,
             (true, Some(Ok(raw))) => Some(raw),
-            (true, Some(Err(e))) => return Ok(Err(Done::store_error(&e))),
+            (true, Some(Err(e))) => return Ok(Err(self.unreadable(meta, &e).await)),
             (true, None) => match store.read_blob(&meta.blob, None).await {
                 Ok(raw) => Some(raw),
-                Err(e) => return Ok(Err(Done::store_error(&e))),
+                Err(e) => return Ok(Err(self.unreadable(meta, &e).await)),
             },
         };
+        // Opened before anything of the response is written: the literal's size cannot be
+        // taken back.
+        let mut opened = None;
+        if stream && attrs.iter().any(|a| whole_body(a).is_some()) {
+            match store.open_blob(&meta.blob).await {
+                Ok(body) => opened = Some(body),
+                Err(e) => return Ok(Err(self.unreadable(meta, &e).await)),
+            }
+        }
         // The whole message goes out as stored: only the other items need its MIME tree.
         let needs_tree = attrs.iter().any(|a| {
             needs_body(a) && whole_body(a).is_none() && !(cached.is_some() && structural(a))
@@ -290,6 +303,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             },
             _ => Vec::new(),
         };
+        // Before the response starts: showing the flags may need a FLAGS response first.
+        let shows_flags = flags_changed || attrs.contains(&FetchAttr::Flags);
+        let flags = match shows_flags {
+            true => self.shown_flags(meta.uid, &meta.flags),
+            false => Vec::new(),
+        };
         let enc = self.enc;
         let mut w = enc.fetch_start(self.conn.output(), seq);
         if uid && !attrs.contains(&FetchAttr::Uid) {
@@ -298,7 +317,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         for (at, attr) in attrs.iter().enumerate() {
             if let (true, Some(name)) = (stream, whole_body(attr)) {
                 w.literal(self.conn.output(), &name, meta.size);
-                self.stream_body(meta).await?;
+                let body = match opened.take() {
+                    Some(body) => body,
+                    None => store
+                        .open_blob(&meta.blob)
+                        .await
+                        .map_err(std::io::Error::other)?,
+                };
+                self.stream_body(meta, body).await?;
                 continue;
             }
             if let (Some(raw), Some(name)) = (raw.as_deref(), whole_body(attr)) {
@@ -307,6 +333,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             let item = match decoded.get(at).cloned().flatten() {
                 Some(binary) => binary,
+                None if *attr == FetchAttr::Flags => FetchItem::Flags(flags.clone()),
                 None => match (attr, structure.as_deref()) {
                     (FetchAttr::Envelope, Some(s)) => {
                         FetchItem::Envelope(Box::new(s.envelope.clone()))
@@ -321,8 +348,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             w.item(self.conn.output(), &item);
         }
         if flags_changed && !attrs.contains(&FetchAttr::Flags) {
-            let flags = FetchItem::Flags(convert::wire_flags(&meta.flags));
-            w.item(self.conn.output(), &flags);
+            w.item(self.conn.output(), &FetchItem::Flags(flags));
         }
         // A flag change told to a CONDSTORE client carries its MODSEQ (RFC 7162 3.1.4.1).
         if flags_changed && self.condstore && !attrs.contains(&FetchAttr::ModSeq) {
@@ -332,14 +358,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Ok(()))
     }
 
+    /// Why a body could not be read: most often another session expunged the message
+    /// after this command read the list (the body goes with its last message), which is
+    /// `NO [EXPUNGEISSUED]` (RFC 5530) once the other messages are answered; anything else
+    /// is the store's failure.
+    async fn unreadable(&self, meta: &MessageMeta, e: &StoreError) -> Done {
+        let Some(view) = self.selected.as_ref() else {
+            return Done::store_error(e);
+        };
+        let this: UidSet = std::iter::once(meta.uid).collect();
+        match self.ctx.store.messages_in(view.info.id, &this).await {
+            Ok(still) if still.is_empty() => {
+                Done::no(Some(Code::ExpungeIssued), reply::SOME_EXPUNGED)
+            }
+            _ => Done::store_error(e),
+        }
+    }
+
     /// Copies exactly `meta.size` octets of the stored body after a literal header.
-    async fn stream_body(&mut self, meta: &MessageMeta) -> std::io::Result<()> {
-        let mut body = self
-            .ctx
-            .store
-            .open_blob(&meta.blob)
-            .await
-            .map_err(std::io::Error::other)?;
+    async fn stream_body(
+        &mut self,
+        meta: &MessageMeta,
+        mut body: Box<dyn BodyStream>,
+    ) -> std::io::Result<()> {
         let mut left = meta.size;
         while left > 0 {
             let chunk = body.read_chunk(CHUNK.min(left as usize)).await?;

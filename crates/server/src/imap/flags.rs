@@ -2,7 +2,7 @@
 //! RFC 6851 MOVE).
 
 use super::{Done, Session, convert, reply};
-use hermod_proto::imap::{Code, CommandBody, Mailbox, Response, SequenceSet, Status, StoreMode};
+use hermod_proto::imap::{Code, CommandBody, Mailbox, SequenceSet, Status, StoreMode};
 use hermod_store::{CopyOutcome, FlagChange, FlagOp, MessageState, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -97,11 +97,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 responses.push((at as u32 + 1, state));
             }
         }
-        let responses: Vec<Response> = responses
-            .iter()
-            .map(|(seq, state)| self.flags_response(*seq, state, uid))
-            .collect();
-        responses.iter().for_each(|r| self.send(r));
+        for (seq, state) in responses {
+            let response = self.flags_response(seq, &state, uid);
+            self.send(&response);
+        }
     }
 
     /// COPY or MOVE to `target`; TRYCREATE when it does not exist.

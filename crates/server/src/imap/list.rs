@@ -117,11 +117,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) => return Done::store_error(&e),
         };
         let pattern = format!("{reference}{pattern}");
-        for name in subscribed.iter().filter(|n| matches(&pattern, n.as_str())) {
-            self.send(&Response::Lsub(list_item(Vec::new(), name.as_str())));
+        let names: Vec<&str> = subscribed.iter().map(|n| n.as_str()).collect();
+        for (name, noselect) in lsub_entries(&names, &pattern) {
+            let attributes = match noselect {
+                true => vec!["\\Noselect".to_owned()],
+                false => Vec::new(),
+            };
+            self.send(&Response::Lsub(list_item(attributes, name)));
         }
         Done::ok("LSUB completed")
     }
+}
+
+/// LSUB's answer: the subscribed names matching `pattern`, and (RFC 3501 6.3.9) where a
+/// `%` stops above a subscribed name, its unsubscribed parent that matches, flagged
+/// `\Noselect` (`true`), once.
+fn lsub_entries<'n>(subscribed: &[&'n str], pattern: &str) -> Vec<(&'n str, bool)> {
+    let mut out: Vec<(&str, bool)> = Vec::new();
+    for &name in subscribed {
+        if matches(pattern, name) {
+            out.push((name, false));
+            continue;
+        }
+        let parents = name.match_indices('/').map(|(at, _)| &name[..at]);
+        for parent in parents {
+            let listed = out.iter().any(|&(n, _)| n == parent);
+            if !listed && !subscribed.contains(&parent) && matches(pattern, parent) {
+                out.push((parent, true));
+            }
+        }
+    }
+    out
 }
 
 /// The mailboxes (and subscribed names) the options and patterns select, with their
@@ -239,7 +265,7 @@ fn glob(pattern: &[u8], name: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{lsub_entries, matches};
 
     #[test]
     fn list_patterns() {
@@ -248,5 +274,22 @@ mod tests {
         assert!(matches("Work/%", "Work/Projects") && !matches("Work/%", "Work"));
         assert!(matches("inbox", "INBOX") && matches("In%", "INBOX"));
         assert!(!matches("Sent", "Sent Items") && matches("Sent*", "Sent Items"));
+    }
+
+    #[test]
+    fn lsub_shows_the_parent_a_percent_stops_at() {
+        let subscribed = ["INBOX", "box/a/deep", "box/b", "other/x"];
+        assert_eq!(
+            lsub_entries(&subscribed, "box/%"),
+            [("box/a", true), ("box/b", false)]
+        );
+        assert_eq!(
+            lsub_entries(&subscribed, "%"),
+            [("INBOX", false), ("box", true), ("other", true)]
+        );
+        assert_eq!(
+            lsub_entries(&subscribed, "box/*"),
+            [("box/a/deep", false), ("box/b", false)]
+        );
     }
 }

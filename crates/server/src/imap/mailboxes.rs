@@ -4,7 +4,7 @@
 
 use super::{Done, Session, convert, reply};
 use hermod_proto::imap::{Code, CommandBody, Mailbox, Namespace, Response, StatusItem};
-use hermod_store::{Flags, SpecialUse, UserId};
+use hermod_store::{Flags, MailboxStatus, SpecialUse, UidSet, UserId};
 use hermod_types::MailboxName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -153,7 +153,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 StatusItem::Unseen => u64::from(status.unseen),
                 StatusItem::Deleted => u64::from(status.deleted),
                 StatusItem::Size => status.size,
-                StatusItem::Recent => 0,
+                StatusItem::Recent => self.status_recent(&status).await?,
                 StatusItem::HighestModSeq => status.mailbox.highest_modseq,
                 StatusItem::AppendLimit => self.append_limit(),
                 StatusItem::DeletedStorage => {
@@ -171,5 +171,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             items: values,
         });
         Ok(())
+    }
+
+    /// STATUS RECENT (RFC 3501 6.3.10): the messages no read-write session has claimed as
+    /// `\Recent` yet (see `recent`); always 0 for IMAP4rev2, which has no such flag.
+    async fn status_recent(&self, status: &MailboxStatus) -> Result<u64, Done> {
+        if self.enabled.rev2 {
+            return Ok(0);
+        }
+        let floor = self.ctx.imap_recent.floor(&status.mailbox);
+        if floor <= 1 {
+            return Ok(u64::from(status.messages));
+        }
+        let unclaimed = UidSet::range(floor, u32::MAX);
+        let messages = self
+            .ctx
+            .store
+            .messages_in(status.mailbox.id, &unclaimed)
+            .await;
+        messages
+            .map(|m| m.len() as u64)
+            .map_err(|e| Done::store_error(&e))
     }
 }

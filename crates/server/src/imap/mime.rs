@@ -138,7 +138,11 @@ pub(super) fn field_bytes(header: &[u8], name: &str) -> Option<Vec<u8>> {
     let f = fields(header)
         .into_iter()
         .find(|f| f.name.eq_ignore_ascii_case(name))?;
-    let raw = &header[f.range];
+    field_value(&header[f.range])
+}
+
+/// The unfolded value of one field as written (`Name: value\r\n`).
+pub(super) fn field_value(raw: &[u8]) -> Option<Vec<u8>> {
     let colon = raw.iter().position(|&b| b == b':')?;
     let value: Vec<u8> = raw[colon + 1..]
         .iter()
@@ -171,22 +175,24 @@ fn content_type(value: &str) -> Option<MediaType> {
     ))
 }
 
-/// The part a section's path names: `[]` is the message itself; a part's own parts are
-/// numbered from 1, and a non-multipart message's only part is 1.
+/// The part a section's path names: `[]` is the message itself; a multipart's parts are
+/// numbered from 1, and any other entity's only part, 1, is its body (RFC 9051 6.4.5).
+/// Below the top, the parts of a `message/rfc822` part are those of the message it
+/// encloses; at the top, a `message/rfc822` message's part 1 is the enclosed message.
 pub(super) fn resolve<'e>(root: &'e Entity, path: &[u32]) -> Option<&'e Entity> {
     let mut cur = root;
-    for &n in path {
-        cur = *numbered(cur).get(n.checked_sub(1)? as usize)?;
+    for (depth, &n) in path.iter().enumerate() {
+        let container = match &cur.kind {
+            Kind::Message(inner) if depth > 0 => inner.as_ref(),
+            _ => cur,
+        };
+        let parts: Vec<&Entity> = match &container.kind {
+            Kind::Multi(children) => children.iter().collect(),
+            _ => vec![container],
+        };
+        cur = *parts.get(n.checked_sub(1)? as usize)?;
     }
     Some(cur)
-}
-
-fn numbered(e: &Entity) -> Vec<&Entity> {
-    match &e.kind {
-        Kind::Multi(children) => children.iter().collect(),
-        Kind::Message(inner) => numbered(inner),
-        Kind::Leaf => vec![e],
-    }
 }
 
 /// The octets of a FETCH section, or `None` if the message has no such part.

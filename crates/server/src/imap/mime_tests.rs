@@ -108,3 +108,50 @@ fn structure_and_envelope_of_a_multipart_message() {
     assert_eq!(env.message_id.as_deref(), Some(&b"<m1@example.test>"[..]));
     assert_eq!(env.cc, Vec::new());
 }
+
+/// A message whose whole body is another message, itself a digest of two messages.
+const FORWARDED: &[u8] = b"From: outer@example.test\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+From: inner@example.test\r\n\
+Subject: digest\r\n\
+Content-Type: multipart/digest; boundary=\"d\"\r\n\
+\r\n\
+--d\r\n\
+\r\n\
+Subject: first\r\n\
+\r\n\
+first body\r\n\
+--d\r\n\
+X-Part: two\r\n\
+\r\n\
+Subject: second\r\n\
+\r\n\
+second body\r\n\
+--d--\r\n";
+
+#[test]
+fn a_message_rfc822_message_has_the_enclosed_message_as_part_one() {
+    let root = parse(FORWARDED);
+    let get = |part: &[u32], text| {
+        let octets = section(FORWARDED, &root, &sec(part, text)).unwrap();
+        String::from_utf8(octets).unwrap()
+    };
+    let enclosed = get(&[1], None);
+    assert!(
+        enclosed.starts_with("From: inner@example.test\r\n") && enclosed.ends_with("--d--\r\n"),
+        "{enclosed}"
+    );
+    assert!(get(&[1], Some(SectionText::Header)).starts_with("From: inner"));
+    assert!(get(&[1], Some(SectionText::Text)).starts_with("--d\r\n"));
+    // Part 1.1 is the digest's first part, a message/rfc822 without MIME header fields.
+    assert_eq!(get(&[1, 1], None), "Subject: first\r\n\r\nfirst body");
+    assert_eq!(get(&[1, 1], Some(SectionText::Mime)), "\r\n");
+    assert_eq!(
+        get(&[1, 1], Some(SectionText::Header)),
+        "Subject: first\r\n\r\n"
+    );
+    assert_eq!(get(&[1, 1], Some(SectionText::Text)), "first body");
+    assert_eq!(get(&[1, 2], Some(SectionText::Mime)), "X-Part: two\r\n\r\n");
+    assert_eq!(get(&[1, 2, 1], None), "second body");
+}

@@ -6,7 +6,8 @@
 //! updates), `fetch`, `flags` (STORE, COPY, MOVE), `append`, `search`, `idle`,
 //! `list` (LIST-EXTENDED, LIST-STATUS), `binary` (RFC 3516 decoding), `quota`,
 //! `condstore` (CONDSTORE and QRESYNC), `sort` and `thread` (with their keys in
-//! `sortkeys`), `compress`; `cache` keeps ENVELOPE/BODYSTRUCTURE per stored body; `learn`
+//! `sortkeys`), `compress`; `recent` decides which session sees a message as `\Recent`
+//! (IMAP4rev1); `cache` keeps ENVELOPE/BODYSTRUCTURE per stored body; `learn`
 //! teaches the spam filter from moves into and out of Junk. Every response goes through the codec's [`Encoder`]; `reply` holds the wording.
 
 mod append;
@@ -26,6 +27,7 @@ mod mime;
 mod quota;
 mod rawscan;
 mod readahead;
+mod recent;
 mod reply;
 mod search;
 mod selected;
@@ -50,6 +52,7 @@ use tokio::sync::Notify;
 use view::View;
 
 pub(crate) use cache::StructureCache;
+pub(crate) use recent::RecentFloors;
 
 /// Client mistakes (BAD responses) before the session is closed.
 const MAX_ERRORS: u32 = 20;

@@ -117,3 +117,4 @@ pub const BAD_NAME: &str = "invalid mailbox name";
 pub const READ_ONLY: &str = "mailbox is read-only";
 pub const QUOTA_IS_ADMINS: &str = "quotas are set by the administrator";
 pub const CANNOT_DECODE: &str = "cannot decode that part";
+pub const SOME_EXPUNGED: &str = "some of the requested messages no longer exist";

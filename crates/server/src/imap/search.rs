@@ -103,10 +103,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) => return Done::store_error(&e),
         };
         // RFC 7162 3.1.5: a search by MODSEQ enables CONDSTORE and answers with the highest
-        // MODSEQ of what it found.
+        // MODSEQ of the messages it names.
         let modseq = if uses_modseq(criteria) {
             self.condstore_on();
-            found.iter().map(|&(_, _, m)| m).max()
+            answered(&found, returns.as_deref().unwrap_or_default())
+                .map(|&(_, _, m)| m)
+                .max()
         } else {
             None
         };
@@ -167,9 +169,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 let raw = match (needs.body, meta) {
                     (true, Some(m)) => {
-                        let raw = match bodies.take(uid) {
-                            Some(read) => read?,
-                            None => store.read_blob(&m.blob, None).await?,
+                        let read = match bodies.take(uid) {
+                            Some(read) => read,
+                            None => store.read_blob(&m.blob, None).await,
+                        };
+                        let raw = match read {
+                            Ok(raw) => raw,
+                            // Expunged by another session since the list was read (its
+                            // body went with it): it matches nothing.
+                            Err(e) => match store
+                                .messages_in(view.info.id, &UidSet::from_iter([uid]))
+                                .await
+                            {
+                                Ok(still) if still.is_empty() => continue,
+                                _ => return Err(e),
+                            },
                         };
                         if uncached.contains(&uid) {
                             keys.push(super::sort::keys_entry(&m.blob, &raw));
@@ -186,6 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         saved: &view.saved,
                         seq: at as u32 + 1,
                         uid,
+                        recent: view.recent.contains(uid),
                         flags,
                         meta,
                         text: text.as_ref(),
@@ -248,16 +263,30 @@ pub(super) fn uses_modseq(key: &SearchKey) -> bool {
 /// What `$` holds after a search (RFC 5182 2.1): with MIN or MAX but neither ALL nor COUNT,
 /// only those messages; otherwise every match.
 fn saved_result(found: &[(u32, Uid, u64)], returns: &[SearchReturn]) -> UidSet {
+    answered(found, returns).map(|&(_, u, _)| u).collect()
+}
+
+/// The messages of `found` an answer names: only the first and last when MIN or MAX come
+/// without ALL or COUNT (what `$` keeps, RFC 5182 2.1, and whose MODSEQ is told, RFC 7162
+/// 3.1.5); all of them otherwise.
+fn answered<'f>(
+    found: &'f [(u32, Uid, u64)],
+    returns: &[SearchReturn],
+) -> impl Iterator<Item = &'f (u32, Uid, u64)> {
     let has = |r| returns.contains(&r);
-    if (has(SearchReturn::Min) || has(SearchReturn::Max))
+    let ends = (has(SearchReturn::Min) || has(SearchReturn::Max))
         && !has(SearchReturn::All)
-        && !has(SearchReturn::Count)
-    {
-        let min = found.first().filter(|_| has(SearchReturn::Min));
-        let max = found.last().filter(|_| has(SearchReturn::Max));
-        return min.into_iter().chain(max).map(|&(_, u, _)| u).collect();
-    }
-    found.iter().map(|&(_, u, _)| u).collect()
+        && !has(SearchReturn::Count);
+    let (all, min, max) = match ends {
+        true => (&found[..0], has(SearchReturn::Min), has(SearchReturn::Max)),
+        false => (found, false, false),
+    };
+    let min = found.first().filter(|_| min);
+    // A single match is both MIN and MAX: named once.
+    let max = found
+        .last()
+        .filter(|_| max && !(min.is_some() && found.len() == 1));
+    all.iter().chain(min).chain(max)
 }
 
 fn esearch(tag: &str, uid: bool, ids: &[u32], returns: &[SearchReturn]) -> ESearch {
@@ -370,7 +399,9 @@ impl Fields {
         let mut fields = Vec::new();
         let mut sent = None;
         for f in hermod_message::fields(header) {
-            let Some(value) = super::mime::field_bytes(header, f.name) else {
+            // This field's own value: a name can occur more than once (RFC 9051 6.4.4
+            // HEADER matches any of them).
+            let Some(value) = super::mime::field_value(&header[f.range.clone()]) else {
                 continue;
             };
             let mut with_end = value.clone();
@@ -413,6 +444,8 @@ struct Candidate<'a> {
     saved: &'a UidSet,
     seq: u32,
     uid: Uid,
+    /// `\Recent` in this session (never for IMAP4rev2).
+    recent: bool,
     flags: &'a Flags,
     meta: Option<&'a MessageMeta>,
     text: Option<&'a Text<'a>>,
@@ -443,8 +476,10 @@ impl Candidate<'_> {
         use SearchKey as K;
         let flag = |bit| self.flags.has(bit);
         match key {
-            K::All | K::Old => true,
-            K::New | K::Recent => false,
+            K::All => true,
+            K::Recent => self.recent,
+            K::New => self.recent && !flag(Flags::SEEN),
+            K::Old => !self.recent,
             K::Answered => flag(Flags::ANSWERED),
             K::Deleted => flag(Flags::DELETED),
             K::Draft => flag(Flags::DRAFT),
@@ -509,5 +544,42 @@ impl Candidate<'_> {
             K::Text(s) => text.is_some_and(|t| t.text_has(&lower(s))),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_matches_every_field_of_that_name() {
+        let raw = b"Subject: s\r\nX-Extra: hello there\r\nX-Extra: another one\r\n\r\nbody\r\n";
+        let text = Text::of(raw);
+        assert!(text.header("x-extra", "hello"));
+        assert!(
+            text.header("X-EXTRA", "another"),
+            "the second field counts too"
+        );
+        assert!(!text.header("x-extra", "body"));
+    }
+
+    #[test]
+    fn min_and_max_name_only_their_messages() {
+        let uid = |n| Uid::new(n).unwrap();
+        let found = [(1, uid(4), 9), (2, uid(5), 30), (3, uid(8), 12)];
+        let modseqs = |returns: &[SearchReturn]| -> Vec<u64> {
+            answered(&found, returns).map(|&(_, _, m)| m).collect()
+        };
+        assert_eq!(modseqs(&[SearchReturn::Min]), [9]);
+        assert_eq!(modseqs(&[SearchReturn::Max]), [12]);
+        assert_eq!(modseqs(&[SearchReturn::Min, SearchReturn::Max]), [9, 12]);
+        assert_eq!(
+            modseqs(&[SearchReturn::Min, SearchReturn::Count]),
+            [9, 30, 12]
+        );
+        assert_eq!(modseqs(&[]), [9, 30, 12]);
+        let one = &found[..1];
+        let both = [SearchReturn::Min, SearchReturn::Max];
+        assert_eq!(saved_result(one, &both).to_string(), "4");
     }
 }

@@ -1,9 +1,12 @@
 //! SELECT/EXAMINE, CLOSE, UNSELECT, EXPUNGE, UID EXPUNGE, and keeping the selected
 //! mailbox's view in step with what others do (RFC 9051 5.2, 7.4).
 
-use super::{Done, Session, View, convert, reply};
-use hermod_proto::imap::{Code, ListItem, Mailbox, Response, SelectParams, SequenceSet, Status};
+use super::{Done, Session, View, convert, recent, reply};
+use hermod_proto::imap::{
+    Code, Flag, ListItem, Mailbox, Response, SelectParams, SequenceSet, Status,
+};
 use hermod_store::{Flags, MessageState, StoreError};
+use hermod_types::Uid;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -45,8 +48,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(messages) => messages,
             Err(e) => return Done::store_error(&e),
         };
-        let view = View::new(info, messages, read_only);
-        self.announce(&view);
+        let mut view = View::new(info, messages, read_only);
+        if !self.enabled.rev2 {
+            let floors = &self.ctx.imap_recent;
+            view.recent = recent::gained(floors, &view.info, &view.uids, read_only);
+        }
+        self.announce(&mut view);
         self.selected = Some(Box::new(view));
         if let Some(q) = &params.qresync
             && let Err(e) = self.resync(q).await
@@ -61,21 +68,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// The untagged responses of SELECT (RFC 9051 6.3.2, with RFC 3501's RECENT for rev1).
-    fn announce(&mut self, view: &View) {
-        let mut flags = convert::system_flags();
-        let mut keywords: Vec<String> = Vec::new();
-        for k in view.flags.iter().flat_map(|f| &f.keywords) {
-            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                keywords.push(k.clone());
-            }
+    /// The untagged responses of SELECT (RFC 9051 6.3.2, with RFC 3501 6.3.1's RECENT and
+    /// UNSEEN for rev1).
+    fn announce(&mut self, view: &mut View) {
+        for at in 0..view.flags.len() {
+            let flags = std::mem::take(&mut view.flags[at]);
+            view.learn_keywords(&flags);
+            view.flags[at] = flags;
         }
-        flags.extend(keywords.into_iter().map(hermod_proto::imap::Flag::Keyword));
-        self.send(&Response::Flags(flags.clone()));
+        self.send(&Response::Flags(defined_flags(&view.keywords)));
         self.send(&Response::Exists(view.exists()));
-        // RFC 9051 appendix E 12: IMAP4rev2 has no RECENT; rev1 clients expect one.
+        // RFC 9051 appendix E 12: IMAP4rev2 has no RECENT and no UNSEEN code.
         if !self.enabled.rev2 {
-            self.send(&Response::Recent(0));
+            self.send(&Response::Recent(view.recent_count()));
+            let unseen = view.flags.iter().position(|f| !f.has(Flags::SEEN));
+            if let Some(at) = unseen {
+                let code = Code::Unseen(at as u32 + 1);
+                self.send(&reply::untagged(Status::Ok, Some(code), "first unseen"));
+            }
         }
         let info = &view.info;
         let special = info.special_use.map(|u| u.as_str().to_owned());
@@ -249,14 +259,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if view.exists() != before {
             let exists = view.exists();
+            let mut recent = None;
+            if !self.enabled.rev2 {
+                let new = &view.uids[before as usize..];
+                let floors = &self.ctx.imap_recent;
+                let gained = recent::gained(floors, &view.info, new, view.read_only);
+                gained.iter().for_each(|u| view.recent.insert(u));
+                recent = Some(view.recent_count());
+            }
             self.send(&Response::Exists(exists));
+            // RFC 3501 7.3.2: RECENT comes with a change of the mailbox's size.
+            if let Some(count) = recent {
+                self.send(&Response::Recent(count));
+            }
         }
-        let fetches: Vec<Response> = fetches
-            .into_iter()
-            .map(|(seq, state)| self.flags_response(seq, state, true))
-            .collect();
-        fetches.iter().for_each(|r| self.send(r));
+        for (seq, state) in fetches {
+            let response = self.flags_response(seq, state, true);
+            self.send(&response);
+        }
     }
+
+    /// A message's flags as this session shows them: with `\Recent` where it is (rev1), and
+    /// after a FLAGS response when they hold a keyword the client was not told of.
+    pub(super) fn shown_flags(&mut self, uid: Uid, flags: &Flags) -> Vec<Flag> {
+        let mut shown = convert::wire_flags(flags);
+        let Some(view) = self.selected.as_mut() else {
+            return shown;
+        };
+        if view.recent.contains(uid) {
+            shown.push(Flag::Extension("Recent".into()));
+        }
+        if view.learn_keywords(flags) {
+            let defined = defined_flags(&view.keywords);
+            self.send(&Response::Flags(defined));
+        }
+        shown
+    }
+}
+
+/// FLAGS: the system flags and the keywords in use.
+fn defined_flags(keywords: &[String]) -> Vec<Flag> {
+    let mut flags = convert::system_flags();
+    flags.extend(keywords.iter().cloned().map(Flag::Keyword));
+    flags
 }
 
 fn same_flags(a: &Flags, b: &Flags) -> bool {

@@ -17,6 +17,11 @@ pub(super) struct View {
     /// The last `SEARCH RETURN (SAVE)` result, `$` (RFC 5182): UIDs, so an expunged
     /// message simply drops out of it. Empty until a search saves one.
     pub saved: UidSet,
+    /// The messages that are `\Recent` in this session (IMAP4rev1 only; see `recent`).
+    pub recent: UidSet,
+    /// The keywords the client was told with FLAGS: a FETCH showing another one is
+    /// preceded by a new FLAGS response (RFC 9051 7.3.5: FLAGS lists what applies here).
+    pub keywords: Vec<String>,
 }
 
 impl View {
@@ -32,6 +37,8 @@ impl View {
             flags,
             modseq,
             saved: UidSet::default(),
+            recent: UidSet::default(),
+            keywords: Vec::new(),
         }
     }
 
@@ -41,6 +48,26 @@ impl View {
 
     pub fn position(&self, uid: Uid) -> Option<usize> {
         self.uids.binary_search(&uid).ok()
+    }
+
+    /// How many messages of the view are `\Recent`.
+    pub fn recent_count(&self) -> u32 {
+        self.uids
+            .iter()
+            .filter(|&&u| self.recent.contains(u))
+            .count() as u32
+    }
+
+    /// Adds the keywords of `flags` the client has not been told of; whether there were any.
+    pub fn learn_keywords(&mut self, flags: &Flags) -> bool {
+        let mut learned = false;
+        for k in &flags.keywords {
+            if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                self.keywords.push(k.clone());
+                learned = true;
+            }
+        }
+        learned
     }
 
     pub fn last_uid(&self) -> u32 {

@@ -69,6 +69,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         sending,
         pop3_locks: Default::default(),
         imap_structures: Default::default(),
+        imap_recent: Default::default(),
         resolver: Arc::new(NoDns),
         outbound_wake: tokio::sync::Notify::new(),
         outbound_slots: tokio::sync::Semaphore::new(1),
