@@ -4,6 +4,7 @@
 //! address at once are serialized by a transaction-scoped advisory lock on the address
 //! (`claim_address`), so the "is it taken?" checks and the insert see one order.
 
+use super::prepared::Prepared;
 use super::{PostgresStore, mail};
 use crate::roles::Directory;
 use crate::{
@@ -367,7 +368,8 @@ impl Directory for PostgresStore {
         );
         let params: [(&(dyn ToSql + Sync), Type); 2] =
             [(&address.domain().as_str(), Type::TEXT), (&key, Type::TEXT)];
-        let Some(row) = client.query_typed_opt(&sql, &params).await? else {
+        let prepared = Prepared::client(&client);
+        let Some(row) = prepared.query_opt(&sql, &params).await? else {
             return Ok(AddressLookup::default());
         };
         if row.get::<_, Option<i64>>(0).is_some() {
@@ -378,8 +380,8 @@ impl Directory for PostgresStore {
             });
         }
         let catch_all = AliasKey::CatchAll(address.domain().clone()).key();
-        let rows = client
-            .query_typed(
+        let rows = prepared
+            .query(
                 "SELECT alias, target FROM aliases WHERE alias = $1 OR alias = $2
                  ORDER BY target",
                 &[(&key, Type::TEXT), (&catch_all, Type::TEXT)],

@@ -10,6 +10,7 @@
 //! and every body is read back and compared by SHA-256.
 
 use super::PostgresStore;
+use super::prepared::Prepared;
 use crate::blob::Body;
 use crate::roles::Mail;
 use crate::{BlobId, BlockingStore, Result, SealedBlob, SqliteStore, StoreError};
@@ -238,7 +239,7 @@ async fn copy_bodies(
     let (mut count, mut bytes) = (0, 0);
     for (id, size) in ids {
         let sealed = sealed_copy(source, target, &id, size).await?;
-        target.bodies.put(tx, &sealed).await?;
+        target.bodies.put(Prepared::uncached(tx), &sealed).await?;
         count += 1;
         bytes += size;
     }

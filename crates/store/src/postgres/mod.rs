@@ -20,6 +20,7 @@ mod directory;
 mod lists;
 mod mail;
 mod migrate;
+mod prepared;
 mod queue;
 mod schema;
 mod scripts;

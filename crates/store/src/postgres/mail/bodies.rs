@@ -13,13 +13,14 @@
 //! need one more method, to delete what `release_bodies` released once that commits.
 
 use crate::blob::Body;
+use crate::postgres::prepared::Prepared;
 use crate::roles::BodyStream;
 use crate::{BlobId, Result, SealedBlob, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use std::sync::Arc;
+use tokio_postgres::Client;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Transaction};
 
 /// The size of a stored piece of a large body.
 pub(crate) const CHUNK: usize = 256 * 1024;
@@ -29,7 +30,7 @@ pub(crate) const CHUNK: usize = 256 * 1024;
 pub(crate) trait Bodies: Send + Sync {
     /// Stores a sealed body's octets as part of `tx` (an object store would upload before
     /// and keep only a reference in `tx`).
-    async fn put(&self, tx: &Transaction<'_>, blob: &SealedBlob) -> Result<()>;
+    async fn put(&self, tx: Prepared<'_>, blob: &SealedBlob) -> Result<()>;
     /// Piece `index` of a body, `None` past its end.
     async fn piece(&self, client: &Client, id: &BlobId, index: i32) -> Result<Option<Vec<u8>>>;
     /// Whole bodies in one trip, in the order asked; a body without octets is `None`.
@@ -41,10 +42,10 @@ pub(crate) struct InDatabase;
 
 #[async_trait]
 impl Bodies for InDatabase {
-    async fn put(&self, tx: &Transaction<'_>, blob: &SealedBlob) -> Result<()> {
+    async fn put(&self, tx: Prepared<'_>, blob: &SealedBlob) -> Result<()> {
         let id = blob.id().as_str();
         let insert = async |seq: i32, data: &[u8]| {
-            tx.execute_typed(
+            tx.execute(
                 "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)",
                 &[(&id, Type::TEXT), (&seq, Type::INT4), (&data, Type::BYTEA)],
             )

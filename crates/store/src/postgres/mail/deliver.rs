@@ -4,6 +4,7 @@
 //! and the insert it allows then see one state, whichever node delivers.
 
 use super::{Bodies, Changed};
+use crate::postgres::prepared::Prepared;
 use crate::{
     Delivered, DeliveryTarget, MailboxId, Outbound, Result, SealedBlob, StoreError, Submitted,
     UserId,
@@ -21,17 +22,15 @@ struct Account {
 }
 
 /// Locks `users` (id order) and reads their quota state; fails with `UnknownUser`.
-async fn lock_accounts(tx: &Transaction<'_>, users: &[UserId]) -> Result<HashMap<UserId, Account>> {
+async fn lock_accounts(tx: Prepared<'_>, users: &[UserId]) -> Result<HashMap<UserId, Account>> {
     let mut ids: Vec<i64> = users.iter().map(|u| u.0).collect();
     ids.sort_unstable();
     ids.dedup();
-    let rows = tx
-        .query_typed(
-            "SELECT id, address, quota, used FROM users WHERE id = ANY($1)
-             ORDER BY id FOR NO KEY UPDATE",
-            &[(&ids, Type::INT8_ARRAY)],
-        )
-        .await?;
+    let (filter, param) = super::one_or_many(&ids);
+    let sql = format!(
+        "SELECT id, address, quota, used FROM users WHERE {filter} ORDER BY id FOR NO KEY UPDATE"
+    );
+    let rows = tx.query(&sql, &[param]).await?;
     let accounts: HashMap<UserId, Account> = rows
         .iter()
         .map(|r| {
@@ -51,7 +50,7 @@ async fn lock_accounts(tx: &Transaction<'_>, users: &[UserId]) -> Result<HashMap
 
 /// Fails with `OverQuota` when `extra` octets would take the (locked) user over its quota.
 pub(super) async fn check_quota(tx: &Transaction<'_>, user: UserId, extra: u64) -> Result<()> {
-    let accounts = lock_accounts(tx, &[user]).await?;
+    let accounts = lock_accounts(Prepared::uncached(tx), &[user]).await?;
     let account = &accounts[&user];
     fits(account, extra)
 }
@@ -68,7 +67,8 @@ fn fits(account: &Account, extra: u64) -> Result<()> {
 
 /// Adds one copy of a stored body to the target's mailbox (made on demand, like CREATE).
 async fn file_one(
-    tx: &Transaction<'_>,
+    tx: Prepared<'_>,
+    plain: &Transaction<'_>,
     body: (&str, u64),
     target: &DeliveryTarget,
     account: &mut Account,
@@ -79,7 +79,7 @@ async fn file_one(
         Some(filed) => filed,
         None => {
             // Rare (a filing rule naming a new folder): made with its parents, then filed.
-            super::folders::create(tx, target.user, &name, None).await?;
+            super::folders::create(plain, target.user, &name, None).await?;
             insert_message(tx, body, target, name.as_str())
                 .await?
                 .ok_or_else(|| StoreError::UnknownMailbox(name.to_string()))?
@@ -101,13 +101,13 @@ async fn file_one(
 /// One statement: the UID and MODSEQ from the mailbox row (which stays locked until
 /// commit), the message, its change-log row. `None` when the user has no such mailbox.
 async fn insert_message(
-    tx: &Transaction<'_>,
+    tx: Prepared<'_>,
     (blob_id, size): (&str, u64),
     target: &DeliveryTarget,
     mailbox: &str,
 ) -> Result<Option<(i64, i64)>> {
     let row = tx
-        .query_typed_opt(
+        .query_opt(
             "WITH m AS (
                  UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
                  WHERE user_id = $1 AND name = $2
@@ -136,9 +136,11 @@ async fn insert_message(
 
 /// Stores each body and files it into its targets, and queues the first body for
 /// `outbound`'s recipients: all in the caller's transaction, kept for every recipient or
-/// none. The users whose mail changed are added to `changed`.
+/// none. The users whose mail changed are added to `changed`. The statements every
+/// delivery runs go through `tx` (prepared once per pooled connection); the rare ones
+/// (a new folder, a queue entry) through `plain`, the same transaction.
 pub(super) async fn file_and_queue(
-    tx: &Transaction<'_>,
+    (tx, plain): (Prepared<'_>, &Transaction<'_>),
     bodies: &dyn Bodies,
     messages: Vec<(SealedBlob, Vec<DeliveryTarget>)>,
     outbound: Option<&Outbound>,
@@ -155,7 +157,7 @@ pub(super) async fn file_and_queue(
         if targets.is_empty() && !(n == 0 && queued.is_some()) {
             continue; // Nothing would reference it.
         }
-        tx.execute_typed(
+        tx.execute(
             "INSERT INTO blobs (id, size) VALUES ($1, $2)",
             &[
                 (&blob.id().as_str(), Type::TEXT),
@@ -171,12 +173,12 @@ pub(super) async fn file_and_queue(
             let body = (blob.id().as_str(), blob.size());
             submitted
                 .delivered
-                .push(file_one(tx, body, target, account).await?);
+                .push(file_one(tx, plain, body, target, account).await?);
             changed.user(target.user);
         }
     }
     if let (Some(outbound), Some((blob, _))) = (queued, messages.first()) {
-        let id = super::super::queue::insert_entry(tx, blob.id(), outbound).await?;
+        let id = super::super::queue::insert_entry(plain, blob.id(), outbound).await?;
         submitted.queue_id = Some(id);
     }
     Ok(submitted)

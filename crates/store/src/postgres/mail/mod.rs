@@ -20,6 +20,7 @@ pub(crate) use folders::insert_mailbox;
 pub(crate) use watch::Listener;
 
 use super::PostgresStore;
+use super::prepared::Prepared;
 use crate::blob::BlobDir;
 use crate::roles::{BodyStream, Mail};
 use crate::{
@@ -29,7 +30,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use hermod_types::{MailboxName, Uid};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, Transaction};
 
 /// The users whose mail a write changed.
@@ -43,6 +44,18 @@ impl Changed {
         if !self.users.contains(&user) {
             self.users.push(user);
         }
+    }
+}
+
+/// A filter on `users.id` for `ids` (sorted, not empty) and its parameter `$1`. One id (every
+/// single-recipient delivery) gets `id = $1`: with a one-element array PostgreSQL finds its
+/// custom plan for `id = ANY($1)` cheaper than the generic one and so plans a prepared
+/// statement again on every call, which `id = $1` does not.
+#[allow(clippy::ptr_arg)] // The Vec itself is the array parameter (a slice is not `ToSql`).
+pub(super) fn one_or_many(ids: &Vec<i64>) -> (&'static str, (&(dyn ToSql + Sync), Type)) {
+    match ids.as_slice() {
+        [one] => ("id = $1", (one, Type::INT8)),
+        _ => ("id = ANY($1)", (ids, Type::INT8_ARRAY)),
     }
 }
 
@@ -108,9 +121,16 @@ pub(super) async fn submit_in(
 ) -> Result<Submitted> {
     let mut changed = Changed::default();
     let messages = vec![(blob, targets.to_vec())];
-    let submitted =
-        deliver::file_and_queue(tx, &InDatabase, messages, outbound, &mut changed).await?;
-    watch::changed(tx, &changed.users).await?;
+    let prepared = Prepared::uncached(tx);
+    let submitted = deliver::file_and_queue(
+        (prepared, tx),
+        &InDatabase,
+        messages,
+        outbound,
+        &mut changed,
+    )
+    .await?;
+    watch::changed(prepared, &changed.users).await?;
     Ok(submitted)
 }
 
@@ -122,7 +142,7 @@ impl PostgresStore {
         tx: deadpool_postgres::Transaction<'_>,
         changed: Changed,
     ) -> Result<()> {
-        let generations = watch::changed(&tx, &changed.users).await?;
+        let generations = watch::changed(Prepared::tx(&tx), &changed.users).await?;
         tx.commit().await?;
         for (user, generation) in generations {
             self.notifier.announce(user, generation);
@@ -156,8 +176,14 @@ impl Mail for PostgresStore {
         let tx = client.transaction().await?;
         let mut changed = Changed::default();
         let messages = vec![(blob, targets.to_vec())];
-        let submitted =
-            deliver::file_and_queue(&tx, &*self.bodies, messages, outbound, &mut changed).await?;
+        let submitted = deliver::file_and_queue(
+            (Prepared::tx(&tx), &tx),
+            &*self.bodies,
+            messages,
+            outbound,
+            &mut changed,
+        )
+        .await?;
         self.commit_mail(tx, changed).await?;
         Ok(submitted)
     }
@@ -173,8 +199,14 @@ impl Mail for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let mut changed = Changed::default();
-        let submitted =
-            deliver::file_and_queue(&tx, &*self.bodies, messages, outbound, &mut changed).await?;
+        let submitted = deliver::file_and_queue(
+            (Prepared::tx(&tx), &tx),
+            &*self.bodies,
+            messages,
+            outbound,
+            &mut changed,
+        )
+        .await?;
         self.commit_mail(tx, changed).await?;
         Ok(submitted)
     }

@@ -14,12 +14,13 @@
 
 use super::super::connect::Target;
 use crate::notify::Notifier;
+use crate::postgres::prepared::Prepared;
 use crate::{Result, UserId};
 use std::sync::Weak;
 use std::time::Duration;
 use tokio::sync::{OnceCell, mpsc, watch};
 use tokio_postgres::types::Type;
-use tokio_postgres::{AsyncMessage, Client, Transaction};
+use tokio_postgres::{AsyncMessage, Client};
 
 /// The channel every node listens on.
 const CHANNEL: &str = "hermod_mail";
@@ -28,7 +29,7 @@ const MAX_PAYLOAD: usize = 7900;
 
 /// Marks `users`' mail as changed by `tx`: new generations, and one notification delivered
 /// at commit. Returns the generations, for announcing locally after the commit.
-pub(crate) async fn changed(tx: &Transaction<'_>, users: &[UserId]) -> Result<Vec<(UserId, i64)>> {
+pub(crate) async fn changed(tx: Prepared<'_>, users: &[UserId]) -> Result<Vec<(UserId, i64)>> {
     if users.is_empty() {
         return Ok(Vec::new());
     }
@@ -36,20 +37,24 @@ pub(crate) async fn changed(tx: &Transaction<'_>, users: &[UserId]) -> Result<Ve
     ids.sort_unstable();
     ids.dedup();
     // One statement: the new generations, and the notification naming them.
+    let (filter, users) = super::one_or_many(&ids);
+    let sql = format!(
+        "WITH bumped AS (
+             UPDATE users SET mail_generation = mail_generation + 1 WHERE {filter}
+             RETURNING id, mail_generation),
+         listed AS (
+             SELECT array_agg(id) AS ids, array_agg(mail_generation) AS generations,
+                    string_agg(id || ':' || mail_generation, ',') AS payload
+             FROM bumped)
+         SELECT ids, generations,
+                pg_notify($2, CASE WHEN length(payload) > $3 THEN '*' ELSE payload END)
+         FROM listed WHERE payload IS NOT NULL"
+    );
     let row = tx
-        .query_typed_opt(
-            "WITH bumped AS (
-                 UPDATE users SET mail_generation = mail_generation + 1 WHERE id = ANY($1)
-                 RETURNING id, mail_generation),
-             listed AS (
-                 SELECT array_agg(id) AS ids, array_agg(mail_generation) AS generations,
-                        string_agg(id || ':' || mail_generation, ',') AS payload
-                 FROM bumped)
-             SELECT ids, generations,
-                    pg_notify($2, CASE WHEN length(payload) > $3 THEN '*' ELSE payload END)
-             FROM listed WHERE payload IS NOT NULL",
+        .query_opt(
+            &sql,
             &[
-                (&ids, Type::INT8_ARRAY),
+                users,
                 (&CHANNEL, Type::TEXT),
                 (&(MAX_PAYLOAD as i32), Type::INT4),
             ],
