@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn header_matches_every_field_of_that_name() {
         let raw = b"Subject: s\r\nX-Extra: hello there\r\nX-Extra: another one\r\n\r\nbody\r\n";
-        let text = Text::of(raw);
+        let text = Text::new(raw);
         assert!(text.header("x-extra", "hello"));
         assert!(
             text.header("X-EXTRA", "another"),
