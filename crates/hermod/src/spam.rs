@@ -37,6 +37,9 @@ pub enum SpamAction {
         #[command(subcommand)]
         action: ListAction,
     },
+    /// Teach ADDRESS's own filter that every message in its Junk folder is spam (what the
+    /// account's spam settings page does; a message learned before counts once).
+    LearnJunk { address: String },
     /// Score message files: one line each, "spam" or "ham", the score, and the reasons.
     Check {
         #[arg(required = true)]
@@ -58,9 +61,28 @@ pub async fn spam(config: &Config, store: &dyn Store, action: SpamAction) -> Res
     match action {
         SpamAction::Train { spam, ham } => train(store, &spam, &ham).await,
         SpamAction::Check { files } => check(config, store, &files).await,
+        SpamAction::LearnJunk { address } => learn_junk(config, store, &address).await,
         SpamAction::Block { action } => edit_list(config, ListKind::Block, action),
         SpamAction::Allow { action } => edit_list(config, ListKind::Allow, action),
     }
+}
+
+/// `hermod spam learn-junk ADDRESS`: the account's Junk folder learned as spam, through the
+/// same function as the web page's button.
+async fn learn_junk(config: &Config, store: &dyn Store, address: &str) -> Result<()> {
+    let address = crate::admin::parse_address(address)?;
+    let Some(user) = store.user(&address).await? else {
+        bail!("no account {address}");
+    };
+    let lessons =
+        hermod_server::learn_junk_folder(store, user.id, config.spam.max_scan_size).await?;
+    println!(
+        "{address}: {} message(s) in Junk, {} learned as spam now ({} known already)",
+        lessons.in_junk,
+        lessons.learned,
+        lessons.in_junk - lessons.learned
+    );
+    Ok(())
 }
 
 /// Edits `[spam] blocklist_file` or `allowlist_file`; the running server reads them again

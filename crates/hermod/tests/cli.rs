@@ -707,3 +707,33 @@ fn user_spam_threshold_is_kept_and_bounded() {
     let listed = ok(&config, &["user", "list"], None);
     assert!(!listed.contains("junk_threshold"), "{listed}");
 }
+
+#[test]
+fn spam_learn_junk_teaches_the_account_its_junk_folder_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(&config, &["domain", "add", "example.test"], None);
+    let add = ["user", "add", "alice@example.test", "--password-stdin"];
+    ok(&config, &add, Some("pw-alice-1\n"));
+    let maildir = dir.path().join("in-maildir");
+    for sub in ["cur", "new", "tmp", ".Junk/cur", ".Junk/new", ".Junk/tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("cur/1.x.host:2,S"), corpus_message(false, 1)).unwrap();
+    for n in 0..2 {
+        let name = format!(".Junk/cur/{}.j.host:2,S", n + 2);
+        std::fs::write(maildir.join(name), corpus_message(true, n)).unwrap();
+    }
+    let path = maildir.to_str().unwrap();
+    ok(&config, &["import", "alice@example.test", path], None);
+    let learn = ["spam", "learn-junk", "alice@example.test"];
+    let first = ok(&config, &learn, None);
+    assert!(first.contains("2 message(s) in Junk, 2 learned"), "{first}");
+    let again = ok(&config, &learn, None);
+    assert!(
+        again.contains("0 learned as spam now (2 known already)"),
+        "{again}"
+    );
+    let nobody = hermod(&config, &["spam", "learn-junk", "bob@example.test"], None);
+    assert!(!nobody.status.success());
+}

@@ -18,6 +18,7 @@ mod spam;
 mod web;
 
 pub use http::{client_services, domain_records, mta_sts_policy};
+pub use imap::learn::{JunkLessons, learn_junk_folder};
 pub use lists::list_engine;
 
 pub use net::{Listeners, Service, shutdown, tls, x509};

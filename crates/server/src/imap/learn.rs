@@ -28,6 +28,46 @@ pub(super) fn lesson(from: Option<SpecialUse>, to: Option<SpecialUse>) -> Option
     }
 }
 
+/// Bodies read per lesson when a whole Junk folder is learned: a slice at a time, so
+/// memory stays bounded by this many messages of at most the scan size each.
+const LESSON_BATCH: usize = 64;
+
+/// What learning an account's Junk folder did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JunkLessons {
+    /// Messages in the Junk folder (none when the account has no Junk folder).
+    pub in_junk: usize,
+    /// Of those, the ones the account's model had not learned as spam before.
+    pub learned: usize,
+}
+
+/// Teaches `user`'s own model that every message in its Junk folder is spam (the account
+/// spam page's button and `hermod spam learn-junk`); a message learned before counts once.
+/// A running server sees the lesson when it next checks the store's Bayes generation.
+pub async fn learn_junk_folder(
+    store: &dyn Store,
+    user: UserId,
+    limit: u64,
+) -> Result<JunkLessons, StoreError> {
+    let blobs: Vec<BlobId> = match store.mailbox_by_special_use(user, SpecialUse::Junk).await? {
+        None => Vec::new(),
+        Some(junk) => store
+            .messages(junk.id)
+            .await?
+            .into_iter()
+            .map(|m| m.blob)
+            .collect(),
+    };
+    let mut learned = 0;
+    for batch in blobs.chunks(LESSON_BATCH) {
+        learned += learn(store, user, batch, Class::Spam, limit).await?;
+    }
+    Ok(JunkLessons {
+        in_junk: blobs.len(),
+        learned,
+    })
+}
+
 /// Learns `class` from the bodies `blobs` (their first `limit` octets, what a scan reads)
 /// into `user`'s model, on a task of its own; the filter then reads that model again.
 pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, class: Class) {

@@ -7,7 +7,7 @@
 use super::layout::{self, Notice, csrf_field};
 use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
 use crate::Context;
-use crate::imap::learn::learn;
+use crate::imap::learn::learn_junk_folder;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -15,17 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::accounts::{self, AccountError};
-use hermod_spam::Class;
-use hermod_store::{BlobId, SpecialUse};
 use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 const PATH: &str = "/account/spam";
-
-/// Bodies read per lesson: a large Junk folder is learned a slice at a time, so memory
-/// stays bounded by this many messages of at most the scan size each.
-const LESSON_BATCH: usize = 64;
 
 pub(super) fn routes() -> Router<Arc<Context>> {
     Router::new()
@@ -143,33 +137,16 @@ async fn train_junk(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Respons
         Err(response) => return response,
     };
     let user = signed.user.id;
-    let junk = match ctx
-        .store
-        .mailbox_by_special_use(user, SpecialUse::Junk)
-        .await
-    {
-        Ok(junk) => junk,
-        Err(e) => return super::store_failed(e),
-    };
-    let blobs: Vec<BlobId> = match junk {
-        None => Vec::new(),
-        Some(junk) => match ctx.store.messages(junk.id).await {
-            Ok(messages) => messages.into_iter().map(|m| m.blob).collect(),
+    let lessons =
+        match learn_junk_folder(ctx.store.as_ref(), user, ctx.config.spam.max_scan_size).await {
+            Ok(lessons) => lessons,
             Err(e) => return super::store_failed(e),
-        },
-    };
-    let limit = ctx.config.spam.max_scan_size;
-    let mut learned = 0;
-    for batch in blobs.chunks(LESSON_BATCH) {
-        match learn(ctx.store.as_ref(), user, batch, Class::Spam, limit).await {
-            Ok(n) => learned += n,
-            Err(e) => return super::store_failed(e),
-        }
-    }
+        };
+    let (all, learned) = (lessons.in_junk, lessons.learned);
     if learned > 0 {
         ctx.spam.forget_personal(user);
     }
-    let text = match (blobs.len(), learned) {
+    let text = match (all, learned) {
         (0, _) => "Your Junk folder is empty: nothing to learn.".to_owned(),
         (all, 0) => format!("Your filter already knew all {all} message(s) in Junk as spam."),
         (all, n) => format!(
