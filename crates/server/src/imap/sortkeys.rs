@@ -116,12 +116,7 @@ impl SortKeys {
     /// version or too short.
     pub fn decode_sent(data: &[u8]) -> Option<SortKeys> {
         let mut r = Reader(data);
-        if r.bytes(1)? != [VERSION] {
-            return None;
-        }
-        let sent = r.bytes(9)?;
-        let sent =
-            (sent[0] == 1).then(|| i64::from_le_bytes(sent[1..].try_into().unwrap_or([0; 8])));
+        let sent = read_sent(&mut r)?;
         Some(SortKeys {
             sent,
             ..SortKeys::default()
@@ -131,12 +126,7 @@ impl SortKeys {
     /// Reads a cache entry; `None` if it is of another version or damaged.
     pub fn decode(data: &[u8]) -> Option<SortKeys> {
         let mut r = Reader(data);
-        if r.bytes(1)? != [VERSION] {
-            return None;
-        }
-        let sent = r.bytes(9)?;
-        let sent =
-            (sent[0] == 1).then(|| i64::from_le_bytes(sent[1..].try_into().unwrap_or([0; 8])));
+        let sent = read_sent(&mut r)?;
         let is_reply = r.bytes(1)? == [1];
         let mut strings = Vec::with_capacity(7);
         for _ in 0..7 {
@@ -301,6 +291,16 @@ fn strip_leader<'a>(s: &'a str, reply: &mut bool) -> Option<&'a str> {
     let rest = rest.strip_prefix(':')?;
     *reply = true;
     Some(rest)
+}
+
+/// The version byte and the sent date every cache entry starts with; `None` if the entry is
+/// of another version or too short.
+fn read_sent(r: &mut Reader<'_>) -> Option<Option<i64>> {
+    if r.bytes(1)? != [VERSION] {
+        return None;
+    }
+    let sent = r.bytes(9)?;
+    Some((sent[0] == 1).then(|| i64::from_le_bytes(sent[1..].try_into().unwrap_or([0; 8]))))
 }
 
 #[cfg(test)]
