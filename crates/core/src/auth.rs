@@ -32,13 +32,25 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 /// while logins keep coming (faulting 19 MiB of fresh pages in costs a fifth of a check) and
 /// frees it after [`IDLE_RELEASE`] without work; the `hermod` binary fixes glibc's mmap
 /// threshold so that freeing it gives it back to the system.
+///
+/// A pair accepted within the last hour is accepted again without the work
+/// ([`crate::verified`]); refusals are never remembered.
 pub async fn verify_password(password: &str, hash: &str) -> bool {
     if password.len() > MAX_PASSWORD_LEN {
         return false;
     }
+    let verified = crate::verified::verified_logins();
+    let entry = verified.digest(hash, password);
+    if verified.accepted_recently(&entry, std::time::Instant::now()) {
+        return true;
+    }
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = (password.to_owned(), hash.to_owned(), reply);
-    verifier().send(job).is_ok() && answer.await.unwrap_or(false)
+    let accepted = verifier().send(job).is_ok() && answer.await.unwrap_or(false);
+    if accepted {
+        verified.remember(entry, std::time::Instant::now());
+    }
+    accepted
 }
 
 type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
@@ -233,6 +245,13 @@ mod tests {
         assert_ne!(a, b);
         assert!(verify_password("s3cret", &a).await);
         assert!(!verify_password("s3cret!", &a).await);
+        // The acceptance is remembered, the refusal is not.
+        let verified = crate::verified::verified_logins();
+        let now = std::time::Instant::now();
+        assert!(verified.accepted_recently(&verified.digest(&a, "s3cret"), now));
+        assert!(!verified.accepted_recently(&verified.digest(&a, "s3cret!"), now));
+        assert!(!verified.accepted_recently(&verified.digest(&b, "s3cret"), now));
+        assert!(verify_password("s3cret", &a).await);
         assert!(!verify_password("s3cret", "not a hash").await);
         assert!(hash_password("").is_err());
     }

@@ -19,5 +19,6 @@ pub mod sieve;
 pub mod srs;
 pub mod submission;
 pub mod throttle;
+pub mod verified;
 
 pub use routing::{LocalRecipient, RcptOutcome, RejectReason, Router};
