@@ -103,6 +103,9 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
+# Dovecot's login cache on, as hermod's is (hermod remembers accepted logins for an hour).
+auth_cache_size = 10M
+auth_cache_ttl = 1 hour
 mail_location = maildir:$bdir/mail/%d/%n
 mail_uid = vmail
 mail_gid = vmail
