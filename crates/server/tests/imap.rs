@@ -541,6 +541,13 @@ async fn configured_limits_answer_toobig_and_autologout() {
         c.line().await.starts_with("a3 BAD [TOOBIG]"),
         "over max_command_size"
     );
+    // RFC 2971's largest ID (30 pairs of a 30-octet field and a 1024-octet value) is
+    // answered whatever the limits: the allowance is ID's alone (a2 above).
+    let pairs: Vec<String> = (0..30)
+        .map(|n| format!("\"{n:0>30}\" \"{}\"", "v".repeat(1024)))
+        .collect();
+    let r = c.ok(&format!("ID ({})", pairs.join(" "))).await;
+    assert!(r[0].starts_with("* ID ("), "{r:?}");
     c.ok("NOOP").await;
     let mut idle = server.imap_client().await;
     assert!(

@@ -1,7 +1,7 @@
 //! What Dovecot's imaptest found (docs/IMAPTEST.md), each against a real listener:
 //! `\Recent` and `OK [UNSEEN]` for IMAP4rev1, FLAGS announcing new keywords, LSUB's
 //! `\Noselect` parents, ESEARCH MIN/MAX with their own MODSEQ, and names in broken
-//! modified UTF-7.
+//! modified UTF-7; ENVELOPE and SEARCH over addresses written with comments.
 
 use hermod_testkit::imap_lines::{has, tagged};
 use hermod_testkit::{ImapClient, TestServer};
@@ -140,4 +140,32 @@ async fn a_name_in_broken_modified_utf7_is_no_mailbox_not_a_syntax_error() {
     assert!(tagged(&r).contains("NO [CANNOT]"), "{r:?}");
     let r = c.ok("LIST \"\" a&'%").await;
     assert!(r.is_empty(), "lists nothing: {r:?}");
+}
+
+/// ENVELOPE tells the addresses a field holds, nothing a comment made up; SEARCH FROM
+/// matches the envelope's address, with the comments inside it gone (RFC 9051 6.4.4).
+#[tokio::test]
+async fn envelope_addresses_without_comments_in_fetch_and_search() {
+    let server = server_with(&[
+        "From: <user-from (comment)@ (comment) domain.org>\r\n\
+         To: group: g1@d1.org;\r\nCc: group:;, group2: (foo) ;\r\n\r\nx\r\n",
+        "From: other@domain.org\r\n\r\ny\r\n",
+    ])
+    .await;
+    let mut c = logged_in(&server).await;
+    c.ok("SELECT INBOX").await;
+    let r = c.ok("FETCH 1 ENVELOPE").await;
+    assert!(
+        r[0].contains(
+            " ((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL)) "
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        c.ok("SEARCH FROM user-from@domain.org").await,
+        ["* SEARCH 1"]
+    );
+    assert_eq!(c.ok("SEARCH FROM \"(comment)\"").await, ["* SEARCH 1"]);
+    assert_eq!(c.ok("SEARCH FROM domain.org").await, ["* SEARCH 1 2"]);
+    assert_eq!(c.ok("SEARCH TO g1@d1.org").await, ["* SEARCH 1"]);
 }

@@ -238,9 +238,12 @@ async fn multiappend_literal8_and_utf8_append() {
         done.starts_with("a1 OK [APPENDUID ") && done.contains(" 1:2]"),
         "{done}"
     );
+    // The NUL is no octet BODY[] may carry: the part is kept in base64 (more in
+    // appended_binary_content_is_text_in_body_and_as_sent_in_binary).
+    let two_stored = "Subject: two\r\nContent-Transfer-Encoding: base64\r\n\r\nAGJpbmFyeQ0K\r\n";
     assert_eq!(
         server.messages(ALICE, "Drafts"),
-        [one.as_bytes(), two.as_bytes()]
+        [one.as_bytes(), two_stored.as_bytes()]
     );
 
     // All or none: the second message is too big, so the first is not kept either.
@@ -261,6 +264,48 @@ async fn multiappend_literal8_and_utf8_append() {
     c.send(cmd.replace("a3", "a4").as_bytes()).await;
     assert!(c.line().await.starts_with("a4 OK [APPENDUID "));
     assert_eq!(server.inbox(ALICE), [utf8.as_bytes()]);
+}
+
+#[tokio::test]
+async fn appended_binary_content_is_text_in_body_and_as_sent_in_binary() {
+    let server = server_with_mail(None).await;
+    let mut c = logged_in(&server).await;
+    let message = "From: a@example.test\r\nContent-Type: application/octet-stream\r\n\
+                   Content-Transfer-Encoding: binary\r\n\r\n\0-x\r\n\r\n";
+    c.send(format!("a1 APPEND INBOX ~{{{}+}}\r\n{message}\r\n", message.len()).as_bytes())
+        .await;
+    assert!(c.line().await.starts_with("a1 OK [APPENDUID "));
+    c.ok("SELECT INBOX").await;
+    // RFC 9051 4.3.1: a NUL only ever in a literal8, and those only for BINARY.
+    let r = c
+        .ok("FETCH 3 (BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1])")
+        .await;
+    assert_eq!(
+        r[0].as_bytes(),
+        b"* 3 FETCH (BODY[1] {14}\r\nAC14DQoNCg==\r\n \
+          BINARY[1] ~{7}\r\n\0-x\r\n\r\n BINARY.SIZE[1] 7)"
+    );
+    let r = c
+        .ok("FETCH 3 (BODYSTRUCTURE RFC822.SIZE BODY.PEEK[])")
+        .await;
+    assert!(
+        r[0].contains("(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 14 "),
+        "{r:?}"
+    );
+    let whole = &r[0][r[0].find("BODY[] {").unwrap()..];
+    assert!(!whole.contains('\0'), "{r:?}");
+    let stored = &server.inbox(ALICE)[2];
+    assert!(
+        r[0].contains(&format!("RFC822.SIZE {} ", stored.len())),
+        "{r:?}"
+    );
+
+    // A NUL outside any part's content cannot be encoded: refused, nothing kept.
+    let broken = "Subject: a\0b\r\n\r\nbody\r\n";
+    c.send(format!("a2 APPEND INBOX ~{{{}+}}\r\n{broken}\r\n", broken.len()).as_bytes())
+        .await;
+    assert!(c.line().await.starts_with("a2 NO [UNKNOWN-CTE]"));
+    assert_eq!(server.inbox(ALICE).len(), 3);
 }
 
 #[tokio::test]

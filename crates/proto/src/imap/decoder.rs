@@ -155,6 +155,18 @@ pub struct ImapDecoder {
 /// Enough of a skipped line's end to see a literal announcement (`~{` 20 digits `+}`).
 const TAIL: usize = 32;
 
+/// How long an ID command (RFC 2971) may be, whatever `max_line` and `max_command` say.
+/// RFC 2971 3.3 lets a client send 30 pairs of a field of up to 30 octets and a value of up
+/// to 1024. As quoted strings with every octet escaped, a pair takes 2114 octets with its
+/// spaces, 63,420 for all 30, which leaves room for the tag. A client within those limits
+/// is always answered; the allowance is for ID alone, every other command keeps the
+/// configured limits.
+pub const ID_COMMAND_MAX: usize = 64 * 1024;
+
+/// How much of a command's start is read to tell an ID command: a tag of some hundred
+/// octets is already unusual.
+const ID_HEAD: usize = 1024;
+
 impl ImapDecoder {
     pub fn new(limits: Limits) -> ImapDecoder {
         ImapDecoder {
@@ -285,7 +297,8 @@ impl ImapDecoder {
     fn read_line(&mut self, input: &[u8]) -> (usize, Option<Event>) {
         let lf = input.iter().position(|&b| b == b'\n');
         let avail = &input[..lf.unwrap_or(input.len())];
-        if self.line.len() + avail.len() >= self.limits.max_line {
+        let long = self.line.len() + avail.len() >= self.limits.max_line;
+        if long && self.line.len() + avail.len() >= self.line_limit(avail) {
             // The tag from the line's first octets, the same however the input was split.
             let room = self.limits.max_line.saturating_sub(self.line.len());
             let mut start = self.line.clone();
@@ -312,6 +325,44 @@ impl ImapDecoder {
             self.line_done(line)
         };
         (lf + 1, event)
+    }
+
+    /// The longest line the command being read may have: `max_line`, or for an ID command
+    /// (told by the start of the command, `more` following the current line) the
+    /// allowance RFC 2971 needs.
+    fn line_limit(&self, more: &[u8]) -> usize {
+        match self.is_id(more) {
+            true => self.limits.max_line.max(ID_COMMAND_MAX),
+            false => self.limits.max_line,
+        }
+    }
+
+    /// `max_command`, or for an ID command the allowance RFC 2971 needs.
+    fn command_limit(&self, line: &[u8]) -> usize {
+        match self.is_id(line) {
+            true => self.limits.max_command.max(ID_COMMAND_MAX),
+            false => self.limits.max_command,
+        }
+    }
+
+    /// Whether the command being read is an ID command: `tag SP ID SP`, read from the
+    /// command's first line (`more` continues the current line when the command has no
+    /// finished line yet).
+    fn is_id(&self, more: &[u8]) -> bool {
+        if !matches!(self.state, State::Line) {
+            return false;
+        }
+        let start: &[u8] = if self.cmd.is_empty() {
+            &self.line
+        } else {
+            &self.cmd
+        };
+        let mut head = start[..start.len().min(ID_HEAD)].to_vec();
+        if self.cmd.is_empty() {
+            head.extend_from_slice(&more[..more.len().min(ID_HEAD - head.len())]);
+        }
+        let mut p = Parser::new(&head, false);
+        p.tag().is_ok() && p.sp().is_ok() && p.keyword("ID") && p.sp().is_ok()
     }
 
     fn keep_tail(&mut self) {
@@ -363,7 +414,7 @@ impl ImapDecoder {
     /// A complete line of an ordinary command (or the first line(s) of an APPEND).
     fn command_line(&mut self, line: Vec<u8>) -> Option<Event> {
         let Some(a) = announcement(&line) else {
-            if self.cmd.len() + line.len() > self.limits.max_command {
+            if self.cmd.len() + line.len() > self.command_limit(&line) {
                 let tag = self.tag_of(&line);
                 self.reset();
                 return Some(self.error(tag, ErrorKind::CommandTooBig));
@@ -397,7 +448,7 @@ impl ImapDecoder {
         }
         let total = (head.len() + line.len() - a.at + 2) as u64;
         let total = total.saturating_add(a.size);
-        if a.binary || total > self.limits.max_command as u64 {
+        if a.binary || total > self.command_limit(&line) as u64 {
             let kind = if a.binary {
                 ErrorKind::Syntax("literal8 outside APPEND")
             } else {

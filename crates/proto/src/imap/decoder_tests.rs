@@ -384,3 +384,55 @@ fn authenticate_and_idle_lines() {
         Some(err(None, ErrorKind::ExpectedDone))
     );
 }
+
+/// `tag ID (...)` with `pairs` pairs of a 30-octet field and a `value`-octet value.
+fn id_command(tag: &str, pairs: usize, value: usize) -> (Vec<u8>, Vec<(String, Option<String>)>) {
+    let fields: Vec<(String, Option<String>)> = (0..pairs)
+        .map(|n| (format!("{n:0>30}"), Some("v".repeat(value))))
+        .collect();
+    let quoted: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\" \"{}\"", v.as_deref().unwrap_or_default()))
+        .collect();
+    let line = format!("{tag} ID ({})\r\n", quoted.join(" "));
+    (line.into_bytes(), fields)
+}
+
+#[test]
+fn an_id_command_within_rfc_2971_limits_is_never_too_long() {
+    let limits = Limits::default();
+    let (line, fields) = id_command("a", 30, 1024);
+    assert!(line.len() > 3 * limits.max_line, "{}", line.len());
+    let mut input = line.clone();
+    input.extend_from_slice(b"b NOOP\r\n");
+    let pieces: Vec<&[u8]> = input.chunks(1000).collect();
+    assert_eq!(
+        run(limits, &pieces),
+        [
+            cmd("a", CommandBody::Id(Some(fields))),
+            cmd("b", CommandBody::Noop)
+        ]
+    );
+    // The allowance is ID's alone: another command of that length is still too long.
+    let other = String::from_utf8(line)
+        .unwrap()
+        .replacen(" ID ", " XID ", 1);
+    let other = format!("{other}b NOOP\r\n");
+    assert_eq!(
+        run(limits, &[other.as_bytes()]),
+        [
+            err(Some("a"), ErrorKind::LineTooLong),
+            cmd("b", CommandBody::Noop)
+        ]
+    );
+    // Past what RFC 2971 allows, an ID line has its bound too.
+    let (huge, _) = id_command("a", 80, 1024);
+    let huge = [huge, b"b NOOP\r\n".to_vec()].concat();
+    assert_eq!(
+        run(limits, &[&huge]),
+        [
+            err(Some("a"), ErrorKind::LineTooLong),
+            cmd("b", CommandBody::Noop)
+        ]
+    );
+}

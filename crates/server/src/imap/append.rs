@@ -3,9 +3,10 @@
 //! writer, and all are filed once the command is whole. The target is checked before the
 //! literal is asked for, so a client sending to a mailbox that does not exist gets
 //! `NO [TRYCREATE]` without uploading anything; a message over APPENDLIMIT is refused by
-//! the decoder (`NO [TOOBIG]`) the same way.
+//! the decoder (`NO [TOOBIG]`) the same way. A message with NUL octets (sent as a
+//! `literal8`) has its binary parts stored in base64 (`textual.rs`).
 
-use super::{Done, Flow, Session, convert, now, reply};
+use super::{Done, Flow, Session, convert, now, reply, textual};
 use hermod_proto::imap::{AppendMessage, Code, Mailbox, SeqNum, SequenceSet};
 use hermod_store::{BlobWriter, DeliveryTarget, Flags, MailboxInfo, SealedBlob, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -15,10 +16,19 @@ pub(super) struct Append {
     tag: String,
     /// The target, or why the command is refused.
     target: Result<MailboxInfo, Done>,
-    /// The message being received, with its flags and internal date.
-    current: Option<(BlobWriter, Flags, i64)>,
+    /// The message being received.
+    current: Option<Receiving>,
     /// Messages received whole (more than one only with MULTIAPPEND syntax).
     sealed: Vec<(SealedBlob, Flags, i64)>,
+}
+
+/// A message being received, with its flags and internal date.
+struct Receiving {
+    writer: BlobWriter,
+    flags: Flags,
+    date: i64,
+    /// Whether a NUL octet came: the message needs `textual::textual` once whole.
+    nul: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -72,7 +82,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .store
             .blob_writer()
             .map_err(|e| Done::store_error(&e))?;
-        append.current = Some((writer, flags, date));
+        append.current = Some(Receiving {
+            writer,
+            flags,
+            date,
+            nul: false,
+        });
         Ok(())
     }
 
@@ -80,26 +95,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(append) = self.append.as_mut() else {
             return Ok(());
         };
-        let Some((writer, flags, date)) = append.current.take() else {
+        let Some(received) = append.current.take() else {
             return Ok(());
         };
-        let sealed = writer
+        let sealed = received
+            .writer
             .seal_async()
             .await
             .map_err(|e| Done::store_error(&e))?;
-        append.sealed.push((sealed, flags, date));
+        let sealed = match received.nul {
+            true => self.store_textual(sealed).await?,
+            false => sealed,
+        };
+        if let Some(append) = self.append.as_mut() {
+            append.sealed.push((sealed, received.flags, received.date));
+        }
         Ok(())
+    }
+
+    /// A message that holds NUL octets, stored again with its binary parts in base64; or
+    /// `NO [UNKNOWN-CTE]` when a NUL is where no encoding can carry it (RFC 3516 4.4).
+    async fn store_textual(&self, sealed: SealedBlob) -> Result<SealedBlob, Done> {
+        let raw = sealed
+            .read_head(sealed.size() as usize)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "IMAP: an appended message cannot be read back");
+                Done::no(Some(Code::ServerBug), reply::TRY_LATER)
+            })?;
+        let converted = match textual::textual(&raw) {
+            Ok(Some(converted)) => converted,
+            Ok(None) => return Ok(sealed),
+            Err(textual::NotConvertible) => {
+                return Err(Done::no(Some(Code::UnknownCte), reply::BINARY_UNSTORABLE));
+            }
+        };
+        drop(raw);
+        let store_error = |e| Done::store_error(&e);
+        let writer = self.ctx.store.blob_writer().map_err(store_error)?;
+        let (writer, _) = writer.append(converted).await.map_err(store_error)?;
+        writer.seal_async().await.map_err(store_error)
     }
 
     pub(super) async fn append_data(&mut self, chunk: Vec<u8>) {
         let Some(append) = self.append.as_mut() else {
             return;
         };
-        let Some((writer, flags, date)) = append.current.take() else {
+        let Some(mut received) = append.current.take() else {
             return;
         };
-        match writer.append(chunk).await {
-            Ok((writer, _)) => append.current = Some((writer, flags, date)),
+        received.nul |= memchr::memchr(0, &chunk).is_some();
+        match received.writer.append(chunk).await {
+            Ok((writer, _)) => {
+                received.writer = writer;
+                append.current = Some(received);
+            }
             // The rest of the literal is read and dropped; the command fails at its end.
             Err(e) => append.target = Err(Done::store_error(&e)),
         }

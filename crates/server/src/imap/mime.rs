@@ -8,7 +8,9 @@ use hermod_proto::imap::{
     Address, BodyExt, BodyFields, BodyStructure, Envelope, Section, SectionText, SingleKind,
 };
 use mail_parser::parsers::MessageStream;
-use mail_parser::{Address as ParsedAddress, HeaderValue};
+use mail_parser::{Addr, Address as ParsedAddress, HeaderValue};
+use memchr::memmem;
+use std::cell::OnceCell;
 use std::ops::Range;
 
 /// Deeper nesting than this is treated as an opaque leaf: a hostile message cannot make
@@ -324,20 +326,35 @@ pub(super) fn envelope(raw: &[u8], message: &Entity) -> Envelope {
 }
 
 fn addresses(header: &[u8], name: &str) -> Vec<Address> {
-    let Some(mut value) = field_bytes(header, name) else {
-        return Vec::new();
-    };
+    field_bytes(header, name).map_or_else(Vec::new, |value| addresses_in(&value))
+}
+
+/// The ENVELOPE addresses of one address field's unfolded value. mail-parser also returns
+/// what is no address at all: a comment standing alone (`group: (foo) ;` gives an entry
+/// named `foo`). An entry without an address whose words do not all stand outside the
+/// comments is such a comment, and left out: an ENVELOPE tells the addresses the field
+/// holds. (A phrase without an address, which is no address either but was written as
+/// one, is kept as before.)
+pub(super) fn addresses_in(value: &[u8]) -> Vec<Address> {
+    let mut value = value.to_vec();
     value.extend_from_slice(b"\r\n");
     let HeaderValue::Address(parsed) = MessageStream::new(&value).parse_address() else {
         return Vec::new();
     };
+    let uncommented = OnceCell::new();
+    let real = |a: &&Addr<'_>| {
+        a.address.as_deref().is_some_and(|x| !x.is_empty())
+            || a.name.as_deref().is_some_and(|name| {
+                let outside = uncommented.get_or_init(|| without_comments(&value));
+                let mut words = name.split_whitespace();
+                words.all(|w| memmem::find(outside, w.as_bytes()).is_some())
+            })
+    };
     let mut out = Vec::new();
     match parsed {
         ParsedAddress::List(list) => {
-            out.extend(
-                list.iter()
-                    .map(|a| address(a.name.as_deref(), a.address.as_deref())),
-            );
+            let members = list.iter().filter(real);
+            out.extend(members.map(|a| address(a.name.as_deref(), a.address.as_deref())));
         }
         ParsedAddress::Group(groups) => {
             for g in groups {
@@ -349,7 +366,7 @@ fn addresses(header: &[u8], name: &str) -> Vec<Address> {
                         ..Address::default()
                     });
                 }
-                let members = g.addresses.iter();
+                let members = g.addresses.iter().filter(real);
                 out.extend(members.map(|a| address(a.name.as_deref(), a.address.as_deref())));
                 if g.name.is_some() {
                     out.push(Address::default());
@@ -360,12 +377,39 @@ fn addresses(header: &[u8], name: &str) -> Vec<Address> {
     out
 }
 
+/// A structured field's value with its comments (RFC 5322 3.2.2: nested, with quoted
+/// pairs) left out; quoted strings are kept as they are.
+fn without_comments(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    for &b in value {
+        let outside = depth == 0;
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted || depth > 0 => escaped = true,
+            b'"' if depth == 0 => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted && depth > 0 => depth -= 1,
+            _ => {}
+        }
+        if outside && depth == 0 {
+            out.push(b);
+        }
+    }
+    out
+}
+
 fn address(name: Option<&str>, addr: Option<&str>) -> Address {
     let addr = addr.unwrap_or("");
+    // An obsolete source route (`<@route:user@domain>`, RFC 5322 4.4) is the ADL.
+    let (adl, addr) = match addr.strip_prefix('@').and_then(|r| r.split_once(':')) {
+        Some((route, rest)) => (Some(format!("@{route}").into_bytes()), rest),
+        None => (None, addr),
+    };
     let (mailbox, host) = addr.rsplit_once('@').unwrap_or((addr, ""));
     Address {
         name: name.map(encoded_word),
-        adl: None,
+        adl,
         mailbox: Some(mailbox.as_bytes().to_vec()),
         host: Some(host.as_bytes().to_vec()),
     }

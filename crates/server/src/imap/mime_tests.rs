@@ -155,3 +155,42 @@ fn a_message_rfc822_message_has_the_enclosed_message_as_part_one() {
     assert_eq!(get(&[1, 2], Some(SectionText::Mime)), "X-Part: two\r\n\r\n");
     assert_eq!(get(&[1, 2, 1], None), "second body");
 }
+
+/// `(name adl mailbox host)` of each address, `-` for NIL.
+fn shown(list: &[Address]) -> Vec<String> {
+    let text = |v: &Option<Vec<u8>>| match v {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => "-".into(),
+    };
+    list.iter()
+        .map(|a| [&a.name, &a.adl, &a.mailbox, &a.host].map(text).join(" "))
+        .collect()
+}
+
+#[test]
+fn an_envelope_holds_the_addresses_and_no_comments() {
+    let groups = addresses_in(b"group:;, group2: (foo) ;");
+    assert_eq!(
+        shown(&groups),
+        ["- - group -", "- - - -", "- - group2 -", "- - - -"],
+        "a comment alone in a group is no member"
+    );
+    let list = addresses_in(b"a@b.example, (note), c@d.example (Cee)");
+    assert_eq!(
+        shown(&list),
+        ["- - a b.example", "Cee - c d.example"],
+        "a comment after an address is its name; alone it is nothing"
+    );
+    let phrase = addresses_in(b"Real Name");
+    assert_eq!(
+        shown(&phrase),
+        ["Real Name -  "],
+        "a phrase is kept as before"
+    );
+    let routed = addresses_in(b"<@route:user@domain>");
+    assert_eq!(shown(&routed), ["- @route user domain"]);
+    assert_eq!(
+        without_comments(b"a (b (c) \\) d) \"(e)\" f"),
+        b"a  \"(e)\" f"
+    );
+}

@@ -33,6 +33,7 @@ mod search;
 mod selected;
 mod sort;
 mod sortkeys;
+mod textual;
 mod thread;
 mod view;
 

@@ -117,4 +117,5 @@ pub const BAD_NAME: &str = "invalid mailbox name";
 pub const READ_ONLY: &str = "mailbox is read-only";
 pub const QUOTA_IS_ADMINS: &str = "quotas are set by the administrator";
 pub const CANNOT_DECODE: &str = "cannot decode that part";
+pub const BINARY_UNSTORABLE: &str = "binary content outside a body part cannot be stored";
 pub const SOME_EXPUNGED: &str = "some of the requested messages no longer exist";

@@ -6,9 +6,9 @@
 
 use super::rawscan::RawText;
 use super::readahead::{self, Bodies};
-use super::{Done, Session, convert, now, reply};
+use super::{Done, Session, convert, mime, now, reply};
 use hermod_proto::imap::{
-    CommandBody, Date, ESearch, Response, SearchKey, SearchReturn, SeqNum, SequenceSet,
+    Address, CommandBody, Date, ESearch, Response, SearchKey, SearchReturn, SeqNum, SequenceSet,
 };
 use hermod_store::{Flags, Mail, MailboxId, MessageMeta, StoreError, UidSet};
 use hermod_types::Uid;
@@ -363,6 +363,26 @@ impl<'a> Text<'a> {
             .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.contains(needle))
     }
 
+    /// FROM, TO, CC and BCC (RFC 9051 6.4.4) are over the envelope structure's field: the
+    /// field as written and decoded, or one of its addresses as ENVELOPE has it, where
+    /// comments and spaces inside an address are gone (`<a (c)@ (c) b.org>` is
+    /// `a@b.org`). Only a field whose octets could read otherwise is parsed for that.
+    fn address_header(&self, name: &str, needle: &str) -> bool {
+        if self.header(name, needle) {
+            return true;
+        }
+        let header = hermod_message::header_section(self.raw);
+        hermod_message::fields(header)
+            .into_iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .filter_map(|f| mime::field_value(&header[f.range]))
+            .filter(|value| envelope_may_differ(value))
+            .any(|value| {
+                let addresses = mime::addresses_in(&value);
+                addresses.iter().any(|a| envelope_forms(a).contains(needle))
+            })
+    }
+
     /// Whether the raw octets rule `needle` out of the fields and the body.
     fn ruled_out(&self, needle: &str) -> bool {
         let scan = self.scan.get_or_init(|| RawText::of(self.raw));
@@ -423,6 +443,30 @@ impl Fields {
             fields.push((f.name.to_owned(), both.to_lowercase()));
         }
         Fields { fields, sent }
+    }
+}
+
+/// Whether an address field's envelope form can hold text its written form does not: only
+/// where a comment, a quoted string or a quoted pair is left out, or a space beside an
+/// address's `@` or `.` closes up.
+fn envelope_may_differ(value: &[u8]) -> bool {
+    if value.iter().any(|b| matches!(b, b'(' | b'"' | b'\\')) {
+        return true;
+    }
+    value.windows(2).any(|w| {
+        let joint = |a: u8, b: u8| a.is_ascii_whitespace() && matches!(b, b'@' | b'.');
+        joint(w[0], w[1]) || joint(w[1], w[0])
+    })
+}
+
+/// An ENVELOPE address as SEARCH reads it, lower-cased: `name mailbox@host` (a group's
+/// start is its name alone).
+fn envelope_forms(a: &Address) -> String {
+    let part = |v: &Option<Vec<u8>>| v.as_deref().map(lower).unwrap_or_default();
+    let (name, mailbox, host) = (part(&a.name), part(&a.mailbox), part(&a.host));
+    match host.is_empty() {
+        true => format!("{name} {mailbox}"),
+        false => format!("{name} {mailbox}@{host}"),
     }
 }
 
@@ -521,6 +565,8 @@ impl Candidate<'_> {
         // Parsed only for the keys on it.
         let sent = || text.and_then(|t| t.sent()).map(convert::days_from_civil);
         let header = |name: &str, s: &[u8]| text.is_some_and(|t| t.header(name, &lower(s)));
+        let address =
+            |name: &str, s: &[u8]| text.is_some_and(|t| t.address_header(name, &lower(s)));
         match key {
             K::Larger(n) => meta.size > *n,
             K::Smaller(n) => meta.size < *n,
@@ -534,10 +580,10 @@ impl Candidate<'_> {
             K::Younger(n) => self.now - meta.internal_date <= i64::from(*n),
             // Flags share the message's MODSEQ: a per-flag entry name asks the same.
             K::ModSeq { modseq, .. } => meta.modseq >= *modseq,
-            K::From(s) => header("From", s),
-            K::To(s) => header("To", s),
-            K::Cc(s) => header("Cc", s),
-            K::Bcc(s) => header("Bcc", s),
+            K::From(s) => address("From", s),
+            K::To(s) => address("To", s),
+            K::Cc(s) => address("Cc", s),
+            K::Bcc(s) => address("Bcc", s),
             K::Subject(s) => header("Subject", s),
             K::Header(name, s) => header(name, s),
             K::Body(s) => text.is_some_and(|t| t.body_has(&lower(s))),
@@ -561,6 +607,24 @@ mod tests {
             "the second field counts too"
         );
         assert!(!text.header("x-extra", "body"));
+    }
+
+    #[test]
+    fn address_keys_match_the_envelope_form_too() {
+        let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+                    To: Ann <ann@example.org>, (just a note)\r\n\r\nbody\r\n";
+        let text = Text::new(raw);
+        assert!(text.address_header("From", "user-from@domain.org"));
+        assert!(text.address_header("From", "comment"), "as written");
+        assert!(!text.address_header("From", "user-from@comment"));
+        assert!(text.address_header("To", "ann@example.org"));
+        assert!(!text.address_header("Cc", "ann"));
+        // Written plainly, a field is not parsed: its written form says it all.
+        assert!(!envelope_may_differ(
+            b"Ann <ann@example.org>, bob@example.org"
+        ));
+        assert!(envelope_may_differ(b"ann @example.org"));
+        assert!(envelope_may_differ(b"\"A, B\" <ab@example.org>"));
     }
 
     #[test]
