@@ -40,7 +40,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// The message for a chain; `reads_trace`: a script in it may read the Received fields'
-    /// structure (see [`super::Compiled::reads_trace`]).
+    /// structure (see `Compiled::reads_trace`).
     pub(crate) fn message(&self, reads_trace: bool) -> &Message<'a> {
         if reads_trace {
             self.whole.get_or_init(|| parse(&WHOLE, self.raw))
