@@ -9,11 +9,13 @@
 //! mail itself.
 
 mod manage;
+mod parse;
 mod run;
 pub mod settings;
 
 pub use manage::{PutError, put_script, valid_name};
-pub use run::{Arrival, Edited, Outgoing, Parsed, Verdict};
+pub use parse::Parsed;
+pub use run::{Arrival, Edited, Outgoing, Verdict};
 
 use crate::srs::Srs;
 use hermod_store::{Scripts, UserId};
@@ -109,14 +111,37 @@ pub struct ScriptError {
 /// Compiled scripts kept per process; a server has few distinct scripts per user.
 const CACHE_MAX: usize = 4096;
 
+/// A compiled script, with what hermod learns from it once, when it is compiled.
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    sieve: Arc<sieve::Sieve>,
+    /// It may read the Received fields' structure (`${header.received.rcvd.from}` and the
+    /// like), or includes scripts (compiled only when they run) that might: only then is
+    /// the trace tokenized for it (see [`Parsed`]).
+    reads_trace: bool,
+}
+
+impl Compiled {
+    fn new(sieve: sieve::Sieve) -> Compiled {
+        // sieve-rs keeps the compiled program private; its Debug form names each header
+        // variable's part (`Received(From(Any))` for the trace's) and each `Include(...)`.
+        // Anything else that happens to print so only costs the tokenizing.
+        let program = format!("{sieve:?}");
+        Compiled {
+            reads_trace: program.contains("Received(") || program.contains("Include("),
+            sieve: Arc::new(sieve),
+        }
+    }
+}
+
 /// The interpreter with hermod's settings, the site's scripts and the compiled-script cache.
 pub struct SieveEngine {
     compiler: Compiler,
     runtime: Runtime,
     limits: SieveLimits,
-    before: Option<Arc<sieve::Sieve>>,
-    after: Option<Arc<sieve::Sieve>>,
-    cache: Mutex<HashMap<i64, Arc<sieve::Sieve>>>,
+    before: Option<Compiled>,
+    after: Option<Compiled>,
+    cache: Mutex<HashMap<i64, Compiled>>,
     srs: Option<Srs>,
     hostname: String,
 }
@@ -201,9 +226,9 @@ impl SieveEngine {
     }
 
     /// Compiles a script: errors carry the line and column.
-    pub fn compile(&self, text: &[u8]) -> Result<Arc<sieve::Sieve>, ScriptError> {
+    pub(crate) fn compile(&self, text: &[u8]) -> Result<Compiled, ScriptError> {
         match self.compiler.compile(text) {
-            Ok(script) => Ok(Arc::new(script)),
+            Ok(script) => Ok(Compiled::new(script)),
             Err(e) => Err(ScriptError {
                 // sieve-rs says where: "... at line 3, column 7."
                 message: e.to_string(),
@@ -211,9 +236,9 @@ impl SieveEngine {
         }
     }
 
-    fn site_script(&self, text: &[u8]) -> Result<Arc<sieve::Sieve>, ScriptError> {
+    fn site_script(&self, text: &[u8]) -> Result<Compiled, ScriptError> {
         let script = self.compile(text)?;
-        run::dry_run(&self.runtime, script.clone())?;
+        run::dry_run(&self.runtime, script.sieve.clone())?;
         Ok(script)
     }
 
@@ -234,7 +259,7 @@ impl SieveEngine {
             });
         }
         let script = self.compile(text)?;
-        run::dry_run(&self.runtime, script)
+        run::dry_run(&self.runtime, script.sieve)
     }
 
     /// The user's script by its store id, compiled once per process.
@@ -242,7 +267,7 @@ impl SieveEngine {
         &self,
         scripts: &dyn Scripts,
         id: i64,
-    ) -> Result<Option<Arc<sieve::Sieve>>, String> {
+    ) -> Result<Option<Compiled>, String> {
         if let Some(found) = self.lock_cache().get(&id) {
             return Ok(Some(found.clone()));
         }
@@ -259,7 +284,7 @@ impl SieveEngine {
         Ok(Some(script))
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<sieve::Sieve>>> {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Compiled>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -273,6 +298,8 @@ impl SieveEngine {
 /// several scripts, they run as one run each with the actions collected across them.
 pub(crate) struct Chain {
     pub scripts: Vec<(String, Arc<sieve::Sieve>)>,
+    /// One of them may read the Received fields' structure (see [`Compiled::reads_trace`]).
+    pub reads_trace: bool,
 }
 
 impl SieveEngine {
@@ -284,11 +311,11 @@ impl SieveEngine {
     ) -> Chain {
         let mut chain = Vec::new();
         if let Some(before) = &self.before {
-            chain.push(("before".to_owned(), before.clone()));
+            chain.push(("before", before.clone()));
         }
         if let Some(id) = script {
             match self.user_script(scripts, id).await {
-                Ok(Some(found)) => chain.push(("personal".to_owned(), found)),
+                Ok(Some(found)) => chain.push(("personal", found)),
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(user = user.0, error, "the user's Sieve script is skipped")
@@ -296,9 +323,15 @@ impl SieveEngine {
             }
         }
         if let Some(after) = &self.after {
-            chain.push(("after".to_owned(), after.clone()));
+            chain.push(("after", after.clone()));
         }
-        Chain { scripts: chain }
+        Chain {
+            reads_trace: chain.iter().any(|(_, script)| script.reads_trace),
+            scripts: chain
+                .into_iter()
+                .map(|(name, script)| (name.to_owned(), script.sieve))
+                .collect(),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! One delivery's run of the script chain: the interpreter's events answered from the store
 //! and collected into a [`Verdict`].
 
-use super::{Chain, ScriptError, SieveEngine};
+use super::{Chain, Parsed, ScriptError, SieveEngine};
 use crate::pipeline::Folder;
 use hermod_store::{Flags, SpecialUse, Store, UserId, is_valid_keyword};
 use hermod_types::MailboxName;
@@ -9,41 +9,6 @@ use sieve::runtime::RuntimeError;
 use sieve::{Envelope, Event, Input, Mailbox, Recipient, Runtime, SpamStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// An arriving message as the interpreter reads it, parsed once for every recipient's chain
-/// and every script in it: parsing (headers, the Received trace, the body's text) was a
-/// third of a run's cost, and a message to ten users was parsed ten times.
-pub struct Parsed<'a> {
-    message: mail_parser::Message<'a>,
-}
-
-impl<'a> Parsed<'a> {
-    /// What `Runtime::filter` would give the interpreter: the message, or an empty one when
-    /// it cannot be parsed at all.
-    pub fn new(raw: &'a [u8]) -> Parsed<'a> {
-        let message = mail_parser::MessageParser::new()
-            .parse(raw)
-            .unwrap_or_else(unparsable);
-        Parsed { message }
-    }
-}
-
-/// sieve-rs's stand-in for a message its parser refuses: one empty text part.
-fn unparsable<'a>() -> mail_parser::Message<'a> {
-    mail_parser::Message {
-        parts: vec![mail_parser::MessagePart {
-            headers: vec![],
-            is_encoding_problem: false,
-            body: mail_parser::PartType::Text("".into()),
-            encoding: mail_parser::Encoding::None,
-            offset_header: 0,
-            offset_body: 0,
-            offset_end: 0,
-        }],
-        raw_message: b""[..].into(),
-        ..Default::default()
-    }
-}
 
 /// One local copy as it arrives: the message and its envelope for one recipient.
 pub struct Arrival<'a> {
@@ -123,6 +88,7 @@ impl SieveEngine {
     ) -> Result<Verdict, String> {
         let mut verdict = Verdict::default();
         let mut kept = false;
+        let message = arrival.message.message(chain.reads_trace);
         for (name, script) in chain.scripts {
             let mut host = Host {
                 store,
@@ -131,7 +97,7 @@ impl SieveEngine {
                 verdict: &mut verdict,
                 kept: &mut kept,
             };
-            host.run(&self.runtime, &self.compiler, name, script)
+            host.run(&self.runtime, &self.compiler, message, name, script)
                 .await?;
             if verdict.reject.is_some() {
                 verdict.filed.clear();
@@ -158,13 +124,14 @@ impl Host<'_, '_> {
         &mut self,
         runtime: &Runtime,
         compiler: &sieve::Compiler,
+        message: &mail_parser::Message<'_>,
         name: String,
         script: Arc<sieve::Sieve>,
     ) -> Result<(), String> {
         let arrival = self.arrival;
         // Each run edits its own copy (editheader), so the shared parse is cloned, not lent.
         let mut context = runtime
-            .filter_parsed(arrival.message.message.clone())
+            .filter_parsed(message.clone())
             .with_envelope(Envelope::From, arrival.sender.unwrap_or(""))
             .with_envelope(Envelope::To, arrival.recipient)
             .with_user_address(arrival.user_address)

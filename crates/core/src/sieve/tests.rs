@@ -290,6 +290,41 @@ async fn include_reads_the_users_other_scripts() {
     assert!(v.filed.is_empty(), "{v:?}");
 }
 
+/// The Received fields are tokenized only for chains that may read their structure; a
+/// script that does reads it (directly or through an include), one that does not is told
+/// the same as before by every other test.
+#[tokio::test]
+async fn the_trace_is_parsed_for_scripts_that_read_it() {
+    let e = engine(SieveLimits::default(), None, None);
+    let reads = |text: &str| e.compile(text.as_bytes()).unwrap().reads_trace;
+    let by_host = r#"require ["variables", "fileinto", "mailbox"];
+        fileinto :create "${header.received.rcvd.from}";"#;
+    assert!(reads(by_host));
+    assert!(reads(r#"require "include"; include :personal "other";"#));
+    assert!(!reads(include_str!(
+        "../../../../bench/sieve-20-rules.sieve"
+    )));
+    assert!(!reads(
+        r#"require ["variables", "fileinto"]; if header :contains "received" "mx" { set "r" "${header.received}"; fileinto "INBOX"; }"#
+    ));
+
+    let s = setup().await;
+    let v = verdict_of(&s, &e, by_host, None).await;
+    assert_eq!(folders(&v), [named("mx.remote.test")]);
+    s.store
+        .blocking()
+        .sieve_put(s.alice, "trace", by_host.as_bytes())
+        .unwrap();
+    let v = verdict_of(
+        &s,
+        &e,
+        r#"require "include"; include :personal "trace";"#,
+        None,
+    )
+    .await;
+    assert_eq!(folders(&v), [named("mx.remote.test")]);
+}
+
 #[tokio::test]
 async fn limits_stop_a_run_and_keep_the_message() {
     let s = setup().await;
