@@ -9,13 +9,15 @@ use hermod_spam::training::{HELD_OUT_FOLDS, TUNING, Training, Tuning, digest};
 use hermod_spam::{Calibration, Class, Model};
 use std::path::Path;
 
+/// The files of `dir` in path order, as `hermod spam train` reads a folder (the order deals
+/// the held-out parts).
 fn files(dir: &Path) -> Vec<Vec<u8>> {
-    let mut out: Vec<_> = std::fs::read_dir(dir)
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
         .collect();
-    out.sort();
-    out
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
 fn main() {
