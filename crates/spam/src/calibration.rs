@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 /// The share of held-out ham a fitted cut may file into Junk: 0.3%, issue 14's aim. The
 /// held-out verdicts come from models that learned four fifths of the batch, a little
-/// harsher on ham than the model of all of it; a margin on top (0.25%) cost 0.1 to 1 point
-/// of recall on the SpamAssassin corpus (bench/spam-eval.md).
+/// harsher on ham than the model of all of it; a margin on top (0.25%) cost recall on the
+/// SpamAssassin corpus (bench/spam-eval.md).
 pub const TARGET_FALSE_POSITIVES: f64 = 0.003;
 /// Fewer held-out messages than this of a class fit nothing: the cut would rest on one or
 /// two messages (the stored cut, or the default, stays).
