@@ -524,6 +524,8 @@ fn spam_train_and_check() {
     let trained = ok(&config, &args, None);
     assert!(trained.contains("learned 60 spam and 60 ham"), "{trained}");
     assert!(trained.contains("now knows 60 spam, 60 ham"), "{trained}");
+    // Too small a batch to fit the junk cut: the default stays.
+    assert!(trained.contains("junk cut unchanged (0.6000)"), "{trained}");
     // The same messages again are not counted twice; one spam taught as ham moves over.
     let again = ok(&config, &args, None);
     assert!(again.contains("learned 0 spam and 0 ham"), "{again}");
@@ -564,6 +566,42 @@ fn spam_train_and_check() {
     assert!(!out.status.success());
     let out = hermod(&config, &["spam", "check", "/nonexistent/file"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/file"));
+}
+
+/// A batch of 1000 ham and 100 spam fits the junk cut on its held-out verdicts and stores
+/// it; a later small batch keeps it. (These made-up messages are never in between: the
+/// cut stays at the top, where the classifier is sure whatever the cut.)
+#[test]
+fn spam_train_fits_and_keeps_the_junk_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (spam_dir, ham_dir) = (dir.path().join("spam"), dir.path().join("ham"));
+    std::fs::create_dir(&spam_dir).unwrap();
+    std::fs::create_dir(&ham_dir).unwrap();
+    for n in 0..1000 {
+        if n < 100 {
+            std::fs::write(spam_dir.join(format!("{n}.eml")), corpus_message(true, n)).unwrap();
+        }
+        std::fs::write(ham_dir.join(format!("{n}.eml")), corpus_message(false, n)).unwrap();
+    }
+    let [spam, ham] = [&spam_dir, &ham_dir].map(|d| d.to_str().unwrap().to_owned());
+    let fitted = ok(
+        &config,
+        &["spam", "train", "--spam", &spam, "--ham", &ham],
+        None,
+    );
+    assert!(
+        fitted.contains("junk cut 0.9900: of 100 spam and 1000 ham judged held out")
+            && fitted.contains("100 spam and 0 ham would be filed into Junk"),
+        "{fitted}"
+    );
+    let one = spam_dir.join("0.eml");
+    let small = ok(
+        &config,
+        &["spam", "train", "--ham", one.to_str().unwrap()],
+        None,
+    );
+    assert!(small.contains("junk cut unchanged (0.9900)"), "{small}");
 }
 
 #[test]

@@ -460,3 +460,84 @@ async fn a_dead_resolver_costs_each_message_little() {
     let header = header_of(&inbox[2]);
     assert!(header.contains("spf=temperror"), "{header}");
 }
+
+/// The server-wide model trained on 60 casino spam and 60 meeting notes, with `junk_cut` as
+/// its stored calibration (what `hermod spam train` fits); the model it makes.
+fn train_with_cut(server: &TestServer, junk_cut: f64) -> hermod_spam::Model {
+    use hermod_spam::training::{Training, digest};
+    use hermod_spam::{Calibration, Class};
+    use hermod_store::{BayesCounts, BlockingStore};
+    let mut training = Training::default();
+    for n in 0..60 {
+        let spam = format!("{}{n}", message("win@casino.test", "jackpot")).replace(
+            "Hello Alice, see you tomorrow.",
+            "Casino jackpot bonus, claim your prize.",
+        );
+        let ham = format!("{}{n}", message("bob@sender.test", "agenda")).replace(
+            "Hello Alice, see you tomorrow.",
+            "Project agenda: budget review, minutes.",
+        );
+        for (text, class) in [(spam, Class::Spam), (ham, Class::Ham)] {
+            training.add(text.as_bytes(), digest(text.as_bytes()), None, class);
+        }
+    }
+    let delta = training.delta();
+    let counts = BayesCounts {
+        spam_messages: delta.spam_messages,
+        ham_messages: delta.ham_messages,
+        tokens: delta.tokens.clone(),
+    };
+    server.store.bayes_learn(None, &counts, &[]).unwrap();
+    let calibration = Calibration {
+        junk_cut,
+        ..Calibration::default()
+    };
+    server
+        .store
+        .bayes_set_calibration(&calibration.to_text())
+        .unwrap();
+    let mut model =
+        hermod_spam::Model::from_counts(delta.spam_messages, delta.ham_messages, delta.tokens);
+    model.calibration = calibration;
+    model
+}
+
+/// The junk cut `hermod spam train` stores decides where the classifier alone files into
+/// Junk: the same message leaning towards spam (about 0.75, Junk uncalibrated) is filed with
+/// a cut below its probability and stays in the inbox (a lean without a rule's help) with a
+/// cut above.
+#[tokio::test]
+async fn the_stored_junk_cut_decides_where_the_classifier_alone_files_into_junk() {
+    let from = "carol@elsewhere.test";
+    let leaning = message(from, "mixed").replace(
+        "Hello Alice, see you tomorrow.",
+        "Casino jackpot bonus. budget",
+    );
+    let probe = TestServer::start().await;
+    let model = train_with_cut(&probe, 0.6);
+    let verdict = hermod_spam::scan(leaning.as_bytes(), &model, 1_795_867_200);
+    let hermod_spam::Bayes::Probability(p) = verdict.bayes else {
+        panic!("{verdict:?}")
+    };
+    assert!(
+        p > 0.52 && p < 0.98,
+        "the message should lean, not decide: {p}"
+    );
+    assert!(
+        verdict.hits.iter().all(|h| h.name.starts_with("BAYES_")),
+        "{verdict:?}"
+    );
+
+    for (cut, junk) in [((0.5 + p) / 2.0, true), ((p + 0.99) / 2.0, false)] {
+        let server = server_with(|_| {}).await;
+        train_with_cut(&server, cut);
+        let r = send(&server, "client.test", from, &leaning).await;
+        assert_eq!(r.code, 250, "{r:?}");
+        let (filed, other) = (server.messages(ALICE, "Junk"), server.inbox(ALICE));
+        let (ours, empty) = if junk { (filed, other) } else { (other, filed) };
+        assert!(ours.len() == 1 && empty.is_empty(), "cut {cut}, p {p}");
+        let header = header_of(&ours[0]);
+        let score = if junk { "score=5" } else { "score=4.5" };
+        assert!(header.contains(score), "cut {cut}, p {p}: {header}");
+    }
+}

@@ -3,6 +3,7 @@
 //! confident answers near 0 or 1 and an honest 0.5 when the evidence is mixed; where
 //! Fisher's test is certain both ways, Robinson's geometric means decide.
 
+use crate::calibration::Calibration;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -53,11 +54,13 @@ pub enum Class {
     Ham,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Model {
     pub spam_messages: u64,
     pub ham_messages: u64,
     tokens: TokenMap,
+    /// Where this model's answers file mail into Junk (fitted by `hermod spam train`).
+    pub calibration: Calibration,
 }
 
 impl Model {
@@ -83,6 +86,7 @@ impl Model {
             spam_messages: spam_messages.max(0) as u64,
             ham_messages: ham_messages.max(0) as u64,
             tokens,
+            calibration: Calibration::default(),
         }
     }
 
@@ -111,6 +115,15 @@ impl Model {
                 Class::Ham => counts.ham = counts.ham.saturating_add(1),
             }
         }
+    }
+
+    /// Takes back one lesson of `tokens` as `class` (counts stop at zero).
+    pub fn unlearn(&mut self, tokens: &[u64], class: Class) {
+        let (spam, ham) = match class {
+            Class::Spam => (-1, 0),
+            Class::Ham => (0, -1),
+        };
+        self.add_counts(spam, ham, tokens.iter().map(|t| (*t, spam, ham)));
     }
 
     /// Every token with its counts, for storing.
@@ -378,6 +391,21 @@ mod tests {
         assert_eq!(without, trained().spam_probability(&message));
         let with = taught.spam_probability(&message).unwrap();
         assert!(with < without.unwrap() - 0.05, "{with} {without:?}");
+    }
+
+    #[test]
+    fn unlearning_takes_back_one_lesson() {
+        let mut model = trained();
+        model.learn(&[1, 3, 50], Class::Spam);
+        model.unlearn(&[1, 3, 50], Class::Spam);
+        let before = trained();
+        assert_eq!(model.spam_messages, before.spam_messages);
+        for token in [1, 3, 50] {
+            assert_eq!(model.counts(token), before.counts(token));
+        }
+        model.unlearn(&[3], Class::Ham);
+        assert_eq!(model.counts(3).ham, before.counts(3).ham - 1);
+        assert_eq!(model.ham_messages, before.ham_messages - 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! back) live here; DNS lookups and storage are the callers' business.
 
 pub mod bayes;
+pub mod calibration;
 pub mod checks;
 pub mod fingerprint;
 pub mod rules;
@@ -12,6 +13,7 @@ pub mod training;
 pub mod verdict;
 
 pub use bayes::{Class, Model};
+pub use calibration::Calibration;
 pub use verdict::{Action, Bayes, Hit, Thresholds, Verdict};
 
 use mail_parser::MessageParser;
@@ -52,6 +54,7 @@ pub fn scan_message(
             hits: vec![Hit::new("UNPARSEABLE", 2.0)],
             bayes: Bayes::Skipped,
             exempt: false,
+            calibration: model.calibration,
         };
         return (verdict, vec![None; personal.len()]);
     };
@@ -62,7 +65,7 @@ pub fn scan_message(
     let tokens = tokens::tokenize(message);
     let bayes = match model.spam_probability(&tokens) {
         Some(p) => {
-            hits.insert(0, verdict::bayes_hit(p));
+            hits.insert(0, model.calibration.bayes_hit(p));
             Bayes::Probability(p)
         }
         None => Bayes::Untrained,
@@ -75,6 +78,7 @@ pub fn scan_message(
         hits,
         bayes,
         exempt: false,
+        calibration: model.calibration,
     };
     (verdict, own)
 }

@@ -5,6 +5,7 @@
 //! Junk teaches the user's own model.
 
 use crate::bayes::{Class, MIN_TRAINED, Model};
+use crate::calibration::HeldOut;
 use std::collections::HashMap;
 
 /// One batch of lessons for one model.
@@ -37,12 +38,21 @@ pub const TUNING: Tuning = Tuning {
     ham_goal: 0.2,
 };
 
+/// Into how many parts [`Training::held_out`] deals a batch for `hermod spam train`: each
+/// part is judged by a model of the other four fifths, tuned (five tunings: about four
+/// times the time tuning alone takes). Fewer parts judge with models further from the one
+/// trained on everything.
+pub const HELD_OUT_FOLDS: usize = 5;
+
 /// One message of a batch as tuning sees it.
+#[derive(Clone)]
 struct Lesson {
     tokens: Vec<u64>,
     class: Class,
     /// How many times the model has learned it (1, and once more per tuning lesson).
     times: u32,
+    /// What the content rules add to its score (for held-out verdicts).
+    rules: f64,
 }
 
 /// How [`Training::tune`] decides which messages to teach again.
@@ -82,6 +92,7 @@ impl Training {
                     tokens,
                     class,
                     times: 1,
+                    rules: rule_score(&parsed),
                 });
             }
             return;
@@ -107,6 +118,7 @@ impl Training {
             tokens,
             class,
             times: 1,
+            rules: rule_score(&parsed),
         });
     }
 
@@ -130,24 +142,64 @@ impl Training {
         }
         let delta = self.delta();
         model.add_counts(delta.spam_messages, delta.ham_messages, delta.tokens);
-        let mut passes = 0;
-        while passes < tuning.passes {
-            let unsure: Vec<usize> = (0..self.lessons.len())
-                .filter(|&i| needs_lesson(&model, &self.lessons[i], tuning))
-                .collect();
-            if unsure.is_empty() {
-                break;
-            }
-            passes += 1;
-            for i in unsure {
-                let lesson = &mut self.lessons[i];
-                model.learn(&lesson.tokens, lesson.class);
-                self.learn.learn(&lesson.tokens, lesson.class);
-                lesson.times += 1;
-                self.tuned += 1;
-            }
+        let (learn, tuned) = (&mut self.learn, &mut self.tuned);
+        tune_lessons(&mut model, &mut self.lessons, tuning, |lesson| {
+            learn.learn(&lesson.tokens, lesson.class);
+            *tuned += 1;
+        })
+    }
+
+    /// Held-out verdicts for fitting the junk cut ([`crate::Calibration::fit`]): the batch is dealt into
+    /// `folds` parts, and each part's messages are judged by the model of everything else
+    /// (`before`, the store's model, with the rest of the batch, tuned with `tuning` as
+    /// [`Training::tune`] would). The left-out scores tuning computes are no substitute:
+    /// tuning teaches a message's look-alikes of the other class again *because* of that
+    /// message, so left out it meets a model set against it, and looks harder than new mail
+    /// does. Called before [`Training::tune`]; empty when the batch is too small to tune.
+    pub fn held_out(&self, before: &Model, tuning: &Tuning, folds: usize) -> Vec<HeldOut> {
+        debug_assert_eq!(self.tuned, 0, "held_out is called before tune");
+        let of = |class| self.lessons.iter().filter(|l| l.class == class).count() as u64;
+        if folds < 2 || of(Class::Spam) < MIN_TRAINED || of(Class::Ham) < MIN_TRAINED {
+            return Vec::new();
         }
-        passes
+        let mut whole = before.clone();
+        let delta = self.delta();
+        whole.add_counts(delta.spam_messages, delta.ham_messages, delta.tokens);
+        // Each class dealt round by itself, so that every part holds its share of both.
+        let mut dealt = [0usize; 2];
+        let part: Vec<usize> = (self.lessons.iter())
+            .map(|lesson| {
+                let of_class = &mut dealt[usize::from(lesson.class == Class::Ham)];
+                *of_class += 1;
+                *of_class % folds
+            })
+            .collect();
+        let mut out = Vec::with_capacity(self.lessons.len());
+        for fold in 0..folds {
+            let in_fold = |i: usize| part[i] == fold;
+            let mut model = whole.clone();
+            let mut rest = Vec::new();
+            for (i, lesson) in self.lessons.iter().enumerate() {
+                if in_fold(i) {
+                    model.unlearn(&lesson.tokens, lesson.class);
+                } else {
+                    rest.push(Lesson {
+                        times: 1,
+                        ..lesson.clone()
+                    });
+                }
+            }
+            tune_lessons(&mut model, &mut rest, tuning, |_| {});
+            let judged = self.lessons.iter().enumerate().filter(|(i, _)| in_fold(*i));
+            out.extend(judged.filter_map(|(_, lesson)| {
+                Some(HeldOut {
+                    spam: lesson.class == Class::Spam,
+                    probability: model.spam_probability(&lesson.tokens)?,
+                    rules: lesson.rules,
+                })
+            }));
+        }
+        out
     }
 
     /// The counts to add: what was learned less what was taken back.
@@ -170,6 +222,42 @@ impl Training {
                 .collect(),
         }
     }
+}
+
+/// What the content rules add to a message's score, as the held-out verdicts count it. The
+/// one rule that depends on the clock (a date in the future) is left out: when the
+/// message arrived is not known here.
+fn rule_score(message: &mail_parser::Message<'_>) -> f64 {
+    let far_ahead = i64::MAX / 2;
+    let hits = crate::rules::content_hits(message, far_ahead);
+    hits.iter().map(|rule| rule.score).sum()
+}
+
+/// Teaches `model` again, pass after pass, the lessons it misjudges (see [`needs_lesson`]),
+/// calling `taught` for each lesson given again; the passes that taught something.
+fn tune_lessons(
+    model: &mut Model,
+    lessons: &mut [Lesson],
+    tuning: &Tuning,
+    mut taught: impl FnMut(&Lesson),
+) -> usize {
+    let mut passes = 0;
+    while passes < tuning.passes {
+        let unsure: Vec<usize> = (0..lessons.len())
+            .filter(|&i| needs_lesson(model, &lessons[i], tuning))
+            .collect();
+        if unsure.is_empty() {
+            break;
+        }
+        passes += 1;
+        for i in unsure {
+            let lesson = &mut lessons[i];
+            model.learn(&lesson.tokens, lesson.class);
+            lesson.times += 1;
+            taught(lesson);
+        }
+    }
+    passes
 }
 
 /// Whether `model` scores `lesson` on the wrong side of its class's goal, judged as if it
@@ -237,27 +325,36 @@ mod tests {
     }
 
     /// 60 spam and 60 ham of clearly different vocabulary, and `hard` ham newsletters that
-    /// speak the spam's language: learned once each.
-    fn batch(hard: usize) -> Training {
-        let mut t = Training::default();
+    /// speak the spam's language.
+    fn batch_mail(hard: usize) -> Vec<(Class, Vec<u8>)> {
+        let mut out = Vec::new();
         for n in 0..60 {
             let spam = mail(
                 &format!("s{n}"),
                 &format!("cheap pills offer buy now code{n}"),
             );
-            t.add(&spam, digest(&spam), None, Class::Spam);
+            out.push((Class::Spam, spam));
             let ham = mail(
                 &format!("h{n}"),
                 &format!("meeting agenda project notes ref{n}"),
             );
-            t.add(&ham, digest(&ham), None, Class::Ham);
+            out.push((Class::Ham, ham));
         }
         for n in 0..hard {
             let ham = mail(
                 &format!("n{n}"),
                 &format!("cheap pills offer subscriber digest{n}"),
             );
-            t.add(&ham, digest(&ham), None, Class::Ham);
+            out.push((Class::Ham, ham));
+        }
+        out
+    }
+
+    /// [`batch_mail`] learned once each.
+    fn batch(hard: usize) -> Training {
+        let mut t = Training::default();
+        for (class, message) in batch_mail(hard) {
+            t.add(&message, digest(&message), None, class);
         }
         t
     }
@@ -316,5 +413,43 @@ mod tests {
         let before = sorted(t.delta());
         assert_eq!((t.tune(Model::default(), &TUNING), t.tuned), (0, 0));
         assert_eq!(sorted(t.delta()), before);
+    }
+
+    /// Each message is judged by a model that never learned it, in this batch or before
+    /// it: the one ham newsletter, alone against the spam it resembles, looks more like spam
+    /// held out than to the whole model, which learned it.
+    #[test]
+    fn held_out_messages_are_judged_without_their_own_lessons() {
+        let t = batch(1);
+        let held_out = t.held_out(&Model::default(), &TUNING, 10);
+        assert_eq!(held_out.len(), 121);
+        let spam: Vec<_> = held_out.iter().filter(|m| m.spam).collect();
+        assert_eq!(spam.len(), 60);
+        assert!(spam.iter().all(|m| m.probability > 0.9), "{spam:?}");
+        let leaning: Vec<_> = held_out
+            .iter()
+            .filter(|m| !m.spam && m.probability > 0.5)
+            .collect();
+        assert_eq!(leaning.len(), 1, "{held_out:?}");
+        let newsletter = mail("n0", "cheap pills offer subscriber digest0");
+        let newsletter = crate::tokens::tokenize(&crate::parse(&newsletter).unwrap());
+        let whole = model(&t).spam_probability(&newsletter).unwrap();
+        assert!(leaning[0].probability > whole, "{leaning:?} {whole}");
+        // The rules count as delivery counts them (these test messages lack From and Date).
+        assert!(held_out.iter().all(|m| m.rules > 2.0), "{held_out:?}");
+
+        // The same batch learned before (the store has it, each message known): the same
+        // verdicts, the store's lessons of each message taken out too.
+        let mut again = Training::default();
+        let before = model(&t);
+        for (class, body) in batch_mail(1) {
+            again.add(&body, digest(&body), Some(class == Class::Spam), class);
+        }
+        assert_eq!(again.known, 121);
+        assert_eq!(again.held_out(&before, &TUNING, 10), held_out);
+        // Too small to tune is too small to judge.
+        let mut few = Training::default();
+        few.add(SPAM, digest(SPAM), None, Class::Spam);
+        assert!(few.held_out(&before, &TUNING, 5).is_empty());
     }
 }

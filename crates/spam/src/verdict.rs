@@ -1,6 +1,7 @@
 //! Adding up the evidence: named hits with scores, the Bayesian probability as a score, and
 //! what the total means for the message (Inbox, Junk, refused), as headers and log text.
 
+use crate::calibration::Calibration;
 use std::fmt::Write;
 
 /// One piece of evidence: a rule or check that fired, and what it adds to the score.
@@ -42,28 +43,6 @@ pub fn check(name: &str) -> Hit {
         .iter()
         .find(|(n, _)| *n == name)
         .map_or(0.0, |(_, s)| *s);
-    Hit::new(name, score)
-}
-
-/// The Bayesian probability as a named hit: strong evidence either way moves the score;
-/// the middle does nothing. From 0.6 up the classifier alone files into Junk at the default
-/// threshold, above 0.5 with any rule's help; exactly 0.5 (no clue at all) scores nothing.
-/// These cuts suit a model tuned by `hermod spam train` ([`crate::training::TUNING`]),
-/// which pulls the hard cases of both classes towards the middle: on the SpamAssassin
-/// corpus 96.5% / 96.6% / 95.9% of spam and 3 / 1 / 3 of 2075 ham per seed (see
-/// bench/spam-eval.md).
-pub fn bayes_hit(probability: f64) -> Hit {
-    let (name, score) = match probability {
-        p if p >= 0.99 => ("BAYES_99", 5.5),
-        p if p >= 0.80 => ("BAYES_80", 5.0),
-        p if p >= 0.60 => ("BAYES_60", 5.0),
-        p if p > 0.50 => ("BAYES_55", 4.5),
-        p if p > 0.40 => ("BAYES_50", 0.0),
-        p if p > 0.20 => ("BAYES_40", -0.5),
-        p if p > 0.05 => ("BAYES_20", -1.0),
-        p if p > 0.01 => ("BAYES_05", -1.5),
-        _ => ("BAYES_00", -2.5),
-    };
     Hit::new(name, score)
 }
 
@@ -110,6 +89,8 @@ pub struct Verdict {
     pub bayes: Bayes,
     /// An allow-listed client: scored and tagged, never refused or filed into Junk.
     pub exempt: bool,
+    /// How the classifier's answer was scored (the model's), for [`Verdict::with_bayes`].
+    pub calibration: Calibration,
 }
 
 impl Verdict {
@@ -125,7 +106,7 @@ impl Verdict {
         let bayes = match (probability, self.bayes) {
             (_, Bayes::Skipped) => Bayes::Skipped,
             (Some(p), _) => {
-                hits.insert(0, bayes_hit(p));
+                hits.insert(0, self.calibration.bayes_hit(p));
                 Bayes::Probability(p)
             }
             (None, _) => Bayes::Untrained,
@@ -134,6 +115,7 @@ impl Verdict {
             hits,
             bayes,
             exempt: self.exempt,
+            calibration: self.calibration,
         }
     }
 
@@ -207,11 +189,16 @@ mod tests {
         reject: 15.0,
     };
 
+    fn bayes_hit(p: f64) -> Hit {
+        Calibration::default().bayes_hit(p)
+    }
+
     fn verdict(hits: Vec<Hit>) -> Verdict {
         Verdict {
             hits,
             bayes: Bayes::Untrained,
             exempt: false,
+            calibration: Calibration::default(),
         }
     }
 
@@ -260,13 +247,39 @@ mod tests {
 
     #[test]
     fn bayes_buckets() {
-        // No clue at all is no evidence; a lean towards spam needs a rule's help; from 0.6
-        // the classifier alone files into Junk.
+        // No clue at all is no evidence; a lean towards spam needs a rule's help; from the
+        // junk cut (0.6 uncalibrated) the classifier alone files into Junk.
         assert_eq!(bayes_hit(0.5).score, 0.0);
         assert!(bayes_hit(0.501).score < T.junk && bayes_hit(0.501).score > 3.0);
         assert!(bayes_hit(0.6).score >= T.junk);
         assert_eq!(bayes_hit(0.0).name, "BAYES_00");
         assert!(bayes_hit(0.999).score >= T.junk);
         assert_eq!(check("UNKNOWN_CHECK").score, 0.0);
+    }
+
+    /// A user's own answer is scored with the calibration the server's was.
+    #[test]
+    fn another_answer_is_scored_with_the_same_calibration() {
+        let calibration = Calibration {
+            junk_cut: 0.52,
+            ..Calibration::default()
+        };
+        let server = Verdict {
+            hits: vec![calibration.bayes_hit(0.3)],
+            bayes: Bayes::Probability(0.3),
+            exempt: false,
+            calibration,
+        };
+        assert_eq!(server.action(T), Action::Inbox);
+        let own = server.with_bayes(Some(0.53));
+        assert_eq!(own.action(T), Action::Junk);
+        assert_eq!(own.hits, [Hit::new("BAYES_55", 5.0)]);
+        assert_eq!(own.calibration, calibration);
+        // Uncalibrated, the same answer is only a lean.
+        let plain = Verdict {
+            calibration: Calibration::default(),
+            ..server
+        };
+        assert_eq!(plain.with_bayes(Some(0.53)).action(T), Action::Inbox);
     }
 }

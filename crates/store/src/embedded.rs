@@ -580,6 +580,15 @@ impl SpamData for EmbeddedStore {
         self.run(|s| s.bayes_generation()).await
     }
 
+    async fn bayes_calibration(&self) -> Result<Option<String>> {
+        self.run(|s| s.bayes_calibration()).await
+    }
+
+    async fn bayes_set_calibration(&self, params: &str) -> Result<()> {
+        let params = params.to_owned();
+        self.run(move |s| s.bayes_set_calibration(&params)).await
+    }
+
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState> {
         let key = key.to_owned();
         self.run(move |s| s.greylist(&key, now, delay)).await

@@ -183,6 +183,10 @@ pub trait BlockingStore: Send + Sync + 'static {
     fn bayes_seen(&self, owner: Option<UserId>, digests: &[Vec<u8>]) -> Result<Vec<Option<bool>>>;
     /// A number that changes whenever any model does: a cheap test for reloading.
     fn bayes_generation(&self) -> Result<i64>;
+    /// The server-wide model's calibration (see [`SpamData::bayes_calibration`]).
+    fn bayes_calibration(&self) -> Result<Option<String>>;
+    /// Replaces it (see [`SpamData::bayes_set_calibration`]).
+    fn bayes_set_calibration(&self, params: &str) -> Result<()>;
     /// Records a delivery attempt of a greylisting triplet `key` at `now`; it passes once
     /// `delay` seconds have gone by since its first attempt.
     fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;

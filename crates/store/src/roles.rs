@@ -269,6 +269,11 @@ pub trait SpamData: Send + Sync {
     ) -> Result<Vec<Option<bool>>>;
     /// Changes whenever any model does: a cheap test for reloading.
     async fn bayes_generation(&self) -> Result<i64>;
+    /// The verdict's parameters fitted for the server-wide model by `hermod spam train`
+    /// (opaque here: `hermod_spam::Calibration`'s text form); `None` before any.
+    async fn bayes_calibration(&self) -> Result<Option<String>>;
+    /// Replaces them, and moves the generation so that servers load them.
+    async fn bayes_set_calibration(&self, params: &str) -> Result<()>;
     /// Records an attempt of greylisting triplet `key` at `now`; it passes once `delay`
     /// seconds have gone by since its first attempt.
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState>;

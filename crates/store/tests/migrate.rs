@@ -137,6 +137,10 @@ async fn populate(store: &dyn Store) -> UserId {
         spam: true,
     }];
     store.bayes_learn(None, &counts, &seen).await.unwrap();
+    store
+        .bayes_set_calibration("junk_cut=0.53 ham=2075")
+        .await
+        .unwrap();
     store.greylist("1.2.3.4|a@b|c@d", 100, 60).await.unwrap();
     store
         .bulk_observe(&bulk_copy(1_000, "r1@other.test"))
@@ -210,6 +214,7 @@ async fn view(store: &dyn Store, user: UserId) -> Vec<String> {
         format!("{:?}", store.subscriptions(user).await.unwrap()),
         format!("{:?}", store.queue().await.unwrap()),
         format!("{:?}", store.bayes_load(None).await.unwrap()),
+        format!("{:?}", store.bayes_calibration().await.unwrap()),
         format!(
             "{:?}",
             store

@@ -386,5 +386,6 @@ fn skipped() -> Verdict {
         hits: Vec::new(),
         bayes: Bayes::Skipped,
         exempt: false,
+        calibration: Default::default(),
     }
 }

@@ -13,7 +13,7 @@ pub(crate) use bulk::Content;
 pub(crate) use recent::{RecentVerdict, RecentVerdicts};
 
 use hermod_config::{Config, Spam};
-use hermod_spam::{Model, Thresholds};
+use hermod_spam::{Calibration, Model, Thresholds};
 use hermod_store::{Store, UserId};
 use hermod_types::Cidr;
 use mail_auth::MessageAuthenticator;
@@ -151,8 +151,17 @@ impl SpamFilter {
             return None;
         }
         let counts = self.store.bayes_load(None).await.ok()?;
+        let calibration = match self.store.bayes_calibration().await.ok()? {
+            Some(text) => Calibration::from_text(&text).unwrap_or_else(|| {
+                tracing::warn!(stored = %text, "spam calibration unreadable; using the default");
+                Calibration::default()
+            }),
+            None => Calibration::default(),
+        };
         let model = tokio::task::spawn_blocking(move || to_model(counts));
-        Some((model.await.ok()?, now))
+        let mut model = model.await.ok()?;
+        model.calibration = calibration;
+        Some((model, now))
     }
 
     pub async fn model(&self) -> Arc<Model> {
@@ -171,6 +180,7 @@ impl SpamFilter {
                 spam = model.spam_messages,
                 ham = model.ham_messages,
                 tokens = model.token_count(),
+                junk_cut = model.calibration.junk_cut,
                 "Bayesian model loaded"
             );
             loaded.model = Arc::new(model);

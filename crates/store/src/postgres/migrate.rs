@@ -40,6 +40,7 @@ const TABLES: &[&str] = &[
     "bayes_totals",
     "bayes_seen",
     "bayes_generation",
+    "bayes_calibration",
     "greylist",
     "bulk_clusters",
     "bulk_bands",

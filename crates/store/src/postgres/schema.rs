@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("schema/009_secrets.sql")),
     (10, include_str!("schema/010_spam_settings.sql")),
     (11, include_str!("schema/011_bulk_clusters.sql")),
+    (12, include_str!("schema/012_spam_calibration.sql")),
 ];
 
 /// Any number that no other program on the database would pick: "hermod" in ASCII.

@@ -117,6 +117,29 @@ impl SpamData for PostgresStore {
         Ok(row.get(0))
     }
 
+    async fn bayes_calibration(&self) -> Result<Option<String>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT params FROM bayes_calibration WHERE owner = 0", &[])
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn bayes_set_calibration(&self, params: &str) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO bayes_calibration (owner, params) VALUES (0, $1)
+             ON CONFLICT (owner) DO UPDATE SET params = $1",
+            &[&params],
+        )
+        .await?;
+        tx.execute("UPDATE bayes_generation SET n = n + 1", &[])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<GreylistState> {
         let client = self.client().await?;
         // One statement records the attempt, new triplet or not: two nodes seeing a new

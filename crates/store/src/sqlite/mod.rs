@@ -701,6 +701,14 @@ impl crate::BlockingStore for SqliteStore {
         spam::generation(&self.read())
     }
 
+    fn bayes_calibration(&self) -> Result<Option<String>> {
+        spam::calibration(&self.read())
+    }
+
+    fn bayes_set_calibration(&self, params: &str) -> Result<()> {
+        self.write(|c| Ok((spam::set_calibration(c, params)?, vec![])))
+    }
+
     fn greylist(&self, key: &str, now: i64, delay: i64) -> Result<crate::GreylistState> {
         self.write(|c| Ok((spam::greylist(c, key, now, delay)?, vec![])))
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 16] = [
+const MIGRATIONS: [&str; 17] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -25,6 +25,7 @@ const MIGRATIONS: [&str; 16] = [
     MIGRATION_14,
     MIGRATION_15,
     MIGRATION_16,
+    MIGRATION_17,
 ];
 
 const SCHEMA: &str = r#"
@@ -432,6 +433,15 @@ CREATE TABLE bulk_recipients (
     PRIMARY KEY (cluster_id, recipient)
 ) WITHOUT ROWID;
 CREATE INDEX bulk_recipients_by_time ON bulk_recipients (cluster_id, last_seen);
+"#;
+
+/// Version 17: the spam verdict's parameters that `hermod spam train` fits for a model (owner
+/// 0, the server-wide one), in `hermod_spam::Calibration`'s text form.
+const MIGRATION_17: &str = r#"
+CREATE TABLE bayes_calibration (
+    owner INTEGER PRIMARY KEY,
+    params TEXT NOT NULL
+);
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

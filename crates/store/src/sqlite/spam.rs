@@ -83,6 +83,28 @@ pub(crate) fn seen(
         .collect()
 }
 
+pub(crate) fn calibration(conn: &Connection) -> Result<Option<String>> {
+    let params = conn
+        .query_row(
+            "SELECT params FROM bayes_calibration WHERE owner = 0",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(params)
+}
+
+/// Replaces the server-wide model's calibration; the generation moves, so servers reload.
+pub(crate) fn set_calibration(conn: &Connection, params: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO bayes_calibration (owner, params) VALUES (0, ?1)
+         ON CONFLICT (owner) DO UPDATE SET params = ?1",
+        [params],
+    )?;
+    conn.execute("UPDATE bayes_generation SET n = n + 1", [])?;
+    Ok(())
+}
+
 pub(crate) fn generation(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT n FROM bayes_generation", [], |r| r.get(0))?)
 }

@@ -66,6 +66,7 @@ macro_rules! every_contract {
             every_handle_shares_one_secret,
             // Spam data.
             bayes_counts_add_up_per_model,
+            bayes_calibration_is_replaced_and_moves_the_generation,
             greylisting_waits_then_passes_then_knows,
             bulk_copies_count_distinct_recipients_per_scope,
             bulk_campaign_keeps_one_cluster,

@@ -102,6 +102,40 @@ pub async fn bayes_counts_add_up_per_model(b: &dyn Backend) {
     assert!(s.bayes_seen(None, &[]).await.unwrap().is_empty());
 }
 
+/// The verdict's calibration: none at first, then the last one stored (kept as given: the
+/// store does not read it), and storing one moves the generation so that servers reload.
+pub async fn bayes_calibration_is_replaced_and_moves_the_generation(b: &dyn Backend) {
+    let s = b.store();
+    assert_eq!(s.bayes_calibration().await.unwrap(), None);
+    let start = s.bayes_generation().await.unwrap();
+    s.bayes_set_calibration("junk_cut=0.53 ham=2075")
+        .await
+        .unwrap();
+    let once = s.bayes_generation().await.unwrap();
+    assert!(once > start);
+    assert_eq!(
+        s.bayes_calibration().await.unwrap().as_deref(),
+        Some("junk_cut=0.53 ham=2075")
+    );
+    s.bayes_set_calibration("junk_cut=0.61").await.unwrap();
+    assert!(s.bayes_generation().await.unwrap() > once);
+    assert_eq!(
+        s.bayes_calibration().await.unwrap().as_deref(),
+        Some("junk_cut=0.61")
+    );
+    // Learning leaves it alone.
+    let learn = BayesCounts {
+        spam_messages: 1,
+        ham_messages: 0,
+        tokens: vec![(1, 1, 0)],
+    };
+    s.bayes_learn(None, &learn, &[]).await.unwrap();
+    assert_eq!(
+        s.bayes_calibration().await.unwrap().as_deref(),
+        Some("junk_cut=0.61")
+    );
+}
+
 /// Greylisting: a new triplet waits, the wait shrinks with time, the first attempt after
 /// the delay passes and later ones are known; triplets are independent; one not seen for a
 /// long time is forgotten.
