@@ -15,6 +15,7 @@ pub mod reply;
 pub mod selfcheck;
 mod smtp;
 mod spam;
+mod textual;
 mod web;
 
 pub use http::{client_services, domain_records, mta_sts_policy};

@@ -185,6 +185,13 @@ pub const DATA_BARE_LINE_ENDING: Reply = r(
     (5, 6, 0),
     "Message contains a bare CR or LF; lines must end with CRLF",
 );
+/// RFC 2045 and RFC 6152: 7bit and 8bit content holds no NUL, and hermod offers no
+/// BINARYMIME; a NUL inside a part's content is stored base64-encoded, elsewhere refused.
+pub const DATA_NUL: Reply = r(
+    554,
+    (5, 6, 0),
+    "Message has a NUL octet in a header or outside a part's 7bit or 8bit content",
+);
 pub const DATA_LINE_TOO_LONG: Reply = r(554, (5, 6, 0), "Message has a line that is too long");
 
 // SMTP AUTH (RFC 4954 6) and submission (RFC 6409).

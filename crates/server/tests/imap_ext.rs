@@ -240,7 +240,7 @@ async fn multiappend_literal8_and_utf8_append() {
     );
     // The NUL is no octet BODY[] may carry: the part is kept in base64 (more in
     // appended_binary_content_is_text_in_body_and_as_sent_in_binary).
-    let two_stored = "Subject: two\r\nContent-Transfer-Encoding: base64\r\n\r\nAGJpbmFyeQ0K\r\n";
+    let two_stored = "Subject: two\r\nContent-Transfer-Encoding: base64\r\nMIME-Version: 1.0\r\n\r\nAGJpbmFyeQ0K\r\n";
     assert_eq!(
         server.messages(ALICE, "Drafts"),
         [one.as_bytes(), two_stored.as_bytes()]

@@ -36,7 +36,8 @@ async fn stores_the_message_byte_for_byte_with_trace_fields() {
     let server = server_with_alice().await;
     let mut c = server.client().await;
     assert_eq!(c.cmd("EHLO client.test").await.code, 250);
-    let body = "Subject: hi\r\n\r\n..dot\r\n\x00biné\r\nlast line\r\n";
+    // 8-bit octets as they came (a NUL is another matter: smtp_nul.rs).
+    let body = "Subject: hi\r\n\r\n..dot\r\n\x7fbiné\r\nlast line\r\n";
     let reply = c
         .send_mail("bob@remote.test", &["alice@example.test"], body)
         .await;
@@ -61,7 +62,7 @@ async fn stores_the_message_byte_for_byte_with_trace_fields() {
         "{stored}"
     );
     assert!(
-        stored.ends_with("\r\nSubject: hi\r\n\r\n.dot\r\n\x00bin\u{e9}\r\nlast line\r\n"),
+        stored.ends_with("\r\nSubject: hi\r\n\r\n.dot\r\n\x7fbin\u{e9}\r\nlast line\r\n"),
         "{stored}"
     );
 }

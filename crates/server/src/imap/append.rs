@@ -4,9 +4,10 @@
 //! literal is asked for, so a client sending to a mailbox that does not exist gets
 //! `NO [TRYCREATE]` without uploading anything; a message over APPENDLIMIT is refused by
 //! the decoder (`NO [TOOBIG]`) the same way. A message with NUL octets (sent as a
-//! `literal8`) has its binary parts stored in base64 (`textual.rs`).
+//! `literal8`) has its binary parts stored in base64 (`crate::textual`, shared with SMTP).
 
-use super::{Done, Flow, Session, convert, now, reply, textual};
+use super::{Done, Flow, Session, convert, now, reply};
+use crate::textual::{self, Unstored};
 use hermod_proto::imap::{AppendMessage, Code, Mailbox, SeqNum, SequenceSet};
 use hermod_store::{BlobWriter, DeliveryTarget, Flags, MailboxInfo, SealedBlob, UidSet};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,7 +28,7 @@ struct Receiving {
     writer: BlobWriter,
     flags: Flags,
     date: i64,
-    /// Whether a NUL octet came: the message needs `textual::textual` once whole.
+    /// Whether a NUL octet came: the message goes through `textual::store_textual` once whole.
     nul: bool,
 }
 
@@ -104,37 +105,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .await
             .map_err(|e| Done::store_error(&e))?;
         let sealed = match received.nul {
-            true => self.store_textual(sealed).await?,
+            true => textual::store_textual(self.ctx.store.as_ref(), sealed)
+                .await
+                .map_err(unstored)?,
             false => sealed,
         };
         if let Some(append) = self.append.as_mut() {
             append.sealed.push((sealed, received.flags, received.date));
         }
         Ok(())
-    }
-
-    /// A message that holds NUL octets, stored again with its binary parts in base64; or
-    /// `NO [UNKNOWN-CTE]` when a NUL is where no encoding can carry it (RFC 3516 4.4).
-    async fn store_textual(&self, sealed: SealedBlob) -> Result<SealedBlob, Done> {
-        let raw = sealed
-            .read_head(sealed.size() as usize)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "IMAP: an appended message cannot be read back");
-                Done::no(Some(Code::ServerBug), reply::TRY_LATER)
-            })?;
-        let converted = match textual::textual(&raw) {
-            Ok(Some(converted)) => converted,
-            Ok(None) => return Ok(sealed),
-            Err(textual::NotConvertible) => {
-                return Err(Done::no(Some(Code::UnknownCte), reply::BINARY_UNSTORABLE));
-            }
-        };
-        drop(raw);
-        let store_error = |e| Done::store_error(&e);
-        let writer = self.ctx.store.blob_writer().map_err(store_error)?;
-        let (writer, _) = writer.append(converted).await.map_err(store_error)?;
-        writer.seal_async().await.map_err(store_error)
     }
 
     pub(super) async fn append_data(&mut self, chunk: Vec<u8>) {
@@ -203,5 +182,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             uids,
         };
         Done::ok_code(code, "APPEND completed")
+    }
+}
+
+/// A message with NUL octets that was not stored: `NO [UNKNOWN-CTE]` when a NUL is where no
+/// encoding can carry it (RFC 3516 4.4), else the store's failure.
+fn unstored(why: Unstored) -> Done {
+    match why {
+        Unstored::NotConvertible => Done::no(Some(Code::UnknownCte), reply::BINARY_UNSTORABLE),
+        Unstored::Read(e) => {
+            tracing::error!(error = %e, "IMAP: an appended message cannot be read back");
+            Done::no(Some(Code::ServerBug), reply::TRY_LATER)
+        }
+        Unstored::Store(e) => Done::store_error(&e),
     }
 }

@@ -10,7 +10,7 @@ use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_prin
 /// multipart or message/rfc822 part has no encoding of its own to undo and comes as it is.
 /// A part the message does not have is empty, as for BODY. An encoding this server does not
 /// know is `UNKNOWN-CTE` (RFC 3516 4.3); content that does not decode is `PARSE`.
-pub(super) fn decoded(raw: &[u8], root: &Entity, part: &[u32]) -> Result<Vec<u8>, Code> {
+pub(crate) fn decoded(raw: &[u8], root: &Entity, part: &[u32]) -> Result<Vec<u8>, Code> {
     if part.is_empty() {
         return Ok(raw.to_vec());
     }

@@ -17,7 +17,7 @@ use std::ops::Range;
 /// the server recurse without bound.
 const MAX_DEPTH: usize = 16;
 
-pub(super) struct Entity {
+pub(crate) struct Entity {
     /// The header section, the blank line included.
     pub header: Range<usize>,
     pub body: Range<usize>,
@@ -27,7 +27,7 @@ pub(super) struct Entity {
     pub kind: Kind,
 }
 
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Leaf,
     Multi(Vec<Entity>),
     /// `message/rfc822`: the enclosed message.
@@ -35,7 +35,7 @@ pub(super) enum Kind {
 }
 
 /// The tree of a whole message.
-pub(super) fn parse(raw: &[u8]) -> Entity {
+pub(crate) fn parse(raw: &[u8]) -> Entity {
     entity(raw, 0..raw.len(), false, 0)
 }
 
@@ -154,7 +154,7 @@ pub(super) fn field_value(raw: &[u8]) -> Option<Vec<u8>> {
     Some(value.trim_ascii().to_vec())
 }
 
-pub(super) fn field(header: &[u8], name: &str) -> Option<String> {
+pub(crate) fn field(header: &[u8], name: &str) -> Option<String> {
     field_bytes(header, name).map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
@@ -181,7 +181,7 @@ fn content_type(value: &str) -> Option<MediaType> {
 /// numbered from 1, and any other entity's only part, 1, is its body (RFC 9051 6.4.5).
 /// Below the top, the parts of a `message/rfc822` part are those of the message it
 /// encloses; at the top, a `message/rfc822` message's part 1 is the enclosed message.
-pub(super) fn resolve<'e>(root: &'e Entity, path: &[u32]) -> Option<&'e Entity> {
+pub(crate) fn resolve<'e>(root: &'e Entity, path: &[u32]) -> Option<&'e Entity> {
     let mut cur = root;
     for (depth, &n) in path.iter().enumerate() {
         let container = match &cur.kind {

@@ -12,7 +12,7 @@
 
 mod append;
 mod auth;
-mod binary;
+pub(crate) mod binary;
 mod cache;
 mod compress;
 mod condstore;
@@ -23,7 +23,7 @@ mod idle;
 pub(crate) mod learn;
 mod list;
 mod mailboxes;
-mod mime;
+pub(crate) mod mime;
 mod quota;
 mod rawscan;
 mod readahead;
@@ -33,7 +33,6 @@ mod search;
 mod selected;
 mod sort;
 mod sortkeys;
-mod textual;
 mod thread;
 mod view;
 

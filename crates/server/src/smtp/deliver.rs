@@ -2,7 +2,7 @@
 //! delivery to local mailboxes and hand-off to the outbound queue, in one store commit.
 
 use super::screen::Decision;
-use super::spool::{Spool, SpoolFailure};
+use super::spool::{Sealed, Spool, SpoolFailure};
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
 use hermod_core::lists::{ListArrival, ListDeps, ListOutcome};
@@ -47,17 +47,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         decision: Option<&Decision>,
     ) -> Reply {
         let id = spool.id.clone();
-        let guarded = match self.guard(&spool, txn).await {
-            Ok(guarded) => guarded,
-            Err(refusal) => return refusal,
-        };
-        let sealed = match spool.seal().await {
+        // Sealed first: a message refused for its NULs must not count for the bulk guard.
+        let Sealed { blob: sealed, head } = match spool.seal().await {
             Ok(sealed) => sealed,
             Err(SpoolFailure::HeaderTooBig) => return reply::HEADER_TOO_BIG,
+            Err(SpoolFailure::Nul) => {
+                crate::count_refusal("bad_message");
+                return reply::DATA_NUL;
+            }
             Err(SpoolFailure::Io(e)) => {
                 tracing::error!(id, error = e, "writing the message body failed");
                 return reply::LOCAL_ERROR;
             }
+        };
+        let guarded = match self.guard(head, txn).await {
+            Ok(guarded) => guarded,
+            Err(refusal) => return refusal,
         };
         // A post the spam filter files as junk is held for the list's moderators.
         let junk = decision.is_some_and(|d| d.action == hermod_spam::Action::Junk);

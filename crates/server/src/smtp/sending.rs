@@ -2,7 +2,6 @@
 //! messages and recipients, and the bulk guard on the finished message (which holds copies
 //! of one text sent to too many addresses, and freezes the account past a second threshold).
 
-use super::spool::Spool;
 use super::{Session, Transaction};
 use crate::reply::{self, Reply};
 use hermod_config::Config;
@@ -104,11 +103,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Some(reply::rate_limited(&limit))
     }
 
-    /// The bulk guard on a finished submission (its content as the client sent it). `None`
-    /// for mail that is not an account's, or when the guard is off.
+    /// The bulk guard on a finished submission (`head`: the start of its content as the
+    /// client sent it). `None` for mail that is not an account's, or when the guard is off.
     pub(super) async fn guard(
         &self,
-        spool: &Spool,
+        head: Vec<u8>,
         txn: &Transaction,
     ) -> Result<Option<Guarded>, Reply> {
         let (Some(user), Some(policy)) = (&self.user, &self.ctx.sending.guard) else {
@@ -122,7 +121,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if external.is_empty() {
             return Ok(None);
         }
-        let head = spool.head.clone();
         let print = tokio::task::spawn_blocking(move || Fingerprint::of(&head))
             .await
             .ok()

@@ -3,7 +3,12 @@
 //! written: a submission's header section, until it is complete and fixed up (RFC 6409 8);
 //! and inbound mail for the spam filter, whole up to the scan limit, until the verdict's
 //! fields (Authentication-Results, X-Spam-*) are known and can go on top.
+//!
+//! Content with a NUL octet (which no FETCH but BINARY may send, RFC 9051 4.3.1) is noticed
+//! as it goes by, and only such a message is read back once sealed and stored again with
+//! the parts holding one in base64 (`crate::textual`), or refused.
 
+use crate::textual::{self, Unstored};
 use hermod_store::{BlobWriter, SealedBlob, Store, StoreError};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,6 +25,15 @@ const FLUSH_AT: usize = 256 * 1024;
 pub(crate) enum SpoolFailure {
     Io(String),
     HeaderTooBig,
+    /// A NUL octet where no encoding can carry it (a header, a multipart's preamble,
+    /// content already encoded).
+    Nul,
+}
+
+/// A body on stable storage, and the start of the content as the client sent it.
+pub(crate) struct Sealed {
+    pub blob: SealedBlob,
+    pub head: Vec<u8>,
 }
 
 /// The trace fields hermod puts on top of each stored message.
@@ -40,6 +54,7 @@ pub(crate) enum Hold {
 }
 
 pub(crate) struct Spool {
+    store: Arc<dyn Store>,
     writer: Option<BlobWriter>,
     pending: Vec<u8>,
     /// The start of the content as the client sent it (all of what is held, while held).
@@ -52,6 +67,8 @@ pub(crate) struct Spool {
     trace: Option<Trace>,
     /// BDAT content keeps DATA's line-ending rule (DATA's decoder checks its own).
     pub line_endings: hermod_proto::smtp::LineEndingCheck,
+    /// Whether the content holds a NUL octet: it is converted once sealed.
+    nul: bool,
 }
 
 /// Where the header section ends (its last CRLF included), if the blank line was seen.
@@ -72,6 +89,7 @@ impl Spool {
         let writer = store.blob_writer()?;
         let id = writer.id().to_string();
         let mut spool = Spool {
+            store,
             writer: Some(writer),
             pending: Vec::new(),
             head: Vec::new(),
@@ -81,6 +99,7 @@ impl Spool {
             hold,
             trace: None,
             line_endings: Default::default(),
+            nul: false,
         };
         let trace = trace(&spool.id);
         match spool.hold {
@@ -98,6 +117,7 @@ impl Spool {
 
     pub async fn push(&mut self, data: &[u8]) {
         self.content_size += data.len() as u64;
+        self.nul = self.nul || memchr::memchr(0, data).is_some();
         match self.hold {
             Hold::Fixup(_) => {
                 self.head.extend_from_slice(data);
@@ -210,8 +230,9 @@ impl Spool {
         }
     }
 
-    /// Writes the rest and fsyncs. Content still held is written as it is.
-    pub async fn seal(mut self) -> Result<SealedBlob, SpoolFailure> {
+    /// Writes the rest and fsyncs. Content still held is written as it is; content with a
+    /// NUL is stored again converted, or refused.
+    pub async fn seal(mut self) -> Result<Sealed, SpoolFailure> {
         self.release_fixed_header(true);
         self.release("");
         self.write_pending().await;
@@ -222,9 +243,23 @@ impl Spool {
             .writer
             .take()
             .ok_or(SpoolFailure::Io("spool writer missing".into()))?;
-        writer
+        let blob = writer
             .seal_async()
             .await
-            .map_err(|e| SpoolFailure::Io(e.to_string()))
+            .map_err(|e| SpoolFailure::Io(e.to_string()))?;
+        let blob = match self.nul {
+            false => blob,
+            true => textual::store_textual(self.store.as_ref(), blob)
+                .await
+                .map_err(|why| match why {
+                    Unstored::NotConvertible => SpoolFailure::Nul,
+                    Unstored::Read(e) => SpoolFailure::Io(e.to_string()),
+                    Unstored::Store(e) => SpoolFailure::Io(e.to_string()),
+                })?,
+        };
+        Ok(Sealed {
+            blob,
+            head: self.head,
+        })
     }
 }

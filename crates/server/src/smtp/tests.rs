@@ -136,3 +136,72 @@ async fn too_many_protocol_errors_end_the_session() {
         "{transcript}"
     );
 }
+
+/// Stored bodies of alice's INBOX, in UID order.
+fn inbox(store: &SqliteStore) -> Vec<Vec<u8>> {
+    use std::io::Read;
+    let alice = store
+        .user(&Address::parse("alice@example.test").unwrap())
+        .unwrap()
+        .unwrap();
+    let inbox = store.mailboxes(alice.id).unwrap().remove(0);
+    let metas = store.messages(inbox.id).unwrap();
+    metas
+        .iter()
+        .map(|m| {
+            let mut body = Vec::new();
+            store
+                .open_blob(&m.blob)
+                .unwrap()
+                .read_to_end(&mut body)
+                .unwrap();
+            body
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn nul_octets_in_content_are_stored_in_base64_and_elsewhere_refused() {
+    let envelope = "MAIL FROM:<a@r.test>\r\nRCPT TO:<alice@example.test>\r\n";
+    let chunk = b"Subject: by bdat\r\n\r\nb\0dat\r\n";
+    let mut script = format!(
+        "EHLO c.test\r\n{envelope}DATA\r\nSubject: m\r\n\r\nnul\0here\r\n.\r\n\
+         {envelope}DATA\r\nSubject: a\0b\r\n\r\nbody\r\n.\r\n\
+         {envelope}BDAT {} LAST\r\n",
+        chunk.len()
+    )
+    .into_bytes();
+    script.extend_from_slice(chunk);
+    script.extend_from_slice(b"QUIT\r\n");
+    let (transcript, _dir, store) = converse(&script).await;
+    let codes: Vec<&str> = transcript
+        .lines()
+        .filter(|l| !l.starts_with("250-"))
+        .map(|l| &l[..4])
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "220 ", "250 ", "250 ", "250 ", "354 ", "250 ", "250 ", "250 ", "354 ", "554 ", "250 ",
+            "250 ", "250 ", "221 "
+        ],
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("554 5.6.0 Message has a NUL octet in a header"),
+        "{transcript}"
+    );
+    let stored = inbox(&store);
+    assert_eq!(
+        stored.len(),
+        2,
+        "the message with a NUL in its header is not kept"
+    );
+    for (body, encoded) in stored.iter().zip(["bnVsAGhlcmUNCg==", "YgBkYXQNCg=="]) {
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(!text.contains('\0'), "{text}");
+        let tail =
+            format!("Content-Transfer-Encoding: base64\r\nMIME-Version: 1.0\r\n\r\n{encoded}\r\n");
+        assert!(text.ends_with(&tail), "{text}");
+    }
+}
