@@ -4,10 +4,11 @@
 //! A scope (an account, or inbound mail) keeps *clusters*, not messages: a cluster is one
 //! content (the signature of the first message that had it, its band keys indexed) with the
 //! most recent distinct recipients of its copies and when each was last sent a copy. A
-//! sighting probes its bands for clusters of its scope, compares its signature with theirs
-//! only, and joins the closest one, or starts a cluster of its own. So a campaign of any
-//! size adds no band rows after its first message, and what a sighting reads and writes is
-//! bounded by its bands, its recipients and the cap, never by how many copies came before.
+//! sighting probes its bands for clusters of its scope, compares its signature with those
+//! that share the most bands with it ([`COMPARED`]), and joins the closest one, or starts a
+//! cluster of its own. So a campaign of any size adds no band rows after its first
+//! message, and what a sighting reads and writes is bounded by its bands, its recipients
+//! and the cap, never by how many copies came before.
 //!
 //! Counting: a cluster keeps at most `cap` recipient rows, the most recently sent ones.
 //! That keeps the count in the window exact below the cap however the window slides: while
@@ -25,6 +26,14 @@ pub(crate) const FORGET_BATCH: i64 = 4;
 /// scope share a band (a campaign's copies share nearly all of its bands, so its cluster is
 /// found through another band if one is crowded).
 pub(crate) const CANDIDATES_PER_BAND: i64 = 8;
+
+/// Candidates compared per sighting: of the clusters its bands led to, those its band keys
+/// point at most strongly, a key among `n` clusters giving each of them `1/n` (of equals,
+/// the newest). A copy shares many keys with its cluster (at the copy threshold, half the
+/// numbers equal, 2.4 of 20 on average; a campaign's copies far more), some of them rare;
+/// a chance collision shares one or two, mostly keys that many texts share. So the few
+/// most likely are compared, and the crowd of chance collisions is not even read.
+pub(crate) const COMPARED: i64 = 8;
 
 /// A cluster a sighting's bands led to, as read from the store.
 pub(crate) struct Candidate {

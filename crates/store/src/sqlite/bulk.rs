@@ -3,19 +3,48 @@
 //! recipients (see `crate::bulk` for the model). Runs on the counters connection, one
 //! transaction per sighting.
 
-use crate::bulk::{self, CANDIDATES_PER_BAND, Candidate, FORGET_BATCH, Known};
+use crate::bulk::{self, CANDIDATES_PER_BAND, COMPARED, Candidate, FORGET_BATCH, Known};
 use crate::{BulkCount, BulkSighting, Result};
-use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::BTreeSet;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+/// Runs `work` in one immediate transaction whose BEGIN and COMMIT are prepared once
+/// (rusqlite's `transaction` parses them on every call, a visible share of a sighting);
+/// rolled back unless it succeeds, a panic included.
+pub(crate) fn in_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    struct Open<'c>(&'c Connection, bool);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = self
+                    .0
+                    .prepare_cached("ROLLBACK")
+                    .and_then(|mut s| s.execute([]));
+            }
+        }
+    }
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let mut open = Open(conn, false);
+    let value = work(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    open.1 = true;
+    Ok(value)
+}
 
 /// Records `sighting` in its content's cluster (joining the closest cluster of its scope
 /// still in the window, or starting one) and counts what the cluster's copies reached.
 pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
     forget_expired(conn, sighting.at)?;
-    let cluster = match bulk::closest(candidates(conn, sighting)?, sighting) {
-        Some(found) => found,
-        None => start(conn, sighting)?,
-    };
+    match bulk::closest(candidates(conn, sighting)?, sighting) {
+        Some(found) => join(conn, found, sighting),
+        None => start(conn, sighting),
+    }
+}
+
+/// Counts the sighting in a cluster that had copies before.
+fn join(conn: &Connection, cluster: Candidate, sighting: &BulkSighting) -> Result<BulkCount> {
     let in_window: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM bulk_recipients WHERE cluster_id = ?1 AND last_seen >= ?2",
@@ -40,12 +69,7 @@ pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<Bulk
     }
     let tally = bulk::tally(cluster.kept, in_window as u64, &known, sighting.cap);
     if tally.evict > 0 {
-        conn.prepare_cached(
-            "DELETE FROM bulk_recipients WHERE cluster_id = ?1 AND recipient IN
-                 (SELECT recipient FROM bulk_recipients WHERE cluster_id = ?1
-                  ORDER BY last_seen LIMIT ?2)",
-        )?
-        .execute(params![cluster.id, tally.evict])?;
+        evict_oldest(conn, cluster.id, tally.evict)?;
     }
     conn.prepare_cached(
         "UPDATE bulk_clusters SET sightings = sightings + 1, last_at = max(last_at, ?2),
@@ -65,6 +89,17 @@ pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<Bulk
     })
 }
 
+/// Deletes a cluster's `evict` least recently sent recipients.
+fn evict_oldest(conn: &Connection, cluster: i64, evict: i64) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM bulk_recipients WHERE cluster_id = ?1 AND recipient IN
+             (SELECT recipient FROM bulk_recipients WHERE cluster_id = ?1
+              ORDER BY last_seen LIMIT ?2)",
+    )?
+    .execute(params![cluster, evict])?;
+    Ok(())
+}
+
 /// Deletes a few clusters whose memory ran out (of any scope: an account that stopped
 /// sending is never probed again), their bands and recipients by cascade.
 fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
@@ -76,48 +111,70 @@ fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The clusters of the sighting's scope sharing one of its band keys (the newest few per
-/// band) that had a copy within the window.
+/// The few clusters of the sighting's scope most worth comparing (see
+/// `bulk::candidates_sql`), with their signatures, of those that had a copy in the window.
 fn candidates(conn: &Connection, sighting: &BulkSighting) -> Result<Vec<Candidate>> {
-    let scope = sighting.scope.key();
-    let mut ids: BTreeSet<i64> = BTreeSet::new();
-    let mut probe = conn.prepare_cached(
-        "SELECT cluster_id FROM bulk_bands WHERE scope = ?1 AND band = ?2
-         ORDER BY cluster_id DESC LIMIT ?3",
-    )?;
-    for band in &sighting.bands {
-        for id in probe.query_map(params![scope, band, CANDIDATES_PER_BAND], |r| r.get(0))? {
-            ids.insert(id?);
-        }
+    if sighting.bands.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut read = conn.prepare_cached(
-        "SELECT signature, sightings, kept FROM bulk_clusters WHERE id = ?1 AND last_at >= ?2",
-    )?;
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row = read
-            .query_row(params![id, sighting.since], |r| {
-                Ok(Candidate {
-                    id,
-                    signature: r.get(0)?,
-                    sightings: r.get(1)?,
-                    kept: r.get(2)?,
-                })
+    let mut probe = conn.prepare_cached(&candidates_sql(sighting.bands.len()))?;
+    let values = [sighting.scope.key(), sighting.since]
+        .into_iter()
+        .chain(sighting.bands.iter().copied());
+    let found = probe
+        .query_map(params_from_iter(values), |r| {
+            Ok(Candidate {
+                id: r.get(0)?,
+                signature: r.get(1)?,
+                sightings: r.get(2)?,
+                kept: r.get(3)?,
             })
-            .optional()?;
-        found.extend(row);
-    }
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(found)
 }
 
-/// A new cluster with the sighting's signature and bands, not yet counting it.
-fn start(conn: &Connection, sighting: &BulkSighting) -> Result<Candidate> {
+/// One statement for `bands` band keys (`?1` the scope, `?2` the window's start, then the
+/// keys): each key's newest clusters, ranked by how strongly the keys point at each (see
+/// `bulk::COMPARED`), the best few read if they had a copy in the window.
+fn candidates_sql(bands: usize) -> String {
+    let per_band: Vec<String> = (0..bands)
+        .map(|i| {
+            format!(
+                "SELECT cluster_id, count(*) OVER () AS crowd FROM
+                     (SELECT cluster_id FROM bulk_bands WHERE scope = ?1 AND band = ?{}
+                      ORDER BY cluster_id DESC LIMIT {CANDIDATES_PER_BAND})",
+                i + 3
+            )
+        })
+        .collect();
+    format!(
+        "SELECT c.id, c.signature, c.sightings, c.kept
+         FROM (SELECT cluster_id, sum(1.0 / crowd) AS weight FROM ({}) GROUP BY cluster_id
+               ORDER BY weight DESC, cluster_id DESC LIMIT {COMPARED}) AS r
+         JOIN bulk_clusters c ON c.id = r.cluster_id
+         WHERE c.last_at >= ?2",
+        per_band.join(" UNION ALL ")
+    )
+}
+
+/// A new cluster holding the sighting's signature, bands and recipients (at most the cap
+/// of them: all were sent a copy now, so which are kept makes no difference), counting it.
+fn start(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
     let scope = sighting.scope.key();
+    let recipients = bulk::distinct_recipients(sighting);
+    let tally = bulk::tally(0, 0, &vec![Known::No; recipients.len()], sighting.cap);
     conn.prepare_cached(
         "INSERT INTO bulk_clusters (scope, signature, sightings, last_at, expires, kept)
-         VALUES (?1, ?2, 0, ?3, ?3, 0)",
+         VALUES (?1, ?2, 1, ?3, ?4, ?5)",
     )?
-    .execute(params![scope, sighting.signature, sighting.at])?;
+    .execute(params![
+        scope,
+        sighting.signature,
+        sighting.at,
+        sighting.at.saturating_add(bulk::memory(sighting)),
+        tally.kept
+    ])?;
     let id = conn.last_insert_rowid();
     let mut band = conn.prepare_cached(
         "INSERT OR IGNORE INTO bulk_bands (scope, band, cluster_id) VALUES (?1, ?2, ?3)",
@@ -125,11 +182,16 @@ fn start(conn: &Connection, sighting: &BulkSighting) -> Result<Candidate> {
     for key in &sighting.bands {
         band.execute(params![scope, key, id])?;
     }
-    Ok(Candidate {
-        id,
-        signature: Vec::new(),
-        sightings: 0,
-        kept: 0,
+    let mut recipient = conn.prepare_cached(
+        "INSERT INTO bulk_recipients (cluster_id, recipient, last_seen) VALUES (?1, ?2, ?3)",
+    )?;
+    for to in recipients.iter().take(tally.kept as usize) {
+        recipient.execute(params![id, to, sighting.at])?;
+    }
+    Ok(BulkCount {
+        copies: 0,
+        before: tally.before,
+        after: tally.after,
     })
 }
 
@@ -166,9 +228,6 @@ mod tests {
         let statements = [
             "DELETE FROM bulk_clusters WHERE id IN
                  (SELECT id FROM bulk_clusters WHERE expires < 1 ORDER BY expires LIMIT 4)",
-            "SELECT cluster_id FROM bulk_bands WHERE scope = 1 AND band = 2
-             ORDER BY cluster_id DESC LIMIT 8",
-            "SELECT signature FROM bulk_clusters WHERE id = 1 AND last_at >= 2",
             "SELECT count(*) FROM bulk_recipients WHERE cluster_id = 1 AND last_seen >= 2",
             "SELECT last_seen FROM bulk_recipients WHERE cluster_id = 1 AND recipient = 'a'",
             "DELETE FROM bulk_recipients WHERE cluster_id = 1 AND recipient IN
@@ -190,5 +249,27 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// The ranked probe searches each band key's newest clusters and each candidate by id:
+    /// what it scans and sorts are those few rows, never a table.
+    #[test]
+    fn the_ranked_probe_searches_its_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = schema::open_connection(&dir.path().join("t.db")).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {}", super::candidates_sql(3));
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([0i64, 0, 1, 2, 3], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let tables = plan
+            .iter()
+            .filter(|s| s.contains("bulk_bands") || s.contains(" c "));
+        assert_eq!(tables.clone().count(), 4, "{plan:?}");
+        assert!(tables.clone().all(|s| s.starts_with("SEARCH")), "{plan:?}");
+        assert!(plan.iter().all(|s| !s.starts_with("SCAN bulk")), "{plan:?}");
     }
 }
