@@ -35,6 +35,36 @@ pub(crate) const CANDIDATES_PER_BAND: i64 = 8;
 /// most likely are compared, and the crowd of chance collisions is not even read.
 pub(crate) const COMPARED: i64 = 8;
 
+/// What one key of a list of `n` clusters gives each of them: `WEIGHT / n`, whole for any
+/// `n` up to [`CANDIDATES_PER_BAND`] (840 is the least common multiple of 1 to 8), so
+/// sums compare exactly.
+pub(crate) const WEIGHT: i64 = 840;
+
+/// How strongly a sighting's band keys point at each cluster they list.
+#[derive(Default)]
+pub(crate) struct Pointers {
+    weights: std::collections::HashMap<i64, i64>,
+}
+
+impl Pointers {
+    /// One key's list of clusters (at most [`CANDIDATES_PER_BAND`]).
+    pub fn add_key(&mut self, clusters: &[i64]) {
+        let Ok(n) = i64::try_from(clusters.len()) else {
+            return;
+        };
+        for id in clusters {
+            *self.weights.entry(*id).or_default() += WEIGHT / n.max(1);
+        }
+    }
+
+    /// The `count` clusters pointed at most, of equals the newest.
+    pub fn most(self, count: usize) -> Vec<i64> {
+        let mut ranked: Vec<(i64, i64)> = self.weights.into_iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        ranked.into_iter().take(count).map(|(id, _)| id).collect()
+    }
+}
+
 /// A cluster a sighting's bands led to, as read from the store.
 pub(crate) struct Candidate {
     pub id: i64,
@@ -177,6 +207,20 @@ mod tests {
             "a lowered cap is caught up with"
         );
         assert_eq!(tally(0, 0, &[No], 0).after, 1, "a cap of 0 counts as 1");
+    }
+
+    #[test]
+    fn rare_keys_point_harder_than_crowded_ones() {
+        let mut pointed = Pointers::default();
+        pointed.add_key(&[9, 8, 7, 6, 5, 4, 3, 1]);
+        pointed.add_key(&[1]);
+        pointed.add_key(&[7, 2]);
+        assert_eq!(
+            pointed.most(3),
+            [1, 7, 2],
+            "1 through a key of its own, then 7 twice"
+        );
+        assert_eq!(Pointers::default().most(8), Vec::<i64>::new());
     }
 
     #[test]

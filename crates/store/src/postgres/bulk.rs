@@ -83,7 +83,7 @@ async fn join_closest(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<O
     let probe = tx
         .prepare_cached(
             "SELECT c.id, c.signature
-             FROM (SELECT cluster_id, sum(1.0 / crowd) AS weight
+             FROM (SELECT cluster_id, sum($6 / crowd) AS weight
                    FROM (SELECT b.cluster_id, count(*) OVER (PARTITION BY k.band) AS crowd
                          FROM unnest($2::bigint[]) AS k(band),
                          LATERAL (SELECT cluster_id FROM bulk_bands
@@ -103,6 +103,7 @@ async fn join_closest(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<O
                 &sighting.since,
                 &CANDIDATES_PER_BAND,
                 &COMPARED,
+                &bulk::WEIGHT,
             ],
         )
         .await?;
