@@ -2,6 +2,7 @@
 //! downloaders and IMAP clients over plain TCP on loopback. It prints one line of key=value
 //! results.
 
+mod bulk;
 mod corpus;
 mod fsync;
 mod imap;
@@ -147,6 +148,29 @@ enum Workload {
         #[arg(long, default_value = "pw")]
         password: String,
     },
+    /// W5's inbound bulk count without the server: the `smtp` workload's `messages` texts
+    /// fingerprinted and counted by the store one after another (the embedded store of
+    /// `--data-dir` with no server running, or the PostgreSQL store at `--url`), timing the
+    /// fingerprints and the store's sightings apart.
+    Bulk {
+        #[arg(
+            long,
+            required_unless_present = "data_dir",
+            conflicts_with = "data_dir"
+        )]
+        url: Option<String>,
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        /// `[bulk] inbound_recipients`: the count's cap.
+        #[arg(long, default_value_t = 20)]
+        cap: u64,
+    },
     /// How many fsyncs/s this disk gives `writers` threads, each writing 4 KiB files.
     Fsync {
         #[arg(long)]
@@ -265,13 +289,23 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
             users,
             domain,
             password,
+        } => users::create(users::target(url, data_dir)?, users, &domain, &password).await,
+        Workload::Bulk {
+            url,
+            data_dir,
+            messages,
+            size,
+            users,
+            cap,
         } => {
-            let target = match (url, data_dir) {
-                (Some(url), _) => users::Target::Postgres(url),
-                (None, Some(dir)) => users::Target::Embedded(dir),
-                (None, None) => anyhow::bail!("--url or --data-dir"),
-            };
-            users::create(target, users, &domain, &password).await
+            bulk::run(bulk::Plan {
+                target: users::target(url, data_dir)?,
+                messages,
+                size,
+                users,
+                cap,
+            })
+            .await
         }
         Workload::Dns { mx } => dns(&mx).await,
         Workload::Sink { expect } => sink::run(expect).await,

@@ -17,6 +17,15 @@ pub enum Target {
     Postgres(String),
 }
 
+/// The store named by `--url` or `--data-dir`.
+pub fn target(url: Option<String>, data_dir: Option<PathBuf>) -> Result<Target> {
+    match (url, data_dir) {
+        (Some(url), _) => Ok(Target::Postgres(url)),
+        (None, Some(dir)) => Ok(Target::Embedded(dir)),
+        (None, None) => anyhow::bail!("--url or --data-dir"),
+    }
+}
+
 pub async fn create(target: Target, users: usize, domain: &str, password: &str) -> Result<()> {
     let domain = Domain::parse(domain)?;
     match target {

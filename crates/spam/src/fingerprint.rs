@@ -142,7 +142,10 @@ impl Fingerprint {
 /// The words and link hosts of a message, normalised.
 #[derive(Default)]
 struct Normalised {
-    words: Vec<String>,
+    /// The words, lowercase, one after another in one string (a few hundred per message:
+    /// one allocation, not one each); `ends` says where each ends.
+    text: String,
+    ends: Vec<usize>,
     hosts: BTreeSet<String>,
 }
 
@@ -156,7 +159,9 @@ impl Normalised {
         }
         for line in lines {
             for chunk in line.split_whitespace() {
-                if let Some(host) = url_host(chunk) {
+                if may_be_link(chunk)
+                    && let Some(host) = url_host(chunk)
+                {
                     self.hosts.insert(host);
                     continue;
                 }
@@ -164,35 +169,60 @@ impl Normalised {
                     continue; // an address: often the recipient's own
                 }
                 for word in chunk.split(|c: char| !c.is_alphanumeric()) {
-                    if word.chars().count() < 2
-                        || word.chars().count() > MAX_WORD
-                        || word.chars().any(|c| c.is_numeric())
-                    {
-                        continue;
-                    }
-                    self.words.push(word.to_lowercase());
+                    self.add_word(word);
                 }
             }
         }
     }
 
-    fn shingles(&self) -> BTreeSet<u64> {
-        let mut set: BTreeSet<u64> = self
-            .words
-            .windows(2)
-            .map(|pair| {
+    /// Adds one word, lowercase, unless it is too short, too long or has a digit.
+    fn add_word(&mut self, word: &str) {
+        if word.is_ascii() {
+            // Most words: bytes are characters, and the only numeric ones are digits.
+            if word.len() < 2 || word.len() > MAX_WORD || word.bytes().any(|b| b.is_ascii_digit()) {
+                return;
+            }
+            self.text
+                .extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            let chars = word.chars().count();
+            if !(2..=MAX_WORD).contains(&chars) || word.chars().any(char::is_numeric) {
+                return;
+            }
+            // `str::to_lowercase`, not per character: a final sigma lowercases differently.
+            self.text.push_str(&word.to_lowercase());
+        }
+        self.ends.push(self.text.len());
+    }
+
+    fn words(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+    }
+
+    /// The distinct shingles: each pair of neighbouring words (a lone word alone), and the
+    /// link hosts.
+    fn shingles(&self) -> Vec<u64> {
+        let mut set: Vec<u64> = self
+            .words()
+            .zip(self.words().skip(1))
+            .map(|(first, second)| {
                 fnv(
-                    fnv(fnv(FNV_START, pair[0].as_bytes()), b" "),
-                    pair[1].as_bytes(),
+                    fnv(fnv(FNV_START, first.as_bytes()), b" "),
+                    second.as_bytes(),
                 )
             })
             .collect();
-        if let [one] = self.words.as_slice() {
-            set.insert(fnv(FNV_START, one.as_bytes()));
+        if self.ends.len() == 1 {
+            set.push(fnv(FNV_START, self.text.as_bytes()));
         }
         for host in &self.hosts {
-            set.insert(fnv(fnv(FNV_START, b"host:"), host.as_bytes()));
+            set.push(fnv(fnv(FNV_START, b"host:"), host.as_bytes()));
         }
+        set.sort_unstable();
+        set.dedup();
         set
     }
 
@@ -203,8 +233,8 @@ impl Normalised {
         }
         let mut signature = [u32::MAX; HASHES];
         for shingle in shingles {
-            for (i, slot) in signature.iter_mut().enumerate() {
-                let value = (mix(shingle ^ seed(i)) >> 32) as u32;
+            for (slot, seed) in signature.iter_mut().zip(&SEEDS) {
+                let value = (mix(shingle ^ seed) >> 32) as u32;
                 *slot = (*slot).min(value);
             }
         }
@@ -243,6 +273,16 @@ fn strip_reply_prefixes(subject: &str) -> &str {
             None => return s,
         }
     }
+}
+
+/// Whether `url_host` could find a link in `chunk`: the test without its allocation, for
+/// the words that are not links.
+fn may_be_link(chunk: &str) -> bool {
+    let start = chunk.trim_start_matches(|c: char| "<>()[]\"'.,;".contains(c));
+    chunk.contains("://")
+        || start
+            .get(..4)
+            .is_some_and(|s| s.eq_ignore_ascii_case("www."))
 }
 
 /// The host of a link (`https://host/...`, `www.host...`), lowercase, without port.
@@ -307,16 +347,23 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 }
 
 /// SplitMix64's finaliser: spreads every input bit over the output.
-fn mix(mut z: u64) -> u64 {
+const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// The i-th hash function's key.
-fn seed(i: usize) -> u64 {
-    mix((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-}
+/// The hash functions' keys (the i-th: the mix of (i + 1) times the golden ratio), made
+/// once at compile time rather than for every shingle.
+const SEEDS: [u64; HASHES] = {
+    let mut seeds = [0; HASHES];
+    let mut i = 0;
+    while i < HASHES {
+        seeds[i] = mix((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        i += 1;
+    }
+    seeds
+};
 
 #[cfg(test)]
 #[path = "fingerprint_tests.rs"]

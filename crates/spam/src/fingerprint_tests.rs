@@ -219,3 +219,35 @@ fn greetings_links_and_numbers_are_normalised() {
     assert_eq!(strip_reply_prefixes("Réponse"), "Réponse");
     assert!(Fingerprint::of_text("日本語の件名（サブジェクト）", "短い").is_none());
 }
+
+/// The whole signature of texts that take every path of the normalisation (links, HTML,
+/// addresses, digits, long words, capitals, non-ASCII words, a greeting) is what it was
+/// when the scheme was made: making the fingerprint faster must not change one number.
+#[test]
+fn signatures_do_not_change() {
+    let digest = |print: Fingerprint| {
+        print
+            .signature
+            .iter()
+            .fold(FNV_START, |h, n| fnv(h, &n.to_le_bytes()))
+    };
+    let text = Fingerprint::of_text(
+        "Re: FWD: Your Invoice 2024 is ready",
+        "Hello Anna,\n\nYour INVOICE for the Quarter is attached; see \
+         https://Billing.Example.COM/pay?id=123 or www.example.org/x (reply to bob@x.test).\n\
+         Straße ÖSTERREICH ΟΔΥΣΣΕΥΣ naïve café supercalifragilisticexpialidocious 12abc \
+         meeting report quarter budget customer delivery schedule review project thanks.\n",
+    )
+    .unwrap();
+    assert_eq!(digest(text), 11_325_216_977_766_082_773);
+    let raw = html_message(
+        "Weekly summary",
+        "<p>Dear team,</p><p>The <b>weekly</b> summary: numbers, release, \
+         <a href=\"https://news.example.net/a?u=9\">read more</a> and \
+         <a href='http://Tracker.Example.net/t'>unsubscribe</a> now please.</p>",
+    );
+    assert_eq!(
+        digest(Fingerprint::of(&raw).unwrap()),
+        6_059_120_580_832_012_550
+    );
+}

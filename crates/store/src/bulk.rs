@@ -4,10 +4,11 @@
 //! A scope (an account, or inbound mail) keeps *clusters*, not messages: a cluster is one
 //! content (the signature of the first message that had it, its band keys indexed) with the
 //! most recent distinct recipients of its copies and when each was last sent a copy. A
-//! sighting probes its bands for clusters of its scope, compares its signature with theirs
-//! only, and joins the closest one, or starts a cluster of its own. So a campaign of any
-//! size adds no band rows after its first message, and what a sighting reads and writes is
-//! bounded by its bands, its recipients and the cap, never by how many copies came before.
+//! sighting probes its bands for clusters of its scope, compares its signature with those
+//! that share the most bands with it ([`COMPARED`]), and joins the closest one, or starts a
+//! cluster of its own. So a campaign of any size adds no band rows after its first
+//! message, and what a sighting reads and writes is bounded by its bands, its recipients
+//! and the cap, never by how many copies came before.
 //!
 //! Counting: a cluster keeps at most `cap` recipient rows, the most recently sent ones.
 //! That keeps the count in the window exact below the cap however the window slides: while
@@ -25,6 +26,44 @@ pub(crate) const FORGET_BATCH: i64 = 4;
 /// scope share a band (a campaign's copies share nearly all of its bands, so its cluster is
 /// found through another band if one is crowded).
 pub(crate) const CANDIDATES_PER_BAND: i64 = 8;
+
+/// Candidates compared per sighting: of the clusters its bands led to, those its band keys
+/// point at most strongly, a key among `n` clusters giving each of them `1/n` (of equals,
+/// the newest). A copy shares many keys with its cluster (at the copy threshold, half the
+/// numbers equal, 2.4 of 20 on average; a campaign's copies far more), some of them rare;
+/// a chance collision shares one or two, mostly keys that many texts share. So the few
+/// most likely are compared, and the crowd of chance collisions is not even read.
+pub(crate) const COMPARED: i64 = 8;
+
+/// What one key of a list of `n` clusters gives each of them: `WEIGHT / n`, whole for any
+/// `n` up to [`CANDIDATES_PER_BAND`] (840 is the least common multiple of 1 to 8), so
+/// sums compare exactly.
+pub(crate) const WEIGHT: i64 = 840;
+
+/// How strongly a sighting's band keys point at each cluster they list.
+#[derive(Default)]
+pub(crate) struct Pointers {
+    weights: std::collections::HashMap<i64, i64>,
+}
+
+impl Pointers {
+    /// One key's list of clusters (at most [`CANDIDATES_PER_BAND`]).
+    pub fn add_key(&mut self, clusters: &[i64]) {
+        let Ok(n) = i64::try_from(clusters.len()) else {
+            return;
+        };
+        for id in clusters {
+            *self.weights.entry(*id).or_default() += WEIGHT / n.max(1);
+        }
+    }
+
+    /// The `count` clusters pointed at most, of equals the newest.
+    pub fn most(self, count: usize) -> Vec<i64> {
+        let mut ranked: Vec<(i64, i64)> = self.weights.into_iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        ranked.into_iter().take(count).map(|(id, _)| id).collect()
+    }
+}
 
 /// A cluster a sighting's bands led to, as read from the store.
 pub(crate) struct Candidate {
@@ -168,6 +207,20 @@ mod tests {
             "a lowered cap is caught up with"
         );
         assert_eq!(tally(0, 0, &[No], 0).after, 1, "a cap of 0 counts as 1");
+    }
+
+    #[test]
+    fn rare_keys_point_harder_than_crowded_ones() {
+        let mut pointed = Pointers::default();
+        pointed.add_key(&[9, 8, 7, 6, 5, 4, 3, 1]);
+        pointed.add_key(&[1]);
+        pointed.add_key(&[7, 2]);
+        assert_eq!(
+            pointed.most(3),
+            [1, 7, 2],
+            "1 through a key of its own, then 7 twice"
+        );
+        assert_eq!(Pointers::default().most(8), Vec::<i64>::new());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! below it: a cluster swept away meanwhile is simply not joined.
 
 use super::PostgresStore;
-use crate::bulk::{self, CANDIDATES_PER_BAND, Candidate, FORGET_BATCH, Known};
+use crate::bulk::{self, CANDIDATES_PER_BAND, COMPARED, Candidate, FORGET_BATCH, Known};
 use crate::{BulkCount, BulkSighting, Result};
 use deadpool_postgres::Transaction;
 use std::collections::BTreeMap;
@@ -20,29 +20,30 @@ const BULK_LOCK: i32 = 0x6862_6c6b; // "hblk"
 pub(super) async fn observe(store: &PostgresStore, sighting: &BulkSighting) -> Result<BulkCount> {
     let mut client = store.client().await?;
     let tx = client.transaction().await?;
-    let lock = tx
-        .prepare_cached("SELECT pg_advisory_xact_lock($1, $2)")
-        .await?;
-    tx.execute(
-        &lock,
-        &[&BULK_LOCK, &super::spam::lock_key(sighting.scope.key())],
-    )
-    .await?;
-    forget_expired(&tx, sighting.at).await?;
-    let cluster = match join_closest(&tx, sighting).await? {
-        Some(joined) => joined,
+    take_turn_and_forget(&tx, sighting).await?;
+    let count = match join_closest(&tx, sighting).await? {
+        Some(cluster) => count_in(&tx, cluster, sighting).await?,
         None => start(&tx, sighting).await?,
     };
-    let (in_window, known) = recipients_known(&tx, cluster.id, sighting).await?;
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// Counts the sighting's recipients in the cluster it joined.
+async fn count_in(
+    tx: &Transaction<'_>,
+    cluster: Candidate,
+    sighting: &BulkSighting,
+) -> Result<BulkCount> {
+    let (in_window, known) = recipients_known(tx, cluster.id, sighting).await?;
     let tally = bulk::tally(cluster.kept, in_window, &known, sighting.cap);
-    record_recipients(&tx, cluster.id, sighting, tally.evict).await?;
+    record_recipients(tx, cluster.id, sighting, tally.evict).await?;
     if tally.kept != cluster.kept {
         let keep = tx
             .prepare_cached("UPDATE bulk_clusters SET kept = $2 WHERE id = $1")
             .await?;
         tx.execute(&keep, &[&cluster.id, &tally.kept]).await?;
     }
-    tx.commit().await?;
     Ok(BulkCount {
         copies: cluster.sightings as u64,
         before: tally.before,
@@ -50,32 +51,47 @@ pub(super) async fn observe(store: &PostgresStore, sighting: &BulkSighting) -> R
     })
 }
 
-/// Deletes a few clusters of any scope whose memory ran out (bands and recipients by
-/// cascade), passing over any a sighting holds.
-async fn forget_expired(tx: &Transaction<'_>, now: i64) -> Result<()> {
-    let forget = tx
+/// Waits for the scope's turn (a transaction-scoped advisory lock) and deletes a few
+/// clusters of any scope whose memory ran out (bands and recipients by cascade), passing
+/// over any a sighting holds: one round trip. The deletion needs no turn (it crosses
+/// scopes, and takes only clusters no one has locked), so it need not wait for it.
+async fn take_turn_and_forget(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<()> {
+    let statement = tx
         .prepare_cached(
-            "DELETE FROM bulk_clusters WHERE id IN
-                 (SELECT id FROM bulk_clusters WHERE expires < $1
-                  ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            "WITH forgotten AS (
+                 DELETE FROM bulk_clusters WHERE id IN
+                     (SELECT id FROM bulk_clusters WHERE expires < $1
+                      ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING 1)
+             SELECT pg_advisory_xact_lock($3, $4), (SELECT count(*) FROM forgotten)",
         )
         .await?;
-    tx.execute(&forget, &[&now, &FORGET_BATCH]).await?;
+    let scope = super::spam::lock_key(sighting.scope.key());
+    tx.execute(
+        &statement,
+        &[&sighting.at, &FORGET_BATCH, &BULK_LOCK, &scope],
+    )
+    .await?;
     Ok(())
 }
 
-/// Finds the closest cluster of the sighting's scope in the window (the newest few per band
-/// key) and counts the sighting in it, locking its row; `None` when there is none (or it was
-/// forgotten meanwhile). The candidate's `sightings` is the count before this one.
+/// Finds the closest cluster of the sighting's scope in the window among those its band
+/// keys point at most (each key's newest few, ranked as `bulk::COMPARED` says) and counts
+/// the sighting in it, locking its row; `None` when there is none (or it was forgotten
+/// meanwhile). The candidate's `sightings` is the count before this one.
 async fn join_closest(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<Option<Candidate>> {
     let probe = tx
         .prepare_cached(
-            "SELECT c.id, c.signature FROM bulk_clusters c
-             WHERE c.id IN (SELECT b.cluster_id FROM unnest($2::bigint[]) AS k(band),
-                            LATERAL (SELECT cluster_id FROM bulk_bands
-                                     WHERE scope = $1 AND band = k.band
-                                     ORDER BY cluster_id DESC LIMIT $4) AS b)
-               AND c.last_at >= $3",
+            "SELECT c.id, c.signature
+             FROM (SELECT cluster_id, sum($6 / crowd) AS weight
+                   FROM (SELECT b.cluster_id, count(*) OVER (PARTITION BY k.band) AS crowd
+                         FROM unnest($2::bigint[]) AS k(band),
+                         LATERAL (SELECT cluster_id FROM bulk_bands
+                                  WHERE scope = $1 AND band = k.band
+                                  ORDER BY cluster_id DESC LIMIT $4) AS b) AS hits
+                   GROUP BY cluster_id ORDER BY weight DESC, cluster_id DESC LIMIT $5) AS r
+             JOIN bulk_clusters c ON c.id = r.cluster_id
+             WHERE c.last_at >= $3",
         )
         .await?;
     let rows = tx
@@ -86,6 +102,8 @@ async fn join_closest(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<O
                 &sighting.bands,
                 &sighting.since,
                 &CANDIDATES_PER_BAND,
+                &COMPARED,
+                &bulk::WEIGHT,
             ],
         )
         .await?;
@@ -120,36 +138,43 @@ async fn join_closest(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<O
     }))
 }
 
-/// A new cluster holding the sighting's signature and bands, counting it.
-async fn start(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<Candidate> {
-    let scope = sighting.scope.key();
+/// A new cluster holding the sighting's signature, bands and recipients (at most the cap
+/// of them: all were sent a copy now, so which are kept makes no difference), counting it:
+/// one statement.
+async fn start(tx: &Transaction<'_>, sighting: &BulkSighting) -> Result<BulkCount> {
+    let recipients = bulk::distinct_recipients(sighting);
+    let tally = bulk::tally(0, 0, &vec![Known::No; recipients.len()], sighting.cap);
+    let kept = &recipients[..tally.kept as usize];
     let insert = tx
         .prepare_cached(
-            "INSERT INTO bulk_clusters (scope, signature, sightings, last_at, expires, kept)
-             VALUES ($1, $2, 1, $3, $4, 0) RETURNING id",
+            "WITH cluster AS (
+                 INSERT INTO bulk_clusters (scope, signature, sightings, last_at, expires, kept)
+                 VALUES ($1, $2, 1, $3, $4, $5) RETURNING id),
+             bands AS (
+                 INSERT INTO bulk_bands (scope, band, cluster_id)
+                 SELECT DISTINCT $1::bigint, band, id FROM unnest($6::bigint[]) AS band, cluster)
+             INSERT INTO bulk_recipients (cluster_id, recipient, last_seen)
+             SELECT id, r, $3 FROM unnest($7::text[]) AS r, cluster",
         )
         .await?;
     let expires = sighting.at.saturating_add(bulk::memory(sighting));
-    let row = tx
-        .query_one(
-            &insert,
-            &[&scope, &sighting.signature, &sighting.at, &expires],
-        )
-        .await?;
-    let id: i64 = row.get(0);
-    let bands = tx
-        .prepare_cached(
-            "INSERT INTO bulk_bands (scope, band, cluster_id)
-             SELECT $1, band, $3 FROM unnest($2::bigint[]) AS band
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    tx.execute(&bands, &[&scope, &sighting.bands, &id]).await?;
-    Ok(Candidate {
-        id,
-        signature: Vec::new(),
-        sightings: 0,
-        kept: 0,
+    tx.execute(
+        &insert,
+        &[
+            &sighting.scope.key(),
+            &sighting.signature,
+            &sighting.at,
+            &expires,
+            &tally.kept,
+            &sighting.bands,
+            &kept,
+        ],
+    )
+    .await?;
+    Ok(BulkCount {
+        copies: 0,
+        before: tally.before,
+        after: tally.after,
     })
 }
 

@@ -3,19 +3,48 @@
 //! recipients (see `crate::bulk` for the model). Runs on the counters connection, one
 //! transaction per sighting.
 
-use crate::bulk::{self, CANDIDATES_PER_BAND, Candidate, FORGET_BATCH, Known};
+use crate::bulk::{self, CANDIDATES_PER_BAND, COMPARED, Candidate, FORGET_BATCH, Known};
 use crate::{BulkCount, BulkSighting, Result};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::BTreeSet;
+
+/// Runs `work` in one immediate transaction whose BEGIN and COMMIT are prepared once
+/// (rusqlite's `transaction` parses them on every call, a visible share of a sighting);
+/// rolled back unless it succeeds, a panic included.
+pub(crate) fn in_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    struct Open<'c>(&'c Connection, bool);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = self
+                    .0
+                    .prepare_cached("ROLLBACK")
+                    .and_then(|mut s| s.execute([]));
+            }
+        }
+    }
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let mut open = Open(conn, false);
+    let value = work(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    open.1 = true;
+    Ok(value)
+}
 
 /// Records `sighting` in its content's cluster (joining the closest cluster of its scope
 /// still in the window, or starting one) and counts what the cluster's copies reached.
 pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
     forget_expired(conn, sighting.at)?;
-    let cluster = match bulk::closest(candidates(conn, sighting)?, sighting) {
-        Some(found) => found,
-        None => start(conn, sighting)?,
-    };
+    match bulk::closest(candidates(conn, sighting)?, sighting) {
+        Some(found) => join(conn, found, sighting),
+        None => start(conn, sighting),
+    }
+}
+
+/// Counts the sighting in a cluster that had copies before.
+fn join(conn: &Connection, cluster: Candidate, sighting: &BulkSighting) -> Result<BulkCount> {
     let in_window: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM bulk_recipients WHERE cluster_id = ?1 AND last_seen >= ?2",
@@ -40,12 +69,7 @@ pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<Bulk
     }
     let tally = bulk::tally(cluster.kept, in_window as u64, &known, sighting.cap);
     if tally.evict > 0 {
-        conn.prepare_cached(
-            "DELETE FROM bulk_recipients WHERE cluster_id = ?1 AND recipient IN
-                 (SELECT recipient FROM bulk_recipients WHERE cluster_id = ?1
-                  ORDER BY last_seen LIMIT ?2)",
-        )?
-        .execute(params![cluster.id, tally.evict])?;
+        evict_oldest(conn, cluster.id, tally.evict)?;
     }
     conn.prepare_cached(
         "UPDATE bulk_clusters SET sightings = sightings + 1, last_at = max(last_at, ?2),
@@ -65,6 +89,17 @@ pub(crate) fn observe(conn: &Connection, sighting: &BulkSighting) -> Result<Bulk
     })
 }
 
+/// Deletes a cluster's `evict` least recently sent recipients.
+fn evict_oldest(conn: &Connection, cluster: i64, evict: i64) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM bulk_recipients WHERE cluster_id = ?1 AND recipient IN
+             (SELECT recipient FROM bulk_recipients WHERE cluster_id = ?1
+              ORDER BY last_seen LIMIT ?2)",
+    )?
+    .execute(params![cluster, evict])?;
+    Ok(())
+}
+
 /// Deletes a few clusters whose memory ran out (of any scope: an account that stopped
 /// sending is never probed again), their bands and recipients by cascade.
 fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
@@ -76,25 +111,28 @@ fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The clusters of the sighting's scope sharing one of its band keys (the newest few per
-/// band) that had a copy within the window.
+/// The few clusters of the sighting's scope its band keys point at most (each key's newest
+/// few; see `bulk::COMPARED`), with their signatures, of those that had a copy in the
+/// window. Ranked here rather than in SQL: a statement ranking twenty keys' lists made a
+/// temporary table per key, dearer than the reads it saved.
 fn candidates(conn: &Connection, sighting: &BulkSighting) -> Result<Vec<Candidate>> {
     let scope = sighting.scope.key();
-    let mut ids: BTreeSet<i64> = BTreeSet::new();
     let mut probe = conn.prepare_cached(
         "SELECT cluster_id FROM bulk_bands WHERE scope = ?1 AND band = ?2
          ORDER BY cluster_id DESC LIMIT ?3",
     )?;
+    let mut pointed = bulk::Pointers::default();
     for band in &sighting.bands {
-        for id in probe.query_map(params![scope, band, CANDIDATES_PER_BAND], |r| r.get(0))? {
-            ids.insert(id?);
-        }
+        let ids: Vec<i64> = probe
+            .query_map(params![scope, band, CANDIDATES_PER_BAND], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        pointed.add_key(&ids);
     }
     let mut read = conn.prepare_cached(
         "SELECT signature, sightings, kept FROM bulk_clusters WHERE id = ?1 AND last_at >= ?2",
     )?;
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut found = Vec::with_capacity(COMPARED as usize);
+    for id in pointed.most(COMPARED as usize) {
         let row = read
             .query_row(params![id, sighting.since], |r| {
                 Ok(Candidate {
@@ -110,14 +148,23 @@ fn candidates(conn: &Connection, sighting: &BulkSighting) -> Result<Vec<Candidat
     Ok(found)
 }
 
-/// A new cluster with the sighting's signature and bands, not yet counting it.
-fn start(conn: &Connection, sighting: &BulkSighting) -> Result<Candidate> {
+/// A new cluster holding the sighting's signature, bands and recipients (at most the cap
+/// of them: all were sent a copy now, so which are kept makes no difference), counting it.
+fn start(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
     let scope = sighting.scope.key();
+    let recipients = bulk::distinct_recipients(sighting);
+    let tally = bulk::tally(0, 0, &vec![Known::No; recipients.len()], sighting.cap);
     conn.prepare_cached(
         "INSERT INTO bulk_clusters (scope, signature, sightings, last_at, expires, kept)
-         VALUES (?1, ?2, 0, ?3, ?3, 0)",
+         VALUES (?1, ?2, 1, ?3, ?4, ?5)",
     )?
-    .execute(params![scope, sighting.signature, sighting.at])?;
+    .execute(params![
+        scope,
+        sighting.signature,
+        sighting.at,
+        sighting.at.saturating_add(bulk::memory(sighting)),
+        tally.kept
+    ])?;
     let id = conn.last_insert_rowid();
     let mut band = conn.prepare_cached(
         "INSERT OR IGNORE INTO bulk_bands (scope, band, cluster_id) VALUES (?1, ?2, ?3)",
@@ -125,11 +172,16 @@ fn start(conn: &Connection, sighting: &BulkSighting) -> Result<Candidate> {
     for key in &sighting.bands {
         band.execute(params![scope, key, id])?;
     }
-    Ok(Candidate {
-        id,
-        signature: Vec::new(),
-        sightings: 0,
-        kept: 0,
+    let mut recipient = conn.prepare_cached(
+        "INSERT INTO bulk_recipients (cluster_id, recipient, last_seen) VALUES (?1, ?2, ?3)",
+    )?;
+    for to in recipients.iter().take(tally.kept as usize) {
+        recipient.execute(params![id, to, sighting.at])?;
+    }
+    Ok(BulkCount {
+        copies: 0,
+        before: tally.before,
+        after: tally.after,
     })
 }
 
@@ -166,14 +218,14 @@ mod tests {
         let statements = [
             "DELETE FROM bulk_clusters WHERE id IN
                  (SELECT id FROM bulk_clusters WHERE expires < 1 ORDER BY expires LIMIT 4)",
-            "SELECT cluster_id FROM bulk_bands WHERE scope = 1 AND band = 2
-             ORDER BY cluster_id DESC LIMIT 8",
-            "SELECT signature FROM bulk_clusters WHERE id = 1 AND last_at >= 2",
             "SELECT count(*) FROM bulk_recipients WHERE cluster_id = 1 AND last_seen >= 2",
             "SELECT last_seen FROM bulk_recipients WHERE cluster_id = 1 AND recipient = 'a'",
             "DELETE FROM bulk_recipients WHERE cluster_id = 1 AND recipient IN
                  (SELECT recipient FROM bulk_recipients WHERE cluster_id = 1
                   ORDER BY last_seen LIMIT 1)",
+            "SELECT cluster_id FROM bulk_bands WHERE scope = 1 AND band = 2
+             ORDER BY cluster_id DESC LIMIT 8",
+            "SELECT signature FROM bulk_clusters WHERE id = 1 AND last_at >= 2",
             "DELETE FROM bulk_bands WHERE cluster_id = 1",
             "DELETE FROM bulk_clusters WHERE scope = 1",
         ];

@@ -199,3 +199,54 @@ pub async fn bulk_distinct_contents_stay_apart(b: &dyn Backend) {
     assert_eq!(s.bulk_observe(&newest).await.unwrap(), count(1, 1, 2));
     assert_eq!(b.rows("bulk_clusters").await, 40, "copies start no cluster");
 }
+
+/// A copy sharing ten band keys with its cluster is found though sixty other contents
+/// crowd those keys (each sharing one of them with it, like the chance collisions of
+/// texts from one vocabulary): the candidates compared are the ones the keys point at
+/// most, not the newest; and a content like none of them starts its own cluster.
+pub async fn bulk_copy_found_among_chance_collisions(b: &dyn Backend) {
+    let s = b.store();
+    let t = 1_700_000_000;
+    let shared: Vec<i64> = (10..20).collect();
+    let first = sighting(
+        BulkScope::Inbound,
+        t,
+        signature(0, 0),
+        &shared,
+        &["a@x.test"],
+    );
+    assert_eq!(s.bulk_observe(&first).await.unwrap(), count(0, 0, 1));
+    for i in 1..=60u32 {
+        let bands = [10 + i64::from(i % 10), 1000 + i64::from(i)];
+        let to = format!("r{i}@x.test");
+        let unlike = sighting(
+            BulkScope::Inbound,
+            t + i64::from(i),
+            signature(0, i),
+            &bands,
+            &[to.as_str()],
+        );
+        assert_eq!(
+            s.bulk_observe(&unlike).await.unwrap(),
+            count(0, 0, 1),
+            "content {i}"
+        );
+    }
+    let copy = sighting(
+        BulkScope::Inbound,
+        t + 70,
+        signature(0, 0),
+        &shared,
+        &["b@x"],
+    );
+    assert_eq!(s.bulk_observe(&copy).await.unwrap(), count(1, 1, 2));
+    let new = sighting(
+        BulkScope::Inbound,
+        t + 71,
+        signature(0, 99),
+        &shared,
+        &["c@x"],
+    );
+    assert_eq!(s.bulk_observe(&new).await.unwrap(), count(0, 0, 1));
+    assert_eq!(b.rows("bulk_clusters").await, 62, "the copy started none");
+}

@@ -72,6 +72,7 @@ macro_rules! every_contract {
             bulk_campaign_keeps_one_cluster,
             bulk_window_slides_under_the_cap,
             bulk_distinct_contents_stay_apart,
+            bulk_copy_found_among_chance_collisions,
             // Sieve scripts.
             sieve_scripts_have_one_active,
             sieve_seen_remembers_until_expiry,
