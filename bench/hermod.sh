@@ -6,13 +6,14 @@ rss_kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# A fresh server with `users` accounts, the spam filter on or off ($2, default off); sets
-# $pid and $dir.
-start_server() {
-    local users=$1 filter=${2:-false}
-    dir=$(mktemp -d "$scratch/run.XXXXXX")
-    cat > "$dir/hermod.toml" <<TOML
-hostname = "bench.test"
+# The scratch server's configuration, to FILE: SMTP, POP3 and (IMAP yes|no) on loopback,
+# the spam filter on or off (FILTER true|false), high connection limits, $dns as resolver.
+# Sections a caller adds (e.g. [store]) go after it with `cat >> FILE`.
+hermod_config() {
+    local file=$1 imap=$2 filter=$3 hostname=${4:-bench.test} imap_listen='[]'
+    [ "$imap" = yes ] && imap_listen='["127.0.0.1:0"]'
+    cat > "$file" <<TOML
+hostname = "$hostname"
 data_dir = "."
 [listen]
 smtp = ["127.0.0.1:0"]
@@ -20,7 +21,7 @@ pop3 = ["127.0.0.1:0"]
 submission = []
 submissions = []
 pop3s = []
-imap = ["127.0.0.1:0"]
+imap = $imap_listen
 imaps = []
 http = []
 https = []
@@ -37,6 +38,25 @@ nameservers = ["$dns"]
 [spam]
 enabled = $filter
 TOML
+}
+
+# `domain add example.test` with binary HERMOD on CONFIG. An older binary refuses keys it
+# does not know yet: the keys it names are dropped from CONFIG and it is asked again.
+add_bench_domain() {
+    local hermod=$1 config=$2 key
+    while ! "$hermod" --config "$config" domain add example.test 2> "$config.err"; do
+        key=$(sed -n 's/^ *\(listen\|limits\)\.\([a-z_]*\): unknown key$/\2/p' "$config.err")
+        [ -n "$key" ] || { cat "$config.err" >&2; return 1; }
+        sed -i "/^$key = /d" "$config"
+    done
+}
+
+# A fresh server with `users` accounts, the spam filter on or off ($2, default off); sets
+# $pid and $dir.
+start_server() {
+    local users=$1 filter=${2:-false}
+    dir=$(mktemp -d "$scratch/run.XXXXXX")
+    hermod_config "$dir/hermod.toml" yes "$filter"
     "$hermod" --config "$dir/hermod.toml" domain add example.test
     for u in $(seq 1 "$users"); do
         echo pw | "$hermod" --config "$dir/hermod.toml" user add "user$u@example.test" --password-stdin

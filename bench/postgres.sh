@@ -1,4 +1,5 @@
 # Sourced by bench/run --postgres: hermod nodes on a scratch PostgreSQL cluster on loopback.
+# Needs bench/hermod.sh sourced too (its hermod_config writes each node's configuration).
 #
 # The cluster is durable as a production one is: fsync, synchronous_commit and
 # full_page_writes at their defaults (on), wal_sync_method the platform's default; it gets
@@ -69,31 +70,8 @@ pg_nodes_start() {
     for n in $(seq 1 "$nodes"); do
         local ndir
         ndir=$(mktemp -d "$scratch/node.XXXXXX")
-        cat > "$ndir/hermod.toml" <<TOML
-hostname = "node$n.bench.test"
-data_dir = "."
-[listen]
-smtp = ["127.0.0.1:0"]
-pop3 = ["127.0.0.1:0"]
-submission = []
-submissions = []
-pop3s = []
-imap = []
-imaps = []
-http = []
-https = []
-metrics = []
-managesieve = []
-[limits]
-max_connections = 5000
-max_connections_per_ip = 5000
-max_smtp_connections = 5000
-max_pop3_connections = 5000
-max_imap_connections = 5000
-[dns]
-nameservers = ["$dns"]
-[spam]
-enabled = false
+        hermod_config "$ndir/hermod.toml" no false "node$n.bench.test"
+        cat >> "$ndir/hermod.toml" <<TOML
 [store]
 backend = "postgres"
 url = "$pg_url/$db?sslmode=disable"
