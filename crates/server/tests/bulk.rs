@@ -5,9 +5,8 @@
 //! same text from outside to many local users scores `BULK_DUPLICATE`, a list's posts not.
 
 use hermod_store::BlockingStore;
-use hermod_testkit::{FakeMta, SmtpClient, SmtpReply, TestServer};
+use hermod_testkit::{FakeMta, SmtpClient, SmtpReply, TestServer, eventually};
 use hermod_types::Address;
-use std::time::Duration;
 
 const ALICE: &str = "alice@example.test";
 
@@ -116,17 +115,6 @@ fn distinct_message(rng: &mut Rng, to: &str) -> String {
         words[1],
         words.join(" ")
     )
-}
-
-/// Polls until `done` holds, failing after a while.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..400 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn held(server: &TestServer) -> Vec<i64> {

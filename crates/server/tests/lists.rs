@@ -7,7 +7,7 @@
 use hermod_core::Router;
 use hermod_core::lists::ListDeps;
 use hermod_store::{BlockingStore, EmbeddedStore, ListMode, ListSettings, MemberState, Store};
-use hermod_testkit::{FakeMta, SmtpClient, TestServer};
+use hermod_testkit::{FakeMta, SmtpClient, TestServer, eventually};
 use hermod_types::Address;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,16 +68,6 @@ async fn submit(server: &TestServer, user: &str, to: &str, body: &str) {
     assert_eq!(c.auth_plain(user, "s3cret").await.code, 235);
     let r = c.send_mail(user, &[to], body).await;
     assert_eq!(r.code, 250, "{r:?}");
-}
-
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn text(message: &[u8]) -> String {

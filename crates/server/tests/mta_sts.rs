@@ -3,7 +3,7 @@
 //! from a test CA, a fake MTA offering STARTTLS; enforce mode defers what it must, testing
 //! mode delivers and reports, and the daily report arrives as gzipped JSON.
 
-use hermod_testkit::{FakeMta, SmtpClient, TestServer};
+use hermod_testkit::{FakeMta, SmtpClient, TestServer, eventually};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,16 +98,6 @@ async fn submit(server: &TestServer, to: &str, subject: &str) {
     let body = format!("From: alice@example.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nhi\r\n");
     let reply = c.send_mail("alice@example.test", &[to], &body).await;
     assert_eq!(reply.code, 250, "{reply:?}");
-}
-
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 /// The recipient's last error in the queue, once it has one.

@@ -2,7 +2,7 @@
 //! keeps per-recipient state, retries what was deferred and bounces what failed.
 
 use hermod_store::BlockingStore;
-use hermod_testkit::{FakeMta, SmtpClient, TestServer};
+use hermod_testkit::{FakeMta, SmtpClient, TestServer, eventually};
 use std::time::Duration;
 
 async fn server_for(mta: &FakeMta) -> TestServer {
@@ -29,17 +29,6 @@ async fn submit(server: &TestServer, to: &[&str], subject: &str) {
         .send_mail("alice@example.test", to, &body.replace("\r\n.", "\r\n.."))
         .await;
     assert_eq!(r.code, 250, "{r:?}");
-}
-
-/// Polls until `done` holds (the runner works in the background), failing after a while.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! arriving over SMTP; a broken script keeps the message.
 
 use hermod_store::BlockingStore;
-use hermod_testkit::{FakeMta, SmtpClient, TestServer};
+use hermod_testkit::{FakeMta, SmtpClient, TestServer, eventually};
 use hermod_types::Address;
 use std::time::Duration;
 
@@ -41,16 +41,6 @@ async fn send(server: &TestServer, from: &str, to: &[&str], body: &str) -> u16 {
     let reply = c.send_mail(from, to, body).await;
     c.cmd("QUIT").await;
     reply.code
-}
-
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn flags_of(server: &TestServer, address: &str, mailbox: &str) -> Vec<(u8, Vec<String>)> {

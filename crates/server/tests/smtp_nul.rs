@@ -2,9 +2,8 @@
 //! stored base64-encoded, so IMAP's BODY[] and POP3's RETR never carry a raw NUL while
 //! BINARY[] gives back the octets sent; a NUL no encoding can carry is refused.
 
-use hermod_testkit::{FakeMta, Pop3Client, SmtpClient, TestServer};
+use hermod_testkit::{FakeMta, Pop3Client, SmtpClient, TestServer, eventually};
 use mail_auth::DkimResult;
-use std::time::Duration;
 
 const ALICE: &str = "alice@example.test";
 const TEXT: &str = "plain text, no NUL\r\n";
@@ -109,17 +108,6 @@ async fn a_nul_no_encoding_can_carry_is_refused_with_554() {
         .await;
     assert_eq!(r.code, 250, "{r:?}");
     assert_eq!(server.inbox(ALICE).len(), 1);
-}
-
-/// Polls until `done` holds (the relay works in the background), failing after a while.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test]

@@ -28,6 +28,18 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Polls until `done` holds (the relay, the runner or a list works in the background),
+/// failing the test after 20 seconds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
 pub struct TestServer {
     pub smtp: SocketAddr,
     pub pop3: SocketAddr,
