@@ -347,7 +347,8 @@ impl ImapDecoder {
 
     /// Whether the command being read is an ID command: `tag SP ID SP`, read from the
     /// command's first line (`more` continues the current line when the command has no
-    /// finished line yet).
+    /// finished line yet). Only its first `max_line` octets count: a line is judged too
+    /// long once that many have come, so they are all there however the input was split.
     fn is_id(&self, more: &[u8]) -> bool {
         if !matches!(self.state, State::Line) {
             return false;
@@ -357,9 +358,10 @@ impl ImapDecoder {
         } else {
             &self.cmd
         };
-        let mut head = start[..start.len().min(ID_HEAD)].to_vec();
+        let head_max = ID_HEAD.min(self.limits.max_line);
+        let mut head = start[..start.len().min(head_max)].to_vec();
         if self.cmd.is_empty() {
-            head.extend_from_slice(&more[..more.len().min(ID_HEAD - head.len())]);
+            head.extend_from_slice(&more[..more.len().min(head_max - head.len())]);
         }
         let mut p = Parser::new(&head, false);
         p.tag().is_ok() && p.sp().is_ok() && p.keyword("ID") && p.sp().is_ok()

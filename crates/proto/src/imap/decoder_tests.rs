@@ -436,3 +436,29 @@ fn an_id_command_within_rfc_2971_limits_is_never_too_long() {
         ]
     );
 }
+
+/// Whether a line is an ID command is told from its first `max_line` octets, so a tag that
+/// fills them gives the same answer whole and split (a fuzz finding).
+#[test]
+fn an_id_told_from_the_first_max_line_octets_whole_or_split() {
+    let limits = Limits {
+        max_line: 64,
+        max_command: 256,
+        max_append: 512,
+        literal_plus: LiteralPlus::Plus,
+    };
+    let tag = "K".repeat(70);
+    let input = format!("{tag} ID NIL\r\nb NOOP\r\n");
+    let expected = [
+        err(None, ErrorKind::LineTooLong),
+        cmd("b", CommandBody::Noop),
+    ];
+    assert_eq!(all_splits(input.as_bytes(), |p| run(limits, p)), expected);
+    // A short tag leaves the ID allowance in view: a long ID line is answered.
+    let (line, fields) = id_command("a", 2, 100);
+    assert!(line.len() > limits.max_line);
+    assert_eq!(
+        all_splits(&line, |p| run(limits, p)),
+        [cmd("a", CommandBody::Id(Some(fields)))]
+    );
+}
