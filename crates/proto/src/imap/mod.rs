@@ -19,7 +19,9 @@ pub use command::{
     Command, CommandBody, ListReturn, ListSelect, Qresync, SelectParams, StatusItem, StoreMode,
     parse_command,
 };
-pub use decoder::{AppendMessage, DecodeError, ErrorKind, Event, ImapDecoder, Limits, LiteralPlus};
+pub use decoder::{
+    AppendMessage, DecodeError, ErrorKind, Event, ID_COMMAND_MAX, ImapDecoder, Limits, LiteralPlus,
+};
 pub use encode::{Encoder, FetchWriter};
 pub use fetch::{FetchAttr, Partial, Section, SectionText};
 pub use lexer::Syntax;
