@@ -203,8 +203,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let now = hermod_message::unix_now();
         let mut envelope = pipeline::Envelope::to_local(&txn.recipients(), Folder::Inbox, now);
         for copy in &mut envelope.copies {
-            if decision.is_some_and(|d| d.junk_for(copy.user)) {
+            let Some(decision) = decision else { break };
+            if decision.junk_for(copy.user) {
                 copy.folder = Folder::Junk;
+            }
+            if let Some(filter) = &mut copy.filter {
+                filter.spam = decision.own_score(copy.user);
             }
         }
         if let Some(user) = self
