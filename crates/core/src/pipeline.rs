@@ -39,12 +39,16 @@ pub struct Copy {
 }
 
 /// What a user's filters need to know of the copy they decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// The account's address (Sieve's envelope "to", and vacation's own address).
     pub address: String,
     /// The account's active script (store id).
     pub script: Option<i64>,
+    /// The spam score and Junk threshold this recipient's copy was judged by, when the
+    /// recipient's own lessons or own threshold judge it (`spamtest` must agree with the
+    /// folder the copy went to); `None`: the message's, [`Arrived::spam`].
+    pub spam: Option<(f64, f64)>,
 }
 
 /// A message and its envelope, as the pipeline takes it.
@@ -70,6 +74,7 @@ impl Envelope {
                 filter: Some(Filter {
                     address: r.address.clone(),
                     script: r.sieve,
+                    spam: None,
                 }),
             })
             .collect();
@@ -113,7 +118,8 @@ const FILTER_READ_MAX: usize = 8 * 1024 * 1024;
 pub struct Arrived {
     /// The envelope sender (`None`: `<>`).
     pub sender: Option<String>,
-    /// The spam score and the Junk threshold, when the filter scored the message.
+    /// The spam score and the server's Junk threshold, when the filter scored the message
+    /// (a recipient judged by their own has it in [`Filter::spam`]).
     pub spam: Option<(f64, f64)>,
 }
 
@@ -178,7 +184,7 @@ pub async fn deliver_filtered(
             user_address: &filter.address,
             script: filter.script,
             keep: copy.folder.clone(),
-            spam: arrived.spam,
+            spam: filter.spam.or(arrived.spam),
         };
         let verdict = engine.run(store, &arrival).await;
         log_verdict(&filter.address, &verdict);

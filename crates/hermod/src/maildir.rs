@@ -6,6 +6,7 @@
 use crate::admin::parse_address;
 use anyhow::{Context, Result, bail};
 use hermod_core::pipeline;
+use hermod_server::NotConvertible;
 use hermod_store::{Flags, MailboxInfo, Store, UserRecord};
 use hermod_types::MailboxName;
 use std::fs;
@@ -85,22 +86,43 @@ pub async fn export(store: &dyn Store, address: &str, dir: &Path) -> Result<()> 
     Ok(())
 }
 
-/// Files imported messages through the delivery pipeline, one at a time.
+/// Files imported messages through the delivery pipeline, one at a time, and counts them.
 struct Importer<'a> {
     store: &'a dyn Store,
     user: UserRecord,
+    imported: usize,
+    /// Messages with a NUL octet no encoding can carry, left out (each named on stderr).
+    skipped: usize,
 }
 
 impl Importer<'_> {
+    /// Files `content` (one message, read from `source`) into `mailbox`. A message holding
+    /// NUL octets is stored as the network paths store it (`hermod_server::textual`: the
+    /// parts holding one in base64); one whose NUL no encoding can carry (in a header, say)
+    /// is skipped with a warning, and the import goes on.
     async fn store_one(
-        &self,
+        &mut self,
+        source: &str,
         mailbox: &MailboxName,
         content: &[u8],
         flags: Flags,
         date: i64,
     ) -> Result<()> {
+        let mut content = lf_to_crlf(content);
+        match hermod_server::textual(&content) {
+            Ok(None) => {}
+            Ok(Some(converted)) => content = converted,
+            Err(NotConvertible) => {
+                eprintln!(
+                    "warning: skipped {source}: it holds a NUL octet outside any part's \
+                     content (e.g. in a header), which no encoding can carry"
+                );
+                self.skipped += 1;
+                return Ok(());
+            }
+        }
         let mut writer = self.store.blob_writer()?;
-        writer.write_all(&lf_to_crlf(content))?;
+        writer.write_all(&content)?;
         let sealed = writer.seal_async().await?;
         let envelope = pipeline::Envelope {
             copies: vec![pipeline::Copy {
@@ -113,6 +135,7 @@ impl Importer<'_> {
             internal_date: date,
         };
         pipeline::deliver(self.store, sealed, &envelope).await?;
+        self.imported += 1;
         Ok(())
     }
 }
@@ -120,25 +143,37 @@ impl Importer<'_> {
 pub async fn import(store: &dyn Store, address: &str, path: &Path) -> Result<()> {
     let user = find_user(store, address).await?;
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let importer = Importer { store, user };
-    let count = if meta.is_dir() {
-        import_maildir(&importer, path).await?
-    } else {
-        import_mbox(&importer, path).await?
+    let mut importer = Importer {
+        store,
+        user,
+        imported: 0,
+        skipped: 0,
     };
-    let user = &importer.user;
-    eprintln!("imported {count} message(s) into {}", user.address);
+    if meta.is_dir() {
+        import_maildir(&mut importer, path).await?;
+    } else {
+        import_mbox(&mut importer, path).await?;
+    }
+    let (user, count) = (&importer.user, importer.imported);
+    match importer.skipped {
+        0 => eprintln!("imported {count} message(s) into {}", user.address),
+        skipped => eprintln!(
+            "imported {count} message(s) into {}; skipped {skipped} with NUL octets no \
+             encoding can carry (named above)",
+            user.address
+        ),
+    }
     Ok(())
 }
 
-async fn import_maildir(importer: &Importer<'_>, root: &Path) -> Result<usize> {
+async fn import_maildir(importer: &mut Importer<'_>, root: &Path) -> Result<()> {
     if !root.join("cur").is_dir() && !root.join("new").is_dir() {
         bail!(
             "{} is neither a Maildir (no cur/ or new/) nor an mbox file",
             root.display()
         );
     }
-    let mut count = import_folder(importer, root, &MailboxName::parse("INBOX")?).await?;
+    import_folder(importer, root, &MailboxName::parse("INBOX")?).await?;
     let mut subfolders: Vec<_> = fs::read_dir(root)?.filter_map(|e| e.ok()).collect();
     subfolders.sort_by_key(|e| e.file_name());
     for entry in subfolders {
@@ -151,16 +186,16 @@ async fn import_maildir(importer: &Importer<'_>, root: &Path) -> Result<usize> {
         }
         let mailbox = MailboxName::parse(&name.replace('.', "/"))
             .with_context(|| format!("folder {name:?} is not a valid mailbox name"))?;
-        count += import_folder(importer, &entry.path(), &mailbox).await?;
+        import_folder(importer, &entry.path(), &mailbox).await?;
     }
-    Ok(count)
+    Ok(())
 }
 
 async fn import_folder(
-    importer: &Importer<'_>,
+    importer: &mut Importer<'_>,
     dir: &Path,
     mailbox: &MailboxName,
-) -> Result<usize> {
+) -> Result<()> {
     let mut files = Vec::new();
     for sub in ["new", "cur"] {
         let Ok(entries) = fs::read_dir(dir.join(sub)) else {
@@ -184,9 +219,12 @@ async fn import_folder(
             .split_once(":2,")
             .map_or_else(Flags::default, |(_, f)| Flags::from_maildir_letters(f));
         let date = file_date(file);
-        importer.store_one(mailbox, &content, flags, date).await?;
+        let source = file.display().to_string();
+        importer
+            .store_one(&source, mailbox, &content, flags, date)
+            .await?;
     }
-    Ok(files.len())
+    Ok(())
 }
 
 fn file_date(path: &Path) -> i64 {
@@ -197,7 +235,7 @@ fn file_date(path: &Path) -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-async fn import_mbox(importer: &Importer<'_>, path: &Path) -> Result<usize> {
+async fn import_mbox(importer: &mut Importer<'_>, path: &Path) -> Result<()> {
     let content = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !content.starts_with(b"From ") {
         bail!(
@@ -208,12 +246,13 @@ async fn import_mbox(importer: &Importer<'_>, path: &Path) -> Result<usize> {
     let inbox = MailboxName::parse("INBOX")?;
     let date = file_date(path);
     let messages = split_mbox(&content);
-    for message in &messages {
+    for (n, message) in messages.iter().enumerate() {
+        let source = format!("message {} of {}", n + 1, path.display());
         importer
-            .store_one(&inbox, message, Flags::default(), date)
+            .store_one(&source, &inbox, message, Flags::default(), date)
             .await?;
     }
-    Ok(messages.len())
+    Ok(())
 }
 
 /// Splits an mbox at its `From ` separator lines and undoes `>From ` quoting (mboxrd).

@@ -24,6 +24,7 @@ pub use lists::list_engine;
 
 pub use net::{Listeners, Service, shutdown, tls, x509};
 pub use spam::authenticator as dns_authenticator;
+pub use textual::{NotConvertible, textual};
 
 use hermod_config::Config;
 use hermod_core::Router;

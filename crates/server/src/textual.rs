@@ -1,5 +1,6 @@
 //! Messages with NUL octets made fit for IMAP's BODY[] and POP3's RETR, whichever way they
-//! arrived: APPEND (RFC 3516 4.4, RFC 9051 6.3.12), SMTP DATA or BDAT, submission.
+//! arrived: APPEND (RFC 3516 4.4, RFC 9051 6.3.12), SMTP DATA or BDAT, submission, and
+//! `hermod import` (which skips a message this refuses, with a warning).
 //!
 //! No FETCH answer but BINARY[] may carry a NUL (RFC 9051 4.3.1: `literal8` only for BINARY;
 //! BODY[] and BODY[1] are plain strings, and servers MUST encode binary data as text), and
@@ -33,7 +34,7 @@ const MIME_VERSION: &[u8] = b"MIME-Version: 1.0\r\n";
 
 /// Why a message with NUL octets cannot be stored in a form BODY[] can carry.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct NotConvertible;
+pub struct NotConvertible;
 
 /// Why a body that holds NUL octets was not stored again.
 #[derive(Debug)]
@@ -70,7 +71,7 @@ pub(crate) async fn store_textual(
 
 /// `raw` with every part whose content holds a NUL re-encoded in base64, or `None` when
 /// it has no NUL (the common case: one scan).
-pub(crate) fn textual(raw: &[u8]) -> Result<Option<Vec<u8>>, NotConvertible> {
+pub fn textual(raw: &[u8]) -> Result<Option<Vec<u8>>, NotConvertible> {
     if memchr::memchr(0, raw).is_none() {
         return Ok(None);
     }

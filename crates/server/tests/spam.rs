@@ -319,6 +319,43 @@ async fn an_own_junk_threshold_decides_that_recipients_copy() {
     assert_eq!(server.inbox(ALICE).len(), 1);
 }
 
+/// A recipient's Sieve `spamtest` sees the score and threshold their copy was filed by:
+/// their own Junk threshold, not the server's.
+#[tokio::test]
+async fn spamtest_sees_each_recipients_own_junk_threshold() {
+    use hermod_store::BlockingStore;
+    let server = server_with(|c| {
+        c.spam.junk_threshold = 100.0;
+        c.spam.reject_threshold = 200.0;
+    })
+    .await;
+    let bob = "bob@example.test";
+    server.add_user(bob, "s3cret");
+    let script = r#"require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto", "mailbox"];
+        if spamtest :value "eq" :comparator "i;ascii-numeric" "10" { fileinto :create "Spamtest"; }"#;
+    for address in [ALICE, bob] {
+        let parsed = hermod_types::Address::parse(address).unwrap();
+        let id = server.store.user(&parsed).unwrap().unwrap().id;
+        server
+            .store
+            .sieve_put(id, "main", script.as_bytes())
+            .unwrap();
+        server.store.sieve_activate(id, Some("main")).unwrap();
+    }
+    let alice = hermod_types::Address::parse(ALICE).unwrap();
+    server.store.set_junk_threshold(&alice, Some(1.0)).unwrap();
+    let bare = "Subject: no sender fields\r\n\r\nbody\r\n";
+    let mut c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.cmd("EHLO client.test").await.code, 250);
+    let r = c.send_mail("carol@sender.test", &[ALICE, bob], bare).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    // Past Alice's threshold: spamtest says 10 and her script files it.
+    assert_eq!(server.messages(ALICE, "Spamtest").len(), 1);
+    assert!(server.messages(ALICE, "Junk").is_empty() && server.inbox(ALICE).is_empty());
+    // Far below the server's: Bob's script keeps it in his inbox.
+    assert_eq!(server.inbox(bob).len(), 1);
+}
+
 #[tokio::test]
 async fn a_client_talking_before_the_greeting_is_refused() {
     let server = server_with(|c| c.spam.greet_delay = Duration::from_millis(500)).await;

@@ -202,9 +202,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     fn envelope(&self, txn: &Transaction, decision: Option<&Decision>) -> pipeline::Envelope {
         let now = hermod_message::unix_now();
         let mut envelope = pipeline::Envelope::to_local(&txn.recipients(), Folder::Inbox, now);
-        for copy in &mut envelope.copies {
-            if decision.is_some_and(|d| d.junk_for(copy.user)) {
-                copy.folder = Folder::Junk;
+        // Each copy is filed, and its Sieve `spamtest` answered, by its user's own verdict.
+        if let Some(decision) = decision {
+            for copy in &mut envelope.copies {
+                if decision.junk_for(copy.user) {
+                    copy.folder = Folder::Junk;
+                }
+                if let Some(filter) = &mut copy.filter {
+                    filter.spam = decision.own_score(copy.user);
+                }
             }
         }
         if let Some(user) = self

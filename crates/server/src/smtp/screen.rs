@@ -36,11 +36,20 @@ pub(crate) struct Decision {
     pub action: Action,
     pub refusal: Option<Refusal>,
     pub summary: String,
-    /// The score and the Junk threshold (Sieve's `spamtest`).
+    /// The score and the server's Junk threshold (Sieve's `spamtest`).
     pub score: Option<(f64, f64)>,
-    /// Local recipients whose own lessons (moving mail into and out of Junk) or own Junk
-    /// threshold changed the answer: the action for their copy.
-    pub personal: Vec<(UserId, Action)>,
+    /// Local recipients with their own lessons (moving mail into and out of Junk) or their
+    /// own Junk threshold: the verdict on their copy.
+    pub personal: Vec<Personal>,
+}
+
+/// One recipient's own verdict on a message.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Personal {
+    pub user: UserId,
+    pub action: Action,
+    /// The score with the user's lessons, and the user's Junk threshold.
+    pub score: (f64, f64),
 }
 
 impl Decision {
@@ -48,12 +57,18 @@ impl Decision {
     /// one, else by the message's. (A message refused outright never gets here; one only a
     /// user's lessons would refuse was accepted for the others, and is that user's Junk.)
     pub fn junk_for(&self, user: UserId) -> bool {
-        let action = self
-            .personal
-            .iter()
-            .find(|(u, _)| *u == user)
-            .map_or(self.action, |(_, a)| *a);
+        let action = self.own(user).map_or(self.action, |p| p.action);
         action != Action::Inbox
+    }
+
+    /// The score and Junk threshold `user`'s own verdict used, when the user has one; the
+    /// same that [`Decision::junk_for`] filed by, so the user's `spamtest` agrees with it.
+    pub fn own_score(&self, user: UserId) -> Option<(f64, f64)> {
+        self.own(user).map(|p| p.score)
+    }
+
+    fn own(&self, user: UserId) -> Option<&Personal> {
+        self.personal.iter().find(|p| p.user == user)
     }
 }
 
@@ -263,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         verdict.hits.extend(auth.hits);
         let limits = thresholds(spam);
         let action = verdict.action(limits);
-        let personal = personal_actions(&verdict, limits, action, &txn.recipients(), own);
+        let personal = personal_actions(&verdict, limits, &txn.recipients(), own);
         hermod_types::metrics::metrics()
             .spam_verdicts
             .inc(match action {
@@ -354,15 +369,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-/// Each local recipient whose own lessons (their Bayesian counts) or own Junk threshold
-/// give the message another action than the server's: that recipient's action.
+/// Each local recipient with their own lessons (their Bayesian counts) or their own Junk
+/// threshold: that recipient's verdict, whether or not it differs from the server's.
 fn personal_actions(
     verdict: &Verdict,
     limits: hermod_spam::Thresholds,
-    action: Action,
     recipients: &[hermod_core::LocalRecipient],
     own_bayes: Vec<(UserId, Option<f64>)>,
-) -> Vec<(UserId, Action)> {
+) -> Vec<Personal> {
     let mut personal = Vec::new();
     for recipient in recipients {
         let taught = own_bayes.iter().find(|(user, _)| *user == recipient.user);
@@ -370,13 +384,19 @@ fn personal_actions(
             continue;
         }
         let limits = limits.with_own_junk(recipient.junk_threshold);
+        let relearned;
         let own = match taught {
-            Some(&(_, probability)) => verdict.with_bayes(probability).action(limits),
-            None => verdict.action(limits),
+            Some(&(_, probability)) => {
+                relearned = verdict.with_bayes(probability);
+                &relearned
+            }
+            None => verdict,
         };
-        if own != action {
-            personal.push((recipient.user, own));
-        }
+        personal.push(Personal {
+            user: recipient.user,
+            action: own.action(limits),
+            score: (own.score(), limits.junk),
+        });
     }
     personal
 }
