@@ -53,8 +53,9 @@ pub async fn add_domain(directory: &dyn Directory, domain: &Domain) -> Result<()
 const ROTATION_ATTEMPTS: usize = 5;
 
 /// Rotates `domain`'s DKIM keys: new keys under new selectors (one generation past the
-/// newest) sign from now on; the old keys stay stored and published, because mail they
-/// signed may still be verified. Returns the new keys, whose records must be published.
+/// newest), which sign once their records are published (the relay asks DNS:
+/// `dkim::signing_keys_published`); the old keys stay stored and published, because mail
+/// they signed may still be verified. Returns the new keys, whose records must be published.
 ///
 /// The new keys are added all or none, and only under selectors nobody holds: of two
 /// rotations at once (two admins, the CLI and the web), one takes the next generation and

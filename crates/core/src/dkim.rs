@@ -69,6 +69,45 @@ pub fn signing_keys(keys: &[DkimKeyRecord]) -> Vec<DkimKeyRecord> {
     newest.into_iter().cloned().collect()
 }
 
+/// Whether a rotation left some algorithm with more than one key: then which of them
+/// signs depends on what DNS publishes ([`signing_keys_published`]).
+pub fn rotated(keys: &[DkimKeyRecord]) -> bool {
+    let mut algorithms: Vec<&str> = keys.iter().map(|k| k.algorithm.as_str()).collect();
+    algorithms.sort_unstable();
+    algorithms.windows(2).any(|pair| pair[0] == pair[1])
+}
+
+/// The keys that sign after a rotation: of each algorithm, the newest key whose record
+/// `published` says DNS serves. A receiver that cannot find a signature's key treats the
+/// mail as unsigned (and DMARC may then refuse it), so a new key signs only once its record
+/// is out. Where DNS shows none of an algorithm's keys (the records were never published,
+/// or DNS cannot be asked), the newest signs, as [`signing_keys`] picks: nothing better is
+/// known.
+pub fn signing_keys_published(
+    keys: &[DkimKeyRecord],
+    published: impl Fn(&DkimKeyRecord) -> bool,
+) -> Vec<DkimKeyRecord> {
+    let seen: Vec<DkimKeyRecord> = keys.iter().filter(|k| published(k)).cloned().collect();
+    let mut signing = signing_keys(&seen);
+    for newest in signing_keys(keys) {
+        if !signing.iter().any(|k| k.algorithm == newest.algorithm) {
+            signing.push(newest);
+        }
+    }
+    signing
+}
+
+/// Whether a TXT value found at a key's selector publishes that key (its `p=` tag, spaces
+/// ignored, as DNS tools split long values).
+pub fn record_matches(found: &str, key: &DkimKeyRecord) -> bool {
+    let public = |text: &str| {
+        let text: String = text.split_whitespace().collect();
+        text.split(';')
+            .find_map(|tag| tag.strip_prefix("p=").map(str::to_owned))
+    };
+    public(found).is_some_and(|p| Some(p) == public(&dkim_txt(key)))
+}
+
 /// New keys for a rotation: one generation past the newest of `existing`, so their selectors
 /// are new and the old ones stay published.
 pub fn rotated_keys(existing: &[DkimKeyRecord]) -> Result<Vec<DkimKeyRecord>, String> {
@@ -216,6 +255,42 @@ mod tests {
             "{}",
             dkim_txt(&keys[1])
         );
+    }
+
+    #[test]
+    fn after_a_rotation_the_newest_published_key_signs() {
+        let first = generate_keys().unwrap();
+        let second = rotated_keys(&first).unwrap();
+        assert!(!rotated(&first));
+        let mut all = first.clone();
+        all.extend(second.clone());
+        assert!(rotated(&all));
+        let selectors = |keys: Vec<DkimKeyRecord>| -> Vec<String> {
+            keys.into_iter().map(|k| k.selector).collect()
+        };
+        let old_only = signing_keys_published(&all, |k| first.contains(k));
+        assert_eq!(selectors(old_only), ["hermod-ed25519", "hermod-rsa"]);
+        let both = signing_keys_published(&all, |_| true);
+        assert_eq!(selectors(both), ["hermod-ed25519-2", "hermod-rsa-2"]);
+        // Nothing seen: the newest, as before rotation-awareness.
+        let none = signing_keys_published(&all, |_| false);
+        assert_eq!(selectors(none), ["hermod-ed25519-2", "hermod-rsa-2"]);
+        // One algorithm's new record out, the other's not yet.
+        let mixed = signing_keys_published(&all, |k| k != &second[1]);
+        assert_eq!(selectors(mixed), ["hermod-ed25519-2", "hermod-rsa"]);
+    }
+
+    #[test]
+    fn a_record_matches_its_key_only() {
+        let keys = generate_keys().unwrap();
+        let txt = dkim_txt(&keys[1]);
+        assert!(record_matches(&txt, &keys[1]));
+        // Split as zone files and some DNS servers split it.
+        let split = format!("{} {}", &txt[..100], &txt[100..]);
+        assert!(record_matches(&split, &keys[1]));
+        assert!(!record_matches(&txt, &keys[0]));
+        assert!(!record_matches("v=DKIM1; k=rsa; p=", &keys[1]));
+        assert!(!record_matches("v=spf1 -all", &keys[1]));
     }
 
     #[test]

@@ -42,7 +42,8 @@ fn dkim_record(domain: &str, key: &DkimKeyRecord) -> (String, String) {
 /// The zone-file records of `keys` (new keys from a rotation), with what to do about them.
 pub fn dkim_rotation_notice(domain: &str, keys: &[DkimKeyRecord]) -> String {
     let mut out = format!(
-        "; New DKIM keys for {domain} sign from now on: publish these records now.\n\
+        "; New DKIM keys for {domain}: publish these records now. They sign once hermod sees\n\
+         ; them in DNS (it asks every 5 minutes); until then the current keys go on signing.\n\
          ; Keep the old selectors' records until mail they signed is a few days old.\n"
     );
     for key in keys {
@@ -121,7 +122,8 @@ pub fn dns_records(setup: &DomainSetup<'_>) -> String {
             // A rotated-out key: mail it signed may still be verified for a while.
             let _ = writeln!(
                 out,
-                "; {} no longer signs: remove it once its mail is a few days old",
+                "; {} no longer signs once the newer key is published: remove it once its \
+                 mail is a few days old",
                 key.selector
             );
         }

@@ -16,9 +16,9 @@ pub enum DomainAction {
     Remove { domain: String },
     /// List the local domains.
     List,
-    /// Make new DKIM keys for DOMAIN under new selectors and sign with them from now on;
-    /// prints their DNS records. The old keys stay published (mail they signed may still
-    /// be verified).
+    /// Make new DKIM keys for DOMAIN under new selectors and print their DNS records; they
+    /// sign once the server sees those in DNS. The old keys stay published (mail they
+    /// signed may still be verified).
     DkimRotate { domain: String },
     /// Print the DNS records DOMAIN needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
     /// autoconfig), ready for a zone file.

@@ -149,6 +149,8 @@ pub(crate) struct Context {
     pub outbound_pool: outbound::Pool,
     /// Recipient domains' MTA-STS policies, and what TLS-RPT reports of them.
     pub sts: outbound::mtasts::Sts,
+    /// Which DKIM selectors' records DNS serves (a rotated key signs once it does).
+    pub dkim_published: outbound::dkim::Published,
     pub tls_reports: outbound::tlsrpt::TlsReports,
     /// Lists, DNS checks, sender authentication and the Bayesian model for inbound mail.
     pub spam: spam::SpamFilter,
@@ -239,6 +241,7 @@ impl Server {
             outbound_domains: outbound::DomainSlots::new(per_domain),
             outbound_pool: outbound::Pool::default(),
             sts,
+            dkim_published: Default::default(),
             tls_reports: Default::default(),
             spam,
             sieve,

@@ -301,3 +301,47 @@ async fn a_connection_is_reused_for_the_next_message() {
         "the second message went over the kept connection"
     );
 }
+
+/// The selectors (`s=`) of the DKIM signatures at the start of a relayed message.
+fn signed_selectors(data: &str) -> Vec<String> {
+    let header = &data[..data.find("\r\n\r\n").unwrap()];
+    header
+        .split("DKIM-Signature:")
+        .skip(1)
+        .filter_map(|sig| {
+            let sig: String = sig.split_whitespace().collect();
+            let tag = sig.split(';').find_map(|t| t.strip_prefix("s="))?;
+            Some(tag.to_owned())
+        })
+        .collect()
+}
+
+/// A rotated domain signs with the new keys only once DNS serves their records: before,
+/// receivers would find no key for the new selectors and treat the mail as unsigned.
+#[tokio::test]
+async fn a_rotated_key_signs_once_its_record_is_published() {
+    for (published_new, want) in [
+        (false, ["hermod-ed25519", "hermod-rsa"]),
+        (true, ["hermod-ed25519-2", "hermod-rsa-2"]),
+    ] {
+        let mta = FakeMta::start_without_pipelining().await;
+        let server = server_for(&mta).await;
+        let domain = hermod_types::Domain::parse("example.test").unwrap();
+        let first = server.store.dkim_keys(&domain).unwrap();
+        let second = hermod_core::dkim::rotated_keys(&first).unwrap();
+        for key in &second {
+            server.store.set_dkim_key(&domain, key).unwrap();
+        }
+        let published = first.iter().chain(second.iter().filter(|_| published_new));
+        for key in published {
+            let name = format!("{}._domainkey.example.test", key.selector);
+            server.dns.add_txt(&name, &hermod_core::dkim::dkim_txt(key));
+        }
+        submit(&server, &["friend@remote.test"], "rotated").await;
+        eventually("delivery to the fake MTA", || !mta.messages().is_empty()).await;
+        let mut selectors = signed_selectors(&mta.messages()[0].data);
+        selectors.sort();
+        assert_eq!(selectors, want, "new records published: {published_new}");
+        server.stop().await;
+    }
+}

@@ -1,7 +1,9 @@
 //! Outbound delivery: the queue runner that relays queued mail to other servers, with
-//! retries and bounces; MTA-STS policies (`mtasts`) and the TLS reports (`tlsrpt`).
+//! retries and bounces; MTA-STS policies (`mtasts`) and the TLS reports (`tlsrpt`); which
+//! DKIM keys sign after a rotation (`dkim`).
 
 mod client;
+pub(crate) mod dkim;
 pub(crate) mod dns;
 pub(crate) mod mtasts;
 mod runner;

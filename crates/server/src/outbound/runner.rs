@@ -402,7 +402,8 @@ fn smarthost_auth(ctx: &Context) -> Option<(&str, &str)> {
 }
 
 /// The message as it leaves: without the Return-Path our final delivery would add (RFC
-/// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys.
+/// 5321 4.4), and DKIM-signed when the sender's domain is ours and has keys (after a
+/// rotation, the newest whose record is published: `outbound::dkim`).
 async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Vec<u8>, String> {
     let store = &ctx.store;
     let read = store.read_blob(&message.blob, None).await;
@@ -423,7 +424,10 @@ async fn open_body(ctx: &Context, message: &QueuedMessage) -> Result<Vec<u8>, St
         return Ok(body);
     };
     let stored = store.dkim_keys(&domain).await.map_err(|e| e.to_string())?;
-    let keys = hermod_core::dkim::signing_keys(&stored);
+    let published = &ctx.dkim_published;
+    let keys = published
+        .signing_keys(&ctx.sts, domain.as_str(), &stored)
+        .await;
     if keys.is_empty() {
         return Ok(body);
     }

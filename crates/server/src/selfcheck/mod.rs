@@ -242,17 +242,12 @@ impl Checker<'_> {
         let want = hermod_core::dkim::dkim_txt(key);
         let found = self.txt(&name).await;
         let fix = format!("publish {name}. TXT \"{want}\" (split into strings of 255 characters)");
-        let public = |text: &str| {
-            let text: String = text.split_whitespace().collect();
-            text.split(';')
-                .find_map(|tag| tag.strip_prefix("p=").map(str::to_owned))
-        };
         match found
             .iter()
             .find(|t| t.contains("v=DKIM1") || t.contains("p="))
         {
             None => self.problem("MISSING", format!("DKIM record {name}"), fix),
-            Some(text) if public(text) == public(&want) => self.ok(format!(
+            Some(text) if hermod_core::dkim::record_matches(text, key) => self.ok(format!(
                 "DKIM record {name} matches the {} key",
                 key.algorithm
             )),

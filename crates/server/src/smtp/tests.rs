@@ -76,6 +76,7 @@ async fn converse(script: &[u8]) -> (String, tempfile::TempDir, Arc<SqliteStore>
         outbound_domains: crate::outbound::DomainSlots::new(1),
         outbound_pool: Default::default(),
         sts,
+        dkim_published: Default::default(),
         tls_reports: Default::default(),
         spam,
         sieve,

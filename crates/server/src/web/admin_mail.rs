@@ -39,8 +39,9 @@ const DONE: &[(&str, &str)] = &[
     ("domain-removed", "The domain is removed."),
     (
         "dkim-rotated",
-        "New DKIM keys sign from now on: publish their records (the new selectors) now, \
-         and keep the old ones until mail they signed is a few days old.",
+        "New DKIM keys are made: publish their records (the new selectors) now. They sign \
+         once hermod sees them in DNS (it asks every 5 minutes); until then the current keys \
+         go on signing. Keep the old records until mail they signed is a few days old.",
     ),
     ("alias-added", "The alias is saved."),
     ("alias-removed", "The alias is removed."),
