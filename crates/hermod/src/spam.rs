@@ -9,7 +9,7 @@ use hermod_core::netlist::{ListKind, NetList};
 use hermod_message::unix_now;
 use hermod_spam::training::{HELD_OUT_FOLDS, TUNING, Training, digest};
 use hermod_spam::{Action, Calibration, Class, Model, Thresholds};
-use hermod_store::{BayesCounts, LearnedMessage, SpamData, Store};
+use hermod_store::{SpamData, Store, StoreError};
 use hermod_types::Cidr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -121,25 +121,27 @@ async fn train(
     if spam.is_empty() && ham.is_empty() {
         bail!("nothing to learn: give --spam PATH and/or --ham PATH");
     }
-    // The model before this batch: tuning scores the batch against it plus the batch.
-    let before = load_model(store).await?;
-    let mut training = Training::default();
+    let mut batch = Vec::new();
     for (paths, class) in [(spam, Class::Spam), (ham, Class::Ham)] {
         for path in paths {
-            let messages = messages_at(path)?;
-            let digests: Vec<Vec<u8>> = messages.iter().map(|m| digest(m)).collect();
-            let before = store.bayes_seen(None, &digests).await?;
-            for ((message, digest), before) in messages.iter().zip(digests).zip(before) {
-                training.add(message, digest, before, class);
-            }
+            batch.extend(messages_at(path)?.into_iter().map(|m| (m, class)));
         }
     }
-    // The junk cut is fitted on held-out verdicts of the batch, before tuning teaches it.
-    let held_out = training.held_out(&before, &TUNING, HELD_OUT_FOLDS);
-    let calibration = Calibration::fit(&held_out, config.spam.junk_threshold);
-    let passes = training.tune(before, &TUNING);
-    let (counts, seen) = to_store(&training);
-    store.bayes_learn(None, &counts, &seen).await?;
+    let digests: Vec<Vec<u8>> = batch.iter().map(|(m, _)| digest(m)).collect();
+    let mut attempt = 1;
+    let (training, calibration, passes) = loop {
+        let learned = learn_batch(config, store, &batch, &digests).await?;
+        let (counts, seen) = hermod_server::stored_lesson(&learned.0);
+        match store.bayes_learn(None, &counts, &seen).await {
+            Err(StoreError::LessonRaced) if attempt < TRAIN_ATTEMPTS => {
+                eprintln!(
+                    "another lesson changed the model meanwhile: working the batch out again"
+                );
+                attempt += 1;
+            }
+            written => break written.map(|()| learned)?,
+        }
+    };
     if let Some(calibration) = calibration {
         store.bayes_set_calibration(&calibration.to_text()).await?;
     }
@@ -174,23 +176,28 @@ async fn train(
     Ok(())
 }
 
-/// The store's form of a batch of lessons.
-fn to_store(training: &Training) -> (BayesCounts, Vec<LearnedMessage>) {
-    let delta = training.delta();
-    let counts = BayesCounts {
-        spam_messages: delta.spam_messages,
-        ham_messages: delta.ham_messages,
-        tokens: delta.tokens,
-    };
-    let seen = training
-        .seen
-        .iter()
-        .map(|(digest, spam)| LearnedMessage {
-            digest: digest.clone(),
-            spam: *spam,
-        })
-        .collect();
-    (counts, seen)
+/// How often `train` works its batch out again when other learners keep changing the model.
+const TRAIN_ATTEMPTS: usize = 3;
+
+/// What a batch teaches the store's model as it is now: the lessons (tuned), the junk cut
+/// fitted on held-out verdicts (before tuning teaches the batch), and the tuning's passes.
+async fn learn_batch(
+    config: &Config,
+    store: &dyn Store,
+    batch: &[(Vec<u8>, Class)],
+    digests: &[Vec<u8>],
+) -> Result<(Training, Option<Calibration>, usize)> {
+    // The model before this batch: tuning scores the batch against it plus the batch.
+    let before = load_model(store).await?;
+    let seen = store.bayes_seen(None, digests).await?;
+    let mut training = Training::default();
+    for (((message, class), digest), seen) in batch.iter().zip(digests).zip(seen) {
+        training.add(message, digest.clone(), seen, *class);
+    }
+    let held_out = training.held_out(&before, &TUNING, HELD_OUT_FOLDS);
+    let calibration = Calibration::fit(&held_out, config.spam.junk_threshold);
+    let passes = training.tune(before, &TUNING);
+    Ok((training, calibration, passes))
 }
 
 async fn check(config: &Config, store: &dyn Store, files: &[PathBuf]) -> Result<()> {

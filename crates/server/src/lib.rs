@@ -19,7 +19,7 @@ mod textual;
 mod web;
 
 pub use http::{client_services, domain_records, mta_sts_policy};
-pub use imap::learn::{JunkLessons, learn_junk_folder};
+pub use imap::learn::{JunkLessons, learn_junk_folder, stored_lesson};
 pub use lists::list_engine;
 
 pub use net::{Listeners, Service, shutdown, tls, x509};

@@ -4,7 +4,7 @@
 
 use hermod_spam::Class;
 use hermod_spam::training::{Training, digest};
-use hermod_store::{BayesCounts, BlockingStore, LearnedMessage, UserId};
+use hermod_store::{BlockingStore, UserId};
 use hermod_testkit::{ImapClient, SmtpClient, TestServer};
 use hermod_types::Address;
 use std::time::Duration;
@@ -111,17 +111,7 @@ fn train_server(server: &TestServer) {
             training.add(&bytes, digest(&bytes), None, class);
         }
     }
-    let delta = training.delta();
-    let counts = BayesCounts {
-        spam_messages: delta.spam_messages,
-        ham_messages: delta.ham_messages,
-        tokens: delta.tokens,
-    };
-    let seen: Vec<LearnedMessage> = training
-        .seen
-        .into_iter()
-        .map(|(digest, spam)| LearnedMessage { digest, spam })
-        .collect();
+    let (counts, seen) = hermod_server::stored_lesson(&training);
     server.store.bayes_learn(None, &counts, &seen).unwrap();
 }
 

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 pub struct Training {
     learn: Model,
     forget: Model,
-    /// Each message learned, by digest, and whether as spam.
-    pub seen: Vec<(Vec<u8>, bool)>,
+    /// Each message learned.
+    pub seen: Vec<Learned>,
     /// What this batch learned each digest as, over what the store said before it.
     this_run: HashMap<Vec<u8>, bool>,
     /// Messages learned as spam and as ham.
@@ -43,6 +43,15 @@ pub const TUNING: Tuning = Tuning {
 /// times the time tuning alone takes). Fewer parts judge with models further from the one
 /// trained on everything.
 pub const HELD_OUT_FOLDS: usize = 5;
+
+/// A message a batch learned: its digest, whether as spam, and what the store said the
+/// model had learned it as before (the batch's counts assume that; the store checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    pub digest: Vec<u8>,
+    pub spam: bool,
+    pub before: Option<bool>,
+}
 
 /// One message of a batch as tuning sees it.
 #[derive(Clone)]
@@ -109,7 +118,11 @@ impl Training {
         self.learn.learn(&tokens, class);
         self.learned[usize::from(!spam)] += 1;
         self.this_run.insert(digest.clone(), spam);
-        self.seen.push((digest, spam));
+        self.seen.push(Learned {
+            digest,
+            spam,
+            before,
+        });
         if this_run.is_some() {
             // Taught both ways in one batch: tuned as its last class only.
             self.lessons.retain(|l| l.tokens != tokens);
@@ -317,7 +330,12 @@ mod tests {
             (-1, 1, 1)
         );
         assert!(delta.tokens.iter().all(|&(_, s, h)| s == -1 && h == 1));
-        assert_eq!(t.seen, [(digest(SPAM), false)]);
+        let seen = Learned {
+            digest: digest(SPAM),
+            spam: false,
+            before: Some(true),
+        };
+        assert_eq!(t.seen, [seen]);
     }
 
     fn mail(subject: &str, body: &str) -> Vec<u8> {

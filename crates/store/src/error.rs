@@ -49,6 +49,10 @@ pub enum StoreError {
     AddressTaken(String),
     #[error("an app password named {0:?} exists already: revoke it or pick another name")]
     AppPasswordExists(String),
+    #[error(
+        "another lesson taught the spam filter some of these messages meanwhile; read again and retry"
+    )]
+    LessonRaced,
     #[error("user {0} is over quota")]
     OverQuota(String),
     #[error("corrupt store data: {0}")]

@@ -436,6 +436,10 @@ pub struct BayesCounts {
 pub struct LearnedMessage {
     pub digest: Vec<u8>,
     pub spam: bool,
+    /// What the model had learned the message as when the lesson was worked out (from
+    /// [`crate::roles::SpamData::bayes_seen`]): the lesson's counts assume it, so the store
+    /// refuses the lesson if another learner changed it meanwhile.
+    pub before: Option<bool>,
 }
 
 /// Where a greylisting triplet stands.

@@ -254,7 +254,11 @@ pub trait SpamData: Send + Sync {
     /// The counts of `owner`'s model (`None`: the server-wide one).
     async fn bayes_load(&self, owner: Option<UserId>) -> Result<BayesCounts>;
     /// Adds learned counts in one transaction (negative numbers unlearn); `seen` records
-    /// which messages the update learned.
+    /// which messages the update learned. The counts were worked out from what the model
+    /// had learned each message as (`LearnedMessage::before`); if that changed meanwhile
+    /// (another process or node taught the same message), nothing is written and the answer
+    /// is `StoreError::LessonRaced`: read again ([`SpamData::bayes_seen`]) and retry, so
+    /// no message is ever counted twice.
     async fn bayes_learn(
         &self,
         owner: Option<UserId>,

@@ -135,6 +135,7 @@ async fn populate(store: &dyn Store) -> UserId {
     let seen = [LearnedMessage {
         digest: vec![9; 16],
         spam: true,
+        before: None,
     }];
     store.bayes_learn(None, &counts, &seen).await.unwrap();
     store

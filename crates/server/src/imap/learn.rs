@@ -12,10 +12,15 @@ use hermod_spam::training::{Training, digest};
 use hermod_store::{BayesCounts, BlobId, LearnedMessage, SpecialUse, Store, StoreError, UserId};
 use std::sync::Arc;
 
-/// One lesson at a time: what a model learned before (by digest) is read, then the lesson
-/// written, and two lessons about one message in between would both count it. Lessons come
-/// from users moving mail, rarely and briefly; one `hermod serve` owns the store.
+/// One lesson at a time in this process, so lessons are learned in the order the moves were
+/// made. (Two learners anywhere, another node or the CLI, cannot count a message twice: the
+/// store refuses a lesson raced by another, `StoreError::LessonRaced`, and it is worked out
+/// again.)
 static LESSONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How often a lesson is worked out again when other learners keep changing the model
+/// under it.
+const LESSON_ATTEMPTS: usize = 5;
 
 /// What moving mail from a mailbox of special use `from` to one of `to` teaches, if anything.
 pub(super) fn lesson(from: Option<SpecialUse>, to: Option<SpecialUse>) -> Option<Class> {
@@ -126,31 +131,47 @@ async fn learn_messages(
         (bodies, digests)
     })
     .await?;
-    let before = store.bayes_seen(owner, &digests).await?;
-    let training = cpu(move || {
-        let mut training = Training::default();
-        for ((body, digest), before) in bodies.iter().zip(digests).zip(before) {
-            training.add(body, digest, before, class);
+    let bodies = Arc::new(bodies);
+    let mut attempt = 1;
+    loop {
+        let before = store.bayes_seen(owner, &digests).await?;
+        let (bodies, digests) = (bodies.clone(), digests.clone());
+        let training = cpu(move || {
+            let mut training = Training::default();
+            for ((body, digest), before) in bodies.iter().zip(digests).zip(before) {
+                training.add(body, digest, before, class);
+            }
+            training
+        })
+        .await?;
+        if training.seen.is_empty() {
+            return Ok(0);
         }
-        training
-    })
-    .await?;
-    if training.seen.is_empty() {
-        return Ok(0);
+        let (counts, seen) = stored_lesson(&training);
+        match store.bayes_learn(owner, &counts, &seen).await {
+            Err(StoreError::LessonRaced) if attempt < LESSON_ATTEMPTS => attempt += 1,
+            learned => return learned.map(|()| seen.len()),
+        }
     }
+}
+
+/// A batch of lessons as the store takes it: the counts to add, and each message learned
+/// with what the model knew it as before (the store checks that it still does).
+pub fn stored_lesson(training: &Training) -> (BayesCounts, Vec<LearnedMessage>) {
     let delta = training.delta();
     let counts = BayesCounts {
         spam_messages: delta.spam_messages,
         ham_messages: delta.ham_messages,
         tokens: delta.tokens,
     };
-    let seen: Vec<LearnedMessage> = training
-        .seen
-        .into_iter()
-        .map(|(digest, spam)| LearnedMessage { digest, spam })
+    let seen = (training.seen.iter())
+        .map(|learned| LearnedMessage {
+            digest: learned.digest.clone(),
+            spam: learned.spam,
+            before: learned.before,
+        })
         .collect();
-    store.bayes_learn(owner, &counts, &seen).await?;
-    Ok(seen.len())
+    (counts, seen)
 }
 
 /// An administrator's lesson for the server-wide model: `message` is `class`.

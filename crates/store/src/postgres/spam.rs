@@ -74,6 +74,7 @@ impl SpamData for PostgresStore {
             &[&BAYES_LOCK, &lock_key(owner)],
         )
         .await?;
+        check_unchanged(&tx, owner, seen).await?;
         add_token_counts(&tx, owner, &update.tokens).await?;
         tx.execute(
             "INSERT INTO bayes_totals (owner, spam, ham) VALUES ($1, greatest($2::bigint, 0), greatest($3::bigint, 0))
@@ -234,6 +235,27 @@ async fn add_token_counts(
 }
 
 /// Remembers how each message was learned (learning one again replaces its class).
+/// Refuses a lesson worked out from what another lesson has since changed (see
+/// `SpamData::bayes_learn`). Learners of one model hold its advisory lock, so nothing
+/// comes between this and the writes.
+async fn check_unchanged(tx: &Transaction<'_>, owner: i64, seen: &[LearnedMessage]) -> Result<()> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let digests: Vec<&[u8]> = seen.iter().map(|m| m.digest.as_slice()).collect();
+    let rows = tx
+        .query(
+            "SELECT digest, spam FROM bayes_seen WHERE owner = $1 AND digest = ANY($2)",
+            &[&owner, &digests],
+        )
+        .await?;
+    let now: BTreeMap<Vec<u8>, bool> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    if seen.iter().any(|m| m.before != now.get(&m.digest).copied()) {
+        return Err(crate::StoreError::LessonRaced);
+    }
+    Ok(())
+}
+
 async fn record_seen(tx: &Transaction<'_>, owner: i64, seen: &[LearnedMessage]) -> Result<()> {
     if seen.is_empty() {
         return Ok(());

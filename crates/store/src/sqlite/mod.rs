@@ -695,6 +695,7 @@ impl crate::BlockingStore for SqliteStore {
     ) -> Result<()> {
         let owner = owner.map_or(0, |u| u.0);
         self.write(|c| {
+            spam::check_unchanged(c, owner, seen)?;
             spam::learn(c, owner, update)?;
             Ok((spam::record_seen(c, owner, seen)?, vec![]))
         })

@@ -70,6 +70,21 @@ pub(crate) fn record_seen(
     Ok(())
 }
 
+/// Refuses a lesson worked out from what another lesson has since changed (see
+/// `SpamData::bayes_learn`); inside the write transaction, so nothing comes between.
+pub(crate) fn check_unchanged(
+    conn: &Connection,
+    owner: i64,
+    lessons: &[crate::LearnedMessage],
+) -> Result<()> {
+    let digests: Vec<Vec<u8>> = lessons.iter().map(|m| m.digest.clone()).collect();
+    let now = seen(conn, owner, &digests)?;
+    if lessons.iter().zip(now).any(|(m, now)| m.before != now) {
+        return Err(crate::StoreError::LessonRaced);
+    }
+    Ok(())
+}
+
 pub(crate) fn seen(
     conn: &Connection,
     owner: i64,
@@ -181,6 +196,7 @@ mod tests {
         let moved = crate::LearnedMessage {
             digest: b"digest".to_vec(),
             spam: false,
+            before: None,
         };
         assert_eq!(
             store

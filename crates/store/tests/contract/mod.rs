@@ -67,6 +67,7 @@ macro_rules! every_contract {
             // Spam data.
             bayes_counts_add_up_per_model,
             bayes_calibration_is_replaced_and_moves_the_generation,
+            a_lesson_raced_by_another_is_refused_whole,
             greylisting_waits_then_passes_then_knows,
             bulk_copies_count_distinct_recipients_per_scope,
             bulk_campaign_keeps_one_cluster,

@@ -3,10 +3,12 @@
 use super::*;
 use hermod_store::{BayesCounts, GreylistState, LearnedMessage};
 
-fn learned(digest: &[u8], spam: bool) -> LearnedMessage {
+/// A lesson about `digest` as `spam`, worked out when the model had learned it as `before`.
+fn learned(digest: &[u8], spam: bool, before: Option<bool>) -> LearnedMessage {
     LearnedMessage {
         digest: digest.to_vec(),
         spam,
+        before,
     }
 }
 
@@ -28,7 +30,7 @@ pub async fn bayes_counts_add_up_per_model(b: &dyn Backend) {
         ham_messages: 1,
         tokens: vec![(u64::MAX, 2, 0), (7, 1, 1)],
     };
-    s.bayes_learn(None, &learn, &[learned(b"one", true)])
+    s.bayes_learn(None, &learn, &[learned(b"one", true, None)])
         .await
         .unwrap();
     let once = s.bayes_generation().await.unwrap();
@@ -57,7 +59,10 @@ pub async fn bayes_counts_add_up_per_model(b: &dyn Backend) {
     s.bayes_learn(
         None,
         &unlearn,
-        &[learned(b"one", false), learned(b"two", true)],
+        &[
+            learned(b"one", false, Some(true)),
+            learned(b"two", true, None),
+        ],
     )
     .await
     .unwrap();
@@ -85,7 +90,7 @@ pub async fn bayes_counts_add_up_per_model(b: &dyn Backend) {
         ham_messages: 1,
         tokens: vec![(42, 0, 1)],
     };
-    s.bayes_learn(Some(alice), &mine, &[learned(b"two", false)])
+    s.bayes_learn(Some(alice), &mine, &[learned(b"two", false, None)])
         .await
         .unwrap();
     assert_eq!(s.bayes_load(Some(alice)).await.unwrap(), mine);
@@ -178,4 +183,46 @@ pub async fn greylisting_waits_then_passes_then_knows(b: &dyn Backend) {
         s.greylist(key, later, 300).await.unwrap(),
         GreylistState::Wait(300)
     );
+}
+
+/// Two learners that read what the model knew, then both teach the same message: the second
+/// lesson was worked out from what the first changed, so the store refuses it whole (no
+/// message counted twice) until it is worked out again.
+pub async fn a_lesson_raced_by_another_is_refused_whole(b: &dyn Backend) {
+    let s = b.store();
+    let digests = [b"raced".to_vec()];
+    assert_eq!(s.bayes_seen(None, &digests).await.unwrap(), [None]);
+    let one = BayesCounts {
+        spam_messages: 1,
+        ham_messages: 0,
+        tokens: vec![(5, 1, 0)],
+    };
+    // Both read "not learned"; the first writes.
+    s.bayes_learn(None, &one, &[learned(b"raced", true, None)])
+        .await
+        .unwrap();
+    let generation = s.bayes_generation().await.unwrap();
+    let second = s
+        .bayes_learn(None, &one, &[learned(b"raced", true, None)])
+        .await;
+    assert!(
+        matches!(second, Err(hermod_store::StoreError::LessonRaced)),
+        "{second:?}"
+    );
+    assert_eq!(
+        sorted(s.bayes_load(None).await.unwrap()),
+        one,
+        "counted once"
+    );
+    assert_eq!(s.bayes_generation().await.unwrap(), generation);
+    // Worked out again from what the model knows now: nothing to learn, or a move.
+    let moved = BayesCounts {
+        spam_messages: -1,
+        ham_messages: 1,
+        tokens: vec![(5, -1, 1)],
+    };
+    s.bayes_learn(None, &moved, &[learned(b"raced", false, Some(true))])
+        .await
+        .unwrap();
+    assert_eq!(s.bayes_seen(None, &digests).await.unwrap(), [Some(false)]);
 }
