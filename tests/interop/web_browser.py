@@ -13,9 +13,9 @@ import threading
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from hermod_harness import Hermod, insecure
@@ -25,6 +25,22 @@ WIDTHS = {"phone": 390, "desktop": 1280}
 # hermod looks nothing up (no server answers on this loopback port) and hands all outgoing
 # mail, the vacation reply too, to the fake MTA below.
 CONFIG = '\n[dns]\nnameservers = ["127.0.0.1:9"]\n[outbound]\nsmarthost = "127.0.0.1:%d"\n'
+
+
+def gone(element):
+    """A wait condition: `element` no longer belongs to the page. Selenium's staleness_of
+    asks the element and expects StaleElementReferenceException, but Chromium, asked while
+    the new page replaces the old, may answer "Node with given id does not belong to the
+    document" instead: any refusal to talk about the element means it is gone."""
+
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    return check
 
 
 class FakeMta(socketserver.ThreadingTCPServer):
@@ -100,7 +116,7 @@ class Web:
                 page = self.driver.find_element(By.TAG_NAME, "html")
                 button.click()
                 # Every form posts and loads a new page: wait until the old one is gone.
-                WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(page))
+                WebDriverWait(self.driver, 20).until(gone(page))
                 return
         raise AssertionError("no form for %s (%s) on %s" % (form_action, label, self.driver.current_url))
 

@@ -288,10 +288,10 @@ async fn thresholds_file_into_junk_or_refuse() {
     assert!(refuse.inbox(ALICE).is_empty() && refuse.messages(ALICE, "Junk").is_empty());
 }
 
-/// A recipient's own Junk threshold files their copy by it; the others' copies follow the
-/// server's, and the reject threshold stays the server's.
-#[tokio::test]
-async fn an_own_junk_threshold_decides_that_recipients_copy() {
+/// A server whose own thresholds file nothing into Junk (100) or refuse nothing (200), with
+/// Bob beside Alice, and Alice's own Junk threshold at 1: she alone junks mail with any
+/// rule's hit. Returns the server and Bob's address.
+async fn server_where_only_alice_junks() -> (TestServer, &'static str) {
     use hermod_store::BlockingStore;
     let server = server_with(|c| {
         c.spam.junk_threshold = 100.0;
@@ -302,6 +302,16 @@ async fn an_own_junk_threshold_decides_that_recipients_copy() {
     server.add_user(bob, "s3cret");
     let alice = hermod_types::Address::parse(ALICE).unwrap();
     server.store.set_junk_threshold(&alice, Some(1.0)).unwrap();
+    (server, bob)
+}
+
+/// A recipient's own Junk threshold files their copy by it; the others' copies follow the
+/// server's, and the reject threshold stays the server's.
+#[tokio::test]
+async fn an_own_junk_threshold_decides_that_recipients_copy() {
+    use hermod_store::BlockingStore;
+    let (server, bob) = server_where_only_alice_junks().await;
+    let alice = hermod_types::Address::parse(ALICE).unwrap();
     let bare = "Subject: no sender fields\r\n\r\nbody\r\n";
     let mut c = SmtpClient::connect(server.smtp).await;
     assert_eq!(c.cmd("EHLO client.test").await.code, 250);
@@ -324,13 +334,7 @@ async fn an_own_junk_threshold_decides_that_recipients_copy() {
 #[tokio::test]
 async fn spamtest_sees_each_recipients_own_junk_threshold() {
     use hermod_store::BlockingStore;
-    let server = server_with(|c| {
-        c.spam.junk_threshold = 100.0;
-        c.spam.reject_threshold = 200.0;
-    })
-    .await;
-    let bob = "bob@example.test";
-    server.add_user(bob, "s3cret");
+    let (server, bob) = server_where_only_alice_junks().await;
     let script = r#"require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto", "mailbox"];
         if spamtest :value "eq" :comparator "i;ascii-numeric" "10" { fileinto :create "Spamtest"; }"#;
     for address in [ALICE, bob] {
@@ -342,8 +346,6 @@ async fn spamtest_sees_each_recipients_own_junk_threshold() {
             .unwrap();
         server.store.sieve_activate(id, Some("main")).unwrap();
     }
-    let alice = hermod_types::Address::parse(ALICE).unwrap();
-    server.store.set_junk_threshold(&alice, Some(1.0)).unwrap();
     let bare = "Subject: no sender fields\r\n\r\nbody\r\n";
     let mut c = SmtpClient::connect(server.smtp).await;
     assert_eq!(c.cmd("EHLO client.test").await.code, 250);
