@@ -49,7 +49,12 @@ impl Published {
         if let Some(known) = self.known(&name) {
             return known;
         }
-        let found = sts.txt(&name).await;
+        let Some(found) = sts.txt_answer(&name).await else {
+            // DNS gave no answer: what it said last still holds (a blip must not make an
+            // unpublished key sign), and it is asked again next time.
+            tracing::debug!(record = %name, "DKIM record check: DNS gave no answer");
+            return self.last_answer(&name).unwrap_or(false);
+        };
         let published = found
             .iter()
             .any(|text| hermod_core::dkim::record_matches(text, key));
@@ -59,6 +64,11 @@ impl Published {
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
         answers.insert(name, (published, Instant::now()));
         published
+    }
+
+    fn last_answer(&self, name: &str) -> Option<bool> {
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.get(name).map(|(published, _)| *published)
     }
 
     fn known(&self, name: &str) -> Option<bool> {

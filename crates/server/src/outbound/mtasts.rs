@@ -59,11 +59,19 @@ impl Sts {
 
     /// The TXT strings at `name` (empty when there are none or DNS fails).
     pub async fn txt(&self, name: &str) -> Vec<String> {
+        self.txt_answer(name).await.unwrap_or_default()
+    }
+
+    /// The TXT strings at `name`: empty when DNS says there are none, `None` when it gave
+    /// no answer (a timeout, a server failure), which says nothing about the record.
+    pub async fn txt_answer(&self, name: &str) -> Option<Vec<String>> {
         let lookup = self.auth.resolver().txt_lookup(format!("{name}."));
-        let Ok(Ok(answer)) = tokio::time::timeout(DNS_TIMEOUT, lookup).await else {
-            return Vec::new();
+        let answer = match tokio::time::timeout(DNS_TIMEOUT, lookup).await.ok()? {
+            Ok(answer) => answer,
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => return Some(Vec::new()),
+            Err(_) => return None,
         };
-        answer
+        let texts = answer
             .answers()
             .iter()
             .filter_map(|record| match &record.data {
@@ -73,7 +81,8 @@ impl Sts {
                 }
                 _ => None,
             })
-            .collect()
+            .collect();
+        Some(texts)
     }
 
     /// The policy that applies to mail for `domain` now.
