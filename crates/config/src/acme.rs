@@ -17,6 +17,9 @@ pub struct Acme {
     pub challenge: AcmeChallenge,
     /// A certificate is renewed when it has less than this left.
     pub renew_before: Duration,
+    /// How often the names to certify are worked out again: a domain added since the last
+    /// order (by the CLI, the web or another node) gets its certificate within this.
+    pub names_check: Duration,
     /// Extra CA certificate (PEM) trusted for the directory's HTTPS, for test CAs such as
     /// pebble; `None` trusts the system's roots.
     pub directory_ca: Option<PathBuf>,
@@ -47,6 +50,7 @@ impl Default for Acme {
             names: Vec::new(),
             challenge: AcmeChallenge::TlsAlpn01,
             renew_before: Duration::from_secs(30 * 86_400),
+            names_check: Duration::from_secs(600),
             directory_ca: None,
         }
     }
@@ -88,6 +92,9 @@ pub(crate) fn read_acme(root: &mut Section<'_>, acme: &mut Acme, base: &Path) {
     }
     if let Some(before) = s.duration("renew_before") {
         acme.renew_before = before;
+    }
+    if let Some(every) = s.duration("names_check") {
+        acme.names_check = every;
     }
     acme.directory_ca = s.path("directory_ca", base);
     root.absorb(s);

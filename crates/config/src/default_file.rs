@@ -299,6 +299,9 @@ metrics = ["127.0.0.1:9425"]
 # "tls-alpn-01" answers on the https listener (port 443), "http-01" on http (port 80).
 # challenge = "tls-alpn-01"
 # renew_before = "30d"
+# How often the names are worked out again: a domain added since the last order gets its
+# names certified within this (a new order).
+# names_check = "10m"
 # A CA certificate (PEM) to trust for the directory's HTTPS, for a test CA.
 # directory_ca = "pebble.minica.pem"
 

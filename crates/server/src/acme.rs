@@ -14,7 +14,7 @@ use instant_acme::{
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The first retry after a failure; each further failure doubles it, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(60);
@@ -75,39 +75,60 @@ pub(crate) fn stored(config: &Config) -> Option<CertifiedKey> {
 /// order now.
 pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
     let mut failures = 0u32;
+    // After a failure, when the next order may go out (the backoff).
+    let mut retry_at: Option<Instant> = None;
     loop {
-        let wait = match failures {
-            0 => until_renewal(&ctx.config),
-            n => backoff(n),
+        let wait = match retry_at {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => until_renewal(&ctx.config),
         };
         let forced = tokio::select! {
-            _ = tokio::time::sleep(wait.min(RECHECK)) => false,
+            _ = tokio::time::sleep(wait.min(RECHECK).min(ctx.config.acme.names_check)) => false,
             _ = ctx.acme_renew.0.notified() => true,
             _ = shutdown.wait() => return,
         };
-        if !forced && failures == 0 && !until_renewal(&ctx.config).is_zero() {
-            continue;
-        }
         let names = match names(&ctx).await {
             Ok(names) => names,
             Err(e) => {
                 failures += 1;
+                retry_at = Some(Instant::now() + backoff(failures));
                 tracing::error!(error = %e, "ACME: cannot list the names to certify");
                 continue;
             }
         };
+        if !forced && !order_due(&ctx.config, retry_at, &names) {
+            continue;
+        }
         match issue(&ctx.config, &ctx.certificate, &names).await {
             Ok(()) => {
-                failures = 0;
+                (failures, retry_at) = (0, None);
                 tracing::info!(names = ?names, "ACME: certificate issued and in use");
             }
             Err(e) => {
                 failures += 1;
                 let retry = backoff(failures);
+                retry_at = Some(Instant::now() + retry);
                 tracing::error!(error = %e, ?retry, "ACME: certificate order failed");
             }
         }
     }
+}
+
+/// Whether to order now, unasked: after a failure, once its backoff is over; else when the
+/// certificate is missing or due for renewal, or does not cover a name it should (a domain
+/// was added since it was ordered).
+fn order_due(config: &Config, retry_at: Option<Instant>, names: &[String]) -> bool {
+    if let Some(at) = retry_at {
+        return Instant::now() >= at;
+    }
+    if until_renewal(config).is_zero() {
+        return true;
+    }
+    let uncovered = uncovered(config, names);
+    if !uncovered.is_empty() {
+        tracing::info!(names = ?uncovered, "ACME: names not yet certified (a domain was added): ordering");
+    }
+    !uncovered.is_empty()
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -138,7 +159,7 @@ fn leaf_not_after(path: &Path) -> Option<i64> {
 
 /// The configured names, or the hostname and `mta-sts.`, `autoconfig.` and `autodiscover.`
 /// (Outlook asks there over HTTPS) of each local domain
-/// (read at each order, so a domain added since is included at the next renewal).
+/// (read again every `[acme] names_check`, so a domain added since is certified then).
 async fn names(ctx: &Context) -> Result<Vec<String>, AcmeError> {
     let config = &ctx.config;
     if !config.acme.names.is_empty() {
@@ -162,6 +183,25 @@ async fn names(ctx: &Context) -> Result<Vec<String>, AcmeError> {
     Ok(names)
 }
 
+/// Where the names of the stored certificate are listed, one a line: what it was ordered
+/// for (reading them back out of the certificate would take an X.509 extension parser).
+fn names_file(config: &Config) -> PathBuf {
+    state_dir(config).join("names")
+}
+
+/// Of `names`, those the stored certificate was not ordered for. Nothing when no list was
+/// kept (a certificate from before the list, or put there by hand): its renewal writes one.
+fn uncovered(config: &Config, names: &[String]) -> Vec<String> {
+    let Ok(kept) = std::fs::read_to_string(names_file(config)) else {
+        return Vec::new();
+    };
+    let kept: Vec<&str> = kept.lines().collect();
+    (names.iter())
+        .filter(|name| !kept.contains(&name.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// One order from account to installed certificate.
 pub async fn issue(
     config: &Config,
@@ -183,7 +223,8 @@ pub async fn issue(
     answered?;
     let key_pem = order.finalize().await?;
     let chain_pem = order.poll_certificate(&retry_policy()).await?;
-    install(config, holder, &key_pem, &chain_pem)
+    install(config, holder, &key_pem, &chain_pem)?;
+    save(&names_file(config), (names.join("\n") + "\n").as_bytes())
 }
 
 fn retry_policy() -> RetryPolicy {

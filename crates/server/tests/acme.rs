@@ -125,7 +125,19 @@ async fn wait_for_new(
     panic!("no new certificate within a minute");
 }
 
-async fn issue_and_renew(challenge: AcmeChallenge) {
+/// What one ACME test runs against: pebble (killed when dropped) and the fake DNS it asks.
+struct Ca {
+    _pebble: Pebble,
+    _dir: tempfile::TempDir,
+    dns: hermod_testkit::DnsServer,
+}
+
+/// Pebble, then a hermod ordering from it with `challenge` (names left empty: the default
+/// set, hostname and example.test's web names), `adjust` applied to its configuration.
+async fn acme_server(
+    challenge: AcmeChallenge,
+    adjust: impl FnOnce(&mut hermod_config::Config),
+) -> (TestServer, Ca) {
     let ca_dir = tempfile::tempdir().unwrap();
     let ca = pebble_tls(ca_dir.path());
     // Pebble runs first, so hermod's first order finds it: it must know hermod's web ports
@@ -135,24 +147,39 @@ async fn issue_and_renew(challenge: AcmeChallenge) {
     for name in DEFAULT_NAMES {
         dns.add_a(name, Ipv4Addr::LOCALHOST);
     }
-    let _pebble = start_pebble(ca_dir.path(), port, (http, https), dns.addr()).await;
+    let pebble = start_pebble(ca_dir.path(), port, (http, https), dns.addr()).await;
     let server = TestServer::start_with(|c| {
         c.listen.http = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, http))];
         c.listen.https = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, https))];
         c.acme.directory = Some(format!("https://127.0.0.1:{port}/dir"));
         c.acme.directory_ca = Some(ca.clone());
         c.acme.contact = vec!["mailto:postmaster@example.test".into()];
-        // names left empty: the default set, hostname and example.test's web names.
         c.acme.challenge = challenge;
+        adjust(c);
     })
     .await;
+    let ca = Ca {
+        _pebble: pebble,
+        _dir: ca_dir,
+        dns,
+    };
+    (server, ca)
+}
+
+/// Whether `certificate` names `name` (a dNSName in subjectAltName is the name's bytes).
+fn names(certificate: &CertificateDer<'_>, name: &str) -> bool {
+    certificate
+        .windows(name.len())
+        .any(|w| w == name.as_bytes())
+}
+
+async fn issue_and_renew(challenge: AcmeChallenge) {
+    let (server, _ca) = acme_server(challenge, |_| {}).await;
     let issued = wait_for_new(server.https, None).await;
     let (_, self_issued) = hermod_server::x509::parse_tbs(&issued).unwrap();
     assert!(!self_issued, "pebble's certificate, not a self-signed one");
     for name in DEFAULT_NAMES {
-        // A dNSName in subjectAltName is the name's bytes as they are.
-        let named = issued.windows(name.len()).any(|w| w == name.as_bytes());
-        assert!(named, "the certificate names {name}");
+        assert!(names(&issued, name), "the certificate names {name}");
     }
     // Every TLS listener serves it, without a restart.
     assert_eq!(served(server.pop3s).await, issued);
@@ -183,6 +210,35 @@ async fn http_01_issue_and_renew_against_pebble() {
 #[tokio::test]
 async fn tls_alpn_01_issue_and_renew_against_pebble() {
     issue_and_renew(AcmeChallenge::TlsAlpn01).await;
+}
+
+/// A domain added while the server runs (here straight into the store, as the CLI or
+/// another node would) gets its web names certified at the next names check, not at the
+/// next renewal a month or two away.
+#[tokio::test]
+async fn a_domain_added_gets_its_names_certified_without_waiting_for_renewal() {
+    let (server, ca) = acme_server(AcmeChallenge::Http01, |c| {
+        c.acme.names_check = Duration::from_secs(1);
+    })
+    .await;
+    let issued = wait_for_new(server.https, None).await;
+    assert!(!names(&issued, "mta-sts.other.test"));
+    let added = [
+        "mta-sts.other.test",
+        "autoconfig.other.test",
+        "autodiscover.other.test",
+    ];
+    for name in added {
+        ca.dns.add_a(name, Ipv4Addr::LOCALHOST);
+    }
+    use hermod_store::BlockingStore;
+    let other = hermod_types::Domain::parse("other.test").unwrap();
+    server.store.add_domain(&other).unwrap();
+    let renewed = wait_for_new(server.https, Some(&issued)).await;
+    for name in DEFAULT_NAMES.iter().chain(&added) {
+        assert!(names(&renewed, name), "the new certificate names {name}");
+    }
+    server.stop().await;
 }
 
 /// A name the CA cannot validate: the order fails with the CA's problem document, and the
