@@ -12,6 +12,7 @@ use instant_acme::{
     NewOrder, Order, OrderStatus, RetryPolicy,
 };
 use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,6 +36,9 @@ pub enum AcmeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The CA could not validate these names; the text has its problem documents.
+    #[error("{1}")]
+    Unvalidated(Vec<String>, String),
     #[error("{0}")]
     Other(String),
 }
@@ -77,6 +81,7 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
     let mut failures = 0u32;
     // After a failure, when the next order may go out (the backoff).
     let mut retry_at: Option<Instant> = None;
+    let mut left_out = LeftOut::default();
     loop {
         let wait = match retry_at {
             Some(at) => at.saturating_duration_since(Instant::now()),
@@ -88,7 +93,7 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
             _ = shutdown.wait() => return,
         };
         let names = match names(&ctx).await {
-            Ok(names) => names,
+            Ok(names) => left_out.filter(names),
             Err(e) => {
                 failures += 1;
                 retry_at = Some(Instant::now() + backoff(failures));
@@ -102,7 +107,17 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
         match issue(&ctx.config, &ctx.certificate, &names).await {
             Ok(()) => {
                 (failures, retry_at) = (0, None);
+                left_out.certified(&names);
                 tracing::info!(names = ?names, "ACME: certificate issued and in use");
+            }
+            Err(AcmeError::Unvalidated(bad, problems)) if LeftOut::can_leave(&bad, &names) => {
+                left_out.add(&bad);
+                tracing::warn!(
+                    names = ?bad, %problems,
+                    "ACME: left out of the certificate for now, the CA could not validate them \
+                     (does their DNS point here?); ordering for the other names"
+                );
+                retry_at = Some(Instant::now());
             }
             Err(e) => {
                 failures += 1;
@@ -110,6 +125,46 @@ pub(crate) async fn run(ctx: Arc<Context>, mut shutdown: Shutdown) {
                 retry_at = Some(Instant::now() + retry);
                 tracing::error!(error = %e, ?retry, "ACME: certificate order failed");
             }
+        }
+    }
+}
+
+/// Names the CA could not validate, left out of orders for a while, so that one domain
+/// whose DNS does not point here cannot keep every other name (the hostname's too) from a
+/// certificate, nor let it expire. Each is tried again after an hour, then two, doubling up
+/// to a day.
+#[derive(Default)]
+struct LeftOut(HashMap<String, (Instant, u32)>);
+
+const LEFT_OUT_FIRST: Duration = Duration::from_secs(3600);
+const LEFT_OUT_MAX: Duration = Duration::from_secs(86_400);
+
+impl LeftOut {
+    /// Whether an order whose `bad` names failed can go on without them: never without the
+    /// first name (the hostname, or the first configured), nor with nothing left.
+    fn can_leave(bad: &[String], names: &[String]) -> bool {
+        !bad.is_empty() && bad.len() < names.len() && !bad.contains(&names[0])
+    }
+
+    /// `names` less those whose time to be tried again has not come.
+    fn filter(&self, names: Vec<String>) -> Vec<String> {
+        let now = Instant::now();
+        let waiting = |name: &String| self.0.get(name).is_some_and(|(at, _)| now < *at);
+        names.into_iter().filter(|n| !waiting(n)).collect()
+    }
+
+    fn add(&mut self, bad: &[String]) {
+        let now = Instant::now();
+        for name in bad {
+            let (at, times) = self.0.entry(name.clone()).or_insert((now, 0));
+            *times += 1;
+            *at = now + (LEFT_OUT_FIRST.saturating_mul(1 << (*times - 1).min(8))).min(LEFT_OUT_MAX);
+        }
+    }
+
+    fn certified(&mut self, names: &[String]) {
+        for name in names {
+            self.0.remove(name);
         }
     }
 }
@@ -272,31 +327,48 @@ async fn authorize(
         }
         challenge.set_ready().await?;
     }
-    let status = order.poll_ready(&retry_policy()).await?;
+    let status = match order.poll_ready(&retry_policy()).await {
+        Ok(status) => status,
+        // An order that turned invalid comes back as the CA's problem document: which of
+        // its names failed is in the authorizations.
+        Err(e) => {
+            let (names, _) = authorization_problems(order).await;
+            return Err(match names.is_empty() {
+                true => e.into(),
+                false => AcmeError::Unvalidated(names, format!("ACME: {e}")),
+            });
+        }
+    };
     if status != OrderStatus::Ready {
-        let problems = authorization_problems(order).await;
-        return Err(AcmeError::Other(format!(
-            "order {status:?}, not ready: {problems}"
-        )));
+        let (names, problems) = authorization_problems(order).await;
+        return Err(AcmeError::Unvalidated(
+            names,
+            format!("order {status:?}, not ready: {problems}"),
+        ));
     }
     Ok(())
 }
 
-/// Why the CA refused: each failed challenge's problem document.
-async fn authorization_problems(order: &mut Order) -> String {
-    let mut out = Vec::new();
+/// Why the CA refused: the names it could not validate, and each failed challenge's
+/// problem document.
+async fn authorization_problems(order: &mut Order) -> (Vec<String>, String) {
+    let (mut names, mut out) = (Vec::new(), Vec::new());
     let mut authorizations = order.authorizations();
     while let Some(Ok(authz)) = authorizations.next().await {
+        if authz.status == AuthorizationStatus::Invalid {
+            names.push(authz.identifier().to_string());
+        }
         for challenge in &authz.challenges {
             if let Some(problem) = &challenge.error {
                 out.push(format!("{}: {problem}", authz.identifier()));
             }
         }
     }
-    match out.is_empty() {
+    let problems = match out.is_empty() {
         true => "no problem document".into(),
         false => out.join("; "),
-    }
+    };
+    (names, problems)
 }
 
 /// The self-signed certificate of RFC 8737 3: the name, and the SHA-256 digest of the key

@@ -269,3 +269,22 @@ async fn a_failed_validation_reports_the_problem_document() {
     assert!(!server.dir.path().join("acme/cert.pem").exists());
     server.stop().await;
 }
+
+/// A domain whose names do not resolve here (its owner has not set up DNS yet) cannot keep
+/// a certificate from the others: its names are left out, the rest certified at once.
+#[tokio::test]
+async fn names_the_ca_cannot_validate_are_left_out_and_the_rest_certified() {
+    let (server, _ca) = acme_server(AcmeChallenge::Http01, |_| {}).await;
+    let issued = wait_for_new(server.https, None).await;
+    use hermod_store::BlockingStore;
+    // No DNS records for its names: pebble cannot validate them.
+    let unready = hermod_types::Domain::parse("unready.test").unwrap();
+    server.store.add_domain(&unready).unwrap();
+    server.acme_renewal.now();
+    let renewed = wait_for_new(server.https, Some(&issued)).await;
+    for name in DEFAULT_NAMES {
+        assert!(names(&renewed, name), "the new certificate names {name}");
+    }
+    assert!(!names(&renewed, "mta-sts.unready.test"));
+    server.stop().await;
+}
