@@ -4,6 +4,7 @@
 mod admin;
 mod backup;
 mod list;
+mod logfields;
 mod maildir;
 mod migrate;
 mod queue;

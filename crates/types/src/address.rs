@@ -1,6 +1,6 @@
 //! Mail addresses: `local@domain` (RFC 5321 4.1.2 `Mailbox`, with RFC 6531 UTF-8).
 
-use std::fmt;
+use std::fmt::{self, Write};
 use std::str::FromStr;
 
 use crate::{Domain, LocalPart};
@@ -83,7 +83,9 @@ impl Address {
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local.to_smtp(), self.domain.as_str())
+        fmt::Display::fmt(&self.local, f)?;
+        f.write_char('@')?;
+        f.write_str(self.domain.as_str())
     }
 }
 

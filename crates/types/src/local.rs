@@ -1,6 +1,6 @@
 //! Local parts (RFC 5321 4.1.2 `Local-part`, with RFC 6531 UTF-8).
 
-use std::fmt;
+use std::fmt::{self, Write};
 use std::str::FromStr;
 
 use crate::AddressError;
@@ -15,7 +15,29 @@ pub struct LocalPart(String);
 
 /// RFC 5322 `atext`, plus any non-ASCII character (RFC 6531 `UTF8-non-ascii`).
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '!' | '#'
+                | '$'
+                | '%'
+                | '&'
+                | '\''
+                | '*'
+                | '+'
+                | '-'
+                | '/'
+                | '='
+                | '?'
+                | '^'
+                | '_'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
+        )
+        || !c.is_ascii()
 }
 
 fn is_dot_atom(s: &str) -> bool {
@@ -65,19 +87,7 @@ impl LocalPart {
 
     /// The SMTP form: the content if it is a dot-atom, else quoted with `"` and `\` escaped.
     pub fn to_smtp(&self) -> String {
-        if is_dot_atom(&self.0) {
-            return self.0.clone();
-        }
-        let mut out = String::with_capacity(self.0.len() + 2);
-        out.push('"');
-        for c in self.0.chars() {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
-        out
+        self.to_string()
     }
 
     /// The length in octets of `to_smtp()`, without building it.
@@ -129,9 +139,21 @@ fn unquote(quoted: &str) -> Result<String, AddressError> {
     Err(AddressError::BadQuotedString)
 }
 
+/// The SMTP form (`to_smtp`), written straight to the formatter: addresses are shown in
+/// every message's log line and envelope, and building a string first cost an allocation.
 impl fmt::Display for LocalPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_smtp())
+        if is_dot_atom(&self.0) {
+            return f.write_str(&self.0);
+        }
+        f.write_char('"')?;
+        for c in self.0.chars() {
+            if c == '"' || c == '\\' {
+                f.write_char('\\')?;
+            }
+            f.write_char(c)?;
+        }
+        f.write_char('"')
     }
 }
 
