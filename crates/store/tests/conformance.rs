@@ -30,8 +30,16 @@ impl Sqlite {
         Sqlite { dir, store }
     }
 
+    /// The index, with the bulk guard's own file attached (its tables live there).
     fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.dir.path().join("hermod.db")).unwrap()
+        let db = rusqlite::Connection::open(self.dir.path().join("hermod.db")).unwrap();
+        let counters = self.dir.path().join("bulk.db");
+        db.execute(
+            "ATTACH DATABASE ?1 AS counters",
+            [counters.to_str().unwrap()],
+        )
+        .unwrap();
+        db
     }
 }
 

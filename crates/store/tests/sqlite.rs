@@ -324,6 +324,11 @@ fn mail_and_passwords_are_private() {
             & 0o777
     };
     assert_eq!(mode("hermod.db"), 0o600);
+    assert_eq!(
+        mode("bulk.db"),
+        0o600,
+        "the bulk guard's file names recipients"
+    );
     assert_eq!(mode("blobs"), 0o700);
     assert_eq!(mode("blobs/00"), 0o700);
     assert_eq!(mode("tmp"), 0o700);

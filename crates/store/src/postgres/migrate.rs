@@ -165,7 +165,7 @@ fn common_columns<'a>(
     table: &str,
     columns: &'a [Column],
 ) -> Result<Vec<&'a Column>> {
-    let conn = source.read();
+    let conn = source.reader_of(table);
     let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
     let names: Vec<String> = stmt
         .query_map([table], |r| r.get(0))?
@@ -184,7 +184,7 @@ fn common_columns<'a>(
 /// Every row of `table` in the embedded store, its `columns` only.
 fn sqlite_rows(source: &SqliteStore, table: &str, columns: &[&Column]) -> Result<Vec<Vec<Value>>> {
     let list: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    let conn = source.read();
+    let conn = source.reader_of(table);
     let mut stmt = conn.prepare(&format!("SELECT {} FROM {table}", list.join(", ")))?;
     let rows = stmt
         .query_map([], |row| {

@@ -100,6 +100,14 @@ fn evict_oldest(conn: &Connection, cluster: i64, evict: i64) -> Result<()> {
     Ok(())
 }
 
+/// Deletes every cluster of a scope (an account being removed), its bands and recipients
+/// by cascade.
+pub(crate) fn forget_scope(conn: &Connection, scope: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM bulk_clusters WHERE scope = ?1")?
+        .execute([scope])?;
+    Ok(())
+}
+
 /// Deletes a few clusters whose memory ran out (of any scope: an account that stopped
 /// sending is never probed again), their bands and recipients by cascade.
 fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
@@ -148,6 +156,21 @@ fn candidates(conn: &Connection, sighting: &BulkSighting) -> Result<Vec<Candidat
     Ok(found)
 }
 
+/// Band rows written by one statement: a fingerprint's 20 at once (a statement per row
+/// cost a step, a reset and its bindings each).
+const BANDS_PER_INSERT: usize = 32;
+
+/// The statement inserting `rows` band keys (`?3` on) of scope `?1` for cluster `?2`.
+fn band_insert(rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT OR IGNORE INTO bulk_bands (scope, band, cluster_id) VALUES ");
+    for row in 0..rows {
+        let separator = if row == 0 { "" } else { ", " };
+        sql.push_str(&format!("{separator}(?1, ?{}, ?2)", row + 3));
+    }
+    sql
+}
+
 /// A new cluster holding the sighting's signature, bands and recipients (at most the cap
 /// of them: all were sent a copy now, so which are kept makes no difference), counting it.
 fn start(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
@@ -166,11 +189,9 @@ fn start(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
         tally.kept
     ])?;
     let id = conn.last_insert_rowid();
-    let mut band = conn.prepare_cached(
-        "INSERT OR IGNORE INTO bulk_bands (scope, band, cluster_id) VALUES (?1, ?2, ?3)",
-    )?;
-    for key in &sighting.bands {
-        band.execute(params![scope, key, id])?;
+    for keys in sighting.bands.chunks(BANDS_PER_INSERT) {
+        conn.prepare_cached(&band_insert(keys.len()))?
+            .execute(rusqlite::params_from_iter([scope, id].iter().chain(keys)))?;
     }
     let mut recipient = conn.prepare_cached(
         "INSERT INTO bulk_recipients (cluster_id, recipient, last_seen) VALUES (?1, ?2, ?3)",
@@ -187,34 +208,47 @@ fn start(conn: &Connection, sighting: &BulkSighting) -> Result<BulkCount> {
 
 #[cfg(test)]
 mod tests {
-    use crate::sqlite::schema;
+    use crate::sqlite::{counters, schema};
 
-    /// A store of version 14, with the per-message rows the guard kept then, upgrades: they
-    /// are dropped and counting starts afresh.
+    /// An index of version 14 (the per-message rows the guard kept then) or 17 (clusters)
+    /// upgrades: its bulk tables are dropped, and counting starts afresh in `bulk.db`.
     #[test]
     fn an_older_store_upgrades() {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        schema::migrate_partially(&conn, 14).unwrap();
-        conn.execute_batch(
-            "INSERT INTO bulk_messages (id, scope, at, signature) VALUES (1, 0, 5, x'00');
-             INSERT INTO bulk_bands (scope, band, message_id) VALUES (0, 9, 1);
-             INSERT INTO bulk_recipients (message_id, recipient) VALUES (1, 'a@x.test');",
-        )
-        .unwrap();
-        schema::migrate(&mut conn).unwrap();
-        let clusters: i64 = conn
-            .query_row("SELECT count(*) FROM bulk_clusters", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(clusters, 0);
+        for (version, rows) in [
+            (
+                14,
+                "INSERT INTO bulk_messages (id, scope, at, signature) VALUES (1, 0, 5, x'00');
+                 INSERT INTO bulk_bands (scope, band, message_id) VALUES (0, 9, 1);
+                 INSERT INTO bulk_recipients (message_id, recipient) VALUES (1, 'a@x.test');",
+            ),
+            (
+                17,
+                "INSERT INTO bulk_clusters VALUES (1, 0, x'00', 1, 5, 9, 1);
+                 INSERT INTO bulk_bands (scope, band, cluster_id) VALUES (0, 9, 1);
+                 INSERT INTO bulk_recipients VALUES (1, 'a@x.test', 5);",
+            ),
+        ] {
+            let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+            schema::migrate_partially(&conn, version).unwrap();
+            conn.execute_batch(rows).unwrap();
+            schema::migrate(&mut conn).unwrap();
+            let left: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'bulk%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(left, 0, "version {version}");
+        }
     }
 
     /// The statements on the hot path use their indexes, never a scan of a bulk table.
     #[test]
     fn every_probe_is_an_index_search() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = schema::open_connection(&dir.path().join("t.db")).unwrap();
-        schema::migrate(&mut conn).unwrap();
+        let conn = counters::open(dir.path()).unwrap();
         let statements = [
             "DELETE FROM bulk_clusters WHERE id IN
                  (SELECT id FROM bulk_clusters WHERE expires < 1 ORDER BY expires LIMIT 4)",

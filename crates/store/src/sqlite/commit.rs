@@ -61,11 +61,12 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the commit thread on `conn` and a checkpoint thread on `checkpoints`. Each
-    /// commit announces the users whose mail it changed to `notifier`.
+    /// Starts the commit thread on `conn` and a checkpoint thread on `checkpoints` (one
+    /// connection per database file: the index, and the bulk guard's). Each commit
+    /// announces the users whose mail it changed to `notifier`.
     pub(crate) fn start(
         conn: Connection,
-        checkpoints: Connection,
+        checkpoints: Vec<Connection>,
         notifier: Arc<Notifier>,
     ) -> Result<Committer> {
         // Copying the WAL back into the database runs beside the commit thread, so commits
@@ -138,12 +139,15 @@ const COMMITTER_CHECKPOINT: i64 = 4096;
 /// and a page changed by several commits is written to the database only once.
 const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Copies committed pages from the WAL into the database after commits. PASSIVE never waits
-/// for readers or writers; a commit that finds the WAL fully copied starts it over.
-fn checkpoint(conn: Connection, pokes: mpsc::Receiver<()>) {
+/// Copies committed pages from each file's WAL into the database after commits. PASSIVE
+/// never waits for readers or writers; a commit that finds the WAL fully copied starts it
+/// over.
+fn checkpoint(files: Vec<Connection>, pokes: mpsc::Receiver<()>) {
     while pokes.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        for conn in &files {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
         }
         std::thread::sleep(CHECKPOINT_PAUSE);
     }

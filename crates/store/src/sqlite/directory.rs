@@ -114,11 +114,6 @@ pub(crate) fn set_password(conn: &Connection, address: &Address, hash: &str) -> 
 
 pub(crate) fn remove_user(conn: &Connection, address: &Address) -> Result<()> {
     let key = address.normalized();
-    // The bulk guard's memory of the account goes with it (a later account may get its id).
-    conn.execute(
-        "DELETE FROM bulk_clusters WHERE scope = (SELECT id FROM users WHERE address = ?1)",
-        [&key],
-    )?;
     let changed = conn.execute("DELETE FROM users WHERE address = ?1", [&key])?;
     if changed == 0 {
         return Err(StoreError::UnknownUser(key));

@@ -4,6 +4,7 @@
 mod accounts;
 mod bulk;
 pub(crate) mod commit;
+mod counters;
 mod directory;
 mod lists;
 mod mail;
@@ -36,10 +37,9 @@ const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 pub struct SqliteStore {
     /// Management writes. Deliveries go through the committer's own connection.
     conn: Mutex<Connection>,
-    /// The bulk guard's counters: written for every submission and every scanned inbound
-    /// message, so without an fsync of their own (`synchronous=NORMAL`; the next commit of
-    /// the other connections makes them durable). A power cut can forget the last seconds of
-    /// counting, which lets a few more copies pass; it can never lose or corrupt mail.
+    /// The bulk guard's counters, in a file of their own without an fsync per commit
+    /// (`counters.rs`). A power cut can forget the last seconds of counting, which lets a
+    /// few more copies pass; it can never lose or corrupt mail.
     counters: Mutex<Connection>,
     /// Reads: WAL lets them run beside the writers, so many sessions look up recipients and
     /// mailboxes at once instead of queueing on one connection.
@@ -69,25 +69,19 @@ impl SqliteStore {
         // Its writes (POP3 deletions, management) leave checkpoints to the checkpoint
         // thread instead of copying up to 16 MiB of WAL inline.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let counters = counters::open(data_dir)?;
         let notifier = Arc::new(Notifier::default());
         let committer = Committer::start(
             schema::open_connection(&db)?,
-            schema::open_connection(&db)?,
+            vec![
+                schema::open_connection(&db)?,
+                counters::open_checkpoints(data_dir)?,
+            ],
             notifier.clone(),
         )?;
         let readers = (0..READERS)
             .map(|_| schema::open_connection(&db).map(Mutex::new))
             .collect::<Result<_>>()?;
-        let counters = schema::open_connection(&db)?;
-        counters.pragma_update(None, "synchronous", "NORMAL")?;
-        counters.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // Plans made once: without this SQLite prepares a statement again after every new
-        // binding of a parameter its plan looked at (a `LIMIT ?`, or the inbound scope's
-        // key 0 in `scope = ?`), a fifth of a sighting's work.
-        counters.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-            true,
-        )?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             counters: Mutex::new(counters),
@@ -127,6 +121,20 @@ impl SqliteStore {
         self.readers[n % self.readers.len()]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bulk guard's connection (to `bulk.db`, where its tables are).
+    fn counters(&self) -> MutexGuard<'_, Connection> {
+        self.counters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection that reads `table`, whichever file holds it (copying a store).
+    pub(crate) fn reader_of(&self, table: &str) -> MutexGuard<'_, Connection> {
+        if counters::TABLES.contains(&table) {
+            self.counters()
+        } else {
+            self.read()
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -471,6 +479,16 @@ impl crate::BlockingStore for SqliteStore {
     }
 
     fn remove_user(&self, address: &hermod_types::Address) -> Result<()> {
+        // The bulk guard's memory of the account goes first (a later account may get its
+        // id): a failure after it leaves the account with its counting started afresh.
+        let id: Option<i64> = self
+            .read()
+            .prepare_cached("SELECT id FROM users WHERE address = ?1")?
+            .query_row([address.normalized()], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            bulk::forget_scope(&self.counters(), id)?;
+        }
         self.write(|c| {
             directory::remove_user(c, address)?;
             Ok(((), mailbox::collect_garbage(c)?))
@@ -722,8 +740,9 @@ impl crate::BlockingStore for SqliteStore {
     }
 
     fn bulk_observe(&self, sighting: &crate::BulkSighting) -> Result<crate::BulkCount> {
-        let conn = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        bulk::in_transaction(&conn, |c| bulk::observe(c, sighting))
+        let count = bulk::in_transaction(&self.counters(), |c| bulk::observe(c, sighting))?;
+        self.committer.checkpoint_soon();
+        Ok(count)
     }
 
     fn set_bulk_allowed(&self, address: &hermod_types::Address, allowed: bool) -> Result<()> {

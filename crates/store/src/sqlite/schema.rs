@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 17] = [
+const MIGRATIONS: [&str; 18] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -26,6 +26,7 @@ const MIGRATIONS: [&str; 17] = [
     MIGRATION_15,
     MIGRATION_16,
     MIGRATION_17,
+    MIGRATION_18,
 ];
 
 const SCHEMA: &str = r#"
@@ -444,13 +445,30 @@ CREATE TABLE bayes_calibration (
 );
 "#;
 
+/// Version 18: the bulk guard's clusters move to a database file of their own
+/// (`super::counters`): written for every scanned message, their pages rode on every
+/// delivery's fsync and checkpoint. What they counted is dropped, as in version 16: the
+/// guard's memory is one window, and counting starts afresh in the new file.
+const MIGRATION_18: &str = r#"
+DROP TABLE bulk_recipients;
+DROP TABLE bulk_bands;
+DROP TABLE bulk_clusters;
+"#;
+
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
+    // FULL: every commit is fsynced before it returns; a 250 relies on that.
+    configure(&conn, "FULL")?;
+    Ok(conn)
+}
+
+/// What every connection of the embedded store sets, with its `synchronous` level (the
+/// index's FULL; the bulk guard's own file, `super::counters`, NORMAL).
+pub(crate) fn configure(conn: &Connection, synchronous: &str) -> Result<()> {
     // Another process (the CLI, or a second node later) may hold the write lock briefly.
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: every commit is fsynced before it returns; a 250 relies on that.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Savepoints (one per delivery in a group commit) journal the pages they touch; in
     // memory that is a copy, in a temporary file it was a write system call per page.
@@ -459,7 +477,7 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // Every statement on a hot path is prepared once per connection and kept.
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
+    Ok(())
 }
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
