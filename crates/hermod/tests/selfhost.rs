@@ -248,13 +248,13 @@ async fn check_reports_a_missing_dkim_record() {
     dns.add_a("mx.example.test", "192.0.2.25".parse().unwrap());
     dns.add_ptr(public, "mx.example.test");
     // SPF: "v=spf1 mx -all" through the MX to 192.0.2.25.
-    let out = tokio::task::spawn_blocking(move || {
-        let out = hermod(&config, &["check", "--public-ip", "192.0.2.25"], None);
-        (out, dir)
-    })
-    .await
-    .unwrap()
-    .0;
+    // The CLI's own runtime must not run on the test's: a blocking thread runs it.
+    let check = |config: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            hermod(&config, &["check", "--public-ip", "192.0.2.25"], None)
+        })
+    };
+    let out = check(config.clone()).await.unwrap();
     let report = String::from_utf8(out.stdout).unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success(), "a problem means failure: {report}");
@@ -275,6 +275,17 @@ async fn check_reports_a_missing_dkim_record() {
         err.contains("problems found") || err.contains("problem found"),
         "{err}"
     );
+
+    // Rotated, new records not published yet: each says which key signs meanwhile, where
+    // one does (the old RSA record is missing too, so none is named for RSA).
+    ok(&config, &["domain", "dkim-rotate", "example.test"], None);
+    let report = String::from_utf8(check(config).await.unwrap().stdout).unwrap();
+    for line in [
+        "MISSING  DKIM record hermod-ed25519-2._domainkey.example.test (hermod-ed25519 signs until it is published)\n",
+        "MISSING  DKIM record hermod-rsa-2._domainkey.example.test\n",
+    ] {
+        assert!(report.contains(line), "{line:?} missing in\n{report}");
+    }
 }
 
 /// Thunderbird asks https://autoconfig.DOMAIN/mail/config-v1.1.xml?emailaddress=...; curl

@@ -158,8 +158,19 @@ impl Checker<'_> {
     async fn domain(&mut self, domain: &str, keys: &[DkimKeyRecord], ips: &[IpAddr]) {
         self.mx(domain).await;
         self.spf(domain, ips).await;
+        // Oldest first, so a rotation's new key is checked after the keys it replaces: while
+        // its record is missing, its finding can say which published key signs meanwhile
+        // (`outbound::dkim`).
+        let mut keys: Vec<&DkimKeyRecord> = keys.iter().collect();
+        keys.sort_by_key(|k| hermod_core::dkim::generation(&k.selector));
+        let mut published: Vec<&DkimKeyRecord> = Vec::new();
         for key in keys {
-            self.dkim(domain, key).await;
+            let meanwhile = (published.iter().rev())
+                .find(|k| k.algorithm == key.algorithm)
+                .map(|k| k.selector.clone());
+            if self.dkim(domain, key, meanwhile).await {
+                published.push(key);
+            }
         }
         let dmarc = format!("_dmarc.{domain}");
         let want = hermod_core::selfhost::dmarc_txt(domain);
@@ -237,25 +248,33 @@ impl Checker<'_> {
         output.result() == mail_auth::SpfResult::Pass
     }
 
-    async fn dkim(&mut self, domain: &str, key: &DkimKeyRecord) {
+    /// Checks one key's record; whether DNS publishes that key. `meanwhile`: an older key
+    /// of the same algorithm whose record is published, which signs until this one's is.
+    async fn dkim(&mut self, domain: &str, key: &DkimKeyRecord, meanwhile: Option<String>) -> bool {
         let name = format!("{}._domainkey.{domain}", key.selector);
         let want = hermod_core::dkim::dkim_txt(key);
         let found = self.txt(&name).await;
         let fix = format!("publish {name}. TXT \"{want}\" (split into strings of 255 characters)");
+        let until = |what: String| match &meanwhile {
+            Some(older) => format!("{what} ({older} signs until it is published)"),
+            None => what,
+        };
         match found
             .iter()
             .find(|t| t.contains("v=DKIM1") || t.contains("p="))
         {
-            None => self.problem("MISSING", format!("DKIM record {name}"), fix),
-            Some(text) if hermod_core::dkim::record_matches(text, key) => self.ok(format!(
-                "DKIM record {name} matches the {} key",
-                key.algorithm
-            )),
+            None => self.problem("MISSING", until(format!("DKIM record {name}")), fix),
+            Some(text) if hermod_core::dkim::record_matches(text, key) => {
+                let what = format!("DKIM record {name} matches the {} key", key.algorithm);
+                self.ok(what);
+                return true;
+            }
             Some(_) => {
-                let what = format!("DKIM record {name} holds another key");
+                let what = until(format!("DKIM record {name} holds another key"));
                 self.problem("WRONG", what, fix);
             }
         }
+        false
     }
 
     async fn mta_sts(&mut self, domain: &str) {
