@@ -33,15 +33,13 @@ impl Published {
         if !hermod_core::dkim::rotated(stored) {
             return hermod_core::dkim::signing_keys(stored);
         }
-        let mut seen = Vec::with_capacity(stored.len());
+        let mut published = Vec::with_capacity(stored.len());
         for key in stored {
-            seen.push(self.is_published(sts, domain, key).await);
+            if self.is_published(sts, domain, key).await {
+                published.push(key);
+            }
         }
-        let published = |key: &DkimKeyRecord| {
-            let at = stored.iter().position(|k| k == key);
-            at.is_some_and(|i| seen[i])
-        };
-        hermod_core::dkim::signing_keys_published(stored, published)
+        hermod_core::dkim::signing_keys_published(stored, |key| published.contains(&key))
     }
 
     async fn is_published(&self, sts: &Sts, domain: &str, key: &DkimKeyRecord) -> bool {
