@@ -598,6 +598,23 @@ impl SpamData for EmbeddedStore {
         let sighting = sighting.clone();
         self.run(move |s| s.bulk_observe(&sighting)).await
     }
+
+    async fn correspondents_note(
+        &self,
+        user: UserId,
+        addresses: &[String],
+        now: i64,
+    ) -> Result<()> {
+        let addresses = addresses.to_vec();
+        self.run(move |s| s.correspondents_note(user, &addresses, now))
+            .await
+    }
+
+    async fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>> {
+        let (address, users) = (address.to_owned(), users.to_vec());
+        self.run(move |s| s.correspondents_of(&address, &users))
+            .await
+    }
 }
 
 #[async_trait]

@@ -38,10 +38,11 @@ pub use mail_model::{
 };
 pub use model::{
     AddressLookup, AliasKey, AppPassword, BayesCounts, BlobId, BulkCount, BulkScope, BulkSighting,
-    DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags, GreylistState,
-    LearnedMessage, MailboxId, MailboxInfo, MessageMeta, Outbound, OutboundRecipient, QueueEntry,
-    QueueUpdate, QueuedMessage, QueuedRecipient, RecipientOutcome, RecipientState, Report,
-    SieveScriptInfo, SpecialUse, Submitted, UserId, UserRecord,
+    CORRESPONDENT_REFRESH_SECS, DEFAULT_MAILBOXES, Delivered, DeliveryTarget, DkimKeyRecord, Flags,
+    GreylistState, LearnedMessage, MAX_CORRESPONDENTS, MailboxId, MailboxInfo, MessageMeta,
+    Outbound, OutboundRecipient, QueueEntry, QueueUpdate, QueuedMessage, QueuedRecipient,
+    RecipientOutcome, RecipientState, Report, SieveScriptInfo, SpecialUse, Submitted, UserId,
+    UserRecord,
 };
 pub use notify::{ChangeSubscription, ChangeWatch};
 pub use postgres::{
@@ -193,4 +194,8 @@ pub trait BlockingStore: Send + Sync + 'static {
     /// Records a message's content fingerprint and counts what earlier copies reached (see
     /// [`SpamData::bulk_observe`]).
     fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount>;
+    /// Records whom `user` sent mail to (see [`SpamData::correspondents_note`]).
+    fn correspondents_note(&self, user: UserId, addresses: &[String], now: i64) -> Result<()>;
+    /// Which of `users` wrote to `address` (see [`SpamData::correspondents_of`]).
+    fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>>;
 }

@@ -453,6 +453,12 @@ pub enum GreylistState {
     Known,
 }
 
+/// The most correspondents an account keeps; beyond, the longest unused are forgotten.
+pub const MAX_CORRESPONDENTS: i64 = 5000;
+/// A correspondent written to again has its time rewritten only once it is this old (most
+/// mail goes to people written to before; the rewrite would cost every submission a write).
+pub const CORRESPONDENT_REFRESH_SECS: i64 = 86_400;
+
 /// Whose messages a content fingerprint is counted among.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkScope {

@@ -287,6 +287,13 @@ pub trait SpamData: Send + Sync {
     /// without and with this one. One transaction: two copies submitted at once both count.
     /// Messages of the scope older than the window are forgotten.
     async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount>;
+    /// Remembers that `user` sent mail to `addresses` (lowercase) at `now`: mail whose
+    /// authenticated author is one of them counts as from a known correspondent for that
+    /// user. At most [`crate::MAX_CORRESPONDENTS`] per user, the longest unused forgotten.
+    async fn correspondents_note(&self, user: UserId, addresses: &[String], now: i64)
+    -> Result<()>;
+    /// Which of `users` have sent mail to `address` (lowercase).
+    async fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>>;
 }
 
 /// Each user's Sieve scripts (RFC 5228; managed over ManageSieve, RFC 5804, and the CLI),

@@ -42,6 +42,7 @@ const TABLES: &[&str] = &[
     "bayes_generation",
     "bayes_calibration",
     "greylist",
+    "correspondents",
     "bulk_clusters",
     "bulk_bands",
     "bulk_recipients",

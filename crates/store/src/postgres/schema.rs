@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (10, include_str!("schema/010_spam_settings.sql")),
     (11, include_str!("schema/011_bulk_clusters.sql")),
     (12, include_str!("schema/012_spam_calibration.sql")),
+    (13, include_str!("schema/013_correspondents.sql")),
 ];
 
 /// Any number that no other program on the database would pick: "hermod" in ASCII.

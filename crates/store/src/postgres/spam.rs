@@ -5,7 +5,10 @@
 
 use super::PostgresStore;
 use crate::roles::SpamData;
-use crate::{BayesCounts, BulkCount, BulkSighting, GreylistState, LearnedMessage, Result, UserId};
+use crate::{
+    BayesCounts, BulkCount, BulkSighting, CORRESPONDENT_REFRESH_SECS, GreylistState,
+    LearnedMessage, MAX_CORRESPONDENTS, Result, UserId,
+};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use tokio_postgres::Transaction;
@@ -187,6 +190,50 @@ impl SpamData for PostgresStore {
 
     async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount> {
         super::bulk::observe(self, sighting).await
+    }
+
+    async fn correspondents_note(
+        &self,
+        user: UserId,
+        addresses: &[String],
+        now: i64,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        // As the embedded store: a known one's time is rewritten once a day at most, and
+        // only a change can push the longest unused past the cap.
+        let changed = client
+            .execute(
+                "INSERT INTO correspondents (address, user_id, last_sent)
+                 SELECT DISTINCT a, $2::bigint, $3::bigint FROM unnest($1::text[]) AS a
+                 ON CONFLICT (address, user_id) DO UPDATE SET last_sent = excluded.last_sent
+                 WHERE correspondents.last_sent < excluded.last_sent - $4",
+                &[&addresses, &user.0, &now, &CORRESPONDENT_REFRESH_SECS],
+            )
+            .await?;
+        if changed > 0 {
+            client
+                .execute(
+                    "DELETE FROM correspondents WHERE user_id = $1 AND last_sent <= (
+                         SELECT last_sent FROM correspondents WHERE user_id = $1
+                         ORDER BY last_sent DESC LIMIT 1 OFFSET $2)",
+                    &[&user.0, &MAX_CORRESPONDENTS],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>> {
+        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT user_id FROM correspondents WHERE address = $1 AND user_id = ANY($2)",
+                &[&address, &ids],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| UserId(r.get(0))).collect())
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod bulk;
 pub(crate) mod commit;
+mod correspondents;
 mod counters;
 mod directory;
 mod lists;
@@ -743,6 +744,14 @@ impl crate::BlockingStore for SqliteStore {
         let count = bulk::in_transaction(&self.counters(), |c| bulk::observe(c, sighting))?;
         self.committer.checkpoint_soon();
         Ok(count)
+    }
+
+    fn correspondents_note(&self, user: UserId, addresses: &[String], now: i64) -> Result<()> {
+        self.write(|c| Ok((correspondents::note(c, user, addresses, now)?, vec![])))
+    }
+
+    fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>> {
+        correspondents::of(&self.read(), address, users)
     }
 
     fn set_bulk_allowed(&self, address: &hermod_types::Address, allowed: bool) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Every step from an empty database to the current schema, in order.
-const MIGRATIONS: [&str; 18] = [
+const MIGRATIONS: [&str; 19] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -27,6 +27,7 @@ const MIGRATIONS: [&str; 18] = [
     MIGRATION_16,
     MIGRATION_17,
     MIGRATION_18,
+    MIGRATION_19,
 ];
 
 const SCHEMA: &str = r#"
@@ -453,6 +454,19 @@ const MIGRATION_18: &str = r#"
 DROP TABLE bulk_recipients;
 DROP TABLE bulk_bands;
 DROP TABLE bulk_clusters;
+"#;
+
+/// Version 19: whom each account has sent mail to (lowercase addresses), and when last: mail
+/// whose authenticated author is one of them scores `KNOWN_SENDER` for that account. Keyed
+/// by address first, as delivery asks "which of these recipients wrote to this author".
+const MIGRATION_19: &str = r#"
+CREATE TABLE correspondents (
+    address TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    last_sent INTEGER NOT NULL,
+    PRIMARY KEY (address, user_id)
+) WITHOUT ROWID;
+CREATE INDEX correspondents_by_user ON correspondents (user_id, last_sent);
 "#;
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {

@@ -69,6 +69,7 @@ macro_rules! every_contract {
             bayes_calibration_is_replaced_and_moves_the_generation,
             a_lesson_raced_by_another_is_refused_whole,
             greylisting_waits_then_passes_then_knows,
+            correspondents_are_kept_per_account_and_capped,
             bulk_copies_count_distinct_recipients_per_scope,
             bulk_campaign_keeps_one_cluster,
             bulk_window_slides_under_the_cap,

@@ -226,3 +226,62 @@ pub async fn a_lesson_raced_by_another_is_refused_whole(b: &dyn Backend) {
         .unwrap();
     assert_eq!(s.bayes_seen(None, &digests).await.unwrap(), [Some(false)]);
 }
+
+/// Whom an account wrote to is kept per account; a known one's time moves once a day at
+/// most; past the cap the longest unused go; deleting the account deletes them.
+pub async fn correspondents_are_kept_per_account_and_capped(b: &dyn Backend) {
+    let s = b.store();
+    let (alice, bob) = (user(b, "alice", None).await, user(b, "bob", None).await);
+    let friend = "friend@elsewhere.example".to_owned();
+    assert_eq!(
+        s.correspondents_of(&friend, &[alice, bob]).await.unwrap(),
+        []
+    );
+    let twice = [friend.clone(), friend.clone()];
+    s.correspondents_note(alice, &twice, 1_000).await.unwrap();
+    assert_eq!(
+        s.correspondents_of(&friend, &[alice, bob]).await.unwrap(),
+        [alice]
+    );
+    assert_eq!(s.correspondents_of(&friend, &[bob]).await.unwrap(), []);
+    assert_eq!(
+        s.correspondents_of("other@elsewhere.example", &[alice])
+            .await
+            .unwrap(),
+        []
+    );
+    // Past the cap the longest unused is forgotten; `friend` was written to again lately.
+    let cap = hermod_store::MAX_CORRESPONDENTS as usize;
+    let many: Vec<String> = (0..cap).map(|i| format!("n{i}@list.example")).collect();
+    s.correspondents_note(alice, &many[..1], 2_000)
+        .await
+        .unwrap();
+    let refreshed = 1_000 + hermod_store::CORRESPONDENT_REFRESH_SECS + 1;
+    s.correspondents_note(alice, &[friend.clone()], refreshed)
+        .await
+        .unwrap();
+    s.correspondents_note(alice, &many[1..], refreshed + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.correspondents_of(&friend, &[alice]).await.unwrap(),
+        [alice]
+    );
+    assert_eq!(
+        s.correspondents_of(&many[0], &[alice]).await.unwrap(),
+        [],
+        "the oldest went"
+    );
+    assert_eq!(
+        s.correspondents_of(&many[cap - 1], &[alice]).await.unwrap(),
+        [alice]
+    );
+    s.remove_user(&addr("alice@example.test")).await.unwrap();
+    s.correspondents_note(bob, &[friend.clone()], 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.correspondents_of(&friend, &[alice, bob]).await.unwrap(),
+        [bob]
+    );
+}

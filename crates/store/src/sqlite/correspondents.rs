@@ -1,0 +1,43 @@
+//! Whom each account has sent mail to (see [`crate::roles::SpamData::correspondents_note`]).
+
+use crate::{CORRESPONDENT_REFRESH_SECS, MAX_CORRESPONDENTS, Result, UserId};
+use rusqlite::{Connection, params};
+
+/// Records `addresses` as `user`'s correspondents at `now`. A known one's time is rewritten
+/// only once it is a day old: most mail goes to people written to before, and an unchanged
+/// row costs the commit nothing. New ones may push the longest unused past the cap.
+pub(crate) fn note(conn: &Connection, user: UserId, addresses: &[String], now: i64) -> Result<()> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO correspondents (address, user_id, last_sent) VALUES (?1, ?2, ?3)
+         ON CONFLICT (address, user_id) DO UPDATE SET last_sent = excluded.last_sent
+         WHERE last_sent < excluded.last_sent - ?4
+         RETURNING last_sent = ?3",
+    )?;
+    let mut changed = false;
+    for address in addresses {
+        let mut rows = upsert.query(params![address, user.0, now, CORRESPONDENT_REFRESH_SECS])?;
+        changed |= rows.next()?.is_some();
+    }
+    if changed {
+        conn.execute(
+            "DELETE FROM correspondents WHERE user_id = ?1 AND last_sent <= (
+                 SELECT last_sent FROM correspondents WHERE user_id = ?1
+                 ORDER BY last_sent DESC LIMIT 1 OFFSET ?2)",
+            params![user.0, MAX_CORRESPONDENTS],
+        )?;
+    }
+    Ok(())
+}
+
+/// Which of `users` have written to `address`.
+pub(crate) fn of(conn: &Connection, address: &str, users: &[UserId]) -> Result<Vec<UserId>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM correspondents WHERE address = ?1 AND user_id = ?2")?;
+    let mut known = Vec::new();
+    for user in users {
+        if stmt.exists(params![address, user.0])? {
+            known.push(*user);
+        }
+    }
+    Ok(known)
+}
