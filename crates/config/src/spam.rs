@@ -28,6 +28,9 @@ pub struct Spam {
     pub rdns: CheckAction,
     /// Refuse mail that fails DMARC when the domain's policy is `p=reject`.
     pub dmarc_reject: bool,
+    /// Remember whom each account sends mail to, and score `KNOWN_SENDER` for that account
+    /// on mail whose authenticated author is one of them.
+    pub known_senders: bool,
     /// At or above: filed into the recipient's Junk folder.
     pub junk_threshold: f64,
     /// At or above: refused at the end of DATA (`550 5.7.1`).
@@ -70,6 +73,7 @@ impl Default for Spam {
             helo: CheckAction::Score,
             rdns: CheckAction::Score,
             dmarc_reject: true,
+            known_senders: true,
             junk_threshold: 5.0,
             reject_threshold: 15.0,
             max_scan_size: 512 * 1024,
@@ -111,6 +115,9 @@ pub(crate) fn read_spam(root: &mut Section<'_>, spam: &mut Spam, base: &Path) {
     read_actions(&mut s, spam);
     if let Some(v) = s.boolean("dmarc_reject") {
         spam.dmarc_reject = v;
+    }
+    if let Some(v) = s.boolean("known_senders") {
+        spam.known_senders = v;
     }
     read_thresholds(&mut s, spam);
     if let Some(v) = s.size("max_scan_size", 1024) {

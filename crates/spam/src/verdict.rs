@@ -35,6 +35,9 @@ pub const CHECK_SCORES: &[(&str, f64)] = &[
     // campaign. Not Junk on its own (an announcement to all staff is legitimate), but with
     // the Bayesian classifier's or another rule's help.
     ("BULK_DUPLICATE", 3.0),
+    // For one recipient: the message's authenticated author is someone that recipient has
+    // sent mail to. Outweighs a faint lean of the classifier, not a confident one with rules.
+    ("KNOWN_SENDER", -4.0),
 ];
 
 /// The hit for a named check from [`CHECK_SCORES`].

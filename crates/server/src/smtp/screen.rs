@@ -278,7 +278,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         verdict.hits.extend(auth.hits);
         let limits = thresholds(spam);
         let action = verdict.action(limits);
-        let personal = personal_actions(&verdict, limits, &txn.recipients(), own);
+        let known = self
+            .known_to(auth.author.as_deref(), &txn.recipients())
+            .await;
+        let personal = personal_actions(&verdict, limits, &txn.recipients(), own, &known);
         hermod_types::metrics::metrics()
             .spam_verdicts
             .inc(match action {
@@ -306,6 +309,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             },
             fields,
         )
+    }
+
+    /// Which local recipients have written to `author` (the authenticated `From:` address):
+    /// their copies score `KNOWN_SENDER`. A store problem only loses the bonus.
+    async fn known_to(
+        &self,
+        author: Option<&str>,
+        recipients: &[hermod_core::LocalRecipient],
+    ) -> Vec<UserId> {
+        let Some(author) = author.filter(|_| self.ctx.config.spam.known_senders) else {
+            return Vec::new();
+        };
+        let users: Vec<UserId> = recipients.iter().map(|r| r.user).collect();
+        match self.ctx.store.correspondents_of(author, &users).await {
+            Ok(known) => {
+                if !known.is_empty() {
+                    tracing::info!(author, recipients = known.len(), "known sender");
+                }
+                known
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "known senders: lookup failed");
+                Vec::new()
+            }
+        }
     }
 
     /// Keeps the verdict for the web interface's spam page.
@@ -369,29 +397,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-/// Each local recipient with their own lessons (their Bayesian counts) or their own Junk
-/// threshold: that recipient's verdict, whether or not it differs from the server's.
+/// Each local recipient with their own lessons (their Bayesian counts), their own Junk
+/// threshold, or who wrote to the author (`known`): that recipient's verdict, whether or
+/// not it differs from the server's.
 fn personal_actions(
     verdict: &Verdict,
     limits: hermod_spam::Thresholds,
     recipients: &[hermod_core::LocalRecipient],
     own_bayes: Vec<(UserId, Option<f64>)>,
+    known: &[UserId],
 ) -> Vec<Personal> {
     let mut personal = Vec::new();
     for recipient in recipients {
         let taught = own_bayes.iter().find(|(user, _)| *user == recipient.user);
-        if taught.is_none() && recipient.junk_threshold.is_none() {
+        let knows_author = known.contains(&recipient.user);
+        if taught.is_none() && recipient.junk_threshold.is_none() && !knows_author {
             continue;
         }
         let limits = limits.with_own_junk(recipient.junk_threshold);
-        let relearned;
-        let own = match taught {
-            Some(&(_, probability)) => {
-                relearned = verdict.with_bayes(probability);
-                &relearned
-            }
-            None => verdict,
-        };
+        let mut relearned = None;
+        if let Some(&(_, probability)) = taught {
+            relearned = Some(verdict.with_bayes(probability));
+        }
+        if knows_author {
+            let own = relearned.get_or_insert_with(|| verdict.clone());
+            own.hits.push(hermod_spam::verdict::check("KNOWN_SENDER"));
+        }
+        let own = relearned.as_ref().unwrap_or(verdict);
         personal.push(Personal {
             user: recipient.user,
             action: own.action(limits),

@@ -157,6 +157,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }))
     }
 
+    /// Remembers whom the account wrote to outside (`[spam] known_senders`): their mail to
+    /// it scores `KNOWN_SENDER`. Not for mail the bulk guard held: a blast's addresses are
+    /// no one's correspondents.
+    async fn note_correspondents(&self, user: &UserRecord, txn: &Transaction, now: i64) {
+        if !self.ctx.config.spam.known_senders {
+            return;
+        }
+        let mut remote: Vec<String> = (txn.remote_recipients().into_iter())
+            .map(|r| r.address.to_lowercase())
+            .collect();
+        if remote.is_empty() {
+            return;
+        }
+        remote.sort_unstable();
+        remote.dedup();
+        let noted = self
+            .ctx
+            .store
+            .correspondents_note(user.id, &remote, now)
+            .await;
+        if let Err(e) = noted {
+            tracing::warn!(user = user.address, error = %e, "known senders: not recorded");
+        }
+    }
+
     /// After the message is stored: counts it against the limits, freezes the account and
     /// sends the notices the guard asked for. Failures here are logged: the mail is safe.
     pub(super) async fn after_sending(&self, txn: &Transaction, guarded: Option<Guarded>) {
@@ -166,6 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let now = self.ctx.sending.clock.now();
         let recipients = u32::try_from(txn.rcpts.len()).unwrap_or(u32::MAX);
         self.ctx.sending.rates.record(user.id, now, recipients);
+        if guarded.as_ref().is_none_or(|g| g.held.is_none()) {
+            self.note_correspondents(user, txn, now).await;
+        }
         let Some(guarded) = guarded else {
             return;
         };

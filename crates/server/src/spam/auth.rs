@@ -34,6 +34,9 @@ pub(crate) struct AuthOutcome {
     pub dmarc_reject: Option<String>,
     /// The domains (`d=`) of the DKIM signatures that verified, lowercase.
     pub dkim_pass: Vec<String>,
+    /// The `From:` address (lowercase) when the author's domain is authenticated
+    /// ([`authenticated_author`]).
+    pub author: Option<String>,
 }
 
 /// How long SPF, DKIM and DMARC lookups may take together before the message is accepted
@@ -74,6 +77,7 @@ fn temperror(hostname: &str, why: &str) -> AuthOutcome {
         hits: Vec::new(),
         dmarc_reject: None,
         dkim_pass: Vec::new(),
+        author: None,
     }
 }
 
@@ -176,6 +180,8 @@ impl SpamFilter {
                 Policy::None | Policy::Unspecified => {}
             }
         }
+        let spf_domain = (spf.result() == SpfResult::Pass).then_some(mail_from_domain);
+        outcome.author = authenticated_author(&parsed, &dmarc, &outcome.dkim_pass, spf_domain);
         let header_from = parsed.from().to_owned();
         let mut field = results
             .with_dkim_results(&dkim, &header_from)
@@ -191,6 +197,39 @@ impl SpamFilter {
     }
 }
 
+/// The message's one `From:` address when its domain is authenticated: DMARC passes, or,
+/// where the domain publishes no DMARC policy, a verified DKIM signature's domain or the
+/// SPF-passing MAIL FROM domain (`spf_domain`) is the author's domain or a parent of it (the
+/// relaxed alignment of RFC 7489 3.1, without a public-suffix list: a parent must have two
+/// labels). `None` for a forged, failing or unverifiable `From:`, or several authors.
+fn authenticated_author(
+    parsed: &AuthenticatedMessage<'_>,
+    dmarc: &mail_auth::DmarcOutput,
+    dkim_pass: &[String],
+    spf_domain: Option<&str>,
+) -> Option<String> {
+    let [author] = parsed.froms() else {
+        return None;
+    };
+    let (_, domain) = author.rsplit_once('@')?;
+    let aligned = match dmarc.result() {
+        DmarcResult::Pass => true,
+        DmarcResult::Fail(_) => false,
+        _ => (dkim_pass.iter().map(String::as_str))
+            .chain(spf_domain)
+            .any(|d| within(domain, &d.to_ascii_lowercase())),
+    };
+    aligned.then(|| author.clone())
+}
+
+/// Whether `domain` is `parent` or below it, `parent` having at least two labels.
+fn within(domain: &str, parent: &str) -> bool {
+    let below = domain
+        .strip_suffix(parent)
+        .is_some_and(|head| head.is_empty() || head.ends_with('.'));
+    below && parent.trim_matches('.').contains('.')
+}
+
 fn spf_hit(spf: &SpfOutput) -> Option<Hit> {
     match spf.result() {
         SpfResult::Fail => Some(verdict::check("SPF_FAIL")),
@@ -203,4 +242,29 @@ fn spf_hit(spf: &SpfOutput) -> Option<Hit> {
 fn insert_before_crlf(field: &mut String, text: &str) {
     let at = field.strip_suffix("\r\n").map_or(field.len(), str::len);
     field.insert_str(at, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn alignment_is_the_domain_or_a_parent_of_two_labels_or_more() {
+        assert!(within("friend.test", "friend.test"));
+        assert!(within("mail.friend.test", "friend.test"));
+        assert!(within("a.b.friend.test", "b.friend.test"));
+        assert!(
+            !within("evilfriend.test", "friend.test"),
+            "a label boundary"
+        );
+        assert!(
+            !within("friend.test", "mail.friend.test"),
+            "a child does not cover"
+        );
+        assert!(
+            !within("friend.test", "test"),
+            "a bare top-level domain covers nothing"
+        );
+        assert!(!within("friend.test", ".test"));
+    }
 }

@@ -1,0 +1,103 @@
+//! Known correspondents (`[spam] known_senders`): whom an account writes to is remembered,
+//! and mail from them whose author's domain is authenticated scores `KNOWN_SENDER` for that
+//! account alone; a forged `From:` gets nothing, and with the setting off nothing changes.
+
+use hermod_testkit::{FakeMta, SmtpClient, TestServer};
+
+const ALICE: &str = "alice@example.test";
+const BOB: &str = "bob@example.test";
+const FRIEND: &str = "friend@friend.test";
+
+/// A server that files into Junk at 1 point, its relay pointed at `mta`, where mail from
+/// friend.test's own address (127.0.0.1) passes SPF.
+async fn server(mta: &FakeMta, known_senders: bool) -> TestServer {
+    let port = mta.addr.port();
+    let server = TestServer::start_with(|c| {
+        c.outbound.port = port;
+        c.spam.junk_threshold = 1.0;
+        c.spam.known_senders = known_senders;
+    })
+    .await;
+    server.add_user(ALICE, "s3cret");
+    server.add_user(BOB, "s3cret");
+    server
+        .dns
+        .add_txt("friend.test", "v=spf1 ip4:127.0.0.1 -all");
+    server
+}
+
+/// Alice writes to her friend over submission.
+async fn alice_writes_to_friend(server: &TestServer) {
+    let mut c = SmtpClient::connect(server.submission).await;
+    c.cmd("EHLO client.test").await;
+    let (mut c, _) = c.starttls().await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.auth_plain(ALICE, "s3cret").await.code, 235);
+    let body = format!(
+        "From: {ALICE}\r\nTo: {FRIEND}\r\nSubject: lunch\r\nMessage-ID: <lunch@example.test>\r\n\
+         Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nLunch on Friday?\r\n"
+    );
+    assert_eq!(c.send_mail(ALICE, &[FRIEND], &body).await.code, 250);
+}
+
+/// A reply from the friend (`From:` the friend) to Alice and Bob, over MX with `mail_from`
+/// as the reverse path. It has no Message-ID (1 point), so it is Junk unless known.
+async fn reply(server: &TestServer, mail_from: &str) {
+    let body = format!(
+        "From: {FRIEND}\r\nTo: {ALICE}, {BOB}\r\nSubject: Re: lunch\r\n\
+         Date: Sat, 28 Nov 2026 11:00:00 +0000\r\n\r\nFriday suits me.\r\n"
+    );
+    let mut c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.cmd("EHLO mail.friend.test").await.code, 250);
+    let r = c.send_mail(mail_from, &[ALICE, BOB], &body).await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+/// (Alice's inbox, Alice's Junk, Bob's inbox, Bob's Junk) counts.
+fn folders(server: &TestServer) -> (usize, usize, usize, usize) {
+    (
+        server.inbox(ALICE).len(),
+        server.messages(ALICE, "Junk").len(),
+        server.inbox(BOB).len(),
+        server.messages(BOB, "Junk").len(),
+    )
+}
+
+#[tokio::test]
+async fn replies_from_people_written_to_skip_junk_for_the_writer_alone() {
+    let mta = FakeMta::start().await;
+    let server = server(&mta, true).await;
+    reply(&server, FRIEND).await;
+    assert_eq!(
+        folders(&server),
+        (0, 1, 0, 1),
+        "a stranger's: Junk for both"
+    );
+
+    alice_writes_to_friend(&server).await;
+    reply(&server, FRIEND).await;
+    assert_eq!(folders(&server), (1, 1, 0, 2), "known to Alice only");
+
+    // The friend's address in From:, but sent from elsewhere: SPF says nothing for
+    // other.test, no DKIM, so the author is not authenticated.
+    reply(&server, "someone@other.test").await;
+    assert_eq!(
+        folders(&server),
+        (1, 2, 0, 3),
+        "a forged From: is no one's friend"
+    );
+}
+
+#[tokio::test]
+async fn with_known_senders_off_nothing_is_remembered() {
+    use hermod_store::BlockingStore;
+    let mta = FakeMta::start().await;
+    let server = server(&mta, false).await;
+    alice_writes_to_friend(&server).await;
+    let address = hermod_types::Address::parse(ALICE).unwrap();
+    let alice = server.store.user(&address).unwrap().unwrap().id;
+    let known = server.store.correspondents_of(FRIEND, &[alice]).unwrap();
+    assert_eq!(known, []);
+    reply(&server, FRIEND).await;
+    assert_eq!(folders(&server), (0, 1, 0, 1));
+}
