@@ -257,7 +257,7 @@ pub async fn correspondents_are_kept_per_account_and_capped(b: &dyn Backend) {
         .await
         .unwrap();
     let refreshed = 1_000 + hermod_store::CORRESPONDENT_REFRESH_SECS + 1;
-    s.correspondents_note(alice, &[friend.clone()], refreshed)
+    s.correspondents_note(alice, std::slice::from_ref(&friend), refreshed)
         .await
         .unwrap();
     s.correspondents_note(alice, &many[1..], refreshed + 1)
@@ -277,7 +277,7 @@ pub async fn correspondents_are_kept_per_account_and_capped(b: &dyn Backend) {
         [alice]
     );
     s.remove_user(&addr("alice@example.test")).await.unwrap();
-    s.correspondents_note(bob, &[friend.clone()], 3_000)
+    s.correspondents_note(bob, std::slice::from_ref(&friend), 3_000)
         .await
         .unwrap();
     assert_eq!(
