@@ -160,7 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Remembers whom the account wrote to outside (`[spam] known_senders`): their mail to
     /// it scores `KNOWN_SENDER`. Not for mail the bulk guard held: a blast's addresses are
     /// no one's correspondents.
-    async fn note_correspondents(&self, user: &UserRecord, txn: &Transaction, now: i64) {
+    fn note_correspondents(&self, user: &UserRecord, txn: &Transaction, now: i64) {
         if !self.ctx.config.spam.known_senders {
             return;
         }
@@ -172,14 +172,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         remote.sort_unstable();
         remote.dedup();
-        let noted = self
-            .ctx
-            .store
-            .correspondents_note(user.id, &remote, now)
-            .await;
-        if let Err(e) = noted {
-            tracing::warn!(user = user.address, error = %e, "known senders: not recorded");
-        }
+        // Not awaited: the client's 250 does not wait for a write that only helps later
+        // mail (a crash in between forgets these correspondents, nothing else).
+        let (store, id, address) = (self.ctx.store.clone(), user.id, user.address.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.correspondents_note(id, &remote, now).await {
+                tracing::warn!(user = address, error = %e, "known senders: not recorded");
+            }
+        });
     }
 
     /// After the message is stored: counts it against the limits, freezes the account and
@@ -192,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let recipients = u32::try_from(txn.rcpts.len()).unwrap_or(u32::MAX);
         self.ctx.sending.rates.record(user.id, now, recipients);
         if guarded.as_ref().is_none_or(|g| g.held.is_none()) {
-            self.note_correspondents(user, txn, now).await;
+            self.note_correspondents(user, txn, now);
         }
         let Some(guarded) = guarded else {
             return;

@@ -29,6 +29,27 @@ pub(crate) fn note(conn: &Connection, user: UserId, addresses: &[String], now: i
     Ok(())
 }
 
+/// Which of `addresses` [`note`] would write: those `user` never wrote to, or last wrote to
+/// more than a day before `now`. Read first, so that mail to the usual people takes no
+/// write lock at all.
+pub(crate) fn due(
+    conn: &Connection,
+    user: UserId,
+    addresses: &[String],
+    now: i64,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM correspondents WHERE address = ?1 AND user_id = ?2 AND last_sent >= ?3",
+    )?;
+    let mut due = Vec::new();
+    for address in addresses {
+        if !stmt.exists(params![address, user.0, now - CORRESPONDENT_REFRESH_SECS])? {
+            due.push(address.clone());
+        }
+    }
+    Ok(due)
+}
+
 /// Which of `users` have written to `address`.
 pub(crate) fn of(conn: &Connection, address: &str, users: &[UserId]) -> Result<Vec<UserId>> {
     let mut stmt =

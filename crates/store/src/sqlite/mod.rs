@@ -747,7 +747,11 @@ impl crate::BlockingStore for SqliteStore {
     }
 
     fn correspondents_note(&self, user: UserId, addresses: &[String], now: i64) -> Result<()> {
-        self.write(|c| Ok((correspondents::note(c, user, addresses, now)?, vec![])))
+        let due = correspondents::due(&self.read(), user, addresses, now)?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        self.write(|c| Ok((correspondents::note(c, user, &due, now)?, vec![])))
     }
 
     fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>> {
