@@ -143,6 +143,8 @@ async fn populate(store: &dyn Store) -> UserId {
         .await
         .unwrap();
     store.greylist("1.2.3.4|a@b|c@d", 100, 60).await.unwrap();
+    let friend = ["friend@other.test".to_owned()];
+    store.correspondents_note(id, &friend, 100).await.unwrap();
     store
         .bulk_observe(&bulk_copy(1_000, "r1@other.test"))
         .await
@@ -298,6 +300,8 @@ async fn an_embedded_store_moves_to_postgres_whole() {
         GreylistState::Passed,
         "its first attempt was copied"
     );
+    let known = target.correspondents_of("friend@other.test", &[user]).await;
+    assert_eq!(known.unwrap(), [user], "correspondents were copied");
     let claimed = target
         .queue_claim("node-b", 4_000_000_000, 60, 10)
         .await
