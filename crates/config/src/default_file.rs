@@ -206,9 +206,10 @@ metrics = ["127.0.0.1:9425"]
 # rdns = "score"
 # Refuse mail failing DMARC from domains that ask for it (p=reject), at the end of DATA.
 # dmarc_reject = true
-# Remember whom each account sends mail to; mail whose author is one of them, with the author's
-# domain authenticated (DKIM or SPF, aligned with From), scores KNOWN_SENDER (-4) for that
-# account: replies from people you wrote to stay out of Junk.
+# Remember whom each account sends mail to, and the senders whose mail it takes out of Junk;
+# mail whose author is one of them, with the author's domain authenticated (DKIM or SPF,
+# aligned with From), scores KNOWN_SENDER (-4) for that account: replies from people you wrote
+# to, and newsletters you rescued once, stay out of Junk.
 # known_senders = true
 # Messages scoring at least junk_threshold go to the recipient's Junk folder; at least
 # reject_threshold are refused with "550 5.7.1" (no bounce is ever sent for them).

@@ -1,6 +1,8 @@
 //! Known correspondents (`[spam] known_senders`): whom an account writes to is remembered,
 //! and mail from them whose author's domain is authenticated scores `KNOWN_SENDER` for that
 //! account alone; a forged `From:` gets nothing, and with the setting off nothing changes.
+//! Authenticated senders whose mail the account takes out of Junk over IMAP become known
+//! too, and putting their mail back into Junk forgets them.
 
 use hermod_testkit::{FakeMta, SmtpClient, TestServer, eventually};
 
@@ -23,6 +25,7 @@ async fn server(mta: &FakeMta, known_senders: bool) -> TestServer {
     server
         .dns
         .add_txt("friend.test", "v=spf1 ip4:127.0.0.1 -all");
+    server.dns.add_txt("shop.test", "v=spf1 ip4:127.0.0.1 -all");
     server
 }
 
@@ -110,4 +113,47 @@ async fn with_known_senders_off_nothing_is_remembered() {
     assert!(!alice_knows_friend(&server));
     reply(&server, FRIEND).await;
     assert_eq!(folders(&server), (0, 1, 0, 1));
+}
+
+const SHOP: &str = "news@shop.test";
+
+/// A newsletter from the shop (SPF passes) to Alice; no Message-ID, so Junk unless known.
+async fn newsletter(server: &TestServer, n: usize) {
+    let body = format!(
+        "From: Shop <{SHOP}>\r\nTo: {ALICE}\r\nSubject: Deals {n}\r\n\
+         Date: Sat, 28 Nov 2026 11:00:00 +0000\r\n\r\nThis week's deals.\r\n"
+    );
+    let mut c = SmtpClient::connect(server.smtp).await;
+    assert_eq!(c.cmd("EHLO mail.shop.test").await.code, 250);
+    assert_eq!(c.send_mail(SHOP, &[ALICE], &body).await.code, 250);
+}
+
+fn alice_knows_shop(server: &TestServer) -> bool {
+    use hermod_store::BlockingStore;
+    let address = hermod_types::Address::parse(ALICE).unwrap();
+    let alice = server.store.user(&address).unwrap().unwrap().id;
+    !(server.store.correspondents_of(SHOP, &[alice]).unwrap()).is_empty()
+}
+
+#[tokio::test]
+async fn taking_a_sender_out_of_junk_makes_it_known_and_junking_it_forgets_it() {
+    let mta = FakeMta::start().await;
+    let server = server(&mta, true).await;
+    newsletter(&server, 1).await;
+    assert_eq!(server.messages(ALICE, "Junk").len(), 1);
+    let mut imap = server.imap_client().await;
+    imap.login(ALICE, "s3cret").await;
+    imap.ok("SELECT Junk").await;
+    imap.ok("MOVE 1 INBOX").await;
+    eventually("the shop known", || alice_knows_shop(&server)).await;
+
+    newsletter(&server, 2).await;
+    assert_eq!(server.inbox(ALICE).len(), 2, "the next one skips Junk");
+    assert!(server.messages(ALICE, "Junk").is_empty());
+
+    imap.ok("SELECT INBOX").await;
+    imap.ok("MOVE 2 Junk").await;
+    eventually("the shop forgotten", || !alice_knows_shop(&server)).await;
+    newsletter(&server, 3).await;
+    assert_eq!(server.messages(ALICE, "Junk").len(), 2);
 }

@@ -287,13 +287,15 @@ pub trait SpamData: Send + Sync {
     /// without and with this one. One transaction: two copies submitted at once both count.
     /// Messages of the scope older than the window are forgotten.
     async fn bulk_observe(&self, sighting: &BulkSighting) -> Result<BulkCount>;
-    /// Remembers that `user` sent mail to `addresses` (lowercase) at `now`: mail whose
-    /// authenticated author is one of them counts as from a known correspondent for that
-    /// user. At most [`crate::MAX_CORRESPONDENTS`] per user, the longest unused forgotten.
+    /// Remembers `addresses` (lowercase) as `user`'s known senders at `now`: people it sent
+    /// mail to, or whose authenticated mail it took out of Junk. Mail whose authenticated
+    /// author is one of them counts as from a known sender for that user. At most [`crate::MAX_CORRESPONDENTS`] per user, the longest unused forgotten.
     async fn correspondents_note(&self, user: UserId, addresses: &[String], now: i64)
     -> Result<()>;
     /// Which of `users` have sent mail to `address` (lowercase).
     async fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>>;
+    /// Forgets `addresses` as `user`'s correspondents (the user filed their mail as spam).
+    async fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()>;
 }
 
 /// Each user's Sieve scripts (RFC 5228; managed over ManageSieve, RFC 5804, and the CLI),

@@ -3,10 +3,14 @@
 //! Trash, is ham. Lessons go into the user's own Bayesian counts (the server-wide model stays
 //! as `hermod spam train` made it), de-duplicated by digest the same way.
 //!
+//! The same moves teach who the user's known senders are (`crate::spam::known`).
+//!
 //! Learning runs after the command has answered: reading and tokenizing a large selection
 //! must not hold up the client, and a lesson is not worth failing a MOVE for.
 
 use crate::Context;
+use crate::spam::known::authenticated_author_of;
+use hermod_message::unix_now;
 use hermod_spam::Class;
 use hermod_spam::training::{Training, digest};
 use hermod_store::{BayesCounts, BlobId, LearnedMessage, SpecialUse, Store, StoreError, UserId};
@@ -78,6 +82,11 @@ pub async fn learn_junk_folder(
 pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, class: Class) {
     let limit = ctx.config.spam.max_scan_size;
     tokio::spawn(async move {
+        match learn_senders(&ctx, user, &blobs, class).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(user = user.0, senders = n, ?class, "known senders: learned"),
+            Err(e) => tracing::warn!(user = user.0, error = %e, "known senders: not learned"),
+        }
         match learn(ctx.store.as_ref(), user, &blobs, class, limit).await {
             Ok(n) => {
                 ctx.spam.forget_personal(user);
@@ -93,6 +102,51 @@ pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, c
             }
         }
     });
+}
+
+/// Octets of a moved message read for its author and hermod's `Authentication-Results:`
+/// field (both in the header, the field on top).
+const HEADER_READ: u64 = 64 * 1024;
+
+/// What a move teaches about senders (`[spam] known_senders`): the authenticated authors of
+/// mail taken out of Junk become the account's known senders (`KNOWN_SENDER` on their next
+/// mail), and those of mail put into Junk are forgotten. Returns how many authors it named.
+async fn learn_senders(
+    ctx: &Context,
+    user: UserId,
+    blobs: &[BlobId],
+    class: Class,
+) -> Result<usize, StoreError> {
+    if !ctx.config.spam.known_senders {
+        return Ok(0);
+    }
+    let mut heads = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        // Expunged meanwhile: nothing to learn from it.
+        heads.extend(ctx.store.read_blob(blob, Some(HEADER_READ)).await.ok());
+    }
+    let hostname = ctx.config.hostname.clone();
+    let authors = cpu(move || {
+        let mut authors: Vec<String> = (heads.iter())
+            .filter_map(|head| authenticated_author_of(head, &hostname))
+            .collect();
+        authors.sort_unstable();
+        authors.dedup();
+        authors
+    })
+    .await?;
+    if !authors.is_empty() {
+        let store = ctx.store.as_ref();
+        match class {
+            Class::Ham => {
+                store
+                    .correspondents_note(user, &authors, unix_now())
+                    .await?
+            }
+            Class::Spam => store.correspondents_forget(user, &authors).await?,
+        }
+    }
+    Ok(authors.len())
 }
 
 /// Returns how many messages were new lessons.

@@ -4,6 +4,7 @@
 //! (RFC 8601) in the name of our hostname.
 
 use super::SpamFilter;
+use super::known::within;
 use hermod_spam::{Hit, verdict};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::Policy;
@@ -222,14 +223,6 @@ fn authenticated_author(
     aligned.then(|| author.clone())
 }
 
-/// Whether `domain` is `parent` or below it, `parent` having at least two labels.
-fn within(domain: &str, parent: &str) -> bool {
-    let below = domain
-        .strip_suffix(parent)
-        .is_some_and(|head| head.is_empty() || head.ends_with('.'));
-    below && parent.trim_matches('.').contains('.')
-}
-
 fn spf_hit(spf: &SpfOutput) -> Option<Hit> {
     match spf.result() {
         SpfResult::Fail => Some(verdict::check("SPF_FAIL")),
@@ -242,29 +235,4 @@ fn spf_hit(spf: &SpfOutput) -> Option<Hit> {
 fn insert_before_crlf(field: &mut String, text: &str) {
     let at = field.strip_suffix("\r\n").map_or(field.len(), str::len);
     field.insert_str(at, text);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::within;
-
-    #[test]
-    fn alignment_is_the_domain_or_a_parent_of_two_labels_or_more() {
-        assert!(within("friend.test", "friend.test"));
-        assert!(within("mail.friend.test", "friend.test"));
-        assert!(within("a.b.friend.test", "b.friend.test"));
-        assert!(
-            !within("evilfriend.test", "friend.test"),
-            "a label boundary"
-        );
-        assert!(
-            !within("friend.test", "mail.friend.test"),
-            "a child does not cover"
-        );
-        assert!(
-            !within("friend.test", "test"),
-            "a bare top-level domain covers nothing"
-        );
-        assert!(!within("friend.test", ".test"));
-    }
 }

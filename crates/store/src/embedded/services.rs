@@ -78,6 +78,12 @@ impl SpamData for EmbeddedStore {
         self.run(move |s| s.correspondents_of(&address, &users))
             .await
     }
+
+    async fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()> {
+        let addresses = addresses.to_vec();
+        self.run(move |s| s.correspondents_forget(user, &addresses))
+            .await
+    }
 }
 
 #[async_trait]

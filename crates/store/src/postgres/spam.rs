@@ -235,6 +235,17 @@ impl SpamData for PostgresStore {
             .await?;
         Ok(rows.iter().map(|r| UserId(r.get(0))).collect())
     }
+
+    async fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM correspondents WHERE user_id = $1 AND address = ANY($2)",
+                &[&user.0, &addresses],
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 /// Adds token counts (negative ones unlearn, never below zero); tokens left at nothing go.

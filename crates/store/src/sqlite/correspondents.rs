@@ -62,3 +62,13 @@ pub(crate) fn of(conn: &Connection, address: &str, users: &[UserId]) -> Result<V
     }
     Ok(known)
 }
+
+/// Forgets `addresses` as `user`'s correspondents.
+pub(crate) fn forget(conn: &Connection, user: UserId, addresses: &[String]) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("DELETE FROM correspondents WHERE address = ?1 AND user_id = ?2")?;
+    for address in addresses {
+        stmt.execute(params![address, user.0])?;
+    }
+    Ok(())
+}

@@ -758,6 +758,10 @@ impl crate::BlockingStore for SqliteStore {
         correspondents::of(&self.read(), address, users)
     }
 
+    fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()> {
+        self.write(|c| Ok((correspondents::forget(c, user, addresses)?, vec![])))
+    }
+
     fn set_bulk_allowed(&self, address: &hermod_types::Address, allowed: bool) -> Result<()> {
         self.write(|c| Ok((directory::set_bulk_allowed(c, address, allowed)?, vec![])))
     }

@@ -276,6 +276,9 @@ pub async fn correspondents_are_kept_per_account_and_capped(b: &dyn Backend) {
         s.correspondents_of(&many[cap - 1], &[alice]).await.unwrap(),
         [alice]
     );
+    let forgotten = [friend.clone(), "never@elsewhere.example".to_owned()];
+    s.correspondents_forget(alice, &forgotten).await.unwrap();
+    assert_eq!(s.correspondents_of(&friend, &[alice]).await.unwrap(), []);
     s.remove_user(&addr("alice@example.test")).await.unwrap();
     s.correspondents_note(bob, std::slice::from_ref(&friend), 3_000)
         .await
