@@ -133,14 +133,8 @@ enum Workload {
     /// not running) or the PostgreSQL store at `--url`.
     #[command(alias = "pg-users")]
     Users {
-        #[arg(
-            long,
-            required_unless_present = "data_dir",
-            conflicts_with = "data_dir"
-        )]
-        url: Option<String>,
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        store: users::StoreArgs,
         #[arg(long, default_value_t = 50)]
         users: usize,
         #[arg(long, default_value = "example.test")]
@@ -153,14 +147,8 @@ enum Workload {
     /// `--data-dir` with no server running, or the PostgreSQL store at `--url`), timing the
     /// fingerprints and the store's sightings apart.
     Bulk {
-        #[arg(
-            long,
-            required_unless_present = "data_dir",
-            conflicts_with = "data_dir"
-        )]
-        url: Option<String>,
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        store: users::StoreArgs,
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
         #[arg(long, default_value_t = 4096)]
@@ -284,22 +272,20 @@ async fn run(workload: Workload) -> anyhow::Result<()> {
             seconds,
         } => fsync::run(&dir, writers, seconds),
         Workload::Users {
-            url,
-            data_dir,
+            store,
             users,
             domain,
             password,
-        } => users::create(users::target(url, data_dir)?, users, &domain, &password).await,
+        } => users::create(store.target()?, users, &domain, &password).await,
         Workload::Bulk {
-            url,
-            data_dir,
+            store,
             messages,
             size,
             users,
             cap,
         } => {
             bulk::run(bulk::Plan {
-                target: users::target(url, data_dir)?,
+                target: store.target()?,
                 messages,
                 size,
                 users,

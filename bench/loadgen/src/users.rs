@@ -17,12 +17,28 @@ pub enum Target {
     Postgres(String),
 }
 
-/// The store named by `--url` or `--data-dir`.
-pub fn target(url: Option<String>, data_dir: Option<PathBuf>) -> Result<Target> {
-    match (url, data_dir) {
-        (Some(url), _) => Ok(Target::Postgres(url)),
-        (None, Some(dir)) => Ok(Target::Embedded(dir)),
-        (None, None) => anyhow::bail!("--url or --data-dir"),
+/// The store a command works on: `--url` or `--data-dir`, one of them.
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// A PostgreSQL store.
+    #[arg(
+        long,
+        required_unless_present = "data_dir",
+        conflicts_with = "data_dir"
+    )]
+    url: Option<String>,
+    /// An embedded store's data directory (the server not running).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn target(self) -> Result<Target> {
+        match (self.url, self.data_dir) {
+            (Some(url), _) => Ok(Target::Postgres(url)),
+            (None, Some(dir)) => Ok(Target::Embedded(dir)),
+            (None, None) => anyhow::bail!("--url or --data-dir"),
+        }
     }
 }
 

@@ -115,9 +115,9 @@ const FILTER_READ_MAX: usize = 8 * 1024 * 1024;
 
 /// What the filters are told of how a message arrived.
 #[derive(Debug, Clone, Default)]
-pub struct Arrived {
+pub struct Arrived<'a> {
     /// The envelope sender (`None`: `<>`).
-    pub sender: Option<String>,
+    pub sender: Option<&'a str>,
     /// The spam score and the server's Junk threshold, when the filter scored the message
     /// (a recipient judged by their own has it in [`Filter::spam`]).
     pub spam: Option<(f64, f64)>,
@@ -147,7 +147,7 @@ pub async fn deliver_filtered(
     engine: &SieveEngine,
     blob: SealedBlob,
     envelope: &Envelope,
-    arrived: &Arrived,
+    arrived: &Arrived<'_>,
 ) -> Result<Delivery, FilterRefusal> {
     let filtered = |c: &Copy| c.filter.as_ref().is_some_and(|f| engine.applies(f.script));
     if !envelope.copies.iter().any(filtered) {
@@ -178,7 +178,7 @@ pub async fn deliver_filtered(
         };
         let arrival = Arrival {
             message: &parsed,
-            sender: arrived.sender.as_deref(),
+            sender: arrived.sender,
             recipient: &filter.address,
             user: copy.user,
             user_address: &filter.address,
@@ -228,9 +228,7 @@ pub async fn deliver_filtered(
     for (user_address, out) in outgoing {
         let sender = match &out {
             Outgoing::Reply { .. } => None,
-            Outgoing::Redirect { .. } => {
-                engine.redirect_sender(arrived.sender.as_deref(), &user_address)
-            }
+            Outgoing::Redirect { .. } => engine.redirect_sender(arrived.sender, &user_address),
         };
         sent += send(store, &message, whole, sender, &user_address, out).await? as usize;
     }
@@ -360,11 +358,11 @@ async fn report_rejections(
     store: &dyn Store,
     engine: &SieveEngine,
     message: &[u8],
-    arrived: &Arrived,
+    arrived: &Arrived<'_>,
     rejected: &[(String, String)],
 ) -> Result<bool, StoreError> {
     let clean = arrived.spam.is_some_and(|(score, junk)| score < junk);
-    let Some(to) = arrived.sender.as_deref().filter(|_| clean) else {
+    let Some(to) = arrived.sender.filter(|_| clean) else {
         tracing::info!(
             ?rejected,
             "Sieve rejects not reported (null sender or unscored mail)"

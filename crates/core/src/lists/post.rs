@@ -278,8 +278,9 @@ async fn deliver_group(
     recipients: Vec<crate::LocalRecipient>,
     spam: Option<(f64, f64)>,
 ) -> Result<usize> {
+    let bounce_address = command_address(list, "bounce");
     let arrived = Arrived {
-        sender: Some(command_address(list, "bounce")),
+        sender: Some(&bounce_address),
         spam,
     };
     let now = hermod_message::unix_now();

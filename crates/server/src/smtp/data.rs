@@ -175,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn start_spool(&mut self) -> Result<Spool, Reply> {
         let txn = self.txn.as_ref().ok_or(reply::NEED_MAIL)?;
         let helo = self.helo.clone().ok_or(reply::NEED_HELO)?;
-        let sender = txn.sender();
+        let sender = txn.sender_str();
         let single_rcpt = match txn.rcpts.as_slice() {
             [one] => Some(one.address.clone()),
             _ => None,
@@ -209,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 date: SystemTime::now(),
             };
             Trace {
-                return_path: return_path(sender.as_deref()),
+                return_path: return_path(sender),
                 received: received.render(),
             }
         };
@@ -274,7 +274,7 @@ fn log_message(
     reply: &Reply,
     spam: Option<&str>,
 ) {
-    let from = txn.sender().unwrap_or_default();
+    let from = txn.sender_str().unwrap_or_default();
     let to = LoggedRecipients(&txn.rcpts);
     let result = reply_line(reply);
     let spam = spam.unwrap_or("-");

@@ -8,7 +8,7 @@ use crate::reply::{self, Reply};
 use hermod_core::lists::{ListArrival, ListDeps, ListOutcome};
 use hermod_core::pipeline::{self, Copy, FilterRefusal, Folder};
 use hermod_message::{AuthorError, author_addresses, header_section};
-use hermod_proto::smtp::{Ret, ReversePath};
+use hermod_proto::smtp::Ret;
 use hermod_store::{Flags, Outbound, StoreError};
 use hermod_types::Address;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -86,7 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             outbound.held = held.clone();
         }
         let arrived = pipeline::Arrived {
-            sender: txn.sender(),
+            sender: txn.sender_str(),
             spam: decision.and_then(|d| d.score),
         };
         let store = self.ctx.store.as_ref();
@@ -145,10 +145,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tracing::error!(error = %e, "reading the message for a list failed");
             reply::LOCAL_ERROR
         })?;
-        let sender = txn.sender();
         let arrival = ListArrival {
             message: &message,
-            sender: sender.as_deref(),
+            sender: txn.sender_str(),
             authenticated: self.user.as_ref().map(|u| u.address.as_str()),
             junk,
             spam,
@@ -237,10 +236,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if recipients.is_empty() {
             return None;
         }
-        let sender = match &txn.from {
-            ReversePath::Null => None,
-            ReversePath::Address(a) => Some(a.to_string()),
-        };
+        let sender = txn.sender_str().map(str::to_owned);
         let ret = txn.params.ret.map(|r| match r {
             Ret::Full => "FULL".to_owned(),
             Ret::Hdrs => "HDRS".to_owned(),

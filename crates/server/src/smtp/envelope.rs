@@ -26,7 +26,9 @@ pub(crate) enum RcptTarget {
 }
 
 pub(crate) struct Transaction {
-    pub from: ReversePath,
+    /// The envelope sender as text (`None`: `<>`), written once when MAIL FROM is accepted:
+    /// the log line, the trace fields, screening and delivery all read it.
+    sender: Option<String>,
     pub params: MailParams,
     pub rcpts: Vec<AcceptedRcpt>,
     /// BDAT chunks received so far, when the client uses CHUNKING.
@@ -36,11 +38,14 @@ pub(crate) struct Transaction {
 }
 
 impl Transaction {
+    /// The envelope sender (`None`: `<>`), borrowed.
+    pub fn sender_str(&self) -> Option<&str> {
+        self.sender.as_deref()
+    }
+
+    /// An owned copy of [`Transaction::sender_str`], for callers that keep it (screen.rs).
     pub fn sender(&self) -> Option<String> {
-        match &self.from {
-            ReversePath::Null => None,
-            ReversePath::Address(a) => Some(a.to_string()),
-        }
+        self.sender.clone()
     }
 
     /// Every distinct local account the message goes to.
@@ -114,8 +119,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(refusal) = self.check_authenticated_sender(&from).await {
             return refusal;
         }
+        let sender = match &from {
+            ReversePath::Null => None,
+            ReversePath::Address(a) => Some(a.to_string()),
+        };
         self.txn = Some(Transaction {
-            from,
+            sender,
             params,
             rcpts: Vec::new(),
             chunks: None,
@@ -188,16 +197,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let target = match outcome {
             RcptOutcome::Local(recipients) => {
-                let sender = txn.sender().unwrap_or_default();
-                if let Some(wait) = self.greylist(&sender, &address).await {
+                let sender = txn.sender_str().unwrap_or_default();
+                if let Some(wait) = self.greylist(sender, &address).await {
                     crate::count_refusal("greylist");
                     return wait;
                 }
                 RcptTarget::Local(recipients)
             }
             RcptOutcome::List(list) => {
-                let sender = txn.sender().unwrap_or_default();
-                if let Some(wait) = self.greylist(&sender, &address).await {
+                let sender = txn.sender_str().unwrap_or_default();
+                if let Some(wait) = self.greylist(sender, &address).await {
                     return wait;
                 }
                 RcptTarget::List(list)

@@ -3,12 +3,11 @@
 //! rules (written as Sieve: `hermod_core::sieve::settings`).
 
 use super::layout::{self, Notice, csrf_field, human_bytes};
-use super::{Ctx, Form, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use super::{Ctx, Form, SignedIn, User, UserForm, html, notice_from, see_other};
 use crate::Context;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::accounts::{self, AccountError};
@@ -42,11 +41,7 @@ const DONE: &[(&str, &str)] = &[
     ("removed", "The rule is removed."),
 ];
 
-async fn overview(State(ctx): Ctx, headers: HeaderMap) -> Response {
-    let signed = match require(&ctx, &headers, Need::Account).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn overview(State(ctx): Ctx, User(signed): User) -> Response {
     let user = &signed.user;
     let body = html! {
         section aria-labelledby="usage" {
@@ -115,11 +110,7 @@ fn service_label(srv_name: &str) -> &'static str {
     }
 }
 
-async fn security(State(ctx): Ctx, headers: HeaderMap, Query(query): QueryMap) -> Response {
-    let signed = match require(&ctx, &headers, Need::Account).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn security(State(ctx): Ctx, User(signed): User, Query(query): QueryMap) -> Response {
     let notice = notice_from(&query, DONE);
     security_page(&ctx, &signed, StatusCode::OK, notice, None).await
 }
@@ -215,11 +206,7 @@ fn problem(error: impl std::fmt::Display) -> Option<Notice> {
     Some(Notice::Problem(error.to_string()))
 }
 
-async fn change_password(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Account).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn change_password(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Response {
     let (new, confirm) = (form.get("new"), form.get("confirm"));
     let refused = if new != confirm {
         Some("The two new passwords differ.".to_owned())
@@ -261,11 +248,7 @@ async fn change_password(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Re
     response
 }
 
-async fn create_app_password(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Account).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn create_app_password(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Response {
     let name = form.get("name").trim().to_owned();
     let now = super::session::now();
     match accounts::create_app_password(ctx.store.as_ref(), signed.user.id, &name, now).await {
@@ -281,11 +264,7 @@ async fn create_app_password(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -
     }
 }
 
-async fn revoke_app_password(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Account).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn revoke_app_password(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Response {
     let Ok(id) = form.get("id").parse::<i64>() else {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return security_page(
@@ -314,11 +293,7 @@ async fn revoke_app_password(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -
     }
 }
 
-async fn vacation(State(ctx): Ctx, headers: HeaderMap, Query(query): QueryMap) -> Response {
-    let signed = match require(&ctx, &headers, Need::Account).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn vacation(State(ctx): Ctx, User(signed): User, Query(query): QueryMap) -> Response {
     let notice = notice_from(&query, DONE);
     vacation_page(&ctx, &signed, StatusCode::OK, notice, None).await
 }
@@ -346,17 +321,13 @@ async fn vacation_page(
     html(status, page)
 }
 
-/// Loads the saved settings, lets `change` edit them, and saves them (Sieve).
+/// Loads the saved settings, lets `change` edit them with the posted form, and saves them
+/// (Sieve).
 async fn edit_settings(
     ctx: &Context,
-    headers: &HeaderMap,
-    body: &[u8],
+    UserForm(signed, form): UserForm,
     change: impl FnOnce(&mut Settings, &Form) -> Result<&'static str, String>,
 ) -> Response {
-    let (signed, form) = match require_form(ctx, headers, body, Need::Account).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
     let (mut edited, _) = match settings::load(ctx.store.as_ref(), signed.user.id).await {
         Ok(loaded) => loaded,
         Err(e) => return super::store_failed(e),
@@ -388,8 +359,8 @@ async fn edit_settings(
     }
 }
 
-async fn save_vacation(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    edit_settings(&ctx, &headers, &body, |settings, form| {
+async fn save_vacation(State(ctx): Ctx, posted: UserForm) -> Response {
+    edit_settings(&ctx, posted, |settings, form| {
         let optional = |name: &str| {
             let value = form.get(name).trim();
             (!value.is_empty()).then(|| value.to_owned())
@@ -405,8 +376,8 @@ async fn save_vacation(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Resp
     .await
 }
 
-async fn add_rule(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    edit_settings(&ctx, &headers, &body, |settings, form| {
+async fn add_rule(State(ctx): Ctx, posted: UserForm) -> Response {
+    edit_settings(&ctx, posted, |settings, form| {
         let field = Field::parse(form.get("field")).ok_or("Choose what the rule looks at.")?;
         let action = match form.get("action") {
             "fileinto" => Action::FileInto(form.get("folder").trim().to_owned()),
@@ -430,8 +401,8 @@ async fn add_rule(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response 
 /// Enough for simple sorting; anything more is a job for a hand-written script.
 const MAX_RULES: usize = 50;
 
-async fn remove_rule(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    edit_settings(&ctx, &headers, &body, |settings, form| {
+async fn remove_rule(State(ctx): Ctx, posted: UserForm) -> Response {
+    edit_settings(&ctx, posted, |settings, form| {
         let index = form
             .get("index")
             .parse::<usize>()

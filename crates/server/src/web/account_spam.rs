@@ -5,13 +5,12 @@
 //! `hermod spam train`: a message learned before counts once).
 
 use super::layout::{self, Notice, csrf_field};
-use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use super::{Ctx, SignedIn, User, UserForm, html, notice_from, see_other};
 use crate::Context;
 use crate::imap::learn::learn_junk_folder;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::accounts::{self, AccountError};
@@ -38,13 +37,10 @@ const DONE: &[(&str, &str)] = &[
 
 async fn spam_page(
     State(ctx): Ctx,
-    headers: HeaderMap,
+    User(signed): User,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    match require(&ctx, &headers, Need::Account).await {
-        Ok(signed) => render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE)),
-        Err(response) => response,
-    }
+    render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE))
 }
 
 fn render(
@@ -106,11 +102,7 @@ fn parse_threshold(field: &str) -> Result<Option<f64>, ()> {
     }
 }
 
-async fn set_threshold(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Account).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn set_threshold(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Response {
     let reject = ctx.config.spam.reject_threshold;
     let refused = |text: String| {
         let notice = Some(Notice::Problem(text));
@@ -131,11 +123,7 @@ async fn set_threshold(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Resp
 }
 
 /// Learns every message in the account's Junk folder as spam for the account's own model.
-async fn train_junk(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let signed = match require_form(&ctx, &headers, &body, Need::Account).await {
-        Ok((signed, _)) => signed,
-        Err(response) => return response,
-    };
+async fn train_junk(State(ctx): Ctx, UserForm(signed, _): UserForm) -> Response {
     let user = signed.user.id;
     let lessons =
         match learn_junk_folder(ctx.store.as_ref(), user, ctx.config.spam.max_scan_size).await {

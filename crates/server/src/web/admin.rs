@@ -3,13 +3,12 @@
 //! functions as the CLI.
 
 use super::layout::{self, Notice, csrf_field, date_time, human_bytes};
-use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use super::{Admin, AdminForm, Ctx, SignedIn, html, notice_from, see_other};
 use crate::selfcheck::Finding;
 use crate::{Context, Service};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::accounts::{self, AccountError};
@@ -45,11 +44,8 @@ const DONE: &[(&str, &str)] = &[
     ("send-as", "The senders it may use are saved."),
 ];
 
-async fn dashboard(State(ctx): Ctx, headers: HeaderMap) -> Response {
-    match require(&ctx, &headers, Need::Admin).await {
-        Ok(signed) => dashboard_page(&ctx, &signed, None).await,
-        Err(response) => response,
-    }
+async fn dashboard(State(ctx): Ctx, Admin(signed): Admin) -> Response {
+    dashboard_page(&ctx, &signed, None).await
 }
 
 /// The whole setup check (DNS, certificate, ports) may take this long; it then stops.
@@ -57,11 +53,7 @@ const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `hermod check`, run on request (it asks DNS, which may be slow: never on a page load),
 /// its report shown on the dashboard.
-async fn check_setup(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let signed = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok((signed, _)) => signed,
-        Err(response) => return response,
-    };
+async fn check_setup(State(ctx): Ctx, AdminForm(signed, _): AdminForm) -> Response {
     let mut domains = Vec::new();
     let names = match ctx.store.domains().await {
         Ok(names) => names,
@@ -232,11 +224,7 @@ pub(crate) fn listening(listeners: &crate::Listeners) -> Vec<(&'static str, Stri
         .collect()
 }
 
-async fn accounts_page(State(ctx): Ctx, headers: HeaderMap, Query(query): QueryMap) -> Response {
-    let signed = match require(&ctx, &headers, Need::Admin).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn accounts_page(State(ctx): Ctx, Admin(signed): Admin, Query(query): QueryMap) -> Response {
     let notice = notice_from(&query, DONE);
     render_accounts(&ctx, &signed, StatusCode::OK, notice).await
 }
@@ -363,11 +351,7 @@ fn account_actions(csrf: &str, user: &hermod_store::UserRecord, admin: bool) -> 
     }
 }
 
-async fn add_account(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn add_account(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let refused = |text: String| {
         let notice = Some(Notice::Problem(text));
         render_accounts(&ctx, &signed, StatusCode::UNPROCESSABLE_ENTITY, notice)
@@ -418,11 +402,7 @@ fn is_refusal(error: &AccountError) -> bool {
     }
 }
 
-async fn change_account(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn change_account(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let refused = |text: String| {
         let notice = Some(Notice::Problem(text));
         render_accounts(&ctx, &signed, StatusCode::UNPROCESSABLE_ENTITY, notice)

@@ -2,12 +2,11 @@
 //! posts held for moderation (approve, reject), through the list engine the CLI uses.
 
 use super::layout::{self, Notice, csrf_field, date_time};
-use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use super::{Admin, AdminForm, Ctx, SignedIn, html, notice_from, see_other};
 use crate::Context;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::lists::ListDeps;
@@ -36,13 +35,10 @@ const DONE: &[(&str, &str)] = &[
 
 async fn lists(
     State(ctx): Ctx,
-    headers: HeaderMap,
+    Admin(signed): Admin,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    match require(&ctx, &headers, Need::Admin).await {
-        Ok(signed) => render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE)).await,
-        Err(response) => response,
-    }
+    render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE)).await
 }
 
 async fn render(
@@ -172,11 +168,7 @@ fn list_section(
     }
 }
 
-async fn create(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn create(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let parsed = (
         Address::parse(form.get("list").trim()),
         Address::parse(form.get("owner").trim()),
@@ -207,11 +199,7 @@ async fn create(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     }
 }
 
-async fn act(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn act(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let op = form.get("op");
     let done = match ctx.store.list(form.get("list")).await {
         Ok(Some(list)) => act_on(&ctx, &list, op, form.get("address"), form.get("id")).await,

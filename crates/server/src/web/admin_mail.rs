@@ -2,12 +2,11 @@
 //! what waits to leave, for administrators.
 
 use super::layout::{self, Notice, csrf_field, date_time};
-use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use super::{Admin, AdminForm, Ctx, SignedIn, html, notice_from, see_other};
 use crate::Context;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::accounts;
@@ -74,32 +73,28 @@ async fn admin_page(
     }
 }
 
+/// A page as a link opens it, with the notice its `?done=` asks for.
 async fn show(
     ctx: &Context,
-    headers: &HeaderMap,
+    signed: &SignedIn,
     query: &HashMap<String, String>,
     title: &str,
     path: &str,
 ) -> Response {
-    match require(ctx, headers, Need::Admin).await {
-        Ok(signed) => {
-            let notice = notice_from(query, DONE);
-            admin_page(ctx, &signed, title, path, StatusCode::OK, notice).await
-        }
-        Err(response) => response,
-    }
+    let notice = notice_from(query, DONE);
+    admin_page(ctx, signed, title, path, StatusCode::OK, notice).await
 }
 
-async fn domains(State(ctx): Ctx, headers: HeaderMap, Query(q): QueryMap) -> Response {
-    show(&ctx, &headers, &q, "Domains", "/admin/domains").await
+async fn domains(State(ctx): Ctx, Admin(signed): Admin, Query(q): QueryMap) -> Response {
+    show(&ctx, &signed, &q, "Domains", "/admin/domains").await
 }
 
-async fn aliases(State(ctx): Ctx, headers: HeaderMap, Query(q): QueryMap) -> Response {
-    show(&ctx, &headers, &q, "Aliases", "/admin/aliases").await
+async fn aliases(State(ctx): Ctx, Admin(signed): Admin, Query(q): QueryMap) -> Response {
+    show(&ctx, &signed, &q, "Aliases", "/admin/aliases").await
 }
 
-async fn queue(State(ctx): Ctx, headers: HeaderMap, Query(q): QueryMap) -> Response {
-    show(&ctx, &headers, &q, "Queue", "/admin/queue").await
+async fn queue(State(ctx): Ctx, Admin(signed): Admin, Query(q): QueryMap) -> Response {
+    show(&ctx, &signed, &q, "Queue", "/admin/queue").await
 }
 
 /// The DNS records of `domain`, as `hermod domain dns` prints them (without A/AAAA: the
@@ -280,11 +275,7 @@ async fn refuse(
     .await
 }
 
-async fn add_domain(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn add_domain(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let Ok(domain) = Domain::parse(form.get("domain").trim()) else {
         return refuse(
             &ctx,
@@ -301,11 +292,7 @@ async fn add_domain(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Respons
     }
 }
 
-async fn remove_domain(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn remove_domain(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let removed = match Domain::parse(form.get("domain")) {
         Ok(domain) => ctx
             .store
@@ -321,11 +308,7 @@ async fn remove_domain(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Resp
 }
 
 /// New DKIM keys for a domain (the old ones stay published): `accounts::rotate_dkim`.
-async fn rotate_dkim(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn rotate_dkim(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let rotated = match Domain::parse(form.get("domain")) {
         Ok(domain) => accounts::rotate_dkim(ctx.store.as_ref(), &domain)
             .await
@@ -338,11 +321,7 @@ async fn rotate_dkim(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Respon
     }
 }
 
-async fn add_alias(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn add_alias(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let outcome = async {
         let alias = form.get("alias").trim();
         let key = AliasKey::parse(alias).map_err(|_| format!("{alias:?} is no alias"))?;
@@ -365,11 +344,7 @@ async fn add_alias(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response
     }
 }
 
-async fn remove_alias(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn remove_alias(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let removed = match AliasKey::parse(form.get("alias")) {
         Ok(key) => ctx
             .store
@@ -384,11 +359,7 @@ async fn remove_alias(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Respo
     }
 }
 
-async fn queue_act(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn queue_act(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let Ok(id) = form.get("id").parse::<i64>() else {
         return refuse(
             &ctx,

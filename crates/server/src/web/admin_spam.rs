@@ -5,13 +5,12 @@
 //! teach the server-wide model (spam or not).
 
 use super::layout::{self, Notice, csrf_field, date_time};
-use super::{Ctx, Need, SignedIn, html, notice_from, require, require_form, see_other};
+use super::{Admin, AdminForm, Ctx, SignedIn, html, notice_from, see_other};
 use crate::Context;
 use crate::imap::learn::learn_server_wide;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hermod_core::netlist::{ListKind, NetList, NetListError};
@@ -51,13 +50,10 @@ const DONE: &[(&str, &str)] = &[
 
 async fn spam_page(
     State(ctx): Ctx,
-    headers: HeaderMap,
+    Admin(signed): Admin,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    match require(&ctx, &headers, Need::Admin).await {
-        Ok(signed) => render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE)),
-        Err(response) => response,
-    }
+    render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE))
 }
 
 fn render(
@@ -228,11 +224,7 @@ fn train_form(csrf: &str, id: u64, class: &str, label: &str) -> Markup {
 }
 
 /// Teaches the server-wide model a recent verdict's message as spam or ham.
-async fn train(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn train(State(ctx): Ctx, AdminForm(signed, form): AdminForm) -> Response {
     let class = match form.get("class") {
         "spam" => Class::Spam,
         "ham" => Class::Ham,
@@ -270,20 +262,20 @@ fn remove_form(csrf: &str, action: &str, network: &str) -> Markup {
     }
 }
 
-async fn block(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    edit_list(ctx, headers, body, ListKind::Block).await
+async fn block(ctx: Ctx, posted: AdminForm) -> Response {
+    edit_list(ctx, posted, ListKind::Block).await
 }
 
-async fn allow(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    edit_list(ctx, headers, body, ListKind::Allow).await
+async fn allow(ctx: Ctx, posted: AdminForm) -> Response {
+    edit_list(ctx, posted, ListKind::Allow).await
 }
 
 /// Adds or removes a network of a list file, then has the filter re-read its lists.
-async fn edit_list(State(ctx): Ctx, headers: HeaderMap, body: Bytes, kind: ListKind) -> Response {
-    let (signed, form) = match require_form(&ctx, &headers, &body, Need::Admin).await {
-        Ok(pair) => pair,
-        Err(response) => return response,
-    };
+async fn edit_list(
+    State(ctx): Ctx,
+    AdminForm(signed, form): AdminForm,
+    kind: ListKind,
+) -> Response {
     let network = form.get("network").trim();
     let Ok(network) = Cidr::parse(network) else {
         let text = format!("{network:?} is not an IP address or network.");

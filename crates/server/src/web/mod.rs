@@ -2,8 +2,10 @@
 //! the operator's administration. Server-rendered HTML (maud), routed by axum inside the
 //! HTTP listener's hyper connection. Every page works without JavaScript; one small static
 //! script (`/web.js`) only adds copy buttons where it runs. Every form carries a CSRF token;
-//! sessions are signed cookies (see `session.rs`). Served on the HTTPS listener, and on
-//! plain HTTP only to loopback clients (local use and tests).
+//! sessions are signed cookies (see `session.rs`). A handler names who may call it by an
+//! argument (`User`, `Admin`, `UserForm`, `AdminForm`): the session, the role and a form's
+//! CSRF token are checked before it runs. Served on the HTTPS listener, and on plain HTTP
+//! only to loopback clients (local use and tests).
 
 mod account;
 mod account_forms;
@@ -19,7 +21,8 @@ use crate::{Context, Service};
 pub(crate) use admin::listening;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -286,6 +289,62 @@ async fn require_form(
     Ok((signed, form))
 }
 
+/// A handler's signed-in account, any account: a request without a valid session is sent
+/// to the login page before the handler runs.
+pub(crate) struct User(pub SignedIn);
+
+/// [`User`] for the administrators' pages: any other account gets 403.
+pub(crate) struct Admin(pub SignedIn);
+
+/// A form posted by a signed-in account, its CSRF token checked before the handler runs.
+pub(crate) struct UserForm(pub SignedIn, pub Form);
+
+/// [`UserForm`] for the administrators' forms.
+pub(crate) struct AdminForm(pub SignedIn, pub Form);
+
+impl FromRequestParts<Arc<Context>> for User {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<Context>) -> Result<Self, Response> {
+        require(ctx, &parts.headers, Need::Account).await.map(User)
+    }
+}
+
+impl FromRequestParts<Arc<Context>> for Admin {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<Context>) -> Result<Self, Response> {
+        require(ctx, &parts.headers, Need::Admin).await.map(Admin)
+    }
+}
+
+impl FromRequest<Arc<Context>> for UserForm {
+    type Rejection = Response;
+    async fn from_request(request: Request, ctx: &Arc<Context>) -> Result<Self, Response> {
+        let (signed, form) = signed_form(request, ctx, Need::Account).await?;
+        Ok(UserForm(signed, form))
+    }
+}
+
+impl FromRequest<Arc<Context>> for AdminForm {
+    type Rejection = Response;
+    async fn from_request(request: Request, ctx: &Arc<Context>) -> Result<Self, Response> {
+        let (signed, form) = signed_form(request, ctx, Need::Admin).await?;
+        Ok(AdminForm(signed, form))
+    }
+}
+
+/// The body first (a form over [`MAX_FORM`] is refused as such), then [`require_form`].
+async fn signed_form(
+    request: Request,
+    ctx: &Arc<Context>,
+    need: Need,
+) -> Result<(SignedIn, Form), Response> {
+    let headers = request.headers().clone();
+    let body = Bytes::from_request(request, ctx)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    require_form(ctx, &headers, &body, need).await
+}
+
 /// The notice a redirect after a form asks for (`?done=KEY`): fixed texts only, so nothing
 /// from the URL is ever shown.
 fn notice_from(query: &HashMap<String, String>, texts: &[(&str, &str)]) -> Option<Notice> {
@@ -418,10 +477,7 @@ fn set_session_cookie(response: &mut Response, value: &str) {
 
 /// Forgets the session in this browser. (The cookie is the whole session: a copy taken
 /// elsewhere stays valid until it expires or the password changes.)
-async fn logout(State(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = require_form(&ctx, &headers, &body, Need::Account).await {
-        return refused;
-    }
+async fn logout(_signed_in: UserForm) -> Response {
     let mut response = see_other("/login");
     let gone = session::set_cookie(SESSION_COOKIE, "", std::time::Duration::ZERO);
     if let Ok(value) = HeaderValue::from_str(&gone) {
