@@ -43,11 +43,6 @@ impl Transaction {
         self.sender.as_deref()
     }
 
-    /// An owned copy of [`Transaction::sender_str`], for callers that keep it (screen.rs).
-    pub fn sender(&self) -> Option<String> {
-        self.sender.clone()
-    }
-
     /// Every distinct local account the message goes to.
     pub fn recipients(&self) -> Vec<LocalRecipient> {
         let mut all: Vec<LocalRecipient> = Vec::new();

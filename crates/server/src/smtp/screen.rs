@@ -245,11 +245,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn judge(&self, txn: &Transaction, content: Option<Vec<u8>>) -> (Decision, String) {
         let spam = &self.ctx.config.spam;
         let helo = self.helo.as_ref().map_or("", |h| h.name.as_str());
-        let sender = txn.sender().unwrap_or_default();
         let envelope = Envelope {
             ip: self.peer.ip(),
             helo,
-            mail_from: &sender,
+            mail_from: txn.sender_str().unwrap_or_default(),
             hostname: &self.ctx.config.hostname,
         };
         let auth = self
@@ -349,7 +348,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             id: 0,
             time: unix_now(),
             client: self.peer.ip().to_string(),
-            sender: txn.sender().unwrap_or_default(),
+            sender: txn.sender_str().unwrap_or_default().to_owned(),
             recipients: txn
                 .recipients()
                 .iter()
