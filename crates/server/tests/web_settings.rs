@@ -1,6 +1,6 @@
 //! The web interface's newer settings against a real server on loopback: the allow list
 //! on the spam page (it wins over the block list at the next connection), each account's
-//! own Junk threshold and "learn my Junk folder", the DNS records' copy buttons (a static
+//! own Junk threshold, "learn my Junk folder" and known senders, the DNS records' copy buttons (a static
 //! script the Content-Security-Policy allows), and two DKIM rotations at once; with the
 //! refusals (no session, no CSRF token, an account that is no administrator).
 
@@ -265,5 +265,53 @@ async fn two_dkim_rotations_at_once_take_a_generation_each() {
     let signing = hermod_core::dkim::signing_keys(&keys);
     let signing: Vec<&str> = signing.iter().map(|k| k.selector.as_str()).collect();
     assert_eq!(signing, ["hermod-ed25519-3", "hermod-rsa-3"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_sees_its_known_senders_and_forgets_one() {
+    let server = server().await;
+    let page = "/account/spam";
+    let id = (server
+        .store
+        .user(&addr("alice@example.test"))
+        .unwrap()
+        .unwrap())
+    .id;
+    let friends = [
+        "friend@remote.test".to_owned(),
+        "shop@remote.test".to_owned(),
+    ];
+    server
+        .store
+        .correspondents_note(id, &friends, 1_800_000_000)
+        .unwrap();
+    let mut alice = signed_in(&server, "alice@example.test", "alice-password").await;
+    let shown = alice.get(page).await;
+    assert!(shown.body.contains("Known senders"), "{}", shown.body);
+    assert!(shown.body.contains("friend@remote.test") && shown.body.contains("shop@remote.test"));
+    assert!(shown.body.contains("2 in all") && shown.body.contains("2027-01-15 08:00 UTC"));
+
+    let forget = "/account/spam/forget-sender";
+    let forged = alice
+        .post(forget, &[("address", "friend@remote.test")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let done = submit(
+        &mut alice,
+        page,
+        forget,
+        &[("address", "Friend@Remote.test")],
+    )
+    .await;
+    assert_eq!(
+        done.header("location").as_deref(),
+        Some("/account/spam?done=forgotten")
+    );
+    let known = |address: &str| server.store.correspondents_of(address, &[id]).unwrap();
+    assert_eq!(known("friend@remote.test"), []);
+    assert_eq!(known("shop@remote.test"), [id]);
+    let after = alice.get(page).await.body;
+    assert!(!after.contains("friend@remote.test") && after.contains("1 in all"));
     server.stop().await;
 }

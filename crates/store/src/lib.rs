@@ -198,6 +198,8 @@ pub trait BlockingStore: Send + Sync + 'static {
     fn correspondents_note(&self, user: UserId, addresses: &[String], now: i64) -> Result<()>;
     /// Which of `users` wrote to `address` (see [`SpamData::correspondents_of`]).
     fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>>;
+    /// Some of `user`'s correspondents (see [`SpamData::correspondents_list`]).
+    fn correspondents_list(&self, user: UserId, limit: usize) -> Result<(u64, Vec<(String, i64)>)>;
     /// Forgets some of `user`'s correspondents (see [`SpamData::correspondents_forget`]).
     fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()>;
 }

@@ -294,6 +294,13 @@ pub trait SpamData: Send + Sync {
     -> Result<()>;
     /// Which of `users` have sent mail to `address` (lowercase).
     async fn correspondents_of(&self, address: &str, users: &[UserId]) -> Result<Vec<UserId>>;
+    /// How many known senders `user` has, and the `limit` most recently used with when
+    /// (Unix seconds), newest first: for the account's spam page.
+    async fn correspondents_list(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<(u64, Vec<(String, i64)>)>;
     /// Forgets `addresses` as `user`'s correspondents (the user filed their mail as spam).
     async fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()>;
 }

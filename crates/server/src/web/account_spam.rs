@@ -2,7 +2,8 @@
 //! filed into Junk (its own, or the server's `[spam] junk_threshold`; never above the
 //! reject threshold, as `hermod user spam-threshold` checks too), and a button teaching the
 //! account's own filter that everything in its Junk folder is spam (de-duplicated like
-//! `hermod spam train`: a message learned before counts once).
+//! `hermod spam train`: a message learned before counts once), and the account's known
+//! senders (`[spam] known_senders`), each of which it can forget.
 
 use super::layout::{self, Notice, csrf_field};
 use super::{Ctx, SignedIn, User, UserForm, html, notice_from, see_other};
@@ -25,6 +26,7 @@ pub(super) fn routes() -> Router<Arc<Context>> {
         .route(PATH, get(spam_page))
         .route("/account/spam/threshold", post(set_threshold))
         .route("/account/spam/train-junk", post(train_junk))
+        .route("/account/spam/forget-sender", post(forget_sender))
 }
 
 const DONE: &[(&str, &str)] = &[
@@ -33,22 +35,40 @@ const DONE: &[(&str, &str)] = &[
         "Your spam setting is saved: it applies to mail arriving from now on.",
     ),
     ("default", "You use the server's spam setting again."),
+    (
+        "forgotten",
+        "That sender is forgotten: its mail is judged like anyone's again.",
+    ),
 ];
+
+/// Known senders shown on the page, the most recently used first.
+const KNOWN_SHOWN: usize = 100;
 
 async fn spam_page(
     State(ctx): Ctx,
     User(signed): User,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE))
+    render(&ctx, &signed, StatusCode::OK, notice_from(&q, DONE)).await
 }
 
-fn render(
+async fn render(
     ctx: &Context,
     signed: &SignedIn,
     status: StatusCode,
     notice: Option<Notice>,
 ) -> Response {
+    let known = match ctx.config.spam.known_senders {
+        true => match ctx
+            .store
+            .correspondents_list(signed.user.id, KNOWN_SHOWN)
+            .await
+        {
+            Ok(known) => Some(known),
+            Err(e) => return super::store_failed(e),
+        },
+        false => None,
+    };
     let spam = &ctx.config.spam;
     let own = signed.user.junk_threshold;
     let csrf = &signed.csrf;
@@ -78,6 +98,9 @@ fn render(
                 button.secondary type="submit" { "Learn my Junk folder as spam" }
             }
         }
+        @if let Some((total, latest)) = &known {
+            (known_senders(*total, latest, csrf))
+        }
     };
     let page = layout::page(
         "Spam settings",
@@ -87,6 +110,53 @@ fn render(
         body,
     );
     html(status, page)
+}
+
+/// The account's known senders, each with a button that forgets it.
+fn known_senders(total: u64, latest: &[(String, i64)], csrf: &str) -> maud::Markup {
+    html! {
+        section aria-labelledby="known" {
+            h2 #known { "Known senders" }
+            p { "People you wrote to, and senders whose mail you moved out of Junk. Their mail counts 4 points less spammy for you, "
+                "when its domain proves it is really theirs. Moving their mail into Junk forgets them." }
+            @if latest.is_empty() {
+                p { "None yet." }
+            } @else {
+                p { (total) " in all" @if total > latest.len() as u64 { "; the " (latest.len()) " used most recently" } ":" }
+                table {
+                    thead { tr { th { "Address" } th { "Last" } th {} } }
+                    tbody {
+                        @for (address, at) in latest {
+                            tr {
+                                td { (address) }
+                                td { (layout::date_time(*at)) }
+                                td {
+                                    form method="post" action="/account/spam/forget-sender" {
+                                        (csrf_field(csrf))
+                                        input type="hidden" name="address" value=(address);
+                                        button.secondary type="submit" { "Forget" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forgets one known sender of the account.
+async fn forget_sender(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Response {
+    let address = form.get("address").trim().to_ascii_lowercase();
+    let forgotten = ctx
+        .store
+        .correspondents_forget(signed.user.id, &[address])
+        .await;
+    match forgotten {
+        Ok(()) => see_other(&format!("{PATH}?done=forgotten")),
+        Err(e) => super::store_failed(e),
+    }
 }
 
 /// The threshold field: empty for the server's, else a number.
@@ -109,7 +179,7 @@ async fn set_threshold(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Res
         render(&ctx, &signed, StatusCode::UNPROCESSABLE_ENTITY, notice)
     };
     let Ok(threshold) = parse_threshold(form.get("threshold")) else {
-        return refused("The threshold is a number, like 4.5.".to_owned());
+        return refused("The threshold is a number, like 4.5.".to_owned()).await;
     };
     let Some(address) = signed.address() else {
         return see_other("/login");
@@ -117,7 +187,7 @@ async fn set_threshold(State(ctx): Ctx, UserForm(signed, form): UserForm) -> Res
     match accounts::set_junk_threshold(ctx.store.as_ref(), &address, threshold, reject).await {
         Ok(()) if threshold.is_some() => see_other(&format!("{PATH}?done=threshold")),
         Ok(()) => see_other(&format!("{PATH}?done=default")),
-        Err(e @ AccountError::BadThreshold(_)) => refused(e.to_string()),
+        Err(e @ AccountError::BadThreshold(_)) => refused(e.to_string()).await,
         Err(e) => super::store_failed(e),
     }
 }
@@ -142,7 +212,7 @@ async fn train_junk(State(ctx): Ctx, UserForm(signed, _): UserForm) -> Response 
             all - n
         ),
     };
-    render(&ctx, &signed, StatusCode::OK, Some(Notice::Done(text)))
+    render(&ctx, &signed, StatusCode::OK, Some(Notice::Done(text))).await
 }
 
 #[cfg(test)]

@@ -79,6 +79,14 @@ impl SpamData for EmbeddedStore {
             .await
     }
 
+    async fn correspondents_list(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<(u64, Vec<(String, i64)>)> {
+        self.run(move |s| s.correspondents_list(user, limit)).await
+    }
+
     async fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()> {
         let addresses = addresses.to_vec();
         self.run(move |s| s.correspondents_forget(user, &addresses))

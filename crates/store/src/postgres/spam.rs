@@ -236,6 +236,31 @@ impl SpamData for PostgresStore {
         Ok(rows.iter().map(|r| UserId(r.get(0))).collect())
     }
 
+    async fn correspondents_list(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<(u64, Vec<(String, i64)>)> {
+        let client = self.client().await?;
+        let total: i64 = client
+            .query_one(
+                "SELECT count(*) FROM correspondents WHERE user_id = $1",
+                &[&user.0],
+            )
+            .await?
+            .get(0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT address, last_sent FROM correspondents WHERE user_id = $1
+                 ORDER BY last_sent DESC, address LIMIT $2",
+                &[&user.0, &limit],
+            )
+            .await?;
+        let listed = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok((u64::try_from(total).unwrap_or(0), listed))
+    }
+
     async fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()> {
         self.client()
             .await?

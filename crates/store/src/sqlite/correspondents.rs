@@ -72,3 +72,25 @@ pub(crate) fn forget(conn: &Connection, user: UserId, addresses: &[String]) -> R
     }
     Ok(())
 }
+
+/// How many correspondents `user` has, and the `limit` most recent, newest first.
+pub(crate) fn list(
+    conn: &Connection,
+    user: UserId,
+    limit: usize,
+) -> Result<(u64, Vec<(String, i64)>)> {
+    let total: i64 = conn.query_row(
+        "SELECT count(*) FROM correspondents WHERE user_id = ?1",
+        [user.0],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT address, last_sent FROM correspondents WHERE user_id = ?1
+         ORDER BY last_sent DESC, address LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(params![user.0, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((u64::try_from(total).unwrap_or(0), rows))
+}

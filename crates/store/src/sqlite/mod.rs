@@ -758,6 +758,10 @@ impl crate::BlockingStore for SqliteStore {
         correspondents::of(&self.read(), address, users)
     }
 
+    fn correspondents_list(&self, user: UserId, limit: usize) -> Result<(u64, Vec<(String, i64)>)> {
+        correspondents::list(&self.read(), user, limit)
+    }
+
     fn correspondents_forget(&self, user: UserId, addresses: &[String]) -> Result<()> {
         self.write(|c| Ok((correspondents::forget(c, user, addresses)?, vec![])))
     }

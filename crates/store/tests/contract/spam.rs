@@ -276,6 +276,13 @@ pub async fn correspondents_are_kept_per_account_and_capped(b: &dyn Backend) {
         s.correspondents_of(&many[cap - 1], &[alice]).await.unwrap(),
         [alice]
     );
+    let (total, latest) = s.correspondents_list(alice, 2).await.unwrap();
+    assert_eq!(total, cap as u64);
+    assert_eq!(latest.len(), 2);
+    // Newest first (the last batch shares one time; by address within it).
+    assert_eq!(latest[0], ("n1000@list.example".to_owned(), refreshed + 1));
+    assert_eq!(latest[1].1, refreshed + 1);
+    assert_eq!(s.correspondents_list(bob, 10).await.unwrap(), (0, vec![]));
     let forgotten = [friend.clone(), "never@elsewhere.example".to_owned()];
     s.correspondents_forget(alice, &forgotten).await.unwrap();
     assert_eq!(s.correspondents_of(&friend, &[alice]).await.unwrap(), []);
