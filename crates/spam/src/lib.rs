@@ -3,6 +3,7 @@
 //! thresholds call for. The Bayesian model and its training (what lessons add and take
 //! back) live here; DNS lookups and storage are the callers' business.
 
+pub mod authorship;
 pub mod bayes;
 pub mod calibration;
 pub mod checks;

@@ -3,15 +3,15 @@
 //! Trash, is ham. Lessons go into the user's own Bayesian counts (the server-wide model stays
 //! as `hermod spam train` made it), de-duplicated by digest the same way.
 //!
-//! The same moves teach who the user's known senders are (`crate::spam::known`).
+//! The same moves teach who the user's known senders are (`hermod_spam::authorship`).
 //!
 //! Learning runs after the command has answered: reading and tokenizing a large selection
 //! must not hold up the client, and a lesson is not worth failing a MOVE for.
 
 use crate::Context;
-use crate::spam::known::authenticated_author_of;
 use hermod_message::unix_now;
 use hermod_spam::Class;
+use hermod_spam::authorship::authenticated_author_of;
 use hermod_spam::training::{Training, digest};
 use hermod_store::{BayesCounts, BlobId, LearnedMessage, SpecialUse, Store, StoreError, UserId};
 use std::sync::Arc;

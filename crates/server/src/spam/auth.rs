@@ -4,7 +4,7 @@
 //! (RFC 8601) in the name of our hostname.
 
 use super::SpamFilter;
-use super::known::within;
+use hermod_spam::authorship::within;
 use hermod_spam::{Hit, verdict};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::Policy;

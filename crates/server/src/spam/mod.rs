@@ -6,7 +6,6 @@
 mod auth;
 mod bulk;
 mod connect;
-pub(crate) mod known;
 pub(crate) mod recent;
 
 pub(crate) use auth::Envelope;

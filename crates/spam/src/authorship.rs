@@ -1,12 +1,12 @@
-//! Known senders: whom an account wrote to, and authenticated senders whose mail it took out
-//! of Junk. Mail from them scores `KNOWN_SENDER` for that account (see `smtp::screen`).
-//! What "authenticated" means, both when a message arrives (`auth::authenticated_author`)
-//! and later, read back from the `Authentication-Results:` field hermod wrote on top of a
-//! stored message ([`authenticated_author_of`]).
+//! Whether a message's author is authenticated, for known senders (`KNOWN_SENDER`): the
+//! alignment of an authenticated domain with the `From:` domain ([`within`], used when a
+//! message arrives), and the same read back later from the `Authentication-Results:` field
+//! hermod wrote on top of a stored message ([`authenticated_author_of`], used when the user
+//! moves mail into or out of Junk).
 
 /// Whether `domain` is `parent` or below it, `parent` having at least two labels: the
 /// relaxed alignment of RFC 7489 3.1, without a public-suffix list.
-pub(crate) fn within(domain: &str, parent: &str) -> bool {
+pub fn within(domain: &str, parent: &str) -> bool {
     let below = domain
         .strip_suffix(parent)
         .is_some_and(|head| head.is_empty() || head.ends_with('.'));
@@ -19,8 +19,8 @@ pub(crate) fn within(domain: &str, parent: &str) -> bool {
 /// or the SPF-passing MAIL FROM domain is that domain or a parent of it. Fields from
 /// elsewhere never count: delivery removes any claiming hermod's name, and the first field
 /// is hermod's own.
-pub(crate) fn authenticated_author_of(raw: &[u8], hostname: &str) -> Option<String> {
-    let message = hermod_spam::parse(raw)?;
+pub fn authenticated_author_of(raw: &[u8], hostname: &str) -> Option<String> {
+    let message = crate::parse(raw)?;
     let mut froms = message.from()?.iter();
     let author = froms.next()?.address()?.to_ascii_lowercase();
     if froms.next().is_some() {
@@ -35,7 +35,7 @@ pub(crate) fn authenticated_author_of(raw: &[u8], hostname: &str) -> Option<Stri
     if !authserv_id.eq_ignore_ascii_case(hostname) {
         return None;
     }
-    let (_, domain) = author.rsplit_once('@')?;
+    let (_, domain) = author.rsplit_once('@').filter(|(_, d)| d.contains('.'))?;
     let authenticated = parts.any(|result| authenticates(result, domain));
     authenticated.then_some(author)
 }
@@ -166,10 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn several_authors_or_none_name_no_one() {
+    fn several_authors_no_author_or_a_bare_domain_name_no_one() {
         let results = "mx.example.test; dmarc=pass header.from=friend.test";
         let two = stored("a@friend.test, b@friend.test", results);
         assert_eq!(authenticated_author_of(&two, "mx.example.test"), None);
+        let bare = b"Authentication-Results: mx.example.test; dmarc=pass header.from=\r\n\
+            From: a@\r\n\r\nbody";
+        assert_eq!(authenticated_author_of(bare, "mx.example.test"), None);
         let none =
             b"Authentication-Results: mx.example.test; dmarc=pass header.from=x.test\r\n\r\nbody";
         assert_eq!(authenticated_author_of(none, "mx.example.test"), None);
