@@ -212,7 +212,7 @@ fn authenticated_author(
     let [author] = parsed.froms() else {
         return None;
     };
-    let (_, domain) = author.rsplit_once('@')?;
+    let (_, domain) = author.rsplit_once('@').filter(|(_, d)| d.contains('.'))?;
     let aligned = match dmarc.result() {
         DmarcResult::Pass => true,
         DmarcResult::Fail(_) => false,
