@@ -256,7 +256,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .spam
             .authenticate_in_time(&envelope, content.as_deref())
             .await;
-        let users: Vec<UserId> = txn.recipients().iter().map(|r| r.user).collect();
+        let local = txn.recipients();
+        let users: Vec<UserId> = local.iter().map(|r| r.user).collect();
         let kept: Option<Arc<[u8]>> = content
             .as_deref()
             .filter(|c| c.len() <= crate::spam::recent::KEEP_MESSAGE_UP_TO)
@@ -265,7 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Some(raw) => self.scan_content(raw, users).await,
             None => (skipped(), Content::default(), Vec::new()),
         };
-        let recipients = txn.recipients().into_iter().map(|r| r.address).collect();
+        let recipients = local.iter().map(|r| r.address.clone()).collect();
         let now = self.ctx.sending.clock.now();
         let bulk = &self.ctx.config.bulk;
         let spam_filter = &self.ctx.spam;
@@ -277,10 +278,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         verdict.hits.extend(auth.hits);
         let limits = thresholds(spam);
         let action = verdict.action(limits);
-        let known = self
-            .known_to(auth.author.as_deref(), &txn.recipients())
-            .await;
-        let personal = personal_actions(&verdict, limits, &txn.recipients(), own, &known);
+        let known = self.known_to(auth.author.as_deref(), &local).await;
+        let personal = personal_actions(&verdict, limits, &local, own, &known);
         hermod_types::metrics::metrics()
             .spam_verdicts
             .inc(match action {
