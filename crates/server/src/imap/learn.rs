@@ -78,16 +78,21 @@ pub async fn learn_junk_folder(
 }
 
 /// Learns `class` from the bodies `blobs` (their first `limit` octets, what a scan reads)
-/// into `user`'s model, on a task of its own; the filter then reads that model again.
+/// into `user`'s model, and from their authors who the user's known senders are, on a task
+/// of its own; the filter then reads that model again.
 pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, class: Class) {
     let limit = ctx.config.spam.max_scan_size;
     tokio::spawn(async move {
-        match learn_senders(&ctx, user, &blobs, class).await {
+        // Taken first, so lessons are learned in the order the moves were made.
+        let _one_at_a_time = LESSONS.lock().await;
+        let bodies = read_bodies(ctx.store.as_ref(), &blobs, limit).await;
+        let (bodies, senders) = learn_senders(&ctx, user, bodies, class).await;
+        match senders {
             Ok(0) => {}
             Ok(n) => tracing::info!(user = user.0, senders = n, ?class, "known senders: learned"),
             Err(e) => tracing::warn!(user = user.0, error = %e, "known senders: not learned"),
         }
-        match learn(ctx.store.as_ref(), user, &blobs, class, limit).await {
+        match learn_messages(ctx.store.as_ref(), Some(user), bodies, class).await {
             Ok(n) => {
                 ctx.spam.forget_personal(user);
                 tracing::info!(
@@ -104,49 +109,40 @@ pub(super) fn learn_later(ctx: Arc<Context>, user: UserId, blobs: Vec<BlobId>, c
     });
 }
 
-/// Octets of a moved message read for its author and hermod's `Authentication-Results:`
-/// field (both in the header, the field on top).
-const HEADER_READ: u64 = 64 * 1024;
-
 /// What a move teaches about senders (`[spam] known_senders`): the authenticated authors of
 /// mail taken out of Junk become the account's known senders (`KNOWN_SENDER` on their next
-/// mail), and those of mail put into Junk are forgotten. Returns how many authors it named.
+/// mail), and those of mail put into Junk are forgotten. Gives `bodies` back, with how many
+/// authors it named.
 async fn learn_senders(
     ctx: &Context,
     user: UserId,
-    blobs: &[BlobId],
+    bodies: Vec<Vec<u8>>,
     class: Class,
-) -> Result<usize, StoreError> {
+) -> (Vec<Vec<u8>>, Result<usize, StoreError>) {
     if !ctx.config.spam.known_senders {
-        return Ok(0);
-    }
-    let mut heads = Vec::with_capacity(blobs.len());
-    for blob in blobs {
-        // Expunged meanwhile: nothing to learn from it.
-        heads.extend(ctx.store.read_blob(blob, Some(HEADER_READ)).await.ok());
+        return (bodies, Ok(0));
     }
     let hostname = ctx.config.hostname.clone();
-    let authors = cpu(move || {
-        let mut authors: Vec<String> = (heads.iter())
-            .filter_map(|head| authenticated_author_of(head, &hostname))
+    let read = cpu(move || {
+        let mut authors: Vec<String> = (bodies.iter())
+            .filter_map(|body| authenticated_author_of(body, &hostname))
             .collect();
         authors.sort_unstable();
         authors.dedup();
-        authors
+        (bodies, authors)
     })
-    .await?;
-    if !authors.is_empty() {
-        let store = ctx.store.as_ref();
-        match class {
-            Class::Ham => {
-                store
-                    .correspondents_note(user, &authors, unix_now())
-                    .await?
-            }
-            Class::Spam => store.correspondents_forget(user, &authors).await?,
-        }
-    }
-    Ok(authors.len())
+    .await;
+    let (bodies, authors) = match read {
+        Ok(read) => read,
+        Err(e) => return (Vec::new(), Err(e)),
+    };
+    let store = ctx.store.as_ref();
+    let noted = match class {
+        _ if authors.is_empty() => Ok(()),
+        Class::Ham => store.correspondents_note(user, &authors, unix_now()).await,
+        Class::Spam => store.correspondents_forget(user, &authors).await,
+    };
+    (bodies, noted.map(|()| authors.len()))
 }
 
 /// Returns how many messages were new lessons.
@@ -159,6 +155,12 @@ pub(crate) async fn learn(
 ) -> Result<usize, StoreError> {
     // Taken first, so lessons are learned in the order the moves were made.
     let _one_at_a_time = LESSONS.lock().await;
+    let bodies = read_bodies(store, blobs, limit).await;
+    learn_messages(store, Some(user), bodies, class).await
+}
+
+/// The first `limit` octets of each of `blobs` still there.
+async fn read_bodies(store: &dyn Store, blobs: &[BlobId], limit: u64) -> Vec<Vec<u8>> {
     let mut bodies = Vec::with_capacity(blobs.len());
     for blob in blobs {
         match store.read_blob(blob, Some(limit)).await {
@@ -167,7 +169,7 @@ pub(crate) async fn learn(
             Err(e) => tracing::debug!(error = %e, "spam filter: a moved message cannot be read"),
         }
     }
-    learn_messages(store, Some(user), bodies, class).await
+    bodies
 }
 
 /// Learns `class` from `bodies` into `owner`'s model (`None`: the server-wide one, as the
