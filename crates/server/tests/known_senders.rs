@@ -43,12 +43,12 @@ async fn alice_writes_to_friend(server: &TestServer) {
     assert_eq!(c.send_mail(ALICE, &[FRIEND], &body).await.code, 250);
 }
 
-/// Whether Alice is known to have written to her friend (noted after the 250).
-fn alice_knows_friend(server: &TestServer) -> bool {
+/// Whether `sender` is one of Alice's known senders (noted after the 250, or after a move).
+fn alice_knows(server: &TestServer, sender: &str) -> bool {
     use hermod_store::BlockingStore;
     let address = hermod_types::Address::parse(ALICE).unwrap();
     let alice = server.store.user(&address).unwrap().unwrap().id;
-    !(server.store.correspondents_of(FRIEND, &[alice]).unwrap()).is_empty()
+    !(server.store.correspondents_of(sender, &[alice]).unwrap()).is_empty()
 }
 
 /// A reply from the friend (`From:` the friend) to Alice and Bob, over MX with `mail_from`
@@ -87,7 +87,7 @@ async fn replies_from_people_written_to_skip_junk_for_the_writer_alone() {
 
     alice_writes_to_friend(&server).await;
     eventually("alice's correspondent noted", || {
-        alice_knows_friend(&server)
+        alice_knows(&server, FRIEND)
     })
     .await;
     reply(&server, FRIEND).await;
@@ -110,7 +110,7 @@ async fn with_known_senders_off_nothing_is_remembered() {
     alice_writes_to_friend(&server).await;
     // Time for a note that should not come (one comes within milliseconds when on).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!alice_knows_friend(&server));
+    assert!(!alice_knows(&server, FRIEND));
     reply(&server, FRIEND).await;
     assert_eq!(folders(&server), (0, 1, 0, 1));
 }
@@ -128,13 +128,6 @@ async fn newsletter(server: &TestServer, n: usize) {
     assert_eq!(c.send_mail(SHOP, &[ALICE], &body).await.code, 250);
 }
 
-fn alice_knows_shop(server: &TestServer) -> bool {
-    use hermod_store::BlockingStore;
-    let address = hermod_types::Address::parse(ALICE).unwrap();
-    let alice = server.store.user(&address).unwrap().unwrap().id;
-    !(server.store.correspondents_of(SHOP, &[alice]).unwrap()).is_empty()
-}
-
 #[tokio::test]
 async fn taking_a_sender_out_of_junk_makes_it_known_and_junking_it_forgets_it() {
     let mta = FakeMta::start().await;
@@ -145,7 +138,7 @@ async fn taking_a_sender_out_of_junk_makes_it_known_and_junking_it_forgets_it() 
     imap.login(ALICE, "s3cret").await;
     imap.ok("SELECT Junk").await;
     imap.ok("MOVE 1 INBOX").await;
-    eventually("the shop known", || alice_knows_shop(&server)).await;
+    eventually("the shop known", || alice_knows(&server, SHOP)).await;
 
     newsletter(&server, 2).await;
     assert_eq!(server.inbox(ALICE).len(), 2, "the next one skips Junk");
@@ -153,7 +146,7 @@ async fn taking_a_sender_out_of_junk_makes_it_known_and_junking_it_forgets_it() 
 
     imap.ok("SELECT INBOX").await;
     imap.ok("MOVE 2 Junk").await;
-    eventually("the shop forgotten", || !alice_knows_shop(&server)).await;
+    eventually("the shop forgotten", || !alice_knows(&server, SHOP)).await;
     newsletter(&server, 3).await;
     assert_eq!(server.messages(ALICE, "Junk").len(), 2);
 }
